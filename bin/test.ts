@@ -1,0 +1,24 @@
+// `deno task test`: runs `deno test` over tests/, passes its output through,
+// and ends with a plain line `N passed, N failed` for CI logs.
+
+const args = Deno.args.length ? Deno.args : ["tests/"];
+const child = new Deno.Command(Deno.execPath(), {
+  args: ["test", "--allow-all", ...args],
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+
+let tail = "";
+const decoder = new TextDecoder();
+for await (const chunk of child.stdout) {
+  await Deno.stdout.write(chunk);
+  tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+}
+const status = await child.status;
+// deno test ends with e.g. "ok | 12 passed (3 steps) | 0 failed (4s)".
+const clean = tail.replace(/\x1b\[[0-9;]*m/g, "");
+const m = [...clean.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].pop();
+const passed = m ? Number(m[1]) : 0;
+const failed = m ? Number(m[2]) : (status.success ? 0 : 1);
+console.log(`${passed} passed, ${failed} failed`);
+Deno.exit(status.code);

@@ -1,0 +1,87 @@
+// Typed errors of thriftseg. Library code throws these; the HTTP layer turns
+// them into application/problem+json in exactly one place (routes/problem.ts).
+
+/** Base class: an error that maps to an HTTP status and a problem type. */
+export class ProblemError extends Error {
+  /** HTTP status code sent to the client. */
+  readonly status: number;
+  /** Short slug used in the problem `type` URI, e.g. `image-too-large`. */
+  readonly slug: string;
+  /** Extra members merged into the problem+json body. */
+  readonly extra: Record<string, unknown>;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    slug: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.slug = slug;
+    this.extra = extra;
+    this.headers = headers;
+  }
+}
+
+/** 400: the body is not a decodable image, or a header/field is malformed. */
+export class BadRequestError extends ProblemError {
+  constructor(message: string, slug = "bad-request", extra: Record<string, unknown> = {}) {
+    super(400, slug, message, extra);
+  }
+}
+
+/** 400: the bytes claim to be an image but cannot be decoded. */
+export class InvalidImageError extends ProblemError {
+  constructor(message: string) {
+    super(400, "invalid-image", message);
+  }
+}
+
+/** 404: unknown task, model or route. */
+export class NotFoundError extends ProblemError {
+  constructor(message: string, slug = "not-found") {
+    super(404, slug, message);
+  }
+}
+
+/** 413: body over MAX_UPLOAD_BYTES or image over MAX_PIXELS. */
+export class PayloadTooLargeError extends ProblemError {
+  constructor(message: string, extra: Record<string, unknown> = {}) {
+    super(413, "payload-too-large", message, extra);
+  }
+}
+
+/** 415: a media type thriftseg does not decode (e.g. WebP). */
+export class UnsupportedMediaTypeError extends ProblemError {
+  constructor(message: string, extra: Record<string, unknown> = {}) {
+    super(415, "unsupported-media-type", message, extra);
+  }
+}
+
+/** 422: a header value is well-formed but unusable (e.g. budget too small). */
+export class UnprocessableError extends ProblemError {
+  constructor(message: string, slug = "unprocessable", extra: Record<string, unknown> = {}) {
+    super(422, slug, message, extra);
+  }
+}
+
+/** 503: queue full, worker crashed or not ready yet. */
+export class UnavailableError extends ProblemError {
+  constructor(message: string, retryAfterSeconds = 1, slug = "unavailable") {
+    super(503, slug, message, { retry_after_seconds: retryAfterSeconds }, {
+      "Retry-After": String(retryAfterSeconds),
+    });
+  }
+}
+
+/** 504: the request's deadline or the server timeout was exceeded. */
+export class TimeoutError extends ProblemError {
+  constructor(message: string) {
+    super(504, "timeout", message);
+  }
+}

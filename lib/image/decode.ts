@@ -1,0 +1,308 @@
+// Upload decoding: sniff, enforce limits from the header, then decode PNG,
+// JPEG or the first GIF frame to RGBA with imagescript's wasm decoders, and
+// TIFF with our own baseline decoder (imagescript's is broken, see _tiff.ts).
+// Every failure becomes one of the typed HTTP errors (400/413/415); nothing
+// a client sends can escape as an untyped exception.
+
+import {
+  InvalidImageError,
+  PayloadTooLargeError,
+  ProblemError,
+  UnsupportedMediaTypeError,
+} from "../errors.ts";
+import {
+  type GifDecoder,
+  gifDecoder,
+  JPEG_CMYK,
+  JPEG_GREY,
+  JPEG_RGB,
+  jpegDecoder,
+  type JpegFrame,
+  pngDecoder,
+} from "./_codecs.ts";
+import {
+  checkComplete,
+  countJpegScans,
+  type HeaderInfo,
+  readHeader,
+  unsupportedMediaType,
+} from "./_headers.ts";
+import { decodeTiff } from "./_tiff.ts";
+import type { DecodeLimits, ImageFormat, RgbaImage } from "./types.ts";
+
+/**
+ * Default pixel limit, DESIGN.md `MAX_PIXELS` (16 MP).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_PIXELS } from "./decode.ts";
+ * const maxPixels = Number(Deno.env.get("MAX_PIXELS") ?? DEFAULT_MAX_PIXELS);
+ * ```
+ */
+export const DEFAULT_MAX_PIXELS = 16_000_000;
+
+/**
+ * Media types `decodeImage` accepts, as listed in 415 responses.
+ *
+ * @example
+ * ```ts
+ * import { SUPPORTED_MEDIA_TYPES } from "./decode.ts";
+ * console.log(SUPPORTED_MEDIA_TYPES.join(", "));
+ * ```
+ */
+export const SUPPORTED_MEDIA_TYPES: readonly string[] = [
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/tiff",
+];
+
+// Non-standard spellings that real clients send for the supported types.
+const MEDIA_TYPE_ALIASES: Record<string, string> = {
+  "image/jpg": "image/jpeg",
+  "image/pjpeg": "image/jpeg",
+  "image/x-png": "image/png",
+  "image/x-tiff": "image/tiff",
+};
+
+/**
+ * Most scans a JPEG may hold. A progressive JPEG's decode time grows with
+ * scans × image area, and a few KB of empty scans can keep a decoder busy
+ * for minutes; real encoders write about 10. The cap matches the one
+ * libjpeg-turbo recommends for untrusted input.
+ *
+ * @example
+ * ```ts
+ * import { MAX_JPEG_SCANS } from "./decode.ts";
+ * console.log(MAX_JPEG_SCANS); // 500
+ * ```
+ */
+export const MAX_JPEG_SCANS = 500;
+
+const DECODABLE: ReadonlySet<ImageFormat> = new Set([
+  "png",
+  "jpeg",
+  "gif",
+  "tiff",
+]);
+
+/**
+ * Decode an uploaded image to RGBA, refusing it as early and as cheaply as
+ * possible.
+ *
+ * Order of checks, each before any pixel is decoded:
+ * 1. `declaredType` (the request's Content-Type, parameters ignored), when
+ *    given and non-empty, must be image/png, image/jpeg, image/gif or
+ *    image/tiff (common aliases such as image/jpg accepted), else 415.
+ * 2. The header is sniffed; empty, truncated or inconsistent headers → 400.
+ * 3. WebP, BMP, AVIF/HEIF, JPEG XL and SVG → 415 listing the supported
+ *    types; bytes of no recognisable format → 400.
+ * 4. `width * height` (for GIF also the first frame's area) over
+ *    `maxPixels` → 413 with `width`, `height`, `pixels`, `max_pixels`.
+ * 5. A JPEG with more than `MAX_JPEG_SCANS` scans, or a PNG or GIF cut
+ *    short → 400.
+ *
+ * When the declared type and the sniffed format disagree, the bytes win:
+ * clients mislabel uploads far more often than they send a format we would
+ * wrongly accept, and decoding is driven by the bytes anyway.
+ *
+ * Then PNG and JPEG are decoded with imagescript's decoders, GIF to its
+ * first frame composited on a transparent logical screen, and TIFF (IFD0)
+ * by a built-in baseline decoder: uncompressed, LZW, Deflate or PackBits;
+ * bilevel, grey, palette, RGB(A) at up to 16 bits. Other TIFF variants
+ * (JPEG-compressed, CMYK, YCbCr, floating point) → 415. A PNG that does not
+ * reach IEND, a GIF whose first frame is cut short, any decoder failure, or
+ * a decoded size that differs from the header → 400. EXIF/TIFF orientation
+ * is not applied: the mask aligns with the stored pixels.
+ *
+ * @throws {InvalidImageError} 400, as above.
+ * @throws {PayloadTooLargeError} 413, as above.
+ * @throws {UnsupportedMediaTypeError} 415, as above.
+ *
+ * @example
+ * ```ts
+ * import { decodeImage } from "./decode.ts";
+ * const bytes = new Uint8Array(await Deno.readFile("scene.png"));
+ * const img = await decodeImage(bytes, { maxPixels: 4_000_000 }, "image/png");
+ * console.log(img.width, img.height, img.data.length); // w, h, w*h*4
+ * ```
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: Partial<DecodeLimits> = {},
+  declaredType?: string,
+): Promise<RgbaImage> {
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels > 0)) {
+    throw new RangeError(`maxPixels must be positive, got ${maxPixels}`);
+  }
+  if (declaredType !== undefined) checkDeclaredType(declaredType);
+
+  const header = readHeader(bytes);
+  checkFormat(header, bytes);
+  checkPixels(header, maxPixels);
+  if (header.format === "jpeg" && countJpegScans(bytes) > MAX_JPEG_SCANS) {
+    throw new InvalidImageError(
+      `JPEG has more than ${MAX_JPEG_SCANS} scans`,
+    );
+  }
+  checkComplete(header, bytes);
+
+  let image: RgbaImage;
+  try {
+    image = await decodePixels(header.format, bytes);
+  } catch (error) {
+    if (error instanceof ProblemError) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidImageError(
+      `${header.format.toUpperCase()} could not be decoded: ${reason}`,
+    );
+  }
+  if (image.width !== header.width || image.height !== header.height) {
+    throw new InvalidImageError(
+      `decoded size ${image.width}x${image.height} differs from the ` +
+        `header's ${header.width}x${header.height}`,
+    );
+  }
+  return image;
+}
+
+function checkDeclaredType(declaredType: string): void {
+  const essence = declaredType.split(";")[0].trim().toLowerCase();
+  if (essence === "") return;
+  const type = MEDIA_TYPE_ALIASES[essence] ?? essence;
+  if (!SUPPORTED_MEDIA_TYPES.includes(type)) {
+    throw new UnsupportedMediaTypeError(
+      `media type ${essence} is not supported; send one of ` +
+        SUPPORTED_MEDIA_TYPES.join(", "),
+      { media_type: essence, supported: [...SUPPORTED_MEDIA_TYPES] },
+    );
+  }
+}
+
+function checkFormat(header: HeaderInfo, bytes: Uint8Array): void {
+  if (DECODABLE.has(header.format)) return;
+  const refused = header.format === "unknown"
+    ? unsupportedMediaType(bytes)
+    : `image/${header.format}`;
+  if (refused === undefined) {
+    throw new InvalidImageError(
+      "the body is not a PNG, JPEG, GIF or TIFF image",
+    );
+  }
+  throw new UnsupportedMediaTypeError(
+    `${refused} images are not supported; send one of ` +
+      SUPPORTED_MEDIA_TYPES.join(", "),
+    { media_type: refused, supported: [...SUPPORTED_MEDIA_TYPES] },
+  );
+}
+
+function checkPixels(header: HeaderInfo, maxPixels: number): void {
+  const { width, height, workPixels } = header;
+  if (width * height <= maxPixels && workPixels <= maxPixels) return;
+  const what = workPixels > width * height
+    ? `its first frame has ${workPixels} pixels`
+    : `${width}x${height} is ${width * height} pixels`;
+  throw new PayloadTooLargeError(
+    `image too large: ${what}, over the limit of ${maxPixels}`,
+    { width, height, pixels: workPixels, max_pixels: maxPixels },
+  );
+}
+
+async function decodePixels(
+  format: ImageFormat,
+  bytes: Uint8Array,
+): Promise<RgbaImage> {
+  switch (format) {
+    case "png": {
+      const frame = (await pngDecoder()).decode(bytes);
+      return { width: frame.width, height: frame.height, data: frame.framebuffer };
+    }
+    case "jpeg":
+      return jpegToRgba((await jpegDecoder()).decode(bytes));
+    case "tiff":
+      return decodeTiff(bytes);
+    case "gif":
+      return firstGifFrame(new (await gifDecoder()).Decoder(bytes));
+    default:
+      throw new InvalidImageError(`cannot decode ${format}`);
+  }
+}
+
+// Channels per pixel to RGBA: grey, grey+alpha, RGB or RGBA input.
+function expand(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+): Uint8Array {
+  const n = width * height;
+  if (src.length < n * channels) {
+    throw new InvalidImageError("decoder returned too few pixels");
+  }
+  if (channels === 4) return src.length === n * 4 ? src : src.slice(0, n * 4);
+  const out = new Uint8Array(n * 4);
+  const grey = channels < 3;
+  for (let i = 0, j = 0, o = 0; i < n; i++, j += channels, o += 4) {
+    out[o] = src[j];
+    out[o + 1] = grey ? src[j] : src[j + 1];
+    out[o + 2] = grey ? src[j] : src[j + 2];
+    out[o + 3] = channels === 2 ? src[j + 1] : 255;
+  }
+  return out;
+}
+
+function jpegToRgba(frame: JpegFrame): RgbaImage {
+  const { width, height, format, buffer } = frame;
+  if (format === JPEG_GREY) {
+    return { width, height, data: expand(buffer, width, height, 1) };
+  }
+  if (format === JPEG_RGB) {
+    return { width, height, data: expand(buffer, width, height, 3) };
+  }
+  if (format === JPEG_CMYK) {
+    const n = width * height;
+    if (buffer.length < n * 4) {
+      throw new InvalidImageError("decoder returned too few pixels");
+    }
+    // The decoder has already undone Adobe's inversion, so 0 means no ink.
+    const out = new Uint8Array(n * 4);
+    for (let o = 0; o < n * 4; o += 4) {
+      const white = 255 - buffer[o + 3];
+      out[o] = Math.round((255 - buffer[o]) * white / 255);
+      out[o + 1] = Math.round((255 - buffer[o + 1]) * white / 255);
+      out[o + 2] = Math.round((255 - buffer[o + 2]) * white / 255);
+      out[o + 3] = 255;
+    }
+    return { width, height, data: out };
+  }
+  throw new InvalidImageError(`JPEG pixel format ${format} is not supported`);
+}
+
+function firstGifFrame(decoder: GifDecoder): RgbaImage {
+  const width = decoder.width;
+  const height = decoder.height;
+  const frame = decoder.frame();
+  decoder.free();
+  if (frame === null) throw new InvalidImageError("GIF has no frames");
+  if (frame.buffer.length < frame.width * frame.height * 4) {
+    throw new InvalidImageError("decoder returned too few pixels");
+  }
+  // Before the first frame the canvas is transparent; transparent frame
+  // pixels leave it so, and parts outside the logical screen are clipped.
+  const data = new Uint8Array(width * height * 4);
+  const x0 = Math.max(0, frame.x);
+  const x1 = Math.min(width, frame.x + frame.width);
+  for (let y = Math.max(0, frame.y); y < Math.min(height, frame.y + frame.height); y++) {
+    for (let x = x0; x < x1; x++) {
+      const s = ((y - frame.y) * frame.width + (x - frame.x)) * 4;
+      if (frame.buffer[s + 3] === 0) continue;
+      const d = (y * width + x) * 4;
+      data[d] = frame.buffer[s];
+      data[d + 1] = frame.buffer[s + 1];
+      data[d + 2] = frame.buffer[s + 2];
+      data[d + 3] = frame.buffer[s + 3];
+    }
+  }
+  return { width, height, data };
+}

@@ -1,0 +1,88 @@
+// Mask PNG encoding: a class mask as an 8-bit greyscale PNG, the response's
+// mask format. Written by hand because it runs on every request and needs
+// neither colour types nor filters a general encoder spends time on.
+
+import { constants, deflateSync } from "node:zlib";
+import { checkInt } from "./_shape.ts";
+import { crc32 } from "./_crc32.ts";
+
+const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const GREYSCALE = 0;
+const FILTER_NONE = 0;
+
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out, 4, 8 + data.length));
+  return out;
+}
+
+/**
+ * Encode a `width × height` class mask (one byte per pixel, value = class
+ * index) as an 8-bit greyscale PNG: colour type 0, bit depth 8, no
+ * interlace, filter None on every row, one IDAT.
+ *
+ * Filter None with zlib's run-length strategy is the fastest choice measured
+ * for masks (bench/image_bench.ts): masks are long runs of equal bytes, which
+ * RLE matching catches directly, so Sub/Up filtering buys nothing but time.
+ *
+ * @throws {RangeError} when the sizes are not positive integers or the mask
+ * length is not `width * height`.
+ *
+ * @example
+ * ```ts
+ * import { encodeMaskPng } from "./png.ts";
+ * const mask = new Uint8Array(256 * 256); // all background
+ * const png = encodeMaskPng(mask, 256, 256);
+ * await Deno.writeFile("mask.png", png);
+ * ```
+ */
+export function encodeMaskPng(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+): Uint8Array {
+  checkInt("width", width, 1);
+  checkInt("height", height, 1);
+  if (width > 0x7fffffff || height > 0x7fffffff) {
+    throw new RangeError("PNG dimensions are limited to 2^31 - 1");
+  }
+  if (mask.length !== width * height) {
+    throw new RangeError(
+      `mask has ${mask.length} bytes, expected ${width}x${height}`,
+    );
+  }
+
+  const stride = width + 1;
+  const raw = new Uint8Array(height * stride);
+  for (let y = 0; y < height; y++) {
+    raw[y * stride] = FILTER_NONE;
+    raw.set(mask.subarray(y * width, (y + 1) * width), y * stride + 1);
+  }
+  const idat = deflateSync(raw, { level: 1, strategy: constants.Z_RLE });
+
+  const ihdr = new Uint8Array(13);
+  const view = new DataView(ihdr.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = GREYSCALE;
+  // compression 0 (deflate), filter method 0, interlace 0: already zero.
+
+  const parts = [
+    Uint8Array.from(SIGNATURE),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", new Uint8Array(idat.buffer, idat.byteOffset, idat.length)),
+    chunk("IEND", new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

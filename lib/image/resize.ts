@@ -1,0 +1,171 @@
+// Resampling of planar float tensors (tiles run at reduced scale) and of
+// class masks (their results brought back to full resolution).
+
+import { checkInt, checkPlanar } from "./_shape.ts";
+
+// Beyond this shrink factor bilinear sampling skips source pixels entirely
+// and aliases, so the axis switches to area averaging.
+const AREA_ABOVE = 2;
+
+/** Per output index, `taps` (index, weight) pairs; unused taps weigh 0. */
+interface AxisFilter {
+  taps: number;
+  index: Int32Array;
+  weight: Float64Array;
+}
+
+function axisFilter(n: number, out: number): AxisFilter {
+  const scale = n / out;
+  if (scale > AREA_ABOVE) {
+    // Output pixel j covers source interval [j*scale, (j+1)*scale); each
+    // source pixel weighs its overlap with it, as OpenCV's INTER_AREA.
+    const taps = Math.ceil(scale) + 1;
+    const index = new Int32Array(out * taps);
+    const weight = new Float64Array(out * taps);
+    for (let j = 0; j < out; j++) {
+      const a = j * scale;
+      const b = Math.min(n, (j + 1) * scale);
+      let t = 0;
+      let sum = 0;
+      for (let i = Math.floor(a); i < b && t < taps; i++, t++) {
+        const overlap = Math.min(b, i + 1) - Math.max(a, i);
+        index[j * taps + t] = i;
+        weight[j * taps + t] = overlap;
+        sum += overlap;
+      }
+      // Normalise by the actual total so rounding in j*scale cannot tilt a
+      // constant image.
+      for (let k = j * taps; k < j * taps + t; k++) weight[k] /= sum;
+    }
+    return { taps, index, weight };
+  }
+  // Half-pixel centres (align_corners=false), clamped at the borders, the
+  // convention of PyTorch's and ONNX Resize's default linear mode.
+  const index = new Int32Array(out * 2);
+  const weight = new Float64Array(out * 2);
+  for (let j = 0; j < out; j++) {
+    const s = Math.max(0, (j + 0.5) * scale - 0.5);
+    const i0 = Math.min(Math.floor(s), n - 1);
+    const i1 = Math.min(i0 + 1, n - 1);
+    const l = i0 === n - 1 ? 0 : s - i0;
+    index[2 * j] = i0;
+    index[2 * j + 1] = i1;
+    weight[2 * j] = 1 - l;
+    weight[2 * j + 1] = l;
+  }
+  return { taps: 2, index, weight };
+}
+
+/**
+ * Resize planar `(c, h, w)` float data to `(c, outH, outW)`. Each axis is
+ * resampled bilinearly with half-pixel centres (align_corners=false), or,
+ * when it shrinks by more than 2×, by area averaging so fine detail does not
+ * alias. Constant images stay constant; monotone ramps stay monotone.
+ *
+ * @example
+ * ```ts
+ * import { resizeCHW } from "./resize.ts";
+ * // Run a 64×64 single-channel tile at half scale:
+ * const tile = new Float32Array(64 * 64);
+ * const half = resizeCHW(tile, 1, 64, 64, 32, 32);
+ * half.length; // 32 * 32
+ * ```
+ */
+export function resizeCHW(
+  src: Float32Array,
+  c: number,
+  h: number,
+  w: number,
+  outH: number,
+  outW: number,
+): Float32Array {
+  checkPlanar(src.length, c, h, w);
+  checkInt("output height", outH);
+  checkInt("output width", outW);
+  if (outH === 0 || outW === 0) return new Float32Array(0);
+  if (h === 0 || w === 0) throw new RangeError("cannot resize an empty image");
+  if (outH === h && outW === w) return src.slice();
+
+  // Horizontal pass into (c, h, outW), then vertical pass row by row.
+  let wide = src;
+  if (outW !== w) {
+    const { taps, index, weight } = axisFilter(w, outW);
+    wide = new Float32Array(c * h * outW);
+    for (let row = 0; row < c * h; row++) {
+      const s = row * w;
+      const o = row * outW;
+      for (let j = 0; j < outW; j++) {
+        let acc = 0;
+        for (let t = j * taps; t < (j + 1) * taps; t++) {
+          acc += src[s + index[t]] * weight[t];
+        }
+        wide[o + j] = acc;
+      }
+    }
+  }
+  if (outH === h) return wide;
+
+  const { taps, index, weight } = axisFilter(h, outH);
+  const out = new Float32Array(c * outH * outW);
+  const acc = new Float64Array(outW);
+  for (let k = 0; k < c; k++) {
+    const plane = k * h * outW;
+    for (let i = 0; i < outH; i++) {
+      acc.fill(0);
+      for (let t = i * taps; t < (i + 1) * taps; t++) {
+        const wt = weight[t];
+        if (wt === 0) continue;
+        const s = plane + index[t] * outW;
+        for (let j = 0; j < outW; j++) acc[j] += wide[s + j] * wt;
+      }
+      out.set(acc, (k * outH + i) * outW);
+    }
+  }
+  return out;
+}
+
+/**
+ * Resize an 8-bit class mask `(h, w)` to `(outH, outW)` by nearest
+ * neighbour with half-pixel centres (source = floor((j + 0.5) · n / out)),
+ * so values stay valid class indices and integer upscales replicate each
+ * pixel exactly.
+ *
+ * @example
+ * ```ts
+ * import { resizeMaskNearest } from "./resize.ts";
+ * const small = new Uint8Array([0, 1, 2, 1]); // 2×2
+ * resizeMaskNearest(small, 2, 2, 4, 4); // each class becomes a 2×2 block
+ * ```
+ */
+export function resizeMaskNearest(
+  mask: Uint8Array,
+  h: number,
+  w: number,
+  outH: number,
+  outW: number,
+): Uint8Array {
+  checkPlanar(mask.length, 1, h, w);
+  checkInt("output height", outH);
+  checkInt("output width", outW);
+  const out = new Uint8Array(outH * outW);
+  if (out.length === 0) return out;
+  if (h === 0 || w === 0) throw new RangeError("cannot resize an empty mask");
+  // Integer arithmetic keeps the mapping exact for any sizes.
+  const near = (j: number, n: number, m: number) =>
+    Math.min(n - 1, Math.floor(((2 * j + 1) * n) / (2 * m)));
+  const cols = Int32Array.from({ length: outW }, (_, j) => near(j, w, outW));
+  let previous = -1;
+  for (let i = 0; i < outH; i++) {
+    const r = near(i, h, outH);
+    const o = i * outW;
+    if (r === previous) {
+      // Upscaling repeats source rows; copy the finished row instead.
+      out.copyWithin(o, o - outW, o);
+      continue;
+    }
+    const s = r * w;
+    for (let j = 0; j < outW; j++) out[o + j] = mask[s + cols[j]];
+    previous = r;
+  }
+  return out;
+}

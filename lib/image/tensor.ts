@@ -1,0 +1,217 @@
+// Pixels to model input: luma and planar CHW float tensors from RGBA, and
+// windows cut out of CHW tensors with padding for halo tiles.
+
+import { checkInt, checkPlanar } from "./_shape.ts";
+import type { PadMode, RgbaImage } from "./types.ts";
+
+// ITU-R BT.601 luma weights; the blue weight is derived so the three sum to
+// exactly 1 and grey pixels map to exactly v/255.
+const WR = 0.299;
+const WG = 0.587;
+const WB = 1 - WR - WG;
+
+function checkImage(img: RgbaImage): number {
+  checkInt("width", img.width);
+  checkInt("height", img.height);
+  const n = img.width * img.height;
+  if (img.data.length !== n * 4) {
+    throw new RangeError(
+      `RGBA data has ${img.data.length} bytes, expected ${img.width}x` +
+        `${img.height}x4 = ${n * 4}`,
+    );
+  }
+  return n;
+}
+
+function checkBackground(background: number): void {
+  if (!(background >= 0 && background <= 255)) {
+    throw new RangeError(`background must be in [0, 255], got ${background}`);
+  }
+}
+
+/**
+ * Grey (luma, BT.601: 0.299 R + 0.587 G + 0.114 B) in [0, 1], one float per
+ * pixel, row-major.
+ *
+ * Alpha is composited over `background` (default 0, black): the trained
+ * tasks' backgrounds are dark, and "transparent = 0" is what most encoders
+ * store in fully transparent pixels anyway. Pass 255 for dark-on-light
+ * content such as documents with a transparent page.
+ *
+ * @example
+ * ```ts
+ * import { toGrey } from "./tensor.ts";
+ * const img = { width: 1, height: 1, data: new Uint8Array([255, 0, 0, 255]) };
+ * toGrey(img); // Float32Array [0.299…]
+ * ```
+ */
+export function toGrey(img: RgbaImage, background = 0): Float32Array {
+  const n = checkImage(img);
+  checkBackground(background);
+  const data = img.data;
+  const out = new Float32Array(n);
+  for (let i = 0, o = 0; i < n; i++, o += 4) {
+    let y = WR * data[o] + WG * data[o + 1] + WB * data[o + 2];
+    const a = data[o + 3];
+    // Luma is linear, so compositing the luma equals luma of the composite.
+    if (a !== 255) y = (y * a + background * (255 - a)) / 255;
+    out[i] = y / 255;
+  }
+  return out;
+}
+
+/**
+ * Planar float32 CHW tensor data (one image, no batch axis) for a
+ * `channels`-channel model.
+ *
+ * - `channels = 1`: luma in [0, 1] as `toGrey`.
+ * - `channels = 3`: R, G, B planes; grey uploads replicate naturally since
+ *   R = G = B.
+ *
+ * Each value is `(x / 255 - mean[c]) / std[c]` (defaults mean 0, std 1, so
+ * plain [0, 1]). Alpha is composited over `background` as in `toGrey`.
+ *
+ * @example
+ * ```ts
+ * import { toCHW } from "./tensor.ts";
+ * const img = { width: 2, height: 1, data: new Uint8Array(8).fill(255) };
+ * const x = toCHW(img, 3, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+ * x.length; // 3 * 1 * 2
+ * ```
+ */
+export function toCHW(
+  img: RgbaImage,
+  channels: 1 | 3,
+  norm?: { mean: number[]; std: number[] },
+  background = 0,
+): Float32Array {
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(`channels must be 1 or 3, got ${channels}`);
+  }
+  const mean = norm?.mean ?? new Array(channels).fill(0);
+  const std = norm?.std ?? new Array(channels).fill(1);
+  for (let c = 0; c < channels; c++) {
+    if (!Number.isFinite(mean[c]) || !Number.isFinite(std[c]) || std[c] === 0) {
+      throw new RangeError(
+        `norm needs ${channels} finite means and non-zero stds`,
+      );
+    }
+  }
+  if (channels === 1) {
+    const grey = toGrey(img, background);
+    if (mean[0] !== 0 || std[0] !== 1) {
+      for (let i = 0; i < grey.length; i++) {
+        grey[i] = (grey[i] - mean[0]) / std[0];
+      }
+    }
+    return grey;
+  }
+  const n = checkImage(img);
+  checkBackground(background);
+  // Opaque pixels (nearly all of them) go through a per-channel lookup
+  // table; this keeps the hot loop free of divisions.
+  const luts = [0, 1, 2].map((c) =>
+    Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean[c]) / std[c])
+  );
+  const data = img.data;
+  const out = new Float32Array(3 * n);
+  for (let c = 0; c < 3; c++) {
+    const lut = luts[c];
+    const plane = c * n;
+    for (let i = 0, o = c; i < n; i++, o += 4) {
+      const a = data[o - c + 3];
+      if (a === 255) {
+        out[plane + i] = lut[data[o]];
+      } else {
+        const v = (data[o] * a + background * (255 - a)) / 255;
+        out[plane + i] = (v / 255 - mean[c]) / std[c];
+      }
+    }
+  }
+  return out;
+}
+
+// Source index for output coordinate `i` on an axis of length `n`, or -1
+// where zero padding applies.
+function sourceIndex(i: number, n: number, pad: PadMode): number {
+  if (i >= 0 && i < n) return i;
+  if (pad === "zero") return -1;
+  if (pad === "edge" || n === 1) return i < 0 ? 0 : n - 1;
+  // Reflection is periodic with period 2(n-1), so halos wider than the
+  // image still land inside it.
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
+/**
+ * Crop the window `[x, y, cw, ch]` (left, top, width, height; may extend
+ * past any edge, coordinates may be negative) out of planar `(c, h, w)`
+ * float data into a new `(c, ch, cw)` buffer. Pixels outside the image are
+ * filled per `pad`: `zero`, `reflect` (mirror without repeating the edge,
+ * like PyTorch's ReflectionPad2d) or `edge` (repeat the border pixel).
+ *
+ * @example
+ * ```ts
+ * import { cropCHW } from "./tensor.ts";
+ * // A 64×64 tile at (0, 0) with a 16-pixel halo of mirrored neighbours:
+ * const image = new Float32Array(1 * 256 * 256);
+ * const tile = cropCHW(image, 1, 256, 256, -16, -16, 96, 96, "reflect");
+ * tile.length; // 96 * 96
+ * ```
+ */
+export function cropCHW(
+  src: Float32Array,
+  c: number,
+  h: number,
+  w: number,
+  x: number,
+  y: number,
+  cw: number,
+  ch: number,
+  pad: PadMode = "zero",
+): Float32Array {
+  checkPlanar(src.length, c, h, w);
+  checkInt("x", x, -Infinity);
+  checkInt("y", y, -Infinity);
+  checkInt("crop width", cw);
+  checkInt("crop height", ch);
+  if (pad !== "zero" && pad !== "reflect" && pad !== "edge") {
+    throw new RangeError(`unknown pad mode ${pad}`);
+  }
+  const out = new Float32Array(c * ch * cw);
+  if (out.length === 0) return out;
+  if (h === 0 || w === 0) {
+    if (pad !== "zero") {
+      throw new RangeError(`cannot ${pad}-pad an empty image`);
+    }
+    return out;
+  }
+  const cols = Int32Array.from({ length: cw }, (_, j) => sourceIndex(x + j, w, pad));
+  const rows = Int32Array.from({ length: ch }, (_, i) => sourceIndex(y + i, h, pad));
+  // Columns that map 1:1 onto the image are one contiguous copy per row.
+  const inFrom = Math.min(cw, Math.max(0, -x));
+  const inTo = Math.max(inFrom, Math.min(cw, w - x));
+  for (let k = 0; k < c; k++) {
+    const srcPlane = k * h * w;
+    const outPlane = k * ch * cw;
+    for (let i = 0; i < ch; i++) {
+      if (rows[i] < 0) continue;
+      const srcRow = srcPlane + rows[i] * w;
+      const outRow = outPlane + i * cw;
+      if (inTo > inFrom) {
+        out.set(
+          src.subarray(srcRow + x + inFrom, srcRow + x + inTo),
+          outRow + inFrom,
+        );
+      }
+      for (let j = 0; j < inFrom; j++) {
+        if (cols[j] >= 0) out[outRow + j] = src[srcRow + cols[j]];
+      }
+      for (let j = inTo; j < cw; j++) {
+        if (cols[j] >= 0) out[outRow + j] = src[srcRow + cols[j]];
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,148 @@
+// The model registry: reads models/manifest.json, finds each model's file,
+// checks its sha256 and attaches a CostCounter so every execution can be
+// priced before it runs.
+
+import { z } from "zod";
+import { CostCounter } from "./onnx/mod.ts";
+import { NotFoundError } from "./errors.ts";
+
+const InputSpec = z.object({
+  channels: z.union([z.literal(1), z.literal(3)]),
+  multiple: z.number().int().min(1).default(1),
+  channel_order: z.enum(["rgb", "bgr", "grey"]).default("rgb"),
+  mean: z.array(z.number()).optional(),
+  std: z.array(z.number()).optional(),
+});
+
+const ModelEntry = z.object({
+  id: z.string(),
+  task: z.string(),
+  role: z.enum(["global", "local", "policy"]),
+  description: z.string().optional(),
+  file: z.string().optional(),
+  source: z.object({ npm: z.string(), path: z.string(), license: z.string().optional() }).optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  input: InputSpec,
+  output: z.object({
+    kind: z.enum(["probability", "logits"]),
+    threshold: z.number().optional(),
+  }),
+  tile: z.object({ size: z.number().int().optional(), halo: z.number().int().min(0) }).optional(),
+  test_miou: z.number().nullable().optional(),
+});
+
+const TaskEntry = z.object({
+  classes: z.array(z.string()).min(2),
+  channels: z.union([z.literal(1), z.literal(3)]),
+  reference: z.object({ width: z.number().int(), height: z.number().int() }),
+  selector: z.enum(["complexity", "policy"]),
+});
+
+const Manifest = z.object({
+  version: z.literal(1),
+  tasks: z.record(z.string(), TaskEntry),
+  models: z.array(ModelEntry),
+});
+
+/** A model as described by the manifest. */
+export type ModelSpec = z.infer<typeof ModelEntry>;
+/** A task as described by the manifest. */
+export type TaskSpec = z.infer<typeof TaskEntry> & { name: string };
+
+/** A loaded model: its spec, its bytes and its cost counter. */
+export interface LoadedModel {
+  spec: ModelSpec;
+  bytes: Uint8Array;
+  counter: CostCounter;
+}
+
+const ROOT = new URL("../", import.meta.url);
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function modelPath(spec: ModelSpec): URL {
+  if (spec.file) return new URL(`models/${spec.file}`, ROOT);
+  if (spec.source) {
+    const name = spec.source.npm.replace(/@[^@/]+$/, "");
+    return new URL(`node_modules/${name}/${spec.source.path}`, ROOT);
+  }
+  throw new Error(`model ${spec.id} names neither a file nor an npm source`);
+}
+
+/**
+ * All tasks and models the server can run.
+ *
+ * @example
+ * ```ts
+ * const registry = await ModelRegistry.load();
+ * const text = registry.task("text");
+ * ```
+ */
+export class ModelRegistry {
+  readonly tasks: Map<string, TaskSpec>;
+  readonly models: Map<string, LoadedModel>;
+
+  private constructor(tasks: Map<string, TaskSpec>, models: Map<string, LoadedModel>) {
+    this.tasks = tasks;
+    this.models = models;
+  }
+
+  /** Reads the manifest and every model file it names, verifying sha256. */
+  static async load(manifestUrl = new URL("models/manifest.json", ROOT)): Promise<ModelRegistry> {
+    const manifest = Manifest.parse(JSON.parse(await Deno.readTextFile(manifestUrl)));
+    const models = new Map<string, LoadedModel>();
+    for (const spec of manifest.models) {
+      const path = modelPath(spec);
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(path);
+      } catch (err) {
+        throw new Error(
+          `model ${spec.id}: cannot read ${path.pathname} (${(err as Error).message}); run \`deno install\` first`,
+        );
+      }
+      const digest = await sha256Hex(bytes);
+      if (digest !== spec.sha256) {
+        throw new Error(`model ${spec.id}: sha256 ${digest} does not match the manifest's ${spec.sha256}`);
+      }
+      models.set(spec.id, { spec, bytes, counter: CostCounter.fromBytes(bytes) });
+    }
+    const tasks = new Map<string, TaskSpec>();
+    for (const [name, t] of Object.entries(manifest.tasks)) {
+      if ([...models.values()].some((m) => m.spec.task === name)) tasks.set(name, { ...t, name });
+    }
+    return new ModelRegistry(tasks, models);
+  }
+
+  /** A task by name, or 404. */
+  task(name: string): TaskSpec {
+    const t = this.tasks.get(name);
+    if (!t) {
+      throw new NotFoundError(
+        `unknown task '${name}'; available: ${[...this.tasks.keys()].join(", ")}`,
+        "unknown-task",
+      );
+    }
+    return t;
+  }
+
+  /** A model by id, or 404. */
+  model(id: string): LoadedModel {
+    const m = this.models.get(id);
+    if (!m) {
+      throw new NotFoundError(
+        `unknown model '${id}'; available: ${[...this.models.keys()].join(", ")}`,
+        "unknown-model",
+      );
+    }
+    return m;
+  }
+
+  /** Models of one task, in manifest order. */
+  modelsOf(task: string): LoadedModel[] {
+    return [...this.models.values()].filter((m) => m.spec.task === task);
+  }
+}

@@ -1,0 +1,260 @@
+// The Segmenter: one request from bytes to class mask. Decodes the upload,
+// asks the Planner for a priced Plan, runs its executions on the WorkerPool
+// (all batches in flight at once), and stitches the tiles' cores into the
+// mask. Cost is the sum of the executions that actually ran.
+
+import { cropCHW, decodeImage, type RgbaImage, resizeCHW, toCHW, toGrey } from "./image/mod.ts";
+import { BadRequestError, UnprocessableError } from "./errors.ts";
+import type { LoadedModel, ModelRegistry, ModelSpec, TaskSpec } from "./models.ts";
+import {
+  DEFAULT_PLANNER_OPTIONS,
+  type Execution,
+  type Mode,
+  type Plan,
+  planComplexity,
+  planFixed,
+  type PlannerOptions,
+} from "./plan.ts";
+
+/** What the Segmenter needs from a worker pool. */
+export interface InferencePool {
+  run(
+    model: string,
+    dims: number[],
+    data: Float32Array,
+    timeoutMs: number,
+  ): Promise<{ dims: number[]; data: Float32Array; inferMs: number; queueMs: number }>;
+  readonly backend: string;
+}
+
+/** One segmentation request, already parsed from HTTP. */
+export interface SegmentRequest {
+  task: string;
+  mode: Mode;
+  model?: string;
+  budgetGflops?: number;
+  deadlineMs?: number;
+  bytes: Uint8Array;
+  contentType?: string;
+}
+
+/** Per-model share of a request's cost. */
+export interface CostLine {
+  model: string;
+  runs: number;
+  gflops: number;
+  gmacs: number;
+}
+
+/** A finished segmentation. */
+export interface SegmentResult {
+  task: TaskSpec;
+  width: number;
+  height: number;
+  mask: Uint8Array;
+  plan: Plan;
+  cost: { flops: number; macs: number; gflops: number; gmacs: number; breakdown: CostLine[] };
+  backend: string;
+  timings: { decode: number; plan: number; queue: number; infer: number; stitch: number };
+}
+
+/** Server limits the Segmenter enforces. */
+export interface SegmenterLimits {
+  maxPixels: number;
+  timeoutMs: number;
+  planner: PlannerOptions;
+}
+
+/**
+ * Float32 NCHW input for a model: channels in the model's order, normalised
+ * with its mean/std (given in that same order).
+ */
+export function modelInput(img: RgbaImage, spec: ModelSpec): Float32Array {
+  const c = spec.input.channels;
+  const data = toCHW(img, c);
+  const plane = img.width * img.height;
+  if (c === 3 && spec.input.channel_order === "bgr") {
+    const r = data.slice(0, plane);
+    data.copyWithin(0, 2 * plane, 3 * plane);
+    data.set(r, 2 * plane);
+  }
+  const { mean, std } = spec.input;
+  if (mean || std) {
+    for (let k = 0; k < c; k++) {
+      const m = mean?.[k] ?? 0, s = std?.[k] ?? 1;
+      const off = k * plane;
+      for (let i = 0; i < plane; i++) data[off + i] = (data[off + i] - m) / s;
+    }
+  }
+  return data;
+}
+
+/**
+ * Runs requests end to end.
+ *
+ * @example
+ * ```ts
+ * const seg = new Segmenter(registry, pool, { maxPixels: 16e6, timeoutMs: 60_000, planner: DEFAULT_PLANNER_OPTIONS });
+ * const result = await seg.segment({ task: "text", mode: "adaptive", bytes });
+ * ```
+ */
+export class Segmenter {
+  constructor(
+    readonly registry: ModelRegistry,
+    readonly pool: InferencePool,
+    readonly limits: SegmenterLimits = {
+      maxPixels: 16_000_000,
+      timeoutMs: 60_000,
+      planner: DEFAULT_PLANNER_OPTIONS,
+    },
+  ) {}
+
+  /** Resolves the model a request runs with (fixed mode) or the task's local model. */
+  #pickModel(task: TaskSpec, req: SegmentRequest): LoadedModel {
+    if (req.model !== undefined) {
+      const m = this.registry.model(req.model);
+      if (m.spec.task !== task.name) {
+        throw new UnprocessableError(
+          `model '${req.model}' belongs to task '${m.spec.task}', not '${task.name}'`,
+          "model-task-mismatch",
+        );
+      }
+      if (m.spec.role === "policy") {
+        throw new UnprocessableError(`model '${req.model}' is a routing policy, not a segmentation model`, "bad-model");
+      }
+      return m;
+    }
+    const candidates = this.registry.modelsOf(task.name).filter((m) => m.spec.role !== "policy");
+    // The strongest model is the most expensive one at the reference size.
+    const ref = [1, 0, task.reference.height, task.reference.width];
+    return candidates.sort((a, b) =>
+      b.counter.count([1, b.spec.input.channels, ref[2], ref[3]]).flops -
+      a.counter.count([1, a.spec.input.channels, ref[2], ref[3]]).flops
+    )[0];
+  }
+
+  /** Decodes, plans, runs and stitches one request. */
+  async segment(req: SegmentRequest): Promise<SegmentResult> {
+    const task = this.registry.task(req.task);
+    if (req.model !== undefined && req.mode !== "fixed") {
+      throw new BadRequestError("X-Model is only used with X-Mode: fixed", "bad-header");
+    }
+    const model = this.#pickModel(task, req);
+    if (req.mode === "glimpse") {
+      throw new UnprocessableError(
+        `glimpse mode needs a global model and a policy; task '${task.name}' has neither`,
+        "mode-unavailable",
+      );
+    }
+
+    const t0 = performance.now();
+    const img = await decodeImage(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
+    const t1 = performance.now();
+
+    const plan = req.mode === "fixed"
+      ? planFixed(model, img.width, img.height, req.budgetGflops, this.limits.planner)
+      : planComplexity(model, toGrey(img), img.width, img.height, req.budgetGflops, this.limits.planner);
+    const t2 = performance.now();
+
+    const input = plan.executions.length ? modelInput(img, model.spec) : new Float32Array(0);
+    const timeoutMs = Math.min(this.limits.timeoutMs, req.deadlineMs ?? Infinity);
+    const runs = plan.executions.map((ex) =>
+      this.pool.run(ex.model, ex.dims, batchInput(input, model.spec.input.channels, img, plan, ex), timeoutMs)
+    );
+    const results = await Promise.all(runs);
+    const t3 = performance.now();
+
+    const mask = new Uint8Array(img.width * img.height);
+    plan.executions.forEach((ex, i) => stitch(mask, img.width, plan, ex, results[i], model.spec));
+    const t4 = performance.now();
+
+    const breakdown = new Map<string, CostLine & { flops: number; macs: number }>();
+    for (const ex of plan.executions) {
+      const line = breakdown.get(ex.model) ?? { model: ex.model, runs: 0, gflops: 0, gmacs: 0, flops: 0, macs: 0 };
+      line.runs++;
+      line.flops += ex.flops;
+      line.macs += ex.macs;
+      breakdown.set(ex.model, line);
+    }
+    return {
+      task,
+      width: img.width,
+      height: img.height,
+      mask,
+      plan,
+      cost: {
+        flops: plan.flops,
+        macs: plan.macs,
+        gflops: plan.flops / 1e9,
+        gmacs: plan.macs / 1e9,
+        breakdown: [...breakdown.values()].map((l) => ({
+          model: l.model,
+          runs: l.runs,
+          gflops: l.flops / 1e9,
+          gmacs: l.macs / 1e9,
+        })),
+      },
+      backend: this.pool.backend,
+      timings: {
+        decode: t1 - t0,
+        plan: t2 - t1,
+        queue: results.reduce((m, r) => Math.max(m, r.queueMs), 0),
+        infer: t3 - t2,
+        stitch: t4 - t3,
+      },
+    };
+  }
+}
+
+/** Cuts every tile window of one execution out of the image and stacks them. */
+function batchInput(input: Float32Array, c: number, img: RgbaImage, plan: Plan, ex: Execution): Float32Array {
+  const [n, , inH, inW] = ex.dims;
+  const out = new Float32Array(n * c * inH * inW);
+  ex.tiles.forEach((ti, b) => {
+    const t = plan.tiles[ti];
+    let win = cropCHW(input, c, img.height, img.width, t.x - t.halo, t.y - t.halo, ex.windowW, ex.windowH, "zero");
+    if (inH !== ex.windowH || inW !== ex.windowW) win = resizeCHW(win, c, ex.windowH, ex.windowW, inH, inW);
+    out.set(win, b * c * inH * inW);
+  });
+  return out;
+}
+
+/** Writes the cores of one execution's outputs into the mask. */
+function stitch(
+  mask: Uint8Array,
+  width: number,
+  plan: Plan,
+  ex: Execution,
+  result: { dims: number[]; data: Float32Array },
+  spec: ModelSpec,
+) {
+  const [, k, oh, ow] = result.dims;
+  const threshold = spec.output.threshold ?? 0.5;
+  const item = k * oh * ow;
+  ex.tiles.forEach((ti, b) => {
+    const t = plan.tiles[ti];
+    let out = result.data.subarray(b * item, (b + 1) * item);
+    if (oh !== ex.windowH || ow !== ex.windowW) out = resizeCHW(out, k, oh, ow, ex.windowH, ex.windowW);
+    const plane = ex.windowH * ex.windowW;
+    for (let y = 0; y < t.h; y++) {
+      const wy = y + t.halo;
+      const row = (t.y + y) * width + t.x;
+      for (let x = 0; x < t.w; x++) {
+        const p = wy * ex.windowW + x + t.halo;
+        if (k === 1) {
+          mask[row + x] = out[p] > threshold ? 1 : 0;
+        } else {
+          let best = 0, bestV = out[p];
+          for (let c = 1; c < k; c++) {
+            const v = out[c * plane + p];
+            if (v > bestV) {
+              bestV = v;
+              best = c;
+            }
+          }
+          mask[row + x] = best;
+        }
+      }
+    }
+  });
+}

@@ -1,0 +1,106 @@
+// thriftseg server entry point: `deno task start`. The socket opens at once
+// (/healthz answers); models load and workers warm in the background, and
+// /readyz turns 200 when they are done.
+
+import { type Config, loadConfig, workerCount } from "./lib/config.ts";
+import { ModelRegistry } from "./lib/models.ts";
+import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan.ts";
+import { Segmenter } from "./lib/segment.ts";
+import { createApp, type Services } from "./routes/app.ts";
+import { detectBackend, WorkerPool } from "./workers/pool.ts";
+
+/** A running server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** Resolves when models are loaded and workers are warm. */
+  ready: Promise<void>;
+  services: Services;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts thriftseg on `config.PORT` (0 = a free port).
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(loadConfig({ PORT: "0" }));
+ * await server.ready;
+ * await fetch(`${server.url}/readyz`);
+ * await server.close();
+ * ```
+ */
+export function startServer(config: Config): RunningServer {
+  let registry: ModelRegistry | null = null;
+  let segmenter: Segmenter | null = null;
+  let pool: WorkerPool | null = null;
+  let loadError: string | null = null;
+  const services: Services = {
+    config,
+    registry: () => registry,
+    segmenter: () => segmenter,
+    pool: () => pool,
+    loadError: () => loadError,
+  };
+  const app = createApp(services);
+  const server = Deno.serve({
+    port: config.PORT,
+    hostname: config.HOSTNAME,
+    onListen: () => {},
+  }, app.fetch);
+  const addr = server.addr as Deno.NetAddr;
+  const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
+
+  const ready = (async () => {
+    try {
+      registry = await ModelRegistry.load();
+      const backend = await detectBackend(config.BACKEND);
+      pool = new WorkerPool({
+        size: workerCount(config),
+        queueLimit: config.QUEUE_LIMIT,
+        backend,
+        wasmThreads: config.WASM_THREADS,
+        models: [...registry.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes })),
+      });
+      await pool.start();
+      segmenter = new Segmenter(registry, pool, {
+        maxPixels: config.MAX_PIXELS,
+        timeoutMs: config.REQUEST_TIMEOUT_MS,
+        planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS },
+      });
+    } catch (err) {
+      loadError = (err as Error).message;
+      throw err;
+    }
+  })();
+
+  return {
+    url: `http://${host}:${addr.port}`,
+    port: addr.port,
+    ready,
+    services,
+    async close() {
+      await ready.catch(() => {});
+      pool?.close();
+      await server.shutdown();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const config = loadConfig();
+  const server = startServer(config);
+  console.log(`thriftseg listening on ${server.url} (loading models…)`);
+  server.ready.then(
+    () => {
+      const stats = server.services.pool()!.stats();
+      console.log(`thriftseg ready: ${stats.size} workers on ${stats.backend}`);
+    },
+    (err) => console.error(`thriftseg failed to load models: ${err.message}`),
+  );
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      server.close().finally(() => Deno.exit(0));
+    });
+  }
+}

@@ -1,0 +1,58 @@
+// The Hono application: request ids, routes, and the single error boundary.
+
+import { Hono } from "hono";
+import type { Config } from "../lib/config.ts";
+import type { ModelRegistry } from "../lib/models.ts";
+import type { Segmenter } from "../lib/segment.ts";
+import type { WorkerPool } from "../workers/pool.ts";
+import { onError, problem } from "./problem.ts";
+import { segmentRoutes } from "./segment.ts";
+import { modelRoutes } from "./models.ts";
+import { healthRoutes } from "./health.ts";
+
+/** Per-request variables. */
+export type AppEnv = { Variables: { requestId: string } };
+
+/** What the routes need; getters because models load after the socket opens. */
+export interface Services {
+  config: Config;
+  registry: () => ModelRegistry | null;
+  segmenter: () => Segmenter | null;
+  pool: () => WorkerPool | null;
+  /** Set when loading failed: /readyz reports it. */
+  loadError: () => string | null;
+}
+
+function newRequestId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "req_" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Creates the HTTP application.
+ *
+ * @example
+ * ```ts
+ * const app = createApp(services);
+ * Deno.serve({ port: 8000 }, app.fetch);
+ * ```
+ */
+export function createApp(services: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", async (c, next) => {
+    const id = newRequestId();
+    c.set("requestId", id);
+    await next();
+    c.res.headers.set("X-Request-Id", id);
+  });
+  app.route("/", healthRoutes(services));
+  app.route("/", modelRoutes(services));
+  app.route("/", segmentRoutes(services));
+  app.get("/", async (c) => {
+    const html = await Deno.readTextFile(new URL("../public/index.html", import.meta.url));
+    return c.html(html);
+  });
+  app.notFound((c) => problem(404, "not-found", `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.onError(onError);
+  return app;
+}

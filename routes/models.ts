@@ -1,0 +1,50 @@
+// GET /v1/models — tasks, their classes and models with costs at the
+// task's reference size (computed by the CostCounter, not typed in).
+
+import { Hono } from "hono";
+import { UnavailableError } from "../lib/errors.ts";
+import type { ModelRegistry } from "../lib/models.ts";
+import type { AppEnv, Services } from "./app.ts";
+
+/** The /v1/models document for a registry. */
+export function describeModels(registry: ModelRegistry) {
+  return {
+    tasks: [...registry.tasks.values()].map((t) => ({
+      name: t.name,
+      classes: t.classes,
+      channels: t.channels,
+      selector: t.selector,
+      modes: t.selector === "policy" ? ["adaptive", "glimpse", "fixed"] : ["adaptive", "fixed"],
+      reference: t.reference,
+      models: registry.modelsOf(t.name).map((m) => {
+        const tileSize = m.spec.tile?.size;
+        const h = tileSize ?? t.reference.height, w = tileSize ?? t.reference.width;
+        const cost = m.counter.count([1, m.spec.input.channels, h, w]);
+        return {
+          id: m.spec.id,
+          role: m.spec.role,
+          description: m.spec.description ?? null,
+          source: m.spec.source ?? { file: m.spec.file },
+          sha256: m.spec.sha256,
+          input: { channels: m.spec.input.channels, multiple: m.spec.input.multiple },
+          halo: m.spec.tile?.halo ?? 0,
+          reference_shape: [1, m.spec.input.channels, h, w],
+          gflops: cost.gflops,
+          gmacs: cost.gmacs,
+          test_miou: m.spec.test_miou ?? null,
+        };
+      }),
+    })),
+  };
+}
+
+/** Builds the models route. */
+export function modelRoutes(services: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/v1/models", (c) => {
+    const registry = services.registry();
+    if (!registry) throw new UnavailableError("models are still loading", 2, "not-ready");
+    return c.json(describeModels(registry));
+  });
+  return app;
+}

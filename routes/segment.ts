@@ -1,0 +1,139 @@
+// POST /v1/segment/:task — DESIGN.md §4, top to bottom: parse headers and
+// body, run the Segmenter, answer JSON or the mask PNG with the cost headers.
+
+import { Hono } from "hono";
+import { z } from "zod";
+import { UnprocessableError, UnavailableError } from "../lib/errors.ts";
+import { encodeMaskPng, encodeMaskRle } from "../lib/image/mod.ts";
+import type { SegmentResult } from "../lib/segment.ts";
+import { readUpload } from "./_body.ts";
+import type { AppEnv, Services } from "./app.ts";
+
+const finite = (name: string) =>
+  z.string().trim().regex(/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, `${name} must be a non-negative decimal number`)
+    .transform(Number).refine(Number.isFinite, `${name} is out of range`);
+
+const SegmentHeaders = z.object({
+  "x-mode": z.enum(["adaptive", "glimpse", "fixed"]).default("adaptive"),
+  "x-model": z.string().min(1).max(200).optional(),
+  "x-budget-gflops": finite("X-Budget-GFLOPs").optional(),
+  "x-confidence": finite("X-Confidence").refine((v) => v > 0 && v <= 1, "X-Confidence must be in (0, 1]")
+    .optional(),
+  "x-deadline-ms": finite("X-Deadline-Ms").refine((v) => v >= 1 && v <= 600_000, "X-Deadline-Ms must be 1..600000")
+    .optional(),
+});
+
+const MaskFormat = z.enum(["png", "rle"]).default("png");
+
+function parseHeaders(headers: Headers) {
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(SegmentHeaders.shape)) {
+    const v = headers.get(key);
+    if (v !== null) raw[key] = v;
+  }
+  const parsed = SegmentHeaders.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const header = String(issue.path[0] ?? "");
+    throw new UnprocessableError(`invalid header ${header}: ${issue.message}`, "invalid-header", { header });
+  }
+  return parsed.data;
+}
+
+const round = (v: number, digits = 3) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+function serverTiming(t: Record<string, number>): string {
+  return Object.entries(t).map(([k, v]) => `${k};dur=${round(v, 2)}`).join(", ");
+}
+
+function planJson(r: SegmentResult) {
+  return {
+    mode: r.plan.mode,
+    tiles: r.plan.tiles.map((t) => ({
+      x: t.x,
+      y: t.y,
+      w: t.w,
+      h: t.h,
+      model: t.model,
+      scale: t.scale,
+      halo: t.halo,
+      ...(t.score !== undefined ? { score: t.score } : {}),
+    })),
+    executions: r.plan.executions.map((e) => ({ model: e.model, shape: e.dims, gflops: e.flops / 1e9 })),
+    glimpses: [],
+  };
+}
+
+/** Builds the segment route. */
+export function segmentRoutes(services: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.post("/v1/segment/:task", async (c) => {
+    const started = performance.now();
+    const { config, segmenter } = services;
+    if (!segmenter()) throw new UnavailableError("models are still loading", 2, "not-ready");
+    const h = parseHeaders(c.req.raw.headers);
+    const maskFormat = MaskFormat.safeParse(c.req.query("mask") ?? undefined);
+    if (!maskFormat.success) {
+      throw new UnprocessableError("query parameter mask must be 'png' or 'rle'", "invalid-query");
+    }
+    // Unknown tasks fail before the body is read.
+    services.registry()!.task(c.req.param("task"));
+    const upload = await readUpload(c.req.raw, config.MAX_UPLOAD_BYTES);
+    const result = await segmenter()!.segment({
+      task: c.req.param("task"),
+      mode: h["x-mode"],
+      model: h["x-model"],
+      budgetGflops: h["x-budget-gflops"],
+      deadlineMs: h["x-deadline-ms"],
+      bytes: upload.bytes,
+      contentType: upload.contentType,
+    });
+
+    const e0 = performance.now();
+    const wantsPng = (c.req.header("accept") ?? "").split(",").some((a) => a.trim().startsWith("image/png"));
+    const png = wantsPng || maskFormat.data === "png" ? encodeMaskPng(result.mask, result.width, result.height) : null;
+    const encodeMs = performance.now() - e0;
+    const timings = { ...result.timings, encode: encodeMs, total: performance.now() - started };
+
+    const headers: Record<string, string> = {
+      "X-Cost-GFLOPs": String(result.cost.gflops),
+      "X-Cost-GMACs": String(result.cost.gmacs),
+      "Server-Timing": serverTiming(timings),
+      "X-Backend": result.backend,
+    };
+    if (wantsPng) {
+      return c.body(png! as Uint8Array<ArrayBuffer>, 200, { ...headers, "content-type": "image/png" });
+    }
+    const mask = png
+      ? { format: "png", encoding: "base64", data: base64(png) }
+      : { format: "rle", ...encodeMaskRle(result.mask, result.width, result.height) };
+    const body = {
+      id: c.get("requestId"),
+      task: result.task.name,
+      width: result.width,
+      height: result.height,
+      classes: result.task.classes,
+      mask,
+      plan: planJson(result),
+      cost: {
+        gflops: result.cost.gflops,
+        gmacs: result.cost.gmacs,
+        flops: result.cost.flops,
+        breakdown: result.cost.breakdown,
+      },
+      budget: { gflops: h["x-budget-gflops"] ?? null, min_gflops: result.plan.minFlops / 1e9 },
+      backend: result.backend,
+      timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v, 2)])),
+    };
+    return c.json(body, 200, headers);
+  });
+  return app;
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
