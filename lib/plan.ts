@@ -61,8 +61,10 @@ export interface PlannerOptions {
   maxExecPixels: number;
   /** Grey std below which a tile is flat background and is not run at all. */
   flatStd: number;
-  /** Detail score at or above which a tile runs at full resolution. */
+  /** fineShare (see complexity.ts) at or above which a tile runs at full resolution. */
   fullDetail: number;
+  /** Allow replacing an all-full-resolution tile plan by one cheaper whole-image call. */
+  wholeImageShortcut: boolean;
 }
 
 /** Defaults for {@link PlannerOptions}. */
@@ -70,7 +72,8 @@ export const DEFAULT_PLANNER_OPTIONS: PlannerOptions = {
   maxTile: 320,
   maxExecPixels: 4_194_304,
   flatStd: 0.01,
-  fullDetail: 0.02,
+  fullDetail: 0.66,
+  wholeImageShortcut: true,
 };
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
@@ -213,7 +216,7 @@ export function planComplexity(
       const w = Math.min(gx.core, width - x), h = Math.min(gy.core, height - y);
       const cx = regionComplexity(grey, width, height, x, y, w, h);
       const flat = cx.std < opts.flatStd;
-      tiles.push({ x, y, w, h, halo: haloR, model: id, scale: 1, score: cx.detail, detail: cx.detail, flat });
+      tiles.push({ x, y, w, h, halo: haloR, model: id, scale: 1, detail: cx.fineShare, flat });
     }
   }
   const choose = (fullSet: Set<number>): Choice[] =>
@@ -237,7 +240,7 @@ export function planComplexity(
   let plan = price("adaptive", choose(wanted), models, opts, minimal.flops);
 
   const everyTileFull = tiles.every((t, i) => wanted.has(i));
-  if (everyTileFull) {
+  if (everyTileFull && opts.wholeImageShortcut) {
     const m = model.spec.input.multiple;
     const fw = roundUp(width, m), fh = roundUp(height, m);
     if (fw * fh <= opts.maxExecPixels) {

@@ -348,6 +348,9 @@ export function checkComplete(header: HeaderInfo, bytes: Uint8Array): void {
 function checkPngChunks(bytes: Uint8Array): void {
   let sawData = false;
   for (let pos = 8;;) {
+    if (pos + 8 > bytes.length) {
+      throw new InvalidImageError("PNG is truncated before its IEND chunk");
+    }
     const length = u32(bytes, pos, true, "PNG chunk");
     const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
     if (length > 0x7fffffff || pos + 12 + length > bytes.length) {

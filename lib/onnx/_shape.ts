@@ -70,13 +70,21 @@ export function selectValues(shape: readonly number[], values: readonly number[]
 }
 
 /** Values of `shape` broadcast to `outShape`. */
-export function broadcastValues(shape: readonly number[], values: readonly number[], outShape: readonly number[]): number[] {
+export function broadcastValues(
+  shape: readonly number[],
+  values: readonly number[],
+  outShape: readonly number[],
+): number[] {
   const padded = [...new Array(outShape.length - shape.length).fill(1), ...shape];
   return selectValues(padded, values, outShape.map((d, i) => (padded[i] === 1 ? new Array(d).fill(0) : range(d))));
 }
 
 /** Values of a tensor permuted by `perm` (Transpose). */
-export function transposeValues(shape: readonly number[], values: readonly number[], perm: readonly number[]): number[] {
+export function transposeValues(
+  shape: readonly number[],
+  values: readonly number[],
+  perm: readonly number[],
+): number[] {
   const st = strides(shape);
   const outShape = perm.map((p) => shape[p]);
   const out: number[] = [];

@@ -2,29 +2,27 @@
 // shapes and what one execution of the node costs. Rules are looked up by op
 // type; an op without a rule is unknown and is never silently counted as zero.
 //
-// Cost model (DESIGN.md §3): flops = 2·MACs + other.
+// Cost model (DESIGN.md §3): flops = 2·MACs + other. "out"/"in" = element counts.
 //
-// | op                                   | MACs                                      | other (FLOPs)                    |
-// |--------------------------------------|-------------------------------------------|----------------------------------|
-// | Conv                                 | out_elems · Cin/group · prod(kernel)       | + out_elems if bias              |
-// | ConvTranspose                        | in_elems · Cout/group · prod(kernel)       | + out_elems if bias              |
-// | Gemm                                 | M·N·K                                     | + M·N if C given (alpha/beta are |
-// |                                      |                                           |   folded into the GEMM)          |
-// | MatMul                               | batch·M·N·K (batch broadcast)             |                                  |
-// | unary / binary elementwise, Clip,    |                                           | out_elems                        |
-// |   Where, CumSum, comparisons         |                                           |                                  |
-// | Sum/Mean/Max/Min with n inputs       |                                           | out_elems · max(1, n-1)          |
-// | BatchNormalization, Instance/Layer/  |                                           | out_elems (inference BN is one   |
-// |   Group/Lp normalisation             |                                           |   fused scale+shift per element) |
-// | Softmax, LogSoftmax                  |                                           | out_elems · SOFTMAX_FLOPS (3:    |
-// |                                      |                                           |   exp, sum, divide)              |
-// | MaxPool/AveragePool/LpPool           |                                           | out_elems · prod(kernel)         |
-// | Global{Average,Max,Lp}Pool, Reduce*, |                                           | in_elems                         |
-// |   ArgMax/ArgMin                      |                                           |                                  |
-// | Resize/Upsample                      |                                           | out_elems · window: nearest 1,   |
-// |                                      |                                           |   linear 2^k, cubic 4^k, k = axes|
-// |                                      |                                           |   whose size changes             |
-// | data movement (Reshape, Concat, ...) |                                           | 0                                |
+// | op                                        | MACs                         | other (FLOPs)                  |
+// |-------------------------------------------|------------------------------|--------------------------------|
+// | Conv                                      | out · Cin/group · prod(k)    | + out if bias                  |
+// | ConvTranspose (per input element)         | in · Cout/group · prod(k)    | + out if bias                  |
+// | Gemm (alpha/beta folded into the GEMM)    | M·N·K                        | + M·N if C given               |
+// | MatMul                                    | batch·M·N·K (broadcast)      |                                |
+// | unary/binary elementwise, Clip, Where,    |                              | out                            |
+// |   comparisons, CumSum                     |                              |                                |
+// | Sum/Mean/Max/Min with n inputs            |                              | out · max(1, n-1)              |
+// | BatchNormalization (a fused scale+shift   |                              | out                            |
+// |   at inference), Instance/Layer/Group/Lp  |                              |                                |
+// | Softmax, LogSoftmax                       |                              | out · SOFTMAX_FLOPS (3: exp,   |
+// |                                           |                              |   sum, divide)                 |
+// | MaxPool/AveragePool/LpPool                |                              | out · prod(kernel)             |
+// | Global*Pool, Reduce*, ArgMax/ArgMin       |                              | in                             |
+// | Resize/Upsample                           |                              | out · window: nearest 1,       |
+// |                                           |                              |   linear 2^k, cubic 4^k; k =   |
+// |                                           |                              |   number of axes resized       |
+// | data movement (Reshape, Concat, Pad, ...) |                              | 0                              |
 //
 // Elementwise ops whose inputs are small known tensors are also evaluated, so
 // shape subgraphs (Shape→Gather→Mul→Concat→Reshape) fold to constants.
@@ -672,7 +670,9 @@ const flatten: OpRule = (ctx) => {
 const transpose: OpRule = (ctx) => {
   const x = ctx.input(0);
   const perm = ctx.ints("perm") ?? range(x.shape.length).reverse();
-  if (perm.length !== x.shape.length || new Set(perm).size !== perm.length) fail(`perm [${perm}] does not fit [${x.shape}]`);
+  if (perm.length !== x.shape.length || new Set(perm).size !== perm.length) {
+    fail(`perm [${perm}] does not fit [${x.shape}]`);
+  }
   const out = perm.map((p) => x.shape[normAxis(p, x.shape.length)]);
   const values = x.values ? transposeValues(x.shape, x.values, perm) : undefined;
   return { outputs: [tensor(out, x.dtype, values)] };

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { ModelRegistry } from "../lib/models.ts";
+import { TimeoutError, UnavailableError } from "../lib/errors.ts";
+import { detectBackend, WorkerPool } from "../workers/pool.ts";
+import { CRASH_MODEL } from "../workers/protocol.ts";
+
+const registry = await ModelRegistry.load();
+const text = registry.model("text-ppocrv4-det");
+const models = [{ id: text.spec.id, bytes: text.bytes }];
+const input = (s: number) => new Float32Array(3 * s * s).fill(0.25);
+
+async function withPool(size: number, queueLimit: number, fn: (pool: WorkerPool) => Promise<void>) {
+  const pool = new WorkerPool({ size, queueLimit, backend: "wasm-simd", wasmThreads: 1, models });
+  await pool.start();
+  try {
+    await fn(pool);
+  } finally {
+    pool.close();
+  }
+}
+
+Deno.test("backend: never the software fallback adapter on a GPU-less machine", async () => {
+  assert.equal(await detectBackend("wasm"), "wasm-simd");
+  // deno-lint-ignore no-explicit-any
+  const adapter: any = await (navigator as any).gpu?.requestAdapter().catch(() => null);
+  const real = adapter && adapter.info?.isFallbackAdapter === false;
+  assert.equal(await detectBackend("auto"), real ? "webgpu" : "wasm-simd");
+});
+
+Deno.test("pool runs the model and returns the probability map at input size, batched", async () => {
+  await withPool(1, 8, async (pool) => {
+    const out = await pool.run(text.spec.id, [2, 3, 64, 96], new Float32Array(2 * 3 * 64 * 96).fill(0.1), 30_000);
+    assert.deepEqual(out.dims, [2, 1, 64, 96]);
+    assert.equal(out.data.length, 2 * 64 * 96);
+    assert.ok(out.data.every((p) => p >= 0 && p <= 1));
+    assert.ok(out.inferMs > 0);
+  });
+});
+
+Deno.test("a full queue answers 503 at once instead of queueing forever", async () => {
+  await withPool(1, 1, async (pool) => {
+    const a = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000); // running
+    const b = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000); // queued
+    await assert.rejects(pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000), (err: unknown) => {
+      assert.ok(err instanceof UnavailableError);
+      assert.equal(err.headers["Retry-After"], "1");
+      return true;
+    });
+    await Promise.all([a, b]);
+    assert.equal(pool.stats().queued, 0);
+  });
+});
+
+Deno.test("a job over its timeout fails with 504 and the stuck worker is replaced", async () => {
+  await withPool(1, 4, async (pool) => {
+    await assert.rejects(pool.run(text.spec.id, [1, 3, 640, 640], input(640), 5), TimeoutError);
+    const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+    assert.deepEqual(ok.dims, [1, 1, 64, 64]);
+    assert.equal(pool.stats().restarts, 1);
+  });
+});
+
+Deno.test("a crashed worker fails its job with 503, is replaced, and the pool keeps serving", async () => {
+  Deno.env.set("THRIFTSEG_TEST_HOOKS", "1");
+  try {
+    await withPool(1, 4, async (pool) => {
+      await assert.rejects(pool.run(CRASH_MODEL, [1], new Float32Array(1), 30_000), (err: unknown) => {
+        assert.ok(err instanceof UnavailableError);
+        assert.equal(err.status, 503);
+        return true;
+      });
+      const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+      assert.deepEqual(ok.dims, [1, 1, 64, 64]);
+      assert.equal(pool.stats().restarts, 1);
+    });
+  } finally {
+    Deno.env.delete("THRIFTSEG_TEST_HOOKS");
+  }
+});
