@@ -1,0 +1,189 @@
+// Hostile and broken requests over real HTTP: each gets the right
+// problem+json status, none crashes or hangs the server, and the server
+// still serves a good request afterwards.
+
+import assert from "node:assert/strict";
+import { Image } from "imagescript";
+import { samplePage, testServer } from "../_util.ts";
+
+const server = await testServer({ WORKERS: "1" });
+const { image } = await samplePage(256, 256);
+const png = new Uint8Array(await image.encode());
+const jpeg = new Uint8Array(await image.encodeJPEG(80));
+
+/** A syntactically valid PNG signature + IHDR chunk claiming w×h (no pixel data). */
+function pngHeader(w: number, h: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(33);
+  out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(16, w);
+  dv.setUint32(20, h);
+  out.set([8, 0, 0, 0, 0], 24);
+  dv.setUint32(29, crc32(out.subarray(12, 29)));
+  return out;
+}
+
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+async function expectProblem(res: Response, status: number, slug?: RegExp) {
+  const text = await res.text();
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${text}`);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  const body = JSON.parse(text);
+  assert.equal(body.status, status);
+  assert.ok(body.title && body.detail && body.type, "problem+json needs type, title, detail");
+  if (slug) assert.match(body.type, slug);
+  return body;
+}
+
+function post(body: BodyInit | null, headers: Record<string, string> = {}, path = "/v1/segment/text") {
+  return fetch(`${server.url}${path}`, { method: "POST", body, headers: { "content-type": "image/png", ...headers } });
+}
+
+Deno.test({
+  name: "errors",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    await t.step("empty body → 400", async () => {
+      await expectProblem(await post(new Uint8Array(0)), 400, /empty-body/);
+    });
+    await t.step("truncated PNG → 400", async () => {
+      await expectProblem(await post(png.slice(0, 60)), 400);
+      await expectProblem(await post(png.slice(0, Math.floor(png.length * 0.6))), 400);
+    });
+    await t.step("truncated JPEG → 400", async () => {
+      await expectProblem(await post(jpeg.slice(0, Math.floor(jpeg.length / 2)), { "content-type": "image/jpeg" }), 400);
+      await expectProblem(await post(jpeg.slice(0, 30), { "content-type": "image/jpeg" }), 400);
+    });
+    await t.step("PNG header claiming 100000×100000 → 413 before decoding", async () => {
+      const body = await expectProblem(await post(pngHeader(100_000, 100_000)), 413);
+      assert.equal(body.width, 100_000);
+    });
+    await t.step("random bytes with an image content type → 400", async () => {
+      const noise = crypto.getRandomValues(new Uint8Array(4096));
+      await expectProblem(await post(noise), 400);
+      await expectProblem(await post(noise, { "content-type": "image/jpeg" }), 400);
+    });
+    await t.step("a WebP → 415", async () => {
+      const webp = new Uint8Array(64);
+      webp.set(new TextEncoder().encode("RIFF"), 0);
+      new DataView(webp.buffer).setUint32(4, 56, true);
+      webp.set(new TextEncoder().encode("WEBPVP8 "), 8);
+      await expectProblem(await post(webp, { "content-type": "image/webp" }), 415);
+      await expectProblem(await post(webp), 415);
+    });
+    await t.step("a 25 MiB body → 413", async () => {
+      await expectProblem(await post(new Uint8Array(25 * 1024 * 1024)), 413);
+    });
+    await t.step("a 25 MiB chunked body without Content-Length → 413", async () => {
+      let sent = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= 25 * 1024 * 1024) return c.close();
+          sent += 1 << 20;
+          c.enqueue(new Uint8Array(1 << 20));
+        },
+      });
+      await expectProblem(await post(stream), 413);
+    });
+    await t.step("bad multipart → 400", async () => {
+      await expectProblem(
+        await post("--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\ntrunc", {
+          "content-type": "multipart/form-data; boundary=xyz",
+        }),
+        400,
+      );
+      const form = new FormData();
+      form.append("picture", new File([png], "a.png", { type: "image/png" }));
+      await expectProblem(await fetch(`${server.url}/v1/segment/text`, { method: "POST", body: form }), 400);
+    });
+    await t.step("wrong content types → 415", async () => {
+      await expectProblem(await post("hello", { "content-type": "text/plain" }), 415);
+      await expectProblem(await post(png, { "content-type": "application/x-www-form-urlencoded" }), 415);
+    });
+    await t.step("non-numeric, negative and absurd budgets and headers → 422", async () => {
+      for (const v of ["abc", "-1", "1e999", "NaN", "0x10", "1".repeat(5000)]) {
+        const body = await expectProblem(await post(png, { "x-budget-gflops": v }), 422, /invalid-header/);
+        assert.equal(body.header, "x-budget-gflops");
+      }
+      await expectProblem(await post(png, { "x-mode": "turbo" }), 422);
+      await expectProblem(await post(png, { "x-confidence": "1.5" }), 422);
+      await expectProblem(await post(png, { "x-mode": "glimpse" }), 422, /mode-unavailable/);
+    });
+    await t.step("unknown task, model and route → 404", async () => {
+      await expectProblem(await post(png, {}, "/v1/segment/cats"), 404, /unknown-task/);
+      await expectProblem(await post(png, { "x-mode": "fixed", "x-model": "nope" }), 404, /unknown-model/);
+      await expectProblem(await fetch(`${server.url}/v2/nothing`), 404);
+    });
+    await t.step("after all that, the server is healthy and serves a real image", async () => {
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+      const res = await post(png);
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.equal(body.width, 256);
+      const mask = await Image.decode(Uint8Array.from(atob(body.mask.data), (c) => c.charCodeAt(0)));
+      assert.equal(mask.height, 256);
+    });
+    await server.close();
+  },
+});
+
+Deno.test({
+  name: "overload: a full queue answers 503 with Retry-After and the rest succeed",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const busy = await testServer({ WORKERS: "1", QUEUE_LIMIT: "1" });
+    try {
+      const { image } = await samplePage(640, 640);
+      const big = new Uint8Array(await image.encode());
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          fetch(`${busy.url}/v1/segment/text`, {
+            method: "POST",
+            body: big,
+            headers: { "content-type": "image/png", "x-mode": "fixed" },
+          })
+        ),
+      );
+      const statuses = responses.map((r) => r.status);
+      for (const r of responses) {
+        if (r.status === 503) assert.ok(Number(r.headers.get("retry-after")) >= 1);
+        await r.body?.cancel();
+      }
+      assert.ok(statuses.includes(503), `statuses ${statuses}`);
+      assert.ok(statuses.includes(200), `statuses ${statuses}`);
+      assert.ok(statuses.every((s) => s === 200 || s === 503), `statuses ${statuses}`);
+    } finally {
+      await busy.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "server timeout → 504, and the server recovers",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const slow = await testServer({ WORKERS: "1", REQUEST_TIMEOUT_MS: "5" });
+    try {
+      const r = await fetch(`${slow.url}/v1/segment/text`, {
+        method: "POST",
+        body: png,
+        headers: { "content-type": "image/png", "x-mode": "fixed" },
+      });
+      await expectProblem(r, 504);
+      assert.equal((await fetch(`${slow.url}/healthz`)).status, 200);
+    } finally {
+      await slow.close();
+    }
+  },
+});
