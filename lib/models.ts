@@ -108,7 +108,17 @@ export class ModelRegistry {
       if (digest !== spec.sha256) {
         throw new Error(`model ${spec.id}: sha256 ${digest} does not match the manifest's ${spec.sha256}`);
       }
-      models.set(spec.id, { spec, bytes, counter: CostCounter.fromBytes(bytes) });
+      const counter = CostCounter.fromBytes(bytes);
+      // Price the model once now: a graph with ops the counter has no rule
+      // for must fail at startup, not on a client's request.
+      const ref = manifest.tasks[spec.task]?.reference ?? { width: 256, height: 256 };
+      const m = spec.input.multiple;
+      try {
+        counter.count([1, spec.input.channels, Math.ceil(ref.height / m) * m, Math.ceil(ref.width / m) * m]);
+      } catch (err) {
+        throw new Error(`model ${spec.id}: cannot be priced: ${(err as Error).message}`);
+      }
+      models.set(spec.id, { spec, bytes, counter });
     }
     const tasks = new Map<string, TaskSpec>();
     for (const [name, t] of Object.entries(manifest.tasks)) {

@@ -55,7 +55,12 @@ export interface SegmentResult {
   plan: Plan;
   cost: { flops: number; macs: number; gflops: number; gmacs: number; breakdown: CostLine[] };
   backend: string;
-  timings: { decode: number; plan: number; queue: number; infer: number; stitch: number };
+  /**
+   * ms. `infer` is the wall time of the execution phase (queue wait and
+   * transfers included); `model` is the time inside session.run summed over
+   * executions (with several workers it can exceed `infer`).
+   */
+  timings: { decode: number; plan: number; queue: number; infer: number; model: number; stitch: number };
 }
 
 /** Server limits the Segmenter enforces. */
@@ -200,6 +205,7 @@ export class Segmenter {
         plan: t2 - t1,
         queue: results.reduce((m, r) => Math.max(m, r.queueMs), 0),
         infer: t3 - t2,
+        model: results.reduce((s, r) => s + r.inferMs, 0),
         stitch: t4 - t3,
       },
     };
