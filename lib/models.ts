@@ -7,7 +7,7 @@ import { CostCounter } from "./onnx/mod.ts";
 import { NotFoundError } from "./errors.ts";
 
 const InputSpec = z.object({
-  channels: z.union([z.literal(1), z.literal(3)]),
+  channels: z.number().int().min(1),
   multiple: z.number().int().min(1).default(1),
   channel_order: z.enum(["rgb", "bgr", "grey"]).default("rgb"),
   mean: z.array(z.number()).optional(),
@@ -29,6 +29,8 @@ const ModelEntry = z.object({
   }),
   tile: z.object({ size: z.number().int().optional(), halo: z.number().int().min(0) }).optional(),
   test_miou: z.number().nullable().optional(),
+  /** Shape the model is priced at in /v1/models and at load (default: the task's reference size). */
+  reference_shape: z.array(z.number().int().min(1)).length(4).optional(),
 });
 
 const TaskEntry = z.object({
@@ -57,6 +59,22 @@ export interface LoadedModel {
 }
 
 const ROOT = new URL("../", import.meta.url);
+
+/**
+ * The input shape a model is priced at when no request is involved: its own
+ * `reference_shape`, else its tile (or the task's reference size) rounded up
+ * to the input multiple.
+ */
+export function referenceShape(
+  spec: ModelSpec,
+  task: { reference: { width: number; height: number } } | undefined,
+): number[] {
+  if (spec.reference_shape) return spec.reference_shape;
+  const m = spec.input.multiple;
+  const h = spec.tile?.size ?? task?.reference.height ?? 256;
+  const w = spec.tile?.size ?? task?.reference.width ?? 256;
+  return [1, spec.input.channels, Math.ceil(h / m) * m, Math.ceil(w / m) * m];
+}
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
@@ -111,10 +129,8 @@ export class ModelRegistry {
       const counter = CostCounter.fromBytes(bytes);
       // Price the model once now: a graph with ops the counter has no rule
       // for must fail at startup, not on a client's request.
-      const ref = manifest.tasks[spec.task]?.reference ?? { width: 256, height: 256 };
-      const m = spec.input.multiple;
       try {
-        counter.count([1, spec.input.channels, Math.ceil(ref.height / m) * m, Math.ceil(ref.width / m) * m]);
+        counter.count(referenceShape(spec, manifest.tasks[spec.task]));
       } catch (err) {
         throw new Error(`model ${spec.id}: cannot be priced: ${(err as Error).message}`);
       }

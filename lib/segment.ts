@@ -76,6 +76,9 @@ export interface SegmenterLimits {
  */
 export function modelInput(img: RgbaImage, spec: ModelSpec): Float32Array {
   const c = spec.input.channels;
+  if (c !== 1 && c !== 3) {
+    throw new UnprocessableError(`model ${spec.id} takes ${c} channels; images give 1 or 3`, "bad-model");
+  }
   const data = toCHW(img, c);
   const plane = img.width * img.height;
   if (c === 3 && spec.input.channel_order === "bgr") {

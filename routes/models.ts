@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import { UnavailableError } from "../lib/errors.ts";
-import type { ModelRegistry } from "../lib/models.ts";
+import { type ModelRegistry, referenceShape } from "../lib/models.ts";
 import type { AppEnv, Services } from "./app.ts";
 
 /** The /v1/models document for a registry. */
@@ -17,9 +17,8 @@ export function describeModels(registry: ModelRegistry) {
       modes: t.selector === "policy" ? ["adaptive", "glimpse", "fixed"] : ["adaptive", "fixed"],
       reference: t.reference,
       models: registry.modelsOf(t.name).map((m) => {
-        const tileSize = m.spec.tile?.size;
-        const h = tileSize ?? t.reference.height, w = tileSize ?? t.reference.width;
-        const cost = m.counter.count([1, m.spec.input.channels, h, w]);
+        const shape = referenceShape(m.spec, t);
+        const cost = m.counter.count(shape);
         return {
           id: m.spec.id,
           role: m.spec.role,
@@ -28,7 +27,7 @@ export function describeModels(registry: ModelRegistry) {
           sha256: m.spec.sha256,
           input: { channels: m.spec.input.channels, multiple: m.spec.input.multiple },
           halo: m.spec.tile?.halo ?? 0,
-          reference_shape: [1, m.spec.input.channels, h, w],
+          reference_shape: shape,
           gflops: cost.gflops,
           gmacs: cost.gmacs,
           test_miou: m.spec.test_miou ?? null,

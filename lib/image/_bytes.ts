@@ -24,9 +24,7 @@ export function u16(
   what: string,
 ): number {
   need(bytes, pos, 2, what);
-  return be
-    ? (bytes[pos] << 8) | bytes[pos + 1]
-    : bytes[pos] | (bytes[pos + 1] << 8);
+  return be ? (bytes[pos] << 8) | bytes[pos + 1] : bytes[pos] | (bytes[pos + 1] << 8);
 }
 
 /** Unsigned 32-bit read, big-endian when `be`, little-endian otherwise. */

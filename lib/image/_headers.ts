@@ -228,9 +228,7 @@ function readTiff(bytes: Uint8Array): HeaderInfo {
     const tag = u16(bytes, entry, be, what);
     if (tag !== TIFF_IMAGE_WIDTH && tag !== TIFF_IMAGE_LENGTH) continue;
     const type = u16(bytes, entry + 2, be, what);
-    const count = big
-      ? u64(bytes, entry + 4, be, what)
-      : u32(bytes, entry + 4, be, what);
+    const count = big ? u64(bytes, entry + 4, be, what) : u32(bytes, entry + 4, be, what);
     // Values that fit in the entry are stored left-justified in it.
     const at = entry + (big ? 12 : 8);
     let value: number;

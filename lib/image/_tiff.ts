@@ -86,12 +86,8 @@ class Ifd {
     this.#bytes = bytes;
     this.#be = bytes[0] === 0x4d;
     this.#big = u16(bytes, 2, this.#be, WHAT) === 43;
-    const offset = this.#big
-      ? u64(bytes, 8, this.#be, WHAT)
-      : u32(bytes, 4, this.#be, WHAT);
-    const count = this.#big
-      ? u64(bytes, offset, this.#be, WHAT)
-      : u16(bytes, offset, this.#be, WHAT);
+    const offset = this.#big ? u64(bytes, 8, this.#be, WHAT) : u32(bytes, 4, this.#be, WHAT);
+    const count = this.#big ? u64(bytes, offset, this.#be, WHAT) : u16(bytes, offset, this.#be, WHAT);
     const first = offset + (this.#big ? 8 : 2);
     const size = this.#big ? 20 : 12;
     if (first + count * size > bytes.length) invalid("IFD0 is truncated");
@@ -117,16 +113,10 @@ class Ifd {
     const type = u16(bytes, entry + 2, be, WHAT);
     const size = TYPE_SIZES[type];
     if (size === undefined) invalid(`tag ${tag} has non-integer type ${type}`);
-    const count = this.#big
-      ? u64(bytes, entry + 4, be, WHAT)
-      : u32(bytes, entry + 4, be, WHAT);
+    const count = this.#big ? u64(bytes, entry + 4, be, WHAT) : u32(bytes, entry + 4, be, WHAT);
     const inline = this.#big ? 8 : 4;
     const at = entry + (this.#big ? 12 : 8);
-    const start = count * size <= inline
-      ? at
-      : this.#big
-      ? u64(bytes, at, be, WHAT)
-      : u32(bytes, at, be, WHAT);
+    const start = count * size <= inline ? at : this.#big ? u64(bytes, at, be, WHAT) : u32(bytes, at, be, WHAT);
     // Bounds-check once so a huge count cannot drive a long loop.
     if (start + count * size > bytes.length) invalid(`tag ${tag} is truncated`);
     const out = new Array<number>(count);
@@ -266,9 +256,7 @@ export function decodeTiff(bytes: Uint8Array): RgbaImage {
       data[o + 1] = samples[s + 1];
       data[o + 2] = samples[s + 2];
     } else {
-      const v = photometric === PHOTOMETRIC_WHITE_IS_ZERO
-        ? 255 - samples[s]
-        : samples[s];
+      const v = photometric === PHOTOMETRIC_WHITE_IS_ZERO ? 255 - samples[s] : samples[s];
       data[o] = data[o + 1] = data[o + 2] = v;
     }
     if (alphaKind === 1 && a > 0 && a < 255) {
@@ -291,9 +279,7 @@ function* chunks(
   const planes = planar ? spp : 1;
   const tiled = ifd.has(TAG.tileWidth);
   const cw = tiled ? ifd.one(TAG.tileWidth) : width;
-  const ch = tiled
-    ? ifd.one(TAG.tileLength)
-    : Math.min(height, ifd.one(TAG.rowsPerStrip, height) || height);
+  const ch = tiled ? ifd.one(TAG.tileLength) : Math.min(height, ifd.one(TAG.rowsPerStrip, height) || height);
   if (cw === 0 || ch === 0) invalid("has empty strips or tiles");
   const across = Math.ceil(width / cw);
   const down = Math.ceil(height / ch);

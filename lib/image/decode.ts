@@ -4,12 +4,7 @@
 // Every failure becomes one of the typed HTTP errors (400/413/415); nothing
 // a client sends can escape as an untyped exception.
 
-import {
-  InvalidImageError,
-  PayloadTooLargeError,
-  ProblemError,
-  UnsupportedMediaTypeError,
-} from "../errors.ts";
+import { InvalidImageError, PayloadTooLargeError, ProblemError, UnsupportedMediaTypeError } from "../errors.ts";
 import {
   type GifDecoder,
   gifDecoder,
@@ -20,13 +15,7 @@ import {
   type JpegFrame,
   pngDecoder,
 } from "./_codecs.ts";
-import {
-  checkComplete,
-  countJpegScans,
-  type HeaderInfo,
-  readHeader,
-  unsupportedMediaType,
-} from "./_headers.ts";
+import { checkComplete, countJpegScans, type HeaderInfo, readHeader, unsupportedMediaType } from "./_headers.ts";
 import { decodeTiff } from "./_tiff.ts";
 import type { DecodeLimits, ImageFormat, RgbaImage } from "./types.ts";
 
@@ -153,7 +142,13 @@ export async function decodeImage(
     image = await decodePixels(header.format, bytes);
   } catch (error) {
     if (error instanceof ProblemError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
+    // A wasm trap ("unreachable", "memory access out of bounds") is a Rust
+    // panic or overrun inside the decoder: corrupt data, in client terms.
+    const reason = error instanceof WebAssembly.RuntimeError
+      ? "the data is corrupt"
+      : error instanceof Error
+      ? error.message
+      : String(error);
     throw new InvalidImageError(
       `${header.format.toUpperCase()} could not be decoded: ${reason}`,
     );
@@ -182,9 +177,7 @@ function checkDeclaredType(declaredType: string): void {
 
 function checkFormat(header: HeaderInfo, bytes: Uint8Array): void {
   if (DECODABLE.has(header.format)) return;
-  const refused = header.format === "unknown"
-    ? unsupportedMediaType(bytes)
-    : `image/${header.format}`;
+  const refused = header.format === "unknown" ? unsupportedMediaType(bytes) : `image/${header.format}`;
   if (refused === undefined) {
     throw new InvalidImageError(
       "the body is not a PNG, JPEG, GIF or TIFF image",

@@ -2,21 +2,9 @@
 // from headers first), turn pixels into model tensors, crop and resize
 // tiles, and encode class masks as PNG or RLE.
 
-export type {
-  DecodeLimits,
-  ImageFormat,
-  ImageInfo,
-  MaskRle,
-  PadMode,
-  RgbaImage,
-} from "./types.ts";
+export type { DecodeLimits, ImageFormat, ImageInfo, MaskRle, PadMode, RgbaImage } from "./types.ts";
 export { sniffImage } from "./sniff.ts";
-export {
-  decodeImage,
-  DEFAULT_MAX_PIXELS,
-  MAX_JPEG_SCANS,
-  SUPPORTED_MEDIA_TYPES,
-} from "./decode.ts";
+export { decodeImage, DEFAULT_MAX_PIXELS, MAX_JPEG_SCANS, SUPPORTED_MEDIA_TYPES } from "./decode.ts";
 export { cropCHW, toCHW, toGrey } from "./tensor.ts";
 export { resizeCHW, resizeMaskNearest } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";

@@ -151,8 +151,7 @@ export function resizeMaskNearest(
   if (out.length === 0) return out;
   if (h === 0 || w === 0) throw new RangeError("cannot resize an empty mask");
   // Integer arithmetic keeps the mapping exact for any sizes.
-  const near = (j: number, n: number, m: number) =>
-    Math.min(n - 1, Math.floor(((2 * j + 1) * n) / (2 * m)));
+  const near = (j: number, n: number, m: number) => Math.min(n - 1, Math.floor(((2 * j + 1) * n) / (2 * m)));
   const cols = Int32Array.from({ length: outW }, (_, j) => near(j, w, outW));
   let previous = -1;
   for (let i = 0; i < outH; i++) {

@@ -28,16 +28,34 @@ export function encodeMaskRle(
       `mask has ${mask.length} bytes, expected ${width}x${height}`,
     );
   }
-  const values: number[] = [];
-  const counts: number[] = [];
+  // Runs go into typed arrays that grow by doubling and become plain
+  // arrays once at the end: a noisy 2048x2048 mask has millions of runs,
+  // and pushing onto JS arrays costs several times the scan itself.
   const n = mask.length;
-  let i = 0;
-  while (i < n) {
+  let runValues = new Uint8Array(1024);
+  let runCounts = new Uint32Array(1024);
+  let runs = 0;
+  for (let i = 0; i < n;) {
     const value = mask[i];
     const start = i;
     while (i < n && mask[i] === value) i++;
-    values.push(value);
-    counts.push(i - start);
+    if (runs === runValues.length) {
+      const grownValues = new Uint8Array(runs * 2);
+      const grownCounts = new Uint32Array(runs * 2);
+      grownValues.set(runValues);
+      grownCounts.set(runCounts);
+      runValues = grownValues;
+      runCounts = grownCounts;
+    }
+    runValues[runs] = value;
+    runCounts[runs++] = i - start;
+  }
+  // A plain indexed copy; Array.from on a typed array is far slower here.
+  const values = new Array<number>(runs);
+  const counts = new Array<number>(runs);
+  for (let k = 0; k < runs; k++) {
+    values[k] = runValues[k];
+    counts[k] = runCounts[k];
   }
   return { size: [height, width], values, counts };
 }

@@ -110,9 +110,7 @@ export function toCHW(
   checkBackground(background);
   // Opaque pixels (nearly all of them) go through a per-channel lookup
   // table; this keeps the hot loop free of divisions.
-  const luts = [0, 1, 2].map((c) =>
-    Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean[c]) / std[c])
-  );
+  const luts = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean[c]) / std[c]));
   const data = img.data;
   const out = new Float32Array(3 * n);
   for (let c = 0; c < 3; c++) {

