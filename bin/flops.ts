@@ -6,9 +6,10 @@
 // Exit codes: 0 counted, 1 usage/decode/shape error, 2 graph has ops without a
 // cost rule (they are listed; the totals printed are a lower bound).
 
-import { type CostReport, CostCounter, decodeModel, OnnxDecodeError, OnnxShapeError } from "../lib/onnx/mod.ts";
+import { CostCounter, type CostReport, decodeModel, OnnxDecodeError, OnnxShapeError } from "../lib/onnx/mod.ts";
 
-const USAGE = `usage: deno run -A bin/flops.ts <model.onnx> [--shape 1x3x224x224] [--input name=1x3x224x224 ...] [--json]
+const USAGE =
+  `usage: deno run -A bin/flops.ts <model.onnx> [--shape 1x3x224x224] [--input name=1x3x224x224 ...] [--json]
 
   --shape DIMS        shape of the first (or only) graph input
   --input NAME=DIMS   shape of a named input; repeat for several inputs
@@ -71,15 +72,27 @@ function parseArgs(argv: string[]): Args {
 
 const num = (n: number, width: number) => n.toFixed(6).padStart(width);
 
-function printTable(path: string, counter: CostCounter, opset: number, nodes: number, report: CostReport, shapes: Record<string, number[]>): void {
+function printTable(
+  path: string,
+  counter: CostCounter,
+  opset: number,
+  nodes: number,
+  report: CostReport,
+  shapes: Record<string, number[]>,
+): void {
   const lines = [`model   ${path}  (opset ${opset}, ${nodes} nodes)`];
   for (const [name, shape] of Object.entries(shapes)) lines.push(`input   ${name}  ${shape.join("x")}`);
   const opWidth = Math.max(18, ...report.byOpType.map((r) => r.op.length + 2));
   lines.push("", `${"op".padEnd(opWidth)}${"count".padStart(7)}${"GMACs".padStart(14)}${"GFLOPs".padStart(14)}`);
   for (const r of report.byOpType) {
-    lines.push(`${r.op.padEnd(opWidth)}${String(r.count).padStart(7)}${num(r.macs / 1e9, 14)}${num(r.flops / 1e9, 14)}`);
+    lines.push(
+      `${r.op.padEnd(opWidth)}${String(r.count).padStart(7)}${num(r.macs / 1e9, 14)}${num(r.flops / 1e9, 14)}`,
+    );
   }
-  lines.push(`${"total".padEnd(opWidth)}${String(nodes).padStart(7)}${num(report.gmacs, 14)}${num(report.gflops, 14)}`, "");
+  lines.push(
+    `${"total".padEnd(opWidth)}${String(nodes).padStart(7)}${num(report.gmacs, 14)}${num(report.gflops, 14)}`,
+    "",
+  );
   for (const { name } of counter.outputs) {
     const s = report.outputShapes[name];
     lines.push(`output  ${name}  ${s ? s.join("x") : "unknown (after an unsupported op)"}`);

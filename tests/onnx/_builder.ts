@@ -74,7 +74,7 @@ class Writer {
 
   packedVarints(field: number, ns: number[]): this {
     const inner = new Writer();
-    for (const n of ns) inner.varint(n);
+    for (const n of ns) inner.varint(int64(n));
     return this.message(field, inner);
   }
 
@@ -88,6 +88,14 @@ class Writer {
   finish(): Uint8Array {
     return new Uint8Array(this.#bytes);
   }
+}
+
+// 9223372036854775807 (INT64_MAX, the "to the end" sentinel) is not a double;
+// it rounds up to 2^63, which would wrap to INT64_MIN. Saturate like exporters do.
+function int64(x: number): bigint {
+  const v = BigInt(x);
+  const max = (1n << 63n) - 1n;
+  return v > max ? max : v < -max - 1n ? -max - 1n : v;
 }
 
 function encodeTensor(name: string, spec: TensorSpec): Writer {
@@ -112,7 +120,7 @@ function encodeTensor(name: string, spec: TensorSpec): Writer {
   v.forEach((x, i) => {
     if (dataType === T.FLOAT) dv.setFloat32(4 * i, x, true);
     else if (dataType === T.DOUBLE) dv.setFloat64(8 * i, x, true);
-    else if (dataType === T.INT64) dv.setBigInt64(8 * i, BigInt(x), true);
+    else if (dataType === T.INT64) dv.setBigInt64(8 * i, int64(x), true);
     else if (dataType === T.INT32) dv.setInt32(4 * i, x, true);
     else dv.setUint8(i, x);
   });
