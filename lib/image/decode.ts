@@ -137,9 +137,12 @@ export async function decodeImage(
   }
   checkComplete(header, bytes);
 
+  // Loading a decoder can only fail for server reasons (permissions,
+  // missing files), which must surface as 500s, not as the client's 400.
+  const decode = await decoderFor(header.format);
   let image: RgbaImage;
   try {
-    image = await decodePixels(header.format, bytes);
+    image = decode(bytes);
   } catch (error) {
     if (error instanceof ProblemError) throw error;
     // A wasm trap ("unreachable", "memory access out of bounds") is a Rust
@@ -202,21 +205,27 @@ function checkPixels(header: HeaderInfo, maxPixels: number): void {
   );
 }
 
-async function decodePixels(
+async function decoderFor(
   format: ImageFormat,
-  bytes: Uint8Array,
-): Promise<RgbaImage> {
+): Promise<(bytes: Uint8Array) => RgbaImage> {
   switch (format) {
     case "png": {
-      const frame = (await pngDecoder()).decode(bytes);
-      return { width: frame.width, height: frame.height, data: frame.framebuffer };
+      const codec = await pngDecoder();
+      return (bytes) => {
+        const { width, height, framebuffer } = codec.decode(bytes);
+        return { width, height, data: framebuffer };
+      };
     }
-    case "jpeg":
-      return jpegToRgba((await jpegDecoder()).decode(bytes));
+    case "jpeg": {
+      const codec = await jpegDecoder();
+      return (bytes) => jpegToRgba(codec.decode(bytes));
+    }
+    case "gif": {
+      const codec = await gifDecoder();
+      return (bytes) => firstGifFrame(new codec.Decoder(bytes));
+    }
     case "tiff":
-      return decodeTiff(bytes);
-    case "gif":
-      return firstGifFrame(new (await gifDecoder()).Decoder(bytes));
+      return decodeTiff;
     default:
       throw new InvalidImageError(`cannot decode ${format}`);
   }
