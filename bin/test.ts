@@ -16,6 +16,7 @@ for await (const chunk of child.stdout) {
 }
 const status = await child.status;
 // deno test ends with e.g. "ok | 12 passed (3 steps) | 0 failed (4s)".
+// deno-lint-ignore no-control-regex
 const clean = tail.replace(/\x1b\[[0-9;]*m/g, "");
 const m = [...clean.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].pop();
 const passed = m ? Number(m[1]) : 0;

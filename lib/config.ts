@@ -2,8 +2,7 @@
 
 import { z } from "zod";
 
-const intFromEnv = (def: number, min = 0) =>
-  z.coerce.number().int().min(min).default(def);
+const intFromEnv = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
 const ConfigSchema = z.object({
   PORT: intFromEnv(8000, 0),

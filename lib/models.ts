@@ -12,6 +12,8 @@ const InputSpec = z.object({
   channel_order: z.enum(["rgb", "bgr", "grey"]).default("rgb"),
   mean: z.array(z.number()).optional(),
   std: z.array(z.number()).optional(),
+  /** Grey level (0–255) transparent pixels are composited over. */
+  background: z.number().int().min(0).max(255).default(0),
 });
 
 const ModelEntry = z.object({

@@ -239,7 +239,7 @@ export function planComplexity(
   const minimal = price("adaptive", choose(new Set()), models, opts, null);
   let plan = price("adaptive", choose(wanted), models, opts, minimal.flops);
 
-  const everyTileFull = tiles.every((t, i) => wanted.has(i));
+  const everyTileFull = tiles.every((_t, i) => wanted.has(i));
   if (everyTileFull && opts.wholeImageShortcut) {
     const m = model.spec.input.multiple;
     const fw = roundUp(width, m), fh = roundUp(height, m);

@@ -3,7 +3,7 @@
 // (all batches in flight at once), and stitches the tiles' cores into the
 // mask. Cost is the sum of the executions that actually ran.
 
-import { cropCHW, decodeImage, type RgbaImage, resizeCHW, toCHW, toGrey } from "./image/mod.ts";
+import { cropCHW, decodeImage, resizeCHW, type RgbaImage, toCHW, toGrey } from "./image/mod.ts";
 import { BadRequestError, UnprocessableError } from "./errors.ts";
 import type { LoadedModel, ModelRegistry, ModelSpec, TaskSpec } from "./models.ts";
 import {
@@ -79,7 +79,7 @@ export function modelInput(img: RgbaImage, spec: ModelSpec): Float32Array {
   if (c !== 1 && c !== 3) {
     throw new UnprocessableError(`model ${spec.id} takes ${c} channels; images give 1 or 3`, "bad-model");
   }
-  const data = toCHW(img, c);
+  const data = toCHW(img, c, undefined, spec.input.background);
   const plane = img.width * img.height;
   if (c === 3 && spec.input.channel_order === "bgr") {
     const r = data.slice(0, plane);
@@ -161,7 +161,14 @@ export class Segmenter {
 
     const plan = req.mode === "fixed"
       ? planFixed(model, img.width, img.height, req.budgetGflops, this.limits.planner)
-      : planComplexity(model, toGrey(img), img.width, img.height, req.budgetGflops, this.limits.planner);
+      : planComplexity(
+        model,
+        toGrey(img, model.spec.input.background),
+        img.width,
+        img.height,
+        req.budgetGflops,
+        this.limits.planner,
+      );
     const t2 = performance.now();
 
     const input = plan.executions.length ? modelInput(img, model.spec) : new Float32Array(0);

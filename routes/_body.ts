@@ -43,7 +43,8 @@ export async function readLimited(req: Request, max: number): Promise<Uint8Array
 /** The uploaded image: bytes and the media type the client declared. */
 export interface Upload {
   bytes: Uint8Array;
-  contentType: string;
+  /** The declared image type, or undefined when the client sent a generic one. */
+  contentType?: string;
 }
 
 /** Extracts the image from a raw or multipart body (field `image`). */
@@ -62,7 +63,10 @@ export async function readUpload(req: Request, max: number): Promise<Upload> {
     if (!(file instanceof File)) {
       throw new BadRequestError("multipart body has no file in the field 'image'", "bad-multipart");
     }
-    return { bytes: new Uint8Array(await file.arrayBuffer()), contentType: file.type || "application/octet-stream" };
+    const partType = file.type.split(";")[0].trim().toLowerCase();
+    // A generic part type says nothing: let the bytes decide.
+    const declared = partType && partType !== "application/octet-stream" ? partType : undefined;
+    return { bytes: new Uint8Array(await file.arrayBuffer()), contentType: declared };
   }
   if (!IMAGE_TYPES.includes(type) && type !== "application/octet-stream") {
     throw new UnsupportedMediaTypeError(
@@ -73,5 +77,5 @@ export async function readUpload(req: Request, max: number): Promise<Upload> {
   }
   const bytes = await readLimited(req, max);
   if (bytes.byteLength === 0) throw new BadRequestError("the request body is empty; send an image", "empty-body");
-  return { bytes, contentType: type };
+  return { bytes, contentType: type === "application/octet-stream" ? undefined : type };
 }

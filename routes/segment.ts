@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
-import { UnprocessableError, UnavailableError } from "../lib/errors.ts";
+import { UnavailableError, UnprocessableError } from "../lib/errors.ts";
 import { encodeMaskPng, encodeMaskRle } from "../lib/image/mod.ts";
 import type { SegmentResult } from "../lib/segment.ts";
 import { readUpload } from "./_body.ts";

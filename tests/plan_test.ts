@@ -50,7 +50,9 @@ Deno.test("complexity plan: flat tiles are skipped, detailed tiles run at full s
   const plan = planComplexity(text, stripes(w, h), w, h, undefined);
   // Tiles cover the image exactly once.
   const cover = new Uint8Array(w * h);
-  for (const t of plan.tiles) for (let y = t.y; y < t.y + t.h; y++) for (let x = t.x; x < t.x + t.w; x++) cover[y * w + x]++;
+  for (const t of plan.tiles) {
+    for (let y = t.y; y < t.y + t.h; y++) for (let x = t.x; x < t.x + t.w; x++) cover[y * w + x]++;
+  }
   assert.ok(cover.every((v) => v === 1));
   const topLeft = plan.tiles.find((t) => t.x === 0 && t.y === 0)!;
   assert.equal(topLeft.model, text.spec.id);

@@ -65,8 +65,6 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       // An uncaught error kills the worker the way a real fault would.
       throw new Error("worker crash requested by test hook");
     }
-    run(msg).catch((err) =>
-      post({ type: "fail", job: msg.job, message: String(err?.message ?? err) })
-    );
+    run(msg).catch((err) => post({ type: "fail", job: msg.job, message: String(err?.message ?? err) }));
   }
 };

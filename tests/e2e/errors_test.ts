@@ -60,7 +60,10 @@ Deno.test({
       await expectProblem(await post(png.slice(0, Math.floor(png.length * 0.6))), 400);
     });
     await t.step("truncated JPEG → 400", async () => {
-      await expectProblem(await post(jpeg.slice(0, Math.floor(jpeg.length / 2)), { "content-type": "image/jpeg" }), 400);
+      await expectProblem(
+        await post(jpeg.slice(0, Math.floor(jpeg.length / 2)), { "content-type": "image/jpeg" }),
+        400,
+      );
       await expectProblem(await post(jpeg.slice(0, 30), { "content-type": "image/jpeg" }), 400);
     });
     await t.step("PNG header claiming 100000×100000 → 413 before decoding", async () => {
@@ -96,7 +99,7 @@ Deno.test({
     });
     await t.step("bad multipart → 400", async () => {
       await expectProblem(
-        await post("--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\ntrunc", {
+        await post('--xyz\r\nContent-Disposition: form-data; name="image"\r\n\r\ntrunc', {
           "content-type": "multipart/form-data; boundary=xyz",
         }),
         400,
@@ -151,8 +154,7 @@ Deno.test({
             method: "POST",
             body: big,
             headers: { "content-type": "image/png", "x-mode": "fixed" },
-          })
-        ),
+          })),
       );
       const statuses = responses.map((r) => r.status);
       for (const r of responses) {

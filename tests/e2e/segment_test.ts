@@ -138,6 +138,17 @@ Deno.test({
       assertCoversText(values, 640, 640);
     });
 
+    await t.step("application/octet-stream bodies and parts are sniffed", async () => {
+      const raw = await post(png, { "content-type": "application/octet-stream", "x-mode": "fixed" });
+      assert.equal(raw.status, 200);
+      assertCoversText(...(await maskOf(await raw.json()).then((m) => [m.values, m.w, m.h] as const)));
+      const form = new FormData();
+      form.append("image", new File([png], "page", { type: "application/octet-stream" }));
+      const part = await fetch(`${server.url}/v1/segment/text`, { method: "POST", body: form });
+      assert.equal(part.status, 200);
+      await part.body?.cancel();
+    });
+
     await t.step("a budget below the cheapest plan is 422 with min_gflops; at min_gflops it runs", async () => {
       const res = await post(png, { "x-budget-gflops": "0.01" });
       assert.equal(res.status, 422);
