@@ -121,6 +121,11 @@ Deno.test({
       await expectProblem(await post(png, { "x-confidence": "1.5" }), 422);
       await expectProblem(await post(png, { "x-mode": "glimpse" }), 422, /mode-unavailable/);
     });
+    await t.step("a 200 KB header is refused by the HTTP layer without harm", async () => {
+      const res = await post(png, { "x-junk": "a".repeat(200_000) });
+      assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
+      await res.body?.cancel();
+    });
     await t.step("unknown task, model and route → 404", async () => {
       await expectProblem(await post(png, {}, "/v1/segment/cats"), 404, /unknown-task/);
       await expectProblem(await post(png, { "x-mode": "fixed", "x-model": "nope" }), 404, /unknown-model/);
