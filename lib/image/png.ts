@@ -10,7 +10,8 @@ const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const GREYSCALE = 0;
 const FILTER_NONE = 0;
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, data and CRC (shared with the test fixtures). */
+export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, data.length);
@@ -74,9 +75,9 @@ export function encodeMaskPng(
 
   const parts = [
     Uint8Array.from(SIGNATURE),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", new Uint8Array(idat.buffer, idat.byteOffset, idat.length)),
-    chunk("IEND", new Uint8Array(0)),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", new Uint8Array(idat.buffer, idat.byteOffset, idat.length)),
+    pngChunk("IEND", new Uint8Array(0)),
   ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;

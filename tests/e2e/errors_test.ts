@@ -5,32 +5,12 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
+import { pngHeaderOnly } from "../fixtures/image/build.ts";
 
 const server = await testServer({ WORKERS: "1" });
 const { image } = await samplePage(256, 256);
 const png = new Uint8Array(await image.encode());
 const jpeg = new Uint8Array(await image.encodeJPEG(80));
-
-/** A syntactically valid PNG signature + IHDR chunk claiming w×h (no pixel data). */
-function pngHeader(w: number, h: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(33);
-  out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(16, w);
-  dv.setUint32(20, h);
-  out.set([8, 0, 0, 0, 0], 24);
-  dv.setUint32(29, crc32(out.subarray(12, 29)));
-  return out;
-}
-
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
 
 async function expectProblem(res: Response, status: number, slug?: RegExp) {
   const text = await res.text();
@@ -67,7 +47,7 @@ Deno.test({
       await expectProblem(await post(jpeg.slice(0, 30), { "content-type": "image/jpeg" }), 400);
     });
     await t.step("PNG header claiming 100000×100000 → 413 before decoding", async () => {
-      const body = await expectProblem(await post(pngHeader(100_000, 100_000)), 413);
+      const body = await expectProblem(await post(pngHeaderOnly(100_000, 100_000) as Uint8Array<ArrayBuffer>), 413);
       assert.equal(body.width, 100_000);
     });
     await t.step("random bytes with an image content type → 400", async () => {
