@@ -6,8 +6,19 @@ import { type Config, loadConfig, workerCount } from "./lib/config.ts";
 import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan.ts";
 import { Segmenter } from "./lib/segment.ts";
+import { MeterStore } from "./lib/metering.ts";
 import { createApp, type Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./workers/pool.ts";
+
+/** Opens the metering store named by the configuration. */
+export function openMeter(config: Config): Promise<MeterStore> {
+  return MeterStore.open({
+    path: `${config.DATA_DIR}/meter.kv`,
+    url: config.KV_URL,
+    price: { perGflop: config.PRICE_PER_GFLOP, currency: config.CURRENCY },
+    source: `thriftseg/${Deno.hostname?.() ?? "local"}`,
+  });
+}
 
 /** A running server. */
 export interface RunningServer {
@@ -34,12 +45,14 @@ export function startServer(config: Config): RunningServer {
   let registry: ModelRegistry | null = null;
   let segmenter: Segmenter | null = null;
   let pool: WorkerPool | null = null;
+  let meter: MeterStore | null = null;
   let loadError: string | null = null;
   const services: Services = {
     config,
     registry: () => registry,
     segmenter: () => segmenter,
     pool: () => pool,
+    meter: () => meter,
     loadError: () => loadError,
   };
   const app = createApp(services);
@@ -53,6 +66,7 @@ export function startServer(config: Config): RunningServer {
 
   const ready = (async () => {
     try {
+      meter = await openMeter(config);
       registry = await ModelRegistry.load();
       const backend = await detectBackend(config.BACKEND);
       pool = new WorkerPool({
@@ -83,6 +97,7 @@ export function startServer(config: Config): RunningServer {
       await ready.catch(() => {});
       pool?.close();
       await server.shutdown();
+      meter?.close();
     },
   };
 }

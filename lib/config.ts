@@ -21,6 +21,20 @@ const ConfigSchema = z.object({
   WASM_THREADS: intFromEnv(1, 1),
   /** Largest input one model execution may take, in pixels (keeps WASM memory bounded). */
   MAX_EXEC_PIXELS: intFromEnv(4_194_304, 1024),
+  /** Where the embedded Deno KV file (metering) lives. */
+  DATA_DIR: z.string().default("./data"),
+  /** A remote KV (KV Connect URL) shared by many instances; overrides DATA_DIR. */
+  KV_URL: z.string().url().optional(),
+  /** `on`: API keys required; `off`: everything is metered under `anonymous`. */
+  AUTH: z.enum(["on", "off"]).default("on"),
+  /** Bearer token for /v1/admin/*; the admin API is disabled without it. */
+  ADMIN_TOKEN: z.string().min(16).optional(),
+  /** Price of one GFLOP, in CURRENCY. */
+  PRICE_PER_GFLOP: z.coerce.number().min(0).default(0.00002),
+  CURRENCY: z.string().regex(/^[A-Z]{3}$/).default("USD"),
+  /** Default per-key rate limit: requests per window. */
+  RATE_LIMIT_REQUESTS: intFromEnv(600, 1),
+  RATE_LIMIT_WINDOW_S: intFromEnv(60, 1),
 });
 
 /** Parsed server configuration. */

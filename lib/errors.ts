@@ -85,3 +85,41 @@ export class TimeoutError extends ProblemError {
     super(504, "timeout", message);
   }
 }
+
+/** 401: no API key, or one the server does not know. */
+export class UnauthorizedError extends ProblemError {
+  constructor(message: string) {
+    super(401, "unauthorized", message, {}, { "WWW-Authenticate": 'Bearer realm="thriftseg"' });
+  }
+}
+
+/** 403: a known key without access (revoked, or not an admin). */
+export class ForbiddenError extends ProblemError {
+  constructor(message: string, slug = "forbidden") {
+    super(403, slug, message);
+  }
+}
+
+/** 402: the key's credit does not cover the cheapest plan. No retry helps. */
+export class PaymentRequiredError extends ProblemError {
+  constructor(message: string, creditRemainingGflops: number, extra: Record<string, unknown> = {}) {
+    super(402, "credit-exhausted", message, { credit_remaining_gflops: creditRemainingGflops, ...extra });
+  }
+}
+
+/** 409: a request with the same Idempotency-Key is still running. */
+export class ConflictError extends ProblemError {
+  constructor(message: string, slug = "conflict") {
+    super(409, slug, message, {}, { "Retry-After": "1" });
+  }
+}
+
+/** 429: the key's rate limit is spent for this window. */
+export class RateLimitedError extends ProblemError {
+  constructor(message: string, retryAfterSeconds: number, headers: Record<string, string>) {
+    super(429, "rate-limited", message, { retry_after_seconds: retryAfterSeconds }, {
+      "Retry-After": String(retryAfterSeconds),
+      ...headers,
+    });
+  }
+}

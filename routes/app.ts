@@ -3,7 +3,11 @@
 import { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import type { ModelRegistry } from "../lib/models.ts";
-import type { Segmenter } from "../lib/segment.ts";
+import type { Segmenter, SegmentResult } from "../lib/segment.ts";
+import type { MeterStore } from "../lib/metering.ts";
+import type { Caller } from "./_auth.ts";
+import { usageRoutes } from "./usage.ts";
+import { adminRoutes } from "./admin.ts";
 import type { WorkerPool } from "../workers/pool.ts";
 import { onError, problem } from "./problem.ts";
 import { segmentRoutes } from "./segment.ts";
@@ -11,7 +15,17 @@ import { modelRoutes } from "./models.ts";
 import { healthRoutes } from "./health.ts";
 
 /** Per-request variables. */
-export type AppEnv = { Variables: { requestId: string } };
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    caller: Caller;
+    /** Headers every response to this request carries (e.g. RateLimit). */
+    extraHeaders: Record<string, string>;
+    mode: string;
+    timings: SegmentResult["timings"];
+    billedGflops: number;
+  };
+};
 
 /** What the routes need; getters because models load after the socket opens. */
 export interface Services {
@@ -19,6 +33,7 @@ export interface Services {
   registry: () => ModelRegistry | null;
   segmenter: () => Segmenter | null;
   pool: () => WorkerPool | null;
+  meter: () => MeterStore | null;
   /** Set when loading failed: /readyz reports it. */
   loadError: () => string | null;
 }
@@ -44,10 +59,13 @@ export function createApp(services: Services): Hono<AppEnv> {
     c.set("requestId", id);
     await next();
     c.res.headers.set("X-Request-Id", id);
+    for (const [k, v] of Object.entries(c.get("extraHeaders") ?? {})) c.res.headers.set(k, v);
   });
   app.route("/", healthRoutes(services));
   app.route("/", modelRoutes(services));
   app.route("/", segmentRoutes(services));
+  app.route("/", usageRoutes(services));
+  app.route("/", adminRoutes(services));
   app.get("/", async (c) => {
     const html = await Deno.readTextFile(new URL("../public/index.html", import.meta.url));
     return c.html(html);

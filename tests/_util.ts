@@ -53,9 +53,16 @@ export async function samplePage(width = 640, height = 640) {
   ]);
 }
 
-/** Starts the real server on a free port with test-friendly settings. */
+/**
+ * Starts the real server on a free port with test-friendly settings: keys
+ * off unless `env.AUTH` says otherwise, a fresh KV file in a temp dir unless
+ * `env.DATA_DIR` names one.
+ */
 export async function testServer(env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = startServer(loadConfig({ PORT: "0", HOSTNAME: "127.0.0.1", WORKERS: "2", ...env }));
+  const dataDir = env.DATA_DIR ?? await Deno.makeTempDir({ prefix: "thriftseg-test-" });
+  const server = startServer(
+    loadConfig({ PORT: "0", HOSTNAME: "127.0.0.1", WORKERS: "2", AUTH: "off", ...env, DATA_DIR: dataDir }),
+  );
   await server.ready;
   return server;
 }

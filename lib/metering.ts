@@ -1,0 +1,495 @@
+// MeterStore: API keys, credits, usage events, rate limits and idempotency
+// records in Deno KV (the embedded SQLite-backed store, or a remote one over
+// KV Connect so many instances share it). Credits and costs are integer
+// FLOPs (bigint) so sums are exact; every debit is one atomic check-and-set
+// that also writes the usage event and the day's totals.
+
+import {
+  ConflictError,
+  ForbiddenError,
+  PaymentRequiredError,
+  RateLimitedError,
+  UnauthorizedError,
+  UnavailableError,
+  UnprocessableError,
+} from "./errors.ts";
+
+/** The subject of metering when AUTH=off. */
+export const ANONYMOUS = "anonymous";
+
+/** A key's per-window request limit. */
+export interface RateLimit {
+  requests: number;
+  windowSeconds: number;
+}
+
+/** An API key as stored (the secret itself is never stored). */
+export interface ApiKey {
+  id: string;
+  name: string;
+  /** First characters of the secret, to recognise it in listings. */
+  prefix: string;
+  /** Credit granted in total (initial + top-ups), FLOPs; null = unlimited. */
+  unlimited: boolean;
+  rateLimit: RateLimit;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A key with its live credit. */
+export interface KeyStatus extends ApiKey {
+  /** Remaining credit in FLOPs, null when unlimited. */
+  creditFlops: bigint | null;
+  /** Total debited so far, FLOPs. */
+  debitedFlops: bigint;
+}
+
+/** One metered request, CloudEvents-shaped. */
+export interface UsageEvent {
+  specversion: "1.0";
+  id: string;
+  source: string;
+  type: "thriftseg.segment";
+  subject: string;
+  time: string;
+  datacontenttype: "application/json";
+  data: {
+    task: string;
+    mode: string;
+    flops: number;
+    gflops: number;
+    gmacs: number;
+    billed: { amount: number; currency: string };
+    status: number;
+  };
+}
+
+/** Per-day usage totals. */
+export interface DayTotals {
+  day: string;
+  requests: number;
+  gflops: number;
+  billed: { amount: number; currency: string };
+}
+
+/** A stored response, replayed for a repeated Idempotency-Key. */
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** What {@link MeterStore.commit} records. */
+export interface Usage {
+  requestId: string;
+  keyId: string;
+  task: string;
+  mode: string;
+  flops: number;
+  macs: number;
+  status: number;
+  /** Idempotency key and request fingerprint, with the response to replay. */
+  idempotency?: { key: string; fingerprint: string; response: StoredResponse };
+}
+
+/** Pricing of one GFLOP. */
+export interface Price {
+  perGflop: number;
+  currency: string;
+}
+
+const IDEM_TTL_MS = 24 * 3600 * 1000;
+const PENDING_TTL_MS = 10 * 60 * 1000;
+const CHUNK = 60 * 1024;
+const MAX_CAS_ATTEMPTS = 64;
+const enc = new TextEncoder();
+
+function hex(bytes: ArrayBuffer | Uint8Array): string {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** SHA-256 of a string or bytes, hex. */
+export async function sha256(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? enc.encode(data) : data;
+  return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+}
+
+function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** GFLOPs → integer FLOPs. */
+export function gflopsToFlops(gflops: number): bigint {
+  return BigInt(Math.round(gflops * 1e9));
+}
+
+/** Integer FLOPs → GFLOPs (as a number, for JSON). */
+export function flopsToGflops(flops: bigint): number {
+  return Number(flops) / 1e9;
+}
+
+/** Billed amount in nano-units of the currency, exact for integer FLOPs. */
+function billedNano(flops: number, price: Price): bigint {
+  return BigInt(Math.round(flops * price.perGflop));
+}
+
+const day = (iso: string) => iso.slice(0, 10);
+
+/** Test hooks: make the next N billing commits fail as if KV were down. */
+export interface MeterFaults {
+  failCommits: number;
+}
+
+/**
+ * The metering store.
+ *
+ * @example
+ * ```ts
+ * const meter = await MeterStore.open({ path: "./data/meter.kv" });
+ * const { key, secret } = await meter.createKey({ name: "demo", creditGflops: 100 });
+ * const who = await meter.authenticate(secret);
+ * meter.close();
+ * ```
+ */
+export class MeterStore {
+  readonly faults: MeterFaults = { failCommits: 0 };
+  #kv: Deno.Kv;
+  readonly price: Price;
+  readonly source: string;
+
+  private constructor(kv: Deno.Kv, price: Price, source: string) {
+    this.#kv = kv;
+    this.price = price;
+    this.source = source;
+  }
+
+  /** Opens the embedded KV at `path` (directories are created) or a remote KV at `url`. */
+  static async open(
+    opts: { path?: string; url?: string; price?: Price; source?: string },
+  ): Promise<MeterStore> {
+    let target = opts.url;
+    if (!target) {
+      const path = opts.path ?? "./data/meter.kv";
+      const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
+      await Deno.mkdir(dir, { recursive: true });
+      target = path;
+    }
+    const kv = await Deno.openKv(target);
+    return new MeterStore(
+      kv,
+      opts.price ?? { perGflop: 0.00002, currency: "USD" },
+      opts.source ?? "/thriftseg",
+    );
+  }
+
+  /** Closes the KV handle. */
+  close(): void {
+    this.#kv.close();
+  }
+
+  // ---- keys ---------------------------------------------------------------
+
+  /** Creates a key; the secret is returned once and only its hash is kept. */
+  async createKey(opts: {
+    name: string;
+    creditGflops: number | null;
+    rateLimit?: RateLimit;
+  }): Promise<{ key: ApiKey; secret: string }> {
+    const secret = "tsk_" + base64url(crypto.getRandomValues(new Uint8Array(24)));
+    const id = "key_" + hex(crypto.getRandomValues(new Uint8Array(8)));
+    const key: ApiKey = {
+      id,
+      name: opts.name,
+      prefix: secret.slice(0, 8),
+      unlimited: opts.creditGflops === null,
+      rateLimit: opts.rateLimit ?? { requests: 600, windowSeconds: 60 },
+      createdAt: new Date().toISOString(),
+      revokedAt: null,
+    };
+    const op = this.#kv.atomic()
+      .check({ key: ["key", id], versionstamp: null })
+      .set(["key", id], key)
+      .set(["key_by_hash", await sha256(secret)], id)
+      .set(["debited", id], 0n);
+    if (opts.creditGflops !== null) op.set(["credit", id], gflopsToFlops(opts.creditGflops));
+    const res = await op.commit();
+    if (!res.ok) throw new Error("key id collision; try again");
+    return { key, secret };
+  }
+
+  /** The key with this id, or null. */
+  async getKey(id: string): Promise<KeyStatus | null> {
+    const [key, credit, debited] = await this.#kv.getMany<[ApiKey, bigint, bigint]>([
+      ["key", id],
+      ["credit", id],
+      ["debited", id],
+    ]);
+    if (!key.value) return null;
+    return {
+      ...key.value,
+      creditFlops: key.value.unlimited ? null : credit.value ?? 0n,
+      debitedFlops: debited.value ?? 0n,
+    };
+  }
+
+  /** Every key, oldest first. */
+  async listKeys(): Promise<KeyStatus[]> {
+    const out: KeyStatus[] = [];
+    for await (const e of this.#kv.list<ApiKey>({ prefix: ["key"] })) {
+      const k = await this.getKey(e.value.id);
+      if (k) out.push(k);
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Marks a key revoked (it then gets 403). */
+  async revokeKey(id: string): Promise<KeyStatus> {
+    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+      const entry = await this.#kv.get<ApiKey>(["key", id]);
+      if (!entry.value) throw new UnprocessableError(`no key ${id}`, "unknown-key");
+      if (entry.value.revokedAt) return (await this.getKey(id))!;
+      const res = await this.#kv.atomic().check(entry)
+        .set(["key", id], { ...entry.value, revokedAt: new Date().toISOString() }).commit();
+      if (res.ok) return (await this.getKey(id))!;
+    }
+    throw new UnavailableError("could not revoke the key under contention", 1);
+  }
+
+  /** Adds credit to a key (check-and-set, so concurrent debits are not lost). */
+  async topUp(id: string, gflops: number): Promise<KeyStatus> {
+    const add = gflopsToFlops(gflops);
+    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+      const [key, credit] = await this.#kv.getMany<[ApiKey, bigint]>([["key", id], ["credit", id]]);
+      if (!key.value) throw new UnprocessableError(`no key ${id}`, "unknown-key");
+      if (key.value.unlimited) return (await this.getKey(id))!;
+      const res = await this.#kv.atomic().check(credit).set(["credit", id], (credit.value ?? 0n) + add).commit();
+      if (res.ok) return (await this.getKey(id))!;
+    }
+    throw new UnavailableError("could not top up the key under contention", 1);
+  }
+
+  /** Resolves a bearer secret to its key: 401 unknown, 403 revoked. */
+  async authenticate(secret: string): Promise<KeyStatus> {
+    const id = await this.#kv.get<string>(["key_by_hash", await sha256(secret)]);
+    const key = id.value ? await this.getKey(id.value) : null;
+    if (!key) throw new UnauthorizedError("unknown API key");
+    if (key.revokedAt) throw new ForbiddenError(`API key ${key.id} was revoked at ${key.revokedAt}`, "key-revoked");
+    return key;
+  }
+
+  /** Remaining credit in FLOPs (null = unlimited, also for the anonymous subject). */
+  async remaining(id: string): Promise<bigint | null> {
+    if (id === ANONYMOUS) return null;
+    const key = await this.getKey(id);
+    return key ? key.creditFlops : 0n;
+  }
+
+  // ---- rate limits ----------------------------------------------------------
+
+  /**
+   * Counts one request against a fixed window. Throws 429 with Retry-After
+   * and RateLimit headers when the window is spent; returns the headers to
+   * send otherwise.
+   */
+  async admit(id: string, limit: RateLimit, now = Date.now()): Promise<Record<string, string>> {
+    const windowMs = limit.windowSeconds * 1000;
+    const start = Math.floor(now / windowMs) * windowMs;
+    const reset = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
+    const policy = { "RateLimit-Policy": `"default";q=${limit.requests};w=${limit.windowSeconds}` };
+    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+      const entry = await this.#kv.get<bigint>(["rate", id, start]);
+      const used = entry.value ?? 0n;
+      if (used >= BigInt(limit.requests)) {
+        throw new RateLimitedError(
+          `rate limit of ${limit.requests} requests per ${limit.windowSeconds} s reached`,
+          reset,
+          { ...policy, RateLimit: `"default";r=0;t=${reset}` },
+        );
+      }
+      const res = await this.#kv.atomic().check(entry)
+        .set(["rate", id, start], used + 1n, { expireIn: 2 * windowMs }).commit();
+      if (res.ok) {
+        const left = limit.requests - Number(used) - 1;
+        return { ...policy, RateLimit: `"default";r=${left};t=${reset}` };
+      }
+    }
+    throw new UnavailableError("rate limiter under contention", 1);
+  }
+
+  // ---- idempotency ----------------------------------------------------------
+
+  /**
+   * Starts an idempotent request. Returns the stored response when this key
+   * already completed with the same fingerprint; throws 422 when it
+   * completed with a different one, 409 while another attempt is running.
+   * Otherwise claims the key (until {@link release} or {@link commit}).
+   */
+  async beginIdempotent(keyId: string, idemKey: string, fingerprint: string): Promise<StoredResponse | null> {
+    const k = ["idem", keyId, idemKey];
+    const entry = await this.#kv.get<
+      { state: "pending" | "done"; fingerprint: string; chunks?: number; meta?: string }
+    >(
+      k,
+    );
+    if (entry.value) {
+      if (entry.value.fingerprint !== fingerprint) {
+        throw new UnprocessableError(
+          "this Idempotency-Key was already used with a different request body or headers",
+          "idempotency-key-reused",
+        );
+      }
+      if (entry.value.state === "pending") {
+        throw new ConflictError("a request with this Idempotency-Key is still in progress", "idempotency-in-progress");
+      }
+      const parts = [];
+      for (let i = 0; i < (entry.value.chunks ?? 0); i++) {
+        const c = await this.#kv.get<Uint8Array>(["idem_body", keyId, idemKey, i]);
+        if (!c.value) return null; // expired halfway: treat as new
+        parts.push(c.value);
+      }
+      const body = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let off = 0;
+      for (const p of parts) {
+        body.set(p, off);
+        off += p.length;
+      }
+      const meta = JSON.parse(entry.value.meta ?? "{}");
+      return { status: meta.status, headers: meta.headers, body };
+    }
+    const res = await this.#kv.atomic().check(entry)
+      .set(k, { state: "pending", fingerprint }, { expireIn: PENDING_TTL_MS }).commit();
+    if (!res.ok) {
+      throw new ConflictError("a request with this Idempotency-Key is still in progress", "idempotency-in-progress");
+    }
+    return null;
+  }
+
+  /** Frees a claimed Idempotency-Key after a failed (unbilled) attempt, so a retry can run. */
+  async release(keyId: string, idemKey: string): Promise<void> {
+    const k = ["idem", keyId, idemKey];
+    const entry = await this.#kv.get<{ state: string }>(k);
+    if (entry.value?.state === "pending") await this.#kv.atomic().check(entry).delete(k).commit();
+  }
+
+  // ---- billing --------------------------------------------------------------
+
+  /**
+   * Debits `usage.flops` from the key and records the usage event, the day's
+   * totals and (if any) the idempotency record, in one atomic transaction
+   * guarded by a check on the credit's versionstamp (retried on conflict).
+   * Throws 402 when the credit no longer covers the cost (nothing written),
+   * 503 when the write fails (nothing written, safe to retry). Returns the
+   * remaining credit (null = unlimited) and the event.
+   */
+  async commit(usage: Usage): Promise<{ remaining: bigint | null; event: UsageEvent }> {
+    const time = new Date().toISOString();
+    const cost = BigInt(usage.flops);
+    const nano = billedNano(usage.flops, this.price);
+    const event: UsageEvent = {
+      specversion: "1.0",
+      id: usage.requestId,
+      source: this.source,
+      type: "thriftseg.segment",
+      subject: usage.keyId,
+      time,
+      datacontenttype: "application/json",
+      data: {
+        task: usage.task,
+        mode: usage.mode,
+        flops: usage.flops,
+        gflops: usage.flops / 1e9,
+        gmacs: usage.macs / 1e9,
+        billed: { amount: Number(nano) / 1e9, currency: this.price.currency },
+        status: usage.status,
+      },
+    };
+    const id = usage.keyId;
+    try {
+      if (this.faults.failCommits > 0) {
+        this.faults.failCommits--;
+        throw new Error("injected billing failure");
+      }
+      // The response body goes in first, under keys nothing points to until
+      // the transaction below commits; an abandoned attempt just expires.
+      let chunks = 0;
+      if (usage.idempotency) {
+        const { key, response } = usage.idempotency;
+        for (let off = 0; off < response.body.length || chunks === 0; off += CHUNK, chunks++) {
+          await this.#kv.set(["idem_body", id, key, chunks], response.body.slice(off, off + CHUNK), {
+            expireIn: IDEM_TTL_MS,
+          });
+        }
+      }
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const limited = id !== ANONYMOUS && !(await this.#kv.get<ApiKey>(["key", id])).value?.unlimited;
+        const credit = await this.#kv.get<bigint>(["credit", id]);
+        const remaining = limited ? (credit.value ?? 0n) : null;
+        if (remaining !== null && remaining < cost) {
+          throw new PaymentRequiredError(
+            `credit exhausted: this request costs ${flopsToGflops(cost)} GFLOPs, ${flopsToGflops(remaining)} left`,
+            flopsToGflops(remaining),
+          );
+        }
+        const debited = await this.#kv.get<bigint>(["debited", id]);
+        const op = this.#kv.atomic().check(credit).check(debited)
+          .set(["debited", id], (debited.value ?? 0n) + cost)
+          .set(["event", id, `${time}_${usage.requestId}`], event)
+          .sum(["day", id, day(time), "requests"], 1n)
+          .sum(["day", id, day(time), "flops"], cost)
+          .sum(["day", id, day(time), "billed_nano"], nano);
+        if (remaining !== null) op.set(["credit", id], remaining - cost);
+        if (usage.idempotency) {
+          const { key, fingerprint, response } = usage.idempotency;
+          op.set(["idem", id, key], {
+            state: "done",
+            fingerprint,
+            chunks,
+            meta: JSON.stringify({ status: response.status, headers: response.headers }),
+          }, { expireIn: IDEM_TTL_MS });
+        }
+        const res = await op.commit();
+        if (res.ok) return { remaining: remaining === null ? null : remaining - cost, event };
+      }
+      throw new Error("too much contention on this key");
+    } catch (err) {
+      if (err instanceof PaymentRequiredError) throw err;
+      throw new UnavailableError(
+        `billing failed, nothing was charged; retry (${(err as Error).message})`,
+        1,
+        "billing-failed",
+      );
+    }
+  }
+
+  // ---- reading usage --------------------------------------------------------
+
+  /** Per-day totals for a key between two YYYY-MM-DD days, inclusive. */
+  async days(id: string, from: string, to: string): Promise<DayTotals[]> {
+    const byDay = new Map<string, { requests: bigint; flops: bigint; billed_nano: bigint }>();
+    const iter = this.#kv.list<Deno.KvU64>({ start: ["day", id, from], end: ["day", id, to + "\uffff"] });
+    for await (const e of iter) {
+      const d = e.key[2] as string, field = e.key[3] as "requests" | "flops" | "billed_nano";
+      const row = byDay.get(d) ?? { requests: 0n, flops: 0n, billed_nano: 0n };
+      row[field] = e.value.value;
+      byDay.set(d, row);
+    }
+    return [...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, r]) => ({
+      day: d,
+      requests: Number(r.requests),
+      gflops: flopsToGflops(r.flops),
+      billed: { amount: Number(r.billed_nano) / 1e9, currency: this.price.currency },
+    }));
+  }
+
+  /** A page of a key's usage events, oldest first, with a cursor to resume. */
+  async events(
+    id: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ events: UsageEvent[]; nextCursor: string | null }> {
+    const iter = this.#kv.list<UsageEvent>({ prefix: ["event", id] }, { limit, cursor: cursor || undefined });
+    const events: UsageEvent[] = [];
+    for await (const e of iter) events.push(e.value);
+    return { events, nextCursor: events.length === limit && iter.cursor ? iter.cursor : null };
+  }
+}
