@@ -1,0 +1,86 @@
+"""The model zoo of a trained task: UNets of three sizes and the routing policy.
+
+ZOO is the single place where widths live; train.py, export.py and smoke.py
+all build models from it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from unet_parts import DoubleConv, Down, Up
+
+
+class UNet(nn.Module):
+    """A fully-convolutional UNet: float32 [N, 1, H, W] in [0,1] → logits [N, C, H, W].
+
+    H and W must be multiples of 2^(levels-1) (`multiple`).
+    """
+
+    def __init__(self, n_classes: int, widths: list[int], in_channels: int = 1):
+        super().__init__()
+        self.widths = list(widths)
+        self.multiple = 2 ** (len(widths) - 1)
+        self.inc = DoubleConv(in_channels, widths[0])
+        self.downs = nn.ModuleList(Down(a, b) for a, b in zip(widths, widths[1:]))
+        self.ups = nn.ModuleList(Up(b, a) for a, b in reversed(list(zip(widths, widths[1:]))))
+        self.head = nn.Conv2d(widths[0], n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        y = skips.pop()
+        for up in self.ups:
+            y = up(y, skips.pop())
+        return self.head(y)
+
+
+ACTIONS = ["keep", "f1", "f2"]
+
+
+class RoutingPolicy(nn.Module):
+    """PaSeR's policy: f0's view of the image → per-tile action logits and predicted gains.
+
+    Input [N, 2, H, W] at full resolution, H and W multiples of `tile`:
+    channel 0 = f0 argmax / (C-1), channel 1 = f0 per-pixel entropy / ln C.
+    The first op averages 4×4 blocks, so the network itself works at low
+    resolution. Outputs, one cell per tile ([N, 3, H/tile, W/tile] each):
+    `actions` — logits over ACTIONS (keep f0, run f1, run f2);
+    `gain` — predicted tile-IoU gain of each action over keeping f0, the
+    value head the planner divides by each action's FLOPs to spend a budget.
+    """
+
+    def __init__(self, tile: int = 64, width: int = 24):
+        super().__init__()
+        self.tile = tile
+        steps = (tile // 4).bit_length() - 1  # stride-2 convs after the 4× pool
+        layers: list[nn.Module] = [nn.AvgPool2d(4), nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(steps):
+            layers += [nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*layers)
+        self.actions = nn.Conv2d(width, len(ACTIONS), 1)
+        self.gain = nn.Conv2d(width, len(ACTIONS), 1)
+
+    def forward(self, x: torch.Tensor):
+        h = self.body(x)
+        return self.actions(h), self.gain(h)
+
+
+# Per task: widths of each UNet, the tile grid and the halo local models get.
+ZOO = {
+    "digits": {"f0": [4, 8], "f1": [8, 16, 32], "f2": [12, 24, 48, 96], "tile": 64, "halo": 16},
+    "micrograph": {"f0": [4, 8], "f1": [8, 16, 32], "f2": [12, 24, 48, 96], "tile": 64, "halo": 16},
+}
+
+
+def build(task: str, name: str, n_classes: int) -> nn.Module:
+    """A fresh model of the zoo."""
+    if name == "policy":
+        return RoutingPolicy(ZOO[task]["tile"])
+    return UNet(n_classes, ZOO[task][name])
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
