@@ -12,18 +12,7 @@ import {
 import { flopsToGflops, type KeyStatus } from "../lib/metering.ts";
 import type { AppEnv, Services } from "./app.ts";
 import { bearer } from "./_auth.ts";
-
-/** Body of POST /v1/admin/keys. */
-export const CreateKeyBody = z.object({
-  name: z.string().min(1).max(100),
-  credit_gflops: z.number().min(0).max(1e12).nullable(),
-  rate_limit: z.object({
-    requests: z.number().int().min(1).max(1_000_000),
-    window_seconds: z.number().int().min(1).max(86_400),
-  }).optional(),
-});
-/** Body of POST /v1/admin/keys/:id/topup. */
-export const TopUpBody = z.object({ gflops: z.number().gt(0).max(1e12) });
+import { CreateKeyBody, TopUpBody } from "./schemas.ts";
 
 /** A key as the admin API shows it (never the secret). */
 export function keyJson(k: KeyStatus) {

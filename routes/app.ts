@@ -13,6 +13,8 @@ import { onError, problem } from "./problem.ts";
 import { segmentRoutes } from "./segment.ts";
 import { modelRoutes } from "./models.ts";
 import { healthRoutes } from "./health.ts";
+import { metricsRoutes, ServerMetrics } from "./metrics.ts";
+import { openApiRoutes } from "./openapi.ts";
 
 /** Per-request variables. */
 export type AppEnv = {
@@ -24,6 +26,10 @@ export type AppEnv = {
     mode: string;
     timings: SegmentResult["timings"];
     billedGflops: number;
+    /** Set by the segment route: labels of the segment metrics. */
+    task: string;
+    /** GFLOPs the model executions of this request ran, billed or not. */
+    computedGflops: number;
   };
 };
 
@@ -54,6 +60,8 @@ function newRequestId(): string {
  */
 export function createApp(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const metrics = new ServerMetrics(services);
+  app.use("*", metrics.middleware());
   app.use("*", async (c, next) => {
     const id = newRequestId();
     c.set("requestId", id);
@@ -66,6 +74,8 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.route("/", segmentRoutes(services));
   app.route("/", usageRoutes(services));
   app.route("/", adminRoutes(services));
+  app.route("/", metricsRoutes(metrics));
+  app.route("/", openApiRoutes());
   app.get("/", async (c) => {
     const html = await Deno.readTextFile(new URL("../public/index.html", import.meta.url));
     return c.html(html);

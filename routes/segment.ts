@@ -2,30 +2,14 @@
 // body, run the Segmenter, answer JSON or the mask PNG with the cost headers.
 
 import { Hono } from "hono";
-import { z } from "zod";
 import { PaymentRequiredError, UnavailableError, UnprocessableError } from "../lib/errors.ts";
 import { flopsToGflops, sha256 } from "../lib/metering.ts";
 import { authenticate } from "./_auth.ts";
 import { encodeMaskPng, encodeMaskRle } from "../lib/image/mod.ts";
 import type { SegmentResult } from "../lib/segment.ts";
 import { readUpload } from "./_body.ts";
+import { IdempotencyKey, MaskFormat, SegmentHeaders } from "./schemas.ts";
 import type { AppEnv, Services } from "./app.ts";
-
-const finite = (name: string) =>
-  z.string().trim().regex(/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, `${name} must be a non-negative decimal number`)
-    .transform(Number).refine(Number.isFinite, `${name} is out of range`);
-
-const SegmentHeaders = z.object({
-  "x-mode": z.enum(["adaptive", "glimpse", "fixed"]).default("adaptive"),
-  "x-model": z.string().min(1).max(200).optional(),
-  "x-budget-gflops": finite("X-Budget-GFLOPs").optional(),
-  "x-confidence": finite("X-Confidence").refine((v) => v > 0 && v <= 1, "X-Confidence must be in (0, 1]")
-    .optional(),
-  "x-deadline-ms": finite("X-Deadline-Ms").refine((v) => v >= 1 && v <= 600_000, "X-Deadline-Ms must be 1..600000")
-    .optional(),
-});
-
-const MaskFormat = z.enum(["png", "rle"]).default("png");
 
 function parseHeaders(headers: Headers) {
   const raw: Record<string, string> = {};
@@ -66,8 +50,6 @@ function planJson(r: SegmentResult) {
   };
 }
 
-const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "1-255 visible ASCII characters");
-
 /** Credit as a budget: the effective budget is min(X-Budget-GFLOPs, remaining credit). */
 function effectiveBudget(header: number | undefined, credit: number | undefined): number | undefined {
   if (credit === undefined) return header;
@@ -85,6 +67,7 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
     if (caller.key) c.set("extraHeaders", await meter.admit(caller.id, caller.key.rateLimit));
     if (!segmenter()) throw new UnavailableError("models are still loading", 2, "not-ready");
     const h = parseHeaders(c.req.raw.headers);
+    c.set("mode", h["x-mode"]);
     const maskFormat = MaskFormat.safeParse(c.req.query("mask") ?? undefined);
     if (!maskFormat.success) {
       throw new UnprocessableError("query parameter mask must be 'png' or 'rle'", "invalid-query");
@@ -98,6 +81,7 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
     const task = c.req.param("task");
     // Unknown tasks fail before the body is read.
     services.registry()!.task(task);
+    c.set("task", task);
     const upload = await readUpload(c.req.raw, config.MAX_UPLOAD_BYTES);
     const wantsPng = (c.req.header("accept") ?? "").split(",").some((a) => a.trim().startsWith("image/png"));
 
@@ -150,6 +134,7 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
         throw err;
       }
       c.set("mode", result.plan.mode);
+      c.set("computedGflops", result.cost.gflops);
       c.set("timings", result.timings);
 
       const e0 = performance.now();

@@ -5,19 +5,7 @@ import { z } from "zod";
 import { BadRequestError, UnprocessableError } from "../lib/errors.ts";
 import type { AppEnv, Services } from "./app.ts";
 import { authenticate } from "./_auth.ts";
-
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "use YYYY-MM-DD").refine(
-  (d) => !Number.isNaN(Date.parse(d + "T00:00:00Z")),
-  "not a calendar day",
-);
-
-/** Query of GET /v1/usage. */
-export const UsageQuery = z.object({ from: Day.optional(), to: Day.optional() });
-/** Query of GET /v1/usage/events. */
-export const EventsQuery = z.object({
-  cursor: z.string().max(1024).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
+import { EventsQuery, UsageQuery } from "./schemas.ts";
 
 function parseQuery<T extends z.ZodType>(schema: T, query: Record<string, string>): z.infer<T> {
   const r = schema.safeParse(query);
