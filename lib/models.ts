@@ -31,6 +31,9 @@ const ModelEntry = z.object({
   }),
   tile: z.object({ size: z.number().int().optional(), halo: z.number().int().min(0) }).optional(),
   test_miou: z.number().nullable().optional(),
+  /** Routing policies: which model each action index runs (the first is "keep the global model"). */
+  policy: z.object({ actions: z.array(z.object({ action: z.string(), model: z.string() })).min(2) }).loose()
+    .optional(),
   /** Shape the model is priced at in /v1/models and at load (default: the task's reference size). */
   reference_shape: z.array(z.number().int().min(1)).length(4).optional(),
 });

@@ -3,6 +3,7 @@
 // (all batches in flight at once), and stitches the tiles' cores into the
 // mask. Cost is the sum of the executions that actually ran.
 
+import { runZoo, zooOf, ZooRunner } from "./zoo.ts";
 import { cropCHW, decodeImage, resizeCHW, type RgbaImage, toCHW, toGrey } from "./image/mod.ts";
 import { BadRequestError, UnprocessableError } from "./errors.ts";
 import type { LoadedModel, ModelRegistry, ModelSpec, TaskSpec } from "./models.ts";
@@ -30,10 +31,19 @@ export interface InferencePool {
 /** One segmentation request, already parsed from HTTP. */
 export interface SegmentRequest {
   task: string;
-  mode: Mode;
+  /** `cascade` is the evaluation's baseline (f0, then the strongest model when unsure); not an HTTP mode. */
+  mode: Mode | "cascade";
   model?: string;
   budgetGflops?: number;
   deadlineMs?: number;
+  /** glimpse: stop threshold on the image's mean max-probability. */
+  confidence?: number;
+  /** adaptive on a zoo task: the tile selector (default: the task's policy). Evaluation only. */
+  selector?: "policy" | "complexity";
+  /** cascade: f0 confidence below which the strongest model runs. Evaluation only. */
+  cascadeConfidence?: number;
+  /** complexity selector without a budget: share of tiles sent to the strongest model. Evaluation only. */
+  complexityShare?: number;
   bytes: Uint8Array;
   contentType?: string;
 }
@@ -52,7 +62,7 @@ export interface SegmentResult {
   width: number;
   height: number;
   mask: Uint8Array;
-  plan: Plan;
+  plan: Plan & { glimpses?: import("./zoo.ts").GlimpseStep[]; stop?: string };
   cost: { flops: number; macs: number; gflops: number; gmacs: number; breakdown: CostLine[] };
   backend: string;
   /**
@@ -147,40 +157,73 @@ export class Segmenter {
     if (req.model !== undefined && req.mode !== "fixed") {
       throw new BadRequestError("X-Model is only used with X-Mode: fixed", "bad-header");
     }
-    const model = this.#pickModel(task, req);
-    if (req.mode === "glimpse") {
+    const zoo = zooOf(this.registry, task);
+    if (req.mode === "glimpse" && !zoo) {
       throw new UnprocessableError(
-        `glimpse mode needs a global model and a policy; task '${task.name}' has neither`,
+        `glimpse mode needs a global model and local models; task '${task.name}' has neither`,
         "mode-unavailable",
       );
     }
+    if (req.mode === "cascade" && !zoo) {
+      throw new UnprocessableError(`task '${task.name}' has no zoo for a cascade`, "mode-unavailable");
+    }
+    const model = this.#pickModel(task, req);
 
+    const started = performance.now();
     const t0 = performance.now();
     const img = await decodeImage(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
     const t1 = performance.now();
-
-    const plan = req.mode === "fixed"
-      ? planFixed(model, img.width, img.height, req.budgetGflops, this.limits.planner)
-      : planComplexity(
-        model,
-        toGrey(img, model.spec.input.background),
-        img.width,
-        img.height,
-        req.budgetGflops,
-        this.limits.planner,
-      );
-    const t2 = performance.now();
-
-    const input = plan.executions.length ? modelInput(img, model.spec) : new Float32Array(0);
     const timeoutMs = Math.min(this.limits.timeoutMs, req.deadlineMs ?? Infinity);
-    const runs = plan.executions.map((ex) =>
-      this.pool.run(ex.model, ex.dims, batchInput(input, model.spec.input.channels, img, plan, ex), timeoutMs)
-    );
-    const results = await Promise.all(runs);
-    const t3 = performance.now();
 
-    const mask = new Uint8Array(img.width * img.height);
-    plan.executions.forEach((ex, i) => stitch(mask, img.width, plan, ex, results[i], model.spec));
+    let plan: SegmentResult["plan"];
+    let mask: Uint8Array;
+    let queueMs = 0, modelMs = 0, t2: number, t3: number;
+    if (zoo && req.mode !== "fixed") {
+      // Zoo tasks plan stage by stage (the policy needs f0's output); every execution is priced before it is sent.
+      t2 = performance.now();
+      const deadlineAt = req.deadlineMs === undefined ? undefined : started + req.deadlineMs;
+      const runner = new ZooRunner(zoo, task, img, (id, dims, data) => {
+        const left = deadlineAt === undefined ? timeoutMs : Math.min(timeoutMs, deadlineAt - performance.now());
+        return this.pool.run(id, dims, data, Math.max(1, left));
+      }, this.limits.planner.maxExecPixels);
+      const out = await runZoo(runner, {
+        mode: req.mode,
+        selector: req.selector,
+        budgetGflops: req.budgetGflops,
+        confidence: req.confidence,
+        cascadeConfidence: req.cascadeConfidence,
+        complexityShare: req.complexityShare,
+        deadlineAt,
+      });
+      t3 = performance.now();
+      plan = out.plan;
+      mask = out.mask;
+      queueMs = out.queueMs;
+      modelMs = out.modelMs;
+    } else {
+      plan = req.mode === "fixed"
+        ? planFixed(model, img.width, img.height, req.budgetGflops, this.limits.planner)
+        : planComplexity(
+          model,
+          toGrey(img, model.spec.input.background),
+          img.width,
+          img.height,
+          req.budgetGflops,
+          this.limits.planner,
+        );
+      t2 = performance.now();
+      const input = plan.executions.length ? modelInput(img, model.spec) : new Float32Array(0);
+      const p = plan;
+      const runs = plan.executions.map((ex) =>
+        this.pool.run(ex.model, ex.dims, batchInput(input, model.spec.input.channels, img, p, ex), timeoutMs)
+      );
+      const results = await Promise.all(runs);
+      t3 = performance.now();
+      mask = new Uint8Array(img.width * img.height);
+      plan.executions.forEach((ex, i) => stitch(mask, img.width, p, ex, results[i], model.spec));
+      queueMs = results.reduce((m, r) => Math.max(m, r.queueMs), 0);
+      modelMs = results.reduce((s, r) => s + r.inferMs, 0);
+    }
     const t4 = performance.now();
 
     const breakdown = new Map<string, CostLine & { flops: number; macs: number }>();
@@ -213,9 +256,9 @@ export class Segmenter {
       timings: {
         decode: t1 - t0,
         plan: t2 - t1,
-        queue: results.reduce((m, r) => Math.max(m, r.queueMs), 0),
+        queue: queueMs,
         infer: t3 - t2,
-        model: results.reduce((s, r) => s + r.inferMs, 0),
+        model: modelMs,
         stitch: t4 - t3,
       },
     };

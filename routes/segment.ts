@@ -46,7 +46,8 @@ function planJson(r: SegmentResult) {
       ...(t.score !== undefined ? { score: t.score } : {}),
     })),
     executions: r.plan.executions.map((e) => ({ model: e.model, shape: e.dims, gflops: e.flops / 1e9 })),
-    glimpses: [],
+    glimpses: r.plan.glimpses ?? [],
+    ...(r.plan.stop ? { stop: r.plan.stop } : {}),
   };
 }
 
@@ -117,6 +118,7 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
           model: h["x-model"],
           budgetGflops: effectiveBudget(h["x-budget-gflops"], credit),
           deadlineMs: h["x-deadline-ms"],
+          confidence: h["x-confidence"],
           bytes: upload.bytes,
           contentType: upload.contentType,
         });
