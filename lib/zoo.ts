@@ -78,6 +78,16 @@ export interface Zoo {
   halo: number;
 }
 
+/** A rectangle of grid tiles run as one window. */
+export interface Rect {
+  col: number;
+  row: number;
+  cols: number;
+  rows: number;
+  /** Grid indices of the tiles it covers. */
+  tiles: number[];
+}
+
 /** Finds a task's zoo in the registry, or null when the task has no global model. */
 export function zooOf(registry: ModelRegistry, task: TaskSpec): Zoo | null {
   const models = registry.modelsOf(task.name);
@@ -259,6 +269,8 @@ export class ZooRunner {
     readonly img: RgbaImage,
     readonly run: RunFn,
     readonly maxExecPixels: number,
+    /** Merge neighbouring tiles of one model into shared windows (see {@link windows}). */
+    readonly merge = true,
   ) {
     this.#input = toGrey(img, zoo.global.spec.input.background);
     this.#probs = new ProbMap(task.classes.length, img.height, img.width);
@@ -280,23 +292,73 @@ export class ZooRunner {
     return [1, 2, roundUp(this.img.height, m), roundUp(this.img.width, m)];
   }
 
-  #windowDims(n: number): number[] {
-    const s = this.zoo.tile + 2 * this.zoo.halo;
-    return [n, 1, s, s];
-  }
-
   /** FLOPs of the glance (f0 on the whole image): the cheapest valid plan. */
   globalFlops(): number {
     return this.zoo.global.counter.count(this.#globalDims()).flops;
   }
 
-  /** FLOPs of one local model on `n` tiles, as batched calls of at most maxExecPixels. */
-  localFlops(model: LoadedModel, n: number): number {
-    const s = this.zoo.tile + 2 * this.zoo.halo;
-    const per = Math.max(1, Math.floor(this.maxExecPixels / (s * s)));
-    let f = 0;
-    for (let i = 0; i < n; i += per) f += model.counter.count(this.#windowDims(Math.min(per, n - i))).flops;
-    return f;
+  /**
+   * Windows that cover a set of grid tiles: with `merge`, neighbouring tiles routed to the same model share one
+   * window (a rectangle of tiles plus one halo around it) instead of each carrying its own halo — the same pixels
+   * of context for fewer FLOPs. Rectangles are grown greedily in row-major order: right first, then down.
+   */
+  windows(tileIdx: number[], merge = this.merge): Rect[] {
+    const cols = Math.ceil(this.img.width / this.zoo.tile);
+    const want = new Set(tileIdx);
+    const used = new Set<number>();
+    const out: Rect[] = [];
+    for (const ti of [...tileIdx].sort((a, b) => a - b)) {
+      if (used.has(ti)) continue;
+      const r0 = Math.floor(ti / cols), c0 = ti % cols;
+      let k = 1, rows = 1;
+      if (merge) {
+        while (c0 + k < cols && want.has(ti + k) && !used.has(ti + k)) k++;
+        const rowFree = (r: number) => {
+          for (let c = c0; c < c0 + k; c++) {
+            const j = r * cols + c;
+            if (j >= this.#grid.length || !want.has(j) || used.has(j)) return false;
+          }
+          return true;
+        };
+        while (rowFree(r0 + rows)) rows++;
+      }
+      const tiles: number[] = [];
+      for (let r = r0; r < r0 + rows; r++) for (let c = c0; c < c0 + k; c++) tiles.push(r * cols + c);
+      tiles.forEach((j) => used.add(j));
+      out.push({ col: c0, row: r0, cols: k, rows, tiles });
+    }
+    return out;
+  }
+
+  /** Input size [h, w] of a rectangle's window for `model` (tiles + halo, rounded up to its multiple). */
+  #windowSize(model: LoadedModel, r: Rect): [number, number] {
+    const m = model.spec.input.multiple;
+    const { tile, halo } = this.zoo;
+    return [roundUp(r.rows * tile + 2 * halo, m), roundUp(r.cols * tile + 2 * halo, m)];
+  }
+
+  /** Groups windows of one size into batched calls of at most maxExecPixels each. */
+  #batches(model: LoadedModel, rects: Rect[]): { dims: number[]; rects: Rect[] }[] {
+    const bySize = new Map<string, Rect[]>();
+    for (const r of rects) {
+      const key = this.#windowSize(model, r).join("x");
+      bySize.set(key, [...(bySize.get(key) ?? []), r]);
+    }
+    const out = [];
+    for (const [key, list] of bySize) {
+      const [h, w] = key.split("x").map(Number);
+      const per = Math.max(1, Math.floor(this.maxExecPixels / (h * w)));
+      for (let i = 0; i < list.length; i += per) {
+        const batch = list.slice(i, i + per);
+        out.push({ dims: [batch.length, 1, h, w], rects: batch });
+      }
+    }
+    return out;
+  }
+
+  /** Exact FLOPs of running `model` on these grid tiles, as {@link refine} would run them. */
+  localFlops(model: LoadedModel, tileIdx: number[]): number {
+    return this.#batches(model, this.windows(tileIdx)).reduce((f, b) => f + model.counter.count(b.dims).flops, 0);
   }
 
   async #exec(model: LoadedModel, dims: number[], data: Float32Array, tiles: number[], window: number) {
@@ -331,30 +393,28 @@ export class ZooRunner {
     }
   }
 
-  /** Runs `model` on grid tiles (haloed windows, batched) and writes their cores into the probability map. */
+  /** Runs `model` on grid tiles (haloed windows, batched by size) and writes their cores into the probability map. */
   async refine(model: LoadedModel, tileIdx: number[]): Promise<void> {
     if (tileIdx.length === 0) return;
     const { tile, halo } = this.zoo;
-    const s = tile + 2 * halo;
-    const per = Math.max(1, Math.floor(this.maxExecPixels / (s * s)));
     const { width: w, height: h } = this.img;
-    const calls = [];
-    for (let i = 0; i < tileIdx.length; i += per) {
-      const batch = tileIdx.slice(i, i + per);
-      const data = new Float32Array(batch.length * s * s);
-      batch.forEach((ti, b) => {
-        const t = this.#grid[ti];
-        data.set(cropCHW(this.#input, 1, h, w, t.x - halo, t.y - halo, s, s, "zero"), b * s * s);
-        this.tiles[ti] = { ...t, model: model.spec.id, scale: 1, halo };
+    const calls = this.#batches(model, this.windows(tileIdx)).map(({ dims, rects }) => {
+      const [, , wh, ww] = dims;
+      const data = new Float32Array(rects.length * wh * ww);
+      rects.forEach((r, b) => {
+        data.set(cropCHW(this.#input, 1, h, w, r.col * tile - halo, r.row * tile - halo, ww, wh, "zero"), b * wh * ww);
+        for (const ti of r.tiles) this.tiles[ti] = { ...this.#grid[ti], model: model.spec.id, scale: 1, halo };
       });
-      calls.push(this.#exec(model, this.#windowDims(batch.length), data, batch, s).then((r) => ({ r, batch })));
-    }
-    for (const { r, batch } of await Promise.all(calls)) {
-      const [, c, oh, ow] = r.dims;
-      batch.forEach((ti, b) => {
-        const t = this.#grid[ti];
-        const item = r.data.subarray(b * c * oh * ow, (b + 1) * c * oh * ow);
-        this.#probs.write(item, oh, ow, t.x - halo, t.y - halo, t.x, t.y, t.w, t.h);
+      const tiles = rects.flatMap((r) => r.tiles);
+      return this.#exec(model, dims, data, tiles, 0).then((res) => ({ res, rects }));
+    });
+    for (const { res, rects } of await Promise.all(calls)) {
+      const [, c, oh, ow] = res.dims;
+      rects.forEach((r, b) => {
+        const item = res.data.subarray(b * c * oh * ow, (b + 1) * c * oh * ow);
+        const x = r.col * tile, y = r.row * tile;
+        const cw = Math.min(r.cols * tile, w - x), ch = Math.min(r.rows * tile, h - y);
+        this.#probs.write(item, oh, ow, x - halo, y - halo, x, y, cw, ch);
       });
     }
   }
@@ -465,7 +525,7 @@ export async function runZoo(runner: ZooRunner, req: ZooRequest): Promise<ZooRes
 
   // Cost of running action a (index into zoo.actions) on one tile, and its model.
   const actionModels = zoo.actions.map((id) => (id === null ? null : zoo.locals.find((m) => m.spec.id === id)!));
-  const perTile = actionModels.map((m) => (m ? runner.localFlops(m, 1) : 0));
+  const perTile = actionModels.map((m) => (m ? runner.localFlops(m, [0]) : 0));
 
   if (req.mode === "cascade") {
     const strongest = zoo.locals[zoo.locals.length - 1];
@@ -508,7 +568,7 @@ export async function runZoo(runner: ZooRunner, req: ZooRequest): Promise<ZooRes
         stop = "exhausted";
         break;
       }
-      const model = [...zoo.locals].reverse().find((m) => runner.flops + runner.localFlops(m, 1) <= budget);
+      const model = [...zoo.locals].reverse().find((m) => runner.flops + runner.localFlops(m, [worst]) <= budget);
       if (!model) {
         stop = "budget";
         break;
@@ -548,7 +608,20 @@ export async function runZoo(runner: ZooRunner, req: ZooRequest): Promise<ZooRes
           return best;
         });
         if (runner.flops + planFlops(runner, actionModels, chosen) > budget) {
-          chosen = fitBudget(runner, actionModels, grantByValue(out.gain, perTile, budget - runner.flops), budget);
+          // Grant by predicted gain per FLOP at per-tile prices; merged windows cost less than the sum of their
+          // tiles, so offer what was saved back to the greedy pass a few times.
+          const left = budget - runner.flops;
+          let offer = left;
+          chosen = grantByValue(out.gain, perTile, offer);
+          for (let round = 0; round < 4; round++) {
+            const spent = planFlops(runner, actionModels, chosen);
+            if (spent > left || left - spent < Math.min(...perTile.filter((c) => c > 0))) break;
+            offer += left - spent;
+            const more = grantByValue(out.gain, perTile, offer);
+            if (planFlops(runner, actionModels, more) > left) break;
+            chosen = more;
+          }
+          chosen = fitBudget(runner, actionModels, chosen, budget);
         }
       }
     } else {
@@ -599,8 +672,8 @@ function planFlops(runner: ZooRunner, models: (LoadedModel | null)[], chosen: nu
   let f = 0;
   models.forEach((m, a) => {
     if (!m) return;
-    const n = chosen.filter((c) => c === a).length;
-    if (n) f += runner.localFlops(m, n);
+    const tiles = chosen.flatMap((c, i) => (c === a ? [i] : []));
+    if (tiles.length) f += runner.localFlops(m, tiles);
   });
   return f;
 }

@@ -130,9 +130,9 @@ for (const task of ["digits", "micrograph"] as const) {
             seen.add(t);
           }
         }
-        // Tiles routed to one model run as one batched call.
-        const models = r.plan.executions.map((e) => e.model);
-        assert.equal(new Set(models).size, models.length);
+        // Windows of one model and size run as one batched call.
+        const keys = r.plan.executions.map((e) => `${e.model} ${e.dims.slice(1)}`);
+        assert.equal(new Set(keys).size, keys.length);
       }
       await assert.rejects(
         segment(task, { mode: "adaptive", budgetGflops: (f0Flops - 1) / 1e9 }),
@@ -183,23 +183,40 @@ for (const task of ["digits", "micrograph"] as const) {
       const img = await decodeImage(scenes[task].bytes);
       const whole = (await segment(task, { mode: "fixed", model: f2 })).mask;
       const run = (id: string, dims: number[], data: Float32Array) => pool.run(id, dims, data, 60_000);
-      const differ = async (halo: number) => {
-        const runner = new ZooRunner({ ...zoo, halo }, registry.task(task), img, run, 1 << 22);
+      const strongest = zoo.locals[zoo.locals.length - 1];
+      const differ = async (halo: number, merge: boolean, tiles?: number[]) => {
+        const runner = new ZooRunner({ ...zoo, halo }, registry.task(task), img, run, 1 << 22, merge);
         await runner.glance();
-        await runner.refine(zoo.locals[zoo.locals.length - 1], runner.grid.map((_t, i) => i));
+        const glance = runner.flops;
+        const chosen = tiles ?? runner.grid.map((_t, i) => i);
+        await runner.refine(strongest, chosen);
+        assert.equal(runner.flops - glance, runner.localFlops(strongest, chosen), "priced = run");
         const m = runner.mask();
-        let d = 0;
-        for (let i = 0; i < m.length; i++) if (m[i] !== whole[i]) d++;
-        return d / m.length;
+        let d = 0, n = 0;
+        for (const ti of chosen) {
+          const t = runner.grid[ti];
+          for (let y = t.y; y < t.y + t.h; y++) {
+            for (let x = t.x; x < t.x + t.w; x++, n++) if (m[y * img.width + x] !== whole[y * img.width + x]) d++;
+          }
+        }
+        return { share: d / n, flops: runner.flops - glance };
       };
-      const withHalo = await differ(zoo.halo);
-      const noHalo = await differ(0);
+      const withHalo = await differ(zoo.halo, false);
+      const noHalo = await differ(0, false);
+      // Merged windows: a 3×2 block of tiles shares one halo.
+      const block = [0, 1, 2, 4, 5, 6];
+      const merged = await differ(zoo.halo, true, block);
+      const separate = await differ(zoo.halo, false, block);
       console.log(
-        `${task}: pixels differing from whole-image ${f2}: halo ${zoo.halo}: ${(withHalo * 100).toFixed(3)}%, ` +
-          `no halo: ${(noHalo * 100).toFixed(3)}%`,
+        `${task}: pixels differing from whole-image ${f2}: per-tile halo ${zoo.halo}: ` +
+          `${(withHalo.share * 100).toFixed(3)}%, no halo: ${(noHalo.share * 100).toFixed(3)}%; ` +
+          `6 tiles merged: ${(merged.share * 100).toFixed(3)}% at ${(merged.flops / 1e9).toFixed(3)} GFLOPs ` +
+          `vs ${(separate.flops / 1e9).toFixed(3)} separate`,
       );
-      assert.ok(withHalo < 0.01, `with halo ${withHalo}`);
-      assert.ok(noHalo > 2 * withHalo, `halo should matter: ${noHalo} vs ${withHalo}`);
+      assert.ok(withHalo.share < 0.01, `with halo ${withHalo.share}`);
+      assert.ok(noHalo.share > 2 * withHalo.share, `halo should matter: ${noHalo.share} vs ${withHalo.share}`);
+      assert.ok(merged.share < 0.01, `merged ${merged.share}`);
+      assert.ok(merged.flops < separate.flops, "a shared halo costs less");
     },
   });
 }
