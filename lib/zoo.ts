@@ -125,15 +125,17 @@ class ProbMap {
   write(out: Float32Array, oh: number, ow: number, ox: number, oy: number, x: number, y: number, w: number, h: number) {
     const { c, data } = this;
     const plane = this.h * this.w, oplane = oh * ow;
+    const e = new Float64Array(c);
     for (let yy = y; yy < y + h; yy++) {
+      const orow = (yy - oy) * ow - ox, row = yy * this.w;
       for (let xx = x; xx < x + w; xx++) {
-        const o = (yy - oy) * ow + (xx - ox);
+        const o = orow + xx;
         let max = -Infinity;
-        for (let k = 0; k < c; k++) max = Math.max(max, out[k * oplane + o]);
+        for (let k = 0; k < c; k++) if (out[k * oplane + o] > max) max = out[k * oplane + o];
         let sum = 0;
-        for (let k = 0; k < c; k++) sum += Math.exp(out[k * oplane + o] - max);
-        const p = yy * this.w + xx;
-        for (let k = 0; k < c; k++) data[k * plane + p] = Math.exp(out[k * oplane + o] - max) / sum;
+        for (let k = 0; k < c; k++) sum += e[k] = Math.exp(out[k * oplane + o] - max);
+        const p = row + xx;
+        for (let k = 0; k < c; k++) data[k * plane + p] = e[k] / sum;
       }
     }
   }
