@@ -131,7 +131,9 @@ async function evaluate(
     row.note = `${(steps / list.length).toFixed(1)} focus steps/image; stops: ` +
       [...stops].map(([k, v]) => `${k} ${v}`).join(", ");
   }
-  console.log(`[${task}] ${name}: mIoU ${row.miou.toFixed(4)}  ${row.gflops.toFixed(3)} GFLOPs  ${row.ms.toFixed(1)} ms`);
+  console.log(
+    `[${task}] ${name}: mIoU ${row.miou.toFixed(4)}  ${row.gflops.toFixed(3)} GFLOPs  ${row.ms.toFixed(1)} ms`,
+  );
   return row;
 }
 
@@ -146,21 +148,42 @@ async function evalTask(task: string): Promise<{ rows: Row[]; f2: Row; adaptive:
   }
   const rows: Row[] = [];
   for (const m of [zoo.global, ...zoo.locals]) {
-    rows.push(await evaluate(task, list, "static", `fixed ${m.spec.id} (whole image)`, { mode: "fixed", model: m.spec.id }));
+    rows.push(
+      await evaluate(task, list, "static", `fixed ${m.spec.id} (whole image)`, { mode: "fixed", model: m.spec.id }),
+    );
   }
   const f2 = rows[rows.length - 1];
-  for (const tau of [0.99, 0.995, 0.999]) {
-    rows.push(await evaluate(task, list, "cascade", `cascade: f0, then f2 on the image if confidence < ${tau}`, {
-      mode: "cascade",
-      cascadeConfidence: tau,
-    }));
+  // Thresholds for cascade and glimpse: quantiles of the glance's (f0's) mean confidence on these scenes, so each
+  // threshold sends a known share of images (or tiles) on to the stronger models.
+  const glance: number[] = [];
+  for (const s of list) {
+    const r = await segmenter.segment({ task, bytes: s.bytes, mode: "glimpse", confidence: 1e-9 });
+    glance.push(r.plan.glimpses![0].confidence);
+  }
+  glance.sort((a, b) => a - b);
+  const q = (p: number) => Math.round(glance[Math.min(glance.length - 1, Math.floor(p * glance.length))] * 1e4) / 1e4;
+  const thresholds = [...new Set([q(0.25), q(0.5), q(0.75), q(0.95), Math.round(((1 + q(0.95)) / 2) * 1e4) / 1e4])];
+  notes.set(
+    task,
+    `f0's mean confidence over these scenes: quartiles ${q(0.25)} / ${q(0.5)} / ${q(0.75)}, ` +
+      `95th percentile ${q(0.95)}; the cascade and glimpse thresholds are taken from these.`,
+  );
+  for (const tau of thresholds.slice(1, 4)) {
+    rows.push(
+      await evaluate(task, list, "cascade", `cascade: f0, then f2 on the image if f0's confidence < ${tau}`, {
+        mode: "cascade",
+        cascadeConfidence: tau,
+      }),
+    );
   }
   for (const share of [0.25, 0.5]) {
-    rows.push(await evaluate(task, list, "complexity", `complexity selector: f2 on the ${share * 100}% busiest tiles`, {
-      mode: "adaptive",
-      selector: "complexity",
-      complexityShare: share,
-    }));
+    rows.push(
+      await evaluate(task, list, "complexity", `complexity selector: f2 on the ${share * 100}% busiest tiles`, {
+        mode: "adaptive",
+        selector: "complexity",
+        complexityShare: share,
+      }),
+    );
   }
   const adaptive: Row[] = [];
   if (zoo.policy) {
@@ -176,8 +199,10 @@ async function evalTask(task: string): Promise<{ rows: Row[]; f2: Row; adaptive:
     }
     rows.push(...adaptive);
   }
-  for (const conf of [0.99, 0.995, 0.998, 0.999]) {
-    rows.push(await evaluate(task, list, "glimpse", `glimpse, X-Confidence ${conf}`, { mode: "glimpse", confidence: conf }));
+  for (const conf of thresholds.length >= 3 ? thresholds : [0.99, 0.995, 0.999]) {
+    rows.push(
+      await evaluate(task, list, "glimpse", `glimpse, X-Confidence ${conf}`, { mode: "glimpse", confidence: conf }),
+    );
   }
   return { rows, f2, adaptive };
 }
@@ -210,7 +235,12 @@ async function evalText(): Promise<TextRow[]> {
       const bytes = new Uint8Array(await image.encode());
       const ref = await segmenter.segment({ task: "text", mode: "fixed", bytes });
       const ad = await segmenter.segment({ task: "text", mode: "adaptive", bytes });
-      const half = await segmenter.segment({ task: "text", mode: "adaptive", bytes, budgetGflops: ref.cost.gflops * 0.5 })
+      const half = await segmenter.segment({
+        task: "text",
+        mode: "adaptive",
+        bytes,
+        budgetGflops: ref.cost.gflops * 0.5,
+      })
         .catch(() => null);
       full += ref.cost.gflops;
       g += ad.cost.gflops;
@@ -229,8 +259,18 @@ async function evalText(): Promise<TextRow[]> {
       }
     }
     rows.push({ size, name: "adaptive", iou: inter / union, gflops: g / pages, fullGflops: full / pages });
-    rows.push({ size, name: "adaptive, budget 50% of full", iou: inter2 / union2, gflops: g2 / pages, fullGflops: full / pages });
-    console.log(`[text] ${size}px: adaptive IoU ${(inter / union).toFixed(4)} at ${(g / pages).toFixed(3)} vs ${(full / pages).toFixed(3)} GFLOPs`);
+    rows.push({
+      size,
+      name: "adaptive, budget 50% of full",
+      iou: inter2 / union2,
+      gflops: g2 / pages,
+      fullGflops: full / pages,
+    });
+    console.log(
+      `[text] ${size}px: adaptive IoU ${(inter / union).toFixed(4)} at ${(g / pages).toFixed(3)} vs ${
+        (full / pages).toFixed(3)
+      } GFLOPs`,
+    );
   }
   return rows;
 }
@@ -238,6 +278,7 @@ async function evalText(): Promise<TextRow[]> {
 // ---- report ----
 
 const f = (v: number, d = 4) => v.toFixed(d);
+const xml = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 function svg(results: Map<string, { rows: Row[] }>): string {
   const W = 460, H = 320, m = { l: 56, r: 16, t: 28, b: 44 };
@@ -266,7 +307,9 @@ function svg(results: Map<string, { rows: Row[] }>): string {
     for (let e = Math.ceil(x0 * 2) / 2; e <= x1; e += 0.5) {
       const v = 10 ** e;
       parts.push(`<line x1="${px(v)}" y1="${H - m.b}" x2="${px(v)}" y2="${H - m.b + 4}" stroke="#000"/>`);
-      parts.push(`<text x="${px(v)}" y="${H - m.b + 16}" text-anchor="middle" font-size="10">${+v.toPrecision(2)}</text>`);
+      parts.push(
+        `<text x="${px(v)}" y="${H - m.b + 16}" text-anchor="middle" font-size="10">${+v.toPrecision(2)}</text>`,
+      );
     }
     for (let i = 0; i <= 4; i++) {
       const v = y0 + ((y1 - y0) * i) / 4;
@@ -284,10 +327,12 @@ function svg(results: Map<string, { rows: Row[] }>): string {
       for (const r of pts) {
         parts.push(
           `<circle cx="${px(r.gflops).toFixed(1)}" cy="${py(r.miou).toFixed(1)}" r="3.5" fill="${colours[fam]}">` +
-            `<title>${r.name}: ${f(r.miou)} mIoU, ${f(r.gflops, 3)} GFLOPs</title></circle>`,
+            `<title>${xml(r.name)}: ${f(r.miou)} mIoU, ${f(r.gflops, 3)} GFLOPs</title></circle>`,
         );
         if (fam === "static") {
-          parts.push(`<text x="${px(r.gflops) + 5}" y="${py(r.miou) - 5}" font-size="10">${r.name.split(" ")[1]}</text>`);
+          parts.push(
+            `<text x="${px(r.gflops) + 5}" y="${py(r.miou) - 5}" font-size="10">${xml(r.name.split(" ")[1])}</text>`,
+          );
         }
       }
     }
@@ -302,6 +347,7 @@ function svg(results: Map<string, { rows: Row[] }>): string {
 }
 
 const results = new Map<string, { rows: Row[]; f2: Row; adaptive: Row[] }>();
+const notes = new Map<string, string>();
 const started = performance.now();
 for (const task of TASKS) results.set(task, await evalTask(task));
 const textRows = WITH_TEXT ? await evalText() : [];
@@ -325,7 +371,7 @@ const md: string[] = [
   "",
 ];
 for (const [task, { rows, f2, adaptive }] of results) {
-  md.push(`## \`${task}\``, "");
+  md.push(`## \`${task}\``, "", notes.get(task) ?? "", "");
   md.push("| mode | mIoU | mean GFLOPs | % of f2 GFLOPs | IoU/GFLOP | mean latency ms | notes |");
   md.push("|---|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {
@@ -349,7 +395,9 @@ for (const [task, { rows, f2, adaptive }] of results) {
     const statics = rows.filter((r) => r.family === "static" && r.miou >= f2.miou - 0.03);
     const ratio = Math.min(...statics.map((s) => (best.miou / best.gflops) / (s.miou / s.gflops)));
     md.push(
-      `| its IoU/GFLOP ≥ 2× every static model within 3 points of f2 (${statics.map((s) => s.name.split(" ")[1]).join(", ")}) | ` +
+      `| its IoU/GFLOP ≥ 2× every static model within 3 points of f2 (${
+        statics.map((s) => s.name.split(" ")[1]).join(", ")
+      }) | ` +
         `${ratio.toFixed(2)}× | ${ratio >= 2 ? "yes" : "**no**"} |`,
     );
     const flopSave = 1 - best.gflops / f2.gflops, timeSave = 1 - best.ms / f2.ms;
