@@ -367,6 +367,11 @@ const md: string[] = [
   "the exact cost each response reported (`cost.gflops`), averaged per image; latency is the mean wall-clock of " +
   "`segment()` (decode, plan, inference, stitch; no HTTP). IoU/GFLOP is mIoU divided by mean GFLOPs.",
   "",
+  "Models (sha256 prefix, from models/manifest.json): " +
+  [...registry.models.values()].filter((m) => m.spec.task !== "text").map((m) =>
+    `\`${m.spec.id}\` ${m.spec.sha256.slice(0, 12)}`
+  ).join(", ") + ". A row is only valid for these files; rerun after retraining.",
+  "",
   "![mIoU vs GFLOPs](eval.svg)",
   "",
 ];
