@@ -92,6 +92,20 @@ def resize_bilinear(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return (top * (1 - wy) + bot * wy).astype(np.float32)
 
 
+def quantize_8bit(img: np.ndarray) -> np.ndarray:
+    """The image as a client sends it: 8-bit grey levels, read back as v / 255.
+
+    Every scene goes through this, so training, the test numbers and the PNG
+    files of scenes.py all see exactly the pixels the server decodes.
+    """
+    return (np.round(np.clip(img, 0, 1) * 255) / 255).astype(np.float32)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """A scene image as the 8-bit grey pixels of its PNG (exact for quantized scenes)."""
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
 def _segment_mask(h: int, w: int, p0, p1, width: float) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     (y0, x0), (y1, x1) = p0, p1
@@ -133,7 +147,7 @@ def digits_scene(split: str, seed: int, index: int, size: int = 256) -> tuple[np
             region[m] = np.maximum(region[m], frag[m])
     sigma = rng.uniform(0.05, 1.0)
     img = np.clip(img + rng.standard_normal(img.shape).astype(np.float32) * sigma, 0, 1)
-    return img.astype(np.float32), label
+    return quantize_8bit(img), label
 
 
 # --------------------------------------------------------------------------
@@ -204,7 +218,7 @@ def micrograph_scene(split: str, seed: int, index: int, height: int = 224, width
     img += gy * (yy / H - 0.5) * 2 + gx * (xx / W - 0.5) * 2 + 0.04 * _smooth_field(rng, H, W, 40)
     sigma = rng.uniform(0.03, 0.25)
     img = np.clip(img + rng.standard_normal((H, W)).astype(np.float32) * sigma, 0, 1)
-    return img.astype(np.float32), label
+    return quantize_8bit(img), label
 
 
 def scene(task: str, split: str, seed: int, index: int):
@@ -217,18 +231,48 @@ def scene(task: str, split: str, seed: int, index: int):
 
 
 TEST_SEED = 2026
+# Bumped whenever a generator's output changes, so cached scenes are never stale.
+GENERATOR_VERSION = "v2"
 TEST_SCENES = 500
+
+
+def _scene_star(args):
+    return scene(*args)
+
+
+def generate(task: str, split: str, seed: int, n: int, start: int = 0, workers: int | None = None):
+    """Scenes start … start+n-1 of a split, stacked: (images float32 [n, H, W], labels uint8 [n, H, W]).
+
+    With workers > 1 the scenes are made by a process pool; every scene is a
+    pure function of its index, so the result is the same either way.
+    """
+    jobs = [(task, split, seed, i) for i in range(start, start + n)]
+    workers = min(workers if workers is not None else (os.cpu_count() or 1), max(1, n // 8))
+    if workers > 1:
+        import multiprocessing as mp
+
+        if task == "digits":
+            load_mnist(split)  # once, before the fork: the workers inherit it
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            pairs = pool.map(_scene_star, jobs, chunksize=max(1, n // (workers * 8)))
+    else:
+        pairs = [scene(*j) for j in jobs]
+    spec = TASKS[task]
+    images = np.empty((n, spec["height"], spec["width"]), np.float32)
+    labels = np.empty((n, spec["height"], spec["width"]), np.uint8)
+    for i, (img, lab) in enumerate(pairs):
+        images[i], labels[i] = img, lab
+    return images, labels
 
 
 def test_set(task: str, n: int = TEST_SCENES, seed: int = TEST_SEED):
     """The held-out test scenes (stacked), cached on disk so evaluation is fast."""
-    path = CACHE / f"test-{task}-{seed}-{n}.npz"
+    path = CACHE / f"test-{task}-{seed}-{n}-{GENERATOR_VERSION}.npz"
     if path.exists():
         with np.load(path) as z:
             return z["images"], z["labels"]
-    pairs = [scene(task, "test", seed, i) for i in range(n)]
-    images = np.stack([p[0] for p in pairs])
-    labels = np.stack([p[1] for p in pairs])
+    images, labels = generate(task, "test", seed, n)
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = CACHE / f"test.{os.getpid()}.npz"
     np.savez_compressed(tmp, images=images, labels=labels)

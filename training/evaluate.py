@@ -21,16 +21,22 @@ def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple))
 
 
+def _device(model) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict_full(model, images: np.ndarray, batch: int = 16) -> np.ndarray:
-    """Logits [N, C, H, W] of a model run on whole images [N, H, W]."""
+    """Logits [N, C, H, W] of a model run on whole images [N, H, W] (zero-padded to its multiple)."""
     model.eval()
+    dev = _device(model)
     out = []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch]))[:, None]
+        x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch]))[:, None].to(dev)
         h, w = x.shape[-2:]
         y = model(_pad_to(x, model.multiple))[..., :h, :w]
-        out.append(y.numpy())
+        out.append(y.float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -38,9 +44,10 @@ def predict_full(model, images: np.ndarray, batch: int = 16) -> np.ndarray:
 def predict_tiled(model, images: np.ndarray, tile: int, halo: int, batch: int = 64) -> np.ndarray:
     """Logits [N, C, H, W] of a local model run tile by tile with a zero-padded halo."""
     model.eval()
+    dev = _device(model)
     n, H, W = images.shape
     gh, gw = math.ceil(H / tile), math.ceil(W / tile)
-    x = torch.from_numpy(np.ascontiguousarray(images))[:, None]
+    x = torch.from_numpy(np.ascontiguousarray(images))[:, None].to(dev)
     x = F.pad(x, (halo, gw * tile - W + halo, halo, gh * tile - H + halo))
     win = tile + 2 * halo
     windows = torch.stack(
@@ -54,7 +61,7 @@ def predict_tiled(model, images: np.ndarray, tile: int, halo: int, batch: int = 
     y = torch.cat(ys)
     c = y.shape[1]
     y = y.reshape(n, gh, gw, c, tile, tile).permute(0, 3, 1, 4, 2, 5).reshape(n, c, gh * tile, gw * tile)
-    return y[..., :H, :W].numpy()
+    return y[..., :H, :W].float().cpu().numpy()
 
 
 def confusion(pred: np.ndarray, label: np.ndarray, n_classes: int) -> np.ndarray:

@@ -37,13 +37,35 @@ import policy as routing  # noqa: E402
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OPSET = 17
-LAMBDAS = [0.002, 0.005, 0.01, 0.02, 0.04]
+LAMBDAS = [0.01, 0.0125, 0.015, 0.0165, 0.018, 0.02]
+
+FEATURES_HOW = (
+    "Run f0 on the whole image (zero-padded at the bottom/right to f0's input multiple, logits cropped back "
+    "to H×W). Per pixel, p = softmax over the C class logits; channel 0 = argmax_c p / (C−1) (ties: the lowest "
+    "class index), channel 1 = −Σ_c p_c·ln p_c / ln C (0·ln 0 = 0). Then zero-pad both channels at the "
+    "bottom/right to multiples of {tile}: input [1, 2, ceil(H/{tile})·{tile}, ceil(W/{tile})·{tile}]."
+)
+GAIN_UNITS = (
+    "first-order change of the dataset-level mIoU if every tile gained like this one (a tile's ΔIoU "
+    "contribution × number of tiles); additive over tiles, so only ratios to FLOPs matter for ranking"
+)
+ROUTE = "no budget: per tile, the argmax of `actions` (ties: the lower action index)"
+RANKING = (
+    "with a budget B (FLOPs): left = B − FLOPs(f0, whole image) − FLOPs(policy). Per-tile cost of an action "
+    "c_a = FLOPs of its model on one {win}×{win} window ({tile} px tile + {halo} px halo; k windows in one batch "
+    "cost k·c_a), c_keep = 0. Per tile with predicted gains g1, g2 (channels 1, 2 of `gain`): if g1 > 0 and "
+    "g1/c1 > g2/c2, offer the step keep→f1 at ratio g1/c1 and, when g2 > g1, the step f1→f2 at ratio "
+    "(g2−g1)/(c2−c1); otherwise offer keep→f2 at ratio g2/c2 when g2 > 0. Sort all steps of all tiles by "
+    "ratio, highest first (ties: lower tile index ty·gw+tx first, then keep→… before f1→f2); walk the list and "
+    "take a step when its tile is still in the step's starting state and its extra FLOPs fit in `left` "
+    "(then subtract them). Tiles left in `keep` keep f0's mask. Reference: training/policy.py plan_under_budget"
+)
 
 DESCRIPTIONS = {
     "f0": "global tiny UNet, run on the whole image",
     "f1": "local medium UNet, run on haloed tiles",
     "f2": "local large UNet, run on haloed tiles",
-    "policy": "PaSeR routing policy (REINFORCE): per tile, keep f0 / run f1 / run f2, plus predicted IoU gains",
+    "policy": "PaSeR routing policy: per tile, keep f0 / run f1 / run f2 (REINFORCE actor), plus predicted gains (critic)",
 }
 
 
@@ -54,13 +76,16 @@ def log(msg: str) -> None:
 def load_checkpoint(task: str, name: str, runs: Path):
     """The trained weights and how far training got (final.pt if finished, else last.pt)."""
     n_classes = len(data.TASKS[task]["classes"])
-    model = models.build(task, name, n_classes)
     d = runs / f"{task}-{name}"
     path = d / "final.pt" if (d / "final.pt").exists() else d / "last.pt"
-    state = torch.load(path)
+    state = torch.load(path, map_location="cpu")
+    model = models.build(task, name, n_classes, state.get("widths"))
     model.load_state_dict(state["model"])
     model.eval()
     info = {"steps": state["step"], "seconds": round(state["elapsed"]), "finished": path.name == "final.pt"}
+    for k in ("batch", "crop", "device"):
+        if k in state:
+            info[k] = state[k]
     return model, info
 
 
@@ -156,8 +181,9 @@ def export_task(task: str, args) -> tuple[dict, list[dict]]:
     test_miou = {n: routing.mask_miou(test_d, i) for i, n in enumerate(["f0", "f1", "f2"])}
     from evaluate import miou, predict_full
 
-    f2_whole_miou = miou(predict_full(zoo["f2"], test_d["images"]).argmax(1), test_d["labels"], len(spec["classes"]))
-    test_d.pop("images")
+    test_images, _ = data.test_set(task, args.test_scenes)
+    f2_whole_miou = miou(predict_full(zoo["f2"], test_images).argmax(1), test_d["labels"], len(spec["classes"]))
+    del test_images
     log(f"[{task}] f2 on whole test images (no tiles): mIoU {f2_whole_miou:.4f}")
     log(f"[{task}] test mIoU ({args.test_scenes} scenes): "
         + ", ".join(f"{k} {v:.4f}" for k, v in test_miou.items()) + f" ({time.time() - t:.0f}s)")
@@ -228,24 +254,39 @@ def export_task(task: str, args) -> tuple[dict, list[dict]]:
         e["gmacs_reference"] = round(c["gmacs"], 6)
         if name == "policy":
             e["test_miou"] = r4(routed_miou)
+            gh, gw = pol_shape[2] // tile, pol_shape[3] // tile
             e["policy"] = {
+                "inputs": [{"name": "features", "dtype": "float32", "shape": ["N", 2, "H", "W"],
+                            "note": f"H, W = the image's height and width rounded up to multiples of {tile}"}],
+                "outputs": [
+                    {"name": "actions", "dtype": "float32", "shape": ["N", 3, f"H/{tile}", f"W/{tile}"],
+                     "note": "actor logits over `actions` per tile; argmax = the trained route"},
+                    {"name": "gain", "dtype": "float32", "shape": ["N", 3, f"H/{tile}", f"W/{tile}"],
+                     "note": "critic: predicted gain of each action over keeping f0 per tile; channel 0 ≈ 0"},
+                ],
                 "features": ["f0 argmax / (C-1)", "f0 per-pixel entropy / ln C"],
-                "feature_resolution": "full resolution in, averaged over 4x4 blocks by the graph's first op",
-                "outputs": {
-                    "actions": "logits [N,3,H/tile,W/tile] over `actions`; argmax = the trained route",
-                    "gain": "predicted tile-mIoU gain of each action over keeping f0 [N,3,H/tile,W/tile]",
-                },
+                "feature_computation": FEATURES_HOW.format(tile=tile),
+                "feature_resolution": "full resolution in; the graph's first op averages 4×4 blocks",
+                "tile": tile,
+                "local_halo": halo,
+                "grid": f"output cell (ty, tx) is the tile of rows {tile}·ty … {tile}·ty+{tile - 1} and columns "
+                        f"{tile}·tx … {tile}·tx+{tile - 1} ({gh}×{gw} cells at the reference size)",
                 "actions": [{"action": "keep", "model": f"{task}-f0"},
                             {"action": "f1", "model": f"{task}-f1"},
                             {"action": "f2", "model": f"{task}-f2"}],
+                "action_gflops_per_tile": [0.0, round(cost["f1"]["gflops"], 6), round(cost["f2"]["gflops"], 6)],
+                "action_window": shapes["f1"],
                 "action_cost": [r4(v) for v in action_cost],
+                "gain_units": GAIN_UNITS,
+                "route": ROUTE,
+                "ranking": RANKING.format(tile=tile, halo=halo, win=tile + 2 * halo),
                 "lambda": lam,
                 "lambda_sweep": [{"lambda": l_, "val_miou": r4(m_), "flops_fraction": r4(f_)} for l_, m_, f_ in sweep],
-                "ranking": "under a budget: pick (tile, action) pairs by gain / action FLOPs, highest first, one action per tile",
                 "test": {
                     "scenes": args.test_scenes, "seed": data.TEST_SEED,
                     "routed_miou": r4(routed_miou), "f2_everywhere_miou": r4(test_miou["f2"]),
                     "f2_whole_image_miou": r4(f2_whole_miou),
+                    "f1_everywhere_miou": r4(test_miou["f1"]),
                     "f0_miou": r4(test_miou["f0"]),
                     "flops_fraction_of_f2_tiles": r4(frac), "flops_fraction_of_f2_whole_image": r4(frac_whole),
                     "action_counts": {a: int(k) for a, k in zip(models.ACTIONS, counts)},
@@ -267,25 +308,14 @@ def export_task(task: str, args) -> tuple[dict, list[dict]]:
 
 @torch.no_grad()
 def budget_routing(pol, d: dict, per_tile: list[float], budget: float, tile: int):
-    """Per scene: spend `budget` FLOPs on tiles by the value head's gain per FLOP; dataset mIoU."""
+    """Per scene: spend `budget` FLOPs with the planner's rule (policy.plan_under_budget); dataset mIoU."""
     pol.eval()
     _, g = pol(torch.from_numpy(d["features"]))
     g = g.numpy()  # [n, 3, gh, gw]
-    n, _, gh, gw = g.shape
-    actions = np.zeros((n, gh, gw), np.int64)
-    spent = 0.0
-    for i in range(n):
-        cands = [(g[i, a, y, x] / per_tile[a], a, y, x) for a in (1, 2) for y in range(gh) for x in range(gw)
-                 if g[i, a, y, x] > 0]
-        cands.sort(reverse=True)
-        left = budget
-        for _, a, y, x in cands:
-            if actions[i, y, x] == 0 and per_tile[a] <= left:
-                actions[i, y, x] = a
-                left -= per_tile[a]
-        spent += budget - left
+    plans = [routing.plan_under_budget(g[i], per_tile, budget) for i in range(len(g))]
+    actions = np.stack([p[0] for p in plans])
     m, _ = routing.routed_result(d, actions, tile)
-    return m, spent / n
+    return m, float(np.mean([p[1] for p in plans]))
 
 
 def dump_json(v, indent: int = 0) -> str:

@@ -46,40 +46,52 @@ class RoutingPolicy(nn.Module):
     Input [N, 2, H, W] at full resolution, H and W multiples of `tile`:
     channel 0 = f0 argmax / (C-1), channel 1 = f0 per-pixel entropy / ln C.
     The first op averages 4×4 blocks, so the network itself works at low
-    resolution. Outputs, one cell per tile ([N, 3, H/tile, W/tile] each):
-    `actions` — logits over ACTIONS (keep f0, run f1, run f2);
-    `gain` — predicted tile-IoU gain of each action over keeping f0, the
-    value head the planner divides by each action's FLOPs to spend a budget.
+    resolution; two small conv stacks (stride 2 down to one cell per tile)
+    read that map: the actor and the critic. Outputs, one cell per tile
+    ([N, 3, H/tile, W/tile] each):
+    `actions` — the actor's logits over ACTIONS (keep f0, run f1, run f2),
+    trained with REINFORCE;
+    `gain` — the critic's predicted IoU gain of each action over keeping f0
+    (channel 0 is ~0), the value the planner divides by each action's FLOPs
+    to spend a budget. Separate bodies, so each head keeps the weights that
+    validated best for it.
     """
 
-    def __init__(self, tile: int = 64, width: int = 24):
+    def __init__(self, tile: int = 64, width: int = 16):
         super().__init__()
         self.tile = tile
+        self.pool = nn.AvgPool2d(4)
         steps = (tile // 4).bit_length() - 1  # stride-2 convs after the 4× pool
-        layers: list[nn.Module] = [nn.AvgPool2d(4), nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(steps):
-            layers += [nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
-        self.body = nn.Sequential(*layers)
-        self.actions = nn.Conv2d(width, len(ACTIONS), 1)
-        self.gain = nn.Conv2d(width, len(ACTIONS), 1)
+
+        def body():
+            layers: list[nn.Module] = [nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True)]
+            for _ in range(steps):
+                layers += [nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            return nn.Sequential(*layers)
+
+        self.actor = nn.Sequential(body(), nn.Conv2d(width, len(ACTIONS), 1))
+        self.critic = nn.Sequential(body(), nn.Conv2d(width, len(ACTIONS), 1))
 
     def forward(self, x: torch.Tensor):
-        h = self.body(x)
-        return self.actions(h), self.gain(h)
+        return self.forward_pooled(self.pool(x))
+
+    def forward_pooled(self, p: torch.Tensor):
+        """The same on features already averaged over 4×4 blocks (training works on those)."""
+        return self.actor(p), self.critic(p)
 
 
 # Per task: widths of each UNet, the tile grid and the halo local models get.
 ZOO = {
-    "digits": {"f0": [4, 8], "f1": [8, 16, 32], "f2": [12, 24, 48, 96], "tile": 64, "halo": 16},
-    "micrograph": {"f0": [4, 8], "f1": [8, 16, 32], "f2": [12, 24, 48, 96], "tile": 64, "halo": 16},
+    "digits": {"f0": [4, 8], "f1": [8, 16, 32], "f2": [16, 32, 64, 128], "tile": 64, "halo": 16},
+    "micrograph": {"f0": [4, 8], "f1": [8, 16, 32], "f2": [16, 32, 64, 128], "tile": 64, "halo": 16},
 }
 
 
-def build(task: str, name: str, n_classes: int) -> nn.Module:
-    """A fresh model of the zoo."""
+def build(task: str, name: str, n_classes: int, widths: list[int] | None = None) -> nn.Module:
+    """A fresh model of the zoo (`widths` overrides the zoo's, e.g. from a checkpoint)."""
     if name == "policy":
         return RoutingPolicy(ZOO[task]["tile"])
-    return UNet(n_classes, ZOO[task][name])
+    return UNet(n_classes, widths or ZOO[task][name])
 
 
 def n_params(model: nn.Module) -> int:

@@ -59,5 +59,28 @@ class TiledInferenceTest(unittest.TestCase):
         self.assertEqual(float(f[0, 0, 0, 0]), 1.0)  # argmax 2 of 3 classes → 1
 
 
+class PlannerRuleTest(unittest.TestCase):
+    def test_budget_ranking_by_gain_per_flop_with_upgrades(self):
+        import policy
+
+        flops = [0.0, 1.0, 4.0]
+        gain = np.zeros((3, 1, 4), np.float32)
+        gain[:, 0, 0] = [0, 0.5, 0.6]  # f1 on the hull; upgrade ratio 0.1/3
+        gain[:, 0, 1] = [0, 0.1, 2.0]  # f2 dominates: one step at 0.5
+        gain[:, 0, 2] = [0, -0.1, -0.2]  # never worth it
+        gain[:, 0, 3] = [0, 0.3, 0.2]  # f1 only (f2 no better)
+        acts, spent = policy.plan_under_budget(gain, flops, 0)
+        self.assertEqual(acts.tolist(), [[0, 0, 0, 0]])
+        self.assertEqual(spent, 0)
+        acts, spent = policy.plan_under_budget(gain, flops, 2.0)  # f1 on tiles 0 and 3
+        self.assertEqual(acts.tolist(), [[1, 0, 0, 1]])
+        self.assertEqual(spent, 2.0)
+        acts, spent = policy.plan_under_budget(gain, flops, 6.0)  # + f2 on tile 1
+        self.assertEqual(acts.tolist(), [[1, 2, 0, 1]])
+        acts, spent = policy.plan_under_budget(gain, flops, 100.0)  # + the upgrade of tile 0
+        self.assertEqual(acts.tolist(), [[2, 2, 0, 1]])
+        self.assertEqual(spent, 9.0)
+
+
 if __name__ == "__main__":
     unittest.main()
