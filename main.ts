@@ -80,7 +80,7 @@ export function startServer(config: Config): RunningServer {
       segmenter = new Segmenter(registry, pool, {
         maxPixels: config.MAX_PIXELS,
         timeoutMs: config.REQUEST_TIMEOUT_MS,
-        planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS },
+        planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
       });
     } catch (err) {
       loadError = (err as Error).message;

@@ -35,6 +35,13 @@ const segmenter = new Segmenter(registry, pool, {
   planner: DEFAULT_PLANNER_OPTIONS,
 });
 
+// Tiles cut with the halo the local models were trained with, to show what the served (smaller) halo changes.
+const trainedHalo = new Segmenter(registry, pool, {
+  maxPixels: 16e6,
+  timeoutMs: 600_000,
+  planner: { ...DEFAULT_PLANNER_OPTIONS, zooHalo: Number.MAX_SAFE_INTEGER },
+});
+
 interface Scene {
   bytes: Uint8Array;
   label: Uint8Array;
@@ -113,13 +120,14 @@ async function evaluate(
   family: string,
   name: string,
   req: Omit<SegmentRequest, "task" | "bytes">,
+  seg = segmenter,
 ): Promise<Row> {
   const iou = new IoU(registry.task(task).classes.length);
   let flops = 0, ms = 0, steps = 0;
   const stops = new Map<string, number>();
   for (const s of list) {
     const t = performance.now();
-    const r = await segmenter.segment({ task, bytes: s.bytes, ...req } as SegmentRequest);
+    const r = await seg.segment({ task, bytes: s.bytes, ...req } as SegmentRequest);
     ms += performance.now() - t;
     flops += r.cost.flops;
     iou.add(r.mask, s.label);
@@ -188,13 +196,23 @@ async function evalTask(task: string): Promise<{ rows: Row[]; f2: Row; adaptive:
   const adaptive: Row[] = [];
   if (zoo.policy) {
     adaptive.push(await evaluate(task, list, "paser", "PaSeR policy, no budget (its own route)", { mode: "adaptive" }));
-    for (const frac of [0.1, 0.2, 0.3, 0.4]) {
+    for (const frac of [0.1, 0.2, 0.3, 0.4, 0.45, 0.5]) {
       const budget = Math.round(f2.gflops * frac * 1e6) / 1e6;
       adaptive.push(
         await evaluate(task, list, "paser", `PaSeR policy, budget ${budget} GFLOPs (${frac * 100}% of f2)`, {
           mode: "adaptive",
           budgetGflops: budget,
         }),
+      );
+    }
+    // The same policy with the halo the local models were trained with (the server cuts ZOO_HALO px, less).
+    for (const budget of [undefined, Math.round(f2.gflops * 0.4 * 1e6) / 1e6]) {
+      const what = budget === undefined ? "no budget" : `budget ${budget} GFLOPs (40% of f2)`;
+      rows.push(
+        await evaluate(task, list, "halo", `PaSeR policy, ${what}, ${zoo.halo} px halo as trained`, {
+          mode: "adaptive",
+          budgetGflops: budget,
+        }, trainedHalo),
       );
     }
     rows.push(...adaptive);
@@ -365,7 +383,11 @@ const md: string[] = [
   "the held-out test split (`python3 training/scenes.py --split test`, 8-bit PNGs as a client would send them). " +
   "mIoU is dataset-level (intersections and unions summed over all scenes, then averaged over classes); GFLOPs are " +
   "the exact cost each response reported (`cost.gflops`), averaged per image; latency is the mean wall-clock of " +
-  "`segment()` (decode, plan, inference, stitch; no HTTP). IoU/GFLOP is mIoU divided by mean GFLOPs.",
+  "`segment()` (decode, plan, inference, stitch; no HTTP). IoU/GFLOP is mIoU divided by mean GFLOPs. Local models " +
+  `run on tiles cut with a ${DEFAULT_PLANNER_OPTIONS.zooHalo} px halo (the server's default, \`ZOO_HALO\`); the ` +
+  'rows marked "as trained" use the halo the models were trained with. With `X-Budget-GFLOPs`, PaSeR spends up ' +
+  "to the budget on the upgrades with the highest predicted gain per FLOP (its budget mode); without, it runs the " +
+  "policy's own route.",
   "",
   "Models (sha256 prefix, from models/manifest.json): " +
   [...registry.models.values()].filter((m) => m.spec.task !== "text").map((m) =>

@@ -21,6 +21,8 @@ const ConfigSchema = z.object({
   WASM_THREADS: intFromEnv(1, 1),
   /** Largest input one model execution may take, in pixels (keeps WASM memory bounded). */
   MAX_EXEC_PIXELS: intFromEnv(4_194_304, 1024),
+  /** Halo (px) around the tiles of the trained zoos (digits, micrograph); capped at the models' trained halo. */
+  ZOO_HALO: intFromEnv(8, 0),
   /** Where the embedded Deno KV file (metering) lives. */
   DATA_DIR: z.string().default("./data"),
   /** A remote KV (KV Connect URL) shared by many instances; overrides DATA_DIR. */

@@ -65,6 +65,11 @@ export interface PlannerOptions {
   fullDetail: number;
   /** Allow replacing an all-full-resolution tile plan by one cheaper whole-image call. */
   wholeImageShortcut: boolean;
+  /**
+   * Halo (px) cut around the tiles of a trained zoo's local models, at most the halo they were trained with
+   * (manifest `tile.halo`). Measured in docs/EVAL.md's notes: 8 px costs f2 ~30% fewer FLOPs per tile than 16 px.
+   */
+  zooHalo: number;
 }
 
 /** Defaults for {@link PlannerOptions}. */
@@ -74,6 +79,7 @@ export const DEFAULT_PLANNER_OPTIONS: PlannerOptions = {
   flatStd: 0.01,
   fullDetail: 0.66,
   wholeImageShortcut: true,
+  zooHalo: 8,
 };
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;

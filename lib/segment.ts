@@ -157,7 +157,7 @@ export class Segmenter {
     if (req.model !== undefined && req.mode !== "fixed") {
       throw new BadRequestError("X-Model is only used with X-Mode: fixed", "bad-header");
     }
-    const zoo = zooOf(this.registry, task);
+    const zoo = zooOf(this.registry, task, this.limits.planner.zooHalo);
     if (req.mode === "glimpse" && !zoo) {
       throw new UnprocessableError(
         `glimpse mode needs a global model and local models; task '${task.name}' has neither`,

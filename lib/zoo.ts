@@ -88,16 +88,20 @@ export interface Rect {
   tiles: number[];
 }
 
-/** Finds a task's zoo in the registry, or null when the task has no global model. */
-export function zooOf(registry: ModelRegistry, task: TaskSpec): Zoo | null {
+/**
+ * Finds a task's zoo in the registry, or null when the task has no global model. `halo` (px) cuts tiles with less
+ * context than the local models were trained with (their manifest `tile.halo`, also the upper limit).
+ */
+export function zooOf(registry: ModelRegistry, task: TaskSpec, halo_?: number): Zoo | null {
   const models = registry.modelsOf(task.name);
   const global = models.find((m) => m.spec.role === "global");
   const locals = models.filter((m) => m.spec.role === "local");
   if (!global || locals.length === 0) return null;
   const tile = locals[0].spec.tile?.size ?? 64;
-  const halo = locals[0].spec.tile?.halo ?? 0;
+  const trained = locals[0].spec.tile?.halo ?? 0;
+  const halo = halo_ === undefined ? trained : Math.min(Math.max(0, Math.round(halo_)), trained);
   for (const m of locals) {
-    if ((m.spec.tile?.size ?? 64) !== tile || (m.spec.tile?.halo ?? 0) !== halo) {
+    if ((m.spec.tile?.size ?? 64) !== tile || (m.spec.tile?.halo ?? 0) !== trained) {
       throw new Error(`task ${task.name}: local models must share one tile size and halo`);
     }
   }
@@ -485,32 +489,43 @@ export class ZooRunner {
 }
 
 /**
- * Chooses one action per tile under a budget (FLOPs left for local runs): (tile, action) pairs with a positive
- * value are taken in order of value per FLOP, highest first; a tile already granted a cheaper action is upgraded
- * when the better pair comes up and the extra FLOPs fit. Returns the action index per tile (0 = keep).
+ * The planner's rule under a budget (the same as training/policy.py `plan_under_budget`, documented in the policy's
+ * manifest entry): per tile, the actions are reduced to the upper convex hull of (FLOPs, predicted gain) starting at
+ * keep = (0, 0), giving steps keep→a→b… with ratio Δgain/ΔFLOPs (only positive ones). All steps of all tiles are sorted
+ * by ratio, highest first (ties: lower tile index, then the step from the cheaper state), and taken when the tile is
+ * still in the step's starting state and the extra FLOPs fit. Returns the action index per tile (0 = keep).
  */
-export function grantByValue(
-  values: number[][],
+export function planUnderBudget(
+  gain: number[][],
   costs: number[],
   budget: number,
 ): number[] {
-  const nTiles = values[0].length;
-  const chosen = new Array(nTiles).fill(0);
-  const pairs: { t: number; a: number; ratio: number }[] = [];
-  for (let a = 1; a < values.length; a++) {
-    for (let t = 0; t < nTiles; t++) {
-      if (values[a][t] > 0 && costs[a] > 0) pairs.push({ t, a, ratio: values[a][t] / costs[a] });
+  const nTiles = gain[0].length;
+  const steps: { t: number; from: number; to: number; ratio: number }[] = [];
+  for (let t = 0; t < nTiles; t++) {
+    let cur = 0;
+    for (;;) {
+      let next = -1, best = 0;
+      for (let a = 1; a < costs.length; a++) {
+        const dc = costs[a] - costs[cur];
+        if (dc <= 0) continue;
+        const r = (gain[a][t] - (cur === 0 ? 0 : gain[cur][t])) / dc;
+        if (r > 0 && r >= best) [next, best] = [a, r];
+      }
+      if (next < 0) break;
+      steps.push({ t, from: cur, to: next, ratio: best });
+      cur = next;
     }
   }
-  pairs.sort((p, q) => q.ratio - p.ratio || p.t - q.t || p.a - q.a);
-  let spent = 0;
-  for (const { t, a } of pairs) {
-    const cur = chosen[t];
-    if (cur !== 0 && values[cur][t] >= values[a][t]) continue;
-    const extra = costs[a] - costs[cur];
-    if (spent + extra > budget) continue;
-    chosen[t] = a;
-    spent += extra;
+  steps.sort((p, q) => q.ratio - p.ratio || p.t - q.t || p.from - q.from);
+  const chosen = new Array(nTiles).fill(0);
+  let left = budget;
+  for (const { t, from, to } of steps) {
+    const extra = costs[to] - costs[from];
+    if (chosen[t] === from && extra <= left) {
+      chosen[t] = to;
+      left -= extra;
+    }
   }
   return chosen;
 }
@@ -604,22 +619,24 @@ export async function runZoo(runner: ZooRunner, req: ZooRequest): Promise<ZooRes
         chosen = runner.grid.map(() => 0);
       } else {
         const out = await runner.policy();
-        chosen = runner.grid.map((_t, i) => {
-          let best = 0;
-          for (let a = 1; a < out.logits.length; a++) if (out.logits[a][i] > out.logits[best][i]) best = a;
-          return best;
-        });
-        if (runner.flops + planFlops(runner, actionModels, chosen) > budget) {
-          // Grant by predicted gain per FLOP at per-tile prices; merged windows cost less than the sum of their
-          // tiles, so offer what was saved back to the greedy pass a few times.
+        if (budget === Infinity) {
+          // The policy's own route: the argmax action per tile.
+          chosen = runner.grid.map((_t, i) => {
+            let best = 0;
+            for (let a = 1; a < out.logits.length; a++) if (out.logits[a][i] > out.logits[best][i]) best = a;
+            return best;
+          });
+        } else {
+          // PaSeR's budget mode: upgrades by predicted gain per FLOP at per-tile prices until the budget is spent.
+          // Merged windows cost less than the sum of their tiles, so what was saved is offered back a few times.
           const left = budget - runner.flops;
           let offer = left;
-          chosen = grantByValue(out.gain, perTile, offer);
+          chosen = planUnderBudget(out.gain, perTile, offer);
           for (let round = 0; round < 4; round++) {
             const spent = planFlops(runner, actionModels, chosen);
             if (spent > left || left - spent < Math.min(...perTile.filter((c) => c > 0))) break;
             offer += left - spent;
-            const more = grantByValue(out.gain, perTile, offer);
+            const more = planUnderBudget(out.gain, perTile, offer);
             if (planFlops(runner, actionModels, more) > left) break;
             chosen = more;
           }

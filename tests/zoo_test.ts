@@ -7,7 +7,7 @@ import { WorkerPool } from "../workers/pool.ts";
 import { Segmenter, type SegmentRequest, type SegmentResult } from "../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan.ts";
 import { decodeImage } from "../lib/image/mod.ts";
-import { grantByValue, runZoo, zooOf, ZooRunner } from "../lib/zoo.ts";
+import { planUnderBudget, runZoo, zooOf, ZooRunner } from "../lib/zoo.ts";
 
 // Scene 0 of the held-out test split of each task (training/scenes.py), image and label.
 const fixture = (name: string) => Deno.readFile(new URL(`./fixtures/${name}`, import.meta.url));
@@ -69,7 +69,7 @@ function segment(task: keyof typeof scenes, req: Omit<SegmentRequest, "task" | "
 }
 
 for (const task of ["digits", "micrograph"] as const) {
-  const zoo = zooOf(registry, registry.task(task))!;
+  const zoo = zooOf(registry, registry.task(task))!; // the trained halo (16 px); requests use the served one
   const f0 = zoo.global.spec.id;
   const f2 = zoo.locals[zoo.locals.length - 1].spec.id;
   const nClasses = registry.task(task).classes.length;
@@ -202,6 +202,8 @@ for (const task of ["digits", "micrograph"] as const) {
         return { share: d / n, flops: runner.flops - glance };
       };
       const withHalo = await differ(zoo.halo, false);
+      const served = DEFAULT_PLANNER_OPTIONS.zooHalo;
+      const servedHalo = await differ(served, false);
       const noHalo = await differ(0, false);
       // Merged windows: a 3×2 block of tiles shares one halo.
       const block = [0, 1, 2, 4, 5, 6];
@@ -209,29 +211,40 @@ for (const task of ["digits", "micrograph"] as const) {
       const separate = await differ(zoo.halo, false, block);
       console.log(
         `${task}: pixels differing from whole-image ${f2}: per-tile halo ${zoo.halo}: ` +
-          `${(withHalo.share * 100).toFixed(3)}%, no halo: ${(noHalo.share * 100).toFixed(3)}%; ` +
+          `${(withHalo.share * 100).toFixed(3)}% at ${
+            (withHalo.flops / 1e9).toFixed(3)
+          } GFLOPs, halo ${served} (served): ` +
+          `${(servedHalo.share * 100).toFixed(3)}% at ${(servedHalo.flops / 1e9).toFixed(3)} GFLOPs, ` +
+          `no halo: ${(noHalo.share * 100).toFixed(3)}%; ` +
           `6 tiles merged: ${(merged.share * 100).toFixed(3)}% at ${(merged.flops / 1e9).toFixed(3)} GFLOPs ` +
           `vs ${(separate.flops / 1e9).toFixed(3)} separate`,
       );
       assert.ok(withHalo.share < 0.01, `with halo ${withHalo.share}`);
       assert.ok(noHalo.share > 2 * withHalo.share, `halo should matter: ${noHalo.share} vs ${withHalo.share}`);
+      assert.ok(servedHalo.share < 0.01, `served halo ${served}: ${servedHalo.share}`);
+      assert.ok(servedHalo.share <= noHalo.share && servedHalo.flops < withHalo.flops);
       assert.ok(merged.share < 0.01, `merged ${merged.share}`);
       assert.ok(merged.flops < separate.flops, "a shared halo costs less");
     },
   });
 }
 
-Deno.test("grantByValue: value per FLOP order, one action per tile, upgrades when they fit, never over budget", () => {
-  // 3 tiles, actions keep/f1/f2 with costs 0/1/3.
-  const values = [[0, 0, 0], [0.5, 0.1, -1], [0.9, 0.6, 0.2]];
+Deno.test("planUnderBudget: convex-hull steps by gain per FLOP, one action per tile, never over budget", () => {
+  // 3 tiles, actions keep/f1/f2 with costs 0/1/3; gains relative to keep.
+  // Tile 0: keep→f1 at 0.5, then f1→f2 at 0.4/2 = 0.2. Tile 1: f1 is below the hull, keep→f2 at 0.2.
+  // Tile 2: f1 loses, keep→f2 at 0.2/3. Order: t0 keep→f1, t0 f1→f2 (tie with t1, lower tile first), t1, t2.
+  const gain = [[0, 0, 0], [0.5, 0.1, -1], [0.9, 0.6, 0.2]];
   const costs = [0, 1, 3];
-  assert.deepEqual(grantByValue(values, costs, 0), [0, 0, 0]);
-  assert.deepEqual(grantByValue(values, costs, 1), [1, 0, 0]); // 0.5/1 is the best ratio
-  assert.deepEqual(grantByValue(values, costs, 3), [2, 0, 0]); // tile 0 upgraded to f2 (ratio 0.3) for 2 more
-  assert.deepEqual(grantByValue(values, costs, 4), [2, 1, 0]);
-  assert.deepEqual(grantByValue(values, costs, 100), [2, 2, 2]);
+  assert.deepEqual(planUnderBudget(gain, costs, 0), [0, 0, 0]);
+  assert.deepEqual(planUnderBudget(gain, costs, 1), [1, 0, 0]);
+  assert.deepEqual(planUnderBudget(gain, costs, 2), [1, 0, 0]); // f1→f2 needs 2 more
+  assert.deepEqual(planUnderBudget(gain, costs, 3), [2, 0, 0]);
+  assert.deepEqual(planUnderBudget(gain, costs, 6), [2, 2, 0]);
+  assert.deepEqual(planUnderBudget(gain, costs, 100), [2, 2, 2]);
+  // A tile whose every gain is ≤ 0 is never upgraded, whatever the budget.
+  assert.deepEqual(planUnderBudget([[0, 0], [-0.1, 0.2], [-0.2, 0.1]], costs, 100), [0, 1]);
   for (const b of [0, 0.5, 1, 2, 3.5, 5, 7, 9]) {
-    const chosen = grantByValue(values, costs, b);
+    const chosen = planUnderBudget(gain, costs, b);
     assert.ok(chosen.reduce((s, a) => s + costs[a], 0) <= b);
   }
 });
