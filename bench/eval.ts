@@ -384,7 +384,7 @@ const md: string[] = [
   "mIoU is dataset-level (intersections and unions summed over all scenes, then averaged over classes); GFLOPs are " +
   "the exact cost each response reported (`cost.gflops`), averaged per image; latency is the mean wall-clock of " +
   "`segment()` (decode, plan, inference, stitch; no HTTP). IoU/GFLOP is mIoU divided by mean GFLOPs. Local models " +
-  `run on tiles cut with a ${DEFAULT_PLANNER_OPTIONS.zooHalo} px halo (the server's default, \`ZOO_HALO\`); the ` +
+  `run on tiles cut with an ${DEFAULT_PLANNER_OPTIONS.zooHalo} px halo (the server's default, \`ZOO_HALO\`); the ` +
   'rows marked "as trained" use the halo the models were trained with. With `X-Budget-GFLOPs`, PaSeR spends up ' +
   "to the budget on the upgrades with the highest predicted gain per FLOP (its budget mode); without, it runs the " +
   "policy's own route.",
