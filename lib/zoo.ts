@@ -494,11 +494,15 @@ export class ZooRunner {
  * keep = (0, 0), giving steps keep→a→b… with ratio Δgain/ΔFLOPs (only positive ones). All steps of all tiles are sorted
  * by ratio, highest first (ties: lower tile index, then the step from the cheaper state), and taken when the tile is
  * still in the step's starting state and the extra FLOPs fit. Returns the action index per tile (0 = keep).
+ *
+ * The steps are ranked at per-tile prices (`costs`); `price`, when given, is the exact cost of a whole plan (merged
+ * windows cost less than the sum of their tiles), and a step is taken when the plan with it still costs ≤ budget.
  */
 export function planUnderBudget(
   gain: number[][],
   costs: number[],
   budget: number,
+  price?: (chosen: number[]) => number,
 ): number[] {
   const nTiles = gain[0].length;
   const steps: { t: number; from: number; to: number; ratio: number }[] = [];
@@ -521,10 +525,13 @@ export function planUnderBudget(
   const chosen = new Array(nTiles).fill(0);
   let left = budget;
   for (const { t, from, to } of steps) {
-    const extra = costs[to] - costs[from];
-    if (chosen[t] === from && extra <= left) {
+    if (chosen[t] !== from) continue;
+    if (price) {
       chosen[t] = to;
-      left -= extra;
+      if (price(chosen) > budget) chosen[t] = from;
+    } else if (costs[to] - costs[from] <= left) {
+      chosen[t] = to;
+      left -= costs[to] - costs[from];
     }
   }
   return chosen;
@@ -627,20 +634,10 @@ export async function runZoo(runner: ZooRunner, req: ZooRequest): Promise<ZooRes
             return best;
           });
         } else {
-          // PaSeR's budget mode: upgrades by predicted gain per FLOP at per-tile prices until the budget is spent.
-          // Merged windows cost less than the sum of their tiles, so what was saved is offered back a few times.
-          const left = budget - runner.flops;
-          let offer = left;
-          chosen = planUnderBudget(out.gain, perTile, offer);
-          for (let round = 0; round < 4; round++) {
-            const spent = planFlops(runner, actionModels, chosen);
-            if (spent > left || left - spent < Math.min(...perTile.filter((c) => c > 0))) break;
-            offer += left - spent;
-            const more = planUnderBudget(out.gain, perTile, offer);
-            if (planFlops(runner, actionModels, more) > left) break;
-            chosen = more;
-          }
-          chosen = fitBudget(runner, actionModels, chosen, budget);
+          // PaSeR's budget mode: upgrades ranked by predicted gain per FLOP at per-tile prices, each taken while the
+          // exact plan (merged windows, batches) still fits.
+          const price = (plan: number[]) => planFlops(runner, actionModels, plan);
+          chosen = planUnderBudget(out.gain, perTile, budget - runner.flops, price);
         }
       }
     } else {
@@ -695,15 +692,4 @@ function planFlops(runner: ZooRunner, models: (LoadedModel | null)[], chosen: nu
     if (tiles.length) f += runner.localFlops(m, tiles);
   });
   return f;
-}
-
-/** Batching can make the exact plan a few FLOPs off the per-tile sum: drop the least valuable runs until it fits. */
-function fitBudget(runner: ZooRunner, models: (LoadedModel | null)[], chosen: number[], budget: number): number[] {
-  const out = [...chosen];
-  while (runner.flops + planFlops(runner, models, out) > budget) {
-    const i = out.findLastIndex((c) => c !== 0);
-    if (i < 0) break;
-    out[i] = 0;
-  }
-  return out;
 }

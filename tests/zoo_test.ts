@@ -247,6 +247,16 @@ Deno.test("planUnderBudget: convex-hull steps by gain per FLOP, one action per t
     const chosen = planUnderBudget(gain, costs, b);
     assert.ok(chosen.reduce((s, a) => s + costs[a], 0) <= b);
   }
+  // Exact pricing of the whole plan: tiles of one action share a window, so each extra tile of an action costs less.
+  const shared = (chosen: number[]) =>
+    [1, 2].reduce((f, a) => {
+      const k = chosen.filter((c) => c === a).length;
+      return f + (k ? costs[a] * (1 + 0.5 * (k - 1)) : 0);
+    }, 0);
+  // Per-tile prices would stop at [2, 0, 0] for a budget of 4.5 (tile 1's f2 needs 3 more); shared windows let it in.
+  assert.deepEqual(planUnderBudget(gain, costs, 4.5), [2, 0, 0]);
+  assert.deepEqual(planUnderBudget(gain, costs, 4.5, shared), [2, 2, 0]);
+  for (const b of [0, 0.5, 1, 2, 3.5, 4.5, 6, 9]) assert.ok(shared(planUnderBudget(gain, costs, b, shared)) <= b);
 });
 
 Deno.test({
