@@ -29,16 +29,11 @@ const pool = new WorkerPool({
   models: [...registry.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes })),
 });
 await pool.start();
-const segmenter = new Segmenter(registry, pool, {
-  maxPixels: 16e6,
-  timeoutMs: 600_000,
-  planner: DEFAULT_PLANNER_OPTIONS,
-});
-
+const limits = { maxPixels: 16e6, timeoutMs: 600_000, planner: DEFAULT_PLANNER_OPTIONS };
+const segmenter = new Segmenter(registry, pool, limits);
 // Tiles cut with the halo the local models were trained with, to show what the served (smaller) halo changes.
 const trainedHalo = new Segmenter(registry, pool, {
-  maxPixels: 16e6,
-  timeoutMs: 600_000,
+  ...limits,
   planner: { ...DEFAULT_PLANNER_OPTIONS, zooHalo: Number.MAX_SAFE_INTEGER },
 });
 

@@ -135,7 +135,8 @@ function price(
   return { mode, tiles: choices.map((c) => c.tile), executions, macs, flops, minFlops: minFlops ?? flops };
 }
 
-function budgetError(minFlops: number, budgetGflops: number): UnprocessableError {
+/** 422 for a budget below the cheapest plan, with `min_gflops` (rounded up to the MFLOP). */
+export function budgetError(minFlops: number, budgetGflops: number): UnprocessableError {
   const min = Math.ceil(minFlops / 1e6) / 1e3;
   return new UnprocessableError(
     `X-Budget-GFLOPs ${budgetGflops} is below the cheapest plan for this image (${min} GFLOPs)`,

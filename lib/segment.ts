@@ -3,7 +3,7 @@
 // (all batches in flight at once), and stitches the tiles' cores into the
 // mask. Cost is the sum of the executions that actually ran.
 
-import { runZoo, zooOf, ZooRunner } from "./zoo.ts";
+import { runZoo, type Zoo, zooOf, ZooRunner } from "./zoo.ts";
 import { cropCHW, decodeImage, resizeCHW, type RgbaImage, toCHW, toGrey } from "./image/mod.ts";
 import { BadRequestError, UnprocessableError } from "./errors.ts";
 import type { LoadedModel, ModelRegistry, ModelSpec, TaskSpec } from "./models.ts";
@@ -117,6 +117,9 @@ export function modelInput(img: RgbaImage, spec: ModelSpec): Float32Array {
  * ```
  */
 export class Segmenter {
+  /** Each task's zoo (or null), found once: the registry does not change while the server runs. */
+  #zoos = new Map<string, Zoo | null>();
+
   constructor(
     readonly registry: ModelRegistry,
     readonly pool: InferencePool,
@@ -157,7 +160,8 @@ export class Segmenter {
     if (req.model !== undefined && req.mode !== "fixed") {
       throw new BadRequestError("X-Model is only used with X-Mode: fixed", "bad-header");
     }
-    const zoo = zooOf(this.registry, task, this.limits.planner.zooHalo);
+    if (!this.#zoos.has(task.name)) this.#zoos.set(task.name, zooOf(this.registry, task, this.limits.planner.zooHalo));
+    const zoo = this.#zoos.get(task.name)!;
     if (req.mode === "glimpse" && !zoo) {
       throw new UnprocessableError(
         `glimpse mode needs a global model and local models; task '${task.name}' has neither`,

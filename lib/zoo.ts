@@ -15,7 +15,7 @@
 import { UnprocessableError } from "./errors.ts";
 import { cropCHW, type RgbaImage, toGrey } from "./image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "./models.ts";
-import type { Execution, Plan, PlannedTile } from "./plan.ts";
+import { budgetError, type Execution, type Plan, type PlannedTile } from "./plan.ts";
 
 /** Runs one batched model call (the Segmenter's pool with the request's timeout). */
 export type RunFn = (
@@ -89,17 +89,17 @@ export interface Rect {
 }
 
 /**
- * Finds a task's zoo in the registry, or null when the task has no global model. `halo` (px) cuts tiles with less
- * context than the local models were trained with (their manifest `tile.halo`, also the upper limit).
+ * Finds a task's zoo in the registry, or null when the task has no global model. `servedHalo` (px) cuts tiles with
+ * less context than the local models were trained with (their manifest `tile.halo`, also the upper limit).
  */
-export function zooOf(registry: ModelRegistry, task: TaskSpec, halo_?: number): Zoo | null {
+export function zooOf(registry: ModelRegistry, task: TaskSpec, servedHalo?: number): Zoo | null {
   const models = registry.modelsOf(task.name);
   const global = models.find((m) => m.spec.role === "global");
   const locals = models.filter((m) => m.spec.role === "local");
   if (!global || locals.length === 0) return null;
   const tile = locals[0].spec.tile?.size ?? 64;
   const trained = locals[0].spec.tile?.halo ?? 0;
-  const halo = halo_ === undefined ? trained : Math.min(Math.max(0, Math.round(halo_)), trained);
+  const halo = servedHalo === undefined ? trained : Math.min(Math.max(0, Math.round(servedHalo)), trained);
   for (const m of locals) {
     if ((m.spec.tile?.size ?? 64) !== tile || (m.spec.tile?.halo ?? 0) !== trained) {
       throw new Error(`task ${task.name}: local models must share one tile size and halo`);
@@ -246,15 +246,6 @@ export function tileEdgeEnergy(
     }
   }
   return n ? e / n : 0;
-}
-
-function budgetError(minFlops: number, budgetGflops: number): UnprocessableError {
-  const min = Math.ceil(minFlops / 1e6) / 1e3;
-  return new UnprocessableError(
-    `X-Budget-GFLOPs ${budgetGflops} is below the cheapest plan for this image (${min} GFLOPs)`,
-    "budget-too-small",
-    { min_gflops: min, budget_gflops: budgetGflops },
-  );
 }
 
 /** Runs a zoo request on a decoded image. */
@@ -430,22 +421,7 @@ export class ZooRunner {
     const p = this.zoo.policy!;
     const dims = this.#policyDims();
     const feats = this.#probs.features(dims[2], dims[3]);
-    const cost = p.counter.count(dims);
-    this.executions.push({
-      model: p.spec.id,
-      dims,
-      tiles: [],
-      windowW: dims[3],
-      windowH: dims[2],
-      scale: 1,
-      macs: cost.macs,
-      flops: cost.flops,
-    });
-    this.flops += cost.flops;
-    this.macs += cost.macs;
-    const r = await this.run(p.spec.id, dims, feats);
-    this.queueMs += r.queueMs;
-    this.modelMs += r.inferMs;
+    const r = await this.#exec(p, dims, feats, [], 0);
     // Two outputs come back concatenated along channels: [actions(A), gain(A)] (see workers/infer.ts).
     const [, ch, gh, gw] = r.dims;
     const a = ch / 2;
