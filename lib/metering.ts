@@ -4,6 +4,7 @@
 // FLOPs (bigint) so sums are exact; every debit is one atomic check-and-set
 // that also writes the usage event and the day's totals.
 
+import { fromGflops, toGflops } from "./units.ts";
 import {
   ConflictError,
   ForbiddenError,
@@ -118,14 +119,14 @@ function base64url(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-/** GFLOPs → integer FLOPs. */
+/** GFLOPs → integer FLOPs (bigint, as the store keeps them). */
 export function gflopsToFlops(gflops: number): bigint {
-  return BigInt(Math.round(gflops * 1e9));
+  return BigInt(fromGflops(gflops));
 }
 
 /** Integer FLOPs → GFLOPs (as a number, for JSON). */
 export function flopsToGflops(flops: bigint): number {
-  return Number(flops) / 1e9;
+  return toGflops(flops);
 }
 
 /** Billed amount in nano-units of the currency, exact for integer FLOPs. */
