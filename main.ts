@@ -4,7 +4,7 @@
 
 import { type Config, loadConfig, workerCount } from "./lib/config.ts";
 import { ModelRegistry } from "./lib/models.ts";
-import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan.ts";
+import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { MeterStore } from "./lib/metering.ts";
 import { createApp, type Services } from "./routes/app.ts";
@@ -74,7 +74,7 @@ export function startServer(config: Config): RunningServer {
         queueLimit: config.QUEUE_LIMIT,
         backend,
         wasmThreads: config.WASM_THREADS,
-        models: [...registry.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes })),
+        models: registry.workerModels(),
       });
       await pool.start();
       segmenter = new Segmenter(registry, pool, {

@@ -26,7 +26,7 @@ const pool = new WorkerPool({
   queueLimit: 1024,
   backend: "wasm-simd",
   wasmThreads: 1,
-  models: [...registry.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes })),
+  models: registry.workerModels(),
 });
 await pool.start();
 const limits = { maxPixels: 16e6, timeoutMs: 600_000, planner: DEFAULT_PLANNER_OPTIONS };

@@ -42,7 +42,7 @@ for (const threads of [1, 2]) {
     queueLimit: 4,
     backend: "wasm-simd",
     wasmThreads: threads,
-    models: [{ id: text.spec.id, bytes: text.bytes }],
+    models: [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }],
   });
   await pool.start();
   const inside: number[] = [];

@@ -123,3 +123,42 @@ export class RateLimitedError extends ProblemError {
     });
   }
 }
+
+/** 422: the budget (X-Budget-GFLOPs, or the credit used as a cap) is below the cheapest plan for this image. */
+export class BudgetTooSmallError extends UnprocessableError {
+  constructor(
+    /** FLOPs of the cheapest plan. */
+    readonly minFlops: number,
+    /** The budget, in FLOPs. */
+    readonly budgetFlops: number,
+  ) {
+    const min = Math.ceil(minFlops / 1e6) / 1e3;
+    const budget = budgetFlops / 1e9;
+    super(`budget of ${budget} GFLOPs is below the cheapest plan for this image (${min} GFLOPs)`, "budget-too-small", {
+      min_gflops: min,
+      budget_gflops: budget,
+    });
+  }
+}
+
+/**
+ * 422: a model execution would take the request past its budget. The executor refuses it before anything is sent to
+ * a worker; planners price their steps first, so a client sees this only if a planner misjudged.
+ */
+export class BudgetExceededError extends UnprocessableError {
+  constructor(readonly spentFlops: number, readonly stepFlops: number, readonly budgetFlops: number) {
+    super(
+      `refused a model execution of ${stepFlops / 1e9} GFLOPs: ${spentFlops / 1e9} of the budget's ` +
+        `${budgetFlops / 1e9} GFLOPs are already spent`,
+      "budget-exceeded",
+      { budget_gflops: budgetFlops / 1e9 },
+    );
+  }
+}
+
+/** 422: one model execution would exceed the server's execution-size limit (input pixels per batch item). */
+export class ExecutionTooLargeError extends UnprocessableError {
+  constructor(message: string, maxExecPixels: number, extra: Record<string, unknown> = {}) {
+    super(message, "execution-too-large", { max_exec_pixels: maxExecPixels, ...extra });
+  }
+}

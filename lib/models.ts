@@ -172,6 +172,11 @@ export class ModelRegistry {
     return m;
   }
 
+  /** What the inference workers load: every model's bytes and input format. */
+  workerModels(): { id: string; bytes: Uint8Array; input: ModelSpec["input"] }[] {
+    return [...this.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes, input: m.spec.input }));
+  }
+
   /** Models of one task, in manifest order. */
   modelsOf(task: string): LoadedModel[] {
     return [...this.models.values()].filter((m) => m.spec.task === task);

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
 import { Segmenter, type SegmentRequest } from "../lib/segment.ts";
-import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan.ts";
+import { cascadePlanner, DEFAULT_PLANNER_OPTIONS, paserPlanner, type Planner } from "../lib/plan/mod.ts";
+import { fromGflops, toGflops } from "../lib/units.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { samplePage, textImage } from "./_util.ts";
 
@@ -16,7 +17,17 @@ async function hex(bytes: Uint8Array): Promise<string> {
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-type Case = Omit<SegmentRequest, "bytes"> & { image: string };
+/** A request as the golden file names it (GFLOPs budgets, the evaluation's baselines by name). */
+interface Case {
+  task: string;
+  image: string;
+  mode: SegmentRequest["mode"] | "cascade";
+  model?: string;
+  budgetGflops?: number;
+  confidence?: number;
+  selector?: "complexity";
+  cascadeConfidence?: number;
+}
 
 const CASES: Case[] = [];
 for (const task of ["digits", "micrograph"]) {
@@ -58,14 +69,29 @@ async function imageBytes(name: string): Promise<Uint8Array> {
 
 /** What must not change: everything a response carries except timings. */
 async function snapshot(seg: Segmenter, c: Case) {
-  const { image, ...req } = c;
+  const { image, budgetGflops, selector, cascadeConfidence, ...rest } = c;
+  const task = seg.registry.task(c.task);
+  let planner: Planner | undefined;
+  if (c.mode === "cascade") planner = cascadePlanner(seg.zoo(task)!, cascadeConfidence!);
+  if (selector) planner = paserPlanner(seg.zoo(task)!, { selector });
+  const req: SegmentRequest = {
+    ...rest,
+    mode: c.mode === "cascade" ? "adaptive" : c.mode,
+    budgetFlops: budgetGflops === undefined ? undefined : fromGflops(budgetGflops),
+    bytes: await imageBytes(image),
+  };
   try {
-    const r = await seg.segment({ ...req, bytes: await imageBytes(image) });
+    const r = await seg.segment(req, planner);
     return {
       mask: await hex(r.mask),
       flops: r.cost.flops,
       macs: r.cost.macs,
-      breakdown: r.cost.breakdown,
+      breakdown: r.cost.breakdown.map((b) => ({
+        model: b.model,
+        runs: b.runs,
+        gflops: toGflops(b.flops),
+        gmacs: toGflops(b.macs),
+      })),
       minFlops: r.plan.minFlops,
       tiles: r.plan.tiles,
       executions: r.plan.executions.map((e) => ({ model: e.model, dims: e.dims, flops: e.flops })),
@@ -89,7 +115,7 @@ Deno.test({
       queueLimit: 64,
       backend: "wasm-simd",
       wasmThreads: 1,
-      models: [...registry.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes })),
+      models: registry.workerModels(),
     });
     await pool.start();
     try {

@@ -6,7 +6,7 @@ import { CRASH_MODEL } from "../workers/protocol.ts";
 
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
-const models = [{ id: text.spec.id, bytes: text.bytes }];
+const models = [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }];
 const input = (s: number) => new Float32Array(3 * s * s).fill(0.25);
 
 async function withPool(size: number, queueLimit: number, fn: (pool: WorkerPool) => Promise<void>) {

@@ -27,7 +27,7 @@ Deno.test({
       queueLimit: 16,
       backend: "wasm-simd",
       wasmThreads: 1,
-      models: [{ id: text.spec.id, bytes: text.bytes }],
+      models: [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }],
     });
     await pool.start();
     try {

@@ -3,9 +3,11 @@
 // inside Deno module workers (others fail on blob:/base-null URLs).
 
 import * as ort from "onnxruntime-web";
-import { type Backend, CRASH_MODEL, type FromWorker, type ToWorker } from "./protocol.ts";
+import { windowsTensor } from "../lib/image/window.ts";
+import { type Backend, CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, type WorkerModel } from "./protocol.ts";
 
 const sessions = new Map<string, ort.InferenceSession>();
+const formats = new Map<string, WorkerModel["input"]>();
 const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 
 // Typed view of the worker global (the default lib types `self` as Window).
@@ -23,6 +25,7 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   ort.env.logLevel = "error";
   let backend: Backend = msg.backend;
   for (const m of msg.models) {
+    formats.set(m.id, m.input);
     const providers = backend === "webgpu" ? ["webgpu"] : ["wasm"];
     try {
       sessions.set(
@@ -43,44 +46,24 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   post({ type: "ready", backend });
 }
 
-/**
- * A model with several outputs (e.g. a routing policy's `actions` and `gain`, both [N, A, h, w]) answers with them
- * concatenated along axis 1 in the graph's output order; they must agree on every other axis.
- */
-function joinOutputs(tensors: ort.Tensor[]): { dims: number[]; data: Float32Array } {
-  if (tensors.length === 1) return { dims: [...tensors[0].dims], data: tensors[0].data as Float32Array };
-  const [n, , ...rest] = tensors[0].dims;
-  const inner = rest.reduce((a, b) => a * b, 1);
-  for (const t of tensors) {
-    if (t.dims.length !== tensors[0].dims.length || t.dims[0] !== n || t.dims.slice(2).some((d, i) => d !== rest[i])) {
-      throw new Error(
-        `outputs of different shapes cannot be joined: ${tensors.map((x) => x.dims.join("x")).join(", ")}`,
-      );
-    }
-  }
-  const channels = tensors.reduce((s, t) => s + t.dims[1], 0);
-  const data = new Float32Array(n * channels * inner);
-  let o = 0;
-  for (let b = 0; b < n; b++) {
-    for (const t of tensors) {
-      const len = t.dims[1] * inner;
-      data.set((t.data as Float32Array).subarray(b * len, (b + 1) * len), o);
-      o += len;
-    }
-  }
-  return { dims: [n, channels, ...rest], data };
-}
-
 async function run(msg: Extract<ToWorker, { type: "run" }>) {
   const session = sessions.get(msg.model);
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
+  const [, , h, w] = msg.dims;
+  const data = msg.input.kind === "tensor"
+    ? msg.input.data
+    : windowsTensor(msg.input.image, formats.get(msg.model)!, msg.input.windows, h, w);
   const t0 = performance.now();
-  const input = new ort.Tensor("float32", msg.data, msg.dims);
+  const input = new ort.Tensor("float32", data, msg.dims);
   const out = await session.run({ [session.inputNames[0]]: input });
-  const { dims, data } = joinOutputs(session.outputNames.map((name) => out[name]));
   const ms = performance.now() - t0;
   input.dispose?.();
-  post({ type: "result", job: msg.job, dims, data, ms }, [data.buffer as ArrayBuffer]);
+  const outputs: Record<string, Tensor> = {};
+  for (const name of session.outputNames) {
+    outputs[name] = { dims: [...out[name].dims], data: out[name].data as Float32Array };
+  }
+  const buffers = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
+  post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 
 scope.onmessage = (e: MessageEvent<ToWorker>) => {

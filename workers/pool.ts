@@ -3,7 +3,7 @@
 // timeouts (504) and recovery (a crashed or stuck worker is replaced).
 
 import { TimeoutError, UnavailableError } from "../lib/errors.ts";
-import type { Backend, FromWorker, ToWorker } from "./protocol.ts";
+import type { Backend, FromWorker, ModelInput, Tensor, ToWorker, WorkerModel } from "./protocol.ts";
 
 /** Options for {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -11,13 +11,13 @@ export interface WorkerPoolOptions {
   queueLimit: number;
   backend: Backend;
   wasmThreads: number;
-  models: { id: string; bytes: Uint8Array }[];
+  models: WorkerModel[];
 }
 
 /** Result of one model execution. */
 export interface RunResult {
-  dims: number[];
-  data: Float32Array;
+  /** Every output of the model, by name. */
+  outputs: Record<string, Tensor>;
   /** Time inside the worker's session.run. */
   inferMs: number;
   /** Time the job waited for a free worker. */
@@ -28,7 +28,7 @@ interface Job {
   id: number;
   model: string;
   dims: number[];
-  data: Float32Array;
+  input: ModelInput;
   enqueuedAt: number;
   startedAt: number;
   deadline: number;
@@ -63,6 +63,7 @@ const WORKER_URL = new URL("./infer.ts", import.meta.url);
  * const pool = new WorkerPool({ size: 2, queueLimit: 16, backend: "wasm-simd", wasmThreads: 1, models });
  * await pool.start();
  * const out = await pool.run("text-ppocrv4-det", [1, 3, 64, 64], new Float32Array(3 * 64 * 64), 10_000);
+ * out.outputs; // { [output name]: { dims, data } }
  * ```
  */
 export class WorkerPool {
@@ -104,12 +105,11 @@ export class WorkerPool {
   }
 
   /**
-   * Runs `model` on a float32 tensor. The input buffer is transferred to the
-   * worker (the caller must not reuse it). Rejects with UnavailableError (503)
-   * when the queue is full or the worker dies, TimeoutError (504) after
-   * `timeoutMs`.
+   * Runs `model` on an input of shape `dims`: a float32 tensor (its buffer is transferred to the worker; the caller
+   * must not reuse it) or windows of a shared image the worker turns into the tensor. Rejects with UnavailableError
+   * (503) when the queue is full or the worker dies, TimeoutError (504) after `timeoutMs`.
    */
-  run(model: string, dims: number[], data: Float32Array, timeoutMs: number): Promise<RunResult> {
+  run(model: string, dims: number[], input: Float32Array | ModelInput, timeoutMs: number): Promise<RunResult> {
     if (this.#closed) return Promise.reject(new UnavailableError("the server is shutting down"));
     if (this.#queue.length >= this.options.queueLimit) {
       return Promise.reject(
@@ -122,7 +122,7 @@ export class WorkerPool {
         id: this.#nextJob++,
         model,
         dims,
-        data,
+        input: input instanceof Float32Array ? { kind: "tensor", data: input } : input,
         enqueuedAt: now,
         startedAt: 0,
         deadline: now + timeoutMs,
@@ -163,8 +163,7 @@ export class WorkerPool {
           slot.job = null;
           clearTimeout(job.timer);
           job.resolve({
-            dims: msg.dims,
-            data: msg.data,
+            outputs: msg.outputs,
             inferMs: msg.ms,
             queueMs: job.startedAt - job.enqueuedAt,
           });
@@ -239,9 +238,10 @@ export class WorkerPool {
       const job = this.#queue.shift()!;
       slot.job = job;
       job.startedAt = performance.now();
+      const transfer = job.input.kind === "tensor" ? [job.input.data.buffer as ArrayBuffer] : [];
       slot.worker.postMessage(
-        { type: "run", job: job.id, model: job.model, dims: job.dims, data: job.data } satisfies ToWorker,
-        [job.data.buffer as ArrayBuffer],
+        { type: "run", job: job.id, model: job.model, dims: job.dims, input: job.input } satisfies ToWorker,
+        transfer,
       );
     }
   }

@@ -1,23 +1,51 @@
-// Messages between the WorkerPool (main thread) and an inference worker.
+// The messages between the WorkerPool (main thread) and an inference worker, declared once: what a job asks for
+// (a raw tensor, or windows of the request's image that the worker turns into the model's input itself) and what
+// comes back (every output of the model, by name).
 
-/** Which onnxruntime-web execution provider a worker runs on. */
+import type { InputFormat, RgbaImage, Window } from "../lib/image/mod.ts";
+
+/** Which runtime a worker runs its sessions on. */
 export type Backend = "webgpu" | "wasm-simd";
+
+/** A float32 tensor. */
+export interface Tensor {
+  dims: number[];
+  data: Float32Array;
+}
+
+/** An image shared with the workers without copying: its RGBA bytes live in a SharedArrayBuffer. */
+export type SharedImage = RgbaImage;
+
+/**
+ * What a model runs on: a ready tensor (transferred to the worker), or windows of a shared image that the worker cuts,
+ * converts to the model's input format (see lib/image/window.ts) and resizes to `dims` itself, off the main thread.
+ */
+export type ModelInput =
+  | { kind: "tensor"; data: Float32Array }
+  | { kind: "windows"; image: SharedImage; windows: Window[] };
+
+/** A model the workers load: its ONNX bytes and how its input is made from pixels. */
+export interface WorkerModel {
+  id: string;
+  bytes: Uint8Array;
+  input: InputFormat;
+}
 
 /** main → worker: create sessions for these models. */
 export interface InitMessage {
   type: "init";
   backend: Backend;
   wasmThreads: number;
-  models: { id: string; bytes: Uint8Array }[];
+  models: WorkerModel[];
 }
 
-/** main → worker: run one model on one (batched) float32 input. */
+/** main → worker: run one model on one (batched) input of shape `dims` [N, C, H, W]. */
 export interface RunMessage {
   type: "run";
   job: number;
   model: string;
   dims: number[];
-  data: Float32Array;
+  input: ModelInput;
 }
 
 /** Any message the main thread sends. */
@@ -32,12 +60,12 @@ export interface ReadyMessage {
   backend: Backend;
 }
 
-/** worker → main: a job finished. */
+/** worker → main: a job finished; every output of the graph, by its name. */
 export interface ResultMessage {
   type: "result";
   job: number;
-  dims: number[];
-  data: Float32Array;
+  outputs: Record<string, Tensor>;
+  /** Time inside session.run. */
   ms: number;
 }
 

@@ -9,3 +9,4 @@ export { cropCHW, toCHW, toGrey } from "./tensor.ts";
 export { resizeCHW, resizeMaskNearest } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";
 export { decodeMaskRle, encodeMaskRle } from "./rle.ts";
+export { type InputFormat, type Window, windowsTensor } from "./window.ts";

@@ -25,6 +25,8 @@ export interface RegionComplexity {
  *
  * @example
  * ```ts
+ * import { regionComplexity } from "./complexity.ts";
+ * const grey = new Float32Array(640 * 480);
  * const c = regionComplexity(grey, 640, 480, 0, 0, 320, 240);
  * if (c.fineShare < 0.5) console.log("half resolution is enough");
  * ```
@@ -77,4 +79,47 @@ export function regionComplexity(
     // The small constant keeps pure 1-px patterns (coarse = 0) finite and flat regions at 0.
     fineShare: fine / (coarse + 1e-4),
   };
+}
+
+/**
+ * Edge energy of a tile after 4×4 block averaging (so pixel noise does not count as detail): the mean absolute
+ * difference between neighbouring blocks. The zoo tasks' complexity selector ranks tiles by it.
+ *
+ * @example
+ * ```ts
+ * import { tileEdgeEnergy } from "./complexity.ts";
+ * const grey = new Float32Array(64 * 64).map((_v, i) => (i % 64 < 32 ? 0 : 1)); // one vertical edge
+ * tileEdgeEnergy(grey, 64, 64, { x: 0, y: 0, w: 64, h: 64 }) > 0; // true
+ * ```
+ */
+export function tileEdgeEnergy(
+  grey: Float32Array,
+  width: number,
+  height: number,
+  t: { x: number; y: number; w: number; h: number },
+): number {
+  const b = 4;
+  const bw = Math.max(1, Math.floor(t.w / b)), bh = Math.max(1, Math.floor(t.h / b));
+  const blocks = new Float32Array(bw * bh);
+  for (let by = 0; by < bh; by++) {
+    for (let bx = 0; bx < bw; bx++) {
+      let s = 0, n = 0;
+      for (let y = t.y + by * b; y < Math.min(t.y + (by + 1) * b, height); y++) {
+        for (let x = t.x + bx * b; x < Math.min(t.x + (bx + 1) * b, width); x++) {
+          s += grey[y * width + x];
+          n++;
+        }
+      }
+      blocks[by * bw + bx] = n ? s / n : 0;
+    }
+  }
+  let e = 0, n = 0;
+  for (let y = 0; y < bh; y++) {
+    for (let x = 0; x < bw; x++) {
+      const v = blocks[y * bw + x];
+      if (x + 1 < bw) e += Math.abs(blocks[y * bw + x + 1] - v), n++;
+      if (y + 1 < bh) e += Math.abs(blocks[(y + 1) * bw + x] - v), n++;
+    }
+  }
+  return n ? e / n : 0;
 }

@@ -1,0 +1,236 @@
+// The Executor: the one place model executions happen. Planners hand it calls (a model on windows of the image, or on
+// a ready tensor); it batches them per model and window size, prices every batch with the model's CostCounter at
+// its exact input shape, refuses — before anything reaches a worker — a call that would take the request past its
+// integer-FLOP budget or a batch item past the execution-size limit, runs the batches on the pool, and hands each
+// window its output. A request's cost is the sum of what the executor ran; nothing else computes it.
+
+import { BudgetExceededError, ExecutionTooLargeError } from "../errors.ts";
+import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
+import type { LoadedModel } from "../models.ts";
+import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
+
+/** What the executor needs from a worker pool (workers/pool.ts `WorkerPool`). */
+export interface InferencePool {
+  run(
+    model: string,
+    dims: number[],
+    input: Float32Array | ModelInput,
+    timeoutMs: number,
+  ): Promise<{ outputs: Record<string, Tensor>; inferMs: number; queueMs: number }>;
+  readonly backend: string;
+}
+
+/** A model on windows of the request's image (each cut with zero padding outside it, then scaled by `scale`). */
+export interface WindowCall {
+  model: LoadedModel;
+  windows: Window[];
+  /** Resolution factor (1 = full); the model input of a w×h window is round(h·scale) × round(w·scale). */
+  scale?: number;
+}
+
+/** A model on a tensor the planner built (e.g. a routing policy's features). */
+export interface TensorCall {
+  model: LoadedModel;
+  dims: number[];
+  data: Float32Array;
+}
+
+/** One window's output: the model's first output for that batch item, [C, win.h, win.w] (scaled back if needed). */
+export interface WindowOutput {
+  window: Window;
+  c: number;
+  data: Float32Array;
+}
+
+/** One batched model execution as it ran (or will run), with its exact cost. */
+export interface Execution {
+  model: string;
+  /** Input shape [N, C, H, W]. */
+  dims: number[];
+  flops: number;
+  macs: number;
+}
+
+/** Limits and budget of one request. */
+export interface ExecutorOptions {
+  /** Integer FLOPs the request may spend in all (undefined: no budget). */
+  budgetFlops?: number;
+  /** Largest model input one batch may take, N·H·W pixels; also the largest single window. */
+  maxExecPixels: number;
+  /** Server timeout per execution, ms. */
+  timeoutMs: number;
+  /** Absolute time (performance.now()) by which every execution must be done. */
+  deadlineAt?: number;
+}
+
+interface Batch {
+  call: number;
+  dims: number[];
+  /** Window indices of the call in this batch (window calls). */
+  items: number[];
+  flops: number;
+  macs: number;
+}
+
+/**
+ * Runs one request's model executions.
+ *
+ * @example
+ * ```ts ignore
+ * const exec = new Executor(pool, image, { budgetFlops: 2e9, maxExecPixels: 1 << 22, timeoutMs: 60_000 });
+ * const cost = exec.price([{ model: f2, windows: [{ x: -8, y: -8, w: 80, h: 80 }] }]);
+ * if (exec.fits(cost.flops)) {
+ *   const [outs] = await exec.run([{ model: f2, windows: [{ x: -8, y: -8, w: 80, h: 80 }] }]);
+ * }
+ * ```
+ */
+export class Executor {
+  /** Every execution that ran, in the order it was sent. */
+  readonly executions: Execution[] = [];
+  /** FLOPs and MACs spent so far (integers). */
+  flops = 0;
+  macs = 0;
+  /** Summed over executions: time waiting for a worker, and time inside session.run (may exceed wall time). */
+  queueMs = 0;
+  modelMs = 0;
+  /** Wall time spent inside {@link run}. */
+  wallMs = 0;
+  #shared: SharedImage | null = null;
+
+  constructor(readonly pool: InferencePool, readonly image: RgbaImage, readonly options: ExecutorOptions) {}
+
+  /** The budget in FLOPs (Infinity without one). */
+  get budget(): number {
+    return this.options.budgetFlops ?? Infinity;
+  }
+
+  /** FLOPs still available. */
+  get left(): number {
+    return this.budget - this.flops;
+  }
+
+  /** Whether `flops` more would still fit in the budget. */
+  fits(flops: number): boolean {
+    return this.flops + flops <= this.budget;
+  }
+
+  /** Exact cost of running these calls now, batched as {@link run} would batch them. */
+  price(calls: (WindowCall | TensorCall)[]): { flops: number; macs: number } {
+    let flops = 0, macs = 0;
+    for (const b of this.#batches(calls)) {
+      flops += b.flops;
+      macs += b.macs;
+    }
+    return { flops, macs };
+  }
+
+  /**
+   * Runs the calls (all batches in flight at once) and returns, per call, the outputs of its windows in order (window
+   * calls) or the model's outputs by name (tensor calls). Throws BudgetExceededError or ExecutionTooLargeError, with
+   * nothing sent, when the calls would not fit.
+   */
+  async run(calls: WindowCall[]): Promise<WindowOutput[][]>;
+  async run(calls: TensorCall[]): Promise<Record<string, Tensor>[]>;
+  async run(calls: (WindowCall | TensorCall)[]): Promise<(WindowOutput[] | Record<string, Tensor>)[]> {
+    const batches = this.#batches(calls);
+    const cost = batches.reduce((s, b) => s + b.flops, 0);
+    if (!this.fits(cost)) throw new BudgetExceededError(this.flops, cost, this.budget);
+    const t0 = performance.now();
+    for (const b of batches) {
+      this.executions.push({ model: calls[b.call].model.spec.id, dims: b.dims, flops: b.flops, macs: b.macs });
+      this.flops += b.flops;
+      this.macs += b.macs;
+    }
+    const results = await Promise.all(batches.map((b) => {
+      const call = calls[b.call];
+      const input: Float32Array | ModelInput = "data" in call
+        ? call.data
+        : { kind: "windows", image: this.#sharedImage(), windows: b.items.map((i) => call.windows[i]) };
+      return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout());
+    }));
+    this.wallMs += performance.now() - t0;
+
+    const out: (WindowOutput[] | Record<string, Tensor>)[] = calls.map((c) => ("data" in c ? {} : []));
+    batches.forEach((b, k) => {
+      const r = results[k];
+      this.queueMs += r.queueMs;
+      this.modelMs += r.inferMs;
+      const call = calls[b.call];
+      if ("data" in call) {
+        out[b.call] = r.outputs;
+        return;
+      }
+      const first = Object.values(r.outputs)[0];
+      const [, c, oh, ow] = first.dims;
+      const item = c * oh * ow;
+      b.items.forEach((wi, n) => {
+        const win = call.windows[wi];
+        let data = first.data.subarray(n * item, (n + 1) * item);
+        if (oh !== win.h || ow !== win.w) data = resizeCHW(data, c, oh, ow, win.h, win.w);
+        (out[b.call] as WindowOutput[])[wi] = { window: win, c, data };
+      });
+    });
+    return out;
+  }
+
+  /** Splits calls into batches of one input size, at most maxExecPixels each, and prices them. */
+  #batches(calls: (WindowCall | TensorCall)[]): Batch[] {
+    const { maxExecPixels } = this.options;
+    const out: Batch[] = [];
+    calls.forEach((call, ci) => {
+      const m = call.model;
+      if ("data" in call) {
+        const [n, , h, w] = call.dims;
+        if (n * h * w > maxExecPixels) this.#tooLarge(m, call.dims);
+        out.push({ call: ci, dims: call.dims, items: [], ...m.counter.count(call.dims) });
+        return;
+      }
+      const scale = call.scale ?? 1;
+      const bySize = new Map<string, number[]>();
+      call.windows.forEach((w, i) => {
+        const key = `${w.h}x${w.w}`;
+        const list = bySize.get(key);
+        if (list) list.push(i);
+        else bySize.set(key, [i]);
+      });
+      for (const [key, items] of bySize) {
+        const [wh, ww] = key.split("x").map(Number);
+        const inH = Math.round(wh * scale), inW = Math.round(ww * scale);
+        if (inH * inW > maxExecPixels) this.#tooLarge(m, [1, m.spec.input.channels, inH, inW]);
+        const per = Math.max(1, Math.floor(maxExecPixels / (inH * inW)));
+        for (let i = 0; i < items.length; i += per) {
+          const part = items.slice(i, i + per);
+          const dims = [part.length, m.spec.input.channels, inH, inW];
+          out.push({ call: ci, dims, items: part, ...m.counter.count(dims) });
+        }
+      }
+    });
+    return out;
+  }
+
+  #tooLarge(m: LoadedModel, dims: number[]): never {
+    const [n, , h, w] = dims;
+    throw new ExecutionTooLargeError(
+      `${m.spec.id} would run on ${n}×${h}×${w} = ${n * h * w} input pixels in one execution, over this server's ` +
+        `limit of ${this.options.maxExecPixels}`,
+      this.options.maxExecPixels,
+      { model: m.spec.id, shape: dims },
+    );
+  }
+
+  #timeout(): number {
+    const { timeoutMs, deadlineAt } = this.options;
+    const left = deadlineAt === undefined ? timeoutMs : Math.min(timeoutMs, deadlineAt - performance.now());
+    return Math.max(1, left);
+  }
+
+  /** The image in a SharedArrayBuffer, made once per request, so workers read the pixels without a copy. */
+  #sharedImage(): SharedImage {
+    if (this.#shared) return this.#shared;
+    const { width, height, data } = this.image;
+    if (data.buffer instanceof SharedArrayBuffer) return this.#shared = this.image;
+    const bytes = new Uint8Array(new SharedArrayBuffer(data.length));
+    bytes.set(data);
+    return this.#shared = { width, height, data: bytes };
+  }
+}

@@ -1,0 +1,122 @@
+// Model input straight from RGBA pixels: windows of an image (which may reach past its edges) converted to the model's
+// channels, order and normalisation in one pass, zero outside the image, stacked into one NCHW batch. This is what an
+// inference worker does before session.run; it gives exactly the values of toCHW / toGrey + per-channel normalisation
+// + cropCHW("zero") (+ resizeCHW for scaled windows), without materialising the whole image as floats.
+
+import { resizeCHW } from "./resize.ts";
+import type { RgbaImage } from "./types.ts";
+
+/** How a model wants its input (the manifest's `input` block). */
+export interface InputFormat {
+  channels: number;
+  channel_order: "rgb" | "bgr" | "grey";
+  mean?: number[];
+  std?: number[];
+  /** Grey level (0–255) transparent pixels are composited over. */
+  background: number;
+}
+
+/** A region of the image fed to a model, in image pixels; it may extend past any edge (zero padding there). */
+export interface Window {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+// BT.601 luma as in tensor.ts (the blue weight makes the three sum to exactly 1).
+const WR = 0.299, WG = 0.587, WB = 1 - WR - WG;
+
+/** Per output channel: source channel (0 r, 1 g, 2 b) and a 256-entry lookup for opaque pixels. */
+function channelPlan(fmt: InputFormat) {
+  const c = fmt.channels;
+  if (c !== 1 && c !== 3) throw new RangeError(`a model input needs 1 or 3 channels, got ${c}`);
+  const src = c === 1 ? [0] : fmt.channel_order === "bgr" ? [2, 1, 0] : [0, 1, 2];
+  const mean = (k: number) => fmt.mean?.[k] ?? 0, std = (k: number) => fmt.std?.[k] ?? 1;
+  // Math.fround twice: the value first exists as a float32 in [0, 1], then is normalised (as toCHW + modelInput did).
+  const norm = (k: number, v01: number) => {
+    const f = Math.fround(v01);
+    return mean(k) === 0 && std(k) === 1 ? f : Math.fround((f - mean(k)) / std(k));
+  };
+  // Grey: the luma of an opaque grey pixel (v, v, v), computed as for any other pixel.
+  const level = (v: number) => c === 1 ? (WR * v + WG * v + WB * v) / 255 : v / 255;
+  const luts = src.map((_s, k) => Float32Array.from({ length: 256 }, (_, v) => norm(k, level(v))));
+  return { c, src, luts, norm };
+}
+
+/**
+ * Builds the [N, C, inH, inW] float32 input for `windows` of `img` (every window the same size). A window of
+ * `w × h` = `inW × inH` is copied 1:1; any other size is cut at its own size and resized bilinearly to `inH × inW`.
+ *
+ * @example
+ * ```ts
+ * import { windowsTensor } from "./window.ts";
+ * const img = { width: 2, height: 1, data: new Uint8Array([255, 255, 255, 255, 0, 0, 0, 255]) };
+ * const grey = { channels: 1, channel_order: "grey" as const, background: 0 };
+ * windowsTensor(img, grey, [{ x: -1, y: 0, w: 4, h: 1 }], 1, 4); // Float32Array [0, 1, 0, 0]
+ * ```
+ */
+export function windowsTensor(
+  img: RgbaImage,
+  fmt: InputFormat,
+  windows: Window[],
+  inH: number,
+  inW: number,
+): Float32Array {
+  const plan = channelPlan(fmt);
+  const item = plan.c * inH * inW;
+  const out = new Float32Array(windows.length * item);
+  windows.forEach((win, b) => {
+    if (win.w === inW && win.h === inH) {
+      fill(img, plan, fmt.background, win, out.subarray(b * item, (b + 1) * item));
+    } else {
+      const full = new Float32Array(plan.c * win.h * win.w);
+      fill(img, plan, fmt.background, win, full);
+      out.set(resizeCHW(full, plan.c, win.h, win.w, inH, inW), b * item);
+    }
+  });
+  return out;
+}
+
+/** Writes one window ([C, win.h, win.w]) into `dst`, which must be zero-filled. */
+function fill(
+  img: RgbaImage,
+  plan: ReturnType<typeof channelPlan>,
+  background: number,
+  win: Window,
+  dst: Float32Array,
+) {
+  const { width, height, data } = img;
+  const plane = win.w * win.h;
+  const x0 = Math.max(0, win.x), x1 = Math.min(width, win.x + win.w);
+  const y0 = Math.max(0, win.y), y1 = Math.min(height, win.y + win.h);
+  if (x1 <= x0 || y1 <= y0) return;
+  for (let y = y0; y < y1; y++) {
+    const row = (y - win.y) * win.w - win.x;
+    let o = (y * width + x0) * 4;
+    if (plan.c === 1) {
+      const lut = plan.luts[0];
+      for (let x = x0; x < x1; x++, o += 4) {
+        const a = data[o + 3];
+        let v: number;
+        if (a === 255 && data[o] === data[o + 1] && data[o + 1] === data[o + 2]) {
+          v = lut[data[o]];
+        } else {
+          let l = WR * data[o] + WG * data[o + 1] + WB * data[o + 2];
+          if (a !== 255) l = (l * a + background * (255 - a)) / 255;
+          v = plan.norm(0, l / 255);
+        }
+        dst[row + x] = v;
+      }
+    } else {
+      for (let k = 0; k < 3; k++) {
+        const lut = plan.luts[k], s = plan.src[k], off = k * plane + row;
+        let p = o;
+        for (let x = x0; x < x1; x++, p += 4) {
+          const a = data[p + 3];
+          dst[off + x] = a === 255 ? lut[data[p + s]] : plan.norm(k, (data[p + s] * a + background * (255 - a)) / 255 / 255);
+        }
+      }
+    }
+  }
+}

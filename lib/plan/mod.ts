@@ -1,0 +1,31 @@
+// The planners: each decides which model executions a request makes and reads their results; the Executor
+// (lib/exec) runs and prices them. `plannerFor` picks the planner of a (task, mode).
+//
+//   fixed     one model on the whole image                                  fixed.ts
+//   adaptive  zoo tasks: f0 → PaSeR policy → f1/f2 per tile                 paser.ts
+//             other models: scale selector over haloed tiles                scale.ts
+//   glimpse   zoo tasks: f0 → focus steps on the least-confident tiles      glimpse.ts
+//   cascade   evaluation baseline: f0, then f2 on the whole image if unsure cascade.ts
+
+export { cascadePlanner } from "./cascade.ts";
+export { MaskCanvas } from "./canvas.ts";
+export { regionComplexity, tileEdgeEnergy } from "./complexity.ts";
+export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
+export { type Box, mergeTiles, type Rect, roundUp, splitAxis, tileGrid } from "./geometry.ts";
+export { DEFAULT_CONFIDENCE, glimpsePlanner } from "./glimpse.ts";
+export { planUnderBudget } from "./budget.ts";
+export { DEFAULT_COMPLEXITY_SHARE, paserPlanner, type PaserOptions } from "./paser.ts";
+export { ProbMap } from "./probmap.ts";
+export { scalePlanner, scaleTiles } from "./scale.ts";
+export {
+  type Coverage,
+  DEFAULT_PLANNER_OPTIONS,
+  type GlimpseStep,
+  type Mode,
+  type PlanContext,
+  type PlannedTile,
+  type Planner,
+  type PlannerOptions,
+  type PlanOutcome,
+} from "./types.ts";
+export { type Zoo, zooOf, ZooRun } from "./zoo.ts";

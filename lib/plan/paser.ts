@@ -1,0 +1,114 @@
+// `adaptive` on a trained zoo (after PaSeR): f0 glances at the whole image, a selector picks per tile one local model
+// or none (non-cascading: a tile runs f1 or f2, never both), the chosen tiles run batched per model.
+//   policy selector (default): the routing policy on f0's argmax + entropy; without a budget its argmax route, with
+//     one the upgrades ranked by predicted gain per FLOP (budget.ts), each taken while the exact plan still fits.
+//   complexity selector (DANCE-style baseline, evaluation): tiles ranked by edge energy.
+
+import { BudgetTooSmallError, UnprocessableError } from "../errors.ts";
+import { toGrey } from "../image/mod.ts";
+import type { LoadedModel } from "../models.ts";
+import { planUnderBudget } from "./budget.ts";
+import { tileEdgeEnergy } from "./complexity.ts";
+import type { PlanContext, PlanOutcome, Planner } from "./types.ts";
+import { type Zoo, ZooRun } from "./zoo.ts";
+
+/** Complexity selector's default share of tiles upgraded when there is no budget. */
+export const DEFAULT_COMPLEXITY_SHARE = 0.35;
+
+/** Options of {@link paserPlanner}. */
+export interface PaserOptions {
+  /** Tile selector (default: the policy when the zoo has one). */
+  selector?: "policy" | "complexity";
+  /** Complexity selector without a budget: share of tiles (most complex first) sent to the strongest model. */
+  complexityShare?: number;
+}
+
+/** Starts a zoo request: refuses a budget below the glance (422 with min_gflops), then runs the glance. */
+export async function startZoo(ctx: PlanContext, zoo: Zoo): Promise<{ run: ZooRun; minFlops: number }> {
+  const run = new ZooRun(zoo, ctx.task, ctx.exec);
+  const minFlops = run.glanceFlops();
+  if (!ctx.exec.fits(minFlops)) throw new BudgetTooSmallError(minFlops, ctx.exec.budget);
+  await run.glance();
+  return { run, minFlops };
+}
+
+/** The zoo's outcome once its planner is done. */
+export function zooOutcome(run: ZooRun, minFlops: number, extra: Partial<PlanOutcome> = {}): PlanOutcome {
+  const mask = run.mask();
+  return { mode: "adaptive", mask, tiles: run.tiles, minFlops, stitchMs: run.probs.writeMs, ...extra };
+}
+
+/**
+ * The adaptive planner of a zoo task.
+ *
+ * @example
+ * ```ts ignore
+ * const outcome = await paserPlanner(zoo)(ctx); // f0, policy, then f1/f2 on the tiles it picked
+ * ```
+ */
+export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
+  return async (ctx) => {
+    const { run, minFlops } = await startZoo(ctx, zoo);
+    const exec = ctx.exec;
+    const actionModels = zoo.actions.map((id) => (id === null ? null : zoo.locals.find((m) => m.spec.id === id)!));
+    // Exact FLOPs of the chosen actions, batched per model as refine runs them.
+    const planFlops = (chosen: number[]) =>
+      actionModels.reduce((f, m, a) => (m ? f + run.localFlops(m, indicesOf(chosen, a)) : f), 0);
+    const selector = opts.selector ?? (zoo.policy ? "policy" : "complexity");
+    let chosen: number[] = run.grid.map(() => 0);
+    let stop: string | undefined;
+    if (selector === "policy") {
+      if (!zoo.policy) throw new UnprocessableError(`task ${ctx.task.name} has no routing policy`, "mode-unavailable");
+      const policyFlops = exec.price([{ model: zoo.policy, dims: run.policyDims(), data: new Float32Array(0) }]).flops;
+      if (!exec.fits(policyFlops)) {
+        stop = "budget"; // not even the router fits: the glance alone is the plan
+      } else {
+        const out = await run.policy();
+        if (exec.budget === Infinity) {
+          chosen = run.grid.map((_t, i) => argmax(out.logits.map((l) => l[i])));
+        } else {
+          const perTile = actionModels.map((m) => (m ? run.localFlops(m, [0]) : 0));
+          chosen = planUnderBudget(out.gain, perTile, exec.left, planFlops);
+        }
+      }
+    } else {
+      const grey = toGrey(run.image, zoo.global.spec.input.background);
+      const { width, height } = run.image;
+      const scores = run.grid.map((t) => tileEdgeEnergy(grey, width, height, t));
+      const top = actionModels.length - 1;
+      const order = scores.map((_s, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+      if (exec.budget === Infinity) {
+        const share = opts.complexityShare ?? DEFAULT_COMPLEXITY_SHARE;
+        for (const i of order.slice(0, Math.round(share * order.length))) chosen[i] = top;
+      } else {
+        for (const i of order) {
+          chosen[i] = top;
+          if (!exec.fits(planFlops(chosen))) {
+            chosen[i] = 0;
+            break;
+          }
+        }
+      }
+      run.tiles = run.tiles.map((t, i) => ({ ...t, score: Math.round(scores[i] * 1e5) / 1e5 }));
+    }
+    await run.refine(actionModels.flatMap((m, a) => (m ? [{ model: m, tiles: indicesOf(chosen, a) }] : [])));
+    return zooOutcome(run, minFlops, stop ? { stop } : {});
+  };
+}
+
+/** Tiles whose chosen action is `a`. */
+function indicesOf(chosen: number[], a: number): number[] {
+  return chosen.flatMap((c, i) => (c === a ? [i] : []));
+}
+
+/** Index of the largest value (ties: the lowest index). */
+function argmax(values: number[]): number {
+  let best = 0;
+  for (let a = 1; a < values.length; a++) if (values[a] > values[best]) best = a;
+  return best;
+}
+
+/** The strongest local model of a zoo. */
+export function strongest(zoo: Zoo): LoadedModel {
+  return zoo.locals[zoo.locals.length - 1];
+}

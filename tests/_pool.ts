@@ -1,0 +1,31 @@
+// A stand-in for the WorkerPool in tests that check planning and pricing without running a model: it records every
+// job it is sent and answers with an all-zero output of the job's spatial size.
+
+import type { InferencePool } from "../lib/exec/mod.ts";
+import type { ModelInput, Tensor } from "../workers/protocol.ts";
+
+/** One job the pool was sent. */
+export interface RecordedJob {
+  model: string;
+  dims: number[];
+  input: Float32Array | ModelInput;
+}
+
+/** Records jobs; every output has `channels` channels (default 1) at the input's height and width. */
+export class RecordingPool implements InferencePool {
+  readonly backend = "recording";
+  readonly jobs: RecordedJob[] = [];
+
+  constructor(readonly channels = 1) {}
+
+  run(model: string, dims: number[], input: Float32Array | ModelInput): Promise<{
+    outputs: Record<string, Tensor>;
+    inferMs: number;
+    queueMs: number;
+  }> {
+    this.jobs.push({ model, dims, input });
+    const [n, , h, w] = dims;
+    const out = { dims: [n, this.channels, h, w], data: new Float32Array(n * this.channels * h * w) };
+    return Promise.resolve({ outputs: { out }, inferMs: 0, queueMs: 0 });
+  }
+}
