@@ -5,6 +5,7 @@
 // that also writes the usage event and the day's totals.
 
 import { fromGflops, toGflops } from "./units.ts";
+import { classify, type StoreFault, storeUnavailable, withStoreRetry } from "./kv_retry.ts";
 import {
   ConflictError,
   ForbiddenError,
@@ -102,21 +103,15 @@ export interface Price {
 const IDEM_TTL_MS = 24 * 3600 * 1000;
 const PENDING_TTL_MS = 10 * 60 * 1000;
 const CHUNK = 60 * 1024;
+/** Billed amounts are kept in nano-units of the currency. */
+const NANO_PER_UNIT = 1e9;
 const MAX_CAS_ATTEMPTS = 64;
 const enc = new TextEncoder();
-
-function hex(bytes: ArrayBuffer | Uint8Array): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** SHA-256 of a string or bytes, hex. */
 export async function sha256(data: string | Uint8Array): Promise<string> {
   const bytes = typeof data === "string" ? enc.encode(data) : data;
-  return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-}
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).toHex();
 }
 
 /** GFLOPs → integer FLOPs (bigint, as the store keeps them). */
@@ -136,10 +131,66 @@ function billedNano(flops: number, price: Price): bigint {
 
 const day = (iso: string) => iso.slice(0, 10);
 
-/** Test hooks: make the next N billing commits fail as if KV were down. */
-export interface MeterFaults {
-  failCommits: number;
+/** What {@link openMeter} reads from the server configuration. */
+export interface MeterConfig {
+  DATA_DIR: string;
+  KV_URL?: string;
+  PRICE_PER_GFLOP: number;
+  CURRENCY: string;
 }
+
+/**
+ * Opens the metering store a configuration names (`KV_URL`, else `DATA_DIR/meter.kv`): the server and
+ * `deno task keys` open the same store this way.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { openMeter } from "./metering.ts";
+ * const meter = await openMeter(loadConfig());
+ * meter.close();
+ * ```
+ */
+export function openMeter(config: MeterConfig): Promise<MeterStore> {
+  return MeterStore.open({
+    path: `${config.DATA_DIR}/meter.kv`,
+    url: config.KV_URL,
+    price: { perGflop: config.PRICE_PER_GFLOP, currency: config.CURRENCY },
+    source: `thriftseg/${Deno.hostname?.() ?? "local"}`,
+  });
+}
+
+/** Test hooks (the soak harness and tests set them; nothing else does). */
+export interface MeterFaults {
+  /** The next N billing commits fail as if KV were down. */
+  failCommits: number;
+  /** The next N store operations fail as a locked SQLite database does (then succeed when retried). */
+  busy: number;
+  /** While true every store write fails as on a read-only or immutable file. */
+  readOnly: boolean;
+}
+
+/** What {@link MeterStore.health} found. */
+export interface StoreHealth {
+  /** True when a read and an atomic write both succeeded. */
+  ok: boolean;
+  /** What is wrong, when not ok. */
+  fault?: StoreFault;
+  /** Time the check took, ms. */
+  latencyMs: number;
+  /** When it ran (ms since the epoch); results are reused for {@link HEALTH_TTL_MS}. */
+  checkedAt: number;
+}
+
+/** How long a {@link MeterStore.health} result is reused. */
+export const HEALTH_TTL_MS = 1000;
+
+// A lost check-and-set race: retry at once twice, then spread the racers out.
+const casBackoff = (attempt: number) =>
+  attempt < 2 ? Promise.resolve() : new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+
+const classifySlug = (slug: string): StoreFault =>
+  (["busy", "read-only", "disk-full"] as StoreFault[]).find((f) => slug === `store-${f}`) ?? "unavailable";
 
 /**
  * The metering store.
@@ -153,8 +204,11 @@ export interface MeterFaults {
  * ```
  */
 export class MeterStore {
-  readonly faults: MeterFaults = { failCommits: 0 };
+  readonly faults: MeterFaults = { failCommits: 0, busy: 0, readOnly: false };
   #kv: Deno.Kv;
+  #health: StoreHealth | null = null;
+  #healthRun: Promise<StoreHealth> | null = null;
+  readonly #instance = crypto.randomUUID();
   readonly price: Price;
   readonly source: string;
 
@@ -188,6 +242,60 @@ export class MeterStore {
     this.#kv.close();
   }
 
+  /**
+   * Whether the store can be read and written: a read and a tiny atomic write
+   * of this instance's health key, reused for {@link HEALTH_TTL_MS} so /readyz
+   * stays cheap. Never throws.
+   */
+  async health(): Promise<StoreHealth> {
+    if (this.#health && Date.now() - this.#health.checkedAt < HEALTH_TTL_MS) return this.#health;
+    this.#healthRun ??= (async () => {
+      const t0 = performance.now();
+      let fault: StoreFault | undefined;
+      try {
+        await withStoreRetry("the health check", async () => {
+          this.#inject(true);
+          const key = ["health", this.#instance];
+          const entry = await this.#kv.get<number>(key);
+          await this.#kv.atomic().check(entry).set(key, Date.now(), { expireIn: 60_000 }).commit();
+        }, { retries: 3, baseMs: 4, capMs: 50 });
+      } catch (err) {
+        fault = err instanceof UnavailableError ? classifySlug(err.slug) : classify(err);
+      }
+      const result: StoreHealth = {
+        ok: fault === undefined,
+        ...(fault ? { fault } : {}),
+        latencyMs: performance.now() - t0,
+        checkedAt: Date.now(),
+      };
+      this.#health = result;
+      return result;
+    })().finally(() => this.#healthRun = null);
+    return await this.#healthRun;
+  }
+
+  // Fault injection for tests and the soak harness (see MeterFaults).
+  #inject(write: boolean): void {
+    if (this.faults.busy > 0) {
+      this.faults.busy--;
+      throw new Error("database is locked");
+    }
+    if (write && this.faults.readOnly) throw new Error("attempt to write a readonly database");
+  }
+
+  // Every store call goes through here: busy is retried, faults become 503s.
+  #op<T>(what: string, write: boolean, fn: () => Promise<T>, slug?: string): Promise<T> {
+    return withStoreRetry(
+      what,
+      () => {
+        this.#inject(write);
+        return fn();
+      },
+      undefined,
+      slug,
+    );
+  }
+
   // ---- keys ---------------------------------------------------------------
 
   /** Creates a key; the secret is returned once and only its hash is kept. */
@@ -196,86 +304,99 @@ export class MeterStore {
     creditGflops: number | null;
     rateLimit?: RateLimit;
   }): Promise<{ key: ApiKey; secret: string }> {
-    const secret = "tsk_" + base64url(crypto.getRandomValues(new Uint8Array(24)));
-    const id = "key_" + hex(crypto.getRandomValues(new Uint8Array(8)));
-    const key: ApiKey = {
-      id,
-      name: opts.name,
-      prefix: secret.slice(0, 8),
-      unlimited: opts.creditGflops === null,
-      rateLimit: opts.rateLimit ?? { requests: 600, windowSeconds: 60 },
-      createdAt: new Date().toISOString(),
-      revokedAt: null,
-    };
-    const op = this.#kv.atomic()
-      .check({ key: ["key", id], versionstamp: null })
-      .set(["key", id], key)
-      .set(["key_by_hash", await sha256(secret)], id)
-      .set(["debited", id], 0n);
-    if (opts.creditGflops !== null) op.set(["credit", id], gflopsToFlops(opts.creditGflops));
-    const res = await op.commit();
-    if (!res.ok) throw new Error("key id collision; try again");
-    return { key, secret };
+    return await this.#op("creating a key", true, async () => {
+      const secret = "tsk_" +
+        crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url", omitPadding: true });
+      const id = "key_" + crypto.getRandomValues(new Uint8Array(8)).toHex();
+      const key: ApiKey = {
+        id,
+        name: opts.name,
+        prefix: secret.slice(0, 8),
+        unlimited: opts.creditGflops === null,
+        rateLimit: opts.rateLimit ?? { requests: 600, windowSeconds: 60 },
+        createdAt: new Date().toISOString(),
+        revokedAt: null,
+      };
+      const op = this.#kv.atomic()
+        .check({ key: ["key", id], versionstamp: null })
+        .set(["key", id], key)
+        .set(["key_by_hash", await sha256(secret)], id)
+        .set(["debited", id], 0n);
+      if (opts.creditGflops !== null) op.set(["credit", id], gflopsToFlops(opts.creditGflops));
+      const res = await op.commit();
+      if (!res.ok) throw new Error("key id collision; try again");
+      return { key, secret };
+    });
   }
 
   /** The key with this id, or null. */
   async getKey(id: string): Promise<KeyStatus | null> {
-    const [key, credit, debited] = await this.#kv.getMany<[ApiKey, bigint, bigint]>([
-      ["key", id],
-      ["credit", id],
-      ["debited", id],
-    ]);
-    if (!key.value) return null;
-    return {
-      ...key.value,
-      creditFlops: key.value.unlimited ? null : credit.value ?? 0n,
-      debitedFlops: debited.value ?? 0n,
-    };
+    return await this.#op("reading a key", false, async () => {
+      const [key, credit, debited] = await this.#kv.getMany<[ApiKey, bigint, bigint]>([
+        ["key", id],
+        ["credit", id],
+        ["debited", id],
+      ]);
+      if (!key.value) return null;
+      return {
+        ...key.value,
+        creditFlops: key.value.unlimited ? null : credit.value ?? 0n,
+        debitedFlops: debited.value ?? 0n,
+      };
+    });
   }
 
   /** Every key, oldest first. */
   async listKeys(): Promise<KeyStatus[]> {
-    const out: KeyStatus[] = [];
-    for await (const e of this.#kv.list<ApiKey>({ prefix: ["key"] })) {
-      const k = await this.getKey(e.value.id);
-      if (k) out.push(k);
-    }
-    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return await this.#op("listing keys", false, async () => {
+      const out: KeyStatus[] = [];
+      for await (const e of this.#kv.list<ApiKey>({ prefix: ["key"] })) {
+        const k = await this.getKey(e.value.id);
+        if (k) out.push(k);
+      }
+      return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    });
   }
 
   /** Marks a key revoked (it then gets 403). */
   async revokeKey(id: string): Promise<KeyStatus> {
-    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
-      const entry = await this.#kv.get<ApiKey>(["key", id]);
-      if (!entry.value) throw new UnprocessableError(`no key ${id}`, "unknown-key");
-      if (entry.value.revokedAt) return (await this.getKey(id))!;
-      const res = await this.#kv.atomic().check(entry)
-        .set(["key", id], { ...entry.value, revokedAt: new Date().toISOString() }).commit();
-      if (res.ok) return (await this.getKey(id))!;
-    }
-    throw new UnavailableError("could not revoke the key under contention", 1);
+    return await this.#op("revoking a key", true, async () => {
+      for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+        const entry = await this.#kv.get<ApiKey>(["key", id]);
+        if (!entry.value) throw new UnprocessableError(`no key ${id}`, "unknown-key");
+        if (entry.value.revokedAt) return (await this.getKey(id))!;
+        const res = await this.#kv.atomic().check(entry)
+          .set(["key", id], { ...entry.value, revokedAt: new Date().toISOString() }).commit();
+        if (res.ok) return (await this.getKey(id))!;
+      }
+      throw new UnavailableError("could not revoke the key under contention", 1);
+    });
   }
 
   /** Adds credit to a key (check-and-set, so concurrent debits are not lost). */
   async topUp(id: string, gflops: number): Promise<KeyStatus> {
-    const add = gflopsToFlops(gflops);
-    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
-      const [key, credit] = await this.#kv.getMany<[ApiKey, bigint]>([["key", id], ["credit", id]]);
-      if (!key.value) throw new UnprocessableError(`no key ${id}`, "unknown-key");
-      if (key.value.unlimited) return (await this.getKey(id))!;
-      const res = await this.#kv.atomic().check(credit).set(["credit", id], (credit.value ?? 0n) + add).commit();
-      if (res.ok) return (await this.getKey(id))!;
-    }
-    throw new UnavailableError("could not top up the key under contention", 1);
+    return await this.#op("a top-up", true, async () => {
+      const add = gflopsToFlops(gflops);
+      for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+        const [key, credit] = await this.#kv.getMany<[ApiKey, bigint]>([["key", id], ["credit", id]]);
+        if (!key.value) throw new UnprocessableError(`no key ${id}`, "unknown-key");
+        if (key.value.unlimited) return (await this.getKey(id))!;
+        const res = await this.#kv.atomic().check(credit).set(["credit", id], (credit.value ?? 0n) + add).commit();
+        if (res.ok) return (await this.getKey(id))!;
+      }
+      throw new UnavailableError("could not top up the key under contention", 1);
+    });
   }
 
   /** Resolves a bearer secret to its key: 401 unknown, 403 revoked. */
   async authenticate(secret: string): Promise<KeyStatus> {
-    const id = await this.#kv.get<string>(["key_by_hash", await sha256(secret)]);
-    const key = id.value ? await this.getKey(id.value) : null;
-    if (!key) throw new UnauthorizedError("unknown API key");
-    if (key.revokedAt) throw new ForbiddenError(`API key ${key.id} was revoked at ${key.revokedAt}`, "key-revoked");
-    return key;
+    return await this.#op("authentication", false, async () => {
+      const id = await this.#kv.get<string>(["key_by_hash", await sha256(secret)]);
+      const key = id.value ? await this.getKey(id.value) : null;
+      if (!key) throw new UnauthorizedError("unknown API key");
+      if (key.revokedAt) throw new ForbiddenError(`API key ${key.id} was revoked at ${key.revokedAt}`, "key-revoked");
+      return key;
+    });
   }
 
   /** Remaining credit in FLOPs (null = unlimited, also for the anonymous subject). */
@@ -293,28 +414,31 @@ export class MeterStore {
    * send otherwise.
    */
   async admit(id: string, limit: RateLimit, now = Date.now()): Promise<Record<string, string>> {
-    const windowMs = limit.windowSeconds * 1000;
-    const start = Math.floor(now / windowMs) * windowMs;
-    const reset = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
-    const policy = { "RateLimit-Policy": `"default";q=${limit.requests};w=${limit.windowSeconds}` };
-    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
-      const entry = await this.#kv.get<bigint>(["rate", id, start]);
-      const used = entry.value ?? 0n;
-      if (used >= BigInt(limit.requests)) {
-        throw new RateLimitedError(
-          `rate limit of ${limit.requests} requests per ${limit.windowSeconds} s reached`,
-          reset,
-          { ...policy, RateLimit: `"default";r=0;t=${reset}` },
-        );
+    return await this.#op("the rate limiter", true, async () => {
+      const windowMs = limit.windowSeconds * 1000;
+      const start = Math.floor(now / windowMs) * windowMs;
+      const reset = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
+      const policy = { "RateLimit-Policy": `"default";q=${limit.requests};w=${limit.windowSeconds}` };
+      for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+        const entry = await this.#kv.get<bigint>(["rate", id, start]);
+        const used = entry.value ?? 0n;
+        if (used >= BigInt(limit.requests)) {
+          throw new RateLimitedError(
+            `rate limit of ${limit.requests} requests per ${limit.windowSeconds} s reached`,
+            reset,
+            { ...policy, RateLimit: `"default";r=0;t=${reset}` },
+          );
+        }
+        const res = await this.#kv.atomic().check(entry)
+          .set(["rate", id, start], used + 1n, { expireIn: 2 * windowMs }).commit();
+        if (res.ok) {
+          const left = limit.requests - Number(used) - 1;
+          return { ...policy, RateLimit: `"default";r=${left};t=${reset}` };
+        }
+        await casBackoff(i);
       }
-      const res = await this.#kv.atomic().check(entry)
-        .set(["rate", id, start], used + 1n, { expireIn: 2 * windowMs }).commit();
-      if (res.ok) {
-        const left = limit.requests - Number(used) - 1;
-        return { ...policy, RateLimit: `"default";r=${left};t=${reset}` };
-      }
-    }
-    throw new UnavailableError("rate limiter under contention", 1);
+      throw new UnavailableError("rate limiter under contention", 1);
+    });
   }
 
   // ---- idempotency ----------------------------------------------------------
@@ -326,50 +450,57 @@ export class MeterStore {
    * Otherwise claims the key (until {@link release} or {@link commit}).
    */
   async beginIdempotent(keyId: string, idemKey: string, fingerprint: string): Promise<StoredResponse | null> {
-    const k = ["idem", keyId, idemKey];
-    const entry = await this.#kv.get<
-      { state: "pending" | "done"; fingerprint: string; chunks?: number; meta?: string }
-    >(
-      k,
-    );
-    if (entry.value) {
-      if (entry.value.fingerprint !== fingerprint) {
-        throw new UnprocessableError(
-          "this Idempotency-Key was already used with a different request body or headers",
-          "idempotency-key-reused",
-        );
+    return await this.#op("the idempotency check", true, async () => {
+      const k = ["idem", keyId, idemKey];
+      const entry = await this.#kv.get<
+        { state: "pending" | "done"; fingerprint: string; chunks?: number; meta?: string }
+      >(
+        k,
+      );
+      if (entry.value) {
+        if (entry.value.fingerprint !== fingerprint) {
+          throw new UnprocessableError(
+            "this Idempotency-Key was already used with a different request body or headers",
+            "idempotency-key-reused",
+          );
+        }
+        if (entry.value.state === "pending") {
+          throw new ConflictError(
+            "a request with this Idempotency-Key is still in progress",
+            "idempotency-in-progress",
+          );
+        }
+        const parts = [];
+        for (let i = 0; i < (entry.value.chunks ?? 0); i++) {
+          const c = await this.#kv.get<Uint8Array>(["idem_body", keyId, idemKey, i]);
+          if (!c.value) return null; // expired halfway: treat as new
+          parts.push(c.value);
+        }
+        const body = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let off = 0;
+        for (const p of parts) {
+          body.set(p, off);
+          off += p.length;
+        }
+        const meta = JSON.parse(entry.value.meta ?? "{}");
+        return { status: meta.status, headers: meta.headers, body };
       }
-      if (entry.value.state === "pending") {
+      const res = await this.#kv.atomic().check(entry)
+        .set(k, { state: "pending", fingerprint }, { expireIn: PENDING_TTL_MS }).commit();
+      if (!res.ok) {
         throw new ConflictError("a request with this Idempotency-Key is still in progress", "idempotency-in-progress");
       }
-      const parts = [];
-      for (let i = 0; i < (entry.value.chunks ?? 0); i++) {
-        const c = await this.#kv.get<Uint8Array>(["idem_body", keyId, idemKey, i]);
-        if (!c.value) return null; // expired halfway: treat as new
-        parts.push(c.value);
-      }
-      const body = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let off = 0;
-      for (const p of parts) {
-        body.set(p, off);
-        off += p.length;
-      }
-      const meta = JSON.parse(entry.value.meta ?? "{}");
-      return { status: meta.status, headers: meta.headers, body };
-    }
-    const res = await this.#kv.atomic().check(entry)
-      .set(k, { state: "pending", fingerprint }, { expireIn: PENDING_TTL_MS }).commit();
-    if (!res.ok) {
-      throw new ConflictError("a request with this Idempotency-Key is still in progress", "idempotency-in-progress");
-    }
-    return null;
+      return null;
+    });
   }
 
   /** Frees a claimed Idempotency-Key after a failed (unbilled) attempt, so a retry can run. */
   async release(keyId: string, idemKey: string): Promise<void> {
-    const k = ["idem", keyId, idemKey];
-    const entry = await this.#kv.get<{ state: string }>(k);
-    if (entry.value?.state === "pending") await this.#kv.atomic().check(entry).delete(k).commit();
+    return await this.#op("releasing an idempotency key", true, async () => {
+      const k = ["idem", keyId, idemKey];
+      const entry = await this.#kv.get<{ state: string }>(k);
+      if (entry.value?.state === "pending") await this.#kv.atomic().check(entry).delete(k).commit();
+    });
   }
 
   // ---- billing --------------------------------------------------------------
@@ -398,18 +529,18 @@ export class MeterStore {
         task: usage.task,
         mode: usage.mode,
         flops: usage.flops,
-        gflops: usage.flops / 1e9,
-        gmacs: usage.macs / 1e9,
-        billed: { amount: Number(nano) / 1e9, currency: this.price.currency },
+        gflops: toGflops(usage.flops),
+        gmacs: toGflops(usage.macs),
+        billed: { amount: Number(nano) / NANO_PER_UNIT, currency: this.price.currency },
         status: usage.status,
       },
     };
     const id = usage.keyId;
-    try {
-      if (this.faults.failCommits > 0) {
-        this.faults.failCommits--;
-        throw new Error("injected billing failure");
-      }
+    if (this.faults.failCommits > 0) {
+      this.faults.failCommits--;
+      throw storeUnavailable("billing", new Error("injected billing failure"), "billing-failed");
+    }
+    return await this.#op("billing", true, async () => {
       // The response body goes in first, under keys nothing points to until
       // the transaction below commits; an abandoned attempt just expires.
       let chunks = 0;
@@ -450,36 +581,36 @@ export class MeterStore {
         }
         const res = await op.commit();
         if (res.ok) return { remaining: remaining === null ? null : remaining - cost, event };
+        await casBackoff(attempt);
       }
-      throw new Error("too much contention on this key");
-    } catch (err) {
-      if (err instanceof PaymentRequiredError) throw err;
       throw new UnavailableError(
-        `billing failed, nothing was charged; retry (${(err as Error).message})`,
+        "billing failed under contention on this key; nothing was charged, retry",
         1,
         "billing-failed",
       );
-    }
+    }, "billing-failed");
   }
 
   // ---- reading usage --------------------------------------------------------
 
   /** Per-day totals for a key between two YYYY-MM-DD days, inclusive. */
   async days(id: string, from: string, to: string): Promise<DayTotals[]> {
-    const byDay = new Map<string, { requests: bigint; flops: bigint; billed_nano: bigint }>();
-    const iter = this.#kv.list<Deno.KvU64>({ start: ["day", id, from], end: ["day", id, to + "\uffff"] });
-    for await (const e of iter) {
-      const d = e.key[2] as string, field = e.key[3] as "requests" | "flops" | "billed_nano";
-      const row = byDay.get(d) ?? { requests: 0n, flops: 0n, billed_nano: 0n };
-      row[field] = e.value.value;
-      byDay.set(d, row);
-    }
-    return [...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, r]) => ({
-      day: d,
-      requests: Number(r.requests),
-      gflops: flopsToGflops(r.flops),
-      billed: { amount: Number(r.billed_nano) / 1e9, currency: this.price.currency },
-    }));
+    return await this.#op("reading usage", false, async () => {
+      const byDay = new Map<string, { requests: bigint; flops: bigint; billed_nano: bigint }>();
+      const iter = this.#kv.list<Deno.KvU64>({ start: ["day", id, from], end: ["day", id, to + "\uffff"] });
+      for await (const e of iter) {
+        const d = e.key[2] as string, field = e.key[3] as "requests" | "flops" | "billed_nano";
+        const row = byDay.get(d) ?? { requests: 0n, flops: 0n, billed_nano: 0n };
+        row[field] = e.value.value;
+        byDay.set(d, row);
+      }
+      return [...byDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, r]) => ({
+        day: d,
+        requests: Number(r.requests),
+        gflops: flopsToGflops(r.flops),
+        billed: { amount: Number(r.billed_nano) / NANO_PER_UNIT, currency: this.price.currency },
+      }));
+    });
   }
 
   /** A page of a key's usage events, oldest first, with a cursor to resume. */
@@ -488,9 +619,11 @@ export class MeterStore {
     limit: number,
     cursor?: string,
   ): Promise<{ events: UsageEvent[]; nextCursor: string | null }> {
-    const iter = this.#kv.list<UsageEvent>({ prefix: ["event", id] }, { limit, cursor: cursor || undefined });
-    const events: UsageEvent[] = [];
-    for await (const e of iter) events.push(e.value);
-    return { events, nextCursor: events.length === limit && iter.cursor ? iter.cursor : null };
+    return await this.#op("reading usage events", false, async () => {
+      const iter = this.#kv.list<UsageEvent>({ prefix: ["event", id] }, { limit, cursor: cursor || undefined });
+      const events: UsageEvent[] = [];
+      for await (const e of iter) events.push(e.value);
+      return { events, nextCursor: events.length === limit && iter.cursor ? iter.cursor : null };
+    });
   }
 }
