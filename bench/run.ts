@@ -6,7 +6,7 @@ import * as ortNode from "onnxruntime-node";
 import { ModelRegistry } from "../lib/models.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { decodeImage, encodeMaskPng, encodeMaskRle } from "../lib/image/mod.ts";
-import { samplePage } from "../tests/_util.ts";
+import { samplePage } from "../dev/fixtures.ts";
 
 const ITER = Number(Deno.env.get("BENCH_ITER") ?? 15);
 const SIZE = 640;

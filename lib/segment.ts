@@ -3,7 +3,7 @@
 // reports what ran: the mask, the plan, the exact cost (integer FLOPs) and the timings.
 
 import { BadRequestError, UnprocessableError } from "./errors.ts";
-import { Executor, type Execution, type InferencePool } from "./exec/mod.ts";
+import { type Execution, Executor, type InferencePool } from "./exec/mod.ts";
 import { decodeImage } from "./image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "./models.ts";
 import {

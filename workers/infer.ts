@@ -4,7 +4,14 @@
 
 import * as ort from "onnxruntime-web";
 import { windowsTensor } from "../lib/image/window.ts";
-import { type Backend, CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, type WorkerModel } from "./protocol.ts";
+import {
+  type Backend,
+  CRASH_MODEL,
+  type FromWorker,
+  type Tensor,
+  type ToWorker,
+  type WorkerModel,
+} from "./protocol.ts";
 
 const sessions = new Map<string, ort.InferenceSession>();
 const formats = new Map<string, WorkerModel["input"]>();

@@ -114,7 +114,9 @@ function fill(
         let p = o;
         for (let x = x0; x < x1; x++, p += 4) {
           const a = data[p + 3];
-          dst[off + x] = a === 255 ? lut[data[p + s]] : plan.norm(k, (data[p + s] * a + background * (255 - a)) / 255 / 255);
+          dst[off + x] = a === 255
+            ? lut[data[p + s]]
+            : plan.norm(k, (data[p + s] * a + background * (255 - a)) / 255 / 255);
         }
       }
     }

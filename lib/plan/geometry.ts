@@ -49,7 +49,9 @@ export function splitAxis(len: number, maxTile: number, step: number): { n: numb
 export function tileGrid(width: number, height: number, tile: number): Box[] {
   const out: Box[] = [];
   for (let y = 0; y < height; y += tile) {
-    for (let x = 0; x < width; x += tile) out.push({ x, y, w: Math.min(tile, width - x), h: Math.min(tile, height - y) });
+    for (let x = 0; x < width; x += tile) {
+      out.push({ x, y, w: Math.min(tile, width - x), h: Math.min(tile, height - y) });
+    }
   }
   return out;
 }

@@ -14,7 +14,7 @@ export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
 export { type Box, mergeTiles, type Rect, roundUp, splitAxis, tileGrid } from "./geometry.ts";
 export { DEFAULT_CONFIDENCE, glimpsePlanner } from "./glimpse.ts";
 export { planUnderBudget } from "./budget.ts";
-export { DEFAULT_COMPLEXITY_SHARE, paserPlanner, type PaserOptions } from "./paser.ts";
+export { DEFAULT_COMPLEXITY_SHARE, type PaserOptions, paserPlanner } from "./paser.ts";
 export { ProbMap } from "./probmap.ts";
 export { scalePlanner, scaleTiles } from "./scale.ts";
 export {

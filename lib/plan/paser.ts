@@ -9,7 +9,7 @@ import { toGrey } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { planUnderBudget } from "./budget.ts";
 import { tileEdgeEnergy } from "./complexity.ts";
-import type { PlanContext, PlanOutcome, Planner } from "./types.ts";
+import type { PlanContext, Planner, PlanOutcome } from "./types.ts";
 import { type Zoo, ZooRun } from "./zoo.ts";
 
 /** Complexity selector's default share of tiles upgraded when there is no budget. */

@@ -12,7 +12,7 @@ import { MaskCanvas } from "./canvas.ts";
 import { regionComplexity } from "./complexity.ts";
 import { roundUp, splitAxis } from "./geometry.ts";
 import { runWholeImage } from "./fixed.ts";
-import type { PlannedTile, PlannerOptions, Planner } from "./types.ts";
+import type { PlannedTile, Planner, PlannerOptions } from "./types.ts";
 
 /** A grid tile with what the selector measured. */
 export interface ScaleTile extends PlannedTile {
@@ -90,7 +90,12 @@ export function scalePlanner(model: LoadedModel): Planner {
         model,
         scale,
         tiles: idx,
-        windows: idx.map((i) => ({ x: tiles[i].x - tiles[i].halo, y: tiles[i].y - tiles[i].halo, w: windowW, h: windowH })),
+        windows: idx.map((i) => ({
+          x: tiles[i].x - tiles[i].halo,
+          y: tiles[i].y - tiles[i].halo,
+          w: windowW,
+          h: windowH,
+        })),
       }));
       return { planned, calls, flops: exec.price(calls).flops };
     };
@@ -126,6 +131,12 @@ export function scalePlanner(model: LoadedModel): Planner {
     const results = await exec.run(plan.calls);
     const canvas = new MaskCanvas(width, height, model.spec.output.threshold ?? 0.5);
     plan.calls.forEach((call, k) => call.tiles.forEach((ti, j) => canvas.write(results[k][j], plan.planned[ti])));
-    return { mode: "adaptive", mask: canvas.mask, tiles: plan.planned, minFlops: minimal.flops, stitchMs: canvas.writeMs };
+    return {
+      mode: "adaptive",
+      mask: canvas.mask,
+      tiles: plan.planned,
+      minFlops: minimal.flops,
+      stitchMs: canvas.writeMs,
+    };
   };
 }

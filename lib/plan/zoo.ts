@@ -164,7 +164,9 @@ export class ZooRun {
       const [, a, gh, gw] = t.dims;
       const perAction: number[][] = [];
       for (let k = 0; k < a; k++) {
-        perAction.push(this.grid.map((b) => t.data[k * gh * gw + Math.floor(b.y / this.zoo.tile) * gw + b.x / this.zoo.tile]));
+        perAction.push(
+          this.grid.map((b) => t.data[k * gh * gw + Math.floor(b.y / this.zoo.tile) * gw + b.x / this.zoo.tile]),
+        );
       }
       return perAction;
     };

@@ -54,5 +54,8 @@ Deno.test("windowsTensor equals toCHW + normalise + cropCHW (+ resizeCHW), bit f
 Deno.test("windowsTensor: a window wholly outside the image is zeros; 2 channels are refused", () => {
   const out = windowsTensor(img, FORMATS[2], [{ x: 100, y: 100, w: 4, h: 4 }], 4, 4);
   assert.ok(out.every((v) => v === 0));
-  assert.throws(() => windowsTensor(img, { ...FORMATS[0], channels: 2 }, [{ x: 0, y: 0, w: 1, h: 1 }], 1, 1), RangeError);
+  assert.throws(
+    () => windowsTensor(img, { ...FORMATS[0], channels: 2 }, [{ x: 0, y: 0, w: 1, h: 1 }], 1, 1),
+    RangeError,
+  );
 });

@@ -1,0 +1,64 @@
+// Shared by the evaluation's parts: the registry, the worker pool and the Segmenter the server uses, dataset-level
+// mIoU, and the row type of the report.
+
+import { ModelRegistry } from "../../lib/models.ts";
+import { WorkerPool } from "../../workers/pool.ts";
+import { Segmenter } from "../../lib/segment.ts";
+import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
+
+export const ROOT = new URL("../../", import.meta.url);
+export const registry = await ModelRegistry.load();
+export const workers = Math.max(1, navigator.hardwareConcurrency ?? 2);
+export const pool = new WorkerPool({
+  size: workers,
+  queueLimit: 1024,
+  backend: "wasm-simd",
+  wasmThreads: 1,
+  models: registry.workerModels(),
+});
+await pool.start();
+export const limits = { maxPixels: 16e6, timeoutMs: 600_000, planner: DEFAULT_PLANNER_OPTIONS };
+export const segmenter = new Segmenter(registry, pool, limits);
+
+/** One line of a results table. */
+export interface Row {
+  family: string;
+  name: string;
+  miou: number;
+  gflops: number;
+  ms: number;
+  /** Extra text shown in the table (e.g. glimpse steps). */
+  note?: string;
+}
+
+/** Dataset-level mIoU: intersections and unions summed over all scenes, then averaged over classes. */
+export class IoU {
+  inter: number[];
+  union: number[];
+  constructor(readonly classes: number) {
+    this.inter = new Array(classes).fill(0);
+    this.union = new Array(classes).fill(0);
+  }
+  add(mask: Uint8Array, label: Uint8Array) {
+    for (let p = 0; p < mask.length; p++) {
+      const a = mask[p], b = label[p];
+      if (a === b) {
+        this.inter[a]++;
+        this.union[a]++;
+      } else {
+        this.union[a]++;
+        this.union[b]++;
+      }
+    }
+  }
+  get miou() {
+    let s = 0, n = 0;
+    for (let c = 0; c < this.classes; c++) {
+      if (this.union[c]) {
+        s += this.inter[c] / this.union[c];
+        n++;
+      }
+    }
+    return s / n;
+  }
+}
