@@ -17,6 +17,7 @@ import {
 } from "./_codecs.ts";
 import { checkComplete, countJpegScans, type HeaderInfo, readHeader, unsupportedMediaType } from "./_headers.ts";
 import { decodeTiff } from "./_tiff.ts";
+import { checkDecodeWork, DEFAULT_MAX_GIF_FRAMES, DEFAULT_MAX_SCAN_PIXELS } from "./budget.ts";
 import type { DecodeLimits, ImageFormat, RgbaImage } from "./types.ts";
 
 /**
@@ -90,6 +91,8 @@ const DECODABLE: ReadonlySet<ImageFormat> = new Set([
  *    `maxPixels` → 413 with `width`, `height`, `pixels`, `max_pixels`.
  * 5. A JPEG with more than `MAX_JPEG_SCANS` scans, or a PNG or GIF cut
  *    short → 400.
+ * 6. A JPEG whose pixels × scans is over `limits.maxScanPixels` → 413; a
+ *    GIF with more than `limits.maxGifFrames` frames → 400 (budget.ts).
  *
  * When the declared type and the sniffed format disagree, the bytes win:
  * clients mislabel uploads far more often than they send a format we would
@@ -135,6 +138,10 @@ export async function decodeImage(
       `JPEG has more than ${MAX_JPEG_SCANS} scans`,
     );
   }
+  checkDecodeWork(header, bytes, {
+    maxScanPixels: limits.maxScanPixels ?? DEFAULT_MAX_SCAN_PIXELS,
+    maxGifFrames: limits.maxGifFrames ?? DEFAULT_MAX_GIF_FRAMES,
+  });
   checkComplete(header, bytes);
 
   // Loading a decoder can only fail for server reasons (permissions,

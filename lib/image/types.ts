@@ -74,6 +74,10 @@ export interface RgbaImage {
 export interface DecodeLimits {
   /** Largest `width * height` accepted (DESIGN.md `MAX_PIXELS`). */
   maxPixels: number;
+  /** Largest pixels × scans of a JPEG (default `DEFAULT_MAX_SCAN_PIXELS`, budget.ts). */
+  maxScanPixels?: number;
+  /** Most frames a GIF may hold (default `DEFAULT_MAX_GIF_FRAMES`, budget.ts). */
+  maxGifFrames?: number;
 }
 
 /**

@@ -1,0 +1,124 @@
+// decodeOffThread / DecodePool: same pixels and same typed errors as
+// decodeImage, the decode budget (pixels × scans, GIF frames), a hard timeout
+// that replaces the worker, and a main thread that keeps answering while a
+// heavy image decodes.
+
+import assert from "node:assert/strict";
+import { InvalidImageError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
+import { decodeImage } from "../../lib/image/decode.ts";
+import { DecodePool } from "../../workers/decode_pool.ts";
+import { encodePng, gradient } from "../fixtures/image/build.ts";
+import { progressiveJpeg } from "../../bench/soak/jpeg.ts";
+
+/** Max event-loop lag (ms) seen by a 10 ms timer loop while `work` runs. */
+async function lagDuring(work: () => Promise<unknown>): Promise<number> {
+  let worst = 0;
+  let running = true;
+  const ticker = (async () => {
+    while (running) {
+      const t = performance.now();
+      await new Promise((r) => setTimeout(r, 10));
+      worst = Math.max(worst, performance.now() - t - 10);
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    running = false;
+    await ticker;
+  }
+  return worst;
+}
+
+Deno.test({
+  name: "decode pool: same pixels and typed errors as decodeImage, buffer transferred",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const pool = new DecodePool({ size: 1 });
+    try {
+      const png = await encodePng(gradient(64, 48), 64, 48);
+      const here = await decodeImage(png, {}, "image/png");
+      const there = await pool.decode(png, {}, "image/png");
+      assert.equal(there.width, 64);
+      assert.equal(there.height, 48);
+      assert.deepEqual(new Uint8Array(there.data), new Uint8Array(here.data));
+      assert.equal(there.data.buffer.byteLength, 64 * 48 * 4);
+
+      await assert.rejects(pool.decode(new Uint8Array(100), {}, "image/png"), InvalidImageError);
+      await assert.rejects(pool.decode(png, { maxPixels: 100 }, "image/png"), (err: unknown) => {
+        assert.ok(err instanceof PayloadTooLargeError);
+        assert.equal(err.status, 413);
+        assert.equal(err.extra.max_pixels, 100);
+        return true;
+      });
+      await assert.rejects(pool.decode(png, {}, "image/webp"), UnsupportedMediaTypeError);
+    } finally {
+      pool.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "decode budget: a JPEG over pixels × scans is 413 before decoding, with the figures",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const jpeg = progressiveJpeg(2000, 2000, 499);
+    const t0 = performance.now();
+    await assert.rejects(decodeImage(jpeg, {}, "image/jpeg"), (err: unknown) => {
+      assert.ok(err instanceof PayloadTooLargeError);
+      assert.equal(err.extra.scans, 499);
+      assert.equal(err.extra.scan_pixels, 2000 * 2000 * 499);
+      return true;
+    });
+    assert.ok(performance.now() - t0 < 500, "refused from the bytes, not after decoding");
+    // Within the budget it decodes (every coefficient zero: mid grey).
+    const small = await decodeImage(progressiveJpeg(64, 64, 499), {}, "image/jpeg");
+    assert.equal(small.data[0], 128);
+  },
+});
+
+Deno.test({
+  name: "decode pool: the main thread stays responsive (< 100 ms lag) while a heavy JPEG decodes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // 4000×4000 with 60 scans: just inside the default budget, seconds of wasm work.
+    const jpeg = progressiveJpeg(4000, 4000, 60);
+    const pool = new DecodePool({ size: 1, timeoutMs: 60_000 });
+    try {
+      const off = await lagDuring(async () => {
+        const img = await pool.decode(jpeg, {}, "image/jpeg");
+        assert.equal(img.width, 4000);
+      });
+      assert.ok(off < 100, `event-loop lag ${off.toFixed(0)} ms with the decode off the main thread`);
+      // The same decode on the main thread stalls it: the measurement can fail.
+      const on = await lagDuring(() => decodeImage(jpeg, {}, "image/jpeg"));
+      assert.ok(on > 300, `event-loop lag ${on.toFixed(0)} ms with the decode on the main thread`);
+    } finally {
+      pool.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "decode pool: a decode past the hard timeout is 422 and the worker is replaced",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const pool = new DecodePool({ size: 1, timeoutMs: 150 });
+    try {
+      await assert.rejects(pool.decode(progressiveJpeg(4000, 4000, 60), {}, "image/jpeg"), (err: unknown) => {
+        assert.equal((err as { status?: number }).status, 422);
+        assert.equal((err as { slug?: string }).slug, "decode-timeout");
+        return true;
+      });
+      assert.equal(pool.stats().restarts, 1);
+      const png = await encodePng(gradient(8, 8), 8, 8);
+      assert.equal((await pool.decode(png)).width, 8);
+    } finally {
+      pool.close();
+    }
+  },
+});

@@ -1,0 +1,262 @@
+// DecodePool: image decoding in Web Workers (workers/decode.ts) with a bounded
+// queue (503 when full) and a hard per-image timeout that terminates the stuck
+// worker and starts a fresh one. `decodeOffThread` is decodeImage's drop-in
+// replacement: same limits, same typed errors, the RGBA buffer transferred.
+
+import {
+  InvalidImageError,
+  PayloadTooLargeError,
+  ProblemError,
+  UnavailableError,
+  UnprocessableError,
+  UnsupportedMediaTypeError,
+} from "../lib/errors.ts";
+import type { DecodeLimits, RgbaImage } from "../lib/image/types.ts";
+
+/** main → decode worker. */
+export interface DecodeRequest {
+  id: number;
+  bytes: Uint8Array;
+  limits: Partial<DecodeLimits>;
+  contentType?: string;
+}
+
+/** An error as it crosses the worker boundary. */
+export type SerialisedError =
+  | { problem: true; name: string; status: number; slug: string; message: string; extra: Record<string, unknown> }
+  | { problem: false; name: string; message: string };
+
+/** decode worker → main. */
+export type DecodeReply =
+  | { id: number; ok: true; width: number; height: number; data: Uint8Array }
+  | { id: number; ok: false; error: SerialisedError };
+
+/** Options of {@link DecodePool}. */
+export interface DecodePoolOptions {
+  /** Decode workers (default 1: decoding is rare next to inference). */
+  size: number;
+  /** Images waiting for a worker before 503 (default 32). */
+  queueLimit: number;
+  /** Hard limit on one decode, ms; past it the worker is terminated and replaced (default 10 s). */
+  timeoutMs: number;
+  /** A worker is replaced after this many decodes, so wasm memory it grew is given back (default 200). */
+  maxJobsPerWorker: number;
+}
+
+/** Defaults of {@link DecodePoolOptions}. */
+export const DEFAULT_DECODE_POOL: DecodePoolOptions = {
+  size: 1,
+  queueLimit: 32,
+  timeoutMs: 10_000,
+  maxJobsPerWorker: 200,
+};
+
+interface Job {
+  req: DecodeRequest;
+  resolve: (img: RgbaImage) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+  jobs: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** Counters for tests and metrics. */
+export interface DecodePoolStats {
+  size: number;
+  busy: number;
+  queued: number;
+  /** Workers replaced after a timeout or a crash. */
+  restarts: number;
+  /** Workers replaced after `maxJobsPerWorker` decodes. */
+  recycled: number;
+}
+
+const WORKER_URL = new URL("./decode.ts", import.meta.url);
+
+// Rebuilds a worker's error as the class decodeImage would have thrown.
+function rebuild(e: SerialisedError): Error {
+  if (!e.problem) {
+    const err = new Error(e.message);
+    err.name = e.name;
+    return err;
+  }
+  switch (e.name) {
+    case "InvalidImageError":
+      return new InvalidImageError(e.message);
+    case "PayloadTooLargeError":
+      return new PayloadTooLargeError(e.message, e.extra);
+    case "UnsupportedMediaTypeError":
+      return new UnsupportedMediaTypeError(e.message, e.extra);
+    default:
+      return new ProblemError(e.status, e.slug, e.message, e.extra);
+  }
+}
+
+/**
+ * A pool of decode workers.
+ *
+ * @example
+ * ```ts
+ * const pool = new DecodePool({ timeoutMs: 5000 });
+ * const img = await pool.decode(await Deno.readFile("scene.png"), { maxPixels: 16e6 }, "image/png");
+ * pool.close();
+ * ```
+ */
+export class DecodePool {
+  readonly options: DecodePoolOptions;
+  #slots: Slot[] = [];
+  #queue: Job[] = [];
+  #nextId = 1;
+  #restarts = 0;
+  #recycled = 0;
+  #closed = false;
+
+  constructor(options: Partial<DecodePoolOptions> = {}) {
+    this.options = { ...DEFAULT_DECODE_POOL, ...options };
+    for (let i = 0; i < this.options.size; i++) this.#slots.push(this.#spawn());
+  }
+
+  /** Decodes like `decodeImage`, in a worker. */
+  decode(bytes: Uint8Array, limits: Partial<DecodeLimits> = {}, contentType?: string): Promise<RgbaImage> {
+    if (this.#closed) return Promise.reject(new UnavailableError("the decode pool is closed", 1));
+    if (this.#queue.length >= this.options.queueLimit) {
+      return Promise.reject(new UnavailableError("too many images are waiting to be decoded", 1, "decode-queue-full"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ req: { id: this.#nextId++, bytes, limits, contentType }, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Current counters. */
+  stats(): DecodePoolStats {
+    return {
+      size: this.#slots.length,
+      busy: this.#slots.filter((s) => s.job).length,
+      queued: this.#queue.length,
+      restarts: this.#restarts,
+      recycled: this.#recycled,
+    };
+  }
+
+  /** Terminates every worker; queued and running decodes fail with 503. */
+  close(): void {
+    this.#closed = true;
+    for (const slot of this.#slots) {
+      clearTimeout(slot.timer);
+      slot.worker.terminate();
+      slot.job?.reject(new UnavailableError("the decode pool closed", 1));
+    }
+    for (const job of this.#queue.splice(0)) job.reject(new UnavailableError("the decode pool closed", 1));
+    this.#slots = [];
+  }
+
+  #spawn(): Slot {
+    const slot: Slot = { worker: new Worker(WORKER_URL, { type: "module" }), job: null, jobs: 0 };
+    slot.worker.onmessage = (event: MessageEvent<DecodeReply>) => this.#settle(slot, event.data);
+    slot.worker.onerror = (event) => {
+      event.preventDefault();
+      this.#replace(slot, new UnavailableError("the decode worker crashed; retry", 1, "decode-crashed"), true);
+    };
+    return slot;
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (slot.job || this.#queue.length === 0) continue;
+      const job = this.#queue.shift()!;
+      slot.job = job;
+      slot.jobs++;
+      slot.timer = setTimeout(() => {
+        this.#replace(
+          slot,
+          new UnprocessableError(
+            `decoding this image took longer than ${this.options.timeoutMs} ms; send a smaller or simpler image`,
+            "decode-timeout",
+            { decode_timeout_ms: this.options.timeoutMs },
+          ),
+          true,
+        );
+      }, this.options.timeoutMs);
+      // The caller keeps its bytes: they are copied, not transferred.
+      slot.worker.postMessage(job.req);
+    }
+  }
+
+  #settle(slot: Slot, reply: DecodeReply): void {
+    const job = slot.job;
+    if (!job || job.req.id !== reply.id) return;
+    clearTimeout(slot.timer);
+    slot.job = null;
+    if (reply.ok) job.resolve({ width: reply.width, height: reply.height, data: reply.data });
+    else job.reject(rebuild(reply.error));
+    if (slot.jobs >= this.options.maxJobsPerWorker) {
+      this.#recycled++;
+      this.#replace(slot, null, false);
+    } else {
+      this.#pump();
+    }
+  }
+
+  // Terminates a slot's worker (failing its job with `err`) and starts another in its place.
+  #replace(slot: Slot, err: Error | null, fault: boolean): void {
+    clearTimeout(slot.timer);
+    slot.worker.terminate();
+    if (slot.job && err) slot.job.reject(err);
+    if (fault) this.#restarts++;
+    const i = this.#slots.indexOf(slot);
+    if (i < 0 || this.#closed) return;
+    this.#slots[i] = this.#spawn();
+    this.#pump();
+  }
+}
+
+let shared: DecodePool | null = null;
+
+/**
+ * Decodes an upload in the shared decode pool: `decodeImage`'s limits and
+ * typed errors (400/413/415), plus 422 `decode-timeout` past the pool's hard
+ * limit and 503 when too many images wait. The pool starts on first use; its
+ * size and timeout come from `DECODE_WORKERS` and `DECODE_TIMEOUT_MS` when set.
+ *
+ * @example
+ * ```ts
+ * import { decodeOffThread } from "./decode_pool.ts";
+ * const img = await decodeOffThread(bytes, { maxPixels: 16_000_000 }, "image/png");
+ * console.log(img.width, img.height);
+ * ```
+ */
+export function decodeOffThread(
+  bytes: Uint8Array,
+  limits: Partial<DecodeLimits> = {},
+  contentType?: string,
+): Promise<RgbaImage> {
+  shared ??= new DecodePool(fromEnv());
+  return shared.decode(bytes, limits, contentType);
+}
+
+/** The shared pool, if started (for stats and shutdown). */
+export function sharedDecodePool(): DecodePool | null {
+  return shared;
+}
+
+function fromEnv(): Partial<DecodePoolOptions> {
+  const read = (name: string) => {
+    try {
+      const v = Number(Deno.env.get(name));
+      return Number.isInteger(v) && v > 0 ? v : undefined;
+    } catch {
+      return undefined; // no env permission: defaults
+    }
+  };
+  const out: Partial<DecodePoolOptions> = {};
+  const size = read("DECODE_WORKERS");
+  const timeoutMs = read("DECODE_TIMEOUT_MS");
+  if (size) out.size = size;
+  if (timeoutMs) out.timeoutMs = timeoutMs;
+  return out;
+}
