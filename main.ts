@@ -3,31 +3,50 @@
 // /readyz turns 200 when they are done.
 
 import { type Config, loadConfig, workerCount } from "./lib/config.ts";
+import { openMeter } from "./lib/metering.ts";
 import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
-import { MeterStore } from "./lib/metering.ts";
-import { createApp, type Services } from "./routes/app.ts";
+import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./workers/pool.ts";
-
-/** Opens the metering store named by the configuration. */
-export function openMeter(config: Config): Promise<MeterStore> {
-  return MeterStore.open({
-    path: `${config.DATA_DIR}/meter.kv`,
-    url: config.KV_URL,
-    price: { perGflop: config.PRICE_PER_GFLOP, currency: config.CURRENCY },
-    source: `thriftseg/${Deno.hostname?.() ?? "local"}`,
-  });
-}
 
 /** A running server. */
 export interface RunningServer {
   url: string;
   port: number;
-  /** Resolves when models are loaded and workers are warm. */
-  ready: Promise<void>;
+  /** Resolves with the loaded services when models are loaded and workers are warm. */
+  ready: Promise<Ready>;
   services: Services;
   close(): Promise<void>;
+}
+
+/** Opens the store, loads the models and warms the workers, handing each to `services` as it is ready. */
+async function load(config: Config, services: Services): Promise<Ready> {
+  const meter = await openMeter(config);
+  services.meterOpened(meter);
+  let pool: WorkerPool | undefined;
+  try {
+    const registry = await ModelRegistry.load();
+    pool = new WorkerPool({
+      size: workerCount(config),
+      queueLimit: config.QUEUE_LIMIT,
+      backend: await detectBackend(config.BACKEND),
+      wasmThreads: config.WASM_THREADS,
+      models: registry.workerModels(),
+    });
+    await pool.start();
+    const segmenter = new Segmenter(registry, pool, {
+      maxPixels: config.MAX_PIXELS,
+      timeoutMs: config.REQUEST_TIMEOUT_MS,
+      planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
+    });
+    const ready = { registry, segmenter, pool, meter };
+    services.loaded(ready);
+    return ready;
+  } catch (err) {
+    pool?.close();
+    throw err;
+  }
 }
 
 /**
@@ -35,58 +54,27 @@ export interface RunningServer {
  *
  * @example
  * ```ts
- * const server = await startServer(loadConfig({ PORT: "0" }));
+ * import { loadConfig } from "./lib/config.ts";
+ * import { startServer } from "./main.ts";
+ * const server = startServer(loadConfig({ PORT: "0" }));
  * await server.ready;
  * await fetch(`${server.url}/readyz`);
  * await server.close();
  * ```
  */
 export function startServer(config: Config): RunningServer {
-  let registry: ModelRegistry | null = null;
-  let segmenter: Segmenter | null = null;
-  let pool: WorkerPool | null = null;
-  let meter: MeterStore | null = null;
-  let loadError: string | null = null;
-  const services: Services = {
-    config,
-    registry: () => registry,
-    segmenter: () => segmenter,
-    pool: () => pool,
-    meter: () => meter,
-    loadError: () => loadError,
-  };
-  const app = createApp(services);
+  const services = new Services(config);
   const server = Deno.serve({
     port: config.PORT,
     hostname: config.HOSTNAME,
     onListen: () => {},
-  }, app.fetch);
+  }, createApp(services).fetch);
   const addr = server.addr as Deno.NetAddr;
   const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
-
-  const ready = (async () => {
-    try {
-      meter = await openMeter(config);
-      registry = await ModelRegistry.load();
-      const backend = await detectBackend(config.BACKEND);
-      pool = new WorkerPool({
-        size: workerCount(config),
-        queueLimit: config.QUEUE_LIMIT,
-        backend,
-        wasmThreads: config.WASM_THREADS,
-        models: registry.workerModels(),
-      });
-      await pool.start();
-      segmenter = new Segmenter(registry, pool, {
-        maxPixels: config.MAX_PIXELS,
-        timeoutMs: config.REQUEST_TIMEOUT_MS,
-        planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
-      });
-    } catch (err) {
-      loadError = (err as Error).message;
-      throw err;
-    }
-  })();
+  const ready = load(config, services).catch((err) => {
+    services.failed((err as Error).message);
+    throw err;
+  });
 
   return {
     url: `http://${host}:${addr.port}`,
@@ -94,10 +82,9 @@ export function startServer(config: Config): RunningServer {
     ready,
     services,
     async close() {
-      await ready.catch(() => {});
-      pool?.close();
+      await ready.then((r) => r.pool.close(), () => {});
       await server.shutdown();
-      meter?.close();
+      services.state.meter?.close();
     },
   };
 }
@@ -107,8 +94,8 @@ if (import.meta.main) {
   const server = startServer(config);
   console.log(`thriftseg listening on ${server.url} (loading models…)`);
   server.ready.then(
-    () => {
-      const stats = server.services.pool()!.stats();
+    ({ pool }) => {
+      const stats = pool.stats();
       console.log(`thriftseg ready: ${stats.size} workers on ${stats.backend}`);
     },
     (err) => console.error(`thriftseg failed to load models: ${err.message}`),

@@ -9,9 +9,8 @@
 
 import { loadConfig } from "../lib/config.ts";
 import { ProblemError } from "../lib/errors.ts";
-import { openMeter } from "../main.ts";
-import { keyJson } from "../routes/admin.ts";
-import { CreateKeyBody, TopUpBody } from "../routes/schemas.ts";
+import { CreateKeyBody, type KeyJson, keyJson, TopUpBody } from "../lib/keys.ts";
+import { openMeter } from "../lib/metering.ts";
 
 const USAGE = `usage: deno task keys <command>
 
@@ -61,7 +60,7 @@ function validated<T>(schema: { safeParse(v: unknown): { success: boolean; data?
   return r.data;
 }
 
-function table(rows: ReturnType<typeof keyJson>[]): string {
+function table(rows: KeyJson[]): string {
   const head = ["id", "name", "prefix", "credit GFLOPs", "debited GFLOPs", "rate limit", "created", "revoked"];
   const body = rows.map((k) => [
     k.id,

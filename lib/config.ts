@@ -37,6 +37,17 @@ const ConfigSchema = z.object({
   /** Default per-key rate limit: requests per window. */
   RATE_LIMIT_REQUESTS: intFromEnv(600, 1),
   RATE_LIMIT_WINDOW_S: intFromEnv(60, 1),
+  /** Origins a browser app may call the API from: `*` (default) or a comma-separated list of origins. */
+  CORS_ORIGINS: z.string().trim().default("*").transform((v, ctx) => {
+    if (v === "*") return "*" as const;
+    const origins = v.split(",").map((o) => o.trim()).filter(Boolean);
+    for (const o of origins) {
+      if (!/^https?:\/\/[^/\s]+$/.test(o)) {
+        ctx.addIssue({ code: "custom", message: `"${o}" is not an origin like https://app.example.com` });
+      }
+    }
+    return origins;
+  }),
 });
 
 /** Parsed server configuration. */

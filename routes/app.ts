@@ -1,74 +1,52 @@
-// The Hono application: request ids, routes, and the single error boundary.
+// The Hono application, top to bottom: metrics, request id, Server-Timing, CORS and 405s for every request; then
+// the routes, each with the middlewares it needs; one error boundary (problem.ts) at the end.
 
-import { Hono } from "hono";
-import type { Config } from "../lib/config.ts";
-import type { ModelRegistry } from "../lib/models.ts";
-import type { Segmenter, SegmentResult } from "../lib/segment.ts";
-import type { MeterStore } from "../lib/metering.ts";
-import type { Caller } from "./_auth.ts";
-import { usageRoutes } from "./usage.ts";
-import { adminRoutes } from "./admin.ts";
-import type { WorkerPool } from "../workers/pool.ts";
+import { type Context, Hono } from "hono";
+import { timing } from "hono/timing";
+import type { AppEnv } from "./env.ts";
+import type { Services } from "./services.ts";
 import { onError, problem } from "./problem.ts";
-import { segmentRoutes } from "./segment.ts";
-import { modelRoutes } from "./models.ts";
+import { apiCors } from "./middleware/cors.ts";
+import { wrongMethod } from "./middleware/method_not_allowed.ts";
+import { requestIds } from "./middleware/request_id.ts";
+import { adminRoutes } from "./admin.ts";
+import { docsRoutes } from "./docs.ts";
 import { healthRoutes } from "./health.ts";
 import { metricsRoutes, ServerMetrics } from "./metrics.ts";
+import { modelRoutes } from "./models.ts";
 import { openApiRoutes } from "./openapi.ts";
+import { segmentRoutes } from "./segment.ts";
+import { usageRoutes } from "./usage.ts";
 
-/** Per-request variables. */
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    caller: Caller;
-    /** Headers every response to this request carries (e.g. RateLimit). */
-    extraHeaders: Record<string, string>;
-    mode: string;
-    timings: SegmentResult["timings"];
-    billedGflops: number;
-    /** Set by the segment route: labels of the segment metrics. */
-    task: string;
-    /** GFLOPs the model executions of this request ran, billed or not. */
-    computedGflops: number;
-  };
-};
-
-/** What the routes need; getters because models load after the socket opens. */
-export interface Services {
-  config: Config;
-  registry: () => ModelRegistry | null;
-  segmenter: () => Segmenter | null;
-  pool: () => WorkerPool | null;
-  meter: () => MeterStore | null;
-  /** Set when loading failed: /readyz reports it. */
-  loadError: () => string | null;
-}
-
-function newRequestId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return "req_" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export type { AppEnv } from "./env.ts";
+export { type Ready, Services } from "./services.ts";
 
 /**
  * Creates the HTTP application.
  *
  * @example
  * ```ts
- * const app = createApp(services);
- * Deno.serve({ port: 8000 }, app.fetch);
+ * import { loadConfig } from "../lib/config.ts";
+ * import { createApp, Services } from "./app.ts";
+ * const app = createApp(new Services(loadConfig({})));
+ * const res = await app.request("/healthz");
  * ```
  */
 export function createApp(services: Services): Hono<AppEnv> {
+  const { config } = services;
   const app = new Hono<AppEnv>();
   const metrics = new ServerMetrics(services);
-  app.use("*", metrics.middleware());
-  app.use("*", async (c, next) => {
-    const id = newRequestId();
-    c.set("requestId", id);
-    await next();
-    c.res.headers.set("X-Request-Id", id);
-    for (const [k, v] of Object.entries(c.get("extraHeaders") ?? {})) c.res.headers.set(k, v);
-  });
+  app.use(metrics.middleware());
+  app.use(requestIds());
+  const origins = config.CORS_ORIGINS;
+  // Timing-Allow-Origin follows CORS, so a browser app that may read the API may read its Server-Timing too.
+  const timingOrigin = origins === "*" ? "*" : (c: Context) => {
+    const origin = c.req.header("origin");
+    return origin !== undefined && origins.includes(origin) ? origin : false;
+  };
+  app.use(timing({ totalDescription: "total", crossOrigin: timingOrigin }));
+  app.use(apiCors(origins));
+  app.use(wrongMethod(app));
   app.route("/", healthRoutes(services));
   app.route("/", modelRoutes(services));
   app.route("/", segmentRoutes(services));
@@ -76,11 +54,12 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.route("/", adminRoutes(services));
   app.route("/", metricsRoutes(metrics));
   app.route("/", openApiRoutes());
+  app.route("/", docsRoutes());
   app.get("/", async (c) => {
     const html = await Deno.readTextFile(new URL("../public/index.html", import.meta.url));
     return c.html(html);
   });
-  app.notFound((c) => problem(404, "not-found", `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.notFound((c) => problem(404, "not-found", `no route ${c.req.method} ${c.req.path}`, {}, {}, c.get("requestId")));
   app.onError(onError);
   return app;
 }

@@ -4,7 +4,8 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { MetricsRegistry } from "../lib/metrics.ts";
-import type { AppEnv, Services } from "./app.ts";
+import type { AppEnv } from "./env.ts";
+import type { Services } from "./services.ts";
 
 /** The server's metrics, registered once per app. */
 export class ServerMetrics {
@@ -49,7 +50,8 @@ export class ServerMetrics {
 
   constructor(services: Services) {
     this.registry.collect(() => {
-      const stats = services.pool()?.stats();
+      const state = services.state;
+      const stats = state.status === "ready" ? state.ready.pool.stats() : undefined;
       this.queueDepth.set(undefined, stats?.queued ?? 0);
       this.busy.set(undefined, stats?.busy ?? 0);
       this.workers.set(undefined, stats?.size ?? 0);

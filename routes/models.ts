@@ -2,9 +2,10 @@
 // task's reference size (computed by the CostCounter, not typed in).
 
 import { Hono } from "hono";
-import { UnavailableError } from "../lib/errors.ts";
 import { type ModelRegistry, referenceShape } from "../lib/models.ts";
-import type { AppEnv, Services } from "./app.ts";
+import type { AppEnv } from "./env.ts";
+import type { Services } from "./services.ts";
+import { ready } from "./middleware/ready.ts";
 
 /** The /v1/models document for a registry. */
 export function describeModels(registry: ModelRegistry) {
@@ -40,10 +41,6 @@ export function describeModels(registry: ModelRegistry) {
 /** Builds the models route. */
 export function modelRoutes(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get("/v1/models", (c) => {
-    const registry = services.registry();
-    if (!registry) throw new UnavailableError("models are still loading", 2, "not-ready");
-    return c.json(describeModels(registry));
-  });
+  app.get("/v1/models", ready(services), (c) => c.json(describeModels(c.var.ready.registry)));
   return app;
 }

@@ -1,6 +1,7 @@
 // The one place where errors become application/problem+json (RFC 9457).
 
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { ProblemError } from "../lib/errors.ts";
 
 const TITLES: Record<number, string> = {
@@ -50,13 +51,19 @@ export function problem(
   });
 }
 
-/** Hono onError handler: typed errors keep their status, anything else is a 500. */
+/**
+ * Hono onError handler: typed errors keep their status, Hono's own middlewares' HTTPExceptions keep the response
+ * they carry (built with {@link problem} where thriftseg configures them), anything else is a 500.
+ */
 export function onError(err: Error, c: Context): Response {
   const requestId = c.get("requestId" as never) as string | undefined;
-  const res = err instanceof ProblemError
-    ? problem(err.status, err.slug, err.message, err.extra, err.headers, requestId)
-    : (console.error(`[${requestId ?? "-"}] unexpected error:`, err),
-      problem(500, "internal", "the server failed to process this request", {}, {}, requestId));
-  if (requestId) res.headers.set("X-Request-Id", requestId);
-  return res;
+  if (err instanceof ProblemError) return problem(err.status, err.slug, err.message, err.extra, err.headers, requestId);
+  if (err instanceof HTTPException) {
+    const res = err.getResponse();
+    if (res.headers.get("content-type") === "application/problem+json") return res;
+    const slug = err.status === 400 ? "bad-request" : `http-${err.status}`;
+    return problem(err.status, slug, err.message || TITLES[err.status] || "Error", {}, {}, requestId);
+  }
+  console.error(`[${requestId ?? "-"}] unexpected error:`, err);
+  return problem(500, "internal", "the server failed to process this request", {}, {}, requestId);
 }

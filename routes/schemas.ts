@@ -2,6 +2,7 @@
 // /openapi.json is generated from them, and the end-to-end tests check real responses against them.
 
 import { z } from "zod";
+import { KeyJson } from "../lib/keys.ts";
 
 const decimal = (name: string) =>
   z.string().trim().regex(/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, `${name} must be a non-negative decimal number`)
@@ -42,19 +43,8 @@ export const EventsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-const RateLimitJson = z.object({
-  requests: z.number().int().min(1).max(1_000_000),
-  window_seconds: z.number().int().min(1).max(86_400),
-});
-
-/** Body of POST /v1/admin/keys. */
-export const CreateKeyBody = z.object({
-  name: z.string().min(1).max(100),
-  credit_gflops: z.number().min(0).max(1e12).nullable().describe("null = unlimited"),
-  rate_limit: RateLimitJson.optional().describe("default: RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW_S"),
-});
-/** Body of POST /v1/admin/keys/:id/topup. */
-export const TopUpBody = z.object({ gflops: z.number().gt(0).max(1e12) });
+/** Bodies of POST /v1/admin/keys and …/topup: shared with `deno task keys`, so they live in lib/. */
+export { CreateKeyBody, TopUpBody } from "../lib/keys.ts";
 
 // ---- responses ----
 
@@ -112,6 +102,8 @@ export const SegmentResponse = z.object({
     executions: z.array(z.object({ model: z.string(), shape: z.array(z.number().int()), gflops: z.number() })),
     glimpses: z.array(Glimpse),
     stop: z.string().optional().describe("glimpse: why it stopped (confidence, budget, deadline, exhausted)"),
+    coverage: z.object({ full_res_share: z.number(), unresolved_share: z.number() }).optional()
+      .describe("share of the image run at full resolution, and left unsure and unfocused by a budget"),
   }).loose(),
   cost: z.object({
     gflops: z.number(),
@@ -119,7 +111,12 @@ export const SegmentResponse = z.object({
     flops: z.number().int(),
     breakdown: z.array(z.object({ model: z.string(), runs: z.number().int(), gflops: z.number(), gmacs: z.number() })),
   }),
-  budget: z.object({ gflops: z.number().nullable(), min_gflops: z.number() }),
+  budget: z.object({
+    gflops: z.number().nullable().describe(
+      "the budget the plan ran under: X-Budget-GFLOPs, or the credit where it capped it",
+    ),
+    min_gflops: z.number(),
+  }),
   backend: z.string(),
   timings_ms: z.record(z.string(), z.number()),
 });
@@ -183,16 +180,7 @@ export const UsageEvent = z.object({
 export const EventsResponse = z.object({ events: z.array(UsageEvent), next_cursor: z.string().nullable() });
 
 /** A key as the admin API shows it (never its secret, except once at creation). */
-export const KeyResponse = z.object({
-  id: z.string(),
-  name: z.string(),
-  prefix: z.string(),
-  credit_remaining_gflops: z.number().nullable().describe("null = unlimited"),
-  debited_gflops: z.number(),
-  rate_limit: RateLimitJson,
-  created_at: z.string(),
-  revoked_at: z.string().nullable(),
-});
+export const KeyResponse = KeyJson;
 /** 201 body of POST /v1/admin/keys. */
 export const CreatedKeyResponse = KeyResponse.extend({
   secret: z.string().describe("the API key; shown only in this response"),
@@ -211,4 +199,10 @@ const WorkerStats = z.object({
 /** GET /healthz. */
 export const HealthResponse = z.object({ status: z.literal("ok") });
 /** GET /readyz (200). */
-export const ReadyResponse = z.object({ status: z.literal("ready"), backend: z.string(), workers: WorkerStats });
+export const ReadyResponse = z.object({
+  status: z.literal("ready"),
+  backend: z.string(),
+  workers: WorkerStats,
+  store: z.object({ ok: z.boolean(), latencyMs: z.number(), checkedAt: z.number() }).loose()
+    .describe("the billing store's last health check"),
+});

@@ -159,7 +159,7 @@ Deno.test({
 
     await t.step("a failed billing write is a 503: credit unchanged, no event; the retry succeeds", async () => {
       const k = await createKey(server, { credit_gflops: 100 });
-      server.services.meter()!.faults.failCommits = 1;
+      (await server.ready).meter.faults.failCommits = 1;
       const res = await segment(server, k.secret, { "idempotency-key": "retry-me" });
       assert.equal(res.status, 503);
       assert.match((await res.json()).type, /billing-failed/);

@@ -48,7 +48,7 @@ Deno.test({
       assert.equal(bad.status, 415);
       await bad.body?.cancel();
       // A billing write that fails: the compute ran, nothing was billed, the client got 503.
-      server.services.meter()!.faults.failCommits = 1;
+      (await server.ready).meter.faults.failCommits = 1;
       const failed = await segment("fixed");
       assert.equal(failed.status, 503);
       const failedCost = (await segment("fixed")).headers.get("x-cost-gflops"); // retry succeeds
