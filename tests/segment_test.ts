@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
 import { Segmenter } from "../lib/segment.ts";
-import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan.ts";
+import { DEFAULT_PLANNER_OPTIONS, scalePlanner } from "../lib/plan/mod.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { textImage } from "./_util.ts";
 
@@ -46,7 +46,10 @@ Deno.test({
         halo,
       });
       const whole = await new Segmenter(registry, pool).segment({ task: "text", mode: "fixed", bytes });
-      const tiled = await new Segmenter(registry, pool, limits(32)).segment({ task: "text", mode: "adaptive", bytes });
+      const tiled = await new Segmenter(registry, pool, limits(32)).segment(
+        { task: "text", mode: "adaptive", bytes },
+        scalePlanner(text),
+      );
       assert.equal(tiled.plan.tiles.length, 4);
       assert.ok(tiled.plan.tiles.every((t) => t.scale === 1 && t.halo === 32));
       assert.equal(tiled.plan.executions.length, 1, "four same-shape tiles run as one batched call");
@@ -57,11 +60,10 @@ Deno.test({
       const noHaloRegistry = Object.create(registry) as ModelRegistry;
       const bare = { ...text, spec: { ...text.spec, tile: { halo: 0 } } };
       Object.defineProperty(noHaloRegistry, "models", { value: new Map([[text.spec.id, bare]]) });
-      const seams = await new Segmenter(noHaloRegistry, pool, limits(0)).segment({
-        task: "text",
-        mode: "adaptive",
-        bytes,
-      });
+      const seams = await new Segmenter(noHaloRegistry, pool, limits(0)).segment(
+        { task: "text", mode: "adaptive", bytes },
+        scalePlanner(bare),
+      );
       assert.ok(seams.plan.tiles.every((t) => t.halo === 0));
 
       const withHalo = disagreement(whole.mask, tiled.mask);

@@ -1,13 +1,15 @@
-// Adaptive execution on the trained zoos (lib/zoo.ts) with the real models in real onnxruntime-web workers:
+// Adaptive execution on the trained zoos (lib/plan/) with the real models in real onnxruntime-web workers:
 // exact cost in every mode, budgets never exceeded, non-cascading routing, glimpse steps, halo tiles.
 
 import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { Segmenter, type SegmentRequest, type SegmentResult } from "../lib/segment.ts";
-import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan.ts";
+import { cascadePlanner, DEFAULT_PLANNER_OPTIONS, paserPlanner, type Planner, zooOf, ZooRun } from "../lib/plan/mod.ts";
+import { Executor } from "../lib/exec/mod.ts";
 import { decodeImage } from "../lib/image/mod.ts";
-import { planUnderBudget, runZoo, zooOf, ZooRunner } from "../lib/zoo.ts";
+import { fromGflops, toGflops } from "../lib/units.ts";
+import { RecordingPool } from "./_pool.ts";
 
 // Scene 0 of the held-out test split of each task (training/scenes.py), image and label.
 const fixture = (name: string) => Deno.readFile(new URL(`./fixtures/${name}`, import.meta.url));
@@ -22,10 +24,7 @@ const pool = new WorkerPool({
   queueLimit: 256,
   backend: "wasm-simd",
   wasmThreads: 1,
-  models: [...registry.models.values()].filter((m) => m.spec.task !== "text").map((m) => ({
-    id: m.spec.id,
-    bytes: m.bytes,
-  })),
+  models: registry.workerModels().filter((m) => !m.id.startsWith("text")),
 });
 await pool.start();
 const segmenter = new Segmenter(registry, pool, {
@@ -59,13 +58,37 @@ function assertExactCost(r: SegmentResult) {
     flops += recount;
   }
   assert.equal(r.cost.flops, flops);
-  assert.equal(r.cost.gflops, flops / 1e9);
-  const byModel = r.cost.breakdown.reduce((s, b) => s + b.gflops, 0);
-  assert.ok(Math.abs(byModel - r.cost.gflops) < 1e-9);
+  assert.equal(r.cost.breakdown.reduce((s, b) => s + b.flops, 0), flops);
 }
 
-function segment(task: keyof typeof scenes, req: Omit<SegmentRequest, "task" | "bytes">) {
-  return segmenter.segment({ task, bytes: scenes[task].bytes, ...req } as SegmentRequest);
+/** A request as the tests write it: GFLOPs budgets, and the evaluation's baselines by name. */
+type Req = Omit<SegmentRequest, "task" | "bytes" | "mode"> & {
+  mode: SegmentRequest["mode"] | "cascade";
+  budgetGflops?: number;
+  selector?: "complexity";
+  cascadeConfidence?: number;
+};
+
+function segment(task: keyof typeof scenes, req: Req) {
+  const { budgetGflops, selector, cascadeConfidence, ...rest } = req;
+  const zoo = segmenter.zoo(registry.task(task))!;
+  let planner: Planner | undefined;
+  if (req.mode === "cascade") planner = cascadePlanner(zoo, cascadeConfidence!);
+  if (selector) planner = paserPlanner(zoo, { selector });
+  return segmenter.segment({
+    ...rest,
+    task,
+    mode: req.mode === "cascade" ? "adaptive" : req.mode,
+    budgetFlops: budgetGflops === undefined ? undefined : fromGflops(budgetGflops),
+    bytes: scenes[task].bytes,
+  }, planner);
+}
+
+/** A ZooRun over a recording pool: prices windows exactly as a request would, runs nothing. */
+async function pricer(task: keyof typeof scenes, halo?: number) {
+  const img = await decodeImage(scenes[task].bytes);
+  const exec = new Executor(new RecordingPool(), img, { maxExecPixels: 1 << 22, timeoutMs: 1 });
+  return new ZooRun(zooOf(registry, registry.task(task), halo)!, registry.task(task), exec);
 }
 
 for (const task of ["digits", "micrograph"] as const) {
@@ -78,7 +101,7 @@ for (const task of ["digits", "micrograph"] as const) {
     ...opts,
     name: `${task}: every mode reports exactly the counter's FLOPs of the executions it ran`,
     async fn() {
-      const reqs: Omit<SegmentRequest, "task" | "bytes">[] = [
+      const reqs: Req[] = [
         { mode: "fixed", model: f0 },
         { mode: "fixed", model: f2 },
         { mode: "adaptive" },
@@ -93,7 +116,9 @@ for (const task of ["digits", "micrograph"] as const) {
         assertExactCost(r);
         assert.equal(r.mask.length, r.width * r.height);
         assert.ok(r.mask.every((v) => v < nClasses));
-        if (req.budgetGflops !== undefined) assert.ok(r.cost.flops <= req.budgetGflops * 1e9, JSON.stringify(req));
+        if (req.budgetGflops !== undefined) {
+          assert.ok(r.cost.flops <= fromGflops(req.budgetGflops), JSON.stringify(req));
+        }
       }
     },
   });
@@ -114,22 +139,24 @@ for (const task of ["digits", "micrograph"] as const) {
     async fn() {
       const free = await segment(task, { mode: "adaptive" });
       const f0Flops = free.plan.executions.find((e) => e.model === f0)!.flops;
-      const budgets = [f0Flops / 1e9, (f0Flops / 1e9) * 1.5, free.cost.gflops / 2, free.cost.gflops, 100];
+      const free_ = toGflops(free.cost.flops);
+      const budgets = [toGflops(f0Flops), toGflops(f0Flops) * 1.5, free_ / 2, free_, 100];
       let last = -1;
       for (const b of budgets) {
         const r = await segment(task, { mode: "adaptive", budgetGflops: b });
         assertExactCost(r);
-        assert.ok(r.cost.flops <= b * 1e9, `budget ${b}: spent ${r.cost.gflops}`);
+        assert.ok(r.cost.flops <= fromGflops(b), `budget ${b}: spent ${r.cost.flops}`);
         assert.ok(r.cost.flops >= last, "a larger budget never buys less");
         last = r.cost.flops;
-        // Non-cascading: a tile index appears in at most one local execution.
-        const seen = new Set<number>();
-        for (const ex of r.plan.executions.filter((e) => e.tiles.length)) {
-          for (const t of ex.tiles) {
-            assert.ok(!seen.has(t), `tile ${t} ran twice`);
-            seen.add(t);
-          }
-        }
+        // Non-cascading: the local executions cost exactly what running each tile once, through the one model the
+        // plan names for it, costs.
+        const run = await pricer(task, DEFAULT_PLANNER_OPTIONS.zooHalo);
+        const localFlops = zoo.locals.reduce((f, m) => {
+          const tiles = r.plan.tiles.flatMap((t, i) => (t.model === m.spec.id ? [i] : []));
+          return f + run.localFlops(m, tiles);
+        }, 0);
+        const ran = r.plan.executions.filter((e) => zoo.locals.some((m) => m.spec.id === e.model));
+        assert.equal(ran.reduce((f, e) => f + e.flops, 0), localFlops);
         // Windows of one model and size run as one batched call.
         const keys = r.plan.executions.map((e) => `${e.model} ${e.dims.slice(1)}`);
         assert.equal(new Set(keys).size, keys.length);
@@ -155,7 +182,7 @@ for (const task of ["digits", "micrograph"] as const) {
       assert.equal(g[0].model, f0);
       assert.equal(g[0].tile, null);
       for (let i = 1; i < g.length; i++) assert.ok(g[i].gflops > g[i - 1].gflops);
-      assert.ok(Math.abs(g[g.length - 1].gflops - all.cost.gflops) < 1e-12);
+      assert.ok(Math.abs(g[g.length - 1].gflops - toGflops(all.cost.flops)) < 1e-12);
       assert.equal(all.plan.stop, "exhausted");
       assert.equal(g.length - 1, all.plan.tiles.length);
       // A reachable target stops as soon as it is met: the confidence before the last step was below it.
@@ -168,7 +195,7 @@ for (const task of ["digits", "micrograph"] as const) {
       // A budget stops it, never overspent.
       const budget = g[0].gflops + (g[g.length - 1].gflops - g[0].gflops) / 3;
       const capped = await segment(task, { mode: "glimpse", confidence: 1, budgetGflops: budget });
-      assert.ok(capped.cost.gflops <= budget);
+      assert.ok(capped.cost.flops <= fromGflops(budget));
       assert.equal(capped.plan.stop, "budget");
       // A deadline in the past: the glance only, still a valid mask.
       const late = await segment(task, { mode: "glimpse", confidence: 1, deadlineMs: 1 }).catch((e) => e);
@@ -182,24 +209,25 @@ for (const task of ["digits", "micrograph"] as const) {
     async fn() {
       const img = await decodeImage(scenes[task].bytes);
       const whole = (await segment(task, { mode: "fixed", model: f2 })).mask;
-      const run = (id: string, dims: number[], data: Float32Array) => pool.run(id, dims, data, 60_000);
       const strongest = zoo.locals[zoo.locals.length - 1];
       const differ = async (halo: number, merge: boolean, tiles?: number[]) => {
-        const runner = new ZooRunner({ ...zoo, halo }, registry.task(task), img, run, 1 << 22, merge);
-        await runner.glance();
-        const glance = runner.flops;
-        const chosen = tiles ?? runner.grid.map((_t, i) => i);
-        await runner.refine(strongest, chosen);
-        assert.equal(runner.flops - glance, runner.localFlops(strongest, chosen), "priced = run");
-        const m = runner.mask();
+        const exec = new Executor(pool, img, { maxExecPixels: 1 << 22, timeoutMs: 60_000 });
+        const run = new ZooRun({ ...zoo, halo }, registry.task(task), exec, merge);
+        await run.glance();
+        const glance = exec.flops;
+        const chosen = tiles ?? run.grid.map((_t, i) => i);
+        const priced = run.localFlops(strongest, chosen);
+        await run.refine([{ model: strongest, tiles: chosen }]);
+        assert.equal(exec.flops - glance, priced, "priced = run");
+        const m = run.mask();
         let d = 0, n = 0;
         for (const ti of chosen) {
-          const t = runner.grid[ti];
+          const t = run.grid[ti];
           for (let y = t.y; y < t.y + t.h; y++) {
             for (let x = t.x; x < t.x + t.w; x++, n++) if (m[y * img.width + x] !== whole[y * img.width + x]) d++;
           }
         }
-        return { share: d / n, flops: runner.flops - glance };
+        return { share: d / n, flops: exec.flops - glance };
       };
       const withHalo = await differ(zoo.halo, false);
       const served = DEFAULT_PLANNER_OPTIONS.zooHalo;
@@ -211,13 +239,11 @@ for (const task of ["digits", "micrograph"] as const) {
       const separate = await differ(zoo.halo, false, block);
       console.log(
         `${task}: pixels differing from whole-image ${f2}: per-tile halo ${zoo.halo}: ` +
-          `${(withHalo.share * 100).toFixed(3)}% at ${
-            (withHalo.flops / 1e9).toFixed(3)
-          } GFLOPs, halo ${served} (served): ` +
-          `${(servedHalo.share * 100).toFixed(3)}% at ${(servedHalo.flops / 1e9).toFixed(3)} GFLOPs, ` +
-          `no halo: ${(noHalo.share * 100).toFixed(3)}%; ` +
-          `6 tiles merged: ${(merged.share * 100).toFixed(3)}% at ${(merged.flops / 1e9).toFixed(3)} GFLOPs ` +
-          `vs ${(separate.flops / 1e9).toFixed(3)} separate`,
+          `${(withHalo.share * 100).toFixed(3)}% at ${toGflops(withHalo.flops).toFixed(3)} GFLOPs, ` +
+          `halo ${served} (served): ${(servedHalo.share * 100).toFixed(3)}% at ` +
+          `${toGflops(servedHalo.flops).toFixed(3)} GFLOPs, no halo: ${(noHalo.share * 100).toFixed(3)}%; ` +
+          `6 tiles merged: ${(merged.share * 100).toFixed(3)}% at ${toGflops(merged.flops).toFixed(3)} GFLOPs ` +
+          `vs ${toGflops(separate.flops).toFixed(3)} separate`,
       );
       assert.ok(withHalo.share < 0.01, `with halo ${withHalo.share}`);
       assert.ok(noHalo.share > 2 * withHalo.share, `halo should matter: ${noHalo.share} vs ${withHalo.share}`);
@@ -229,47 +255,18 @@ for (const task of ["digits", "micrograph"] as const) {
   });
 }
 
-Deno.test("planUnderBudget: convex-hull steps by gain per FLOP, one action per tile, never over budget", () => {
-  // 3 tiles, actions keep/f1/f2 with costs 0/1/3; gains relative to keep.
-  // Tile 0: keep→f1 at 0.5, then f1→f2 at 0.4/2 = 0.2. Tile 1: f1 is below the hull, keep→f2 at 0.2.
-  // Tile 2: f1 loses, keep→f2 at 0.2/3. Order: t0 keep→f1, t0 f1→f2 (tie with t1, lower tile first), t1, t2.
-  const gain = [[0, 0, 0], [0.5, 0.1, -1], [0.9, 0.6, 0.2]];
-  const costs = [0, 1, 3];
-  assert.deepEqual(planUnderBudget(gain, costs, 0), [0, 0, 0]);
-  assert.deepEqual(planUnderBudget(gain, costs, 1), [1, 0, 0]);
-  assert.deepEqual(planUnderBudget(gain, costs, 2), [1, 0, 0]); // f1→f2 needs 2 more
-  assert.deepEqual(planUnderBudget(gain, costs, 3), [2, 0, 0]);
-  assert.deepEqual(planUnderBudget(gain, costs, 6), [2, 2, 0]);
-  assert.deepEqual(planUnderBudget(gain, costs, 100), [2, 2, 2]);
-  // A tile whose every gain is ≤ 0 is never upgraded, whatever the budget.
-  assert.deepEqual(planUnderBudget([[0, 0], [-0.1, 0.2], [-0.2, 0.1]], costs, 100), [0, 1]);
-  for (const b of [0, 0.5, 1, 2, 3.5, 5, 7, 9]) {
-    const chosen = planUnderBudget(gain, costs, b);
-    assert.ok(chosen.reduce((s, a) => s + costs[a], 0) <= b);
-  }
-  // Exact pricing of the whole plan: tiles of one action share a window, so each extra tile of an action costs less.
-  const shared = (chosen: number[]) =>
-    [1, 2].reduce((f, a) => {
-      const k = chosen.filter((c) => c === a).length;
-      return f + (k ? costs[a] * (1 + 0.5 * (k - 1)) : 0);
-    }, 0);
-  // Per-tile prices would stop at [2, 0, 0] for a budget of 4.5 (tile 1's f2 needs 3 more); shared windows let it in.
-  assert.deepEqual(planUnderBudget(gain, costs, 4.5), [2, 0, 0]);
-  assert.deepEqual(planUnderBudget(gain, costs, 4.5, shared), [2, 2, 0]);
-  for (const b of [0, 0.5, 1, 2, 3.5, 4.5, 6, 9]) assert.ok(shared(planUnderBudget(gain, costs, b, shared)) <= b);
-});
-
 Deno.test({
   ...opts,
-  name: "runZoo refuses a budget below the glance with min_gflops",
+  name: "a zoo request refuses a budget below the glance with min_gflops, and nothing runs",
   async fn() {
     const img = await decodeImage(scenes.digits.bytes);
+    const recording = new RecordingPool(2);
+    const exec = new Executor(recording, img, { budgetFlops: 1000, maxExecPixels: 1 << 22, timeoutMs: 1 });
     const zoo = zooOf(registry, registry.task("digits"))!;
-    const runner = new ZooRunner(zoo, registry.task("digits"), img, () => {
-      throw new Error("nothing may run");
-    }, 1 << 22);
-    await assert.rejects(runZoo(runner, { mode: "adaptive", budgetGflops: 1e-6 }), /below the cheapest plan/);
-    assert.equal(runner.flops, 0);
+    const ctx = { registry, task: registry.task("digits"), image: img, exec, options: DEFAULT_PLANNER_OPTIONS };
+    await assert.rejects(paserPlanner(zoo)(ctx), /below the cheapest plan/);
+    assert.equal(exec.flops, 0);
+    assert.equal(recording.jobs.length, 0);
   },
 });
 
