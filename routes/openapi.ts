@@ -22,6 +22,7 @@ const ERROR_TEXT: Record<number, string> = {
   402: "credit exhausted or below the cheapest plan (`credit_remaining_gflops`, `min_gflops`); nothing is billed",
   403: "revoked key, or wrong admin token",
   404: "unknown task, model, key or route",
+  405: "the path exists under another method: see Allow",
   409: "a request with this Idempotency-Key is still running",
   413: "body over MAX_UPLOAD_BYTES, or image over MAX_PIXELS (checked from the header before decoding)",
   415: "unsupported media type (e.g. WebP)",
@@ -44,6 +45,7 @@ function errors(...statuses: number[]) {
   for (const s of statuses) {
     const headers: Json = { "X-Request-Id": header("request id") };
     if (s === 429 || s === 503) headers["Retry-After"] = header("seconds", { type: "integer" });
+    if (s === 405) headers.Allow = header("the methods the path serves");
     if (s === 429) Object.assign(headers, RATE_HEADERS);
     out[String(s)] = {
       description: ERROR_TEXT[s],
@@ -127,7 +129,7 @@ function segmentOperation(): Json {
           "image/png": { schema: { type: "string", format: "binary" } },
         },
       },
-      ...errors(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 503, 504),
+      ...errors(400, 401, 402, 403, 404, 405, 409, 413, 415, 422, 429, 503, 504),
     },
   };
 }
@@ -184,8 +186,9 @@ export function openApiDocument(): Json {
       "/v1/models": {
         get: {
           operationId: "models",
+          security: [],
           summary: "Tasks, classes and models with their FLOPs at the reference size and test mIoU",
-          responses: { "200": ok("the model zoo", "ModelsResponse"), ...errors(503) },
+          responses: { "200": ok("the model zoo", "ModelsResponse"), ...errors(405, 503) },
         },
       },
       "/v1/usage": {
@@ -243,36 +246,84 @@ export function openApiDocument(): Json {
       "/healthz": {
         get: {
           operationId: "health",
+          security: [],
           summary: "The process answers",
-          responses: { "200": ok("up", "HealthResponse") },
+          responses: { "200": ok("up", "HealthResponse"), ...errors(405) },
         },
       },
       "/readyz": {
         get: {
           operationId: "ready",
+          security: [],
           summary: "Models loaded and workers warm",
-          responses: { "200": ok("ready", "ReadyResponse"), ...errors(503) },
+          responses: { "200": ok("ready", "ReadyResponse"), ...errors(405, 503) },
         },
       },
       "/metrics": {
         get: {
           operationId: "metrics",
+          security: [],
           summary: "Prometheus text format 0.0.4",
-          responses: { "200": { description: "metrics", content: { "text/plain": { schema: { type: "string" } } } } },
+          responses: {
+            "200": { description: "metrics", content: { "text/plain": { schema: { type: "string" } } } },
+            ...errors(405),
+          },
         },
       },
       "/openapi.json": {
         get: {
           operationId: "openapi",
+          security: [],
           summary: "This document",
-          responses: { "200": { description: "OpenAPI 3.1", content: { "application/json": { schema: {} } } } },
+          responses: {
+            "200": { description: "OpenAPI 3.1", content: { "application/json": { schema: {} } } },
+            ...errors(405),
+          },
+        },
+      },
+      "/docs": {
+        get: {
+          operationId: "docs",
+          security: [],
+          summary: "Interactive API reference (Swagger UI) rendered from /openapi.json",
+          responses: {
+            "200": { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+            ...errors(405),
+          },
+        },
+      },
+      "/docs/assets/swagger-ui-dist/{file}": {
+        get: {
+          operationId: "docsAsset",
+          security: [],
+          summary: "The script and stylesheet of /docs, served from the npm package swagger-ui-dist",
+          parameters: [{
+            name: "file",
+            in: "path",
+            required: true,
+            schema: { type: "string", enum: ["swagger-ui.css", "swagger-ui-bundle.js"] },
+          }],
+          responses: {
+            "200": {
+              description: "the asset",
+              content: {
+                "text/css": { schema: { type: "string" } },
+                "text/javascript": { schema: { type: "string" } },
+              },
+            },
+            ...errors(404),
+          },
         },
       },
       "/": {
         get: {
           operationId: "demo",
+          security: [],
           summary: "The demo page",
-          responses: { "200": { description: "HTML", content: { "text/html": { schema: { type: "string" } } } } },
+          responses: {
+            "200": { description: "HTML", content: { "text/html": { schema: { type: "string" } } } },
+            ...errors(405),
+          },
         },
       },
     },

@@ -60,6 +60,16 @@ Deno.test({
       const path = r.path.replace(/:([A-Za-z_]+)/g, "{$1}");
       assert.ok(doc.paths[path]?.[r.method.toLowerCase()], `${r.method} ${path} missing from /openapi.json`);
     }
+    // Security per operation (redocly's security-defined): public routes say `security: []`, the rest name a scheme.
+    const publicOps = ["models", "health", "ready", "metrics", "openapi", "docs", "docsAsset", "demo"];
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const security = op.security as unknown[] | undefined;
+        assert.ok(Array.isArray(security), `${method} ${path} declares no security`);
+        if (publicOps.includes(op.operationId as string)) assert.deepEqual(security, [], `${path} is public`);
+        else assert.ok(security.length > 0, `${method} ${path} needs a security scheme`);
+      }
+    }
     const seg = doc.paths["/v1/segment/{task}"].post;
     const statuses = Object.keys(seg.responses);
     for (const s of ["200", "400", "401", "402", "403", "404", "409", "413", "415", "422", "429", "503", "504"]) {
