@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import puppeteer, { type Browser, type ElementHandle, type HTTPResponse, type Page } from "puppeteer-core";
 import { Image } from "imagescript";
-import { testServer } from "../_util.ts";
+import { testServer, textImage } from "../_util.ts";
 import type { RunningServer } from "../../main.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
@@ -69,10 +69,14 @@ async function submit(page: Page): Promise<{ res: HTTPResponse; json: () => unkn
   await page.evaluate(() => {
     delete (globalThis as unknown as { __lastBody?: string }).__lastBody;
     // Every state the page goes through, with the button's state at that moment.
-    const w = globalThis as unknown as { __states: [string, boolean][] };
+    const w = globalThis as unknown as { __states: [string, boolean, string][] };
     w.__states = [];
     new MutationObserver(() => {
-      w.__states.push([document.body.dataset.state!, (document.getElementById("go") as HTMLButtonElement).disabled]);
+      w.__states.push([
+        document.body.dataset.state!,
+        (document.getElementById("go") as HTMLButtonElement).disabled,
+        getComputedStyle(document.querySelector("#go .spinner")!).display,
+      ]);
     }).observe(document.body, { attributes: true, attributeFilter: ["data-state"] });
   });
   const [res] = await Promise.all([
@@ -85,8 +89,13 @@ async function submit(page: Page): Promise<{ res: HTTPResponse; json: () => unkn
     () => (globalThis as unknown as { __lastBody?: string }).__lastBody,
   ).then((h) => h.jsonValue()) as string;
   await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state!));
-  const states = await page.evaluate(() => (globalThis as unknown as { __states: [string, boolean][] }).__states);
-  assert.deepEqual(states[0], ["running", true], `while running the button is disabled: ${JSON.stringify(states)}`);
+  const states = await page.evaluate(() =>
+    (globalThis as unknown as { __states: [string, boolean, string][] }).__states
+  );
+  // While running: the button is disabled and its spinner shows.
+  assert.deepEqual(states[0].slice(0, 2), ["running", true], JSON.stringify(states));
+  assert.notEqual(states[0][2], "none", "spinner visible while running");
+  assert.equal(await page.$eval("#go .spinner", (e) => getComputedStyle(e).display), "none", "spinner gone after");
   const state = await page.evaluate(() => document.body.dataset.state!);
   assert.equal(await page.$eval("#go", (b) => (b as HTMLButtonElement).disabled), false);
   return { res, json: () => JSON.parse(text), state };
@@ -338,6 +347,25 @@ Deno.test({
         await noHorizontalScroll(page, 1280);
         await screenshot(page, `desktop-${run.task}-${run.mode}`);
       }
+
+      // A page that is mostly empty: the text task skips flat tiles, and the page hatches them.
+      const sparse = await Deno.makeTempFile({ suffix: ".png" });
+      const { image: sparseImage } = await textImage(960, 640, [{ text: "THRIFTSEG", x: 30, y: 40, size: 40 }]);
+      await Deno.writeFile(sparse, await sparseImage.encode());
+      await choose(page, sparse, "text", "adaptive");
+      out = await submit(page);
+      assert.equal(out.state, "done");
+      const sparseResult = await checkResult(page, out);
+      const skipped = sparseResult.body.plan.tiles.filter((t) => t.model === null).length;
+      assert.ok(skipped > 0, "flat tiles are skipped");
+      assert.equal(
+        await page.$$eval('#plan g[data-model="skipped"] rect[fill="url(#hatch)"]', (r) => r.length),
+        skipped,
+      );
+      assert.equal(
+        await page.$eval('#plan-legend li[data-model="skipped"]', (li) => (li as HTMLElement).dataset.tiles),
+        String(skipped),
+      );
 
       // A very wide image is scaled to fit: no sideways scrolling.
       const wide = await Deno.makeTempFile({ suffix: ".png" });
