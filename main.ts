@@ -33,11 +33,13 @@ async function load(config: Config, services: Services): Promise<Ready> {
       backend: await detectBackend(config.BACKEND),
       wasmThreads: config.WASM_THREADS,
       models: registry.workerModels(),
+      hangMs: config.REQUEST_TIMEOUT_MS,
     });
     await pool.start();
     const segmenter = new Segmenter(registry, pool, {
       maxPixels: config.MAX_PIXELS,
       timeoutMs: config.REQUEST_TIMEOUT_MS,
+      maxQueueDelayMs: config.MAX_QUEUE_DELAY_MS,
       planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
     });
     const ready = { registry, segmenter, pool, meter };

@@ -13,8 +13,13 @@ const ConfigSchema = z.object({
   WORKERS: intFromEnv(0, 0),
   /** Jobs waiting for a worker before the server answers 503. */
   QUEUE_LIMIT: intFromEnv(64, 1),
-  /** Server-side limit on one request's inference, ms. */
+  /** Server-side limit on one request's inference, ms; a single model run longer than this is a hang. */
   REQUEST_TIMEOUT_MS: intFromEnv(60_000, 1),
+  /**
+   * Admission: a new request that would wait longer than this for a worker (estimated from the FLOPs queued ahead
+   * and the measured throughput) is shed at once with 503 + Retry-After, so admitted requests keep their latency.
+   */
+  MAX_QUEUE_DELAY_MS: intFromEnv(150, 0),
   /** `auto` picks WebGPU only on a real (non-fallback) adapter. */
   BACKEND: z.enum(["auto", "wasm", "webgpu"]).default("auto"),
   /** onnxruntime-web WASM threads per worker. */

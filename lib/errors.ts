@@ -162,3 +162,25 @@ export class ExecutionTooLargeError extends UnprocessableError {
     super(message, "execution-too-large", { max_exec_pixels: maxExecPixels, ...extra });
   }
 }
+
+/** 503: the queue holds more work than can start within the server's queue-delay bound; shed before any work. */
+export class OverloadedError extends UnavailableError {
+  constructor(readonly expectedWaitMs: number, readonly maxQueueDelayMs: number) {
+    super(
+      `the server is at capacity: a new request would wait about ${Math.round(expectedWaitMs)} ms for a worker ` +
+        `(bound ${maxQueueDelayMs} ms); retry shortly`,
+      Math.max(1, Math.ceil(expectedWaitMs / 1000)),
+      "overloaded",
+    );
+  }
+}
+
+/** 504: at the measured throughput the request cannot finish within X-Deadline-Ms; refused before any work. */
+export class DeadlineUnreachableError extends TimeoutError {
+  constructor(readonly etaMs: number, readonly leftMs: number) {
+    super(
+      `X-Deadline-Ms cannot be met: the next step needs about ${Math.round(etaMs)} ms, ` +
+        `${Math.max(0, Math.round(leftMs))} ms are left`,
+    );
+  }
+}

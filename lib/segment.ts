@@ -68,6 +68,8 @@ export interface SegmenterLimits {
   maxPixels: number;
   timeoutMs: number;
   planner: PlannerOptions;
+  /** Admission: shed a new request (503) when it would wait longer than this for a worker (default: no bound). */
+  maxQueueDelayMs?: number;
 }
 
 /**
@@ -129,6 +131,7 @@ export class Segmenter {
       maxExecPixels: this.limits.planner.maxExecPixels,
       timeoutMs: this.limits.timeoutMs,
       deadlineAt,
+      maxQueueDelayMs: this.limits.maxQueueDelayMs,
     });
     const outcome = await planner({
       registry: this.registry,

@@ -10,8 +10,13 @@ const text = registry.model("text-ppocrv4-det");
 const models = [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }];
 const input = (s: number) => new Float32Array(3 * s * s).fill(0.25);
 
-async function withPool(size: number, queueLimit: number, fn: (pool: WorkerPool) => Promise<void>) {
-  const pool = new WorkerPool({ size, queueLimit, backend: "wasm-simd", wasmThreads: 1, models });
+async function withPool(
+  size: number,
+  queueLimit: number,
+  fn: (pool: WorkerPool) => Promise<void>,
+  hangMs?: number,
+) {
+  const pool = new WorkerPool({ size, queueLimit, backend: "wasm-simd", wasmThreads: 1, models, hangMs });
   await pool.start();
   try {
     await fn(pool);
@@ -67,12 +72,41 @@ Deno.test("a full queue answers 503 at once instead of queueing forever", async 
   });
 });
 
-Deno.test("a job over its timeout fails with 504 and the stuck worker is replaced", async () => {
+Deno.test("a job past its deadline answers 504 at once; the worker finishes it and keeps serving", async () => {
   await withPool(1, 4, async (pool) => {
     await assert.rejects(pool.run(text.spec.id, [1, 3, 640, 640], input(640), 5), TimeoutError);
     const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
     assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
+    assert.equal(pool.stats().restarts, 0, "a late request does not cost a worker");
+  });
+});
+
+Deno.test("a run past the hang limit fails with 504 and its worker is replaced", async () => {
+  await withPool(1, 4, async (pool) => {
+    await assert.rejects(pool.run(text.spec.id, [1, 3, 960, 960], input(960), 30_000), TimeoutError);
+    const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+    assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
     assert.equal(pool.stats().restarts, 1);
+  }, 5);
+});
+
+Deno.test("the pool learns its throughput and orders jobs by request age", async () => {
+  await withPool(1, 8, async (pool) => {
+    assert.equal(pool.expectedWaitMs(), 0, "nothing measured yet");
+    const flops = text.counter.count([1, 3, 320, 320]).flops;
+    await pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000, { flops });
+    assert.ok(pool.flopsPerMs > 0);
+    // One job running, two queued: a younger request's job waits for the older request's job queued after it.
+    const order: string[] = [];
+    const running = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000, { flops, priority: 1 });
+    const young = pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000, { flops: 1, priority: 3 })
+      .then(() => order.push("young"));
+    const old = pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000, { flops: 1, priority: 2 })
+      .then(() => order.push("old"));
+    assert.ok(pool.expectedWaitMs(3) > 0);
+    assert.ok(pool.estimateMs(flops, 3) > pool.expectedWaitMs(3));
+    await Promise.all([running, young, old]);
+    assert.deepEqual(order, ["old", "young"]);
   });
 });
 

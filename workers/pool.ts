@@ -1,6 +1,7 @@
-// WorkerPool: a fixed set of inference workers behind one bounded queue.
-// It owns fairness (FIFO), back-pressure (503 when the queue is full),
-// timeouts (504) and recovery (a crashed or stuck worker is replaced).
+// WorkerPool: a fixed set of inference workers behind one bounded queue. It owns ordering (oldest request first, so
+// an admitted request's later stages do not queue behind newer requests), back-pressure (503 when the queue is full),
+// the throughput estimate admission and deadlines are decided from, timeouts (504 without killing the worker) and
+// recovery (a crashed, failing or hung worker is replaced).
 
 import { TimeoutError, UnavailableError } from "../lib/errors.ts";
 import type { Backend, FromWorker, ModelInput, Tensor, ToWorker, WorkerModel } from "./protocol.ts";
@@ -12,6 +13,16 @@ export interface WorkerPoolOptions {
   backend: Backend;
   wasmThreads: number;
   models: WorkerModel[];
+  /** A run longer than this is a hang: its worker is replaced (default 60 s). */
+  hangMs?: number;
+}
+
+/** Per-job hints from the executor. */
+export interface RunOptions {
+  /** FLOPs of the job (feeds the throughput estimate). */
+  flops?: number;
+  /** Jobs with a lower priority value run first (the executor passes its request's start time); default: now. */
+  priority?: number;
 }
 
 /** Result of one model execution. */
@@ -29,10 +40,15 @@ interface Job {
   model: string;
   dims: number[];
   input: ModelInput;
+  flops: number;
+  priority: number;
   enqueuedAt: number;
   startedAt: number;
   deadline: number;
   timer?: ReturnType<typeof setTimeout>;
+  hangTimer?: ReturnType<typeof setTimeout>;
+  /** Its caller was answered (504) while it ran; the worker finishes it and the result is dropped. */
+  abandoned?: boolean;
   resolve: (r: RunResult) => void;
   reject: (e: Error) => void;
 }
@@ -74,6 +90,8 @@ export class WorkerPool {
   #restarts = 0;
   #backend: Backend;
   #closed = false;
+  /** Throughput of one worker, FLOPs per ms (exponentially weighted; 0 until a job with FLOPs has run). */
+  #rate = 0;
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
@@ -109,7 +127,13 @@ export class WorkerPool {
    * must not reuse it) or windows of a shared image the worker turns into the tensor. Rejects with UnavailableError
    * (503) when the queue is full or the worker dies, TimeoutError (504) after `timeoutMs`.
    */
-  run(model: string, dims: number[], input: Float32Array | ModelInput, timeoutMs: number): Promise<RunResult> {
+  run(
+    model: string,
+    dims: number[],
+    input: Float32Array | ModelInput,
+    timeoutMs: number,
+    opts: RunOptions = {},
+  ): Promise<RunResult> {
     if (this.#closed) return Promise.reject(new UnavailableError("the server is shutting down"));
     if (this.#queue.length >= this.options.queueLimit) {
       return Promise.reject(
@@ -123,6 +147,8 @@ export class WorkerPool {
         model,
         dims,
         input: input instanceof Float32Array ? { kind: "tensor", data: input } : input,
+        flops: opts.flops ?? 0,
+        priority: opts.priority ?? now,
         enqueuedAt: now,
         startedAt: 0,
         deadline: now + timeoutMs,
@@ -130,9 +156,38 @@ export class WorkerPool {
         reject,
       };
       job.timer = setTimeout(() => this.#expire(job), timeoutMs);
-      this.#queue.push(job);
+      // Oldest request first; FIFO among equals.
+      let at = this.#queue.length;
+      while (at > 0 && this.#queue[at - 1].priority > job.priority) at--;
+      this.#queue.splice(at, 0, job);
       this.#dispatch();
     });
+  }
+
+  /** Measured throughput of one worker, FLOPs per ms (0 before the first measured job). */
+  get flopsPerMs(): number {
+    return this.#rate;
+  }
+
+  /**
+   * Expected wait, ms, before a job of this priority would start: the work queued ahead of it and what is left of the
+   * running jobs, spread over the ready workers, at the measured throughput (0 before anything was measured).
+   */
+  expectedWaitMs(priority = performance.now()): number {
+    const ready = this.#slots.filter((s) => s?.ready).length;
+    if (!this.#rate || !ready) return 0;
+    const now = performance.now();
+    let flops = 0;
+    for (const job of this.#queue) if (job.priority <= priority) flops += job.flops;
+    for (const slot of this.#slots) {
+      if (slot?.job) flops += Math.max(0, slot.job.flops - (now - slot.job.startedAt) * this.#rate);
+    }
+    return flops / (this.#rate * ready);
+  }
+
+  /** Expected time, ms, to run `flops` more for a request of this priority: the wait plus the work itself. */
+  estimateMs(flops: number, priority?: number): number {
+    return this.#rate ? this.expectedWaitMs(priority) + flops / this.#rate : 0;
   }
 
   /** Terminates every worker and fails queued jobs. */
@@ -162,6 +217,15 @@ export class WorkerPool {
           if (!job || job.id !== msg.job) return;
           slot.job = null;
           clearTimeout(job.timer);
+          clearTimeout(job.hangTimer);
+          if (job.flops > 0 && msg.ms > 0) {
+            const r = job.flops / msg.ms;
+            this.#rate = this.#rate ? 0.8 * this.#rate + 0.2 * r : r;
+          }
+          if (job.abandoned) {
+            this.#dispatch();
+            return;
+          }
           job.resolve({
             outputs: msg.outputs,
             inferMs: msg.ms,
@@ -175,9 +239,14 @@ export class WorkerPool {
           }
           const job = slot.job;
           if (!job || job.id !== msg.job) return;
-          slot.job = null;
-          this.#fail(job, new Error(`inference failed: ${msg.message}`));
-          this.#dispatch();
+          // A runtime failure may leave the session in a bad state: answer 503 (safe to retry, nothing billed) and
+          // start a fresh worker. The message stays in the log, not in the response.
+          console.error(`inference failed in worker ${index} (${job.model} ${job.dims.join("x")}): ${msg.message}`);
+          this.#replace(
+            index,
+            slot,
+            new UnavailableError("the inference runtime failed on this request; retry", 1, "inference-failed"),
+          );
         }
       };
       worker.onerror = (e: ErrorEvent) => {
@@ -205,7 +274,10 @@ export class WorkerPool {
     if (this.#slots[index] !== slot) return;
     slot.worker.terminate();
     slot.ready = false;
-    if (slot.job) this.#fail(slot.job, error);
+    if (slot.job) {
+      clearTimeout(slot.job.hangTimer);
+      if (!slot.job.abandoned) this.#fail(slot.job, error);
+    }
     slot.job = null;
     if (this.#closed) return;
     this.#restarts++;
@@ -219,10 +291,11 @@ export class WorkerPool {
       job.reject(new TimeoutError("the request timed out waiting for a worker"));
       return;
     }
-    const index = this.#slots.findIndex((s) => s.job === job);
-    if (index >= 0) {
-      // A session.run cannot be interrupted: recycle the worker instead.
-      this.#replace(index, this.#slots[index], new TimeoutError("inference exceeded the request timeout"));
+    if (this.#slots.some((s) => s.job === job)) {
+      // A session.run cannot be interrupted. Answer now and let the worker finish (the result is dropped): killing
+      // and respawning a worker per late request would cost far more than the run. Hangs are the hang timer's job.
+      job.abandoned = true;
+      job.reject(new TimeoutError("inference exceeded the request's deadline"));
     }
   }
 
@@ -238,6 +311,11 @@ export class WorkerPool {
       const job = this.#queue.shift()!;
       slot.job = job;
       job.startedAt = performance.now();
+      const index = this.#slots.indexOf(slot);
+      job.hangTimer = setTimeout(
+        () => this.#replace(index, slot, new TimeoutError("inference hung; the worker was replaced")),
+        this.options.hangMs ?? 60_000,
+      );
       const transfer = job.input.kind === "tensor" ? [job.input.data.buffer as ArrayBuffer] : [];
       slot.worker.postMessage(
         { type: "run", job: job.id, model: job.model, dims: job.dims, input: job.input } satisfies ToWorker,

@@ -4,7 +4,12 @@
 // integer-FLOP budget or a batch item past the execution-size limit, runs the batches on the pool, and hands each
 // window its output. A request's cost is the sum of what the executor ran; nothing else computes it.
 
-import { BudgetExceededError, ExecutionTooLargeError } from "../errors.ts";
+import {
+  BudgetExceededError,
+  DeadlineUnreachableError,
+  ExecutionTooLargeError,
+  OverloadedError,
+} from "../errors.ts";
 import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
@@ -16,8 +21,13 @@ export interface InferencePool {
     dims: number[],
     input: Float32Array | ModelInput,
     timeoutMs: number,
+    opts?: { flops?: number; priority?: number },
   ): Promise<{ outputs: Record<string, Tensor>; inferMs: number; queueMs: number }>;
   readonly backend: string;
+  /** Expected wait (ms) before a job of this priority starts; absent or 0 when unknown. */
+  expectedWaitMs?(priority?: number): number;
+  /** Expected time (ms) to run `flops` more at this priority; absent or 0 when unknown. */
+  estimateMs?(flops: number, priority?: number): number;
 }
 
 /** A model on windows of the request's image (each cut with zero padding outside it, then scaled by `scale`). */
@@ -61,6 +71,11 @@ export interface ExecutorOptions {
   timeoutMs: number;
   /** Absolute time (performance.now()) by which every execution must be done. */
   deadlineAt?: number;
+  /**
+   * Admission: a request whose first execution would wait longer than this for a worker is shed with 503 before
+   * anything runs (undefined: no bound). Later executions of an admitted request are never shed.
+   */
+  maxQueueDelayMs?: number;
 }
 
 interface Batch {
@@ -96,6 +111,9 @@ export class Executor {
   /** Wall time spent inside {@link run}. */
   wallMs = 0;
   #shared: SharedImage | null = null;
+  /** Jobs of older requests run first: the pool orders by this. */
+  readonly #priority = performance.now();
+  #admitted = false;
 
   constructor(readonly pool: InferencePool, readonly image: RgbaImage, readonly options: ExecutorOptions) {}
 
@@ -135,6 +153,7 @@ export class Executor {
     const batches = this.#batches(calls);
     const cost = batches.reduce((s, b) => s + b.flops, 0);
     if (!this.fits(cost)) throw new BudgetExceededError(this.flops, cost, this.budget);
+    this.#admit(cost);
     const t0 = performance.now();
     for (const b of batches) {
       this.executions.push({ model: calls[b.call].model.spec.id, dims: b.dims, flops: b.flops, macs: b.macs });
@@ -146,7 +165,10 @@ export class Executor {
       const input: Float32Array | ModelInput = "data" in call
         ? call.data
         : { kind: "windows", image: this.#sharedImage(), windows: b.items.map((i) => call.windows[i]) };
-      return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout());
+      return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {
+        flops: b.flops,
+        priority: this.#priority,
+      });
     }));
     this.wallMs += performance.now() - t0;
 
@@ -206,6 +228,24 @@ export class Executor {
       }
     });
     return out;
+  }
+
+  /**
+   * Sheds the request (503) when its first execution would queue past maxQueueDelayMs, and refuses (504) work that
+   * cannot finish by the deadline at the measured throughput — both before anything is sent.
+   */
+  #admit(flops: number) {
+    const { maxQueueDelayMs, deadlineAt } = this.options;
+    if (!this.#admitted && maxQueueDelayMs !== undefined && this.pool.expectedWaitMs) {
+      const wait = this.pool.expectedWaitMs(this.#priority);
+      if (wait > maxQueueDelayMs) throw new OverloadedError(wait, maxQueueDelayMs);
+    }
+    this.#admitted = true;
+    if (deadlineAt !== undefined && this.pool.estimateMs) {
+      const eta = this.pool.estimateMs(flops, this.#priority);
+      const left = deadlineAt - performance.now();
+      if (eta > left) throw new DeadlineUnreachableError(eta, left);
+    }
   }
 
   #tooLarge(m: LoadedModel, dims: number[]): never {

@@ -1,6 +1,8 @@
-// `glimpse` (after GFNet): f0 glances at the whole image, then each focus step runs the strongest affordable local
-// model on the least-confident tile, until the image's confidence reaches X-Confidence, the budget or the deadline
-// stops it. The mask so far is always a valid answer.
+// `glimpse` (after GFNet): f0 glances at the whole image, then each focus step sends the tiles that are still unsure
+// (mean max-probability below X-Confidence) one model up the zoo — the cheapest model not yet tried on them, f1 before
+// f2 — all in one batched call, neighbouring tiles sharing one window. It stops as soon as the image's confidence
+// reaches X-Confidence, when no unsure tile has a stronger model left, or when the budget or the deadline stops it.
+// The mask so far is always a valid answer.
 
 import type { GlimpseStep, Planner } from "./types.ts";
 import { startZoo, zooOutcome } from "./paser.ts";
@@ -16,7 +18,7 @@ export const DEFAULT_CONFIDENCE = 0.99;
  * @example
  * ```ts ignore
  * const outcome = await glimpsePlanner(zoo)({ ...ctx, confidence: 0.995 });
- * outcome.glimpses; // step 0 = the glance, then one step per focused tile
+ * outcome.glimpses; // step 0 = the glance, then one step per batch of unsure tiles (bounding box, model)
  * ```
  */
 export function glimpsePlanner(zoo: Zoo): Planner {
@@ -24,7 +26,8 @@ export function glimpsePlanner(zoo: Zoo): Planner {
     const { run, minFlops } = await startZoo(ctx, zoo);
     const exec = ctx.exec;
     const target = ctx.confidence ?? DEFAULT_CONFIDENCE;
-    const refined = new Set<number>();
+    // Per tile: index into zoo.locals of the model that produced it (-1 = f0).
+    const level = run.grid.map(() => -1);
     const glimpses: GlimpseStep[] = [];
     const record = (step: number, tile: GlimpseStep["tile"], model: string) =>
       glimpses.push({ step, tile, model, gflops: toGflops(exec.flops), confidence: run.confidence() });
@@ -40,29 +43,36 @@ export function glimpsePlanner(zoo: Zoo): Planner {
         stop = "deadline";
         break;
       }
-      let worst = -1, worstConf = Infinity;
-      run.grid.forEach((t, i) => {
-        if (refined.has(i)) return;
-        const c = run.confidence(t);
-        if (c < worstConf) {
-          worstConf = c;
-          worst = i;
-        }
-      });
-      if (worst < 0) {
+      // Unsure tiles that have a stronger model left; the least-confident first.
+      const unsure = run.grid
+        .map((t, i) => ({ i, c: run.confidence(t) }))
+        .filter(({ i, c }) => c < target && level[i] < zoo.locals.length - 1)
+        .sort((a, b) => a.c - b.c || a.i - b.i);
+      if (unsure.length === 0) {
         stop = "exhausted";
         break;
       }
-      const model = [...zoo.locals].reverse().find((m) => exec.fits(run.localFlops(m, [worst])));
-      if (!model) {
+      // The lowest level among them goes up one model; as many of those tiles as the budget allows.
+      const from = Math.min(...unsure.map(({ i }) => level[i]));
+      const model = zoo.locals[from + 1];
+      const tiles: number[] = [];
+      for (const { i } of unsure) {
+        if (level[i] !== from) continue;
+        tiles.push(i);
+        if (!exec.fits(run.localFlops(model, tiles))) tiles.pop();
+      }
+      if (tiles.length === 0) {
         stop = "budget";
         break;
       }
       const s0 = performance.now();
-      await run.refine([{ model, tiles: [worst] }]);
+      await run.refine([{ model, tiles }]);
       lastStepMs = performance.now() - s0;
-      refined.add(worst);
-      record(step, { ...run.grid[worst] }, model.spec.id);
+      for (const i of tiles) level[i] = from + 1;
+      const boxes = tiles.map((i) => run.grid[i]);
+      const x = Math.min(...boxes.map((b) => b.x)), y = Math.min(...boxes.map((b) => b.y));
+      const w = Math.max(...boxes.map((b) => b.x + b.w)) - x, h = Math.max(...boxes.map((b) => b.y + b.h)) - y;
+      record(step, { x, y, w, h }, model.spec.id);
     }
     return zooOutcome(run, minFlops, { mode: "glimpse", glimpses, stop });
   };

@@ -28,4 +28,4 @@ export {
   type PlannerOptions,
   type PlanOutcome,
 } from "./types.ts";
-export { type Zoo, zooOf, ZooRun } from "./zoo.ts";
+export { haloOf, SERVING_CHOICES, type ServingChoice, type Zoo, zooOf, ZooRun } from "./zoo.ts";

@@ -1,7 +1,9 @@
 // `adaptive` on a trained zoo (after PaSeR): f0 glances at the whole image, a selector picks per tile one local model
 // or none (non-cascading: a tile runs f1 or f2, never both), the chosen tiles run batched per model.
-//   policy selector (default): the routing policy on f0's argmax + entropy; without a budget its argmax route, with
-//     one the upgrades ranked by predicted gain per FLOP (budget.ts), each taken while the exact plan still fits.
+//   policy selector (default): the routing policy on f0's argmax + entropy; the upgrades ranked by predicted gain per
+//     FLOP (budget.ts), each taken while the exact plan still fits the budget — the request's, or without one the
+//     default operating point chosen on validation (models/serving.json; its argmax route when none is chosen).
+// A plan whose tiles would cost more than the strongest model once on the whole image runs that instead.
 //   complexity selector (DANCE-style baseline, evaluation): tiles ranked by edge energy.
 
 import { BudgetTooSmallError, UnprocessableError } from "../errors.ts";
@@ -64,11 +66,16 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
         stop = "budget"; // not even the router fits: the glance alone is the plan
       } else {
         const out = await run.policy();
-        if (exec.budget === Infinity) {
+        if (exec.budget === Infinity && zoo.defaultFraction === undefined) {
           chosen = run.grid.map((_t, i) => argmax(out.logits.map((l) => l[i])));
         } else {
+          // Without a budget header, the operating point chosen on the validation split: the same ranking under a
+          // budget of a fixed fraction of what the strongest model costs on this image.
+          const cap = exec.budget === Infinity
+            ? zoo.defaultFraction! * exec.price([run.wholeCall(strongest(zoo))]).flops - exec.flops
+            : exec.left;
           const perTile = actionModels.map((m) => (m ? run.localFlops(m, [0]) : 0));
-          chosen = planUnderBudget(out.gain, perTile, exec.left, planFlops);
+          chosen = planUnderBudget(out.gain, perTile, cap, planFlops);
         }
       }
     } else {
@@ -90,6 +97,13 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
         }
       }
       run.tiles = run.tiles.map((t, i) => ({ ...t, score: Math.round(scores[i] * 1e5) / 1e5 }));
+    }
+    // Never dearer: tiles that would cost more than the strongest model once on the whole image run that instead.
+    const top = strongest(zoo);
+    const whole = exec.price([run.wholeCall(top)]).flops;
+    if (planFlops(chosen) > whole && exec.fits(whole)) {
+      await run.whole(top);
+      return zooOutcome(run, minFlops, { stop: "whole-image" });
     }
     await run.refine(actionModels.flatMap((m, a) => (m ? [{ model: m, tiles: indicesOf(chosen, a) }] : [])));
     return zooOutcome(run, minFlops, stop ? { stop } : {});

@@ -8,6 +8,7 @@ import type { LoadedModel, ModelRegistry, TaskSpec } from "../models.ts";
 import { type Box, mergeTiles, type Rect, roundUp, tileGrid } from "./geometry.ts";
 import { ProbMap } from "./probmap.ts";
 import type { PlannedTile } from "./types.ts";
+import SERVING from "../../models/serving.json" with { type: "json" };
 
 /** The models of a zoo task, found by role. */
 export interface Zoo {
@@ -18,12 +19,38 @@ export interface Zoo {
   /** Policy action index → model id (null = keep f0). */
   actions: (string | null)[];
   tile: number;
+  /** Halo (px) of every local model, unless {@link halos} names the model's own. */
   halo: number;
+  /** Per-model halos (model id → px), chosen on the validation split (models/serving.json). */
+  halos?: Record<string, number>;
+  /**
+   * The route without a budget header: the budget ranking at this fraction of the strongest model's whole-image
+   * FLOPs on the request's image (models/serving.json). Absent: the policy's argmax route.
+   */
+  defaultFraction?: number;
+}
+
+/** What bench/tune_zoo.ts chose on the validation split for one task (models/serving.json). */
+export interface ServingChoice {
+  halo: Record<string, number>;
+  /** null: the policy's argmax route. */
+  default_route: { rule: "budget"; fraction_of_strongest: number } | null;
+}
+
+/** models/serving.json's choices per task. */
+export const SERVING_CHOICES: Record<string, ServingChoice> = (SERVING as { tasks: Record<string, ServingChoice> })
+  .tasks;
+
+/** The halo (px) a zoo cuts around `model`'s tiles. */
+export function haloOf(zoo: Zoo, model: LoadedModel): number {
+  return zoo.halos?.[model.spec.id] ?? zoo.halo;
 }
 
 /**
- * Finds a task's zoo in the registry, or null when the task has no global model. `servedHalo` (px) cuts tiles with
- * less context than the local models were trained with (their manifest `tile.halo`, also the upper limit).
+ * Finds a task's zoo in the registry, or null when the task has no global model. Without `servedHalo`, tiles are cut
+ * with the halo the local models were trained with (their manifest `tile.halo`, also the upper limit). With it (the
+ * server's `ZOO_HALO`), each local model gets the halo chosen for it on the validation split (`choice.halo`), capped
+ * at `servedHalo`. `choice` also carries the default route.
  *
  * @example
  * ```ts ignore
@@ -31,7 +58,12 @@ export interface Zoo {
  * zoo?.locals.map((m) => m.spec.id); // ["digits-f1", "digits-f2"]
  * ```
  */
-export function zooOf(registry: ModelRegistry, task: TaskSpec, servedHalo?: number): Zoo | null {
+export function zooOf(
+  registry: ModelRegistry,
+  task: TaskSpec,
+  servedHalo?: number,
+  choice: ServingChoice | undefined = SERVING_CHOICES[task.name],
+): Zoo | null {
   const models = registry.modelsOf(task.name);
   const global = models.find((m) => m.spec.role === "global");
   const locals = models.filter((m) => m.spec.role === "local");
@@ -51,7 +83,14 @@ export function zooOf(registry: ModelRegistry, task: TaskSpec, servedHalo?: numb
   const actions = declared
     ? declared.map((a) => a.model === global.spec.id ? null : a.model)
     : [null, ...locals.map((m) => m.spec.id)];
-  return { global, locals, policy, actions, tile, halo };
+  const zoo: Zoo = { global, locals, policy, actions, tile, halo };
+  if (servedHalo !== undefined && choice) {
+    zoo.halos = Object.fromEntries(
+      locals.map((m) => [m.spec.id, Math.min(halo, Math.max(0, Math.round(choice.halo[m.spec.id] ?? halo)))]),
+    );
+  }
+  if (choice?.default_route) zoo.defaultFraction = choice.default_route.fraction_of_strongest;
+  return zoo;
 }
 
 /** One zoo request in progress: the glance, the refinements and the probability map they fill. */
@@ -100,7 +139,8 @@ export class ZooRun {
   /** `model` on these grid tiles: one haloed window per rectangle, sized to the model's input multiple. */
   localCall(model: LoadedModel, tileIdx: number[]): WindowCall {
     const m = model.spec.input.multiple;
-    const { tile, halo } = this.zoo;
+    const { tile } = this.zoo;
+    const halo = haloOf(this.zoo, model);
     const windows = this.rects(tileIdx).map((r) => ({
       x: r.col * tile - halo,
       y: r.row * tile - halo,
@@ -140,9 +180,10 @@ export class ZooRun {
     if (todo.length === 0) return;
     const calls = todo.map((j) => this.localCall(j.model, j.tiles));
     const results = await this.exec.run(calls);
-    const { tile, halo } = this.zoo;
+    const { tile } = this.zoo;
     const { width: w, height: h } = this.image;
     todo.forEach((job, k) => {
+      const halo = haloOf(this.zoo, job.model);
       this.rects(job.tiles).forEach((r, i) => {
         const out = results[k][i];
         const x = r.col * tile, y = r.row * tile;
