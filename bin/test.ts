@@ -1,5 +1,15 @@
-// `deno task test`: runs `deno test` over tests/, passes its output through,
-// and ends with a plain line `N passed, N failed` for CI logs.
+// `deno task test`: type-checks every entry point with its doc examples (`deno check --doc` of main.ts, lib/,
+// routes/, workers/), then runs `deno test` over tests/, passes its output through, and ends with a plain line
+// `N passed, N failed` for CI logs. A failed check fails the run before any test starts.
+
+const CHECKED = ["main.ts", "lib/", "routes/", "workers/"];
+
+const check = await new Deno.Command(Deno.execPath(), { args: ["check", "--doc", ...CHECKED] }).spawn().status;
+if (!check.success) {
+  console.log(`deno check --doc ${CHECKED.join(" ")} failed`);
+  console.log("0 passed, 1 failed");
+  Deno.exit(check.code || 1);
+}
 
 const args = Deno.args.length ? Deno.args : ["tests/"];
 const child = new Deno.Command(Deno.execPath(), {

@@ -26,7 +26,8 @@ const TITLES: Record<number, string> = {
  *
  * @example
  * ```ts
- * return problem(404, "not-found", "no route GET /nope");
+ * import { problem } from "./problem.ts";
+ * const res = problem(404, "not-found", "no route GET /nope");
  * ```
  */
 export function problem(
