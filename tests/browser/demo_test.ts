@@ -289,6 +289,8 @@ Deno.test({
         headless: true,
       });
       const page = await browser.newPage();
+      // Generous: CI machines are shared, and a text request may queue behind others.
+      page.setDefaultTimeout(90_000);
       const pageErrors: string[] = [];
       page.on("pageerror", (e) => pageErrors.push(String(e)));
       page.on("console", (m) => {
@@ -377,6 +379,7 @@ Deno.test({
       // Phone width (a second tab: same origin, so the key comes from localStorage): no
       // horizontal scroll, the 800 px screenshot scaled to fit the screen.
       const phone = await browser.newPage();
+      phone.setDefaultTimeout(90_000);
       await phone.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
       await installFetchRecorder(phone);
       await phone.goto(server.url + "/");
