@@ -3,7 +3,7 @@
 
 import { Hono, type MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { MetricsRegistry } from "../lib/metrics.ts";
+import { MetricsRegistry } from "../lib/metrics/mod.ts";
 import type { AppEnv } from "./env.ts";
 import type { Services } from "./services.ts";
 
@@ -43,6 +43,11 @@ export class ServerMetrics {
   readonly queueDepth = this.registry.gauge("thriftseg_queue_depth", "Model executions waiting for a worker.");
   readonly busy = this.registry.gauge("thriftseg_workers_busy", "Workers running a model now.");
   readonly workers = this.registry.gauge("thriftseg_workers", "Workers in the pool.");
+  readonly backend = this.registry.gauge(
+    "thriftseg_backend_info",
+    "1 for the runtime the workers run models on (native, webgpu or wasm-simd).",
+    ["backend"],
+  );
   readonly restarts = this.registry.counter(
     "thriftseg_worker_restarts_total",
     "Workers replaced after a crash or a timeout.",
@@ -55,6 +60,7 @@ export class ServerMetrics {
       this.queueDepth.set(undefined, stats?.queued ?? 0);
       this.busy.set(undefined, stats?.busy ?? 0);
       this.workers.set(undefined, stats?.size ?? 0);
+      if (stats) this.backend.set({ backend: stats.backend }, 1);
       const seen = this.restarts.get();
       if (stats && stats.restarts > seen) this.restarts.inc(undefined, stats.restarts - seen);
     });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_LATENCY_BUCKETS, MetricsError, MetricsRegistry } from "../lib/metrics.ts";
+import { DEFAULT_LATENCY_BUCKETS, MetricsError, MetricsRegistry } from "../lib/metrics/mod.ts";
 import { parseExposition, parseValue } from "./_prom.ts";
 
 Deno.test("counter with labels renders exactly, series sorted by label values", () => {
