@@ -1,0 +1,158 @@
+// Connection hygiene over real sockets: a body shorter than its
+// Content-Length is a 400 after the body timeout (not a hang), uploads over
+// the in-flight cap get 503 at once, and a process with a low fd limit
+// survives more idle sockets than it has descriptors and serves again.
+
+import assert from "node:assert/strict";
+import { BodyTimeoutError, guardConnections, serveResilient } from "../../lib/net/mod.ts";
+
+const enc = new TextEncoder();
+
+async function rawRequest(port: number, head: string, body = ""): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(enc.encode(head + body));
+  return conn;
+}
+
+async function readStatus(conn: Deno.TcpConn, timeoutMs = 5000): Promise<{ status: number; text: string }> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  const deadline = setTimeout(() => conn.close(), timeoutMs);
+  try {
+    while (!text.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+  } catch {
+    /* closed by the deadline */
+  } finally {
+    clearTimeout(deadline);
+  }
+  return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), text };
+}
+
+function testServer(opts: { bodyTimeoutMs?: number; maxInflightUploads?: number }) {
+  const guard = guardConnections(async (req) => {
+    try {
+      const bytes = await req.arrayBuffer();
+      return new Response(`got ${bytes.byteLength}`);
+    } catch (err) {
+      const status = err instanceof BodyTimeoutError ? err.status : 500;
+      return new Response((err as Error).message, { status });
+    }
+  }, opts);
+  const server = serveResilient({ port: 0, hostname: "127.0.0.1", onEvent: () => {} }, guard.fetch);
+  return { server, guard, port: server.addr.port };
+}
+
+Deno.test("a body shorter than its Content-Length is a 400 after the body timeout", async () => {
+  const { server, port } = testServer({ bodyTimeoutMs: 300 });
+  try {
+    const t0 = performance.now();
+    const conn = await rawRequest(port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", "0123456789");
+    const { status, text } = await readStatus(conn);
+    conn.close();
+    const ms = performance.now() - t0;
+    assert.equal(status, 400);
+    assert.match(text, /stalled: 10 of the 100 declared bytes/);
+    assert.ok(ms >= 280 && ms < 3000, `answered after ${ms.toFixed(0)} ms`);
+    // A whole body still goes through.
+    const ok = await fetch(`http://127.0.0.1:${port}/x`, { method: "POST", body: "hello" });
+    assert.equal(await ok.text(), "got 5");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("uploads over the in-flight cap get 503 with Retry-After at once", async () => {
+  const { server, guard, port } = testServer({ bodyTimeoutMs: 2000, maxInflightUploads: 2 });
+  try {
+    const stalled = [];
+    for (let i = 0; i < 2; i++) {
+      stalled.push(await rawRequest(port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", "abc"));
+    }
+    while (guard.stats().inflightUploads < 2) await new Promise((r) => setTimeout(r, 10));
+    const t0 = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/x`, { method: "POST", body: "hello" });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), "1");
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    await res.body?.cancel();
+    assert.ok(performance.now() - t0 < 1000);
+    // Requests without a body are not uploads.
+    const get = await fetch(`http://127.0.0.1:${port}/x`);
+    assert.equal(get.status, 200);
+    await get.body?.cancel();
+    for (const c of stalled) {
+      assert.equal((await readStatus(c)).status, 400);
+      c.close();
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test({
+  name: "more idle sockets than file descriptors: the process survives and serves again",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const child = new Deno.Command("bash", {
+      args: [
+        "-c",
+        `ulimit -n 256; exec "${Deno.execPath()}" run --allow-read --allow-net ` +
+        new URL("./_server_child.ts", import.meta.url).pathname,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const { port } = JSON.parse((await lines.read()).value!);
+    const idle: Deno.TcpConn[] = [];
+    let refused = 0;
+    for (let i = 0; i < 400; i++) {
+      try {
+        idle.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      } catch {
+        refused++;
+      }
+    }
+    // The server drops idle sockets under pressure: most reads see EOF.
+    await new Promise((r) => setTimeout(r, 1500));
+    let dropped = 0;
+    await Promise.all(idle.map(async (c) => {
+      const t = setTimeout(() => c.close(), 500);
+      try {
+        if ((await c.read(new Uint8Array(16))) === null) dropped++;
+      } catch { /* closed by us: still open on the server */ }
+      clearTimeout(t);
+    }));
+    let served = 0;
+    for (let i = 0; i < 50 && served === 0; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (res.status === 200) served++;
+        await res.body?.cancel();
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    for (const c of idle) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    let exited: Deno.CommandStatus | null = null;
+    child.status.then((s) => exited = s);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(exited, null, "the server process ended");
+    child.kill("SIGKILL");
+    await child.status;
+    await lines.cancel();
+    const log = await new Response(child.stderr).text();
+    assert.ok(served > 0, `no request served after the flood (${refused} refused, ${dropped} dropped)\n${log}`);
+    assert.ok(dropped > 100, `only ${dropped} idle sockets dropped\n${log}`);
+  },
+});
