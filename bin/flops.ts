@@ -6,6 +6,7 @@
 // Exit codes: 0 counted, 1 usage/decode/shape error, 2 graph has ops without a
 // cost rule (they are listed; the totals printed are a lower bound).
 
+import { toGflops } from "../lib/units.ts";
 import { CostCounter, type CostReport, decodeModel, OnnxDecodeError, OnnxShapeError } from "../lib/onnx/mod.ts";
 
 const USAGE =
@@ -86,7 +87,7 @@ function printTable(
   lines.push("", `${"op".padEnd(opWidth)}${"count".padStart(7)}${"GMACs".padStart(14)}${"GFLOPs".padStart(14)}`);
   for (const r of report.byOpType) {
     lines.push(
-      `${r.op.padEnd(opWidth)}${String(r.count).padStart(7)}${num(r.macs / 1e9, 14)}${num(r.flops / 1e9, 14)}`,
+      `${r.op.padEnd(opWidth)}${String(r.count).padStart(7)}${num(toGflops(r.macs), 14)}${num(toGflops(r.flops), 14)}`,
     );
   }
   lines.push(

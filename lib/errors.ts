@@ -1,6 +1,8 @@
 // Typed errors of thriftseg. Library code throws these; the HTTP layer turns
 // them into application/problem+json in exactly one place (routes/problem.ts).
 
+import { ceilGflops, toGflops } from "./units.ts";
+
 /** Base class: an error that maps to an HTTP status and a problem type. */
 export class ProblemError extends Error {
   /** HTTP status code sent to the client. */
@@ -132,8 +134,8 @@ export class BudgetTooSmallError extends UnprocessableError {
     /** The budget, in FLOPs. */
     readonly budgetFlops: number,
   ) {
-    const min = Math.ceil(minFlops / 1e6) / 1e3;
-    const budget = budgetFlops / 1e9;
+    const min = ceilGflops(minFlops);
+    const budget = toGflops(budgetFlops);
     super(`budget of ${budget} GFLOPs is below the cheapest plan for this image (${min} GFLOPs)`, "budget-too-small", {
       min_gflops: min,
       budget_gflops: budget,
@@ -148,10 +150,10 @@ export class BudgetTooSmallError extends UnprocessableError {
 export class BudgetExceededError extends UnprocessableError {
   constructor(readonly spentFlops: number, readonly stepFlops: number, readonly budgetFlops: number) {
     super(
-      `refused a model execution of ${stepFlops / 1e9} GFLOPs: ${spentFlops / 1e9} of the budget's ` +
-        `${budgetFlops / 1e9} GFLOPs are already spent`,
+      `refused a model execution of ${toGflops(stepFlops)} GFLOPs: ${toGflops(spentFlops)} of the budget's ` +
+        `${toGflops(budgetFlops)} GFLOPs are already spent`,
       "budget-exceeded",
-      { budget_gflops: budgetFlops / 1e9 },
+      { budget_gflops: toGflops(budgetFlops) },
     );
   }
 }
