@@ -5,7 +5,7 @@
 import { InvalidImageError } from "../errors.ts";
 import type { ImageFormat } from "./types.ts";
 import { ascii, startsWith, u16, u32, u64, u8 } from "./_bytes.ts";
-import { crc32 } from "./_crc32.ts";
+import { crc32 } from "node:zlib";
 
 /** What the decoders need to know before they run. */
 export interface HeaderInfo {
@@ -98,7 +98,7 @@ function readPng(bytes: Uint8Array): HeaderInfo {
   const depth = u8(bytes, 24, what);
   const colour = u8(bytes, 25, what);
   const crc = u32(bytes, 29, true, what);
-  if (crc !== crc32(bytes, 12, 29)) {
+  if (crc !== crc32(bytes.subarray(12, 29))) {
     throw new InvalidImageError("PNG IHDR chunk fails its CRC check");
   }
   if (!PNG_DEPTHS[colour]?.includes(depth)) {

@@ -2,9 +2,8 @@
 // mask format. Written by hand because it runs on every request and needs
 // neither colour types nor filters a general encoder spends time on.
 
-import { constants, deflateSync } from "node:zlib";
+import { constants, crc32, deflateSync } from "node:zlib";
 import { checkInt } from "./_shape.ts";
-import { crc32 } from "./_crc32.ts";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const GREYSCALE = 0;
@@ -17,7 +16,7 @@ export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   view.setUint32(0, data.length);
   for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
   out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out, 4, 8 + data.length));
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
   return out;
 }
 
