@@ -2,7 +2,7 @@
 // (/healthz answers); models load and workers warm in the background, and
 // /readyz turns 200 when they are done.
 
-import { type Config, loadConfig, workerCount } from "./lib/config.ts";
+import { type Config, loadConfig, threadCount, workerCount } from "./lib/config.ts";
 import { openMeter } from "./lib/metering.ts";
 import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
@@ -31,7 +31,7 @@ async function load(config: Config, services: Services): Promise<Ready> {
       size: workerCount(config),
       queueLimit: config.QUEUE_LIMIT,
       backend: await detectBackend(config.BACKEND),
-      wasmThreads: config.WASM_THREADS,
+      threads: threadCount(config),
       models: registry.workerModels(),
       hangMs: config.REQUEST_TIMEOUT_MS,
     });

@@ -41,7 +41,7 @@ for (const threads of [1, 2]) {
     size: 1,
     queueLimit: 4,
     backend: "wasm-simd",
-    wasmThreads: threads,
+    threads,
     models: [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }],
   });
   await pool.start();

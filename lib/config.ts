@@ -20,10 +20,10 @@ const ConfigSchema = z.object({
    * and the measured throughput) is shed at once with 503 + Retry-After, so admitted requests keep their latency.
    */
   MAX_QUEUE_DELAY_MS: intFromEnv(150, 0),
-  /** `auto` picks WebGPU only on a real (non-fallback) adapter. */
-  BACKEND: z.enum(["auto", "wasm", "webgpu"]).default("auto"),
-  /** onnxruntime-web WASM threads per worker. */
-  WASM_THREADS: intFromEnv(1, 1),
+  /** `auto`: native (onnxruntime-node) when it loads, else WebGPU on a real (non-fallback) adapter, else WASM-SIMD. */
+  BACKEND: z.enum(["auto", "native", "wasm", "webgpu"]).default("auto"),
+  /** Intra-op threads per worker (native: per session; WASM: per worker); 0 = one per core. */
+  THREADS: intFromEnv(0, 0),
   /** Largest input one model execution may take, in pixels (keeps WASM memory bounded). */
   MAX_EXEC_PIXELS: intFromEnv(4_194_304, 1024),
   /** Halo (px) around the tiles of the trained zoos (digits, micrograph); capped at the models' trained halo. */
@@ -84,5 +84,18 @@ export function loadConfig(
 
 /** Number of pool workers after resolving `WORKERS=0` to the core count. */
 export function workerCount(config: Config): number {
-  return config.WORKERS > 0 ? config.WORKERS : Math.max(1, navigator.hardwareConcurrency || 1);
+  return config.WORKERS > 0 ? config.WORKERS : cores();
+}
+
+/**
+ * Intra-op threads per worker after resolving `THREADS=0` to the core count: a lone request uses every core, and
+ * under load the workers' sessions run side by side, sharing the cores (their thread pools do not spin; see
+ * docs/BENCHMARKS.md for the measurements behind this default).
+ */
+export function threadCount(config: Config): number {
+  return config.THREADS > 0 ? config.THREADS : cores();
+}
+
+function cores(): number {
+  return Math.max(1, navigator.hardwareConcurrency || 1);
 }

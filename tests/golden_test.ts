@@ -114,7 +114,7 @@ Deno.test({
       size: 2,
       queueLimit: 64,
       backend: "wasm-simd",
-      wasmThreads: 1,
+      threads: 1,
       models: registry.workerModels(),
     });
     await pool.start();

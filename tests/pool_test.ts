@@ -3,21 +3,26 @@ import { windowsTensor } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import { TimeoutError, UnavailableError } from "../lib/errors.ts";
 import { detectBackend, WorkerPool } from "../workers/pool.ts";
-import { CRASH_MODEL } from "../workers/protocol.ts";
+import { type Backend, CRASH_MODEL } from "../workers/protocol.ts";
 
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const models = [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }];
 const input = (s: number) => new Float32Array(3 * s * s).fill(0.25);
 
+// Every pool test runs on both CPU backends: onnxruntime-web WASM-SIMD (the serverless path) and onnxruntime-node.
+const BACKENDS: Backend[] = ["wasm-simd", "native"];
+
 async function withPool(
+  backend: Backend,
   size: number,
   queueLimit: number,
   fn: (pool: WorkerPool) => Promise<void>,
   hangMs?: number,
 ) {
-  const pool = new WorkerPool({ size, queueLimit, backend: "wasm-simd", wasmThreads: 1, models, hangMs });
+  const pool = new WorkerPool({ size, queueLimit, backend, threads: 1, models, hangMs });
   await pool.start();
+  assert.equal(pool.backend, backend);
   try {
     await fn(pool);
   } finally {
@@ -25,105 +30,139 @@ async function withPool(
   }
 }
 
-Deno.test("backend: never the software fallback adapter on a GPU-less machine", async () => {
+Deno.test("backend: auto is native where onnxruntime-node loads; WebGPU never on the software fallback adapter", async () => {
   assert.equal(await detectBackend("wasm"), "wasm-simd");
+  assert.equal(await detectBackend("native"), "native");
+  assert.equal(await detectBackend("auto"), "native", "these tests run with --allow-ffi");
   // deno-lint-ignore no-explicit-any
   const adapter: any = await (navigator as any).gpu?.requestAdapter().catch(() => null);
   const real = adapter && adapter.info?.isFallbackAdapter === false;
-  assert.equal(await detectBackend("auto"), real ? "webgpu" : "wasm-simd");
+  assert.equal(await detectBackend("webgpu"), real ? "webgpu" : "wasm-simd");
 });
 
-Deno.test("pool runs the model and returns the probability map at input size, batched", async () => {
-  await withPool(1, 8, async (pool) => {
-    const r = await pool.run(text.spec.id, [2, 3, 64, 96], new Float32Array(2 * 3 * 64 * 96).fill(0.1), 30_000);
-    const [out] = Object.values(r.outputs);
-    assert.deepEqual(out.dims, [2, 1, 64, 96]);
-    assert.equal(out.data.length, 2 * 64 * 96);
-    assert.ok(out.data.every((p) => p >= 0 && p <= 1));
-    assert.ok(r.inferMs > 0);
-  });
-});
-
-Deno.test("a job on windows of a shared image gives the output of the same tensor built on the main thread", async () => {
-  await withPool(1, 8, async (pool) => {
-    const width = 96, height = 80;
-    const data = new Uint8Array(new SharedArrayBuffer(width * height * 4));
-    for (let i = 0; i < data.length; i++) data[i] = i % 4 === 3 ? 255 : (i * 31) % 256;
-    const image = { width, height, data };
-    const windows = [{ x: -16, y: -16, w: 64, h: 64 }, { x: 48, y: 32, w: 64, h: 64 }];
-    const viaWindows = await pool.run(text.spec.id, [2, 3, 64, 64], { kind: "windows", image, windows }, 30_000);
-    const tensor = windowsTensor(image, text.spec.input, windows, 64, 64);
-    const viaTensor = await pool.run(text.spec.id, [2, 3, 64, 64], tensor, 30_000);
-    assert.deepEqual(Object.values(viaWindows.outputs)[0], Object.values(viaTensor.outputs)[0]);
-  });
-});
-
-Deno.test("a full queue answers 503 at once instead of queueing forever", async () => {
-  await withPool(1, 1, async (pool) => {
-    const a = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000); // running
-    const b = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000); // queued
-    await assert.rejects(pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000), (err: unknown) => {
-      assert.ok(err instanceof UnavailableError);
-      assert.equal(err.headers["Retry-After"], "1");
-      return true;
-    });
-    await Promise.all([a, b]);
-    assert.equal(pool.stats().queued, 0);
-  });
-});
-
-Deno.test("a job past its deadline answers 504 at once; the worker finishes it and keeps serving", async () => {
-  await withPool(1, 4, async (pool) => {
-    await assert.rejects(pool.run(text.spec.id, [1, 3, 640, 640], input(640), 5), TimeoutError);
-    const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
-    assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
-    assert.equal(pool.stats().restarts, 0, "a late request does not cost a worker");
-  });
-});
-
-Deno.test("a run past the hang limit fails with 504 and its worker is replaced", async () => {
-  await withPool(1, 4, async (pool) => {
-    await assert.rejects(pool.run(text.spec.id, [1, 3, 960, 960], input(960), 30_000), TimeoutError);
-    const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
-    assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
-    assert.equal(pool.stats().restarts, 1);
-  }, 400);
-});
-
-Deno.test("the pool learns its throughput and orders jobs by request age", async () => {
-  await withPool(1, 8, async (pool) => {
-    assert.equal(pool.expectedWaitMs(), 0, "nothing measured yet");
-    const flops = text.counter.count([1, 3, 320, 320]).flops;
-    await pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000, { flops });
-    assert.ok(pool.flopsPerMs > 0);
-    // One job running, two queued: a younger request's job waits for the older request's job queued after it.
-    const order: string[] = [];
-    const running = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000, { flops, priority: 1 });
-    const young = pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000, { flops: 1, priority: 3 })
-      .then(() => order.push("young"));
-    const old = pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000, { flops: 1, priority: 2 })
-      .then(() => order.push("old"));
-    assert.ok(pool.expectedWaitMs(3) > 0);
-    assert.ok(pool.estimateMs(flops, 3) > pool.expectedWaitMs(3));
-    await Promise.all([running, young, old]);
-    assert.deepEqual(order, ["old", "young"]);
-  });
-});
-
-Deno.test("a crashed worker fails its job with 503, is replaced, and the pool keeps serving", async () => {
-  Deno.env.set("THRIFTSEG_TEST_HOOKS", "1");
+Deno.test("backend: without --allow-ffi (deno task start:wasm), auto and native fall back to onnxruntime-web", async () => {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
   try {
-    await withPool(1, 4, async (pool) => {
-      await assert.rejects(pool.run(CRASH_MODEL, [1], new Float32Array(1), 30_000), (err: unknown) => {
+    await Deno.writeTextFile(
+      script,
+      `import { detectBackend } from ${JSON.stringify(import.meta.resolve("../workers/pool.ts"))};
+      console.log(JSON.stringify([await detectBackend("auto"), await detectBackend("native")]));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        "--allow-read",
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const [auto, native] = JSON.parse(lines[lines.length - 1]);
+    assert.equal(auto, "wasm-simd");
+    assert.equal(native, "wasm-simd");
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
+for (const backend of BACKENDS) {
+  Deno.test(`${backend}: pool runs the model and returns the probability map at input size, batched`, async () => {
+    await withPool(backend, 1, 8, async (pool) => {
+      const r = await pool.run(text.spec.id, [2, 3, 64, 96], new Float32Array(2 * 3 * 64 * 96).fill(0.1), 30_000);
+      const [prob] = Object.values(r.outputs);
+      assert.deepEqual(prob.dims, [2, 1, 64, 96]);
+      assert.equal(prob.data.length, 2 * 64 * 96);
+      assert.ok(prob.data.every((p) => p >= 0 && p <= 1));
+      assert.ok(r.inferMs > 0);
+    });
+  });
+
+  Deno.test(`${backend}: a job on windows of a shared image gives the output of the same tensor built on the main thread`, async () => {
+    await withPool(backend, 1, 8, async (pool) => {
+      const width = 96, height = 80;
+      const data = new Uint8Array(new SharedArrayBuffer(width * height * 4));
+      for (let i = 0; i < data.length; i++) data[i] = i % 4 === 3 ? 255 : (i * 31) % 256;
+      const image = { width, height, data };
+      const windows = [{ x: -16, y: -16, w: 64, h: 64 }, { x: 48, y: 32, w: 64, h: 64 }];
+      const viaWindows = await pool.run(text.spec.id, [2, 3, 64, 64], { kind: "windows", image, windows }, 30_000);
+      const tensor = windowsTensor(image, text.spec.input, windows, 64, 64);
+      const viaTensor = await pool.run(text.spec.id, [2, 3, 64, 64], tensor, 30_000);
+      assert.deepEqual(Object.values(viaWindows.outputs)[0], Object.values(viaTensor.outputs)[0]);
+    });
+  });
+
+  Deno.test(`${backend}: a full queue answers 503 at once instead of queueing forever`, async () => {
+    await withPool(backend, 1, 1, async (pool) => {
+      const a = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000); // running
+      const b = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000); // queued
+      await assert.rejects(pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000), (err: unknown) => {
         assert.ok(err instanceof UnavailableError);
-        assert.equal(err.status, 503);
+        assert.equal(err.headers["Retry-After"], "1");
         return true;
       });
+      await Promise.all([a, b]);
+      assert.equal(pool.stats().queued, 0);
+    });
+  });
+
+  Deno.test(`${backend}: a job past its deadline answers 504 at once; the worker finishes it and keeps serving`, async () => {
+    await withPool(backend, 1, 4, async (pool) => {
+      await assert.rejects(pool.run(text.spec.id, [1, 3, 640, 640], input(640), 5), TimeoutError);
+      const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+      assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
+      assert.equal(pool.stats().restarts, 0, "a late request does not cost a worker");
+    });
+  });
+
+  Deno.test(`${backend}: a run past the hang limit fails with 504 and its worker is replaced`, async () => {
+    await withPool(backend, 1, 4, async (pool) => {
+      await assert.rejects(pool.run(text.spec.id, [1, 3, 960, 960], input(960), 30_000), TimeoutError);
       const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
       assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
       assert.equal(pool.stats().restarts, 1);
+    }, 400);
+  });
+
+  Deno.test(`${backend}: the pool learns its throughput and orders jobs by request age`, async () => {
+    await withPool(backend, 1, 8, async (pool) => {
+      assert.equal(pool.expectedWaitMs(), 0, "nothing measured yet");
+      const flops = text.counter.count([1, 3, 320, 320]).flops;
+      await pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000, { flops });
+      assert.ok(pool.flopsPerMs > 0);
+      // One job running, two queued: a younger request's job waits for the older request's job queued after it.
+      const order: string[] = [];
+      const running = pool.run(text.spec.id, [1, 3, 320, 320], input(320), 30_000, { flops, priority: 1 });
+      const young = pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000, { flops: 1, priority: 3 })
+        .then(() => order.push("young"));
+      const old = pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000, { flops: 1, priority: 2 })
+        .then(() => order.push("old"));
+      assert.ok(pool.expectedWaitMs(3) > 0);
+      assert.ok(pool.estimateMs(flops, 3) > pool.expectedWaitMs(3));
+      await Promise.all([running, young, old]);
+      assert.deepEqual(order, ["old", "young"]);
     });
-  } finally {
-    Deno.env.delete("THRIFTSEG_TEST_HOOKS");
-  }
-});
+  });
+
+  Deno.test(`${backend}: a crashed worker fails its job with 503, is replaced, and the pool keeps serving`, async () => {
+    Deno.env.set("THRIFTSEG_TEST_HOOKS", "1");
+    try {
+      await withPool(backend, 1, 4, async (pool) => {
+        await assert.rejects(pool.run(CRASH_MODEL, [1], new Float32Array(1), 30_000), (err: unknown) => {
+          assert.ok(err instanceof UnavailableError);
+          assert.equal(err.status, 503);
+          return true;
+        });
+        const ok = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+        assert.deepEqual(Object.values(ok.outputs)[0].dims, [1, 1, 64, 64]);
+        assert.equal(pool.stats().restarts, 1);
+      });
+    } finally {
+      Deno.env.delete("THRIFTSEG_TEST_HOOKS");
+    }
+  });
+}

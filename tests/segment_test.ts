@@ -26,7 +26,7 @@ Deno.test({
       size: 2,
       queueLimit: 16,
       backend: "wasm-simd",
-      wasmThreads: 1,
+      threads: 1,
       models: [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }],
     });
     await pool.start();

@@ -23,7 +23,7 @@ const pool = new WorkerPool({
   size: 2,
   queueLimit: 256,
   backend: "wasm-simd",
-  wasmThreads: 1,
+  threads: 1,
   models: registry.workerModels().filter((m) => !m.id.startsWith("text")),
 });
 await pool.start();

@@ -1,19 +1,12 @@
-// Inference worker: holds one onnxruntime-web session per model and runs
-// jobs one at a time. Plain `import * as ort` is the import path that works
-// inside Deno module workers (others fail on blob:/base-null URLs).
+// Inference worker: protocol only. It creates the runtime the pool asked for (workers/runtime.ts), holds one session
+// per model, turns each job's input into a tensor (windows of the shared image → lib/image/window.ts), runs one job
+// at a time and transfers every output back without a copy.
 
-import * as ort from "onnxruntime-web";
 import { windowsTensor } from "../lib/image/window.ts";
-import {
-  type Backend,
-  CRASH_MODEL,
-  type FromWorker,
-  type Tensor,
-  type ToWorker,
-  type WorkerModel,
-} from "./protocol.ts";
+import { CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, type WorkerModel } from "./protocol.ts";
+import { createRuntime, type RuntimeSession } from "./runtime.ts";
 
-const sessions = new Map<string, ort.InferenceSession>();
+const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
 const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 
@@ -28,29 +21,12 @@ function post(msg: FromWorker, transfer: Transferable[] = []) {
 }
 
 async function init(msg: Extract<ToWorker, { type: "init" }>) {
-  ort.env.wasm.numThreads = msg.wasmThreads;
-  ort.env.logLevel = "error";
-  let backend: Backend = msg.backend;
+  const runtime = await createRuntime(msg.backend, msg.threads);
   for (const m of msg.models) {
     formats.set(m.id, m.input);
-    const providers = backend === "webgpu" ? ["webgpu"] : ["wasm"];
-    try {
-      sessions.set(
-        m.id,
-        await ort.InferenceSession.create(m.bytes, {
-          executionProviders: providers,
-          graphOptimizationLevel: "all",
-        }),
-      );
-    } catch (err) {
-      if (backend !== "webgpu") throw err;
-      // A WebGPU adapter that cannot host the model: fall back for all models.
-      backend = "wasm-simd";
-      sessions.clear();
-      return init({ ...msg, backend });
-    }
+    sessions.set(m.id, await runtime.load(m.bytes, msg.threads));
   }
-  post({ type: "ready", backend });
+  post({ type: "ready", backend: runtime.backend });
 }
 
 async function run(msg: Extract<ToWorker, { type: "run" }>) {
@@ -61,14 +37,8 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
     ? msg.input.data
     : windowsTensor(msg.input.image, formats.get(msg.model)!, msg.input.windows, h, w);
   const t0 = performance.now();
-  const input = new ort.Tensor("float32", data, msg.dims);
-  const out = await session.run({ [session.inputNames[0]]: input });
+  const outputs: Record<string, Tensor> = await session.run(data, msg.dims);
   const ms = performance.now() - t0;
-  input.dispose?.();
-  const outputs: Record<string, Tensor> = {};
-  for (const name of session.outputNames) {
-    outputs[name] = { dims: [...out[name].dims], data: out[name].data as Float32Array };
-  }
   const buffers = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }

@@ -11,7 +11,8 @@ export interface WorkerPoolOptions {
   size: number;
   queueLimit: number;
   backend: Backend;
-  wasmThreads: number;
+  /** Intra-op threads per session (native) or WASM threads per worker (onnxruntime-web); lib/config.ts `threadCount`. */
+  threads: number;
   models: WorkerModel[];
   /** A run longer than this is a hang: its worker is replaced (default 60 s). */
   hangMs?: number;
@@ -72,11 +73,13 @@ export interface PoolStats {
 const WORKER_URL = new URL("./infer.ts", import.meta.url);
 
 /**
- * A pool of onnxruntime-web workers.
+ * A pool of inference workers (onnxruntime-node or onnxruntime-web, per `backend`).
  *
  * @example
  * ```ts
- * const pool = new WorkerPool({ size: 2, queueLimit: 16, backend: "wasm-simd", wasmThreads: 1, models });
+ * import { ModelRegistry } from "../lib/models.ts";
+ * const models = (await ModelRegistry.load()).workerModels();
+ * const pool = new WorkerPool({ size: 2, queueLimit: 16, backend: "wasm-simd", threads: 1, models });
  * await pool.start();
  * const out = await pool.run("text-ppocrv4-det", [1, 3, 64, 64], new Float32Array(3 * 64 * 64), 10_000);
  * out.outputs; // { [output name]: { dims, data } }
@@ -263,7 +266,7 @@ export class WorkerPool {
         {
           type: "init",
           backend: this.options.backend,
-          wasmThreads: this.options.wasmThreads,
+          threads: this.options.threads,
           models: this.options.models,
         } satisfies ToWorker,
       );
@@ -325,12 +328,26 @@ export class WorkerPool {
   }
 }
 
+/** What `BACKEND` may ask for. */
+export type BackendPreference = "auto" | "native" | "wasm" | "webgpu";
+
 /**
- * Picks the backend: WebGPU only when the adapter is a real GPU, never the
- * software fallback Deno exposes on GPU-less machines.
+ * Picks the backend. `auto`: onnxruntime-node when it loads (it needs `--allow-ffi`), else WebGPU on a real GPU
+ * adapter — never the software fallback Deno exposes on GPU-less machines — else WASM-SIMD. A forced backend that
+ * is not available falls back the same way, with a warning.
+ *
+ * @example
+ * ```ts ignore
+ * const backend = await detectBackend("auto"); // "native" under `deno task start`, "wasm-simd" without --allow-ffi
+ * ```
  */
-export async function detectBackend(preference: "auto" | "wasm" | "webgpu"): Promise<Backend> {
+export async function detectBackend(preference: BackendPreference): Promise<Backend> {
   if (preference === "wasm") return "wasm-simd";
+  if (preference === "auto" || preference === "native") {
+    const why = await nativeUnavailable();
+    if (!why) return "native";
+    if (preference === "native") console.warn(`BACKEND=native but onnxruntime-node does not load (${why})`);
+  }
   let real = false;
   try {
     // deno-lint-ignore no-explicit-any
@@ -344,4 +361,16 @@ export async function detectBackend(preference: "auto" | "wasm" | "webgpu"): Pro
     console.warn("BACKEND=webgpu but no real GPU adapter was found; using wasm-simd");
   }
   return real ? "webgpu" : "wasm-simd";
+}
+
+/** Why onnxruntime-node cannot run here (no FFI permission, no binary for this platform), or null when it can. */
+async function nativeUnavailable(): Promise<string | null> {
+  if ((await Deno.permissions.query({ name: "ffi" })).state !== "granted") return "no --allow-ffi";
+  try {
+    // Loads the N-API addon once in this process; the workers then share the already-loaded library.
+    await import("onnxruntime-node");
+    return null;
+  } catch (err) {
+    return (err as Error).message.split("\n")[0];
+  }
 }

@@ -4,8 +4,11 @@
 
 import type { InputFormat, RgbaImage, Window } from "../lib/image/mod.ts";
 
-/** Which runtime a worker runs its sessions on. */
-export type Backend = "webgpu" | "wasm-simd";
+/**
+ * Which runtime a worker runs its sessions on: onnxruntime-node's native CPU provider, or onnxruntime-web on WebGPU
+ * or WASM-SIMD. The name appears as is in `X-Backend`, the JSON `backend`, /readyz and /metrics.
+ */
+export type Backend = "native" | "webgpu" | "wasm-simd";
 
 /** A float32 tensor. */
 export interface Tensor {
@@ -35,7 +38,8 @@ export interface WorkerModel {
 export interface InitMessage {
   type: "init";
   backend: Backend;
-  wasmThreads: number;
+  /** Intra-op threads of each session (native) or WASM threads of the worker (onnxruntime-web). */
+  threads: number;
   models: WorkerModel[];
 }
 

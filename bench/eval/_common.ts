@@ -13,7 +13,7 @@ export const pool = new WorkerPool({
   size: workers,
   queueLimit: 1024,
   backend: "wasm-simd",
-  wasmThreads: 1,
+  threads: 1,
   models: registry.workerModels(),
 });
 await pool.start();

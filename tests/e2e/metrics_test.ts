@@ -80,6 +80,8 @@ Deno.test({
       assert.ok(delta("thriftseg_inference_seconds_sum", { task: "text" }) > 0);
       // Pool state.
       assert.equal(value(after.get("thriftseg_workers"), "thriftseg_workers"), 1);
+      const backend = (await server.ready).pool.backend;
+      assert.equal(value(after.get("thriftseg_backend_info"), "thriftseg_backend_info", { backend }), 1);
       assert.equal(value(after.get("thriftseg_queue_depth"), "thriftseg_queue_depth"), 0);
       assert.equal(value(after.get("thriftseg_worker_restarts_total"), "thriftseg_worker_restarts_total"), 0);
     } finally {

@@ -1,5 +1,5 @@
 // End to end over a real socket: the real server, the real PP-OCRv4 model
-// in onnxruntime-web workers, real PNG/JPEG images with rendered text.
+// in the workers (onnxruntime-node, as `deno task start` runs it), real PNG/JPEG images with rendered text.
 
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
@@ -68,7 +68,8 @@ Deno.test({
       assert.deepEqual(await (await fetch(`${server.url}/healthz`)).json(), { status: "ok" });
       const ready = await fetch(`${server.url}/readyz`);
       assert.equal(ready.status, 200);
-      assert.equal((await ready.json()).backend, "wasm-simd");
+      // BACKEND=auto under `deno task test` (which grants --allow-ffi): onnxruntime-node.
+      assert.equal((await ready.json()).backend, "native");
       const models = await (await fetch(`${server.url}/v1/models`)).json();
       const text = models.tasks.find((t: { name: string }) => t.name === "text");
       assert.deepEqual(text.classes, ["background", "text"]);
@@ -89,7 +90,8 @@ Deno.test({
       assert.equal(body.cost.gflops, expected.gflops);
       assert.equal(Number(res.headers.get("x-cost-gflops")), expected.gflops);
       assert.match(res.headers.get("server-timing")!, /infer;dur=[\d.]+/);
-      assert.equal(body.backend, "wasm-simd");
+      assert.equal(body.backend, "native");
+      assert.equal(res.headers.get("x-backend"), "native");
       const { w, h, values } = await maskOf(body);
       assert.equal(w, 640);
       assert.equal(h, 640);

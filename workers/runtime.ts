@@ -1,0 +1,36 @@
+// What an inference worker needs from an ONNX runtime, and nothing more: load a model's bytes into a session, run it
+// on one float32 NCHW tensor, get every output by name. workers/runtime_web.ts (onnxruntime-web: WASM-SIMD, WebGPU)
+// and workers/runtime_node.ts (onnxruntime-node: native CPU) implement it, so workers/infer.ts is only protocol.
+
+import type { Backend, Tensor } from "./protocol.ts";
+
+/** One loaded model. */
+export interface RuntimeSession {
+  /** Runs the model on `data` of shape `dims`; every output of the graph by name (float32, owned by the caller). */
+  run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+/** A runtime a worker creates once at init. */
+export interface Runtime {
+  /** The backend the sessions really run on (a WebGPU runtime that cannot host a model reports `wasm-simd`). */
+  readonly backend: Backend;
+  /** Loads a model; `threads` is its intra-op thread count (ignored by WebGPU). */
+  load(bytes: Uint8Array, threads: number): Promise<RuntimeSession>;
+}
+
+/**
+ * Makes the runtime for `backend` in this worker. The native module is imported only when asked for, so a WASM or
+ * WebGPU worker never loads a native library and needs no `--allow-ffi`.
+ *
+ * @example
+ * ```ts ignore
+ * const runtime = await createRuntime("wasm-simd", 2);
+ * const session = await runtime.load(modelBytes, 2);
+ * const outputs = await session.run(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
+ * ```
+ */
+export async function createRuntime(backend: Backend, threads: number): Promise<Runtime> {
+  if (backend === "native") return (await import("./runtime_node.ts")).nodeRuntime();
+  return (await import("./runtime_web.ts")).webRuntime(backend, threads);
+}
