@@ -28,6 +28,7 @@ function svg(results: Map<string, { rows: Row[] }>): string {
     complexity: "#1f77b4",
     paser: "#d62728",
     glimpse: "#2ca02c",
+    oracle: "#9467bd",
   };
   const panels: string[] = [];
   let ox = 0;
@@ -105,10 +106,12 @@ const md: string[] = [
   "mIoU is dataset-level (intersections and unions summed over all scenes, then averaged over classes); GFLOPs are " +
   "the exact cost each response reported (`cost.gflops`), averaged per image; latency is the mean wall-clock of " +
   "`segment()` (decode, plan, inference, stitch; no HTTP). IoU/GFLOP is mIoU divided by mean GFLOPs. Local models " +
-  `run on tiles cut with an ${DEFAULT_PLANNER_OPTIONS.zooHalo} px halo (the server's default, \`ZOO_HALO\`); the ` +
-  'rows marked "as trained" use the halo the models were trained with. With `X-Budget-GFLOPs`, PaSeR spends up ' +
-  "to the budget on the upgrades with the highest predicted gain per FLOP (its budget mode); without, it runs the " +
-  "policy's own route.",
+  "run on tiles cut with the halo chosen per model on the validation split (`models/serving.json`, written by " +
+  `\`bench/tune_zoo.ts\`; at most \`ZOO_HALO\` = ${DEFAULT_PLANNER_OPTIONS.zooHalo} px). With \`X-Budget-GFLOPs\`, ` +
+  "the adaptive mode spends up to the budget on the upgrades with the highest predicted gain per FLOP (PaSeR's " +
+  "budget mode); without, the same ranking at the default fraction of f2's whole-image FLOPs chosen on validation. " +
+  '"vs best static that fits" compares a row with the most accurate static model whose cost is at most the row\'s. ' +
+  "Oracle rows are replayed from per-tile outcomes (see each task's diagnosis), not served.",
   "",
   "Models (sha256 prefix, from models/manifest.json): " +
   [...registry.models.values()].filter((m) => m.spec.task !== "text").map((m) =>

@@ -1,130 +1,231 @@
 // Chooses how the trained zoos are served, on the validation split (never the test split), and writes the choices to
-// models/serving.json, which lib/plan/zoo.ts reads:
-//   - each local model's halo: the smallest of 0/4/8/16 px whose every-tile mIoU is within HALO_TOLERANCE of the
-//     trained halo's (16 px) — seams that measurably do not hurt are not paid for;
-//   - the default route (no budget header): the policy's budget ranking at a fraction of the strongest model's
-//     whole-image FLOPs, the knee of the replayed curve on validation: spend while the next step buys mIoU per GFLOP
-//     at least as fast as the static models' own last step (second-strongest → strongest on the whole image) does.
-//     Also recorded: the smallest fraction within DEFAULT_TOLERANCE of the strongest model.
+// models/serving.json, which lib/plan/zoo.ts reads. From one collection of per-tile outcomes (bench/eval/oracle.ts:
+// every local model on every tile at halos 0/4/8/16, f0, the policy, the models on the whole image), replayed and
+// priced exactly on the served geometry:
+//   - the halo of each local model: the pair whose replayed budget curve (the policy's ranking at 10–60% of the
+//     strongest model's whole-image FLOPs) has the highest mean mIoU — a halo is paid for only where seams cost more
+//     accuracy than its FLOPs buy elsewhere;
+//   - the ranking's gains: the critic's, or a linear ranker (lib/plan/ranker.ts) over the glance's uncertainty and
+//     the critic, fitted on the first half of the scenes and kept only when its curve beats the critic's on the
+//     second half (then refitted on all);
+//   - the default route (no budget header): the ranking at the knee of its replayed curve — spend while the next step
+//     buys mIoU per GFLOP at least as fast as the static models' own last step (second-strongest → strongest on the
+//     whole image) does.
 //
 //   deno run -A bench/tune_zoo.ts [--scenes 40] [--task digits --task micrograph]
 
-import { type ServingChoice, zooOf } from "../lib/plan/mod.ts";
+import { type ServingChoice, type Zoo, zooOf } from "../lib/plan/mod.ts";
+import { RANKER_FEATURES, type RankerWeights, rankGains } from "../lib/plan/ranker.ts";
 import { pool, registry, ROOT } from "./eval/_common.ts";
 import { scenes } from "./eval/zoo.ts";
-import { collect, keepTotals, miouOf, rankedRoute, realGains, replay, variant } from "./eval/oracle.ts";
+import {
+  collect,
+  keepTotals,
+  loadOutcomes,
+  miouOf,
+  rankedRoute,
+  realGains,
+  replay,
+  saveOutcomes,
+  type SceneOutcome,
+  spearman,
+  variant,
+} from "./eval/oracle.ts";
 
 const args = Deno.args;
 const flag = (name: string) => args.flatMap((a, i) => (a === `--${name}` ? [args[i + 1]] : []));
 const SCENES = Number(flag("scenes")[0] ?? 40);
 const TASKS = flag("task").length ? flag("task") : ["digits", "micrograph"];
 const HALOS = [0, 4, 8, 16];
-/** mIoU (fraction) a smaller halo may lose against the trained one. */
-const HALO_TOLERANCE = 0.0005;
-/** mIoU (fraction) the default route may lose against the strongest model on the whole image. */
-const DEFAULT_TOLERANCE = 0.005;
 const FRACTIONS = Array.from({ length: 21 }, (_v, i) => Math.round((0.1 + 0.025 * i) * 1000) / 1000);
+/** Budget fractions the halo and ranker choices are scored on (mean replayed mIoU). */
+const SCORED = FRACTIONS.filter((_f, i) => i % 2 === 0);
 
 const file = new URL("models/serving.json", ROOT);
 const serving = JSON.parse(await Deno.readTextFile(file));
 const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+/** Least squares with a small ridge: weights w minimising Σ (x·w − y)² + ε‖w‖². */
+function fit(xs: number[][], ys: number[]): number[] {
+  const d = xs[0].length;
+  const a = Array.from({ length: d }, () => new Array(d + 1).fill(0));
+  xs.forEach((x, n) => {
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) a[i][j] += x[i] * x[j];
+      a[i][d] += x[i] * ys[n];
+    }
+  });
+  const scale = Math.max(...a.map((r, i) => r[i])) || 1;
+  for (let i = 0; i < d; i++) a[i][i] += 1e-6 * scale;
+  for (let i = 0; i < d; i++) {
+    let p = i;
+    for (let r = i + 1; r < d; r++) if (Math.abs(a[r][i]) > Math.abs(a[p][i])) p = r;
+    [a[i], a[p]] = [a[p], a[i]];
+    for (let r = 0; r < d; r++) {
+      if (r === i) continue;
+      const k = a[r][i] / a[i][i];
+      for (let c = i; c <= d; c++) a[r][c] -= k * a[i][c];
+    }
+  }
+  return a.map((r, i) => r[d] / r[i]);
+}
 
 for (const task of TASKS) {
   const spec = registry.task(task);
   const trained = zooOf(registry, spec)!;
   const top = trained.locals[trained.locals.length - 1];
-  const list = await scenes(task, SCENES, "val");
-  const t0 = performance.now();
-  const outcomes = await collect(
-    pool,
-    spec,
-    list,
-    trained,
-    trained.locals.flatMap((model) => HALOS.map((halo) => ({ model, halo }))),
-    trained.locals,
-  );
-  console.log(`[${task}] ${SCENES} val scenes collected in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  const sum = (pick: (o: (typeof outcomes)[0]) => Float64Array[]) => {
-    const C = spec.classes.length;
+  const second = trained.locals[trained.locals.length - 2];
+  const shas = [trained.global, ...trained.locals, trained.policy!].map((m) => m.spec.sha256.slice(0, 8)).join("-");
+  const cache = new URL(`data/eval/outcomes-${task}-val-${SCENES}-${shas}.json`, ROOT);
+  let outcomes: SceneOutcome[];
+  if (await Deno.stat(cache).then(() => true, () => false)) {
+    outcomes = await loadOutcomes(cache, trained, spec);
+  } else {
+    const list = await scenes(task, SCENES, "val");
+    const t0 = performance.now();
+    outcomes = await collect(
+      pool,
+      spec,
+      list,
+      trained,
+      trained.locals.flatMap((model) => HALOS.map((halo) => ({ model, halo }))),
+      trained.locals,
+    );
+    console.log(`[${task}] ${SCENES} val scenes collected in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    await saveOutcomes(cache, outcomes);
+  }
+  const C = spec.classes.length;
+  const sum = (list: SceneOutcome[], pick: (o: SceneOutcome) => Float64Array[]) => {
     const total = new Float64Array(2 * C);
-    for (const o of outcomes) for (const c of pick(o)) for (let i = 0; i < c.length; i++) total[i] += c[i];
+    for (const o of list) for (const c of pick(o)) for (let i = 0; i < c.length; i++) total[i] += c[i];
     return miouOf(total);
   };
   const haloTable: Record<string, Record<string, number>> = {};
-  const halo: Record<string, number> = {};
   for (const m of trained.locals) {
-    const whole = sum((o) => o.whole[m.spec.id]);
-    const per = Object.fromEntries(HALOS.map((h) => [String(h), r4(sum((o) => o.tiles[variant(m, h)]))]));
-    haloTable[m.spec.id] = { whole_image: r4(whole), ...per };
-    const ref = sum((o) => o.tiles[variant(m, trained.halo)]);
-    halo[m.spec.id] = HALOS.find((h) => sum((o) => o.tiles[variant(m, h)]) >= ref - HALO_TOLERANCE)!;
-    console.log(`[${task}] ${m.spec.id} every tile, mIoU by halo:`, haloTable[m.spec.id], "→", halo[m.spec.id]);
+    haloTable[m.spec.id] = {
+      whole_image: r4(sum(outcomes, (o) => o.whole[m.spec.id])),
+      ...Object.fromEntries(HALOS.map((h) => [`halo_${h}`, r4(sum(outcomes, (o) => o.tiles[variant(m, h)]))])),
+    };
   }
-  const served = { ...trained, halos: halo };
-  const topWhole = sum((o) => o.whole[top.spec.id]);
+  console.log(`[${task}] every tile, mIoU by halo:`, JSON.stringify(haloTable));
+
+  const gainsOf = (ranker: RankerWeights | null) => (o: SceneOutcome) =>
+    ranker ? rankGains(ranker, o.features, o.gain!) : o.gain!;
+  const curve = (zoo: Zoo, list: SceneOutcome[], gains: (o: SceneOutcome) => number[][], fractions: number[]) =>
+    fractions.map((fraction) => ({ fraction, ...replay(list, zoo, (o) => rankedRoute(o, zoo, gains(o), fraction)) }));
+
+  // Halos: every pair, scored by the critic's replayed curve.
+  const combos: { halos: Record<string, number>; score: number }[] = [];
+  for (const h1 of HALOS) {
+    for (const h2 of HALOS) {
+      const halos = { [second.spec.id]: h1, [top.spec.id]: h2 };
+      const zoo = { ...trained, halos };
+      combos.push({ halos, score: mean(curve(zoo, outcomes, gainsOf(null), SCORED).map((p) => p.miou)) });
+    }
+  }
+  combos.sort((a, b) => b.score - a.score);
+  const halo = combos[0].halos;
+  console.log(`[${task}] halo pairs by mean replayed mIoU:`, combos.slice(0, 5).map((c) => JSON.stringify(c)));
+  const served: Zoo = { ...trained, halos: halo };
+
+  // The critic's and the glance features' rank correlation with the real gains.
   const base = keepTotals(outcomes);
-  const curve = FRACTIONS.map((fraction) => {
-    const policy = replay(outcomes, served, (o) => rankedRoute(o, served, o.gain!, fraction));
-    const oracle = replay(outcomes, served, (o) => rankedRoute(o, served, realGains(o, served, base), fraction));
-    return {
-      fraction,
-      policy_miou: r4(policy.miou),
-      policy_gflops: r4(policy.gflops),
-      oracle_miou: r4(oracle.miou),
-      oracle_gflops: r4(oracle.gflops),
+  const real = outcomes.map((o) => realGains(o, served, base));
+  const correlation: Record<string, Record<string, number>> = {};
+  trained.locals.forEach((m, k) => {
+    const y = real.flatMap((g) => g[k + 1]);
+    correlation[m.spec.id] = {
+      critic: r4(spearman(outcomes.flatMap((o) => o.gain![k + 1]), y)),
+      ...Object.fromEntries(
+        RANKER_FEATURES.slice(1, -1).map((
+          name,
+          i,
+        ) => [name, r4(spearman(outcomes.flatMap((o) => o.features.map((f) => f[i + 1])), y))]),
+      ),
     };
   });
-  for (const p of curve) console.log(`[${task}]`, JSON.stringify(p));
-  // The knee of the replayed curve: walk its upper convex hull from the cheapest point and stop where the next
-  // segment buys mIoU at a worse rate per GFLOP than upgrading the whole image from the second-strongest model to the
-  // strongest does (the static Pareto front's own last segment).
-  const second = trained.locals[trained.locals.length - 2];
-  const meanWhole = (m: typeof top) =>
-    outcomes.reduce((f, o) => f + o.wholeFlops[m.spec.id], 0) / outcomes.length / 1e9;
-  const staticSlope = (topWhole - sum((o) => o.whole[second.spec.id])) / (meanWhole(top) - meanWhole(second));
-  const hull: typeof curve = [];
-  for (const p of [...curve].sort((a, b) => a.policy_gflops - b.policy_gflops)) {
-    if (hull.length && p.policy_miou <= hull[hull.length - 1].policy_miou) continue;
+  console.log(`[${task}] Spearman with the real gain:`, JSON.stringify(correlation));
+
+  // The ranker: fitted on the first half, judged on the second against the critic.
+  const fitRanker = (list: SceneOutcome[], gains: number[][][]): RankerWeights => ({
+    features: RANKER_FEATURES,
+    weights: trained.locals.map((_m, k) =>
+      fit(
+        list.flatMap((o) => o.features.map((f, t) => [...f, o.gain![k + 1][t]])),
+        gains.flatMap((g) => g[k + 1]),
+      )
+    ),
+  });
+  const half = Math.floor(outcomes.length / 2);
+  const firstRanker = fitRanker(outcomes.slice(0, half), real.slice(0, half));
+  const held = outcomes.slice(half);
+  const criticScore = mean(curve(served, held, gainsOf(null), SCORED).map((p) => p.miou));
+  const rankerScore = mean(curve(served, held, gainsOf(firstRanker), SCORED).map((p) => p.miou));
+  const useRanker = rankerScore > criticScore;
+  console.log(`[${task}] held-out half, mean replayed mIoU: critic ${r4(criticScore)}, ranker ${r4(rankerScore)}`);
+  const ranker = useRanker ? fitRanker(outcomes, real) : null;
+
+  // The default route: the knee of the replayed curve with the chosen gains.
+  const points = curve(served, outcomes, gainsOf(ranker), FRACTIONS);
+  const oracle = curve(served, outcomes, (o) => realGains(o, served, base), FRACTIONS);
+  const meanWhole = (id: string) => mean(outcomes.map((o) => o.wholeFlops[id])) / 1e9;
+  const topWhole = sum(outcomes, (o) => o.whole[top.spec.id]);
+  const staticSlope = (topWhole - sum(outcomes, (o) => o.whole[second.spec.id])) /
+    (meanWhole(top.spec.id) - meanWhole(second.spec.id));
+  const hull: typeof points = [];
+  for (const p of [...points].sort((a, b) => a.gflops - b.gflops)) {
+    if (hull.length && p.miou <= hull[hull.length - 1].miou) continue;
     while (hull.length >= 2) {
       const [a, b] = hull.slice(-2);
-      const s1 = (b.policy_miou - a.policy_miou) / (b.policy_gflops - a.policy_gflops);
-      const s2 = (p.policy_miou - b.policy_miou) / (p.policy_gflops - b.policy_gflops);
-      if (s2 >= s1) hull.pop();
+      if ((p.miou - b.miou) / (p.gflops - b.gflops) >= (b.miou - a.miou) / (b.gflops - a.gflops)) hull.pop();
       else break;
     }
     hull.push(p);
   }
   let k = 0;
   while (
-    k + 1 < hull.length &&
-    (hull[k + 1].policy_miou - hull[k].policy_miou) / (hull[k + 1].policy_gflops - hull[k].policy_gflops) >= staticSlope
-  ) k++;
+    k + 1 < hull.length && (hull[k + 1].miou - hull[k].miou) / (hull[k + 1].gflops - hull[k].gflops) >= staticSlope
+  ) {
+    k++;
+  }
   const knee = hull[k];
-  const within = curve.find((p) => p.policy_miou >= topWhole - DEFAULT_TOLERANCE);
-  console.log(
-    `[${task}] static slope ${staticSlope.toFixed(5)} mIoU/GFLOP; knee ${knee.fraction}; within ` +
-      `${DEFAULT_TOLERANCE * 100} point: ${within?.fraction ?? "none"}`,
-  );
-  const pick = knee;
-  const choice: ServingChoice = { halo, default_route: { rule: "budget", fraction_of_strongest: pick.fraction } };
+  const choice: ServingChoice = {
+    halo,
+    default_route: { rule: "budget", fraction_of_strongest: knee.fraction },
+    ranker,
+  };
   serving.tasks[task] = {
     ...choice,
     validation: {
       scenes: `training/scenes.py --task ${task} --split val, scenes 0-${SCENES - 1}`,
-      halo_rule: `smallest halo whose every-tile mIoU is within ${HALO_TOLERANCE * 100} point of the trained ` +
-        `${trained.halo} px halo's`,
-      halo_miou: haloTable,
-      default_rule: "the knee of the replayed policy curve: the last point of its upper convex hull reached by " +
-        `segments that buy mIoU per GFLOP at least as fast as ${second.spec.id} → ${top.spec.id} on the whole image ` +
+      halo_rule: "the pair of halos whose replayed budget curve (critic ranking, budgets " +
+        `${SCORED[0] * 100}–${SCORED[SCORED.length - 1] * 100}% of ${top.spec.id} on the whole image) has the ` +
+        "highest mean mIoU",
+      every_tile_miou_by_halo: haloTable,
+      halo_pairs: combos.slice(0, 5).map((c) => ({ ...c.halos, mean_miou: r4(c.score) })),
+      spearman_with_real_gain: correlation,
+      ranker_rule: "linear ranker fitted on the first half, kept if its mean replayed mIoU on the second half beats " +
+        `the critic's (ranker ${r4(rankerScore)}, critic ${r4(criticScore)})`,
+      default_rule: "the knee of the replayed curve: the last point of its upper convex hull reached by segments " +
+        `that buy mIoU per GFLOP at least as fast as ${second.spec.id} → ${top.spec.id} on the whole image ` +
         `(${staticSlope.toFixed(5)} mIoU/GFLOP)`,
-      within_tolerance: { tolerance: DEFAULT_TOLERANCE, fraction: within?.fraction ?? null },
-      strongest_whole_image_miou: r4(topWhole),
-      budget_curve: curve,
+      strongest_whole_image: { miou: r4(topWhole), gflops: r4(meanWhole(top.spec.id)) },
+      budget_curve: points.map((p, i) => ({
+        fraction: p.fraction,
+        miou: r4(p.miou),
+        gflops: r4(p.gflops),
+        oracle_miou: r4(oracle[i].miou),
+        oracle_gflops: r4(oracle[i].gflops),
+      })),
     },
   };
-  console.log(`[${task}] chose`, JSON.stringify(choice));
+  for (const p of serving.tasks[task].validation.budget_curve) console.log(`[${task}]`, JSON.stringify(p));
+  console.log(`[${task}] chose`, JSON.stringify({ halo, fraction: knee.fraction, ranker: !!ranker }));
 }
 pool.close();
+serving.about = "Serving choices of the trained zoos (per-model halo, ranking gains, default route), made on the " +
+  "validation split by `deno run -A bench/tune_zoo.ts`; do not edit by hand.";
 await Deno.writeTextFile(file, JSON.stringify(serving, null, 2) + "\n");
 await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", "models/serving.json"], cwd: ROOT }).output();
 console.log("wrote models/serving.json");

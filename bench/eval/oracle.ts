@@ -9,6 +9,7 @@ import { Executor, type InferencePool } from "../../lib/exec/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import type { LoadedModel, TaskSpec } from "../../lib/models.ts";
 import { haloOf, planUnderBudget, type Zoo, ZooRun } from "../../lib/plan/mod.ts";
+import { rankGains, tileFeatures } from "../../lib/plan/ranker.ts";
 
 /** A labelled scene: the PNG a client would upload and the class index per pixel. */
 export interface LabelledScene {
@@ -35,6 +36,8 @@ export interface SceneOutcome {
   whole: Record<string, Counts[]>;
   /** The critic's predicted gain per action per tile (null without a policy). */
   gain: number[][] | null;
+  /** What the glance tells about each tile (lib/plan/ranker.ts `tileFeatures`). */
+  features: number[][];
 }
 
 /** Key of a (model, halo) variant in {@link SceneOutcome.tiles}. */
@@ -92,6 +95,7 @@ export async function collect(
     await run.glance();
     const glanceFlops = exec.flops;
     const mask = run.mask();
+    const features = tileFeatures(run.probs, run.grid);
     const keep = run.grid.map((t) => countTile((x, y) => mask[y * image.width + x], s.label, image.width, t, C));
     let gain: number[][] | null = null;
     if (zoo.policy) gain = (await run.policy()).gain;
@@ -125,7 +129,7 @@ export async function collect(
       whole[m.spec.id] = run.grid.map((t) => countTile(pred, s.label, image.width, t, C));
       wholeFlops[m.spec.id] = exec.price([run.wholeCall(m)]).flops;
     });
-    out.push({ run, glanceFlops, policyFlops, wholeFlops, keep, tiles, whole, gain });
+    out.push({ run, glanceFlops, policyFlops, wholeFlops, keep, tiles, whole, gain, features });
   }
   return out;
 }
@@ -214,6 +218,7 @@ export function replay(
 }
 
 const priced = new WeakMap<Zoo, Map<string, number>>();
+const pricers = new WeakMap<SceneOutcome, Map<Zoo, ZooRun>>();
 
 /** Exact FLOPs of the local calls of a per-tile action choice on `zoo`'s geometry (merged windows, its halos). */
 export function planPrice(o: SceneOutcome, zoo: Zoo, chosen: number[]): number {
@@ -223,7 +228,10 @@ export function planPrice(o: SceneOutcome, zoo: Zoo, chosen: number[]): number {
   if (!memo) priced.set(zoo, memo = new Map());
   const hit = memo.get(key);
   if (hit !== undefined) return hit;
-  const run = o.run.zoo === zoo ? o.run : new ZooRun(zoo, o.run.task, o.run.exec);
+  let runs = pricers.get(o);
+  if (!runs) pricers.set(o, runs = new Map());
+  let run = runs.get(zoo);
+  if (!run) runs.set(zoo, run = o.run.zoo === zoo ? o.run : new ZooRun(zoo, o.run.task, o.run.exec));
   const flops = zoo.locals.reduce((f, m, k) => {
     const tiles = chosen.flatMap((a, t) => (a === k + 1 ? [t] : []));
     return f + run.localFlops(m, tiles);
@@ -281,17 +289,57 @@ export function spearman(a: number[], b: number[]): number {
   return sab / Math.sqrt(saa * sbb);
 }
 
-/** The critic's Spearman correlation with the real gain, per local action, pooled over all tiles. */
-export function criticCorrelation(outcomes: SceneOutcome[], zoo: Zoo): number[] {
+/** The gains the served ranking uses: the zoo's ranker over the critic, or the critic's own. */
+export function servedGains(o: SceneOutcome, zoo: Zoo): number[][] {
+  return zoo.ranker ? rankGains(zoo.ranker, o.features, o.gain!) : o.gain!;
+}
+
+/** Spearman correlation of predicted gains with the real gain, per local action, pooled over all tiles. */
+export function gainCorrelation(
+  outcomes: SceneOutcome[],
+  zoo: Zoo,
+  predicted: (o: SceneOutcome) => number[][] = (o) => o.gain!,
+): number[] {
   const base = keepTotals(outcomes);
   return zoo.locals.map((_m, k) => {
     const pred: number[] = [], real: number[] = [];
     for (const o of outcomes) {
       if (!o.gain) continue;
       const g = realGains(o, zoo, base);
-      pred.push(...o.gain[k + 1]);
+      pred.push(...predicted(o)[k + 1]);
       real.push(...g[k + 1]);
     }
     return pred.length ? spearman(pred, real) : NaN;
+  });
+}
+
+/** Writes outcomes to a JSON file (the runs are rebuilt from the image size on load). */
+export async function saveOutcomes(path: URL, outcomes: SceneOutcome[]): Promise<void> {
+  const plain = outcomes.map(({ run, keep, tiles, whole, ...rest }) => ({
+    width: run.image.width,
+    height: run.image.height,
+    keep: keep.map((c) => [...c]),
+    tiles: Object.fromEntries(Object.entries(tiles).map(([k, v]) => [k, v.map((c) => [...c])])),
+    whole: Object.fromEntries(Object.entries(whole).map(([k, v]) => [k, v.map((c) => [...c])])),
+    ...rest,
+  }));
+  await Deno.writeTextFile(path, JSON.stringify(plain));
+}
+
+/** Reads outcomes written by {@link saveOutcomes}; their runs price on `zoo`'s geometry and run nothing. */
+export async function loadOutcomes(path: URL, zoo: Zoo, spec: TaskSpec): Promise<SceneOutcome[]> {
+  const refuse: InferencePool = {
+    backend: "none",
+    run: () => Promise.reject(new Error("outcomes loaded from a file cannot run models")),
+  };
+  // deno-lint-ignore no-explicit-any
+  const plain: any[] = JSON.parse(await Deno.readTextFile(path));
+  const counts = (v: number[][]) => v.map((c) => Float64Array.from(c));
+  const byKey = (r: Record<string, number[][]>) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, counts(v)]));
+  return plain.map(({ width, height, keep, tiles, whole, ...rest }) => {
+    const image = { width, height, data: new Uint8Array(0) };
+    const exec = new Executor(refuse, image, { maxExecPixels: 1 << 22, timeoutMs: 1 });
+    return { run: new ZooRun(zoo, spec, exec), keep: counts(keep), tiles: byKey(tiles), whole: byKey(whole), ...rest };
   });
 }

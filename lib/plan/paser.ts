@@ -11,6 +11,7 @@ import { toGrey } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { planUnderBudget } from "./budget.ts";
 import { tileEdgeEnergy } from "./complexity.ts";
+import { rankGains, tileFeatures } from "./ranker.ts";
 import type { PlanContext, Planner, PlanOutcome } from "./types.ts";
 import { type Zoo, ZooRun } from "./zoo.ts";
 
@@ -75,7 +76,8 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
             ? zoo.defaultFraction! * exec.price([run.wholeCall(strongest(zoo))]).flops - exec.flops
             : exec.left;
           const perTile = actionModels.map((m) => (m ? run.localFlops(m, [0]) : 0));
-          chosen = planUnderBudget(out.gain, perTile, cap, planFlops);
+          const gain = zoo.ranker ? rankGains(zoo.ranker, tileFeatures(run.probs, run.grid), out.gain) : out.gain;
+          chosen = planUnderBudget(gain, perTile, cap, planFlops);
         }
       }
     } else {

@@ -7,6 +7,7 @@ import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "../models.ts";
 import { type Box, mergeTiles, type Rect, roundUp, tileGrid } from "./geometry.ts";
 import { ProbMap } from "./probmap.ts";
+import type { RankerWeights } from "./ranker.ts";
 import type { PlannedTile } from "./types.ts";
 import SERVING from "../../models/serving.json" with { type: "json" };
 
@@ -28,6 +29,8 @@ export interface Zoo {
    * FLOPs on the request's image (models/serving.json). Absent: the policy's argmax route.
    */
   defaultFraction?: number;
+  /** Ranks upgrades instead of the critic's raw gains (models/serving.json). */
+  ranker?: RankerWeights;
 }
 
 /** What bench/tune_zoo.ts chose on the validation split for one task (models/serving.json). */
@@ -35,6 +38,8 @@ export interface ServingChoice {
   halo: Record<string, number>;
   /** null: the policy's argmax route. */
   default_route: { rule: "budget"; fraction_of_strongest: number } | null;
+  /** Gains for the budget ranking; null or absent: the critic's. */
+  ranker?: RankerWeights | null;
 }
 
 /** models/serving.json's choices per task. */
@@ -89,6 +94,7 @@ export function zooOf(
       locals.map((m) => [m.spec.id, Math.min(halo, Math.max(0, Math.round(choice.halo[m.spec.id] ?? halo)))]),
     );
   }
+  if (choice?.ranker) zoo.ranker = choice.ranker;
   if (choice?.default_route) zoo.defaultFraction = choice.default_route.fraction_of_strongest;
   return zoo;
 }

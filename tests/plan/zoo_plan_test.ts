@@ -18,6 +18,7 @@ import {
 import type { RgbaImage } from "../../lib/image/mod.ts";
 import type { ModelInput, Tensor } from "../../workers/protocol.ts";
 import { linearGain, miouOf, spearman } from "../../bench/eval/oracle.ts";
+import { rankGains } from "../../lib/plan/ranker.ts";
 
 const registry = await ModelRegistry.load();
 const task = registry.task("digits");
@@ -157,4 +158,18 @@ Deno.test("oracle replay helpers: mIoU of summed counts, linear gain, Spearman",
   assert.equal(spearman([1, 2, 3, 4], [10, 20, 30, 45]), 1);
   assert.equal(spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1);
   assert.ok(Math.abs(spearman([1, 1, 2, 2], [1, 2, 1, 2])) < 1e-12);
+});
+
+Deno.test("a ranker from the serving choice replaces the critic's gains in the budget ranking", async () => {
+  // f0 is unsure on the left half; the ranker gives f1 a gain only where f0 is unsure and f2 none, although the
+  // scripted critic prefers f2 everywhere.
+  const ranker = { features: [], weights: [[-0.01, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, -1]] };
+  const zoo = zooOf(registry, task, 0, { halo: {}, default_route: null, ranker })!;
+  const { outcome } = await plan(paserPlanner(zoo), new ScriptedPool((m, x) => m !== "digits-f0" || x >= 128), 4e9);
+  assert.deepEqual(
+    outcome.tiles.map((t) => t.model),
+    outcome.tiles.map((t) => (t.x < 128 ? "digits-f1" : "digits-f0")),
+  );
+  const features = [[1, 0.5, 0.9, 0.2, 0.1]];
+  assert.deepEqual(rankGains(ranker, features, [[0], [7], [3]]), [[0], [0.49], [-3]]);
 });
