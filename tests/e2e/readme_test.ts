@@ -2,8 +2,10 @@
 // code blocks goes through bash against a live server (keys on, a created key
 // as $KEY, the admin token as $ADMIN_TOKEN), from a directory where
 // docs/examples/ resolves to the repo's, and must answer 2xx unless the line
-// ends with a comment `# expect NNN`. Every docs/ path the README names must
-// exist, and no command may be macOS-only (`open URL`).
+// ends with a comment `# expect NNN`. The ts examples run with Deno and the
+// python ones with python3 (when it has requests; else they are compiled).
+// Every docs/ path the README names must exist, and no command may be
+// macOS-only (`open URL`).
 
 import assert from "node:assert/strict";
 import { testServer } from "../_util.ts";
@@ -20,6 +22,11 @@ const tools = await Promise.all(
 ).then((missing) => missing.filter(Boolean));
 const skip = tools.length > 0 && !Deno.env.get("CI");
 if (skip) console.warn(`tests/e2e/readme_test.ts: SKIPPED, missing ${tools.join(", ")} (CI=1 makes them required)`);
+
+/** The code blocks of one language in a markdown text. */
+export function codeBlocks(markdown: string, lang: string): string[] {
+  return [...markdown.matchAll(new RegExp("^```" + lang + "\\n([\\s\\S]*?)^```", "gm"))].map((m) => m[1]);
+}
 
 /** The shell commands of the README's sh/bash code blocks, continuation lines joined. */
 export function shellCommands(markdown: string): string[] {
@@ -55,7 +62,7 @@ Deno.test("README: every docs/ file it names exists; no macOS-only commands", as
 });
 
 Deno.test({
-  name: "README: every curl line answers 2xx against a live server",
+  name: "README: every curl line answers 2xx, and the TypeScript and Python examples run, against a live server",
   ignore: skip,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -126,6 +133,32 @@ ${command}`;
       // The README's mask example wrote a real PNG.
       const mask = await Deno.readFile(`${cwd}/mask.png`);
       assert.deepEqual([...mask.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+
+      // The client examples, as written, against the same server.
+      await Deno.symlink(new URL("clients", ROOT).pathname, `${cwd}/clients`);
+      const env = { KEY: key.secret };
+      const run = async (cmd: string, args: string[]) => {
+        const out = await new Deno.Command(cmd, { args, cwd, env, stdout: "piped", stderr: "piped" }).output();
+        const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+        assert.ok(out.success, `${cmd} ${args.join(" ")} failed:\n${text}`);
+        return text;
+      };
+      const ts = codeBlocks(readme, "ts");
+      assert.ok(ts.length >= 1, "a TypeScript example");
+      for (const [i, code] of ts.entries()) {
+        await Deno.writeTextFile(`${cwd}/example_${i}.ts`, code.replaceAll("localhost:8000", host));
+        const config = new URL("deno.json", ROOT).pathname;
+        await run(Deno.execPath(), ["run", "-A", "--config", config, `example_${i}.ts`]);
+      }
+      const py = codeBlocks(readme, "python");
+      assert.ok(py.length >= 1, "a Python example");
+      const requests = await new Deno.Command("python3", { args: ["-c", "import requests"], stderr: "null" })
+        .output().then((o) => o.success, () => false);
+      for (const [i, code] of py.entries()) {
+        await Deno.writeTextFile(`${cwd}/example_${i}.py`, code.replaceAll("localhost:8000", host));
+        if (requests) await run("python3", [`example_${i}.py`]);
+        else await run("python3", ["-m", "py_compile", `example_${i}.py`]);
+      }
     } finally {
       await server.close();
       await Deno.remove(cwd, { recursive: true });
