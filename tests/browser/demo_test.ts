@@ -376,6 +376,33 @@ Deno.test({
       await page.waitForFunction(() => !(document.getElementById("image") as HTMLImageElement).hidden);
       await noHorizontalScroll(page, 1280);
 
+      // Dropped and pasted images are taken like picked ones.
+      const png = Array.from(await Deno.readFile(new URL("digits-2.png", examples)));
+      for (const how of ["drop", "paste"]) {
+        await page.evaluate(
+          (bytes, how) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes as number[])], `${how}.png`, { type: "image/png" }));
+            const event = how === "drop"
+              ? new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true })
+              : new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+            document.getElementById("drop")!.dispatchEvent(event);
+          },
+          png,
+          how,
+        );
+        await page.waitForFunction(
+          (how) => document.getElementById("file-name")!.textContent!.startsWith(`${how}.png`),
+          {},
+          how,
+        );
+        await page.waitForFunction(() => (document.getElementById("image") as HTMLImageElement).naturalWidth === 256);
+      }
+      await page.select("#task", "digits");
+      out = await submit(page);
+      assert.equal(out.state, "done");
+      await checkResult(page, out);
+
       // Phone width (a second tab: same origin, so the key comes from localStorage): no
       // horizontal scroll, the 800 px screenshot scaled to fit the screen.
       const phone = await browser.newPage();
