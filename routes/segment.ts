@@ -9,7 +9,7 @@ import { validator } from "hono/validator";
 import { encodeMaskPng, encodeMaskRle } from "../lib/image/mod.ts";
 import { sha256, type StoredResponse } from "../lib/metering.ts";
 import type { SegmentResult } from "../lib/segment.ts";
-import { serveSegment } from "../lib/serve_segment.ts";
+import { type SegmentCall, serveSegment } from "../lib/serve_segment.ts";
 import { fromGflops, toGflops } from "../lib/units.ts";
 import { UnprocessableError } from "../lib/errors.ts";
 import type { AppEnv } from "./env.ts";
@@ -80,7 +80,7 @@ function render(
   c: Context,
   result: SegmentResult,
   budgetFlops: number | undefined,
-  format: { png: boolean; mask: "png" | "rle" },
+  format: { png: boolean; mask: "png" | "rle"; budget: (flops: number | undefined) => number | null },
 ): StoredResponse {
   const e0 = performance.now();
   const png = format.png || format.mask === "png" ? encodeMaskPng(result.mask, result.width, result.height) : null;
@@ -116,7 +116,7 @@ function render(
       })),
     },
     budget: {
-      gflops: budgetFlops === undefined ? null : toGflops(budgetFlops),
+      gflops: format.budget(budgetFlops),
       min_gflops: toGflops(result.plan.minFlops),
     },
     backend: result.backend,
@@ -159,33 +159,40 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
       const h = c.req.valid("header");
       c.set("task", task);
       c.set("mode", h["x-mode"]);
-      const served = await serveSegment(
-        c.var.ready,
-        {
-          task,
-          mode: h["x-mode"],
-          model: h["x-model"],
-          budgetFlops: h["x-budget-gflops"] === undefined ? undefined : fromGflops(h["x-budget-gflops"]),
-          deadlineMs: h["x-deadline-ms"],
-          confidence: h["x-confidence"],
-          ...c.var.upload,
+      const budget = h["x-budget-gflops"];
+      const call: SegmentCall = {
+        task,
+        mode: h["x-mode"],
+        model: h["x-model"],
+        budgetFlops: budget === undefined ? undefined : fromGflops(budget),
+        deadlineMs: h["x-deadline-ms"],
+        confidence: h["x-confidence"],
+        ...c.var.upload,
+      };
+      const format = {
+        png: wantsPng(c),
+        mask: c.req.valid("query").mask,
+        // The caller's own budget is echoed as sent; a cap from the credit in GFLOPs.
+        budget: (flops: number | undefined) =>
+          flops === undefined ? null : flops === call.budgetFlops ? budget! : toGflops(flops),
+      };
+      const { caller } = c.var;
+      const served = await serveSegment(c.var.ready, call, {
+        subject: caller.id,
+        creditFlops: caller.key?.creditFlops ?? null,
+      }, {
+        requestId: c.get("requestId"),
+        idempotency: c.var.idempotency,
+        render: (result, budgetFlops) => render(c, result, budgetFlops, format),
+        ran: (result) => {
+          c.set("mode", result.plan.mode);
+          c.set("timings", result.timings);
+          c.set("computedGflops", (c.get("computedGflops") ?? 0) + toGflops(result.cost.flops));
         },
-        { subject: c.var.caller.id, creditFlops: c.var.caller.key?.creditFlops ?? null },
-        {
-          requestId: c.get("requestId"),
-          idempotency: c.var.idempotency,
-          render: (result, budget) => render(c, result, budget, { png: wantsPng(c), mask: c.req.valid("query").mask }),
-          ran: (result) => {
-            c.set("mode", result.plan.mode);
-            c.set("timings", result.timings);
-            c.set("computedGflops", (c.get("computedGflops") ?? 0) + toGflops(result.cost.flops));
-          },
-        },
-      );
+      });
       c.set("billedGflops", toGflops(served.result.cost.flops));
-      const { response } = served;
-      return c.body(response.body as Uint8Array<ArrayBuffer>, 200, {
-        ...response.headers,
+      return c.body(served.response.body as Uint8Array<ArrayBuffer>, 200, {
+        ...served.response.headers,
         "X-Credit-Remaining-GFLOPs": creditHeader(served.remainingFlops),
       });
     },
