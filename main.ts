@@ -9,6 +9,8 @@ import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./workers/pool.ts";
+import { sharedDecodePool } from "./workers/decode_pool.ts";
+import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -66,12 +68,15 @@ async function load(config: Config, services: Services): Promise<Ready> {
  */
 export function startServer(config: Config): RunningServer {
   const services = new Services(config);
-  const server = Deno.serve({
-    port: config.PORT,
-    hostname: config.HOSTNAME,
-    onListen: () => {},
-  }, createApp(services).fetch);
-  const addr = server.addr as Deno.NetAddr;
+  // Deno.serve has no body timeout or connection cap, and dies on EMFILE: lib/net fills in.
+  let server: ResilientServer | null = null;
+  const guard = guardConnections(createApp(services).fetch, {
+    bodyTimeoutMs: config.BODY_TIMEOUT_MS,
+    maxInflightUploads: config.MAX_INFLIGHT_UPLOADS,
+    underPressure: () => server?.underPressure() ?? false,
+  });
+  server = serveResilient({ port: config.PORT, hostname: config.HOSTNAME, reusePort: config.REUSE_PORT }, guard.fetch);
+  const addr = server.addr;
   const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
   const ready = load(config, services).catch((err) => {
     services.failed((err as Error).message);
@@ -86,6 +91,7 @@ export function startServer(config: Config): RunningServer {
     async close() {
       await ready.then((r) => r.pool.close(), () => {});
       await server.shutdown();
+      sharedDecodePool()?.close();
       services.state.meter?.close();
     },
   };

@@ -42,6 +42,12 @@ const ConfigSchema = z.object({
   /** Default per-key rate limit: requests per window. */
   RATE_LIMIT_REQUESTS: intFromEnv(600, 1),
   RATE_LIMIT_WINDOW_S: intFromEnv(60, 1),
+  /** A request body that sends nothing for this long is a 400, ms (Deno.serve has no body timeout). */
+  BODY_TIMEOUT_MS: intFromEnv(10_000, 1),
+  /** Requests with a body handled at once; more get 503 before their body is read. */
+  MAX_INFLIGHT_UPLOADS: intFromEnv(256, 1),
+  /** `1`: listen with SO_REUSEPORT so several processes share PORT (docs/DEPLOY.md). */
+  REUSE_PORT: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
   /** Origins a browser app may call the API from: `*` (default) or a comma-separated list of origins. */
   CORS_ORIGINS: z.string().trim().default("*").transform((v, ctx) => {
     if (v === "*") return "*" as const;
