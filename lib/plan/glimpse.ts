@@ -1,8 +1,8 @@
-// `glimpse` (after GFNet): f0 glances at the whole image, then each focus step sends the tiles that are still unsure
-// (mean max-probability below X-Confidence) one model up the zoo — the cheapest model not yet tried on them, f1 before
-// f2 — all in one batched call, neighbouring tiles sharing one window. It stops as soon as the image's confidence
-// reaches X-Confidence, when no unsure tile has a stronger model left, or when the budget or the deadline stops it.
-// The mask so far is always a valid answer.
+// `glimpse` (after GFNet): f0 glances at the whole image, then each focus step sends unsure tiles (mean max-probability
+// below X-Confidence) one model up the zoo — the cheapest model not yet tried on them, f1 before f2, ranked by missing
+// confidence per FLOP — as few as can close the image's confidence gap, all in one batched call, neighbouring tiles
+// sharing one window. It stops as soon as the image's confidence reaches X-Confidence, when no unsure tile has a
+// stronger model left, or when the budget or the deadline stops it. The mask so far is always a valid answer.
 
 import type { GlimpseStep, Planner } from "./types.ts";
 import { startZoo, zooOutcome } from "./paser.ts";
@@ -34,6 +34,7 @@ export function glimpsePlanner(zoo: Zoo): Planner {
     record(0, null, zoo.global.spec.id);
     let stop: string;
     let lastStepMs = 0;
+    const perTile = zoo.locals.map((m) => run.localFlops(m, [0]));
     for (let step = 1;; step++) {
       if (run.confidence() >= target) {
         stop = "confidence";
@@ -43,23 +44,32 @@ export function glimpsePlanner(zoo: Zoo): Planner {
         stop = "deadline";
         break;
       }
-      // Unsure tiles that have a stronger model left; the least-confident first.
+      // Unsure tiles that have a stronger model left, by expected fix per FLOP: the confidence they lack over the
+      // per-tile price of their next model (so f1 on an f0 tile comes before f2 on an f1 tile).
+      const conf = run.grid.map((t) => run.confidence(t));
       const unsure = run.grid
-        .map((t, i) => ({ i, c: run.confidence(t) }))
-        .filter(({ i, c }) => c < target && level[i] < zoo.locals.length - 1)
-        .sort((a, b) => a.c - b.c || a.i - b.i);
+        .map((_t, i) => i)
+        .filter((i) => conf[i] < target && level[i] < zoo.locals.length - 1)
+        .map((i) => ({ i, score: (1 - conf[i]) / perTile[level[i] + 1] }))
+        .sort((a, b) => b.score - a.score || a.i - b.i);
       if (unsure.length === 0) {
         stop = "exhausted";
         break;
       }
-      // The lowest level among them goes up one model; as many of those tiles as the budget allows.
-      const from = Math.min(...unsure.map(({ i }) => level[i]));
+      // One model per step: the best-scored tile's next one, on as many tiles of that level as it takes to close the
+      // image's confidence gap if each refined tile became sure (a tile counts by its area), within the budget.
+      const from = level[unsure[0].i];
       const model = zoo.locals[from + 1];
+      const area = (i: number) => run.grid[i].w * run.grid[i].h;
+      const total = run.grid.reduce((s, _t, i) => s + area(i), 0);
+      let gap = (target - run.confidence()) * total;
       const tiles: number[] = [];
       for (const { i } of unsure) {
+        if (gap <= 0) break;
         if (level[i] !== from) continue;
         tiles.push(i);
         if (!exec.fits(run.localFlops(model, tiles))) tiles.pop();
+        else gap -= (1 - conf[i]) * area(i);
       }
       if (tiles.length === 0) {
         stop = "budget";

@@ -141,6 +141,18 @@ Deno.test("glimpse: unsure tiles go to f1 first, in one batched step; only those
     ["digits-f2", [1, 1, 64, 64]],
   ]);
   assert.equal(outcome.tiles.filter((t) => t.model === "digits-f1").length, 7);
+  // Early exit (f1 sure everywhere here): a lower target needs only as many of the unsure tiles as close the image's
+  // confidence gap.
+  // (0.9 − 0.756)·16 tiles ≈ 2.3 tiles of missing confidence, each unsure tile lacks ≈ 0.49: five of them.
+  const early = await plan(
+    glimpsePlanner(zoo),
+    new ScriptedPool((m, x) => m !== "digits-f0" || x >= 128),
+    undefined,
+    0.9,
+  );
+  assert.deepEqual(early.outcome.glimpses!.map((s) => s.model), ["digits-f0", "digits-f1"]);
+  assert.equal(early.outcome.tiles.filter((t) => t.model === "digits-f1").length, 5);
+  assert.equal(early.outcome.stop, "confidence");
   // A budget that fits f1 but not f2 stops after the f1 step.
   const f0f1 = g[1].gflops * 1e9;
   const capped = await plan(glimpsePlanner(zoo), new ScriptedPool(sure), Math.ceil(f0f1) + 1000, 0.99);
