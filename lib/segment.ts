@@ -4,7 +4,7 @@
 
 import { BadRequestError, UnprocessableError } from "./errors.ts";
 import { type Execution, Executor, type InferencePool } from "./exec/mod.ts";
-import { decodeImage } from "./image/mod.ts";
+import { decodeImage, type DecodeLimits, type RgbaImage } from "./image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "./models.ts";
 import {
   DEFAULT_PLANNER_OPTIONS,
@@ -22,14 +22,23 @@ import {
 
 export type { InferencePool } from "./exec/mod.ts";
 
+/** Decodes an upload within limits (lib/image `decodeImage`, or the same off the main thread). */
+export type Decoder = (bytes: Uint8Array, limits: Partial<DecodeLimits>, contentType?: string) => Promise<RgbaImage>;
+
 /** One segmentation request, already parsed from HTTP. */
 export interface SegmentRequest {
   task: string;
   mode: Mode;
   /** Model id (fixed mode only). */
   model?: string;
-  /** Hard cap on the request's model FLOPs (integer). */
+  /** The client's budget (X-Budget-GFLOPs) in integer FLOPs: it chooses the operating point and caps the cost. */
   budgetFlops?: number;
+  /**
+   * What the caller can still pay, in FLOPs (a key's remaining credit). Only a ceiling: the plan is the one the
+   * budget (or its absence) gives, unless that would cost more than the credit — then the best plan within it, and
+   * BudgetTooSmallError when not even the cheapest plan fits.
+   */
+  creditFlops?: number;
   deadlineMs?: number;
   /** glimpse: stop threshold on the image's mean max-probability. */
   confidence?: number;
@@ -55,6 +64,8 @@ export interface SegmentResult {
   /** Integer FLOPs and MACs: the sum over the executions that ran. */
   cost: { flops: number; macs: number; breakdown: CostLine[] };
   backend: string;
+  /** The credit, not the budget, limited the plan (the caller got less than an anonymous caller would). */
+  creditBound: boolean;
   /**
    * ms. `infer`: wall time inside the executor (queue waits and transfers included); `queue` and `model`: summed over
    * executions (time waiting for a worker, time inside session.run; with several workers they can exceed `infer`);
@@ -89,6 +100,8 @@ export class Segmenter {
     readonly registry: ModelRegistry,
     readonly pool: InferencePool,
     readonly limits: SegmenterLimits = { maxPixels: 16_000_000, timeoutMs: 60_000, planner: DEFAULT_PLANNER_OPTIONS },
+    /** The decoder: the server passes workers/decode_pool.ts `decodeOffThread`; tests and tools decode in place. */
+    readonly decode: Decoder = decodeImage,
   ) {}
 
   /** The task's zoo, or null when it has no global and local models. */
@@ -123,11 +136,12 @@ export class Segmenter {
     const task = this.registry.task(req.task);
     planner ??= this.planner(task, req);
     const started = performance.now();
-    const image = await decodeImage(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
+    const image = await this.decode(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
     const decoded = performance.now();
     const deadlineAt = req.deadlineMs === undefined ? undefined : started + req.deadlineMs;
     const exec = new Executor(this.pool, image, {
       budgetFlops: req.budgetFlops,
+      ceilingFlops: req.creditFlops,
       maxExecPixels: this.limits.planner.maxExecPixels,
       timeoutMs: this.limits.timeoutMs,
       deadlineAt,
@@ -154,6 +168,7 @@ export class Segmenter {
       plan: { ...plan, executions: exec.executions },
       cost: { flops: exec.flops, macs: exec.macs, breakdown: breakdown(exec.executions) },
       backend: this.pool.backend,
+      creditBound: exec.ceilingBound,
       timings: {
         decode: decoded - started,
         plan: Math.max(0, planned - exec.wallMs - stitchMs),

@@ -3,10 +3,10 @@
 // anonymous caller gets for the same headers; only when the credit is short of that plan does the credit cap the
 // budget, and when even the cheapest plan does not fit, the answer is 402. Nothing is returned until it is billed.
 
-import { PaymentRequiredError, ProblemError } from "./errors.ts";
+import { BudgetTooSmallError, PaymentRequiredError } from "./errors.ts";
 import type { MeterStore, StoredResponse } from "./metering.ts";
 import type { SegmentRequest, SegmentResult } from "./segment.ts";
-import { ceilGflops, fromGflops, toGflops } from "./units.ts";
+import { ceilGflops, toGflops } from "./units.ts";
 
 /** A segmentation request as the HTTP edge parsed it. Budgets are integer FLOPs. */
 export interface SegmentCall {
@@ -96,11 +96,8 @@ export async function serveSegment(
 }
 
 /**
- * The plan an anonymous caller gets, unless the credit is short of it: then the credit is the budget (a cap), and
- * 402 when not even the cheapest plan fits.
- *
- * Until the Segmenter takes the credit as a ceiling of its own, "short of the plan" is learnt by running the
- * anonymous plan: when it costs more than the credit it is not billed, and the capped plan runs instead.
+ * The plan an anonymous caller gets, unless the credit is short of it: then the credit caps the plan (the Segmenter
+ * takes it as a ceiling, never as a budget to spend), and 402 when not even the cheapest plan fits in it.
  */
 async function runWithinCredit(
   segmenter: SegmentServices["segmenter"],
@@ -108,24 +105,21 @@ async function runWithinCredit(
   creditFlops: bigint | null,
   ran: ServeOptions["ran"],
 ): Promise<{ result: SegmentResult; budgetFlops: number | undefined }> {
-  const credit = creditFlops === null ? null : Number(creditFlops);
-  if (credit !== null && credit <= 0) {
+  const credit = creditFlops === null ? undefined : Number(creditFlops);
+  if (credit !== undefined && credit <= 0) {
     throw new PaymentRequiredError("credit exhausted: top up this key to continue", toGflops(credit));
   }
-  const run = async (budgetFlops: number | undefined) => {
-    const result = await segmenter.segment(segmentRequest(call, budgetFlops));
-    ran?.(result);
-    return result;
-  };
-  const anonymous = await run(call.budgetFlops);
-  if (credit === null || anonymous.cost.flops <= credit) return { result: anonymous, budgetFlops: call.budgetFlops };
-  if (anonymous.plan.minFlops > credit) throw creditShort(credit, anonymous.plan.minFlops);
   try {
-    return { result: await run(credit), budgetFlops: credit };
+    const result = await segmenter.segment({ ...segmentRequest(call), creditFlops: credit });
+    ran?.(result);
+    return { result, budgetFlops: result.creditBound ? credit : call.budgetFlops };
   } catch (err) {
-    // The capped plan can still find the credit below its cheapest step (the minimum is per plan, not per image).
-    if (err instanceof ProblemError && err.slug === "budget-too-small") {
-      throw creditShort(credit, fromGflops(Number(err.extra.min_gflops)));
+    // The cheapest plan fits the caller's own budget but not the credit: pay to continue (402), not a bad header.
+    if (
+      err instanceof BudgetTooSmallError && credit !== undefined && err.minFlops > credit &&
+      err.minFlops <= (call.budgetFlops ?? Infinity)
+    ) {
+      throw creditShort(credit, err.minFlops);
     }
     throw err;
   }
@@ -140,13 +134,13 @@ function creditShort(credit: number, minFlops: number): PaymentRequiredError {
   );
 }
 
-/** The Segmenter's request for a call under a budget. */
-function segmentRequest(call: SegmentCall, budgetFlops: number | undefined): SegmentRequest {
+/** The Segmenter's request for a call. */
+function segmentRequest(call: SegmentCall): SegmentRequest {
   return {
     task: call.task,
     mode: call.mode,
     model: call.model,
-    budgetFlops,
+    budgetFlops: call.budgetFlops,
     deadlineMs: call.deadlineMs,
     confidence: call.confidence,
     bytes: call.bytes,

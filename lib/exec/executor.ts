@@ -4,12 +4,7 @@
 // integer-FLOP budget or a batch item past the execution-size limit, runs the batches on the pool, and hands each
 // window its output. A request's cost is the sum of what the executor ran; nothing else computes it.
 
-import {
-  BudgetExceededError,
-  DeadlineUnreachableError,
-  ExecutionTooLargeError,
-  OverloadedError,
-} from "../errors.ts";
+import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
 import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
@@ -65,6 +60,8 @@ export interface Execution {
 export interface ExecutorOptions {
   /** Integer FLOPs the request may spend in all (undefined: no budget). */
   budgetFlops?: number;
+  /** A second cap, the caller's credit: it bounds spending like the budget, and the executor notes when it binds. */
+  ceilingFlops?: number;
   /** Largest model input one batch may take, N·H·W pixels; also the largest single window. */
   maxExecPixels: number;
   /** Server timeout per execution, ms. */
@@ -117,9 +114,12 @@ export class Executor {
 
   constructor(readonly pool: InferencePool, readonly image: RgbaImage, readonly options: ExecutorOptions) {}
 
-  /** The budget in FLOPs (Infinity without one). */
+  /** True once something did not fit under the ceiling that would have fit under the budget alone. */
+  ceilingBound = false;
+
+  /** The effective budget in FLOPs: the lower of budget and ceiling (Infinity without either). */
   get budget(): number {
-    return this.options.budgetFlops ?? Infinity;
+    return Math.min(this.options.budgetFlops ?? Infinity, this.options.ceilingFlops ?? Infinity);
   }
 
   /** FLOPs still available. */
@@ -129,7 +129,10 @@ export class Executor {
 
   /** Whether `flops` more would still fit in the budget. */
   fits(flops: number): boolean {
-    return this.flops + flops <= this.budget;
+    const after = this.flops + flops;
+    if (after <= this.budget) return true;
+    if (after <= (this.options.budgetFlops ?? Infinity)) this.ceilingBound = true;
+    return false;
   }
 
   /** Exact cost of running these calls now, batched as {@link run} would batch them. */

@@ -67,14 +67,18 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
         stop = "budget"; // not even the router fits: the glance alone is the plan
       } else {
         const out = await run.policy();
-        if (exec.budget === Infinity && zoo.defaultFraction === undefined) {
-          chosen = run.grid.map((_t, i) => argmax(out.logits.map((l) => l[i])));
+        const route = () => run.grid.map((_t, i) => argmax(out.logits.map((l) => l[i])));
+        // Without a budget header the policy's own route, as long as the cap (a key's credit) leaves room for it.
+        if (ctx.budgetFlops === undefined && zoo.defaultFraction === undefined && exec.fits(planFlops(route()))) {
+          chosen = route();
         } else {
           // Without a budget header, the operating point chosen on the validation split: the same ranking under a
           // budget of a fixed fraction of what the strongest model costs on this image.
-          const cap = exec.budget === Infinity
-            ? zoo.defaultFraction! * exec.price([run.wholeCall(strongest(zoo))]).flops - exec.flops
-            : exec.left;
+          // A key's credit only ever lowers this (a ceiling, never a spending target).
+          const want = ctx.budgetFlops === undefined && zoo.defaultFraction !== undefined
+            ? zoo.defaultFraction * exec.price([run.wholeCall(strongest(zoo))]).flops - exec.flops
+            : Infinity;
+          const cap = exec.fits(want) ? want : exec.left;
           const perTile = actionModels.map((m) => (m ? run.localFlops(m, [0]) : 0));
           const gain = zoo.ranker ? rankGains(zoo.ranker, tileFeatures(run.probs, run.grid), out.gain) : out.gain;
           chosen = planUnderBudget(gain, perTile, cap, planFlops);
@@ -86,10 +90,10 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
       const scores = run.grid.map((t) => tileEdgeEnergy(grey, width, height, t));
       const top = actionModels.length - 1;
       const order = scores.map((_s, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
-      if (exec.budget === Infinity) {
-        const share = opts.complexityShare ?? DEFAULT_COMPLEXITY_SHARE;
-        for (const i of order.slice(0, Math.round(share * order.length))) chosen[i] = top;
-      } else {
+      const share = opts.complexityShare ?? DEFAULT_COMPLEXITY_SHARE;
+      for (const i of order.slice(0, Math.round(share * order.length))) chosen[i] = top;
+      if (ctx.budgetFlops !== undefined || !exec.fits(planFlops(chosen))) {
+        chosen = run.grid.map(() => 0);
         for (const i of order) {
           chosen[i] = top;
           if (!exec.fits(planFlops(chosen))) {

@@ -3,7 +3,7 @@
 // difference between "credit as a cap" and "credit as a budget" shows in the FLOPs; billing is a real Deno KV store.
 
 import assert from "node:assert/strict";
-import { PaymentRequiredError, UnprocessableError } from "../../lib/errors.ts";
+import { BudgetTooSmallError, PaymentRequiredError, UnprocessableError } from "../../lib/errors.ts";
 import { MeterStore } from "../../lib/metering.ts";
 import type { SegmentRequest, SegmentResult } from "../../lib/segment.ts";
 import { type Account, type SegmentCall, serveSegment } from "../../lib/serve_segment.ts";
@@ -11,20 +11,20 @@ import { toGflops } from "../../lib/units.ts";
 
 const OWN_ROUTE = 300, MOST = 500, CHEAPEST = 100;
 
-/** Its own route costs 300 FLOPs; under a budget it spends up to the budget (at most 500); 100 is the least. */
+/**
+ * Its own route costs 300 FLOPs; under a budget it spends up to the budget (at most 500); 100 is the least. The
+ * credit is taken as the Segmenter takes it: a ceiling that only binds when the plan would cost more.
+ */
 class PricedSegmenter {
-  readonly budgets: (number | undefined)[] = [];
+  /** [budget, credit] of each call. */
+  readonly calls: [number | undefined, number | undefined][] = [];
   segment(req: SegmentRequest): Promise<SegmentResult> {
-    this.budgets.push(req.budgetFlops);
-    const b = req.budgetFlops;
-    if (b !== undefined && b < CHEAPEST) {
-      return Promise.reject(
-        new UnprocessableError("budget below the cheapest plan", "budget-too-small", {
-          min_gflops: toGflops(CHEAPEST),
-        }),
-      );
-    }
-    const flops = b === undefined ? OWN_ROUTE : Math.min(b, MOST);
+    this.calls.push([req.budgetFlops, req.creditFlops]);
+    const b = req.budgetFlops, credit = req.creditFlops ?? Infinity;
+    const cap = Math.min(b ?? Infinity, credit);
+    if (cap < CHEAPEST) return Promise.reject(new BudgetTooSmallError(CHEAPEST, cap));
+    const wanted = b === undefined ? OWN_ROUTE : Math.min(b, MOST);
+    const flops = Math.min(wanted, credit);
     return Promise.resolve({
       task: { name: req.task, classes: ["background", "x"] },
       width: 1,
@@ -33,6 +33,7 @@ class PricedSegmenter {
       plan: { mode: req.mode, tiles: [], minFlops: CHEAPEST, executions: [] },
       cost: { flops, macs: flops / 2, breakdown: [] },
       backend: "test",
+      creditBound: wanted > credit,
       timings: { decode: 0, plan: 0, queue: 0, infer: 0, model: 0, stitch: 0 },
     } as unknown as SegmentResult);
   }
@@ -56,7 +57,7 @@ async function serve(acc: Account, c: SegmentCall = call) {
     requestId: `req_${crypto.randomUUID()}`,
     render: (r) => ({ status: 200, headers: {}, body: r.mask }),
   });
-  return { served, budgets: segmenter.budgets };
+  return { served, calls: segmenter.calls };
 }
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -67,8 +68,8 @@ Deno.test({
   async fn() {
     for (const credit of [null, 10_000]) {
       const acc = await account(credit);
-      const { served, budgets } = await serve(acc);
-      assert.deepEqual(budgets, [undefined], "the credit must not become the budget");
+      const { served, calls } = await serve(acc);
+      assert.deepEqual(calls, [[undefined, credit ?? undefined]], "one run; the credit is passed as a ceiling only");
       assert.equal(served.result.cost.flops, OWN_ROUTE);
       assert.equal(served.budgetFlops, undefined);
       assert.equal(served.remainingFlops, credit === null ? null : BigInt(credit - OWN_ROUTE));
@@ -80,24 +81,25 @@ Deno.test({
   ...opts,
   name: "the caller's own budget is kept when the credit covers it",
   async fn() {
-    const { served, budgets } = await serve(await account(10_000), { ...call, budgetFlops: 450 });
-    assert.deepEqual(budgets, [450]);
+    const { served, calls } = await serve(await account(10_000), { ...call, budgetFlops: 450 });
+    assert.deepEqual(calls, [[450, 10_000]]);
     assert.equal(served.result.cost.flops, 450);
   },
 });
 
 Deno.test({
   ...opts,
-  name: "a credit short of the plan caps the budget; the capped run is the one billed",
+  name: "a credit short of the plan caps it in one run; the budget reported is the credit",
   async fn() {
     const acc = await account(200);
-    const { served, budgets } = await serve(acc);
-    assert.deepEqual(budgets, [undefined, 200]);
+    const { served, calls } = await serve(acc);
+    assert.deepEqual(calls, [[undefined, 200]]);
     assert.equal(served.result.cost.flops, 200);
     assert.equal(served.budgetFlops, 200);
     assert.equal(served.remainingFlops, 0n);
     const capped = await serve(await account(200), { ...call, budgetFlops: 450 });
-    assert.deepEqual(capped.budgets, [450, 200]);
+    assert.deepEqual(capped.calls, [[450, 200]]);
+    assert.equal(capped.served.budgetFlops, 200);
   },
 });
 
@@ -123,7 +125,7 @@ Deno.test({
         }),
       PaymentRequiredError,
     );
-    assert.deepEqual(segmenter.budgets, [], "a spent credit runs nothing");
+    assert.deepEqual(segmenter.calls, [], "a spent credit runs nothing");
   },
 });
 
