@@ -3,14 +3,18 @@
 //
 //   fixed     one model on the whole image                                  fixed.ts
 //   adaptive  zoo tasks: f0 → PaSeR policy → f1/f2 per tile                 paser.ts
-//             other models: scale selector over haloed tiles                scale.ts
+//             other models: glance → focus (full resolution on few haloed  focus.ts, cover.ts
+//             windows over the ink; glance + focus under a budget)
+//   baseline  the edge-energy scale selector over haloed tiles             scale.ts
 //   glimpse   zoo tasks: f0 → focus steps on the least-confident tiles      glimpse.ts
 //   cascade   evaluation baseline: f0, then f2 on the whole image if unsure cascade.ts
 
 export { cascadePlanner } from "./cascade.ts";
 export { MaskCanvas } from "./canvas.ts";
 export { regionComplexity, tileEdgeEnergy } from "./complexity.ts";
+export { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
+export { DEFAULT_FOCUS_OPTIONS, type FocusOptions, focusPlanner, glanceCall, glanceScale } from "./focus.ts";
 export { type Box, mergeTiles, type Rect, roundUp, splitAxis, tileGrid } from "./geometry.ts";
 export { DEFAULT_CONFIDENCE, glimpsePlanner } from "./glimpse.ts";
 export { planUnderBudget } from "./budget.ts";

@@ -1,0 +1,136 @@
+// The `text` task's evaluation images, as a user would send them: screenshots of real HTML documentation (pages every
+// Debian system ships under /usr/share/doc) taken with Debian's headless Chromium at phone, laptop and desktop window
+// sizes and device scale factors, plus the photos found locally. Pages are split by page (never the same page in both
+// sets) into a tuning set (the planner's constants were chosen on it) and a test set (the numbers in docs/EVAL.md).
+// Images are cached under data/text-eval/ (gitignored); a rerun renders only what is missing.
+//
+//   deno run -A bench/eval/render_pages.ts        (needs `apt-get install -y chromium`)
+
+const ROOT = new URL("../../", import.meta.url);
+
+/** A window size and device scale factor a page is shown at. */
+export interface View {
+  name: string;
+  width: number;
+  height: number;
+  dpr: number;
+}
+
+/** Phones at 2× and 3×, laptops at 1× and 1.25×, desktops at 1× and 1.25×. */
+export const VIEWS: View[] = [
+  { name: "phone@2", width: 390, height: 844, dpr: 2 },
+  { name: "laptop@1", width: 1366, height: 768, dpr: 1 },
+  { name: "desktop@1", width: 1920, height: 1080, dpr: 1 },
+  { name: "phone@3", width: 390, height: 844, dpr: 3 },
+  { name: "laptop@1.25", width: 1366, height: 768, dpr: 1.25 },
+  { name: "desktop@1.25", width: 1920, height: 1080, dpr: 1.25 },
+];
+
+const DOC = "/usr/share/doc/";
+/** Pages of the tuning set. */
+const TUNE_PAGES = [
+  "base-passwd/users-and-groups.html",
+  "nodejs/api/path.html",
+  "valgrind/html/quick-start.html",
+  "bzip2/manual.html",
+  "libffi8/html/Closure-Example.html",
+];
+/** Pages of the test set. */
+const TEST_PAGES = [
+  "python3/python-policy.html",
+  "nodejs/api/fs.html",
+  "valgrind/html/mc-manual.html",
+  "ninja-build/manual.html",
+  "libarmadillo11/docs.html",
+  "libexpat1-dev/expat.html/reference.html",
+  "zlib1g-dev/examples/zlib_how.html",
+  "bc/bc.html",
+  "time/time.html",
+  "fontconfig/fontconfig-user.html",
+];
+/** Photos with text in them that exist on this machine (Rust's embedded book: a board and its silkscreen). */
+const PHOTOS = [
+  "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/f3.jpg",
+  "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/verify.jpeg",
+];
+
+/** One evaluation image. */
+export interface EvalImage {
+  name: string;
+  set: "tune" | "test";
+  kind: "screenshot" | "photo";
+  path: string;
+  /** The page or photo it shows. */
+  source: string;
+}
+
+export const DIR = new URL("data/text-eval/", ROOT);
+
+/** Every image of both sets: each page at two views (i-th page: views i and i+3 of {@link VIEWS}). */
+export function evalImages(): EvalImage[] {
+  const out: EvalImage[] = [];
+  const pages = (list: string[], set: "tune" | "test") =>
+    list.forEach((page, i) => {
+      for (const v of [VIEWS[i % 6], VIEWS[(i + 3) % 6]]) {
+        const name = `${page.split("/")[0]}-${page.split("/").at(-1)!.replace(/\.html$/, "")}-${v.name}`;
+        out.push({ name, set, kind: "screenshot", path: new URL(`${name}.png`, DIR).pathname, source: DOC + page });
+      }
+    });
+  pages(TUNE_PAGES, "tune");
+  out.push({
+    name: "example-text-0",
+    set: "tune",
+    kind: "screenshot",
+    path: new URL("docs/examples/text-0.png", ROOT).pathname,
+    source: "docs/examples/text-0.png",
+  });
+  pages(TEST_PAGES, "test");
+  for (const p of PHOTOS) {
+    out.push({ name: `photo-${p.split("/").at(-1)}`, set: "test", kind: "photo", path: p, source: p });
+  }
+  return out;
+}
+
+/** The view an image name was rendered at. */
+function viewOf(name: string): View {
+  return VIEWS.find((v) => name.endsWith(`-${v.name}`))!;
+}
+
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+
+/** Renders the screenshots that are missing; returns the images whose file exists. */
+export async function renderMissing(chromium = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium"): Promise<EvalImage[]> {
+  await Deno.mkdir(DIR, { recursive: true });
+  const ready: EvalImage[] = [];
+  for (const img of evalImages()) {
+    if (!(await exists(img.path)) && img.kind === "screenshot" && (await exists(img.source))) {
+      const v = viewOf(img.name);
+      const out = await new Deno.Command(chromium, {
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--hide-scrollbars",
+          `--window-size=${v.width},${v.height}`,
+          `--force-device-scale-factor=${v.dpr}`,
+          `--screenshot=${img.path}`,
+          `file://${img.source}`,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).output().catch((e) => {
+        throw new Error(`cannot run ${chromium} (apt-get install -y chromium): ${e.message}`);
+      });
+      if (!out.success) console.error(`[render] ${img.name}: chromium exited with ${out.code}`);
+      else console.log(`[render] ${img.name}`);
+    }
+    if (await exists(img.path)) ready.push(img);
+    else console.error(`[render] ${img.name}: missing (${img.source})`);
+  }
+  return ready;
+}
+
+if (import.meta.main) {
+  const ready = await renderMissing();
+  console.log(`${ready.length} images in ${DIR.pathname}`);
+}

@@ -1,0 +1,150 @@
+// Cell grids over an image and their cover by few rectangles (recursive XY cuts): the geometry of glance → focus.
+// A marked cell must end up inside a rectangle; each rectangle runs as one haloed window, so a cut pays off only when
+// the area it drops outweighs the halo and per-window cost of the extra window. Pure: no models, no workers.
+
+import type { RgbaImage } from "../image/mod.ts";
+
+/** A grid of `cell`-px cells over an image, each marked on or off. */
+export interface CellGrid {
+  cols: number;
+  rows: number;
+  cell: number;
+  on: Uint8Array;
+}
+
+/** A rectangle of cells: columns [col, col + cols), rows [row, row + rows). */
+export interface CellRect {
+  col: number;
+  row: number;
+  cols: number;
+  rows: number;
+}
+
+/**
+ * The cells of `image` that hold any ink: the largest max − min of R, G or B (alpha composited over `background`)
+ * inside the cell exceeds `range` (0–255). A blank cell holds no stroke, so no text: no model needs to look at it.
+ *
+ * @example
+ * ```ts
+ * import { inkCells } from "./cover.ts";
+ * const data = new Uint8Array(4 * 4 * 4).fill(255);
+ * data.set([0, 0, 0, 255], 4 * (1 * 4 + 3)); // one black pixel at (3, 1)
+ * inkCells({ width: 4, height: 4, data }, 2, 8).on; // Uint8Array [0, 1, 0, 0]
+ * ```
+ */
+export function inkCells(image: RgbaImage, cell: number, range: number, background = 255): CellGrid {
+  const { width, height, data } = image;
+  const cols = Math.ceil(width / cell), rows = Math.ceil(height / cell);
+  const lo = new Uint8Array(cols * rows * 3).fill(255), hi = new Uint8Array(cols * rows * 3);
+  for (let y = 0; y < height; y++) {
+    const crow = Math.floor(y / cell) * cols;
+    for (let x = 0, o = y * width * 4; x < width; x++, o += 4) {
+      const c = 3 * (crow + Math.floor(x / cell)), a = data[o + 3];
+      for (let k = 0; k < 3; k++) {
+        const v = a === 255 ? data[o + k] : Math.round((data[o + k] * a + background * (255 - a)) / 255);
+        if (v < lo[c + k]) lo[c + k] = v;
+        if (v > hi[c + k]) hi[c + k] = v;
+      }
+    }
+  }
+  const on = new Uint8Array(cols * rows);
+  for (let c = 0; c < cols * rows; c++) {
+    for (let k = 0; k < 3; k++) if (hi[3 * c + k] - lo[3 * c + k] > range) on[c] = 1;
+  }
+  return { cols, rows, cell, on };
+}
+
+/** Tight bounding rectangle of the on-cells of `grid` inside `r`, or null when there are none. */
+function bbox(grid: CellGrid, r: CellRect): CellRect | null {
+  let c0 = Infinity, c1 = -1, r0 = Infinity, r1 = -1;
+  for (let y = r.row; y < r.row + r.rows; y++) {
+    for (let x = r.col; x < r.col + r.cols; x++) {
+      if (!grid.on[y * grid.cols + x]) continue;
+      if (x < c0) c0 = x;
+      if (x > c1) c1 = x;
+      if (y < r0) r0 = y;
+      if (y > r1) r1 = y;
+    }
+  }
+  return c1 < 0 ? null : { col: c0, row: r0, cols: c1 - c0 + 1, rows: r1 - r0 + 1 };
+}
+
+/**
+ * Splits `r` (a tight box) once along the column or row boundary that minimises the summed cost of the two halves'
+ * tight boxes; null when no boundary leaves on-cells on both sides.
+ */
+function bestCut(
+  grid: CellGrid,
+  r: CellRect,
+  cost: (r: CellRect) => number,
+): { halves: [CellRect, CellRect]; cost: number } | null {
+  let best = Infinity, out: [CellRect, CellRect] | null = null;
+  for (const axis of [0, 1]) {
+    // Along the axis: per line (column for axis 0, row for axis 1), the min and max cross index of its on-cells.
+    const n = axis === 0 ? r.cols : r.rows, m = axis === 0 ? r.rows : r.cols;
+    const mn = new Int32Array(n).fill(0x7fffffff), mx = new Int32Array(n).fill(-1);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const x = axis === 0 ? r.col + i : r.col + j, y = axis === 0 ? r.row + j : r.row + i;
+        if (!grid.on[y * grid.cols + x]) continue;
+        if (j < mn[i]) mn[i] = j;
+        mx[i] = j;
+      }
+    }
+    // Prefix boxes (lines 0..k-1) and suffix boxes (lines k..n-1) in O(n).
+    const pre: (CellRect | null)[] = new Array(n + 1).fill(null),
+      suf: (CellRect | null)[] = new Array(n + 1).fill(null);
+    const grow = (box: CellRect | null, i: number): CellRect | null => {
+      if (mx[i] < 0) return box;
+      const line = axis === 0
+        ? { col: r.col + i, row: r.row + mn[i], cols: 1, rows: mx[i] - mn[i] + 1 }
+        : { col: r.col + mn[i], row: r.row + i, cols: mx[i] - mn[i] + 1, rows: 1 };
+      if (!box) return line;
+      const c0 = Math.min(box.col, line.col), r0 = Math.min(box.row, line.row);
+      const c1 = Math.max(box.col + box.cols, line.col + line.cols),
+        r1 = Math.max(box.row + box.rows, line.row + line.rows);
+      return { col: c0, row: r0, cols: c1 - c0, rows: r1 - r0 };
+    };
+    for (let i = 0; i < n; i++) pre[i + 1] = grow(pre[i], i);
+    for (let i = n - 1; i >= 0; i--) suf[i] = grow(suf[i + 1], i);
+    for (let k = 1; k < n; k++) {
+      const a = pre[k], b = suf[k];
+      if (!a || !b) continue;
+      const c = cost(a) + cost(b);
+      if (c < best) [best, out] = [c, [a, b]];
+    }
+  }
+  return out && { halves: out, cost: best };
+}
+
+/**
+ * Few rectangles covering every on-cell of `grid`, chosen by recursive XY cuts: a box is split along the boundary
+ * that makes the tight boxes of its two halves cheapest, the halves are covered the same way, and the split is kept
+ * when it costs less than the box (always, when the box may not run as one window: `cost` Infinity). A cut is only
+ * explored when its two boxes cost less than `1 + lookahead` times the box. `cost` of a rectangle: its window's price.
+ * Rectangles do not overlap.
+ *
+ * @example
+ * ```ts
+ * import { coverCells } from "./cover.ts";
+ * // Two marked cells far apart in a 10×1 grid: two windows are cheaper than one spanning the gap.
+ * const on = new Uint8Array(10);
+ * on[0] = on[9] = 1;
+ * const cost = (r: { cols: number; rows: number }) => (r.cols + 2) * (r.rows + 2);
+ * coverCells({ cols: 10, rows: 1, cell: 32, on }, cost).length; // 2
+ * ```
+ */
+export function coverCells(grid: CellGrid, cost: (r: CellRect) => number, lookahead = 0.25): CellRect[] {
+  const solve = (region: CellRect): { rects: CellRect[]; cost: number } => {
+    const box = bbox(grid, region);
+    if (!box) return { rects: [], cost: 0 };
+    const whole = cost(box);
+    const cut = box.cols * box.rows > 1 ? bestCut(grid, box, cost) : null;
+    // A cut that does not pay at once may still pay after further cuts (an L shape): look `lookahead` deeper.
+    if (!cut || cut.cost >= whole * (1 + lookahead)) return { rects: [box], cost: whole };
+    const a = solve(cut.halves[0]), b = solve(cut.halves[1]);
+    const split = a.cost + b.cost;
+    return split < whole ? { rects: [...a.rects, ...b.rects], cost: split } : { rects: [box], cost: whole };
+  };
+  return solve({ col: 0, row: 0, cols: grid.cols, rows: grid.rows }).rects;
+}
