@@ -9,7 +9,7 @@ import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./workers/pool.ts";
-import { sharedDecodePool } from "./workers/decode_pool.ts";
+import { DecodePool } from "./workers/decode_pool.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */
@@ -23,7 +23,7 @@ export interface RunningServer {
 }
 
 /** Opens the store, loads the models and warms the workers, handing each to `services` as it is ready. */
-async function load(config: Config, services: Services): Promise<Ready> {
+async function load(config: Config, services: Services, decoder: DecodePool): Promise<Ready> {
   const meter = await openMeter(config);
   services.meterOpened(meter);
   let pool: WorkerPool | undefined;
@@ -43,7 +43,7 @@ async function load(config: Config, services: Services): Promise<Ready> {
       timeoutMs: config.REQUEST_TIMEOUT_MS,
       maxQueueDelayMs: config.MAX_QUEUE_DELAY_MS,
       planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
-    });
+    }, (bytes, limits, contentType) => decoder.decode(bytes, limits, contentType));
     const ready = { registry, segmenter, pool, meter };
     services.loaded(ready);
     return ready;
@@ -78,7 +78,9 @@ export function startServer(config: Config): RunningServer {
   server = serveResilient({ port: config.PORT, hostname: config.HOSTNAME, reusePort: config.REUSE_PORT }, guard.fetch);
   const addr = server.addr;
   const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
-  const ready = load(config, services).catch((err) => {
+  // Uploads are decoded in workers of this server's own (so /healthz never waits on a decoder).
+  const decoder = new DecodePool();
+  const ready = load(config, services, decoder).catch((err) => {
     services.failed((err as Error).message);
     throw err;
   });
@@ -91,7 +93,7 @@ export function startServer(config: Config): RunningServer {
     async close() {
       await ready.then((r) => r.pool.close(), () => {});
       await server.shutdown();
-      sharedDecodePool()?.close();
+      decoder.close();
       services.state.meter?.close();
     },
   };
