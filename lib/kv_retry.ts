@@ -16,8 +16,8 @@ export interface RetryPolicy {
   capMs: number;
 }
 
-/** Defaults: up to 10 retries, at most about 1.5 s of backoff in total. */
-export const DEFAULT_RETRY: RetryPolicy = { retries: 10, baseMs: 4, capMs: 250 };
+/** Defaults: up to 20 retries, at most about 3.5 s of backoff in total (SQLite has no wait queue across processes). */
+export const DEFAULT_RETRY: RetryPolicy = { retries: 20, baseMs: 2, capMs: 200 };
 
 // SQLite's SQLITE_BUSY / SQLITE_LOCKED as Deno KV reports them, and a remote
 // KV's transient overload answers.

@@ -102,6 +102,20 @@ export interface Price {
 
 const IDEM_TTL_MS = 24 * 3600 * 1000;
 const PENDING_TTL_MS = 10 * 60 * 1000;
+/** Every open MeterStore writes a heartbeat this often, so others can tell a live claim from a dead one. */
+const HEARTBEAT_MS = 5_000;
+/** A claim whose owner has not beaten for this long belongs to a dead process (kill -9, crash) and is taken over. */
+const OWNER_STALE_MS = 20_000;
+
+/** A claimed or completed Idempotency-Key as stored. */
+interface IdemRecord {
+  state: "pending" | "done";
+  fingerprint: string;
+  /** The MeterStore instance that claimed it (pending only). */
+  owner?: string;
+  chunks?: number;
+  meta?: string;
+}
 const CHUNK = 60 * 1024;
 /** Billed amounts are kept in nano-units of the currency. */
 const NANO_PER_UNIT = 1e9;
@@ -209,6 +223,8 @@ export class MeterStore {
   #health: StoreHealth | null = null;
   #healthRun: Promise<StoreHealth> | null = null;
   readonly #instance = crypto.randomUUID();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #ownerStaleMs = OWNER_STALE_MS;
   readonly price: Price;
   readonly source: string;
 
@@ -220,7 +236,14 @@ export class MeterStore {
 
   /** Opens the embedded KV at `path` (directories are created) or a remote KV at `url`. */
   static async open(
-    opts: { path?: string; url?: string; price?: Price; source?: string },
+    opts: {
+      path?: string;
+      url?: string;
+      price?: Price;
+      source?: string;
+      /** After how long without a heartbeat a claim's owner counts as dead (default 20 s; tests shorten it). */
+      ownerStaleMs?: number;
+    },
   ): Promise<MeterStore> {
     let target = opts.url;
     if (!target) {
@@ -230,16 +253,48 @@ export class MeterStore {
       target = path;
     }
     const kv = await Deno.openKv(target);
-    return new MeterStore(
+    const store = new MeterStore(
       kv,
       opts.price ?? { perGflop: 0.00002, currency: "USD" },
       opts.source ?? "/thriftseg",
     );
+    if (opts.ownerStaleMs !== undefined) store.#ownerStaleMs = opts.ownerStaleMs;
+    await store.startHeartbeat();
+    return store;
   }
 
   /** Closes the KV handle. */
   close(): void {
+    clearInterval(this.#heartbeat);
     this.#kv.close();
+  }
+
+  // Tells other processes on this store that this one is alive (see OWNER_STALE_MS).
+  async #beat(): Promise<void> {
+    try {
+      await withStoreRetry(
+        "the heartbeat",
+        () => this.#kv.set(["instance", this.#instance], Date.now(), { expireIn: 10 * OWNER_STALE_MS }),
+      );
+    } catch {
+      // a store fault: health() reports it; claims stay live for OWNER_STALE_MS
+    }
+  }
+
+  /** Starts the heartbeat (open() does this). */
+  async startHeartbeat(): Promise<void> {
+    await this.#beat();
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    Deno.unrefTimer(this.#heartbeat);
+  }
+
+  // Whether the process that claimed a key is gone (no heartbeat for OWNER_STALE_MS).
+  async #ownerDead(owner: string | undefined): Promise<boolean> {
+    if (!owner) return false; // a claim from before owners were recorded: it expires by its TTL
+    if (owner === this.#instance) return false;
+    const beat = await this.#kv.get<number>(["instance", owner]);
+    return beat.value === null || beat.value < Date.now() - this.#ownerStaleMs;
   }
 
   /**
@@ -452,11 +507,7 @@ export class MeterStore {
   async beginIdempotent(keyId: string, idemKey: string, fingerprint: string): Promise<StoredResponse | null> {
     return await this.#op("the idempotency check", true, async () => {
       const k = ["idem", keyId, idemKey];
-      const entry = await this.#kv.get<
-        { state: "pending" | "done"; fingerprint: string; chunks?: number; meta?: string }
-      >(
-        k,
-      );
+      const entry = await this.#kv.get<IdemRecord>(k);
       if (entry.value) {
         if (entry.value.fingerprint !== fingerprint) {
           throw new UnprocessableError(
@@ -465,10 +516,22 @@ export class MeterStore {
           );
         }
         if (entry.value.state === "pending") {
-          throw new ConflictError(
-            "a request with this Idempotency-Key is still in progress",
-            "idempotency-in-progress",
-          );
+          // A claim left by a process that died mid-request is taken over; a live one is a 409.
+          if (!(await this.#ownerDead(entry.value.owner))) {
+            throw new ConflictError(
+              "a request with this Idempotency-Key is still in progress",
+              "idempotency-in-progress",
+            );
+          }
+          const res = await this.#kv.atomic().check(entry)
+            .set(k, { state: "pending", fingerprint, owner: this.#instance }, { expireIn: PENDING_TTL_MS }).commit();
+          if (!res.ok) {
+            throw new ConflictError(
+              "a request with this Idempotency-Key is still in progress",
+              "idempotency-in-progress",
+            );
+          }
+          return null;
         }
         const parts = [];
         for (let i = 0; i < (entry.value.chunks ?? 0); i++) {
@@ -486,7 +549,7 @@ export class MeterStore {
         return { status: meta.status, headers: meta.headers, body };
       }
       const res = await this.#kv.atomic().check(entry)
-        .set(k, { state: "pending", fingerprint }, { expireIn: PENDING_TTL_MS }).commit();
+        .set(k, { state: "pending", fingerprint, owner: this.#instance }, { expireIn: PENDING_TTL_MS }).commit();
       if (!res.ok) {
         throw new ConflictError("a request with this Idempotency-Key is still in progress", "idempotency-in-progress");
       }
@@ -498,8 +561,11 @@ export class MeterStore {
   async release(keyId: string, idemKey: string): Promise<void> {
     return await this.#op("releasing an idempotency key", true, async () => {
       const k = ["idem", keyId, idemKey];
-      const entry = await this.#kv.get<{ state: string }>(k);
-      if (entry.value?.state === "pending") await this.#kv.atomic().check(entry).delete(k).commit();
+      const entry = await this.#kv.get<IdemRecord>(k);
+      // Only this attempt's own claim: one another process took over is not ours to free.
+      if (entry.value?.state === "pending" && (entry.value.owner ?? this.#instance) === this.#instance) {
+        await this.#kv.atomic().check(entry).delete(k).commit();
+      }
     });
   }
 
@@ -563,7 +629,22 @@ export class MeterStore {
           );
         }
         const debited = await this.#kv.get<bigint>(["debited", id]);
-        const op = this.#kv.atomic().check(credit).check(debited)
+        const op = this.#kv.atomic().check(credit).check(debited);
+        if (usage.idempotency) {
+          // Bill only while the claim is still this attempt's: a process that was presumed dead and
+          // whose claim another took over must not bill the same key a second time.
+          const claim = await this.#kv.get<IdemRecord>(["idem", id, usage.idempotency.key]);
+          const mine = claim.value === null ||
+            (claim.value.state === "pending" && (claim.value.owner ?? this.#instance) === this.#instance);
+          if (!mine) {
+            throw new ConflictError(
+              "another attempt with this Idempotency-Key completed or took it over; nothing was charged",
+              "idempotency-in-progress",
+            );
+          }
+          op.check(claim);
+        }
+        op
           .set(["debited", id], (debited.value ?? 0n) + cost)
           .set(["event", id, `${time}_${usage.requestId}`], event)
           .sum(["day", id, day(time), "requests"], 1n)

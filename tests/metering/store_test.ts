@@ -120,3 +120,35 @@ Deno.test("injected faults: busy is retried; a read-only store is a 503 and an u
   meter.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("an Idempotency-Key claimed by a dead process is taken over, and the presumed-dead one cannot bill it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "thriftseg-store-" });
+  const path = `${dir}/meter.kv`;
+  const a = await MeterStore.open({ path, ownerStaleMs: 300 });
+  const b = await MeterStore.open({ path, ownerStaleMs: 300 });
+  const { key } = await a.createKey({ name: "idem", creditGflops: 1 });
+  assert.equal(await a.beginIdempotent(key.id, "order-1", "fp"), null);
+  // A's heartbeat is fresh: its claim is live.
+  await assert.rejects(
+    b.beginIdempotent(key.id, "order-1", "fp"),
+    (err: unknown) => (err as { status?: number }).status === 409,
+  );
+  // No heartbeat from A for longer than ownerStaleMs (as after kill -9): B takes the claim over.
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(await b.beginIdempotent(key.id, "order-1", "fp"), null);
+  const response = { status: 200, headers: {}, body: new Uint8Array([1, 2, 3]) };
+  const idempotency = { key: "order-1", fingerprint: "fp", response };
+  // A was only slow, not dead: its late commit is refused and bills nothing; B's bills once.
+  await assert.rejects(
+    a.commit({ ...usage("req_a", key.id), idempotency }),
+    (err: unknown) => (err as { status?: number }).status === 409,
+  );
+  await a.release(key.id, "order-1"); // must not free B's claim
+  await b.commit({ ...usage("req_b", key.id), idempotency });
+  assert.equal((await b.getKey(key.id))!.debitedFlops, 1000n);
+  const replay = await a.beginIdempotent(key.id, "order-1", "fp");
+  assert.deepEqual(replay?.body, new Uint8Array([1, 2, 3]));
+  a.close();
+  b.close();
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,86 @@
+// Sending one soak request and judging its answer against the contract:
+// every error is problem+json, a 503 carries Retry-After, and no 5xx other
+// than 503/504 (a 500, or a connection the server dropped, is a failure).
+
+import type { HostileCase } from "./hostile.ts";
+
+/** What came back for one request. */
+export interface Outcome {
+  status: number; // 0 = no HTTP answer (connection error or client timeout)
+  ms: number;
+  problem: boolean;
+  retryAfter: string | null;
+  flops?: number;
+  replayed?: boolean;
+  error?: string;
+}
+
+/** POSTs one case. */
+export async function send(
+  url: string,
+  c: Pick<HostileCase, "task" | "headers" | "body">,
+  timeoutMs = 120_000,
+): Promise<Outcome> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(`${url}/v1/segment/${c.task}`, {
+      method: "POST",
+      headers: c.headers,
+      body: c.body as Uint8Array<ArrayBuffer>,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const type = res.headers.get("content-type") ?? "";
+    const text = await res.text();
+    let flops: number | undefined;
+    let problem = false;
+    if (res.status >= 400) {
+      try {
+        const body = JSON.parse(text);
+        problem = type.startsWith("application/problem+json") && body.status === res.status &&
+          typeof body.type === "string";
+      } catch { /* not JSON */ }
+    } else if (type.startsWith("application/json")) {
+      flops = JSON.parse(text).cost?.flops;
+    }
+    return {
+      status: res.status,
+      ms: performance.now() - t0,
+      problem,
+      retryAfter: res.headers.get("retry-after"),
+      flops,
+      replayed: res.headers.get("idempotent-replayed") === "true",
+      error: res.status >= 500 ? text.slice(0, 300) : undefined,
+    };
+  } catch (err) {
+    return { status: 0, ms: performance.now() - t0, problem: false, retryAfter: null, error: (err as Error).message };
+  }
+}
+
+/** Why an outcome breaks the contract, or null when it is fine. */
+export function violation(o: Outcome): string | null {
+  if (o.status === 0) return `no answer: ${o.error}`;
+  if (o.status >= 500 && o.status !== 503 && o.status !== 504) return `${o.status}: ${o.error}`;
+  if (o.status >= 400 && !o.problem) return `${o.status} without problem+json`;
+  if (o.status === 503 && !o.retryAfter) return "503 without Retry-After";
+  return null;
+}
+
+/** Runs `fn` over `items` with `concurrency` at once. */
+export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  }));
+  return out;
+}
+
+/** Tallies statuses: {"200": n, "400": n, …}. */
+export function tally(outcomes: Outcome[]): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const o of outcomes) t[o.status] = (t[o.status] ?? 0) + 1;
+  return t;
+}
