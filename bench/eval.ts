@@ -3,7 +3,8 @@
 // and adaptive vs full resolution on the `text` task (bench/eval/text.ts). Writes docs/EVAL.md and docs/eval.svg
 // (generated; do not edit by hand).
 //
-//   deno task eval [--scenes 300] [--task digits --task micrograph] [--no-text]
+//   deno task eval [--scenes 300] [--task digits --task micrograph] [--no-text] [--text-set test|tune]
+//   deno task eval --text-only     (reruns only the `text` section of docs/EVAL.md, keeping the rest)
 
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
 import { pool, registry, ROOT, type Row, workers } from "./eval/_common.ts";
@@ -13,8 +14,10 @@ import { evalText, textSection } from "./eval/text.ts";
 const args = Deno.args;
 const flag = (name: string) => args.flatMap((a, i) => (a === `--${name}` ? [args[i + 1]] : []));
 const SCENES = Number(flag("scenes")[0] ?? 300);
-const TASKS = flag("task").length ? flag("task") : ["digits", "micrograph"];
+const TEXT_ONLY = args.includes("--text-only");
+const TASKS = TEXT_ONLY ? [] : flag("task").length ? flag("task") : ["digits", "micrograph"];
 const WITH_TEXT = !args.includes("--no-text");
+const TEXT_SET = flag("text-set")[0] === "tune" ? "tune" : "test";
 
 const f = (v: number, d = 4) => v.toFixed(d);
 const xml = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -90,7 +93,7 @@ function svg(results: Map<string, { rows: Row[] }>): string {
 const results = new Map<string, ZooResult>();
 const started = performance.now();
 for (const task of TASKS) results.set(task, await evalTask(task, SCENES));
-const textRows = WITH_TEXT ? await evalText() : [];
+const textRows = WITH_TEXT ? await evalText(TEXT_SET) : [];
 pool.close();
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
@@ -123,8 +126,17 @@ const md: string[] = [
 ];
 for (const [task, result] of results) md.push(...zooSection(task, result));
 if (textRows.length) md.push(...textSection(textRows));
-await Deno.writeTextFile(new URL("docs/EVAL.md", ROOT), md.join("\n"));
-await Deno.writeTextFile(new URL("docs/eval.svg", ROOT), svg(results));
+if (TEXT_ONLY) {
+  const old = await Deno.readTextFile(new URL("docs/EVAL.md", ROOT));
+  const at = old.indexOf("## `text`");
+  await Deno.writeTextFile(
+    new URL("docs/EVAL.md", ROOT),
+    (at < 0 ? old + "\n" : old.slice(0, at)) + textSection(textRows).join("\n"),
+  );
+} else {
+  await Deno.writeTextFile(new URL("docs/EVAL.md", ROOT), md.join("\n"));
+  await Deno.writeTextFile(new URL("docs/eval.svg", ROOT), svg(results));
+}
 // Written as `deno fmt` would (aligned tables), so the generated file passes `deno fmt --check`.
 await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", "docs/EVAL.md"], cwd: ROOT }).output();
 console.log("wrote docs/EVAL.md and docs/eval.svg");

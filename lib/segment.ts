@@ -9,13 +9,13 @@ import type { LoadedModel, ModelRegistry, TaskSpec } from "./models.ts";
 import {
   DEFAULT_PLANNER_OPTIONS,
   fixedPlanner,
+  focusPlanner,
   glimpsePlanner,
   type Mode,
   paserPlanner,
   type Planner,
   type PlannerOptions,
   type PlanOutcome,
-  scalePlanner,
   type Zoo,
   zooOf,
 } from "./plan/mod.ts";
@@ -110,7 +110,7 @@ export class Segmenter {
     return this.#zoos.get(task.name)!;
   }
 
-  /** The planner a request gets: fixed, the zoo's PaSeR / glimpse, or the scale selector. */
+  /** The planner a request gets: fixed, the zoo's PaSeR / glimpse, or glance → focus. */
   planner(task: TaskSpec, req: Pick<SegmentRequest, "mode" | "model">): Planner {
     if (req.model !== undefined && req.mode !== "fixed") {
       throw new BadRequestError("X-Model is only used with X-Mode: fixed", "bad-header");
@@ -126,7 +126,7 @@ export class Segmenter {
       }
       return glimpsePlanner(zoo);
     }
-    return zoo ? paserPlanner(zoo) : scalePlanner(this.#pickModel(task, undefined));
+    return zoo ? paserPlanner(zoo) : focusPlanner(this.#pickModel(task, undefined));
   }
 
   /**

@@ -139,12 +139,29 @@ export function coverCells(grid: CellGrid, cost: (r: CellRect) => number, lookah
     const box = bbox(grid, region);
     if (!box) return { rects: [], cost: 0 };
     const whole = cost(box);
-    const cut = box.cols * box.rows > 1 ? bestCut(grid, box, cost) : null;
-    // A cut that does not pay at once may still pay after further cuts (an L shape): look `lookahead` deeper.
-    if (!cut || cut.cost >= whole * (1 + lookahead)) return { rects: [box], cost: whole };
-    const a = solve(cut.halves[0]), b = solve(cut.halves[1]);
+    if (box.cols * box.rows === 1) return { rects: [box], cost: whole };
+    const cut = bestCut(grid, box, cost);
+    let halves: [CellRect, CellRect];
+    if (whole === Infinity) {
+      // Too large for one window: split, at the cheapest cut or else through the middle of the longer side.
+      halves = cut && cut.cost < Infinity ? cut.halves : middle(box);
+    } else if (!cut || cut.cost >= whole * (1 + lookahead)) {
+      // A cut that does not pay at once may still pay after further cuts (an L shape): look `lookahead` deeper.
+      return { rects: [box], cost: whole };
+    } else halves = cut.halves;
+    const a = solve(halves[0]), b = solve(halves[1]);
     const split = a.cost + b.cost;
     return split < whole ? { rects: [...a.rects, ...b.rects], cost: split } : { rects: [box], cost: whole };
   };
   return solve({ col: 0, row: 0, cols: grid.cols, rows: grid.rows }).rects;
+}
+
+/** `r` cut in two through the middle of its longer side. */
+function middle(r: CellRect): [CellRect, CellRect] {
+  if (r.cols >= r.rows) {
+    const k = Math.floor(r.cols / 2);
+    return [{ ...r, cols: k }, { ...r, col: r.col + k, cols: r.cols - k }];
+  }
+  const k = Math.floor(r.rows / 2);
+  return [{ ...r, rows: k }, { ...r, row: r.row + k, rows: r.rows - k }];
 }
