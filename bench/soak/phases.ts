@@ -251,13 +251,15 @@ export async function killPhase(rounds: number, burst: number): Promise<KillRoun
     let replayed = 0, conflicts = 0, retried = 0;
     // Retry every request, as a client would after losing its connection; re-send delivered ones too.
     for (const k of idem) {
-      for (let attempt = 0; attempt < 3; attempt++) {
+      for (let attempt = 0; attempt < 40; attempt++) {
         const o = await send(server.url, digits({ ...auth, "idempotency-key": k }), 60_000);
         retried++;
         if (o.replayed) replayed++;
         if (o.status === 409) {
-          conflicts++;
-          break; // the dead process's claim on this key: the client is told to retry later
+          // The dead process's claim, until its heartbeat is stale: retry after Retry-After, as told.
+          if (attempt === 39) conflicts++;
+          await sleep(1000 * Number(o.retryAfter ?? 1));
+          continue;
         }
         if (o.status === 200 && o.flops !== undefined) {
           if (delivered.has(k) && delivered.get(k) !== o.flops) throw new Error("a replay reported another cost");
