@@ -8,8 +8,8 @@ import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
-import { detectBackend, WorkerPool } from "./workers/pool.ts";
-import { DecodePool } from "./workers/decode_pool.ts";
+import { detectBackend, WorkerPool } from "./lib/exec/pool.ts";
+import { DecodePool } from "./lib/image/decode_pool.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */

@@ -9,8 +9,8 @@
 import { createRequire } from "node:module";
 import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
-import { WorkerPool } from "../workers/pool.ts";
-import type { Backend } from "../workers/protocol.ts";
+import { WorkerPool } from "../lib/exec/pool.ts";
+import type { Backend } from "../lib/exec/mod.ts";
 import { textImage } from "../dev/fixtures.ts";
 import { bar, clockGHz, iou, type Lat, median, quantile, sizeLines } from "./_bench.ts";
 

@@ -100,7 +100,7 @@ export class Segmenter {
     readonly registry: ModelRegistry,
     readonly pool: InferencePool,
     readonly limits: SegmenterLimits = { maxPixels: 16_000_000, timeoutMs: 60_000, planner: DEFAULT_PLANNER_OPTIONS },
-    /** The decoder: the server passes workers/decode_pool.ts `decodeOffThread`; tests and tools decode in place. */
+    /** The decoder: the server passes its DecodePool (lib/image/decode_pool.ts); tests and tools decode in place. */
     readonly decode: Decoder = decodeImage,
   ) {}
 

@@ -6,7 +6,7 @@ import type { Config } from "../lib/config.ts";
 import type { MeterStore } from "../lib/metering.ts";
 import type { ModelRegistry } from "../lib/models.ts";
 import type { Segmenter } from "../lib/segment.ts";
-import type { WorkerPool } from "../workers/pool.ts";
+import type { WorkerPool } from "../lib/exec/pool.ts";
 
 /** Everything a segment request needs, all loaded. */
 export interface Ready {

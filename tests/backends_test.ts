@@ -8,7 +8,7 @@ import { ModelRegistry } from "../lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
 import { Segmenter, type SegmentRequest } from "../lib/segment.ts";
 import { fromGflops } from "../lib/units.ts";
-import { WorkerPool } from "../workers/pool.ts";
+import { WorkerPool } from "../lib/exec/pool.ts";
 import type { Backend } from "../workers/protocol.ts";
 import { samplePage, textImage } from "./_util.ts";
 

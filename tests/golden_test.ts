@@ -7,7 +7,7 @@ import { ModelRegistry } from "../lib/models.ts";
 import { Segmenter, type SegmentRequest } from "../lib/segment.ts";
 import { cascadePlanner, DEFAULT_PLANNER_OPTIONS, paserPlanner, type Planner } from "../lib/plan/mod.ts";
 import { fromGflops, toGflops } from "../lib/units.ts";
-import { WorkerPool } from "../workers/pool.ts";
+import { WorkerPool } from "../lib/exec/pool.ts";
 import { samplePage, textImage } from "./_util.ts";
 
 const GOLDEN = new URL("./fixtures/golden/golden.json", import.meta.url);

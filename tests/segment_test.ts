@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
 import { Segmenter } from "../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS, scalePlanner } from "../lib/plan/mod.ts";
-import { WorkerPool } from "../workers/pool.ts";
+import { WorkerPool } from "../lib/exec/pool.ts";
 import { textImage } from "./_util.ts";
 
 const registry = await ModelRegistry.load();

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
-import { WorkerPool } from "../workers/pool.ts";
+import { WorkerPool } from "../lib/exec/pool.ts";
 import { Segmenter, type SegmentRequest, type SegmentResult } from "../lib/segment.ts";
 import { cascadePlanner, DEFAULT_PLANNER_OPTIONS, paserPlanner, type Planner, zooOf, ZooRun } from "../lib/plan/mod.ts";
 import { Executor } from "../lib/exec/mod.ts";

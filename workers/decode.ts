@@ -7,7 +7,7 @@
 
 import { decodeImage } from "../lib/image/decode.ts";
 import { ProblemError } from "../lib/errors.ts";
-import type { DecodeReply, DecodeRequest } from "./decode_pool.ts";
+import type { DecodeReply, DecodeRequest } from "../lib/image/decode_pool.ts";
 
 self.onmessage = async (event: MessageEvent<DecodeRequest>) => {
   const { id, bytes, limits, contentType } = event.data;

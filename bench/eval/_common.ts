@@ -2,7 +2,7 @@
 // mIoU, and the row type of the report.
 
 import { ModelRegistry } from "../../lib/models.ts";
-import { WorkerPool } from "../../workers/pool.ts";
+import { WorkerPool } from "../../lib/exec/pool.ts";
 import { Segmenter } from "../../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
 

@@ -6,7 +6,7 @@
 
 import { crc32, deflateSync } from "node:zlib";
 import { progressiveJpeg } from "./jpeg.ts";
-import { encodeGif, gradient, tiff } from "../../tests/fixtures/image/build.ts";
+import { encodeGif, gradient, tiff } from "../../dev/image_fixtures.ts";
 
 /** One request of the soak. */
 export interface HostileCase {

@@ -306,7 +306,7 @@ export async function faultPhase(): Promise<FaultResult> {
   Deno.env.set("THRIFTSEG_TEST_HOOKS", "1");
   const { startServer } = await import("../../main.ts");
   const { loadConfig } = await import("../../lib/config.ts");
-  const { CRASH_MODEL } = await import("../../workers/protocol.ts");
+  const { CRASH_MODEL } = await import("../../lib/exec/mod.ts");
   const server = startServer(loadConfig({ ...baseEnv(await dataDir()), PORT: "0", HOSTNAME: "127.0.0.1" }));
   const ready = await server.ready;
   const url = server.url;

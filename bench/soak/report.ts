@@ -242,6 +242,6 @@ export function render(r: SoakResults): string {
   if (missed.length === 0) p("Every target is met in this run.");
   for (const t of missed) p(`- ${t.what}: ${t.measured}.`);
   p();
-  p("Work limits for huge images (execution-size limits on the global passes), admission control by expected wait, and deadlines belong to the executor (lib/exec, workers/pool.ts); failures of (a) on heavy legal images and of (b) on admitted latency are fixed there. Connection hygiene, decode off the main thread and store resilience are in lib/net, workers/decode_pool.ts and lib/kv_retry.ts (docs/DEPLOY.md).");
+  p("Work limits for huge images (execution-size limits on the global passes), admission control by expected wait, and deadlines belong to the executor (lib/exec: executor.ts, pool.ts); failures of (a) on heavy legal images and of (b) on admitted latency are fixed there. Connection hygiene, decode off the main thread and store resilience are in lib/net, lib/image/decode_pool.ts and lib/kv_retry.ts (docs/DEPLOY.md).");
   return lines.join("\n") + "\n";
 }

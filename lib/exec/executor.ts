@@ -9,7 +9,7 @@ import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 
-/** What the executor needs from a worker pool (workers/pool.ts `WorkerPool`). */
+/** What the executor needs from a worker pool (lib/exec/pool.ts `WorkerPool`). */
 export interface InferencePool {
   run(
     model: string,

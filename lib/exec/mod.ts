@@ -9,3 +9,12 @@ export {
   type WindowCall,
   type WindowOutput,
 } from "./executor.ts";
+export {
+  type BackendPreference,
+  detectBackend,
+  type PoolStats,
+  type RunResult,
+  WorkerPool,
+  type WorkerPoolOptions,
+} from "./pool.ts";
+export { type Backend, CRASH_MODEL } from "../../workers/protocol.ts";

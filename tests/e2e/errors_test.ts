@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
-import { pngHeaderOnly } from "../fixtures/image/build.ts";
+import { pngHeaderOnly } from "../../dev/image_fixtures.ts";
 
 const server = await testServer({ WORKERS: "1" });
 const { image } = await samplePage(256, 256);

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { InvalidImageError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
 import { decodeImage } from "../../lib/image/decode.ts";
-import { DecodePool } from "../../workers/decode_pool.ts";
-import { encodePng, gradient } from "../fixtures/image/build.ts";
+import { DecodePool } from "../../lib/image/decode_pool.ts";
+import { encodePng, gradient } from "../../dev/image_fixtures.ts";
 import { progressiveJpeg } from "../../bench/soak/jpeg.ts";
 
 /** Max event-loop lag (ms) seen by a 10 ms timer loop while `work` runs. */

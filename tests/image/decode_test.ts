@@ -13,7 +13,7 @@ import {
   rng,
   tiff,
   webpHeader,
-} from "../fixtures/image/build.ts";
+} from "../../dev/image_fixtures.ts";
 
 type Status = 400 | 413 | 415;
 

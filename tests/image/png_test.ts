@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { decodeImage, encodeMaskPng, sniffImage } from "../../lib/image/mod.ts";
-import { rng } from "../fixtures/image/build.ts";
+import { rng } from "../../dev/image_fixtures.ts";
 
 function randomMask(width: number, height: number, seed: number): Uint8Array {
   const next = rng(seed);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeMaskRle, encodeMaskRle } from "../../lib/image/mod.ts";
-import { rng } from "../fixtures/image/build.ts";
+import { rng } from "../../dev/image_fixtures.ts";
 
 Deno.test("encodeMaskRle: runs alternate arbitrary class values, row-major", () => {
   const mask = Uint8Array.of(0, 0, 1, 1, 1, 2);

@@ -11,7 +11,7 @@ import {
   randomBytes,
   tiff,
   webpHeader,
-} from "../fixtures/image/build.ts";
+} from "../../dev/image_fixtures.ts";
 
 function concat(...parts: ArrayLike<number>[]): Uint8Array {
   return Uint8Array.from(parts.flatMap((p) => Array.from(p)));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeImage } from "../../lib/image/mod.ts";
-import { tiff, type TiffOptions } from "../fixtures/image/build.ts";
+import { tiff, type TiffOptions } from "../../dev/image_fixtures.ts";
 
 // A 37×23 test card: odd sizes so strips, tiles and bit packing all have
 // ragged edges.

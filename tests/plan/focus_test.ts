@@ -16,7 +16,7 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { Segmenter } from "../../lib/segment.ts";
-import { WorkerPool } from "../../workers/pool.ts";
+import { WorkerPool } from "../../lib/exec/pool.ts";
 import type { ModelInput, Tensor } from "../../workers/protocol.ts";
 import { RecordingPool } from "../_pool.ts";
 import { textImage } from "../_util.ts";

@@ -10,8 +10,8 @@ import {
   UnavailableError,
   UnprocessableError,
   UnsupportedMediaTypeError,
-} from "../lib/errors.ts";
-import type { DecodeLimits, RgbaImage } from "../lib/image/types.ts";
+} from "../errors.ts";
+import type { DecodeLimits, RgbaImage } from "./types.ts";
 
 /** main → decode worker. */
 export interface DecodeRequest {
@@ -75,7 +75,7 @@ export interface DecodePoolStats {
   recycled: number;
 }
 
-const WORKER_URL = new URL("./decode.ts", import.meta.url);
+const WORKER_URL = new URL("../../workers/decode.ts", import.meta.url);
 
 // Rebuilds a worker's error as the class decodeImage would have thrown.
 function rebuild(e: SerialisedError): Error {

@@ -3,8 +3,8 @@
 // the throughput estimate admission and deadlines are decided from, timeouts (504 without killing the worker) and
 // recovery (a crashed, failing or hung worker is replaced).
 
-import { TimeoutError, UnavailableError } from "../lib/errors.ts";
-import type { Backend, FromWorker, ModelInput, Tensor, ToWorker, WorkerModel } from "./protocol.ts";
+import { TimeoutError, UnavailableError } from "../errors.ts";
+import type { Backend, FromWorker, ModelInput, Tensor, ToWorker, WorkerModel } from "../../workers/protocol.ts";
 
 /** Options for {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -70,14 +70,14 @@ export interface PoolStats {
   backend: Backend;
 }
 
-const WORKER_URL = new URL("./infer.ts", import.meta.url);
+const WORKER_URL = new URL("../../workers/infer.ts", import.meta.url);
 
 /**
  * A pool of inference workers (onnxruntime-node or onnxruntime-web, per `backend`).
  *
  * @example
  * ```ts
- * import { ModelRegistry } from "../lib/models.ts";
+ * import { ModelRegistry } from "../models.ts";
  * const models = (await ModelRegistry.load()).workerModels();
  * const pool = new WorkerPool({ size: 2, queueLimit: 16, backend: "wasm-simd", threads: 1, models });
  * await pool.start();
