@@ -2,7 +2,7 @@
 // and mode, gives it an Executor bounded by the request's budget, deadline and the server's execution-size limit, and
 // reports what ran: the mask, the plan, the exact cost (integer FLOPs) and the timings.
 
-import { BadRequestError, UnprocessableError } from "./errors.ts";
+import { BadRequestError, OverloadedError, UnprocessableError } from "./errors.ts";
 import { type Execution, Executor, type InferencePool } from "./exec/mod.ts";
 import { decodeImage, type DecodeLimits, type RgbaImage } from "./image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "./models.ts";
@@ -95,6 +95,10 @@ export interface SegmenterLimits {
 export class Segmenter {
   /** Each task's zoo (or null), found once: the registry does not change while the server runs. */
   #zoos = new Map<string, Zoo | null>();
+  /** Requests admitted and not yet answered (decoding, planning or running). */
+  #inflight = 0;
+  /** Worker time one request takes, ms (exponentially weighted over answered requests; 0 until the first). */
+  #workerMsPerRequest = 0;
 
   constructor(
     readonly registry: ModelRegistry,
@@ -135,6 +139,32 @@ export class Segmenter {
   async segment(req: SegmentRequest, planner?: Planner): Promise<SegmentResult> {
     const task = this.registry.task(req.task);
     planner ??= this.planner(task, req);
+    this.#admit();
+    try {
+      const result = await this.#segment(task, req, planner);
+      const w = result.timings.model;
+      this.#workerMsPerRequest = this.#workerMsPerRequest ? 0.8 * this.#workerMsPerRequest + 0.2 * w : w;
+      return result;
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  /**
+   * Admission before any work (decode included): the requests already in flight hold about
+   * inflight × (worker ms per request) / workers of work ahead of a new one; when that is more than the queue-delay
+   * bound, the new request is shed with 503 and a Retry-After from that wait. Little's law keeps admitted requests
+   * near their unloaded latency; the executor checks the pool's own queue again before each request's first job.
+   */
+  #admit() {
+    const bound = this.limits.maxQueueDelayMs;
+    const workers = this.pool.workers ?? 1;
+    const wait = (this.#inflight * this.#workerMsPerRequest) / workers;
+    if (bound !== undefined && this.#workerMsPerRequest > 0 && wait > bound) throw new OverloadedError(wait, bound);
+    this.#inflight++;
+  }
+
+  async #segment(task: TaskSpec, req: SegmentRequest, planner: Planner): Promise<SegmentResult> {
     const started = performance.now();
     const image = await this.decode(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
     const decoded = performance.now();

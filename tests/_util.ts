@@ -12,7 +12,16 @@ import { type RunningServer, startServer } from "../main.ts";
 export async function testServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const dataDir = env.DATA_DIR ?? await Deno.makeTempDir({ prefix: "thriftseg-test-" });
   const server = startServer(
-    loadConfig({ PORT: "0", HOSTNAME: "127.0.0.1", WORKERS: "2", AUTH: "off", ...env, DATA_DIR: dataDir }),
+    loadConfig({
+      PORT: "0",
+      HOSTNAME: "127.0.0.1",
+      WORKERS: "2",
+      AUTH: "off",
+      // Tests that fire many requests at once check billing and queues, not admission: admission has its own tests.
+      MAX_QUEUE_DELAY_MS: "600000",
+      ...env,
+      DATA_DIR: dataDir,
+    }),
   );
   await server.ready;
   return server;

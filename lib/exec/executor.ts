@@ -19,6 +19,8 @@ export interface InferencePool {
     opts?: { flops?: number; priority?: number },
   ): Promise<{ outputs: Record<string, Tensor>; inferMs: number; queueMs: number }>;
   readonly backend: string;
+  /** Workers serving jobs side by side (admission divides queued work by it; default 1). */
+  readonly workers?: number;
   /** Expected wait (ms) before a job of this priority starts; absent or 0 when unknown. */
   expectedWaitMs?(priority?: number): number;
   /** Expected time (ms) to run `flops` more at this priority; absent or 0 when unknown. */

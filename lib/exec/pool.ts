@@ -108,6 +108,11 @@ export class WorkerPool {
     await Promise.all(starts);
   }
 
+  /** Workers in the pool. */
+  get workers(): number {
+    return this.options.size;
+  }
+
   /** The backend the workers actually run on. */
   get backend(): Backend {
     return this.#backend;
