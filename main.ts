@@ -3,7 +3,7 @@
 // /readyz turns 200 when they are done.
 
 import { type Config, loadConfig, threadCount, workerCount } from "./lib/config.ts";
-import { openMeter } from "./lib/metering.ts";
+import { openMeter } from "./lib/metering/mod.ts";
 import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";

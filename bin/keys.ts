@@ -10,7 +10,7 @@
 import { loadConfig } from "../lib/config.ts";
 import { ProblemError } from "../lib/errors.ts";
 import { CreateKeyBody, type KeyJson, keyJson, TopUpBody } from "../lib/keys.ts";
-import { openMeter } from "../lib/metering.ts";
+import { openMeter } from "../lib/metering/mod.ts";
 
 const USAGE = `usage: deno task keys <command>
 

@@ -2,7 +2,7 @@
 // accept to create a key or top one up. The store itself is lib/metering.ts.
 
 import { z } from "zod";
-import type { KeyStatus } from "./metering.ts";
+import type { KeyStatus } from "./metering/mod.ts";
 import { toGflops } from "./units.ts";
 
 const RateLimitJson = z.object({
@@ -57,7 +57,7 @@ export type KeyJson = z.infer<typeof KeyJson>;
  * @example
  * ```ts
  * import { keyJson } from "./keys.ts";
- * import { MeterStore } from "./metering.ts";
+ * import { MeterStore } from "./metering/mod.ts";
  * const meter = await MeterStore.open({ path: "./data/meter.kv" });
  * const { key } = await meter.createKey({ name: "demo", creditGflops: 100 });
  * console.log(keyJson((await meter.getKey(key.id))!));

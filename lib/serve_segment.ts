@@ -4,7 +4,7 @@
 // budget, and when even the cheapest plan does not fit, the answer is 402. Nothing is returned until it is billed.
 
 import { BudgetTooSmallError, PaymentRequiredError } from "./errors.ts";
-import type { MeterStore, StoredResponse } from "./metering.ts";
+import type { MeterStore, StoredResponse } from "./metering/mod.ts";
 import type { SegmentRequest, SegmentResult } from "./segment.ts";
 import { ceilGflops, toGflops } from "./units.ts";
 
@@ -60,7 +60,7 @@ export interface Served {
  * @example
  * ```ts
  * import { serveSegment } from "./serve_segment.ts";
- * import { MeterStore } from "./metering.ts";
+ * import { MeterStore } from "./metering/mod.ts";
  * import type { Segmenter } from "./segment.ts";
  * declare const segmenter: Segmenter;
  * const meter = await MeterStore.open({ path: "./data/meter.kv" });

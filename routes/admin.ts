@@ -5,7 +5,7 @@ import { validator } from "hono/validator";
 import type { z } from "zod";
 import { NotFoundError, UnprocessableError } from "../lib/errors.ts";
 import { CreateKeyBody, keyJson, TopUpBody } from "../lib/keys.ts";
-import type { MeterStore } from "../lib/metering.ts";
+import type { MeterStore } from "../lib/metering/mod.ts";
 import type { AppEnv } from "./env.ts";
 import type { Services } from "./services.ts";
 import { adminToken } from "./middleware/auth.ts";

@@ -7,7 +7,7 @@ import { type Context, Hono } from "hono";
 import { setMetric } from "hono/timing";
 import { validator } from "hono/validator";
 import { encodeMaskPng, encodeMaskRle } from "../lib/image/mod.ts";
-import { sha256, type StoredResponse } from "../lib/metering.ts";
+import { sha256, type StoredResponse } from "../lib/metering/mod.ts";
 import type { SegmentResult } from "../lib/segment.ts";
 import { type SegmentCall, serveSegment } from "../lib/serve_segment.ts";
 import { fromGflops, toGflops } from "../lib/units.ts";

@@ -3,7 +3,7 @@
 // handlers after it non-null services or answers 503.
 
 import type { Config } from "../lib/config.ts";
-import type { MeterStore } from "../lib/metering.ts";
+import type { MeterStore } from "../lib/metering/mod.ts";
 import type { ModelRegistry } from "../lib/models.ts";
 import type { Segmenter } from "../lib/segment.ts";
 import type { WorkerPool } from "../lib/exec/pool.ts";

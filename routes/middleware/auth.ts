@@ -8,7 +8,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import { createMiddleware } from "hono/factory";
 import type { Config } from "../../lib/config.ts";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors.ts";
-import { ANONYMOUS, type KeyStatus, type MeterStore } from "../../lib/metering.ts";
+import { ANONYMOUS, type KeyStatus, type MeterStore } from "../../lib/metering/mod.ts";
 import { problem } from "../problem.ts";
 
 /** The authenticated caller: a metering subject, and its key when keys are on. */

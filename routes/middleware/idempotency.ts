@@ -7,7 +7,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { UnprocessableError } from "../../lib/errors.ts";
-import { sha256 } from "../../lib/metering.ts";
+import { sha256 } from "../../lib/metering/mod.ts";
 import { toGflops } from "../../lib/units.ts";
 import { IdempotencyKey } from "../schemas.ts";
 import type { CallerEnv } from "./auth.ts";

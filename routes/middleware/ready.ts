@@ -3,7 +3,7 @@
 
 import { createMiddleware } from "hono/factory";
 import { UnavailableError } from "../../lib/errors.ts";
-import type { MeterStore } from "../../lib/metering.ts";
+import type { MeterStore } from "../../lib/metering/mod.ts";
 import type { Ready, Services } from "../services.ts";
 
 /** Variables `ready` sets. */

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { BudgetTooSmallError, PaymentRequiredError, UnprocessableError } from "../../lib/errors.ts";
-import { MeterStore } from "../../lib/metering.ts";
+import { MeterStore } from "../../lib/metering/mod.ts";
 import type { SegmentRequest, SegmentResult } from "../../lib/segment.ts";
 import { type Account, type SegmentCall, serveSegment } from "../../lib/serve_segment.ts";
 import { toGflops } from "../../lib/units.ts";

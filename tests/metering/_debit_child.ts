@@ -1,7 +1,7 @@
 // Child process of store_test.ts: debits one key from its own MeterStore on a
 // shared KV file, many requests at once, and prints what it billed as JSON.
 
-import { MeterStore } from "../../lib/metering.ts";
+import { MeterStore } from "../../lib/metering/mod.ts";
 
 const [path, keyId, countArg, flopsArg] = Deno.args;
 const meter = await MeterStore.open({ path });

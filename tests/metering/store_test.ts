@@ -4,7 +4,7 @@
 // check reports a store that cannot be written.
 
 import assert from "node:assert/strict";
-import { flopsToGflops, MeterStore } from "../../lib/metering.ts";
+import { flopsToGflops, MeterStore } from "../../lib/metering/mod.ts";
 import { UnavailableError } from "../../lib/errors.ts";
 import { classify, isBusy, withStoreRetry } from "../../lib/kv_retry.ts";
 

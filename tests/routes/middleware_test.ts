@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { loadConfig } from "../../lib/config.ts";
 import { UnavailableError } from "../../lib/errors.ts";
-import { MeterStore } from "../../lib/metering.ts";
+import { MeterStore } from "../../lib/metering/mod.ts";
 import { onError } from "../../routes/problem.ts";
 import { type Ready, Services } from "../../routes/services.ts";
 import { apiKey } from "../../routes/middleware/auth.ts";
