@@ -83,7 +83,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *
  * @example
  * ```ts
- * const value = await withStoreRetry("rate limit", () => kv.get(["rate", id]));
+ * import { withStoreRetry } from "./kv_retry.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const value = await withStoreRetry("rate limit", () => kv.get(["rate", "key_1"]));
  * ```
  */
 export async function withStoreRetry<T>(

@@ -108,7 +108,9 @@ export function decodeWork(header: HeaderInfo, bytes: Uint8Array, stopFramesAfte
  * @example
  * ```ts
  * import { checkDecodeWork } from "./budget.ts";
- * checkDecodeWork(header, bytes, { maxScanPixels: 1e9, maxGifFrames: 1000 });
+ * import { readHeader } from "./_headers.ts";
+ * const bytes = await Deno.readFile("docs/examples/text-0.png");
+ * checkDecodeWork(readHeader(bytes), bytes, { maxScanPixels: 1e9, maxGifFrames: 1000 });
  * ```
  */
 export function checkDecodeWork(header: HeaderInfo, bytes: Uint8Array, budget: DecodeBudget): DecodeWork {

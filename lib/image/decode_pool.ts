@@ -226,6 +226,7 @@ let shared: DecodePool | null = null;
  * @example
  * ```ts
  * import { decodeOffThread } from "./decode_pool.ts";
+ * const bytes = await Deno.readFile("docs/examples/text-0.png");
  * const img = await decodeOffThread(bytes, { maxPixels: 16_000_000 }, "image/png");
  * console.log(img.width, img.height);
  * ```

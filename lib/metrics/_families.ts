@@ -17,6 +17,7 @@ export class MetricsError extends Error {
  *
  * @example
  * ```ts
+ * import { MetricsRegistry } from "./mod.ts";
  * const latency = new MetricsRegistry().histogram("x_seconds", "X.", [], DEFAULT_LATENCY_BUCKETS);
  * ```
  */
@@ -41,6 +42,7 @@ export const DEFAULT_LATENCY_BUCKETS: readonly number[] = Object.freeze([
  *
  * @example
  * ```ts
+ * import { MetricsRegistry } from "./mod.ts";
  * const requests = new MetricsRegistry().counter("requests_total", "Requests served.", ["status"]);
  * requests.inc({ status: "200" });
  * requests.get({ status: "200" }); // 1
@@ -58,6 +60,7 @@ export interface Counter {
  *
  * @example
  * ```ts
+ * import { MetricsRegistry } from "./mod.ts";
  * const busy = new MetricsRegistry().gauge("workers_busy", "Workers running a model.");
  * busy.inc();
  * busy.dec();
@@ -80,6 +83,7 @@ export interface Gauge {
  *
  * @example
  * ```ts
+ * import { MetricsRegistry } from "./mod.ts";
  * const latency = new MetricsRegistry().histogram("request_seconds", "Request latency.", ["route"]);
  * latency.observe({ route: "/v1/segment" }, 0.042);
  * ```

@@ -23,6 +23,8 @@ export class BodyTimeoutError extends BadRequestError {
  *
  * @example
  * ```ts
+ * import { timedBody } from "./body_timeout.ts";
+ * const req = new Request("http://localhost/", { method: "POST", body: "abc" });
  * const body = timedBody(req.body!, 10_000, Number(req.headers.get("content-length")));
  * const bytes = await new Response(body).arrayBuffer();
  * ```

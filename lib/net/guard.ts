@@ -63,6 +63,8 @@ function withClose(res: Response): Response {
  *
  * @example
  * ```ts
+ * import { guardConnections } from "./guard.ts";
+ * const app = { fetch: (_req: Request) => new Response("ok") };
  * const guard = guardConnections(app.fetch, { bodyTimeoutMs: 10_000, maxInflightUploads: 256 });
  * Deno.serve({ port: 8000 }, guard.fetch);
  * ```
