@@ -18,8 +18,10 @@ const ConfigSchema = z.object({
   /**
    * Admission: a new request that would wait longer than this for a worker (estimated from the FLOPs queued ahead
    * and the measured throughput) is shed at once with 503 + Retry-After, so admitted requests keep their latency.
+   * 0 (the default) = one request's worker time, learnt while serving: admitted requests wait at most about one
+   * service time, so their latency stays within about twice the unloaded one.
    */
-  MAX_QUEUE_DELAY_MS: intFromEnv(150, 0),
+  MAX_QUEUE_DELAY_MS: intFromEnv(0, 0),
   /** `auto`: native (onnxruntime-node) when it loads, else WebGPU on a real (non-fallback) adapter, else WASM-SIMD. */
   BACKEND: z.enum(["auto", "native", "wasm", "webgpu"]).default("auto"),
   /** Intra-op threads per worker (native: per session; WASM: per worker); 0 = one per core. */

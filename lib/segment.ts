@@ -79,7 +79,10 @@ export interface SegmenterLimits {
   maxPixels: number;
   timeoutMs: number;
   planner: PlannerOptions;
-  /** Admission: shed a new request (503) when it would wait longer than this for a worker (default: no bound). */
+  /**
+   * Admission: shed a new request (503) when it would wait longer than this for a worker; 0 = one request's worker
+   * time as learnt from the requests served (default: no bound).
+   */
   maxQueueDelayMs?: number;
 }
 
@@ -157,11 +160,19 @@ export class Segmenter {
    * near their unloaded latency; the executor checks the pool's own queue again before each request's first job.
    */
   #admit() {
-    const bound = this.limits.maxQueueDelayMs;
+    const bound = this.#queueDelayBound();
     const workers = this.pool.workers ?? 1;
-    const wait = (this.#inflight * this.#workerMsPerRequest) / workers;
-    if (bound !== undefined && this.#workerMsPerRequest > 0 && wait > bound) throw new OverloadedError(wait, bound);
+    // A new request starts once all but (workers − 1) of those in flight are done.
+    const wait = (Math.max(0, this.#inflight + 1 - workers) * this.#workerMsPerRequest) / workers;
+    if (bound !== undefined && wait > bound) throw new OverloadedError(wait, bound);
     this.#inflight++;
+  }
+
+  /** The queue-delay bound in ms: as configured, or with 0 ("auto") one request's worker time; none until learnt. */
+  #queueDelayBound(): number | undefined {
+    const set = this.limits.maxQueueDelayMs;
+    if (set === undefined || this.#workerMsPerRequest === 0) return undefined;
+    return set === 0 ? this.#workerMsPerRequest : set;
   }
 
   async #segment(task: TaskSpec, req: SegmentRequest, planner: Planner): Promise<SegmentResult> {
@@ -175,7 +186,7 @@ export class Segmenter {
       maxExecPixels: this.limits.planner.maxExecPixels,
       timeoutMs: this.limits.timeoutMs,
       deadlineAt,
-      maxQueueDelayMs: this.limits.maxQueueDelayMs,
+      maxQueueDelayMs: this.#queueDelayBound(),
     });
     const outcome = await planner({
       registry: this.registry,

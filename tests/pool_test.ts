@@ -167,3 +167,22 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+Deno.test("wasm-simd: a worker that ran a job over the recycle size is replaced once done; native keeps its worker", async () => {
+  for (const backend of BACKENDS) {
+    const pool = new WorkerPool({ size: 1, queueLimit: 4, backend, threads: 1, models, recycleAbovePixels: 128 * 128 });
+    await pool.start();
+    try {
+      await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+      assert.equal(pool.stats().recycled, 0, "a small job keeps its worker");
+      const big = await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
+      assert.deepEqual(Object.values(big.outputs)[0].dims, [1, 1, 160, 160], "the large job's answer is delivered");
+      assert.equal(pool.stats().recycled, backend === "native" ? 0 : 1);
+      const after = await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+      assert.deepEqual(Object.values(after.outputs)[0].dims, [1, 1, 64, 64]);
+      assert.equal(pool.stats().restarts, 0, "a recycle is not a crash");
+    } finally {
+      pool.close();
+    }
+  }
+});

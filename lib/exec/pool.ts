@@ -16,6 +16,11 @@ export interface WorkerPoolOptions {
   models: WorkerModel[];
   /** A run longer than this is a hang: its worker is replaced (default 60 s). */
   hangMs?: number;
+  /**
+   * A WASM worker that ran a job over this many input pixels (N·H·W) is replaced once it is done: WebAssembly memory
+   * only grows, so this returns what a rare large request took (default 2²¹; native sessions free memory themselves).
+   */
+  recycleAbovePixels?: number;
 }
 
 /** Per-job hints from the executor. */
@@ -67,6 +72,8 @@ export interface PoolStats {
   busy: number;
   queued: number;
   restarts: number;
+  /** Workers replaced after a large job to give its memory back. */
+  recycled: number;
   backend: Backend;
 }
 
@@ -91,6 +98,7 @@ export class WorkerPool {
   #queue: Job[] = [];
   #nextJob = 1;
   #restarts = 0;
+  #recycled = 0;
   #backend: Backend;
   #closed = false;
   /** Throughput of one worker, FLOPs per ms (exponentially weighted; 0 until a job with FLOPs has run). */
@@ -126,6 +134,7 @@ export class WorkerPool {
       busy: this.#slots.filter((s) => s.job).length,
       queued: this.#queue.length,
       restarts: this.#restarts,
+      recycled: this.#recycled,
       backend: this.#backend,
     };
   }
@@ -230,6 +239,11 @@ export class WorkerPool {
             const r = job.flops / msg.ms;
             this.#rate = this.#rate ? 0.8 * this.#rate + 0.2 * r : r;
           }
+          const [n = 1, , h = 1, w = 1] = job.dims;
+          if (this.#backend !== "native" && n * h * w > (this.options.recycleAbovePixels ?? 2 ** 21)) {
+            // Its job is done (slot.job is null): nothing fails; a fresh worker takes the slot.
+            this.#replace(index, slot, new UnavailableError("worker recycled"), true);
+          }
           if (job.abandoned) {
             this.#dispatch();
             return;
@@ -278,7 +292,7 @@ export class WorkerPool {
     });
   }
 
-  #replace(index: number, slot: Slot, error: Error) {
+  #replace(index: number, slot: Slot, error: Error, recycle = false) {
     if (this.#slots[index] !== slot) return;
     slot.worker.terminate();
     slot.ready = false;
@@ -288,7 +302,8 @@ export class WorkerPool {
     }
     slot.job = null;
     if (this.#closed) return;
-    this.#restarts++;
+    if (recycle) this.#recycled++;
+    else this.#restarts++;
     this.#spawn(index).catch((err) => console.error(`worker ${index} could not restart: ${err}`));
   }
 
