@@ -79,7 +79,7 @@ export function startServer(config: Config): RunningServer {
   const addr = server.addr;
   const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
   // Uploads are decoded in workers of this server's own (so /healthz never waits on a decoder).
-  const decoder = new DecodePool();
+  const decoder = new DecodePool({ size: config.DECODE_WORKERS, timeoutMs: config.DECODE_TIMEOUT_MS });
   const ready = load(config, services, decoder).catch((err) => {
     services.failed((err as Error).message);
     throw err;

@@ -22,6 +22,10 @@ const ConfigSchema = z.object({
    * service time, so their latency stays within about twice the unloaded one.
    */
   MAX_QUEUE_DELAY_MS: intFromEnv(0, 0),
+  /** Decode workers (uploads are decoded off the main thread). */
+  DECODE_WORKERS: intFromEnv(1, 1),
+  /** A decode past this many ms is refused (422) and its worker replaced. */
+  DECODE_TIMEOUT_MS: intFromEnv(10_000, 1),
   /** `auto`: native (onnxruntime-node) when it loads, else WebGPU on a real (non-fallback) adapter, else WASM-SIMD. */
   BACKEND: z.enum(["auto", "native", "wasm", "webgpu"]).default("auto"),
   /** Intra-op threads per worker (native: per session; WASM: per worker); 0 = one per core. */
