@@ -196,10 +196,13 @@ export function replay(
     const chosen = choose(o, si);
     const local = planPrice(o, zoo, chosen);
     flops += o.glanceFlops + (withPolicy ? o.policyFlops : 0);
-    if (local > o.wholeFlops[top.spec.id]) {
-      flops += o.wholeFlops[top.spec.id];
+    const only = chosen.every((a) => a === chosen[0]) && chosen[0] > 0 ? zoo.locals[chosen[0] - 1] : null;
+    for (const m of only && only !== top ? [only, top] : [top]) {
+      const whole = o.wholeFlops[m.spec.id];
+      if (whole === undefined || !(local > whole || (m === only && local === whole))) continue;
+      flops += whole;
       wholeN++;
-      o.whole[top.spec.id].forEach((c) => add(total, c));
+      o.whole[m.spec.id].forEach((c) => add(total, c));
       return;
     }
     flops += local;

@@ -104,12 +104,17 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
       }
       run.tiles = run.tiles.map((t, i) => ({ ...t, score: Math.round(scores[i] * 1e5) / 1e5 }));
     }
-    // Never dearer: tiles that would cost more than the strongest model once on the whole image run that instead.
+    // Never dearer: tiles that would cost more than the strongest model once on the whole image run that instead;
+    // so does a plan that sends every tile to one model (that model once on the whole image: no seams, no halos).
     const top = strongest(zoo);
-    const whole = exec.price([run.wholeCall(top)]).flops;
-    if (planFlops(chosen) > whole && exec.fits(whole)) {
-      await run.whole(top);
-      return zooOutcome(run, minFlops, { stop: "whole-image" });
+    const only = chosen.every((a) => a === chosen[0]) ? actionModels[chosen[0]] : null;
+    for (const m of only && only !== top ? [only, top] : [top]) {
+      const whole = exec.price([run.wholeCall(m)]).flops;
+      if (planFlops(chosen) > whole || (m === only && planFlops(chosen) === whole)) {
+        if (!exec.fits(whole)) continue;
+        await run.whole(m);
+        return zooOutcome(run, minFlops, { stop: "whole-image" });
+      }
     }
     await run.refine(actionModels.flatMap((m, a) => (m ? [{ model: m, tiles: indicesOf(chosen, a) }] : [])));
     return zooOutcome(run, minFlops, stop ? { stop } : {});

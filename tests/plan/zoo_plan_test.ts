@@ -106,6 +106,7 @@ Deno.test("adaptive without a budget header spends the default fraction of f2's 
 });
 
 Deno.test("adaptive never dearer: tiles that would cost more than f2 on the whole image run f2 on the whole image", async () => {
+  const flatZoo = zooOf(registry, task, 0, { halo: {}, default_route: null })!;
   // With an 8 px halo, f2 on every tile (one merged 272×272 window) costs more than f2 on the 256×256 image.
   const zoo = zooOf(registry, task, 8, { halo: { "digits-f1": 8, "digits-f2": 8 }, default_route: null })!;
   const pool = new ScriptedPool(() => true);
@@ -116,11 +117,19 @@ Deno.test("adaptive never dearer: tiles that would cost more than f2 on the whol
   assert.deepEqual(outcome.tiles.map((t) => t.model), ["digits-f2"]);
   const glance = exec.executions.filter((e) => e.model !== "digits-f2").reduce((s, e) => s + e.flops, 0);
   assert.equal(exec.flops, glance + f2Whole);
-  // With no halo the same plan is one 256×256 window: no dearer, so the tiles run (the plan keeps its tiles).
-  const flat = zooOf(registry, task, 0, { halo: {}, default_route: null })!;
-  const second = await plan(paserPlanner(flat), new ScriptedPool(() => true), 100e9);
-  assert.notEqual(second.outcome.stop, "whole-image");
-  assert.equal(second.outcome.tiles.length, 16);
+  // A plan that sends every tile to one model runs that model once on the whole image when that is no dearer: f1
+  // on every tile (an 8 px halo) becomes f1 on the image.
+  const f1 = registry.model("digits-f1");
+  const allF1 = zooOf(registry, task, 8, { halo: {}, default_route: null, ranker: null })!;
+  const pool1 = new ScriptedPool(() => true);
+  const argmax = await plan(paserPlanner(allF1), pool1); // the scripted actor's argmax is f1 on every tile
+  assert.equal(argmax.outcome.stop, "whole-image");
+  assert.deepEqual(pool1.jobs.filter((j) => j.model === "digits-f1").map((j) => j.dims), [[1, 1, 256, 256]]);
+  assert.equal(argmax.exec.flops - glance, f1.counter.count([1, 1, 256, 256]).flops);
+  // A mixed plan keeps its tiles.
+  const mixed = await plan(paserPlanner(flatZoo), new ScriptedPool((m, x) => m !== "digits-f0" || x >= 128), 2e9);
+  assert.notEqual(mixed.outcome.stop, "whole-image");
+  assert.equal(mixed.outcome.tiles.length, 16);
 });
 
 Deno.test("glimpse: unsure tiles go to f1 first, in one batched step; only those f1 leaves unsure go on to f2", async () => {
