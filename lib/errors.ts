@@ -167,10 +167,10 @@ export class ExecutionTooLargeError extends UnprocessableError {
 
 /** 503: the queue holds more work than can start within the server's queue-delay bound; shed before any work. */
 export class OverloadedError extends UnavailableError {
-  constructor(readonly expectedWaitMs: number, readonly maxQueueDelayMs: number) {
+  constructor(readonly expectedWaitMs: number, bound: string) {
     super(
       `the server is at capacity: a new request would wait about ${Math.round(expectedWaitMs)} ms for a worker ` +
-        `(bound ${maxQueueDelayMs} ms); retry shortly`,
+        `(${bound}); retry shortly`,
       Math.max(1, Math.ceil(expectedWaitMs / 1000)),
       "overloaded",
     );

@@ -80,8 +80,8 @@ export interface SegmenterLimits {
   timeoutMs: number;
   planner: PlannerOptions;
   /**
-   * Admission: shed a new request (503) when it would wait longer than this for a worker; 0 = one request's worker
-   * time as learnt from the requests served (default: no bound).
+   * Admission: shed a new request (503) when it would wait longer than this for a worker; 0 = auto, at most 1.5
+   * requests per worker in flight (default: no admission control).
    */
   maxQueueDelayMs?: number;
 }
@@ -160,19 +160,27 @@ export class Segmenter {
    * near their unloaded latency; the executor checks the pool's own queue again before each request's first job.
    */
   #admit() {
-    const bound = this.#queueDelayBound();
     const workers = this.pool.workers ?? 1;
     // A new request starts once all but (workers − 1) of those in flight are done.
     const wait = (Math.max(0, this.#inflight + 1 - workers) * this.#workerMsPerRequest) / workers;
-    if (bound !== undefined && wait > bound) throw new OverloadedError(wait, bound);
+    if (this.limits.maxQueueDelayMs === 0) {
+      // Auto: at most 1.5 requests per worker in flight (decoding, planning or running). By Little's law an admitted
+      // request then waits about half a service time, whatever the service time is — decode and stitch included,
+      // which the worker-time estimate does not see.
+      const cap = Math.max(workers + 1, Math.ceil(1.5 * workers));
+      if (this.#inflight >= cap) throw new OverloadedError(wait, `at most ${cap} requests in flight`);
+    } else {
+      const bound = this.#queueDelayBound();
+      if (bound !== undefined && wait > bound) throw new OverloadedError(wait, `bound ${bound} ms`);
+    }
     this.#inflight++;
   }
 
-  /** The queue-delay bound in ms: as configured, or with 0 ("auto") one request's worker time; none until learnt. */
+  /** The configured queue-delay bound in ms (none in auto mode, where the in-flight cap admits, or until learnt). */
   #queueDelayBound(): number | undefined {
     const set = this.limits.maxQueueDelayMs;
-    if (set === undefined || this.#workerMsPerRequest === 0) return undefined;
-    return set === 0 ? this.#workerMsPerRequest : set;
+    if (!set || this.#workerMsPerRequest === 0) return undefined;
+    return set;
   }
 
   async #segment(task: TaskSpec, req: SegmentRequest, planner: Planner): Promise<SegmentResult> {

@@ -243,7 +243,7 @@ export class Executor {
     const { maxQueueDelayMs, deadlineAt } = this.options;
     if (!this.#admitted && maxQueueDelayMs !== undefined && this.pool.expectedWaitMs) {
       const wait = this.pool.expectedWaitMs(this.#priority);
-      if (wait > maxQueueDelayMs) throw new OverloadedError(wait, maxQueueDelayMs);
+      if (wait > maxQueueDelayMs) throw new OverloadedError(wait, `bound ${Math.round(maxQueueDelayMs)} ms`);
     }
     this.#admitted = true;
     if (deadlineAt !== undefined && this.pool.estimateMs) {
