@@ -13,7 +13,7 @@ import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 import { wholeImageCall } from "./fixed.ts";
-import { roundUp } from "./geometry.ts";
+import { type Box, roundUp, tileGrid } from "./geometry.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus. */
@@ -170,6 +170,15 @@ function reportTiles(
     ? []
     : [{ x: 0, y: 0, w: width, h: height, model: id, scale: glance, halo: 0 }];
   for (const f of focus) tiles.push({ ...f.core, model: id, scale: 1, halo });
+  if (glance === null) {
+    // Without a glance, what no focus window covers was skipped (no ink): reported as 128 px blocks, model null.
+    const block = 128;
+    const hit = (b: Box) =>
+      focus.some((f) =>
+        f.core.x < b.x + b.w && b.x < f.core.x + f.core.w && f.core.y < b.y + b.h && b.y < f.core.y + f.core.h
+      );
+    for (const b of tileGrid(width, height, block)) if (!hit(b)) tiles.push({ ...b, model: null, scale: 1, halo: 0 });
+  }
   return tiles;
 }
 

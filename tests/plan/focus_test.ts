@@ -7,6 +7,7 @@ import { UnprocessableError } from "../../lib/errors.ts";
 import type { RgbaImage } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import {
+  type Box,
   coverCells,
   DEFAULT_PLANNER_OPTIONS,
   focusPlanner,
@@ -99,10 +100,16 @@ Deno.test("no budget: only the ink runs, on haloed windows aligned to the model'
   assert.ok(exec.flops < wholeFlops(image));
   assert.ok(exec.flops > 0);
   for (const job of pool.jobs) assert.deepEqual([job.dims[2] % 32, job.dims[3] % 32], [0, 0]);
-  assert.ok(outcome.tiles.every((t) => t.scale === 1 && t.halo === 32));
+  const ran = outcome.tiles.filter((t) => t.model !== null);
+  assert.ok(ran.every((t) => t.scale === 1 && t.halo === 32));
+  // Blocks with no ink are reported as skipped (model null) and overlap no focus window.
+  const skipped = outcome.tiles.filter((t) => t.model === null);
+  assert.ok(skipped.length > 0);
+  const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+  assert.ok(skipped.every((s) => !ran.some((t) => overlaps(s, t))));
   assert.ok(outcome.coverage);
   assert.equal(outcome.coverage.unresolved_share, 0);
-  const cores = outcome.tiles.reduce((s, t) => s + t.w * t.h, 0) / (1280 * 720);
+  const cores = ran.reduce((s, t) => s + t.w * t.h, 0) / (1280 * 720);
   assert.ok(Math.abs(outcome.coverage.full_res_share - cores) < 1e-3);
   // A blank image costs nothing and has no text.
   const blank = await plan(new RecordingPool(), page(640, 480, []));
