@@ -75,6 +75,9 @@ export interface DecodePoolStats {
   recycled: number;
 }
 
+// A fresh worker's first job also loads the decoders' modules; the hard limit is for decoding, not for that.
+const STARTUP_GRACE_MS = 2000;
+
 const WORKER_URL = new URL("../../workers/decode.ts", import.meta.url);
 
 // Rebuilds a worker's error as the class decodeImage would have thrown.
@@ -181,7 +184,7 @@ export class DecodePool {
           ),
           true,
         );
-      }, this.options.timeoutMs);
+      }, this.options.timeoutMs + (slot.jobs === 1 ? STARTUP_GRACE_MS : 0));
       // The caller keeps its bytes: they are copied, not transferred.
       slot.worker.postMessage(job.req);
     }
