@@ -6,8 +6,8 @@
 //     strongest model's whole-image FLOPs) has the highest mean mIoU — a halo is paid for only where seams cost more
 //     accuracy than its FLOPs buy elsewhere;
 //   - the ranking's gains: the critic's, or a linear ranker (lib/plan/ranker.ts) over the glance's uncertainty and
-//     the critic, fitted on the first half of the scenes and kept only when its curve beats the critic's on the
-//     second half (then refitted on all);
+//     the critic, kept only when its curve beats the critic's under two-fold cross-validation over the scenes' halves
+//     (then refitted on all);
 //   - the default route (no budget header): the ranking at the knee of its replayed curve — spend while the next step
 //     buys mIoU per GFLOP at least as fast as the static models' own last step (second-strongest → strongest on the
 //     whole image) does.
@@ -147,7 +147,7 @@ for (const task of TASKS) {
   });
   console.log(`[${task}] Spearman with the real gain:`, JSON.stringify(correlation));
 
-  // The ranker: fitted on the first half, judged on the second against the critic.
+  // The ranker: two-fold cross-validation — fitted on one half, judged on the other against the critic, both ways.
   const fitRanker = (list: SceneOutcome[], gains: number[][][]): RankerWeights => ({
     features: RANKER_FEATURES,
     weights: trained.locals.map((_m, k) =>
@@ -158,12 +158,18 @@ for (const task of TASKS) {
     ),
   });
   const half = Math.floor(outcomes.length / 2);
-  const firstRanker = fitRanker(outcomes.slice(0, half), real.slice(0, half));
-  const held = outcomes.slice(half);
-  const criticScore = mean(curve(served, held, gainsOf(null), SCORED).map((p) => p.miou));
-  const rankerScore = mean(curve(served, held, gainsOf(firstRanker), SCORED).map((p) => p.miou));
+  const folds = [[0, half], [half, outcomes.length]].map(([a, b]) => {
+    const trainIdx = outcomes.map((_o, i) => i).filter((i) => i < a || i >= b);
+    const r = fitRanker(trainIdx.map((i) => outcomes[i]), trainIdx.map((i) => real[i]));
+    const held = outcomes.slice(a, b);
+    return {
+      critic: mean(curve(served, held, gainsOf(null), SCORED).map((p) => p.miou)),
+      ranker: mean(curve(served, held, gainsOf(r), SCORED).map((p) => p.miou)),
+    };
+  });
+  const criticScore = mean(folds.map((f) => f.critic)), rankerScore = mean(folds.map((f) => f.ranker));
   const useRanker = rankerScore > criticScore;
-  console.log(`[${task}] held-out half, mean replayed mIoU: critic ${r4(criticScore)}, ranker ${r4(rankerScore)}`);
+  console.log(`[${task}] two-fold mean replayed mIoU: critic ${r4(criticScore)}, ranker ${r4(rankerScore)}`);
   const ranker = useRanker ? fitRanker(outcomes, real) : null;
 
   // The default route: the knee of the replayed curve with the chosen gains.
@@ -205,7 +211,7 @@ for (const task of TASKS) {
       every_tile_miou_by_halo: haloTable,
       halo_pairs: combos.slice(0, 5).map((c) => ({ ...c.halos, mean_miou: r4(c.score) })),
       spearman_with_real_gain: correlation,
-      ranker_rule: "linear ranker fitted on the first half, kept if its mean replayed mIoU on the second half beats " +
+      ranker_rule: "linear ranker kept if its mean replayed mIoU, two-fold cross-validated over the halves, beats " +
         `the critic's (ranker ${r4(rankerScore)}, critic ${r4(criticScore)})`,
       default_rule: "the knee of the replayed curve: the last point of its upper convex hull reached by segments " +
         `that buy mIoU per GFLOP at least as fast as ${second.spec.id} → ${top.spec.id} on the whole image ` +
