@@ -84,11 +84,11 @@ function segment(task: keyof typeof scenes, req: Req) {
   }, planner);
 }
 
-/** A ZooRun over a recording pool: prices windows exactly as a request would, runs nothing. */
-async function pricer(task: keyof typeof scenes, halo?: number) {
+/** A ZooRun over a recording pool with the served zoo (its halos): prices windows exactly as a request would. */
+async function pricer(task: keyof typeof scenes) {
   const img = await decodeImage(scenes[task].bytes);
   const exec = new Executor(new RecordingPool(), img, { maxExecPixels: 1 << 22, timeoutMs: 1 });
-  return new ZooRun(zooOf(registry, registry.task(task), halo)!, registry.task(task), exec);
+  return new ZooRun(segmenter.zoo(registry.task(task))!, registry.task(task), exec);
 }
 
 for (const task of ["digits", "micrograph"] as const) {
@@ -150,13 +150,20 @@ for (const task of ["digits", "micrograph"] as const) {
         last = r.cost.flops;
         // Non-cascading: the local executions cost exactly what running each tile once, through the one model the
         // plan names for it, costs.
-        const run = await pricer(task, DEFAULT_PLANNER_OPTIONS.zooHalo);
-        const localFlops = zoo.locals.reduce((f, m) => {
-          const tiles = r.plan.tiles.flatMap((t, i) => (t.model === m.spec.id ? [i] : []));
-          return f + run.localFlops(m, tiles);
-        }, 0);
+        // A plan that would cost at least one local model on the whole image runs that instead (never dearer).
+        const run = await pricer(task);
         const ran = r.plan.executions.filter((e) => zoo.locals.some((m) => m.spec.id === e.model));
-        assert.equal(ran.reduce((f, e) => f + e.flops, 0), localFlops);
+        if (r.plan.stop === "whole-image") {
+          assert.equal(r.plan.tiles.length, 1);
+          const m = registry.model(r.plan.tiles[0].model!);
+          assert.deepEqual(ran.map((e) => e.flops), [run.exec.price([run.wholeCall(m)]).flops]);
+        } else {
+          const localFlops = zoo.locals.reduce((f, m) => {
+            const tiles = r.plan.tiles.flatMap((t, i) => (t.model === m.spec.id ? [i] : []));
+            return f + run.localFlops(m, tiles);
+          }, 0);
+          assert.equal(ran.reduce((f, e) => f + e.flops, 0), localFlops);
+        }
         // Windows of one model and size run as one batched call.
         const keys = r.plan.executions.map((e) => `${e.model} ${e.dims.slice(1)}`);
         assert.equal(new Set(keys).size, keys.length);
@@ -184,7 +191,8 @@ for (const task of ["digits", "micrograph"] as const) {
       for (let i = 1; i < g.length; i++) assert.ok(g[i].gflops > g[i - 1].gflops);
       assert.ok(Math.abs(g[g.length - 1].gflops - toGflops(all.cost.flops)) < 1e-12);
       assert.equal(all.plan.stop, "exhausted");
-      assert.equal(g.length - 1, all.plan.tiles.length);
+      // Exhausted: every tile ended on the strongest model (each step moves unsure tiles one model up, batched).
+      assert.ok(all.plan.tiles.every((t) => t.model === f2), all.plan.tiles.map((t) => t.model).join());
       // A reachable target stops as soon as it is met: the confidence before the last step was below it.
       const mid = g[Math.max(1, Math.floor(g.length / 3))].confidence;
       const some = await segment(task, { mode: "glimpse", confidence: mid });
