@@ -18,8 +18,8 @@ const ConfigSchema = z.object({
   /**
    * Admission: a new request that would wait longer than this for a worker (estimated from the FLOPs queued ahead
    * and the measured throughput) is shed at once with 503 + Retry-After, so admitted requests keep their latency.
-   * 0 (the default) = auto: at most 1.5 requests per worker in flight, so admitted requests wait about half a
-   * service time and their latency stays within about twice the unloaded one.
+   * 0 (the default) = auto: at most one request per worker in flight, so admitted requests keep about their
+   * unloaded latency (docs/RELIABILITY.md, overload).
    */
   MAX_QUEUE_DELAY_MS: intFromEnv(0, 0),
   /** Decode workers (uploads are decoded off the main thread). */

@@ -80,8 +80,8 @@ export interface SegmenterLimits {
   timeoutMs: number;
   planner: PlannerOptions;
   /**
-   * Admission: shed a new request (503) when it would wait longer than this for a worker; 0 = auto, at most 1.5
-   * requests per worker in flight (default: no admission control).
+   * Admission: shed a new request (503) when it would wait longer than this for a worker; 0 = auto, at most one
+   * request per worker in flight (default: no admission control).
    */
   maxQueueDelayMs?: number;
 }
@@ -164,10 +164,10 @@ export class Segmenter {
     // A new request starts once all but (workers − 1) of those in flight are done.
     const wait = (Math.max(0, this.#inflight + 1 - workers) * this.#workerMsPerRequest) / workers;
     if (this.limits.maxQueueDelayMs === 0) {
-      // Auto: at most 1.5 requests per worker in flight (decoding, planning or running). By Little's law an admitted
-      // request then waits about half a service time, whatever the service time is — decode and stitch included,
-      // which the worker-time estimate does not see.
-      const cap = Math.max(workers + 1, Math.ceil(1.5 * workers));
+      // Auto: at most one request per worker in flight (decoding, planning or running). By Little's law an admitted
+      // request then barely waits, whatever its service time — decode and stitch included, which the worker-time
+      // estimate does not see. Measured in docs/RELIABILITY.md (b): admitted p50 at the unloaded p50 under 3× load.
+      const cap = workers;
       if (this.#inflight >= cap) throw new OverloadedError(wait, `at most ${cap} requests in flight`);
     } else {
       const bound = this.#queueDelayBound();
