@@ -1,14 +1,20 @@
 // `deno task test`: type-checks every entry point with its doc examples (`deno check --doc` of main.ts, lib/,
-// routes/, workers/), then runs `deno test` over tests/, passes its output through, and ends with a plain line
-// `N passed, N failed` for CI logs. A failed check fails the run before any test starts.
+// routes/, workers/), lints and checks formatting, then runs `deno test` over tests/, passes its output through, and
+// ends with a plain line `N passed, N failed` for CI logs. A failed check fails the run before any test starts.
 
-const CHECKED = ["main.ts", "lib/", "routes/", "workers/"];
+const CHECKS = [
+  ["check", "--doc", "main.ts", "lib/", "routes/", "workers/"],
+  ["lint"],
+  ["fmt", "--check"],
+];
 
-const check = await new Deno.Command(Deno.execPath(), { args: ["check", "--doc", ...CHECKED] }).spawn().status;
-if (!check.success) {
-  console.log(`deno check --doc ${CHECKED.join(" ")} failed`);
-  console.log("0 passed, 1 failed");
-  Deno.exit(check.code || 1);
+for (const args of CHECKS) {
+  const check = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
+  if (!check.success) {
+    console.log(`deno ${args.join(" ")} failed`);
+    console.log("0 passed, 1 failed");
+    Deno.exit(check.code || 1);
+  }
 }
 
 const args = Deno.args.length ? Deno.args : ["tests/"];
