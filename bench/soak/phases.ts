@@ -74,7 +74,9 @@ export interface HostileResult {
 /** (a): `count` generated hostile requests (and the heavy legal ones) against one server. */
 export async function hostilePhase(count: number, heavyRepeat: number): Promise<HostileResult> {
   const t0 = performance.now();
-  const server = new ServerProc(freePort(), baseEnv(await dataDir()));
+  // Admission off: this phase is about what the server does with each input, so every case must reach it (4 clients
+  // at once would otherwise be mostly shed with 503 before their bytes are read); admission is phase (b)'s subject.
+  const server = new ServerProc(freePort(), { ...baseEnv(await dataDir()), MAX_QUEUE_DELAY_MS: "600000" });
   await server.ready();
   for (let i = 0; i < 3; i++) await send(server.url, digits());
   const rssBeforeMb = server.rssMb();
