@@ -25,9 +25,6 @@ export function nodeRuntime(): Runtime {
         executionMode: "sequential",
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
-        // Without the arena, memory a large request needed goes back to the system when it is done (RSS returns near
-        // its baseline); measured in docs/BENCHMARKS.md's notes as < 3% slower.
-        enableCpuMemArena: false,
         extra: { session: { "intra_op.allow_spinning": "0" } },
       });
       return nodeSession(session);
