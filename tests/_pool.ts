@@ -2,7 +2,8 @@
 // job it is sent and answers with an all-zero output of the job's spatial size.
 
 import type { InferencePool } from "../lib/exec/mod.ts";
-import type { ModelInput, Tensor } from "../workers/protocol.ts";
+import { WorkerPool } from "../lib/exec/pool.ts";
+import type { ModelInput, Tensor, WorkerModel } from "../workers/protocol.ts";
 
 /** One job the pool was sent. */
 export interface RecordedJob {
@@ -28,4 +29,14 @@ export class RecordingPool implements InferencePool {
     const out = { dims: [n, this.channels, h, w], data: new Float32Array(n * this.channels * h * w) };
     return Promise.resolve({ outputs: { out }, inferMs: 0, queueMs: 0 });
   }
+}
+
+/**
+ * A started WASM-SIMD pool of real workers for these models (1 thread each): what the tests that run real inference
+ * share. Close it when done.
+ */
+export async function startPool(models: WorkerModel[], size = 2, queueLimit = 256): Promise<WorkerPool> {
+  const pool = new WorkerPool({ size, queueLimit, backend: "wasm-simd", threads: 1, models });
+  await pool.start();
+  return pool;
 }

@@ -7,7 +7,7 @@ import { ModelRegistry } from "../lib/models.ts";
 import { Segmenter, type SegmentRequest } from "../lib/segment.ts";
 import { cascadePlanner, DEFAULT_PLANNER_OPTIONS, paserPlanner, type Planner } from "../lib/plan/mod.ts";
 import { fromGflops, toGflops } from "../lib/units.ts";
-import { WorkerPool } from "../lib/exec/pool.ts";
+import { startPool } from "./_pool.ts";
 import { samplePage, textImage } from "./_util.ts";
 
 const GOLDEN = new URL("./fixtures/golden/golden.json", import.meta.url);
@@ -110,14 +110,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const registry = await ModelRegistry.load();
-    const pool = new WorkerPool({
-      size: 2,
-      queueLimit: 64,
-      backend: "wasm-simd",
-      threads: 1,
-      models: registry.workerModels(),
-    });
-    await pool.start();
+    const pool = await startPool(registry.workerModels());
     try {
       const seg = new Segmenter(registry, pool, {
         maxPixels: 16e6,

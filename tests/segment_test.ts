@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
 import { Segmenter } from "../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS, scalePlanner } from "../lib/plan/mod.ts";
-import { WorkerPool } from "../lib/exec/pool.ts";
+import { startPool } from "./_pool.ts";
 import { textImage } from "./_util.ts";
 
 const registry = await ModelRegistry.load();
@@ -22,14 +22,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const pool = new WorkerPool({
-      size: 2,
-      queueLimit: 16,
-      backend: "wasm-simd",
-      threads: 1,
-      models: [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }],
-    });
-    await pool.start();
+    const pool = await startPool([{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }]);
     try {
       // Text that crosses the tile borders at x=320 and y=320.
       const { image } = await textImage(640, 640, [

@@ -3,13 +3,13 @@
 
 import assert from "node:assert/strict";
 import { ModelRegistry } from "../lib/models.ts";
-import { WorkerPool } from "../lib/exec/pool.ts";
+
 import { Segmenter, type SegmentRequest, type SegmentResult } from "../lib/segment.ts";
 import { cascadePlanner, DEFAULT_PLANNER_OPTIONS, paserPlanner, type Planner, zooOf, ZooRun } from "../lib/plan/mod.ts";
 import { Executor } from "../lib/exec/mod.ts";
 import { decodeImage } from "../lib/image/mod.ts";
 import { fromGflops, toGflops } from "../lib/units.ts";
-import { RecordingPool } from "./_pool.ts";
+import { RecordingPool, startPool } from "./_pool.ts";
 
 // Scene 0 of the held-out test split of each task (training/scenes.py), image and label.
 const fixture = (name: string) => Deno.readFile(new URL(`./fixtures/${name}`, import.meta.url));
@@ -19,14 +19,7 @@ const scenes = {
 };
 
 const registry = await ModelRegistry.load();
-const pool = new WorkerPool({
-  size: 2,
-  queueLimit: 256,
-  backend: "wasm-simd",
-  threads: 1,
-  models: registry.workerModels().filter((m) => !m.id.startsWith("text")),
-});
-await pool.start();
+const pool = await startPool(registry.workerModels().filter((m) => !m.id.startsWith("text")));
 const segmenter = new Segmenter(registry, pool, {
   maxPixels: 16e6,
   timeoutMs: 60_000,

@@ -32,11 +32,19 @@ export function nodeRuntime(): Runtime {
   };
 }
 
+/** Inputs above this many floats (about 1 MP of 3 channels) shrink the arena after their run. */
+const SHRINK_ABOVE_FLOATS = 3 * 1024 * 1024;
+
 function nodeSession(session: ort.InferenceSession): RuntimeSession {
   const inputName = session.inputNames[0];
   return {
     async run(data, dims) {
-      const out = await session.run({ [inputName]: new ort.Tensor("float32", data, dims) });
+      // The CPU arena keeps what a run needed; after a large input it gives the unused part back (shrinking costs a
+      // little, so only then): RSS stays bounded without paying fresh allocations on every ordinary run.
+      const options = data.length > SHRINK_ABOVE_FLOATS
+        ? { extra: { memory: { enable_memory_arena_shrinkage: "cpu:0" } } }
+        : {};
+      const out = await session.run({ [inputName]: new ort.Tensor("float32", data, dims) }, options);
       const outputs: Record<string, Tensor> = {};
       for (const name of session.outputNames) {
         const t = out[name];

@@ -17,9 +17,9 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { Segmenter } from "../../lib/segment.ts";
-import { WorkerPool } from "../../lib/exec/pool.ts";
+
 import type { ModelInput, Tensor } from "../../workers/protocol.ts";
-import { RecordingPool } from "../_pool.ts";
+import { RecordingPool, startPool } from "../_pool.ts";
 import { textImage } from "../_util.ts";
 
 const registry = await ModelRegistry.load();
@@ -167,14 +167,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const pool = new WorkerPool({
-      size: 2,
-      queueLimit: 16,
-      backend: "wasm-simd",
-      threads: 1,
-      models: [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }],
-    });
-    await pool.start();
+    const pool = await startPool([{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }]);
     try {
       const { image } = await textImage(1024, 768, [
         { text: "Glance, then focus", x: 40, y: 40, size: 44 },
