@@ -6,9 +6,9 @@ import type { PadMode, RgbaImage } from "./types.ts";
 
 // ITU-R BT.601 luma weights; the blue weight is derived so the three sum to
 // exactly 1 and grey pixels map to exactly v/255.
-const WR = 0.299;
-const WG = 0.587;
-const WB = 1 - WR - WG;
+/** BT.601 luma weights (red, green, blue): the one definition every grey conversion uses. */
+export const LUMA = { r: 0.299, g: 0.587, b: 1 - 0.299 - 0.587 } as const;
+const WR = LUMA.r, WG = LUMA.g, WB = LUMA.b;
 
 function checkImage(img: RgbaImage): number {
   checkInt("width", img.width);

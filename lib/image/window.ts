@@ -4,6 +4,7 @@
 // + cropCHW("zero") (+ resizeCHW for scaled windows), without materialising the whole image as floats.
 
 import { resizeCHW } from "./resize.ts";
+import { LUMA } from "./tensor.ts";
 import type { RgbaImage } from "./types.ts";
 
 /** How a model wants its input (the manifest's `input` block). */
@@ -24,8 +25,7 @@ export interface Window {
   h: number;
 }
 
-// BT.601 luma as in tensor.ts (the blue weight makes the three sum to exactly 1).
-const WR = 0.299, WG = 0.587, WB = 1 - WR - WG;
+const WR = LUMA.r, WG = LUMA.g, WB = LUMA.b;
 
 /** Per output channel: source channel (0 r, 1 g, 2 b) and a 256-entry lookup for opaque pixels. */
 function channelPlan(fmt: InputFormat) {
