@@ -1,6 +1,6 @@
 // Decode worker: runs lib/image's decodeImage off the main thread, so a slow
 // decode (a many-scan JPEG, a large deflate TIFF) never stalls /healthz. The
-// RGBA buffer goes back transferred, not copied; errors go back as data and
+// RGBA lands in a SharedArrayBuffer, shared with the main thread; errors go back as data and
 // are rebuilt as the same typed errors on the main thread (decode_pool.ts).
 
 /// <reference lib="deno.worker" />
@@ -12,15 +12,12 @@ import type { DecodeReply, DecodeRequest } from "../lib/image/decode_pool.ts";
 self.onmessage = async (event: MessageEvent<DecodeRequest>) => {
   const { id, bytes, limits, contentType } = event.data;
   let reply: DecodeReply;
-  const transfer: ArrayBuffer[] = [];
   try {
     const image = await decodeImage(bytes, limits, contentType);
-    let data = image.data instanceof Uint8Array ? image.data : new Uint8Array(image.data.buffer);
-    // Transfer only a buffer that is exactly the image (not a view into a larger one).
-    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
-      data = data.slice();
-    }
-    transfer.push(data.buffer as ArrayBuffer);
+    // The pixels go into a SharedArrayBuffer here, off the main thread: posting it shares it without a copy, and the
+    // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
+    const data = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));
+    data.set(image.data);
     reply = { id, ok: true, width: image.width, height: image.height, data };
   } catch (err) {
     reply = {
@@ -31,5 +28,5 @@ self.onmessage = async (event: MessageEvent<DecodeRequest>) => {
         : { problem: false, name: (err as Error)?.name ?? "Error", message: (err as Error)?.message ?? String(err) },
     };
   }
-  self.postMessage(reply, transfer);
+  self.postMessage(reply);
 };

@@ -1,7 +1,7 @@
 // DecodePool: image decoding in Web Workers (workers/decode.ts) with a bounded
 // queue (503 when full) and a hard per-image timeout that terminates the stuck
 // worker and starts a fresh one. `decodeOffThread` is decodeImage's drop-in
-// replacement: same limits, same typed errors, the RGBA buffer transferred.
+// replacement: same limits, same typed errors, the RGBA shared (SharedArrayBuffer), not copied.
 
 import {
   InvalidImageError,
