@@ -10,6 +10,7 @@ import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./lib/exec/pool.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
+import { sharpAvailable } from "./lib/image/mod.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */
@@ -29,10 +30,13 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
   let pool: WorkerPool | undefined;
   try {
     const registry = await ModelRegistry.load();
+    const backend = await detectBackend(config.BACKEND);
+    // With the native backend, uploads are decoded natively too (sharp; same limits, checked before decoding).
+    decoder.native = backend === "native" && await sharpAvailable();
     pool = new WorkerPool({
       size: workerCount(config),
       queueLimit: config.QUEUE_LIMIT,
-      backend: await detectBackend(config.BACKEND),
+      backend,
       threads: threadCount(config),
       models: registry.workerModels(),
       hangMs: config.REQUEST_TIMEOUT_MS,

@@ -10,10 +10,10 @@ import { ProblemError } from "../lib/errors.ts";
 import type { DecodeReply, DecodeRequest } from "../lib/image/decode_pool.ts";
 
 self.onmessage = async (event: MessageEvent<DecodeRequest>) => {
-  const { id, bytes, limits, contentType } = event.data;
+  const { id, bytes, limits, contentType, native } = event.data;
   let reply: DecodeReply;
   try {
-    const image = await decodeImage(bytes, limits, contentType);
+    const image = await decodeImage(bytes, limits, contentType, { native });
     // The pixels go into a SharedArrayBuffer here, off the main thread: posting it shares it without a copy, and the
     // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
     const data = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));

@@ -82,3 +82,21 @@ export interface FailMessage {
 
 /** Any message a worker sends. */
 export type FromWorker = ReadyMessage | ResultMessage | FailMessage;
+
+/**
+ * Memory bounds of the native runtime (measured by `deno task soak`, docs/RELIABILITY.md). Each session's CPU arena
+ * keeps the peak of every input shape it has run and never gives it back: onnxruntime-node does not pass run options'
+ * `memory.enable_memory_arena_shrinkage` through, and without the arena every run pays fresh allocations (3–4× the
+ * model time). A fresh session does give it back (release + create: about 20 + 50 ms for PP-OCRv4), so the sessions
+ * a worker used are recreated once it has been idle a while with the process above its baseline, or at once when the
+ * process passes a hard limit. The first run of a recreated session pays the arena's growth again (about 3× a warm
+ * run): hence a long idle time, not one per request.
+ */
+export const ARENA_LIMITS = {
+  /** Idle time of a worker after which the sessions it used are recreated (when over `idleAboveRatio`), ms. */
+  idleMs: 5000,
+  /** Recreate on idle only when the process RSS is above this multiple of its RSS at this runtime's first run. */
+  idleAboveRatio: 1.25,
+  /** Process RSS past which the sessions a worker used are recreated right after the run, MiB. */
+  hardMb: 1536,
+};

@@ -2,13 +2,15 @@
 // Deno loads its N-API addon inside the worker; that needs `--allow-ffi`.
 
 import * as ort from "onnxruntime-node";
-import type { Tensor } from "./protocol.ts";
+import { ARENA_LIMITS, type Tensor } from "./protocol.ts";
 import type { Runtime, RuntimeSession } from "./runtime.ts";
 
 /**
  * The native runtime. Each session gets its own intra-op thread pool of `threads` threads; one inter-op thread
  * (the text and zoo graphs are chains, so parallel branches buy nothing). Spinning is off: a pool thread that
- * busy-waits between ops steals the core another worker's session is about to use.
+ * busy-waits between ops steals the core another worker's session is about to use. Memory patterns are off: they
+ * plan one block per input shape, and with the many shapes adaptive plans produce they made the arena grow faster and
+ * the second run of every new shape slow, for no gain on a warm shape (measured: 640² PP-OCRv4 within noise).
  *
  * @example
  * ```ts ignore
@@ -16,45 +18,136 @@ import type { Runtime, RuntimeSession } from "./runtime.ts";
  * ```
  */
 export function nodeRuntime(): Runtime {
+  const keeper = new ArenaKeeper();
   return {
     backend: "native",
-    async load(bytes: Uint8Array, threads: number): Promise<RuntimeSession> {
-      const session = await ort.InferenceSession.create(bytes, {
-        executionProviders: ["cpu"],
-        graphOptimizationLevel: "all",
-        executionMode: "sequential",
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        extra: { session: { "intra_op.allow_spinning": "0" } },
-      });
-      return nodeSession(session);
-    },
+    load: (bytes: Uint8Array, threads: number) => RecreatableSession.open(bytes, threads, keeper),
   };
 }
 
-/** Inputs above this many floats (about 1 MP of 3 channels) shrink the arena after their run. */
-const SHRINK_ABOVE_FLOATS = 3 * 1024 * 1024;
+const create = (bytes: Uint8Array, threads: number) =>
+  ort.InferenceSession.create(bytes, {
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+    executionMode: "sequential",
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    enableMemPattern: false,
+    extra: { session: { "intra_op.allow_spinning": "0" } },
+  });
 
-function nodeSession(session: ort.InferenceSession): RuntimeSession {
-  const inputName = session.inputNames[0];
-  return {
-    async run(data, dims) {
-      // The CPU arena keeps what a run needed; after a large input it gives the unused part back (shrinking costs a
-      // little, so only then): RSS stays bounded without paying fresh allocations on every ordinary run.
-      const options = data.length > SHRINK_ABOVE_FLOATS
-        ? { extra: { memory: { enable_memory_arena_shrinkage: "cpu:0" } } }
-        : {};
-      const out = await session.run({ [inputName]: new ort.Tensor("float32", data, dims) }, options);
-      const outputs: Record<string, Tensor> = {};
-      for (const name of session.outputNames) {
-        const t = out[name];
-        let data = t.data as Float32Array;
-        // The result must be a plain, whole ArrayBuffer the worker can transfer to the main thread without a copy.
-        if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();
-        outputs[name] = { dims: [...t.dims], data };
-      }
-      return outputs;
-    },
-    release: () => session.release(),
-  };
+const rssMb = () => Deno.memoryUsage().rss / 2 ** 20;
+
+/** Watches a worker's runs and gives the arenas of the sessions it used back (see {@link ARENA_LIMITS}). */
+class ArenaKeeper {
+  #used = new Set<RecreatableSession>();
+  #idle?: ReturnType<typeof setTimeout>;
+  #baselineMb = 0;
+  #trimming: Promise<void> | null = null;
+
+  /** Called after every run. */
+  ran(session: RecreatableSession): void {
+    this.#used.add(session);
+    clearTimeout(this.#idle);
+    const rss = rssMb();
+    this.#baselineMb ||= rss;
+    if (rss > ARENA_LIMITS.hardMb) {
+      this.trim();
+    } else {
+      this.#idle = setTimeout(() => {
+        if (rssMb() > this.#baselineMb * ARENA_LIMITS.idleAboveRatio) this.trim();
+        else this.#used.clear();
+      }, ARENA_LIMITS.idleMs);
+      // An idle timer must not keep a worker (or a test) alive on its own.
+      Deno.unrefTimer(this.#idle);
+    }
+  }
+
+  /** Recreates the sessions used since the last trim, then hands freed heap pages back to the system. */
+  trim(): Promise<void> {
+    this.#trimming ??= (async () => {
+      const used = [...this.#used];
+      this.#used.clear();
+      for (const s of used) await s.recreate();
+      mallocTrim();
+    })().finally(() => this.#trimming = null);
+    return this.#trimming;
+  }
+
+  /** Runs wait for a trim under way. */
+  get busy(): Promise<void> | null {
+    return this.#trimming;
+  }
+
+  /** Cancels the idle timer (the worker is closing). */
+  stop(): void {
+    clearTimeout(this.#idle);
+  }
+}
+
+// Released sessions free their arenas, but glibc keeps freed pages of its per-thread heaps mapped; malloc_trim(0)
+// returns them (measured: −380 MB after the soak's extreme-aspect inputs). No Deno or npm API offers it, hence FFI
+// (granted with the native backend anyway); elsewhere than glibc it is skipped.
+let trimFn: (() => void) | null | undefined;
+function mallocTrim(): void {
+  if (trimFn === undefined) {
+    try {
+      const lib = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
+      trimFn = () => lib.symbols.malloc_trim(0n);
+    } catch {
+      trimFn = null;
+    }
+  }
+  trimFn?.();
+}
+
+/** A session that can be recreated in place; runs wait for a recreation under way. */
+class RecreatableSession implements RuntimeSession {
+  #broken: Error | null = null;
+
+  private constructor(
+    private session: ort.InferenceSession,
+    readonly bytes: Uint8Array,
+    readonly threads: number,
+    readonly keeper: ArenaKeeper,
+  ) {}
+
+  static async open(bytes: Uint8Array, threads: number, keeper: ArenaKeeper): Promise<RecreatableSession> {
+    return new RecreatableSession(await create(bytes, threads), bytes, threads, keeper);
+  }
+
+  async run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>> {
+    await this.keeper.busy;
+    // A failed recreation fails the run: the pool answers 503 and replaces the worker.
+    if (this.#broken) throw this.#broken;
+    const session = this.session;
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", data, dims) });
+    const outputs: Record<string, Tensor> = {};
+    for (const name of session.outputNames) {
+      const t = out[name];
+      let data = t.data as Float32Array;
+      // The result must be a plain, whole ArrayBuffer the worker can transfer to the main thread without a copy.
+      if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();
+      outputs[name] = { dims: [...t.dims], data };
+    }
+    this.keeper.ran(this);
+    return outputs;
+  }
+
+  /** Releases the session (and its arena) and creates it again from the same bytes. */
+  async recreate(): Promise<void> {
+    if (this.#broken) return;
+    try {
+      await this.session.release();
+      this.session = await create(this.bytes, this.threads);
+    } catch (err) {
+      this.#broken = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  async release(): Promise<void> {
+    this.keeper.stop();
+    await this.keeper.busy;
+    if (!this.#broken) await this.session.release();
+  }
 }

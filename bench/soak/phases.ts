@@ -3,6 +3,7 @@
 // burst and billing reconciliation, (d) worker crashes and store faults,
 // (e) several processes on one port and one store.
 
+import { ARENA_LIMITS } from "../../lib/exec/mod.ts";
 import { freePort, healthSampler, percentile, ServerProc } from "./server.ts";
 import { heavyCases, hostileCases } from "./hostile.ts";
 import { type Outcome, pool, send, tally, violation } from "./_http.ts";
@@ -111,7 +112,8 @@ export async function hostilePhase(count: number, heavyRepeat: number): Promise<
   if (server.exit) exits++;
   const h = await health.stop();
   clearInterval(rssTimer);
-  await sleep(5000); // let garbage collection and worker recycling settle
+  // Idle long enough for the native workers to give their arenas back (ARENA_LIMITS.idleMs, workers/runtime_node.ts).
+  await sleep(ARENA_LIMITS.idleMs + 5000);
   const rssAfterMb = server.rssMb();
   if (server.exit) exits++;
   await server.stop();

@@ -16,6 +16,7 @@ import {
   pngDecoder,
 } from "./_codecs.ts";
 import { checkComplete, countJpegScans, type HeaderInfo, readHeader, unsupportedMediaType } from "./_headers.ts";
+import { sharpDecode } from "./_sharp.ts";
 import { decodeTiff } from "./_tiff.ts";
 import { checkDecodeWork, DEFAULT_MAX_GIF_FRAMES, DEFAULT_MAX_SCAN_PIXELS } from "./budget.ts";
 import type { DecodeLimits, ImageFormat, RgbaImage } from "./types.ts";
@@ -69,6 +70,12 @@ const MEDIA_TYPE_ALIASES: Record<string, string> = {
  */
 export const MAX_JPEG_SCANS = 500;
 
+/** How {@link decodeImage} decodes once the limits are checked. */
+export interface DecodeOptions {
+  /** PNG and JPEG through sharp (native; needs --allow-ffi) instead of imagescript's WebAssembly decoders. */
+  native?: boolean;
+}
+
 const DECODABLE: ReadonlySet<ImageFormat> = new Set([
   "png",
   "jpeg",
@@ -98,7 +105,8 @@ const DECODABLE: ReadonlySet<ImageFormat> = new Set([
  * clients mislabel uploads far more often than they send a format we would
  * wrongly accept, and decoding is driven by the bytes anyway.
  *
- * Then PNG and JPEG are decoded with imagescript's decoders, GIF to its
+ * Then PNG and JPEG are decoded with imagescript's decoders (with sharp when
+ * `options.native`: lib/image/_sharp.ts), GIF to its
  * first frame composited on a transparent logical screen, and TIFF (IFD0)
  * by a built-in baseline decoder: uncompressed, LZW, Deflate or PackBits;
  * bilevel, grey, palette, RGB(A) at up to 16 bits. Other TIFF variants
@@ -123,6 +131,7 @@ export async function decodeImage(
   bytes: Uint8Array,
   limits: Partial<DecodeLimits> = {},
   declaredType?: string,
+  options: DecodeOptions = {},
 ): Promise<RgbaImage> {
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) {
@@ -146,10 +155,10 @@ export async function decodeImage(
 
   // Loading a decoder can only fail for server reasons (permissions,
   // missing files), which must surface as 500s, not as the client's 400.
-  const decode = await decoderFor(header.format);
+  const decode = await decoderFor(header.format, options.native === true, maxPixels);
   let image: RgbaImage;
   try {
-    image = decode(bytes);
+    image = await decode(bytes);
   } catch (error) {
     if (error instanceof ProblemError) throw error;
     // A wasm trap ("unreachable", "memory access out of bounds") is a Rust
@@ -214,7 +223,12 @@ function checkPixels(header: HeaderInfo, maxPixels: number): void {
 
 async function decoderFor(
   format: ImageFormat,
-): Promise<(bytes: Uint8Array) => RgbaImage> {
+  native: boolean,
+  maxPixels: number,
+): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
+  if (native && (format === "png" || format === "jpeg")) {
+    return (bytes) => sharpDecode(bytes, maxPixels);
+  }
   switch (format) {
     case "png": {
       const codec = await pngDecoder();

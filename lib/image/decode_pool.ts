@@ -19,6 +19,8 @@ export interface DecodeRequest {
   bytes: Uint8Array;
   limits: Partial<DecodeLimits>;
   contentType?: string;
+  /** PNG and JPEG through sharp (lib/image/_sharp.ts). */
+  native: boolean;
 }
 
 /** An error as it crosses the worker boundary. */
@@ -41,6 +43,8 @@ export interface DecodePoolOptions {
   timeoutMs: number;
   /** A worker is replaced after this many decodes, so wasm memory it grew is given back (default 200). */
   maxJobsPerWorker: number;
+  /** Decode PNG and JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
+  native: boolean;
 }
 
 /** Defaults of {@link DecodePoolOptions}. */
@@ -49,6 +53,7 @@ export const DEFAULT_DECODE_POOL: DecodePoolOptions = {
   queueLimit: 32,
   timeoutMs: 10_000,
   maxJobsPerWorker: 200,
+  native: false,
 };
 
 interface Job {
@@ -111,6 +116,8 @@ function rebuild(e: SerialisedError): Error {
  */
 export class DecodePool {
   readonly options: DecodePoolOptions;
+  /** Whether PNG and JPEG go through sharp: set once the inference backend is known (main.ts). */
+  native: boolean;
   #slots: Slot[] = [];
   #queue: Job[] = [];
   #nextId = 1;
@@ -120,6 +127,7 @@ export class DecodePool {
 
   constructor(options: Partial<DecodePoolOptions> = {}) {
     this.options = { ...DEFAULT_DECODE_POOL, ...options };
+    this.native = this.options.native;
     for (let i = 0; i < this.options.size; i++) this.#slots.push(this.#spawn());
   }
 
@@ -130,7 +138,8 @@ export class DecodePool {
       return Promise.reject(new UnavailableError("too many images are waiting to be decoded", 1, "decode-queue-full"));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ req: { id: this.#nextId++, bytes, limits, contentType }, resolve, reject });
+      const req = { id: this.#nextId++, bytes, limits, contentType, native: this.native };
+      this.#queue.push({ req, resolve, reject });
       this.#pump();
     });
   }

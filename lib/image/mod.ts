@@ -10,3 +10,4 @@ export { resizeCHW, resizeMaskNearest } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";
 export { decodeMaskRle, encodeMaskRle } from "./rle.ts";
 export { type InputFormat, type Window, windowsTensor } from "./window.ts";
+export { sharpAvailable } from "./_sharp.ts";

@@ -1,0 +1,55 @@
+// Native PNG and JPEG decoding with sharp (libvips, libspng, libjpeg-turbo over N-API), used only when the native
+// inference backend is on (the decode pool is told so by main.ts; it needs --allow-ffi, as onnxruntime-node does).
+// Why not imagescript there: measured in Deno by `deno task bench` ("Decoders" in docs/BENCHMARKS.md), sharp decodes a
+// 640×640 PNG about 2× and a 1920×1080 JPEG about 5–10× faster than imagescript's WebAssembly decoders. GIF and TIFF
+// stay on imagescript / our own decoder. The header checks of decode.ts (pixels, scans, completeness) run first in
+// either case, so no limit depends on which decoder runs.
+
+import type { RgbaImage } from "./types.ts";
+
+type Sharp = typeof import("sharp").default;
+let loaded: Promise<Sharp> | null = null;
+
+/** sharp, loaded on first use (its native addon needs --allow-ffi); a failed load is retried next time. */
+function load(): Promise<Sharp> {
+  loaded ??= import("sharp").then((m) => {
+    const sharp = m.default;
+    // No libvips operation cache (each upload is decoded once), and one libvips thread per decode: the decode worker
+    // runs one image at a time and the cores belong to inference.
+    sharp.cache(false);
+    sharp.concurrency(1);
+    return sharp;
+  }).catch((err) => {
+    loaded = null;
+    throw err;
+  });
+  return loaded;
+}
+
+/** Whether sharp can be loaded in this process (false without --allow-ffi, or where its binaries are missing). */
+export async function sharpAvailable(): Promise<boolean> {
+  try {
+    await load();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decodes a PNG or JPEG into 8-bit RGBA with sharp: grey and palette images expanded, 16-bit samples reduced to 8
+ * bits, no rotation from EXIF (as the other decoders). `maxPixels` is passed on as libvips' own input limit, a second
+ * fence behind the header check. Errors are libvips' messages (the caller turns them into 400s).
+ */
+export async function sharpDecode(bytes: Uint8Array, maxPixels: number): Promise<RgbaImage> {
+  const sharp = await load();
+  const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, sequentialRead: true })
+    .toColourspace("srgb")
+    .ensureAlpha()
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 4 || data.length !== info.width * info.height * 4) {
+    throw new Error(`sharp returned ${info.channels} channels, ${data.length} bytes`);
+  }
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}

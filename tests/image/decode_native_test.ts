@@ -1,0 +1,98 @@
+// The native decoder (sharp, used with the native backend): the same pixels as imagescript on PNG, close on JPEG, and
+// the same typed errors for everything hostile, since the header checks run before either decoder.
+import assert from "node:assert/strict";
+import { ProblemError } from "../../lib/errors.ts";
+import { decodeImage, encodeMaskPng } from "../../lib/image/mod.ts";
+import { DecodePool } from "../../lib/image/decode_pool.ts";
+import { encodeJpeg, encodePng, gradient, pngHeaderOnly, rng } from "../../dev/image_fixtures.ts";
+
+const W = 48, H = 32;
+const PIXELS = gradient(W, H);
+const native = { native: true };
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+async function status(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return 200;
+  } catch (err) {
+    assert.ok(err instanceof ProblemError, `untyped failure: ${err}`);
+    return err.status;
+  }
+}
+
+Deno.test("decode native: PNG is exact, JPEG within 3 levels of imagescript", async () => {
+  const png = await encodePng(PIXELS, W, H);
+  const n = await decodeImage(png, {}, "image/png", native);
+  assert.equal(n.width, W);
+  assert.equal(n.height, H);
+  assert.equal(maxDiff(n.data, PIXELS), 0);
+  const jpeg = await encodeJpeg(PIXELS, W, H);
+  assert.ok(maxDiff((await decodeImage(jpeg, {}, "image/jpeg", native)).data, (await decodeImage(jpeg)).data) <= 3);
+});
+
+Deno.test("decode native: greyscale PNGs and one-pixel-high images come back as RGBA", async () => {
+  const mask = Uint8Array.from({ length: 35 }, (_, i) => i % 3);
+  const img = await decodeImage(encodeMaskPng(mask, 7, 5), {}, undefined, native);
+  assert.equal(img.data.length, 35 * 4);
+  for (let i = 0; i < mask.length; i++) {
+    assert.deepEqual(Array.from(img.data.subarray(i * 4, i * 4 + 4)), [mask[i], mask[i], mask[i], 255]);
+  }
+  const row = Uint8Array.from({ length: 1000 }, (_, x) => x % 256);
+  const line = await decodeImage(encodeMaskPng(row, 1000, 1), {}, undefined, native);
+  assert.deepEqual([line.width, line.height, line.data[4 * 300]], [1000, 1, 300 % 256]);
+});
+
+Deno.test("decode native: limits are checked before decoding, with the same statuses", async () => {
+  assert.equal(await status(decodeImage(pngHeaderOnly(100_000, 100_000), {}, undefined, native)), 413);
+  assert.equal(
+    await status(
+      decodeImage(encodeMaskPng(new Uint8Array(3000 * 3000), 3000, 3000), { maxPixels: 1_000_000 }, undefined, native),
+    ),
+    413,
+  );
+  const png = await encodePng(PIXELS, W, H);
+  for (const cut of [33, Math.floor(png.length / 2), png.length - 1]) {
+    assert.equal(await status(decodeImage(png.subarray(0, cut), {}, undefined, native)), 400);
+  }
+});
+
+Deno.test("decode native: mutated PNG and JPEG files fail as 400/413/415 or decode at the header's size", async () => {
+  const next = rng(7);
+  const sources = [await encodePng(PIXELS, W, H), await encodeJpeg(PIXELS, W, H)];
+  const seen = new Set<number>();
+  for (const source of sources) {
+    for (let trial = 0; trial < 120; trial++) {
+      const bytes = source.slice();
+      for (let f = 0, n = 1 + Math.floor(next() * 8); f < n; f++) {
+        bytes[Math.floor(next() * bytes.length)] = Math.floor(next() * 256);
+      }
+      const s = await status(
+        decodeImage(bytes, { maxPixels: 4_000_000 }, undefined, native).then((img) => {
+          assert.equal(img.data.length, img.width * img.height * 4);
+        }),
+      );
+      assert.ok([200, 400, 413, 415].includes(s), String(s));
+      seen.add(s);
+    }
+  }
+  assert.ok(seen.has(400) && seen.has(200));
+});
+
+Deno.test("decode native: the decode pool decodes with sharp when told to", async () => {
+  const pool = new DecodePool({ native: true });
+  try {
+    const png = await encodePng(PIXELS, W, H);
+    const img = await pool.decode(png, {});
+    assert.equal(maxDiff(img.data, PIXELS), 0);
+    assert.ok(img.data.buffer instanceof SharedArrayBuffer);
+  } finally {
+    pool.close();
+  }
+});

@@ -1,0 +1,22 @@
+// Child process of runtime_node_test.ts: RSS is per process, so the measurement runs alone. Prints
+// {before, grown, after} in MiB: after a small run, after a 32×65536 run, and after the idle time.
+import { ModelRegistry } from "../../lib/models.ts";
+import { ARENA_LIMITS } from "../../workers/protocol.ts";
+import { nodeRuntime } from "../../workers/runtime_node.ts";
+
+const rssMb = () => Math.round(Deno.memoryUsage().rss / 2 ** 20);
+const registry = await ModelRegistry.load();
+const text = registry.workerModels().find((m) => m.id === "text-ppocrv4-det")!;
+const session = await nodeRuntime().load(text.bytes, 1);
+await session.run(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
+const before = rssMb();
+// A 32×65536 strip (what a 1×65535 upload pads to): a few hundred MB of intermediate tensors.
+const out = await session.run(new Float32Array(3 * 32 * 65536), [1, 3, 32, 65536]);
+const grown = rssMb();
+await new Promise((r) => setTimeout(r, ARENA_LIMITS.idleMs + 1000));
+const after = rssMb();
+const again = await session.run(new Float32Array(3 * 64 * 64), [1, 3, 64, 64]);
+await session.release();
+console.log(
+  JSON.stringify({ before, grown, after, dims: Object.values(out)[0].dims, again: Object.values(again)[0].dims }),
+);
