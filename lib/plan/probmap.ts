@@ -12,12 +12,32 @@
  * probs.argmax(); // Uint8Array [1, 0]
  * ```
  */
+/** Pixels of per-pixel work between two turns of the event loop (about 30 ms of softmax over 11 classes). */
+const BAND_PIXELS = 1 << 16;
+
+/** Lets the event loop run (HTTP, /healthz) between bands of per-pixel work on a large image. */
+const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 export class ProbMap {
   /** Time spent in {@link write}, ms. */
   writeMs = 0;
+  /** Probabilities, [C, H, W]. */
   readonly data: Float32Array;
+  /** Per pixel: the largest class probability. */
+  readonly top: Float32Array;
+  /** Per pixel: the most probable class (the first on a tie). */
+  readonly best: Uint8Array;
+  /** Per pixel: the entropy of the class distribution / ln C (0 sure … 1 uniform). */
+  readonly entropy: Float32Array;
+
+  // The per-pixel summaries are kept as tiles are written (one logarithm per pixel, from the logits) rather than
+  // derived from the probabilities when read (C logarithms per pixel, per read): on a large image the policy's
+  // features and the ranker's were the main thread's longest tasks (a CPU profile of `deno task soak`'s inputs).
   constructor(readonly c: number, readonly h: number, readonly w: number) {
     this.data = new Float32Array(c * h * w);
+    this.top = new Float32Array(h * w);
+    this.best = new Uint8Array(h * w);
+    this.entropy = new Float32Array(h * w);
   }
 
   /**
@@ -26,80 +46,97 @@ export class ProbMap {
    */
   write(out: Float32Array, oh: number, ow: number, ox: number, oy: number, x: number, y: number, w: number, h: number) {
     const t0 = performance.now();
-    const { c, data } = this;
-    const plane = this.h * this.w, oplane = oh * ow;
+    const { c, data, top, best, entropy } = this;
+    const plane = this.h * this.w, oplane = oh * ow, lnC = Math.log(c);
     const e = new Float64Array(c);
     for (let yy = y; yy < y + h; yy++) {
       const orow = (yy - oy) * ow - ox, row = yy * this.w;
       for (let xx = x; xx < x + w; xx++) {
         const o = orow + xx;
-        let max = -Infinity;
-        for (let k = 0; k < c; k++) if (out[k * oplane + o] > max) max = out[k * oplane + o];
-        let sum = 0;
-        for (let k = 0; k < c; k++) sum += e[k] = Math.exp(out[k * oplane + o] - max);
+        let max = -Infinity, arg = 0;
+        for (let k = 0; k < c; k++) {
+          if (out[k * oplane + o] > max) {
+            max = out[k * oplane + o];
+            arg = k;
+          }
+        }
+        let sum = 0, ez = 0;
+        for (let k = 0; k < c; k++) {
+          const z = out[k * oplane + o] - max;
+          sum += e[k] = Math.exp(z);
+          ez += e[k] * z;
+        }
         const p = row + xx;
         for (let k = 0; k < c; k++) data[k * plane + p] = e[k] / sum;
+        top[p] = 1 / sum;
+        best[p] = arg;
+        // −Σ q ln q with q = e/sum and ln e = z: ln sum − Σ e z / sum.
+        entropy[p] = Math.max(0, Math.log(sum) - ez / sum) / lnC;
       }
     }
     this.writeMs += performance.now() - t0;
   }
 
+  /**
+   * {@link write} in bands of rows with the event loop running in between: a large image's softmax takes the main
+   * thread for hundreds of ms in one go otherwise (measured: ~0.5 s per MP with 11 classes).
+   */
+  async writeBanded(
+    out: Float32Array,
+    oh: number,
+    ow: number,
+    ox: number,
+    oy: number,
+    x: number,
+    y: number,
+    w: number,
+    h: number,
+  ): Promise<void> {
+    const rows = Math.max(1, Math.floor(BAND_PIXELS / Math.max(1, w)));
+    for (let yy = y; yy < y + h; yy += rows) {
+      this.write(out, oh, ow, ox, oy, x, yy, w, Math.min(rows, y + h - yy));
+      if (yy + rows < y + h) await yieldToLoop();
+    }
+  }
+
   /** Mean over the region of the per-pixel max probability. */
   confidence(x = 0, y = 0, w = this.w, h = this.h): number {
-    const { c, data } = this;
-    const plane = this.h * this.w;
+    const { top } = this;
     let s = 0;
     for (let yy = y; yy < y + h; yy++) {
-      for (let xx = x; xx < x + w; xx++) {
-        const p = yy * this.w + xx;
-        let m = 0;
-        for (let k = 0; k < c; k++) m = Math.max(m, data[k * plane + p]);
-        s += m;
-      }
+      for (let p = yy * this.w + x, end = p + w; p < end; p++) s += top[p];
     }
     return s / (w * h);
   }
 
   /** Per-pixel argmax. */
   argmax(): Uint8Array {
-    const { c, data } = this;
-    const plane = this.h * this.w;
-    const mask = new Uint8Array(plane);
-    for (let p = 0; p < plane; p++) {
-      let best = 0, v = data[p];
-      for (let k = 1; k < c; k++) {
-        if (data[k * plane + p] > v) {
-          v = data[k * plane + p];
-          best = k;
-        }
-      }
-      mask[p] = best;
-    }
-    return mask;
+    return this.best.slice();
   }
 
-  /** PaSeR's policy input, [2, H', W'] zero-padded to (ph, pw): argmax / (C−1) and entropy / ln C. */
-  features(ph: number, pw: number): Float32Array {
-    const { c, data, h, w } = this;
-    const plane = h * w;
+  /**
+   * PaSeR's policy input, [2, H', W'] zero-padded to (ph, pw): argmax / (C−1) and entropy / ln C; in bands of rows
+   * with the event loop running in between, as {@link writeBanded}.
+   */
+  async features(ph: number, pw: number): Promise<Float32Array> {
     const out = new Float32Array(2 * ph * pw);
-    const lnC = Math.log(c);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const p = y * w + x;
-        let best = 0, v = data[p], ent = 0;
-        for (let k = 0; k < c; k++) {
-          const q = data[k * plane + p];
-          if (q > v) {
-            v = q;
-            best = k;
-          }
-          if (q > 0) ent -= q * Math.log(q);
-        }
-        out[y * pw + x] = best / (c - 1);
-        out[ph * pw + y * pw + x] = ent / lnC;
-      }
+    // Bands by the padded width: writing fresh memory costs page faults per page touched, whatever the image holds.
+    const rows = Math.max(1, Math.floor(4 * BAND_PIXELS / Math.max(1, pw)));
+    for (let y = 0; y < this.h; y += rows) {
+      if (y > 0) await yieldToLoop();
+      this.#featureRows(out, y, Math.min(this.h, y + rows), ph, pw);
     }
     return out;
+  }
+
+  #featureRows(out: Float32Array, y0: number, y1: number, ph: number, pw: number): void {
+    const { best, entropy, w } = this;
+    const scale = 1 / (this.c - 1), second = ph * pw;
+    for (let y = y0; y < y1; y++) {
+      for (let x = 0, p = y * w, o = y * pw; x < w; x++, p++, o++) {
+        out[o] = best[p] * scale;
+        out[second + o] = entropy[p];
+      }
+    }
   }
 }

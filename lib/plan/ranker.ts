@@ -28,28 +28,17 @@ export const RANKER_FEATURES = ["1", "tile unsure", "tile entropy", "image unsur
  * ```
  */
 export function tileFeatures(probs: ProbMap, tiles: Box[]): number[][] {
-  const { c, data, h, w } = probs;
-  const plane = h * w, lnC = Math.log(c);
-  const unsure = new Float64Array(plane), ent = new Float64Array(plane);
+  const { h, w, top, entropy } = probs;
+  const plane = h * w;
   let img = 0;
-  for (let p = 0; p < plane; p++) {
-    let m = 0, e = 0;
-    for (let k = 0; k < c; k++) {
-      const q = data[k * plane + p];
-      if (q > m) m = q;
-      if (q > 0) e -= q * Math.log(q);
-    }
-    unsure[p] = 1 - m;
-    ent[p] = e / lnC;
-    img += 1 - m;
-  }
+  for (let p = 0; p < plane; p++) img += 1 - top[p];
   img /= plane;
   return tiles.map((t) => {
     let u = 0, e = 0;
     for (let y = t.y; y < t.y + t.h; y++) {
       for (let x = t.x; x < t.x + t.w; x++) {
-        u += unsure[y * w + x];
-        e += ent[y * w + x];
+        u += 1 - top[y * w + x];
+        e += entropy[y * w + x];
       }
     }
     const n = t.w * t.h;

@@ -176,7 +176,7 @@ export class ZooRun {
   async whole(model: LoadedModel): Promise<void> {
     const [[out]] = await this.exec.run([this.wholeCall(model)]);
     const { width: w, height: h } = this.image;
-    this.probs.write(out.data, out.window.h, out.window.w, 0, 0, 0, 0, w, h);
+    await this.probs.writeBanded(out.data, out.window.h, out.window.w, 0, 0, 0, 0, w, h);
     this.tiles = [{ x: 0, y: 0, w, h, model: model.spec.id, scale: 1, halo: 0 }];
   }
 
@@ -188,23 +188,23 @@ export class ZooRun {
     const results = await this.exec.run(calls);
     const { tile } = this.zoo;
     const { width: w, height: h } = this.image;
-    todo.forEach((job, k) => {
+    for (const [k, job] of todo.entries()) {
       const halo = haloOf(this.zoo, job.model);
-      this.rects(job.tiles).forEach((r, i) => {
+      for (const [i, r] of this.rects(job.tiles).entries()) {
         const out = results[k][i];
         const x = r.col * tile, y = r.row * tile;
         const cw = Math.min(r.cols * tile, w - x), ch = Math.min(r.rows * tile, h - y);
-        this.probs.write(out.data, out.window.h, out.window.w, out.window.x, out.window.y, x, y, cw, ch);
+        await this.probs.writeBanded(out.data, out.window.h, out.window.w, out.window.x, out.window.y, x, y, cw, ch);
         for (const ti of r.tiles) this.tiles[ti] = { ...this.grid[ti], model: job.model.spec.id, scale: 1, halo };
-      });
-    });
+      }
+    }
   }
 
   /** The policy's outputs per grid tile: action logits and predicted gains, [A][tiles]. */
   async policy(): Promise<{ logits: number[][]; gain: number[][] }> {
     const p = this.zoo.policy!;
     const dims = this.policyDims();
-    const [out] = await this.exec.run([{ model: p, dims, data: this.probs.features(dims[2], dims[3]) }]);
+    const [out] = await this.exec.run([{ model: p, dims, data: await this.probs.features(dims[2], dims[3]) }]);
     const read = (name: string) => {
       const t = out[name];
       if (!t) throw new Error(`policy ${p.spec.id} has no output '${name}' (has ${Object.keys(out).join(", ")})`);
