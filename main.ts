@@ -11,6 +11,7 @@ import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./lib/exec/pool.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
 import { sharpAvailable } from "./lib/image/mod.ts";
+import { tuneMalloc } from "./lib/libc.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */
@@ -71,6 +72,8 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
  * ```
  */
 export function startServer(config: Config): RunningServer {
+  // Reused heap memory for request-sized buffers instead of fresh mappings (no-op without --allow-ffi): lib/libc.ts.
+  tuneMalloc();
   const services = new Services(config);
   // Deno.serve has no body timeout or connection cap, and dies on EMFILE: lib/net fills in.
   let server: ResilientServer | null = null;

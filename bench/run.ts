@@ -6,7 +6,6 @@
 //
 //   deno task bench                  # BENCH_ITER=8 requests per server, size and round at c=1 (c=4: 2×)
 
-import { createRequire } from "node:module";
 import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import { WorkerPool } from "../lib/exec/pool.ts";
@@ -37,7 +36,6 @@ try {
   }).output();
   if (!npm.success) throw new Error("npm ci in bench/peer failed");
 }
-const sharp = createRequire(new URL("server.mjs", peerDir))("sharp");
 
 // ── 1. The machine's peak.
 const ghz = clockGHz();
@@ -123,7 +121,8 @@ for (const [w, h, format] of SIZES) {
   images.push({ w, h, format, bytes, label: `${w}×${h} ${format.toUpperCase()}` });
 }
 
-// ── 5. Decoders in Deno: imagescript (lib/image, what thriftseg runs) vs sharp (libvips, N-API).
+// ── 5. Decoders in Deno, both through lib/image's decodeImage (header limits first): imagescript's WebAssembly decoders
+// (the WASM backend's) vs sharp (libvips through N-API: the native backend's).
 const decoders: { label: string; imagescript: number; sharp: number }[] = [];
 for (const img of images) {
   const is: number[] = [], sh: number[] = [];
@@ -132,7 +131,7 @@ for (const img of images) {
     await decodeImage(img.bytes);
     is.push(performance.now() - t);
     t = performance.now();
-    await sharp(img.bytes).ensureAlpha().raw().toBuffer();
+    await decodeImage(img.bytes, {}, undefined, { native: true });
     sh.push(performance.now() - t);
   }
   decoders.push({ label: img.label, imagescript: median(is.slice(1)), sharp: median(sh.slice(1)) });
@@ -322,8 +321,9 @@ log();
 log("## Decoders in Deno");
 log();
 log(
-  "Median ms to RGBA. thriftseg decodes with imagescript (pure WASM/JS, lib/image); sharp (libvips through N-API, " +
-    "would need `--allow-ffi`) is measured in the same Deno process.",
+  "Median ms to RGBA through lib/image's `decodeImage`, header limits checked first in both cases: imagescript's " +
+    "WebAssembly decoders (what the WASM backend decodes with) and sharp (libvips through N-API, `lib/image/_sharp.ts`: " +
+    "what the native backend decodes PNG and JPEG with), in the same Deno process.",
 );
 log();
 log("| image | bytes | imagescript ms | sharp ms | ratio |");
