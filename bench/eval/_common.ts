@@ -2,11 +2,14 @@
 // mIoU, and the row type of the report.
 
 import { ModelRegistry } from "../../lib/models.ts";
+import { tuneMalloc } from "../../lib/libc.ts";
 import { WorkerPool } from "../../lib/exec/pool.ts";
 import { Segmenter } from "../../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
 
 export const ROOT = new URL("../../", import.meta.url);
+// As the server does at start (main.ts), so wall-clock figures match what it serves.
+tuneMalloc();
 export const registry = await ModelRegistry.load();
 export const workers = Math.max(1, navigator.hardwareConcurrency ?? 2);
 export const pool = new WorkerPool({

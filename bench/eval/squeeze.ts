@@ -1,0 +1,108 @@
+// Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
+// `deno run -A bench/eval/squeeze.ts [--halo 32,128] [--core 320] [images…]` (default: the text test images). Each
+// image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
+// class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
+// thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
+// reach without running the whole image), of the ½ glance, or of the ¼ glance. The graph edits are made by
+// bench/eval/squeeze_graphs.py with Debian's python3-onnx.
+
+import * as ort from "onnxruntime-node";
+import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
+import { ModelRegistry } from "../../lib/models.ts";
+import { renderMissing } from "./render_pages.ts";
+
+const arg = (name: string, fallback: string) => {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Deno.args[i + 1] : fallback;
+};
+const halos = arg("--halo", "32,128").split(",").map(Number);
+const CORE = Number(arg("--core", "320"));
+const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
+const images = files.length ? files : (await renderMissing()).filter((i) => i.set === "test").map((i) => i.path);
+
+const registry = await ModelRegistry.load();
+const model = registry.model("text-ppocrv4-det");
+const dir = await Deno.makeTempDir({ prefix: "thriftseg-squeeze-" });
+const source = new URL(
+  `../../node_modules/${model.spec.source!.npm.replace(/@[^@/]+$/, "")}/${model.spec.source!.path}`,
+  import.meta.url,
+).pathname;
+const py = await new Deno.Command("/usr/bin/python3", {
+  args: [new URL("./squeeze_graphs.py", import.meta.url).pathname, source, dir],
+}).output();
+if (!py.success) throw new Error(new TextDecoder().decode(py.stderr));
+const opts = { intraOpNumThreads: navigator.hardwareConcurrency };
+const taps = await ort.InferenceSession.create(`${dir}/taps.onnx`, opts);
+const fed = await ort.InferenceSession.create(`${dir}/fed.onnx`, opts);
+const pooled = fed.inputNames.filter((n) => n !== taps.inputNames[0]);
+const fmt = model.spec.input;
+const threshold = model.spec.output.threshold ?? 0.5;
+const m = fmt.multiple;
+const ru = (v: number) => Math.ceil(v / m) * m;
+
+function iou(a: Uint8Array, b: Uint8Array) {
+  let i = 0, u = 0;
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] && b[k]) i++;
+    if (a[k] || b[k]) u++;
+  }
+  return u ? i / u : 1;
+}
+
+const rows: string[] = [];
+for (const file of images) {
+  const img = await decodeImage(await Deno.readFile(file));
+  const { width: W, height: H } = img;
+  const PW = ru(W), PH = ru(H);
+  const whole = async (scale: number) => {
+    const q = Math.round(m / scale), w = Math.ceil(W / q) * q, h = Math.ceil(H / q) * q;
+    const iw = Math.round(w * scale), ih = Math.round(h * scale);
+    const x = new ort.Tensor("float32", windowsTensor(img, fmt, [{ x: 0, y: 0, w, h }], ih, iw), [1, 3, ih, iw]);
+    const out = await taps.run({ [taps.inputNames[0]]: x });
+    return {
+      map: out[taps.outputNames[0]].data as Float32Array,
+      iw,
+      pools: Object.fromEntries(pooled.map((n) => [n, out[n]])),
+    };
+  };
+  const full = await whole(1), half = await whole(0.5), quarter = await whole(0.25);
+  const ref = new Uint8Array(W * H);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      ref[y * W + x] = full.map[y * full.iw + x] > threshold ? 1 : 0;
+    }
+  }
+  const cells: string[] = [];
+  for (const halo of halos) {
+    for (const pools of [null, full.pools, half.pools, quarter.pools]) {
+      const mask = new Uint8Array(W * H);
+      for (let cy = 0; cy < H; cy += CORE) {
+        for (let cx = 0; cx < W; cx += CORE) {
+          const wx0 = Math.max(0, cx - halo), wy0 = Math.max(0, cy - halo);
+          const ww = Math.min(PW, ru(Math.min(PW, cx + CORE + halo) - wx0));
+          const wh = Math.min(PH, ru(Math.min(PH, cy + CORE + halo) - wy0));
+          const wx = Math.min(wx0, PW - ww), wy = Math.min(wy0, PH - wh);
+          const data = windowsTensor(img, fmt, [{ x: wx, y: wy, w: ww, h: wh }], wh, ww);
+          const x = new ort.Tensor("float32", data, [1, 3, wh, ww]);
+          const map = pools === null
+            ? (await taps.run({ [taps.inputNames[0]]: x }))[taps.outputNames[0]].data as Float32Array
+            : (await fed.run({ [fed.inputNames[0]]: x, ...pools }))[fed.outputNames[0]].data as Float32Array;
+          for (let y = cy; y < Math.min(H, cy + CORE); y++) {
+            for (let xx = cx; xx < Math.min(W, cx + CORE); xx++) {
+              mask[y * W + xx] = map[(y - wy) * ww + (xx - wx)] > threshold ? 1 : 0;
+            }
+          }
+        }
+      }
+      cells.push(iou(mask, ref).toFixed(3));
+    }
+  }
+  rows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${cells.join(" | ")} |`);
+  console.error(rows.at(-1));
+}
+const heads = halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`));
+console.log(`Windows of ${CORE}² px, pooled vectors from:\n`);
+console.log(`| image | size | ${heads.join(" | ")} |`);
+console.log(`|---|---|${heads.map(() => "---:|").join("")}`);
+console.log(rows.join("\n"));
+await Deno.remove(dir, { recursive: true });
