@@ -89,12 +89,13 @@ export type FromWorker = ReadyMessage | ResultMessage | FailMessage;
  * `memory.enable_memory_arena_shrinkage` through, and without the arena every run pays fresh allocations (3–4× the
  * model time). A fresh session does give it back (release + create: about 20 + 50 ms for PP-OCRv4), so the sessions
  * a worker used are recreated once it has been idle a while with the process above its baseline, or at once when the
- * process passes a hard limit. The first run of a recreated session pays the arena's growth again (about 3× a warm
- * run): hence a long idle time, not one per request.
+ * process passes a hard limit. The first run of a recreated session pays the arena's growth again (about 2–3× a warm
+ * run; `deno task bench` showed it at 1920×1080 when the idle time was 5 s and rounds were 40 s apart): hence a long
+ * idle time, one a steady or bursty client does not hit.
  */
 export const ARENA_LIMITS = {
   /** Idle time of a worker after which the sessions it used are recreated (when over `idleAboveRatio`), ms. */
-  idleMs: 5000,
+  idleMs: 60_000,
   /** Recreate on idle only when the process RSS is above this multiple of its RSS at this runtime's first run. */
   idleAboveRatio: 1.25,
   /** Process RSS past which the sessions a worker used are recreated right after the run, MiB. */

@@ -18,8 +18,8 @@ import { trimMalloc } from "../lib/libc.ts";
  * const session = await nodeRuntime().load(modelBytes, 2);
  * ```
  */
-export function nodeRuntime(): Runtime {
-  const keeper = new ArenaKeeper();
+export function nodeRuntime(limits: typeof ARENA_LIMITS = ARENA_LIMITS): Runtime {
+  const keeper = new ArenaKeeper(limits);
   return {
     backend: "native",
     load: (bytes: Uint8Array, threads: number) => RecreatableSession.open(bytes, threads, keeper),
@@ -46,19 +46,21 @@ class ArenaKeeper {
   #baselineMb = 0;
   #trimming: Promise<void> | null = null;
 
+  constructor(readonly limits: typeof ARENA_LIMITS) {}
+
   /** Called after every run. */
   ran(session: RecreatableSession): void {
     this.#used.add(session);
     clearTimeout(this.#idle);
     const rss = rssMb();
     this.#baselineMb ||= rss;
-    if (rss > ARENA_LIMITS.hardMb) {
+    if (rss > this.limits.hardMb) {
       this.trim();
     } else {
       this.#idle = setTimeout(() => {
-        if (rssMb() > this.#baselineMb * ARENA_LIMITS.idleAboveRatio) this.trim();
+        if (rssMb() > this.#baselineMb * this.limits.idleAboveRatio) this.trim();
         else this.#used.clear();
-      }, ARENA_LIMITS.idleMs);
+      }, this.limits.idleMs);
       // An idle timer must not keep a worker (or a test) alive on its own.
       Deno.unrefTimer(this.#idle);
     }

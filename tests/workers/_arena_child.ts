@@ -7,13 +7,15 @@ import { nodeRuntime } from "../../workers/runtime_node.ts";
 const rssMb = () => Math.round(Deno.memoryUsage().rss / 2 ** 20);
 const registry = await ModelRegistry.load();
 const text = registry.workerModels().find((m) => m.id === "text-ppocrv4-det")!;
-const session = await nodeRuntime().load(text.bytes, 1);
+// The server's limits, with a short idle time (the server waits ARENA_LIMITS.idleMs).
+const limits = { ...ARENA_LIMITS, idleMs: 1000 };
+const session = await nodeRuntime(limits).load(text.bytes, 1);
 await session.run(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
 const before = rssMb();
 // A 32×65536 strip (what a 1×65535 upload pads to): a few hundred MB of intermediate tensors.
 const out = await session.run(new Float32Array(3 * 32 * 65536), [1, 3, 32, 65536]);
 const grown = rssMb();
-await new Promise((r) => setTimeout(r, ARENA_LIMITS.idleMs + 1000));
+await new Promise((r) => setTimeout(r, limits.idleMs + 1000));
 const after = rssMb();
 const again = await session.run(new Float32Array(3 * 64 * 64), [1, 3, 64, 64]);
 await session.release();
