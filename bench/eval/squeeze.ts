@@ -1,5 +1,6 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
-// `deno run -A bench/eval/squeeze.ts [--halo 32,128] [--core 320] [images…]` (default: the text test images). Each
+// `deno run -A bench/eval/squeeze.ts [--halo 32,128] [--core 320] [--out docs/TEXT_DRIFT.md] [images…]` (default: the
+// text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
@@ -17,6 +18,7 @@ const arg = (name: string, fallback: string) => {
 };
 const halos = arg("--halo", "32,128").split(",").map(Number);
 const CORE = Number(arg("--core", "320"));
+const OUT = arg("--out", "docs/TEXT_DRIFT.md");
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
 const images = files.length ? files : (await renderMissing()).filter((i) => i.set === "test").map((i) => i.path);
 
@@ -101,8 +103,30 @@ for (const file of images) {
   console.error(rows.at(-1));
 }
 const heads = halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`));
-console.log(`Windows of ${CORE}² px, pooled vectors from:\n`);
-console.log(`| image | size | ${heads.join(" | ")} |`);
-console.log(`|---|---|${heads.map(() => "---:|").join("")}`);
-console.log(rows.join("\n"));
+const cols = heads.length;
+const values = rows.map((r) => r.split("|").slice(3, 3 + cols).map(Number));
+const stat = (f: (xs: number[]) => number) =>
+  Array.from({ length: cols }, (_, c) => f(values.map((v) => v[c])).toFixed(3)).join(" | ");
+const md = [
+  "# Text detector: why windows drift from the whole-image mask",
+  "",
+  `Written by \`deno run -A bench/eval/squeeze.ts\` (${
+    new Date().toISOString().slice(0, 10)
+  }, ${navigator.hardwareConcurrency} cores); do not edit by hand. The PP-OCRv4 detector's squeeze-excitation blocks pool every feature map over the`,
+  "whole input, and its receptive field is wide: a window sees neither. Each image (the text eval's test images,",
+  `docs/EVAL.md) is cut into ${CORE}² px windows with a halo of real neighbour pixels, each window is run alone, and the`,
+  "stitched mask is compared with the whole-image run (IoU of the text class). The pooled vectors come from the window",
+  "itself (what thriftseg serves), from the whole-image run (exact: no windowed plan can have them without paying for",
+  "the whole image, so this is an upper bound), or from the ½ or ¼ glance (what a glance could supply).",
+  "",
+  `| image | size | ${heads.join(" | ")} |`,
+  `|---|---|${heads.map(() => "---:|").join("")}`,
+  ...rows,
+  `| **mean** | | ${stat((xs) => xs.reduce((a, b) => a + b, 0) / xs.length)} |`,
+  `| **min** | | ${stat((xs) => Math.min(...xs))} |`,
+  "",
+];
+await Deno.writeTextFile(OUT, md.join("\n"));
+await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", OUT] }).output();
+console.log(`wrote ${OUT}`);
 await Deno.remove(dir, { recursive: true });

@@ -188,6 +188,11 @@ export function textSection(results: TextImageResult[]): string[] {
     `| full res. + 64 px margin (model drift) | ${f(mean(results.map((r) => r.marginIoU)))} | ` +
     `${f(Math.min(...results.map((r) => r.marginIoU)))} | | | | |`,
     "",
+    "Why the default stays below 0.97 on some pages while it runs windows: the detector's squeeze-excitation blocks pool " +
+    "over the whole input and its receptive field is wide, so a window's mask drifts from the whole image's even when " +
+    "it is fed the whole image's pooled vectors; [docs/TEXT_DRIFT.md](TEXT_DRIFT.md) (`bench/eval/squeeze.ts`) " +
+    "measures it per image.",
+    "",
     "Targets:",
     "",
     "| target | measured | met |",
