@@ -11,6 +11,7 @@ import * as ort from "onnxruntime-node";
 import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
+import { iou } from "../_bench.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
@@ -41,15 +42,6 @@ const fmt = model.spec.input;
 const threshold = model.spec.output.threshold ?? 0.5;
 const m = fmt.multiple;
 const ru = (v: number) => Math.ceil(v / m) * m;
-
-function iou(a: Uint8Array, b: Uint8Array) {
-  let i = 0, u = 0;
-  for (let k = 0; k < a.length; k++) {
-    if (a[k] && b[k]) i++;
-    if (a[k] || b[k]) u++;
-  }
-  return u ? i / u : 1;
-}
 
 const rows: string[] = [];
 for (const file of images) {

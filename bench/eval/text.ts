@@ -10,6 +10,7 @@ import type { SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
 import { registry, segmenter } from "./_common.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
+import { iou } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
 const BUDGETS = [0.75, 0.5, 0.25];
@@ -37,15 +38,6 @@ export interface TextImageResult {
   /** IoU of the full-resolution mask of the image with a 64 px white margin vs without (the model's own drift). */
   marginIoU: number;
   runs: Record<string, TextRun>;
-}
-
-function iou(a: Uint8Array, b: Uint8Array): number {
-  let inter = 0, union = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === 1 && b[i] === 1) inter++;
-    if (a[i] === 1 || b[i] === 1) union++;
-  }
-  return union ? inter / union : 1;
 }
 
 /** The image with `margin` px of white added right and below, as PNG bytes. */

@@ -76,3 +76,14 @@ export function startsWith(
 export function ascii(text: string): number[] {
   return Array.from(text, (ch) => ch.charCodeAt(0));
 }
+
+/** The parts one after another in one new array (PNG chunks, fixture files). */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -3,6 +3,7 @@
 // neither colour types nor filters a general encoder spends time on.
 
 import { constants, crc32, deflateSync } from "node:zlib";
+import { concatBytes } from "./_bytes.ts";
 import { checkInt } from "./_shape.ts";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -72,17 +73,10 @@ export function encodeMaskPng(
   ihdr[9] = GREYSCALE;
   // compression 0 (deflate), filter method 0, interlace 0: already zero.
 
-  const parts = [
+  return concatBytes(
     Uint8Array.from(SIGNATURE),
     pngChunk("IHDR", ihdr),
     pngChunk("IDAT", new Uint8Array(idat.buffer, idat.byteOffset, idat.length)),
     pngChunk("IEND", new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  );
 }
