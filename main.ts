@@ -43,12 +43,18 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
       hangMs: config.REQUEST_TIMEOUT_MS,
     });
     await pool.start();
-    const segmenter = new Segmenter(registry, pool, {
-      maxPixels: config.MAX_PIXELS,
-      timeoutMs: config.REQUEST_TIMEOUT_MS,
-      maxQueueDelayMs: config.MAX_QUEUE_DELAY_MS,
-      planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
-    }, (bytes, limits, contentType) => decoder.decode(bytes, limits, contentType));
+    const segmenter = new Segmenter(
+      registry,
+      pool,
+      {
+        maxPixels: config.MAX_PIXELS,
+        timeoutMs: config.REQUEST_TIMEOUT_MS,
+        maxQueueDelayMs: config.MAX_QUEUE_DELAY_MS,
+        planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
+      },
+      (bytes, limits, contentType) => decoder.decode(bytes, limits, contentType),
+      (image) => decoder.release(image),
+    );
     const ready = { registry, segmenter, pool, meter };
     services.loaded(ready);
     return ready;

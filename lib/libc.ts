@@ -28,7 +28,9 @@ function open(): Libc | null {
   return libc;
 }
 
+const M_TRIM_THRESHOLD = -1;
 const M_MMAP_THRESHOLD = -3;
+const TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024;
 /** glibc's largest mmap threshold on 64-bit systems (HEAP_MAX_SIZE / 2). */
 const MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
@@ -43,7 +45,9 @@ const MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024;
  * ```
  */
 export function tuneMalloc(): boolean {
-  return open()?.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1;
+  const c = open();
+  return c?.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1 &&
+    c.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) === 1;
 }
 
 /**

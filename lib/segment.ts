@@ -109,6 +109,8 @@ export class Segmenter {
     readonly limits: SegmenterLimits = { maxPixels: 16_000_000, timeoutMs: 60_000, planner: DEFAULT_PLANNER_OPTIONS },
     /** The decoder: the server passes its DecodePool (lib/image/decode_pool.ts); tests and tools decode in place. */
     readonly decode: Decoder = decodeImage,
+    /** Called with each decoded image once its request is answered (the DecodePool reuses its pixels' memory). */
+    readonly release: (image: RgbaImage) => void = () => {},
   ) {}
 
   /** The task's zoo, or null when it has no global and local models. */
@@ -187,46 +189,50 @@ export class Segmenter {
     const started = performance.now();
     const image = await this.decode(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
     const decoded = performance.now();
-    const deadlineAt = req.deadlineMs === undefined ? undefined : started + req.deadlineMs;
-    const exec = new Executor(this.pool, image, {
-      budgetFlops: req.budgetFlops,
-      ceilingFlops: req.creditFlops,
-      maxExecPixels: this.limits.planner.maxExecPixels,
-      timeoutMs: this.limits.timeoutMs,
-      deadlineAt,
-      maxQueueDelayMs: this.#queueDelayBound(),
-    });
-    const outcome = await planner({
-      registry: this.registry,
-      task,
-      image,
-      exec,
-      options: this.limits.planner,
-      budgetFlops: req.budgetFlops,
-      confidence: req.confidence,
-      deadlineAt,
-    });
-    const planned = performance.now() - decoded;
-    if (exec.flops > exec.budget) throw new Error(`executor bug: spent ${exec.flops} FLOPs over ${exec.budget}`);
-    const { mask, stitchMs, ...plan } = outcome;
-    return {
-      task,
-      width: image.width,
-      height: image.height,
-      mask,
-      plan: { ...plan, executions: exec.executions },
-      cost: { flops: exec.flops, macs: exec.macs, breakdown: breakdown(exec.executions) },
-      backend: this.pool.backend,
-      creditBound: exec.ceilingBound,
-      timings: {
-        decode: decoded - started,
-        plan: Math.max(0, planned - exec.wallMs - stitchMs),
-        queue: exec.queueMs,
-        infer: exec.wallMs,
-        model: exec.modelMs,
-        stitch: stitchMs,
-      },
-    };
+    try {
+      const deadlineAt = req.deadlineMs === undefined ? undefined : started + req.deadlineMs;
+      const exec = new Executor(this.pool, image, {
+        budgetFlops: req.budgetFlops,
+        ceilingFlops: req.creditFlops,
+        maxExecPixels: this.limits.planner.maxExecPixels,
+        timeoutMs: this.limits.timeoutMs,
+        deadlineAt,
+        maxQueueDelayMs: this.#queueDelayBound(),
+      });
+      const outcome = await planner({
+        registry: this.registry,
+        task,
+        image,
+        exec,
+        options: this.limits.planner,
+        budgetFlops: req.budgetFlops,
+        confidence: req.confidence,
+        deadlineAt,
+      });
+      const planned = performance.now() - decoded;
+      if (exec.flops > exec.budget) throw new Error(`executor bug: spent ${exec.flops} FLOPs over ${exec.budget}`);
+      const { mask, stitchMs, ...plan } = outcome;
+      return {
+        task,
+        width: image.width,
+        height: image.height,
+        mask,
+        plan: { ...plan, executions: exec.executions },
+        cost: { flops: exec.flops, macs: exec.macs, breakdown: breakdown(exec.executions) },
+        backend: this.pool.backend,
+        creditBound: exec.ceilingBound,
+        timings: {
+          decode: decoded - started,
+          plan: Math.max(0, planned - exec.wallMs - stitchMs),
+          queue: exec.queueMs,
+          infer: exec.wallMs,
+          model: exec.modelMs,
+          stitch: stitchMs,
+        },
+      };
+    } finally {
+      this.release(image);
+    }
   }
 
   /** The model a fixed request names, or the task's strongest model (most FLOPs at the reference size). */

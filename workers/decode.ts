@@ -7,16 +7,41 @@
 
 import { decodeImage } from "../lib/image/decode.ts";
 import { ProblemError } from "../lib/errors.ts";
-import type { DecodeReply, DecodeRequest } from "../lib/image/decode_pool.ts";
+import {
+  type DecodeRelease,
+  type DecodeReply,
+  type DecodeRequest,
+  REUSE_MAX_BUFFERS,
+} from "../lib/image/decode_pool.ts";
 
-self.onmessage = async (event: MessageEvent<DecodeRequest>) => {
+// Buffers the main thread gave back (DecodePool.release), oldest first, reused for later images (the smallest that
+// fits, if it is not more than 4× too large).
+const free: SharedArrayBuffer[] = [];
+
+function pixels(length: number): Uint8Array {
+  let best = -1;
+  free.forEach((b, i) => {
+    if (b.byteLength >= length && b.byteLength <= 4 * length && (best < 0 || b.byteLength < free[best].byteLength)) {
+      best = i;
+    }
+  });
+  if (best < 0) return new Uint8Array(new SharedArrayBuffer(length));
+  return new Uint8Array(free.splice(best, 1)[0], 0, length);
+}
+
+self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
+  if ("release" in event.data) {
+    free.push(event.data.release);
+    if (free.length > REUSE_MAX_BUFFERS) free.shift();
+    return;
+  }
   const { id, bytes, limits, contentType, native } = event.data;
   let reply: DecodeReply;
   try {
     const image = await decodeImage(bytes, limits, contentType, { native });
     // The pixels go into a SharedArrayBuffer here, off the main thread: posting it shares it without a copy, and the
     // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
-    const data = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));
+    const data = pixels(image.data.byteLength);
     data.set(image.data);
     reply = { id, ok: true, width: image.width, height: image.height, data };
   } catch (err) {

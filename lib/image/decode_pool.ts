@@ -23,6 +23,11 @@ export interface DecodeRequest {
   native: boolean;
 }
 
+/** main → decode worker: an image's pixels the server is done with, for the worker to decode a later upload into. */
+export interface DecodeRelease {
+  release: SharedArrayBuffer;
+}
+
 /** An error as it crosses the worker boundary. */
 export type SerialisedError =
   | { problem: true; name: string; status: number; slug: string; message: string; extra: Record<string, unknown> }
@@ -80,6 +85,11 @@ export interface DecodePoolStats {
   recycled: number;
 }
 
+/** Pixel buffers larger than this are not kept for reuse (16 MiB: a 4-megapixel RGBA image). */
+export const REUSE_MAX_BYTES = 16 * 2 ** 20;
+/** How many released buffers a decode worker keeps. */
+export const REUSE_MAX_BUFFERS = 4;
+
 // A fresh worker's first job also loads the decoders' modules; the hard limit is for decoding, not for that.
 const STARTUP_GRACE_MS = 2000;
 
@@ -124,6 +134,7 @@ export class DecodePool {
   #restarts = 0;
   #recycled = 0;
   #closed = false;
+  #nextRelease = 0;
 
   constructor(options: Partial<DecodePoolOptions> = {}) {
     this.options = { ...DEFAULT_DECODE_POOL, ...options };
@@ -142,6 +153,18 @@ export class DecodePool {
       this.#queue.push({ req, resolve, reject });
       this.#pump();
     });
+  }
+
+  /**
+   * Gives back the pixels of an image this pool decoded, once nothing reads them any more (the request is answered):
+   * a later decode writes into them instead of a fresh SharedArrayBuffer. Fresh memory is not free: on a virtual
+   * machine the first touch of each 4 KiB page costs ~15–20 µs, 6 ms of a 640² upload. Other images are ignored.
+   */
+  release(image: RgbaImage): void {
+    const buffer = image.data.buffer;
+    if (this.#closed || !(buffer instanceof SharedArrayBuffer) || buffer.byteLength > REUSE_MAX_BYTES) return;
+    const slot = this.#slots[this.#nextRelease++ % this.#slots.length];
+    slot?.worker.postMessage({ release: buffer } satisfies DecodeRelease);
   }
 
   /** Current counters. */

@@ -47,6 +47,8 @@ function channelPlan(fmt: InputFormat) {
 /**
  * Builds the [N, C, inH, inW] float32 input for `windows` of `img` (every window the same size). A window of
  * `w × h` = `inW × inH` is copied 1:1; any other size is cut at its own size and resized bilinearly to `inH × inW`.
+ * With `into` (any contents, at least as long as the batch), the batch is written at its start and that view returned
+ * instead of a new array.
  *
  * @example
  * ```ts
@@ -62,10 +64,12 @@ export function windowsTensor(
   windows: Window[],
   inH: number,
   inW: number,
+  into?: Float32Array,
 ): Float32Array {
   const plan = channelPlan(fmt);
   const item = plan.c * inH * inW;
-  const out = new Float32Array(windows.length * item);
+  const out = into ? into.subarray(0, windows.length * item).fill(0) : new Float32Array(windows.length * item);
+  if (out.length < windows.length * item) throw new RangeError("windowsTensor: `into` is shorter than the batch");
   windows.forEach((win, b) => {
     if (win.w === inW && win.h === inH) {
       fill(img, plan, fmt.background, win, out.subarray(b * item, (b + 1) * item));

@@ -60,6 +60,34 @@ Deno.test({
 });
 
 Deno.test({
+  name: "decode pool: released pixels are decoded into again (smallest fit, not 4× too large); others get fresh memory",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const pool = new DecodePool({ size: 1 });
+    try {
+      const a = await pool.decode(await encodePng(gradient(64, 48), 64, 48), {}, "image/png");
+      pool.release(a);
+      // A smaller image lands in a's memory: a's own view (kept here on purpose) now shows b's pixels.
+      const bPng = await encodePng(gradient(40, 30), 40, 30);
+      const b = await pool.decode(bPng, {}, "image/png");
+      assert.equal(b.data.length, 40 * 30 * 4);
+      assert.equal(b.data.buffer.byteLength, 64 * 48 * 4);
+      assert.deepEqual(a.data.subarray(0, b.data.length), b.data);
+      assert.deepEqual(new Uint8Array(b.data), new Uint8Array((await decodeImage(bPng, {}, "image/png")).data));
+      // Nothing released fits a larger image, nor a far smaller one: fresh buffers.
+      pool.release(b);
+      const c = await pool.decode(await encodePng(gradient(80, 60), 80, 60), {}, "image/png");
+      assert.equal(c.data.buffer.byteLength, 80 * 60 * 4);
+      const d = await pool.decode(await encodePng(gradient(8, 8), 8, 8), {}, "image/png");
+      assert.equal(d.data.buffer.byteLength, 8 * 8 * 4);
+    } finally {
+      pool.close();
+    }
+  },
+});
+
+Deno.test({
   name: "decode budget: a JPEG over pixels × scans is 413 before decoding, with the figures",
   sanitizeResources: false,
   sanitizeOps: false,

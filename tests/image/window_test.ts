@@ -59,3 +59,16 @@ Deno.test("windowsTensor: a window wholly outside the image is zeros; 2 channels
     RangeError,
   );
 });
+
+Deno.test("windowsTensor into a reused buffer: same values whatever it held, written at its start, too short refused", () => {
+  const win = { x: -5, y: -3, w: 16, h: 12 };
+  for (const fmt of FORMATS) {
+    const want = windowsTensor(img, fmt, [win], 12, 16);
+    const into = new Float32Array(want.length + 100).fill(Number.NaN);
+    const got = windowsTensor(img, fmt, [win], 12, 16, into);
+    assert.equal(got.buffer, into.buffer);
+    assert.equal(got.byteOffset, 0);
+    assert.deepEqual(got, want);
+    assert.throws(() => windowsTensor(img, fmt, [win], 12, 16, new Float32Array(want.length - 1)), RangeError);
+  }
+});
