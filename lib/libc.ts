@@ -4,8 +4,10 @@
 // Why: on this class of machine (a virtual machine) touching freshly mapped memory costs about 20 µs per 4 KiB page, and
 // glibc maps every allocation above its dynamic mmap threshold afresh, so each request's tensors (a 640² input is 4.9
 // MB) paid page faults every time: `deno task bench` measured 25 ms of a 640² request outside the model that way. With
-// a fixed 32 MiB threshold (glibc's maximum) those buffers come from the heap and are reused; what the heap keeps is
-// handed back by `trimMalloc` when a worker goes idle (workers/runtime_node.ts).
+// a fixed 32 MiB threshold (glibc's maximum) those buffers come from the heap and are reused. Fixing the mmap threshold
+// also freezes the trim threshold at its 128 KiB default, so a heap gave its freed top back at once and the next
+// request faulted it in again: the trim threshold is fixed at 1 GiB too, and what the heaps keep is handed back by
+// `trimMalloc` when a worker goes idle (workers/runtime_node.ts).
 
 type Libc = { mallopt(param: number, value: number): number; malloc_trim(pad: bigint): number };
 

@@ -2,7 +2,7 @@
 // per model, turns each job's input into a tensor (windows of the shared image → lib/image/window.ts), runs one job
 // at a time and transfers every output back without a copy.
 
-import { windowsTensor } from "../lib/image/window.ts";
+import { planesTensor, windowsTensor } from "../lib/image/window.ts";
 import { CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, type WorkerModel } from "./protocol.ts";
 import { createRuntime, type RuntimeSession } from "./runtime.ts";
 
@@ -45,9 +45,13 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   const session = sessions.get(msg.model);
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
   const [n, c, h, w] = msg.dims;
-  const data = msg.input.kind === "tensor"
-    ? msg.input.data
-    : windowsTensor(msg.input.image, formats.get(msg.model)!, msg.input.windows, h, w, inputBuffer(n * c * h * w));
+  const { input } = msg;
+  const into = input.kind === "tensor" ? undefined : inputBuffer(n * c * h * w);
+  const data = input.kind === "tensor"
+    ? input.data
+    : input.kind === "planes"
+    ? planesTensor(input, h, w, into)
+    : windowsTensor(input.image, formats.get(msg.model)!, input.windows, h, w, into);
   const t0 = performance.now();
   const outputs: Record<string, Tensor> = await session.run(data, msg.dims);
   const ms = performance.now() - t0;

@@ -2,7 +2,7 @@
 // (a raw tensor, or windows of the request's image that the worker turns into the model's input itself) and what
 // comes back (every output of the model, by name).
 
-import type { InputFormat, RgbaImage, Window } from "../lib/image/mod.ts";
+import type { InputFormat, PlanesInput, RgbaImage, Window } from "../lib/image/mod.ts";
 
 /**
  * Which runtime a worker runs its sessions on: onnxruntime-node's native CPU provider, or onnxruntime-web on WebGPU
@@ -20,12 +20,18 @@ export interface Tensor {
 export type SharedImage = RgbaImage;
 
 /**
- * What a model runs on: a ready tensor (transferred to the worker), or windows of a shared image that the worker cuts,
- * converts to the model's input format (see lib/image/window.ts) and resizes to `dims` itself, off the main thread.
+ * What a model runs on: a ready tensor (transferred to the worker); windows of a shared image that the worker cuts,
+ * converts to the model's input format (see lib/image/window.ts) and resizes to `dims` itself; or per-pixel planes
+ * (transferred) that the worker scales and pads to `dims` (a routing policy's features). The worker builds its
+ * input in memory it reuses: a padded tensor built on the main thread cost it page faults for every page of padding.
  */
 export type ModelInput =
   | { kind: "tensor"; data: Float32Array }
-  | { kind: "windows"; image: SharedImage; windows: Window[] };
+  | { kind: "windows"; image: SharedImage; windows: Window[] }
+  | PlanesModelInput;
+
+/** Planes a worker turns into a [1, P, H, W] input (lib/image/window.ts `planesTensor`). */
+export type PlanesModelInput = { kind: "planes" } & PlanesInput;
 
 /** A model the workers load: its ONNX bytes and how its input is made from pixels. */
 export interface WorkerModel {

@@ -7,7 +7,7 @@
 import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
 import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
-import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
+import type { ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 
 /** What the executor needs from a worker pool (lib/exec/pool.ts `WorkerPool`). */
 export interface InferencePool {
@@ -35,11 +35,14 @@ export interface WindowCall {
   scale?: number;
 }
 
-/** A model on a tensor the planner built (e.g. a routing policy's features). */
+/**
+ * A model on a tensor the planner built, or on planes the worker builds it from (a routing policy's features); either
+ * is transferred to the worker, so its buffers must be the caller's own.
+ */
 export interface TensorCall {
   model: LoadedModel;
   dims: number[];
-  data: Float32Array;
+  data: Float32Array | PlanesModelInput;
 }
 
 /** One window's output: the model's first output for that batch item, [C, win.h, win.w] (scaled back if needed). */

@@ -17,4 +17,4 @@ export {
   WorkerPool,
   type WorkerPoolOptions,
 } from "./pool.ts";
-export { ARENA_LIMITS, type Backend, CRASH_MODEL } from "../../workers/protocol.ts";
+export { ARENA_LIMITS, type Backend, CRASH_MODEL, type PlanesModelInput } from "../../workers/protocol.ts";

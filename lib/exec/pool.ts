@@ -339,7 +339,12 @@ export class WorkerPool {
         () => this.#replace(index, slot, new TimeoutError("inference hung; the worker was replaced")),
         this.options.hangMs ?? 60_000,
       );
-      const transfer = job.input.kind === "tensor" ? [job.input.data.buffer as ArrayBuffer] : [];
+      const { input } = job;
+      const transfer = input.kind === "tensor"
+        ? [input.data.buffer as ArrayBuffer]
+        : input.kind === "planes"
+        ? input.planes.map((p) => p.data.buffer as ArrayBuffer)
+        : [];
       slot.worker.postMessage(
         { type: "run", job: job.id, model: job.model, dims: job.dims, input: job.input } satisfies ToWorker,
         transfer,

@@ -17,6 +17,13 @@ export interface InputFormat {
   background: number;
 }
 
+/** Per-pixel planes of an h×w image (e.g. a zoo's argmax and entropy maps), each multiplied by its scale. */
+export interface PlanesInput {
+  planes: { data: Uint8Array | Float32Array; scale: number }[];
+  h: number;
+  w: number;
+}
+
 /** A region of the image fed to a model, in image pixels; it may extend past any edge (zero padding there). */
 export interface Window {
   x: number;
@@ -125,4 +132,30 @@ function fill(
       }
     }
   }
+}
+
+/**
+ * Builds the [1, P, ph, pw] float32 input of P planes of an h×w image, each times its scale, zero-padded at the bottom
+ * and right. With `into`, as {@link windowsTensor}.
+ *
+ * @example
+ * ```ts
+ * import { planesTensor } from "./window.ts";
+ * const planes = [{ data: new Uint8Array([1, 2]), scale: 0.5 }];
+ * planesTensor({ planes, h: 1, w: 2 }, 2, 2); // Float32Array [0.5, 1, 0, 0]
+ * ```
+ */
+export function planesTensor(input: PlanesInput, ph: number, pw: number, into?: Float32Array): Float32Array {
+  const { planes, h, w } = input;
+  if (ph < h || pw < w) throw new RangeError(`planesTensor: ${h}×${w} planes do not fit in ${ph}×${pw}`);
+  const n = planes.length * ph * pw;
+  const out = into ? into.subarray(0, n).fill(0) : new Float32Array(n);
+  if (out.length < n) throw new RangeError("planesTensor: `into` is shorter than the tensor");
+  planes.forEach(({ data, scale }, k) => {
+    if (data.length !== h * w) throw new RangeError(`planesTensor: plane ${k} has ${data.length} values, not ${h * w}`);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0, p = y * w, o = k * ph * pw + y * pw; x < w; x++, p++, o++) out[o] = data[p] * scale;
+    }
+  });
+  return out;
 }

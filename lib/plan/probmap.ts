@@ -1,8 +1,11 @@
-// The probability map of the zoo planners: softmax of every model output written so far, per pixel, over the whole
-// image — what glimpse's confidence, the policy's features and the final argmax mask are read from.
+// The probability map of the zoo planners: per pixel of the whole image, what the softmax of the model output written
+// there last says — its most probable class, that class's probability and the distribution's entropy. Glimpse's
+// confidence, the policy's and the ranker's features and the final argmax mask are read from these three planes.
+
+import type { PlanesModelInput } from "../exec/mod.ts";
 
 /**
- * Class probabilities of the whole image, [C, H, W], kept up to date as tiles are refined.
+ * Per-pixel summaries of the class probabilities of the whole image, kept up to date as tiles are refined.
  *
  * @example
  * ```ts
@@ -21,8 +24,6 @@ const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 export class ProbMap {
   /** Time spent in {@link write}, ms. */
   writeMs = 0;
-  /** Probabilities, [C, H, W]. */
-  readonly data: Float32Array;
   /** Per pixel: the largest class probability. */
   readonly top: Float32Array;
   /** Per pixel: the most probable class (the first on a tie). */
@@ -33,8 +34,9 @@ export class ProbMap {
   // The per-pixel summaries are kept as tiles are written (one logarithm per pixel, from the logits) rather than
   // derived from the probabilities when read (C logarithms per pixel, per read): on a large image the policy's
   // features and the ranker's were the main thread's longest tasks (a CPU profile of `deno task soak`'s inputs).
+  // The probabilities themselves are not kept: nothing reads them, and C floats per pixel of fresh memory cost the
+  // main thread page faults (a 1 MP image with 11 classes: 44 MB) and the process that much memory.
   constructor(readonly c: number, readonly h: number, readonly w: number) {
-    this.data = new Float32Array(c * h * w);
     this.top = new Float32Array(h * w);
     this.best = new Uint8Array(h * w);
     this.entropy = new Float32Array(h * w);
@@ -46,9 +48,8 @@ export class ProbMap {
    */
   write(out: Float32Array, oh: number, ow: number, ox: number, oy: number, x: number, y: number, w: number, h: number) {
     const t0 = performance.now();
-    const { c, data, top, best, entropy } = this;
-    const plane = this.h * this.w, oplane = oh * ow, lnC = Math.log(c);
-    const e = new Float64Array(c);
+    const { c, top, best, entropy } = this;
+    const oplane = oh * ow, lnC = Math.log(c);
     for (let yy = y; yy < y + h; yy++) {
       const orow = (yy - oy) * ow - ox, row = yy * this.w;
       for (let xx = x; xx < x + w; xx++) {
@@ -62,12 +63,11 @@ export class ProbMap {
         }
         let sum = 0, ez = 0;
         for (let k = 0; k < c; k++) {
-          const z = out[k * oplane + o] - max;
-          sum += e[k] = Math.exp(z);
-          ez += e[k] * z;
+          const z = out[k * oplane + o] - max, ek = Math.exp(z);
+          sum += ek;
+          ez += ek * z;
         }
         const p = row + xx;
-        for (let k = 0; k < c; k++) data[k * plane + p] = e[k] / sum;
         top[p] = 1 / sum;
         best[p] = arg;
         // −Σ q ln q with q = e/sum and ln e = z: ln sum − Σ e z / sum.
@@ -115,28 +115,15 @@ export class ProbMap {
   }
 
   /**
-   * PaSeR's policy input, [2, H', W'] zero-padded to (ph, pw): argmax / (C−1) and entropy / ln C; in bands of rows
-   * with the event loop running in between, as {@link writeBanded}.
+   * PaSeR's policy input as planes for a worker to pad into [1, 2, H', W'] (lib/image `planesTensor`): argmax / (C−1)
+   * and entropy / ln C, copies of this map's own.
    */
-  async features(ph: number, pw: number): Promise<Float32Array> {
-    const out = new Float32Array(2 * ph * pw);
-    // Bands by the padded width: writing fresh memory costs page faults per page touched, whatever the image holds.
-    const rows = Math.max(1, Math.floor(4 * BAND_PIXELS / Math.max(1, pw)));
-    for (let y = 0; y < this.h; y += rows) {
-      if (y > 0) await yieldToLoop();
-      this.#featureRows(out, y, Math.min(this.h, y + rows), ph, pw);
-    }
-    return out;
-  }
-
-  #featureRows(out: Float32Array, y0: number, y1: number, ph: number, pw: number): void {
-    const { best, entropy, w } = this;
-    const scale = 1 / (this.c - 1), second = ph * pw;
-    for (let y = y0; y < y1; y++) {
-      for (let x = 0, p = y * w, o = y * pw; x < w; x++, p++, o++) {
-        out[o] = best[p] * scale;
-        out[second + o] = entropy[p];
-      }
-    }
+  policyPlanes(): PlanesModelInput {
+    return {
+      kind: "planes",
+      planes: [{ data: this.best.slice(), scale: 1 / (this.c - 1) }, { data: this.entropy.slice(), scale: 1 }],
+      h: this.h,
+      w: this.w,
+    };
   }
 }

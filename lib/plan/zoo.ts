@@ -204,7 +204,7 @@ export class ZooRun {
   async policy(): Promise<{ logits: number[][]; gain: number[][] }> {
     const p = this.zoo.policy!;
     const dims = this.policyDims();
-    const [out] = await this.exec.run([{ model: p, dims, data: await this.probs.features(dims[2], dims[3]) }]);
+    const [out] = await this.exec.run([{ model: p, dims, data: this.probs.policyPlanes() }]);
     const read = (name: string) => {
       const t = out[name];
       if (!t) throw new Error(`policy ${p.spec.id} has no output '${name}' (has ${Object.keys(out).join(", ")})`);

@@ -2,7 +2,7 @@
 // normalisation, cropCHW("zero") and resizeCHW give in separate passes.
 
 import assert from "node:assert/strict";
-import { cropCHW, type InputFormat, resizeCHW, toCHW, windowsTensor } from "../../lib/image/mod.ts";
+import { cropCHW, type InputFormat, planesTensor, resizeCHW, toCHW, windowsTensor } from "../../lib/image/mod.ts";
 
 const W = 37, H = 23;
 const data = new Uint8Array(W * H * 4);
@@ -71,4 +71,23 @@ Deno.test("windowsTensor into a reused buffer: same values whatever it held, wri
     assert.deepEqual(got, want);
     assert.throws(() => windowsTensor(img, fmt, [win], 12, 16, new Float32Array(want.length - 1)), RangeError);
   }
+});
+
+Deno.test("planesTensor: each plane times its scale, zero-padded bottom and right; into a reused buffer alike", () => {
+  const best = new Uint8Array([0, 1, 2, 3, 4, 5]), entropy = new Float32Array([0.5, 0.25, 1, 0, 0.125, 0.75]);
+  const input = { planes: [{ data: best, scale: 1 / 10 }, { data: entropy, scale: 1 }], h: 2, w: 3 };
+  const want = new Float32Array(2 * 3 * 4);
+  for (let y = 0; y < 2; y++) {
+    for (let x = 0; x < 3; x++) {
+      want[y * 4 + x] = best[y * 3 + x] * (1 / 10);
+      want[12 + y * 4 + x] = entropy[y * 3 + x];
+    }
+  }
+  assert.deepEqual(planesTensor(input, 3, 4), want);
+  const into = new Float32Array(40).fill(7);
+  const got = planesTensor(input, 3, 4, into);
+  assert.equal(got.buffer, into.buffer);
+  assert.deepEqual(got, want);
+  assert.throws(() => planesTensor(input, 1, 4), RangeError);
+  assert.throws(() => planesTensor({ ...input, w: 2 }, 3, 4), RangeError);
 });
