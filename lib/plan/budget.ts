@@ -45,15 +45,47 @@ export function planUnderBudget(
   steps.sort((p, q) => q.ratio - p.ratio || p.t - q.t || p.from - q.from);
   const chosen = new Array(nTiles).fill(0);
   let left = budget;
+  // With exact prices: a plan's exact price is at most the sum of its tiles' prices (merged windows share their
+  // halos), so a step whose per-tile sum still fits is taken without pricing the plan; only the others are priced,
+  // at most EXACT_CHECKS of them (each costs O(tiles): pricing every step was quadratic in the tiles, hundreds of ms
+  // of the main thread on a large image). The final plan is priced once more, and if it does not fit after all, the
+  // rule runs again pricing every step.
+  let sum = 0, checks = 0;
   for (const { t, from, to } of steps) {
     if (chosen[t] !== from) continue;
+    const extra = costs[to] - costs[from];
     if (price) {
+      if (sum + extra <= budget) {
+        chosen[t] = to;
+        sum += extra;
+      } else if (checks++ < EXACT_CHECKS) {
+        chosen[t] = to;
+        if (price(chosen) > budget) chosen[t] = from;
+        else sum += extra;
+      }
+    } else if (extra <= left) {
       chosen[t] = to;
-      if (price(chosen) > budget) chosen[t] = from;
-    } else if (costs[to] - costs[from] <= left) {
-      chosen[t] = to;
-      left -= costs[to] - costs[from];
+      left -= extra;
     }
+  }
+  if (price && price(chosen) > budget) return planEveryStep(steps, nTiles, budget, price);
+  return chosen;
+}
+
+/** Exact checks {@link planUnderBudget} makes for steps whose per-tile prices alone would not fit. */
+const EXACT_CHECKS = 256;
+
+function planEveryStep(
+  steps: { t: number; from: number; to: number }[],
+  nTiles: number,
+  budget: number,
+  price: (chosen: number[]) => number,
+): number[] {
+  const chosen = new Array(nTiles).fill(0);
+  for (const { t, from, to } of steps) {
+    if (chosen[t] !== from) continue;
+    chosen[t] = to;
+    if (price(chosen) > budget) chosen[t] = from;
   }
   return chosen;
 }

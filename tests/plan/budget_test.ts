@@ -32,3 +32,60 @@ Deno.test("planUnderBudget: convex-hull steps by gain per FLOP, one action per t
   assert.deepEqual(planUnderBudget(gain, costs, 4.5, shared), [2, 2, 0]);
   for (const b of [0, 0.5, 1, 2, 3.5, 4.5, 6, 9]) assert.ok(shared(planUnderBudget(gain, costs, b, shared)) <= b);
 });
+
+Deno.test("planUnderBudget with exact prices: same plans as pricing every step, a bounded number of pricings", () => {
+  // The rule as it reads: every step priced exactly.
+  const everyStep = (gain: number[][], costs: number[], budget: number, price: (c: number[]) => number) => {
+    const steps: { t: number; from: number; to: number; r: number }[] = [];
+    for (let t = 0; t < gain[0].length; t++) {
+      for (let cur = 0;;) {
+        let next = -1, best = 0;
+        for (let a = 1; a < costs.length; a++) {
+          const dc = costs[a] - costs[cur];
+          const r = dc > 0 ? (gain[a][t] - (cur === 0 ? 0 : gain[cur][t])) / dc : 0;
+          if (r > 0 && r >= best) [next, best] = [a, r];
+        }
+        if (next < 0) break;
+        steps.push({ t, from: cur, to: next, r: best });
+        cur = next;
+      }
+    }
+    steps.sort((p, q) => q.r - p.r || p.t - q.t || p.from - q.from);
+    const chosen = new Array(gain[0].length).fill(0);
+    for (const { t, from, to } of steps) {
+      if (chosen[t] !== from) continue;
+      chosen[t] = to;
+      if (price(chosen) > budget) chosen[t] = from;
+    }
+    return chosen;
+  };
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const costs = [0, 1, 4];
+  // Shared windows: each further tile of an action costs 60% of the first (never more than the per-tile sum).
+  const shared = (c: number[]) =>
+    [1, 2].reduce((f, a) => {
+      const k = c.filter((x) => x === a).length;
+      return f + (k ? costs[a] * (1 + 0.6 * (k - 1)) : 0);
+    }, 0);
+  for (let trial = 0; trial < 40; trial++) {
+    const n = 3 + Math.floor(rand() * 40);
+    const g1 = Array.from({ length: n }, () => rand()), g2 = g1.map((v) => v + rand());
+    const gain = [new Array(n).fill(0), g1, g2];
+    const budget = rand() * 2 * n;
+    assert.deepEqual(planUnderBudget(gain, costs, budget, shared), everyStep(gain, costs, budget, shared));
+  }
+  // 3000 tiles: pricing every step would price ~6000 plans; the rule prices at most 256 + 1.
+  const n = 3000;
+  const g1 = Array.from({ length: n }, () => rand()), g2 = g1.map((v) => v + rand());
+  let calls = 0;
+  const counted = (c: number[]) => (calls++, shared(c));
+  const plan = planUnderBudget([new Array(n).fill(0), g1, g2], costs, 1000, counted);
+  assert.ok(calls <= 257, `${calls} pricings`);
+  assert.ok(shared(plan) <= 1000);
+  // A price above the per-tile sum (not how windows behave, but possible in principle): still never over budget.
+  const dearer = (c: number[]) => 1.5 * c.reduce((s, a) => s + costs[a], 0);
+  for (const b of [1, 5, 20]) {
+    assert.ok(dearer(planUnderBudget([new Array(n).fill(0), g1, g2], costs, b, dearer)) <= b);
+  }
+});
