@@ -9,7 +9,12 @@
 // request faulted it in again: the trim threshold is fixed at 1 GiB too, and what the heaps keep is handed back by
 // `trimMalloc` when a worker goes idle (workers/runtime_node.ts).
 
-type Libc = { mallopt(param: number, value: number): number; malloc_trim(pad: bigint): number };
+type Libc = {
+  mallopt(param: number, value: number): number;
+  malloc_trim(pad: bigint): number;
+  gettid(): number;
+  setpriority(which: number, who: number, prio: number): number;
+};
 
 let libc: Libc | null | undefined;
 
@@ -22,6 +27,8 @@ function open(): Libc | null {
     const lib = Deno.dlopen("libc.so.6", {
       mallopt: { parameters: ["i32", "i32"], result: "i32" },
       malloc_trim: { parameters: ["usize"], result: "i32" },
+      gettid: { parameters: [], result: "i32" },
+      setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
     });
     libc = lib.symbols;
   } catch {
@@ -63,4 +70,23 @@ export function tuneMalloc(): boolean {
  */
 export function trimMalloc(): void {
   open()?.malloc_trim(0n);
+}
+
+const PRIO_PROCESS = 0;
+
+/**
+ * Lowers the scheduling priority of the calling thread only (Linux: a thread id is a valid PRIO_PROCESS target), and
+ * so of every thread it starts from now on (onnxruntime's intra-op pool, libvips' workers inherit it). Workers call it
+ * first thing: with both cores busy with inference, the main thread (HTTP, /healthz, stitching) otherwise waits its
+ * turn behind half a dozen busy threads. Returns whether it was applied.
+ *
+ * @example
+ * ```ts
+ * import { niceThisThread } from "./libc.ts";
+ * niceThisThread(10); // false without --allow-ffi
+ * ```
+ */
+export function niceThisThread(nice: number): boolean {
+  const c = open();
+  return c ? c.setpriority(PRIO_PROCESS, c.gettid(), nice) === 0 : false;
 }

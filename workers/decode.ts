@@ -7,12 +7,16 @@
 
 import { decodeImage } from "../lib/image/decode.ts";
 import { ProblemError } from "../lib/errors.ts";
+import { niceThisThread } from "../lib/libc.ts";
+import { WORKER_NICE } from "./protocol.ts";
 import {
   type DecodeRelease,
   type DecodeReply,
   type DecodeRequest,
   REUSE_MAX_BUFFERS,
 } from "../lib/image/decode_pool.ts";
+
+niceThisThread(WORKER_NICE);
 
 // Buffers the main thread gave back (DecodePool.release), oldest first, reused for later images (the smallest that
 // fits, if it is not more than 4× too large).

@@ -3,7 +3,15 @@
 // at a time and transfers every output back without a copy.
 
 import { planesTensor, windowsTensor } from "../lib/image/window.ts";
-import { CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, type WorkerModel } from "./protocol.ts";
+import { niceThisThread } from "../lib/libc.ts";
+import {
+  CRASH_MODEL,
+  type FromWorker,
+  type Tensor,
+  type ToWorker,
+  WORKER_NICE,
+  type WorkerModel,
+} from "./protocol.ts";
 import { createRuntime, type RuntimeSession } from "./runtime.ts";
 
 const sessions = new Map<string, RuntimeSession>();
@@ -33,6 +41,8 @@ function post(msg: FromWorker, transfer: Transferable[] = []) {
 }
 
 async function init(msg: Extract<ToWorker, { type: "init" }>) {
+  // Before the runtime starts its threads: they inherit it.
+  niceThisThread(WORKER_NICE);
   const runtime = await createRuntime(msg.backend, msg.threads);
   for (const m of msg.models) {
     formats.set(m.id, m.input);

@@ -107,3 +107,10 @@ export const ARENA_LIMITS = {
   /** Process RSS past which the sessions a worker used are recreated right after the run, MiB. */
   hardMb: 1536,
 };
+
+/**
+ * Niceness of the inference and decode workers' threads (and the threads their runtimes start), where the server may
+ * set it (native backend, Linux): the main thread answers HTTP and /healthz ahead of them (lib/libc.ts
+ * `niceThisThread`).
+ */
+export const WORKER_NICE = 10;
