@@ -297,8 +297,9 @@ log("## Thread policy: workers × intra-op threads");
 log();
 log(
   `The ${S}² model through the pool: c=1 = one job at a time (median latency); c=4 = four jobs at once ` +
-    "(throughput). Threads never spin (`session.intra_op.allow_spinning = 0`), so oversubscribed sessions share " +
-    "the cores instead of burning them.",
+    "(throughput). Native pool threads spin between operators only when the pool has a single worker (the 1×N " +
+    "rows); with several workers they sleep (`session.intra_op.allow_spinning = 0`), so oversubscribed sessions " +
+    "share the cores instead of burning them.",
 );
 log();
 log("| backend | workers × threads | c=1 p50 ms | c=4 jobs/s |");
@@ -313,9 +314,9 @@ const best = (b: string, key: "c1" | "c4") =>
 log();
 log(
   `Fastest lone job: native ${best("native", "c1")}, WASM ${best("wasm-simd", "c1")}; most throughput at c=4: ` +
-    `native ${best("native", "c4")}, WASM ${best("wasm-simd", "c4")}. The server's default (\`WORKERS\` = ` +
-    "`THREADS` = cores) is the last row of each backend: a lone request gets every core, a busy server runs one " +
-    "request per worker side by side.",
+    `native ${best("native", "c4")}, WASM ${best("wasm-simd", "c4")}. The server's defaults (\`WORKERS\` and ` +
+    "`THREADS` unset, lib/config.ts): native 1 × cores (the first row), WASM cores × cores (the last row); a lone " +
+    "request gets every core either way.",
 );
 log();
 log("## Decoders in Deno");
@@ -340,7 +341,8 @@ log("## HTTP end to end: POST /v1/segment/text, `X-Mode: fixed`, AUTH=off");
 log();
 log(
   `Each server: ${ITER} requests at c=1 and ${2 * ITER} at c=4 per image, in ${ROUNDS} interleaved rounds ` +
-    `after one warm-up. thriftseg runs with its defaults (${cores} workers × ${cores} threads); the peer with one ` +
+    `after one warm-up. thriftseg runs with its defaults (native: 1 worker × ${cores} threads; WASM: ${cores} ` +
+    `workers × ${cores} threads); the peer with one ` +
     `session of ${cores} threads. Latency is the client's, over loopback. *Model ms*: \`Server-Timing: model\` ` +
     "(inside session.run). *Outside the model* = median over requests of 1 − model ÷ client latency (decode, " +
     "input building, transfer, stitch, encode, JSON, HTTP). GFLOP/s = the request's FLOPs ÷ model time. IoU: the " +

@@ -94,14 +94,18 @@ export function loadConfig(
   return parsed.data;
 }
 
-/** Number of pool workers after resolving `WORKERS=0` to the core count. */
-export function workerCount(config: Config): number {
-  return config.WORKERS > 0 ? config.WORKERS : cores();
+/**
+ * Number of pool workers after resolving `WORKERS=0`: one on the native backend (its session's thread pool uses every
+ * core and spins between operators; measured fastest alone and most throughput at c=4, docs/BENCHMARKS.md "Thread
+ * policy"), the core count on the others (WASM kernels scale less with threads, so requests run side by side).
+ */
+export function workerCount(config: Config, backend?: string): number {
+  if (config.WORKERS > 0) return config.WORKERS;
+  return backend === "native" ? 1 : cores();
 }
 
 /**
- * Intra-op threads per worker after resolving `THREADS=0` to the core count: a lone request uses every core, and
- * under load the workers' sessions run side by side, sharing the cores (their thread pools do not spin; see
+ * Intra-op threads per worker after resolving `THREADS=0` to the core count: a lone request uses every core (see
  * docs/BENCHMARKS.md for the measurements behind this default).
  */
 export function threadCount(config: Config): number {

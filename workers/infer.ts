@@ -4,14 +4,7 @@
 
 import { planesTensor, windowsTensor } from "../lib/image/window.ts";
 import { niceThisThread } from "../lib/libc.ts";
-import {
-  CRASH_MODEL,
-  type FromWorker,
-  type Tensor,
-  type ToWorker,
-  WORKER_NICE,
-  type WorkerModel,
-} from "./protocol.ts";
+import { CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, WORKER_NICE, type WorkerModel } from "./protocol.ts";
 import { createRuntime, type RuntimeSession } from "./runtime.ts";
 
 const sessions = new Map<string, RuntimeSession>();
@@ -43,7 +36,7 @@ function post(msg: FromWorker, transfer: Transferable[] = []) {
 async function init(msg: Extract<ToWorker, { type: "init" }>) {
   // Before the runtime starts its threads: they inherit it.
   niceThisThread(WORKER_NICE);
-  const runtime = await createRuntime(msg.backend, msg.threads);
+  const runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
   for (const m of msg.models) {
     formats.set(m.id, m.input);
     sessions.set(m.id, await runtime.load(m.bytes, msg.threads));

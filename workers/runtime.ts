@@ -20,7 +20,7 @@ export interface Runtime {
 }
 
 /**
- * Makes the runtime for `backend` in this worker. The native module is imported only when asked for, so a WASM or
+ * Makes the runtime for `backend` in this worker (`spin`: see InitMessage.spin in protocol.ts; native only). The native module is imported only when asked for, so a WASM or
  * WebGPU worker never loads a native library and needs no `--allow-ffi`.
  *
  * @example
@@ -30,7 +30,7 @@ export interface Runtime {
  * const outputs = await session.run(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
  * ```
  */
-export async function createRuntime(backend: Backend, threads: number): Promise<Runtime> {
-  if (backend === "native") return (await import("./runtime_node.ts")).nodeRuntime();
+export async function createRuntime(backend: Backend, threads: number, spin = false): Promise<Runtime> {
+  if (backend === "native") return (await import("./runtime_node.ts")).nodeRuntime(undefined, spin);
   return (await import("./runtime_web.ts")).webRuntime(backend, threads);
 }

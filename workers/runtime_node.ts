@@ -8,8 +8,9 @@ import { trimMalloc } from "../lib/libc.ts";
 
 /**
  * The native runtime. Each session gets its own intra-op thread pool of `threads` threads; one inter-op thread
- * (the text and zoo graphs are chains, so parallel branches buy nothing). Spinning is off: a pool thread that
- * busy-waits between ops steals the core another worker's session is about to use. Memory patterns are off: they
+ * (the text and zoo graphs are chains, so parallel branches buy nothing). Pool threads spin between operators only
+ * with `spin` (a lone worker): a thread that busy-waits steals the core another worker's session is about to use.
+ * Memory patterns are off: they
  * plan one block per input shape, and with the many shapes adaptive plans produce they made the arena grow faster and
  * the second run of every new shape slow, for no gain on a warm shape (measured: 640² PP-OCRv4 within noise).
  *
@@ -18,15 +19,15 @@ import { trimMalloc } from "../lib/libc.ts";
  * const session = await nodeRuntime().load(modelBytes, 2);
  * ```
  */
-export function nodeRuntime(limits: typeof ARENA_LIMITS = ARENA_LIMITS): Runtime {
+export function nodeRuntime(limits: typeof ARENA_LIMITS = ARENA_LIMITS, spin = false): Runtime {
   const keeper = new ArenaKeeper(limits);
   return {
     backend: "native",
-    load: (bytes: Uint8Array, threads: number) => RecreatableSession.open(bytes, threads, keeper),
+    load: (bytes: Uint8Array, threads: number) => RecreatableSession.open(bytes, threads, keeper, spin),
   };
 }
 
-const create = (bytes: Uint8Array, threads: number) =>
+const create = (bytes: Uint8Array, threads: number, spin: boolean) =>
   ort.InferenceSession.create(bytes, {
     executionProviders: ["cpu"],
     graphOptimizationLevel: "all",
@@ -34,7 +35,7 @@ const create = (bytes: Uint8Array, threads: number) =>
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     enableMemPattern: false,
-    extra: { session: { "intra_op.allow_spinning": "0" } },
+    extra: { session: { "intra_op.allow_spinning": spin ? "1" : "0" } },
   });
 
 const rssMb = () => Deno.memoryUsage().rss / 2 ** 20;
@@ -99,10 +100,16 @@ class RecreatableSession implements RuntimeSession {
     readonly bytes: Uint8Array,
     readonly threads: number,
     readonly keeper: ArenaKeeper,
+    readonly spin: boolean,
   ) {}
 
-  static async open(bytes: Uint8Array, threads: number, keeper: ArenaKeeper): Promise<RecreatableSession> {
-    return new RecreatableSession(await create(bytes, threads), bytes, threads, keeper);
+  static async open(
+    bytes: Uint8Array,
+    threads: number,
+    keeper: ArenaKeeper,
+    spin: boolean,
+  ): Promise<RecreatableSession> {
+    return new RecreatableSession(await create(bytes, threads, spin), bytes, threads, keeper, spin);
   }
 
   async run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>> {
@@ -128,7 +135,7 @@ class RecreatableSession implements RuntimeSession {
     if (this.#broken) return;
     try {
       await this.session.release();
-      this.session = await create(this.bytes, this.threads);
+      this.session = await create(this.bytes, this.threads, this.spin);
     } catch (err) {
       this.#broken = err instanceof Error ? err : new Error(String(err));
     }

@@ -286,6 +286,8 @@ export class WorkerPool {
           type: "init",
           backend: this.options.backend,
           threads: this.options.threads,
+          // Spinning pays only when no other worker's session competes for the cores.
+          spin: this.options.size === 1,
           models: this.options.models,
         } satisfies ToWorker,
       );
