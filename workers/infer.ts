@@ -14,7 +14,7 @@ const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 // One input buffer reused by every job of this worker (jobs run one at a time; the runtime is done with the input when
 // run() resolves). A new 4.9 MB array per 640² job cost 13–19 ms of page faults on this class of machine, more than
 // filling it. Batches above the cap get their own array, so an extreme request does not pin its memory.
-const SCRATCH_CAP = 8 * 2 ** 20; // floats (32 MiB)
+const SCRATCH_CAP = 4 * 2 ** 20; // floats (16 MiB: a 1.3-megapixel RGB input)
 let scratch: Float32Array | null = null;
 
 function inputBuffer(length: number): Float32Array | undefined {

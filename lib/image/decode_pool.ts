@@ -85,10 +85,10 @@ export interface DecodePoolStats {
   recycled: number;
 }
 
-/** Pixel buffers larger than this are not kept for reuse (16 MiB: a 4-megapixel RGBA image). */
-export const REUSE_MAX_BYTES = 16 * 2 ** 20;
+/** Pixel buffers larger than this are not kept for reuse (8 MiB: a 2-megapixel RGBA image). */
+export const REUSE_MAX_BYTES = 8 * 2 ** 20;
 /** How many released buffers a decode worker keeps. */
-export const REUSE_MAX_BUFFERS = 4;
+export const REUSE_MAX_BUFFERS = 2;
 
 // A fresh worker's first job also loads the decoders' modules; the hard limit is for decoding, not for that.
 const STARTUP_GRACE_MS = 2000;
