@@ -52,7 +52,8 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
         maxQueueDelayMs: config.MAX_QUEUE_DELAY_MS,
         planner: { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: config.MAX_EXEC_PIXELS, zooHalo: config.ZOO_HALO },
       },
-      (bytes, limits, contentType) => decoder.decode(bytes, limits, contentType),
+      // The upload is not read again once decoded: the decode worker takes it as is (transferred, not copied).
+      (bytes, limits, contentType) => decoder.decode(bytes, limits, contentType, { transfer: true }),
       (image) => decoder.release(image),
     );
     const ready = { registry, segmenter, pool, meter };

@@ -42,6 +42,7 @@ export interface SegmentRequest {
   deadlineMs?: number;
   /** glimpse: stop threshold on the image's mean max-probability. */
   confidence?: number;
+  /** The upload. Handed to the decoder, which may take it over (the server's transfers it to its decode worker). */
   bytes: Uint8Array;
   contentType?: string;
 }

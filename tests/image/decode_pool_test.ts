@@ -152,3 +152,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "decode pool: with transfer the caller's bytes go to the worker detached; without, the caller keeps them",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const pool = new DecodePool({ size: 1 });
+    try {
+      const png = await encodePng(gradient(16, 8), 16, 8);
+      const kept = png.slice();
+      await pool.decode(kept, {}, "image/png");
+      assert.equal(kept.byteLength, png.byteLength);
+      const given = png.slice();
+      const img = await pool.decode(given, {}, "image/png", { transfer: true });
+      assert.equal(given.byteLength, 0);
+      assert.equal(img.width, 16);
+      // A view into a larger buffer is copied even so: the rest of its buffer is not the pool's to take.
+      const big = new Uint8Array(png.length + 8);
+      big.set(png, 8);
+      const view = big.subarray(8);
+      assert.equal((await pool.decode(view, {}, "image/png", { transfer: true })).width, 16);
+      assert.equal(view.byteLength, png.byteLength);
+    } finally {
+      pool.close();
+    }
+  },
+});
