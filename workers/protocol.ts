@@ -27,7 +27,17 @@ export type SharedImage = RgbaImage;
  */
 export type ModelInput =
   | { kind: "tensor"; data: Float32Array }
-  | { kind: "windows"; image: SharedImage; windows: Window[] }
+  | {
+    kind: "windows";
+    image: SharedImage;
+    windows: Window[];
+    /**
+     * Return, instead of the first output's class scores, their per-pixel summary [N, 3, h, w] at the windows' size
+     * (top probability, class, entropy: lib/image `summariseScores`) as the output `summary`: the softmax over C
+     * classes runs in the worker instead of on the main thread.
+     */
+    summary?: boolean;
+  }
   | PlanesModelInput;
 
 /** Planes a worker turns into a [1, P, H, W] input (lib/image/window.ts `planesTensor`). */

@@ -33,6 +33,11 @@ export interface WindowCall {
   windows: Window[];
   /** Resolution factor (1 = full); the model input of a w×h window is round(h·scale) × round(w·scale). */
   scale?: number;
+  /**
+   * The worker returns each window's per-pixel summary of the class scores (top probability, class, entropy: [3,
+   * win.h, win.w], lib/image `summariseScores`) instead of the scores: the softmax runs off the main thread.
+   */
+  summary?: boolean;
 }
 
 /**
@@ -45,11 +50,15 @@ export interface TensorCall {
   data: Float32Array | PlanesModelInput;
 }
 
-/** One window's output: the model's first output for that batch item, [C, win.h, win.w] (scaled back if needed). */
+/**
+ * One window's output: the model's first output for that batch item, [C, win.h, win.w] (scaled back if needed), or
+ * its summary [3, win.h, win.w] for a call with `summary`.
+ */
 export interface WindowOutput {
   window: Window;
   c: number;
   data: Float32Array;
+  summarised?: boolean;
 }
 
 /** One batched model execution as it ran (or will run), with its exact cost. */
@@ -170,9 +179,12 @@ export class Executor {
     }
     const results = await Promise.all(batches.map((b) => {
       const call = calls[b.call];
-      const input: Float32Array | ModelInput = "data" in call
-        ? call.data
-        : { kind: "windows", image: this.#sharedImage(), windows: b.items.map((i) => call.windows[i]) };
+      const input: Float32Array | ModelInput = "data" in call ? call.data : {
+        kind: "windows",
+        image: this.#sharedImage(),
+        windows: b.items.map((i) => call.windows[i]),
+        ...(call.summary ? { summary: true } : {}),
+      };
       return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {
         flops: b.flops,
         priority: this.#priority,
@@ -197,7 +209,7 @@ export class Executor {
         const win = call.windows[wi];
         let data = first.data.subarray(n * item, (n + 1) * item);
         if (oh !== win.h || ow !== win.w) data = resizeCHW(data, c, oh, ow, win.h, win.w);
-        (out[b.call] as WindowOutput[])[wi] = { window: win, c, data };
+        (out[b.call] as WindowOutput[])[wi] = { window: win, c, data, ...(call.summary ? { summarised: true } : {}) };
       });
     });
     return out;

@@ -5,7 +5,7 @@
 export type { DecodeLimits, ImageFormat, ImageInfo, MaskRle, PadMode, RgbaImage } from "./types.ts";
 export { sniffImage } from "./sniff.ts";
 export { decodeImage, DEFAULT_MAX_PIXELS, MAX_JPEG_SCANS, SUPPORTED_MEDIA_TYPES } from "./decode.ts";
-export { cropCHW, toCHW, toGrey } from "./tensor.ts";
+export { cropCHW, type ScoreSummary, summariseScores, toCHW, toGrey } from "./tensor.ts";
 export { resizeCHW, resizeMaskNearest } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";
 export { decodeMaskRle, encodeMaskRle } from "./rle.ts";

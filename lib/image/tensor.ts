@@ -213,3 +213,55 @@ export function cropCHW(
   }
   return out;
 }
+
+/** Per-pixel summaries of class scores: the most probable class, its softmax probability, the entropy / ln C. */
+export interface ScoreSummary {
+  top: Float32Array;
+  best: Uint8Array | Float32Array;
+  entropy: Float32Array;
+}
+
+/**
+ * Summarises `n` consecutive pixels of [C, plane] logits, from pixel `o` of each plane, into `dst` from index `p`:
+ * softmax's largest probability, its class (the first on a tie) and the distribution's entropy / ln C (0 sure … 1
+ * uniform). One exp per class and one logarithm per pixel. The zoo planners' probability map and the inference
+ * workers use this one definition, so a summary made in a worker equals the one made on the main thread.
+ *
+ * @example
+ * ```ts
+ * import { summariseScores } from "./tensor.ts";
+ * const dst = { top: new Float32Array(1), best: new Uint8Array(1), entropy: new Float32Array(1) };
+ * summariseScores(new Float32Array([0, 2]), 2, 1, 0, 1, dst, 0); // dst.best [1], dst.top [0.88…]
+ * ```
+ */
+export function summariseScores(
+  logits: Float32Array,
+  c: number,
+  plane: number,
+  o: number,
+  n: number,
+  dst: ScoreSummary,
+  p: number,
+): void {
+  const { top, best, entropy } = dst;
+  const lnC = Math.log(c);
+  for (let i = 0; i < n; i++, o++, p++) {
+    let max = -Infinity, arg = 0;
+    for (let k = 0; k < c; k++) {
+      if (logits[k * plane + o] > max) {
+        max = logits[k * plane + o];
+        arg = k;
+      }
+    }
+    let sum = 0, ez = 0;
+    for (let k = 0; k < c; k++) {
+      const z = logits[k * plane + o] - max, ek = Math.exp(z);
+      sum += ek;
+      ez += ek * z;
+    }
+    top[p] = 1 / sum;
+    best[p] = arg;
+    // −Σ q ln q with q = e/sum and ln e = z: ln sum − Σ e z / sum.
+    entropy[p] = Math.max(0, Math.log(sum) - ez / sum) / lnC;
+  }
+}

@@ -3,6 +3,7 @@
 // confidence, the policy's and the ranker's features and the final argmax mask are read from these three planes.
 
 import type { PlanesModelInput } from "../exec/mod.ts";
+import { summariseScores } from "../image/mod.ts";
 
 /**
  * Per-pixel summaries of the class probabilities of the whole image, kept up to date as tiles are refined.
@@ -43,35 +44,32 @@ export class ProbMap {
   }
 
   /**
-   * Writes softmax(logits) for a region: `out` is one item [C, oh, ow] of a model output whose pixel (0, 0) sits at
-   * image pixel (ox, oy); only the image region (x, y, w, h) is written.
+   * Writes a region: `out` is one item of a model output whose pixel (0, 0) sits at image pixel (ox, oy), either its
+   * logits [C, oh, ow] or (`summarised`) their summary [3, oh, ow] as an inference worker made it (top, best,
+   * entropy: lib/image `summariseScores`, the same definition as here); only the image region (x, y, w, h) is written.
    */
-  write(out: Float32Array, oh: number, ow: number, ox: number, oy: number, x: number, y: number, w: number, h: number) {
+  write(
+    out: Float32Array,
+    oh: number,
+    ow: number,
+    ox: number,
+    oy: number,
+    x: number,
+    y: number,
+    w: number,
+    h: number,
+    summarised = false,
+  ) {
     const t0 = performance.now();
-    const { c, top, best, entropy } = this;
-    const oplane = oh * ow, lnC = Math.log(c);
+    const oplane = oh * ow;
     for (let yy = y; yy < y + h; yy++) {
-      const orow = (yy - oy) * ow - ox, row = yy * this.w;
-      for (let xx = x; xx < x + w; xx++) {
-        const o = orow + xx;
-        let max = -Infinity, arg = 0;
-        for (let k = 0; k < c; k++) {
-          if (out[k * oplane + o] > max) {
-            max = out[k * oplane + o];
-            arg = k;
-          }
-        }
-        let sum = 0, ez = 0;
-        for (let k = 0; k < c; k++) {
-          const z = out[k * oplane + o] - max, ek = Math.exp(z);
-          sum += ek;
-          ez += ek * z;
-        }
-        const p = row + xx;
-        top[p] = 1 / sum;
-        best[p] = arg;
-        // −Σ q ln q with q = e/sum and ln e = z: ln sum − Σ e z / sum.
-        entropy[p] = Math.max(0, Math.log(sum) - ez / sum) / lnC;
+      const o = (yy - oy) * ow + x - ox, p = yy * this.w + x;
+      if (summarised) {
+        this.top.set(out.subarray(o, o + w), p);
+        this.best.set(out.subarray(oplane + o, oplane + o + w), p);
+        this.entropy.set(out.subarray(2 * oplane + o, 2 * oplane + o + w), p);
+      } else {
+        summariseScores(out, this.c, oplane, o, w, this, p);
       }
     }
     this.writeMs += performance.now() - t0;
@@ -91,10 +89,11 @@ export class ProbMap {
     y: number,
     w: number,
     h: number,
+    summarised = false,
   ): Promise<void> {
     const rows = Math.max(1, Math.floor(BAND_PIXELS / Math.max(1, w)));
     for (let yy = y; yy < y + h; yy += rows) {
-      this.write(out, oh, ow, ox, oy, x, yy, w, Math.min(rows, y + h - yy));
+      this.write(out, oh, ow, ox, oy, x, yy, w, Math.min(rows, y + h - yy), summarised);
       if (yy + rows < y + h) await yieldToLoop();
     }
   }

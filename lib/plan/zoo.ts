@@ -174,9 +174,9 @@ export class ZooRun {
 
   /** One model on the whole image; replaces the probability map and the tiles (cascade's second stage). */
   async whole(model: LoadedModel): Promise<void> {
-    const [[out]] = await this.exec.run([this.wholeCall(model)]);
+    const [[out]] = await this.exec.run([{ ...this.wholeCall(model), summary: true }]);
     const { width: w, height: h } = this.image;
-    await this.probs.writeBanded(out.data, out.window.h, out.window.w, 0, 0, 0, 0, w, h);
+    await this.probs.writeBanded(out.data, out.window.h, out.window.w, 0, 0, 0, 0, w, h, true);
     this.tiles = [{ x: 0, y: 0, w, h, model: model.spec.id, scale: 1, halo: 0 }];
   }
 
@@ -184,7 +184,8 @@ export class ZooRun {
   async refine(jobs: { model: LoadedModel; tiles: number[] }[]): Promise<void> {
     const todo = jobs.filter((j) => j.tiles.length > 0);
     if (todo.length === 0) return;
-    const calls = todo.map((j) => this.localCall(j.model, j.tiles));
+    // Summaries, not class scores: the softmax runs in the workers.
+    const calls = todo.map((j) => ({ ...this.localCall(j.model, j.tiles), summary: true }));
     const results = await this.exec.run(calls);
     const { tile } = this.zoo;
     const { width: w, height: h } = this.image;
@@ -194,7 +195,18 @@ export class ZooRun {
         const out = results[k][i];
         const x = r.col * tile, y = r.row * tile;
         const cw = Math.min(r.cols * tile, w - x), ch = Math.min(r.rows * tile, h - y);
-        await this.probs.writeBanded(out.data, out.window.h, out.window.w, out.window.x, out.window.y, x, y, cw, ch);
+        await this.probs.writeBanded(
+          out.data,
+          out.window.h,
+          out.window.w,
+          out.window.x,
+          out.window.y,
+          x,
+          y,
+          cw,
+          ch,
+          true,
+        );
         for (const ti of r.tiles) this.tiles[ti] = { ...this.grid[ti], model: job.model.spec.id, scale: 1, halo };
       }
     }
