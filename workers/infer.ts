@@ -15,13 +15,14 @@ const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 
 // One input buffer reused by every job of this worker (jobs run one at a time; the runtime is done with the input when
 // run() resolves). A new 4.9 MB array per 640² job cost 13–19 ms of page faults on this class of machine, more than
-// filling it. Batches above the cap get their own array, so an extreme request does not pin its memory.
-const SCRATCH_CAP = 4 * 2 ** 20; // floats (16 MiB: a 1.3-megapixel RGB input)
+// filling it. Batches above the worker's share of INPUT_BUFFERS_BYTES (set at init) get their own array, so an extreme
+// request does not pin its memory.
+let scratchCap = 0; // floats
 let scratch: Float32Array | null = null;
 
 function inputBuffer(length: number): Float32Array | undefined {
-  if (length > SCRATCH_CAP) return undefined;
-  if (!scratch || scratch.length < length) scratch = new Float32Array(Math.min(SCRATCH_CAP, Math.max(length, 2 ** 20)));
+  if (length > scratchCap) return undefined;
+  if (!scratch || scratch.length < length) scratch = new Float32Array(Math.min(scratchCap, Math.max(length, 2 ** 20)));
   return scratch;
 }
 
@@ -38,6 +39,7 @@ function post(msg: FromWorker, transfer: Transferable[] = []) {
 async function init(msg: Extract<ToWorker, { type: "init" }>) {
   // Before the runtime starts its threads: they inherit it.
   niceThisThread(WORKER_NICE);
+  scratchCap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
   const runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
   for (const m of msg.models) {
     formats.set(m.id, m.input);

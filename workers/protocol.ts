@@ -62,6 +62,8 @@ export interface InitMessage {
    * pool asks for it only when it has a single worker.
    */
   spin: boolean;
+  /** The most memory this worker keeps for reuse as model input: its share of {@link INPUT_BUFFERS_BYTES}. */
+  inputBufferBytes: number;
   models: WorkerModel[];
 }
 
@@ -130,3 +132,10 @@ export const ARENA_LIMITS = {
  * `niceThisThread`).
  */
 export const WORKER_NICE = 10;
+
+/**
+ * Memory a pool's workers keep, all together, for building model inputs in (workers/infer.ts): each worker reuses one
+ * buffer of up to its share, so inputs up to a 1920×1088 RGB image (25 MB) are built without page faults on the
+ * native default of one worker, and the pool's idle footprint stays bounded whatever the worker count.
+ */
+export const INPUT_BUFFERS_BYTES = 32 * 2 ** 20;

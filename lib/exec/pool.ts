@@ -4,7 +4,15 @@
 // recovery (a crashed, failing or hung worker is replaced).
 
 import { TimeoutError, UnavailableError } from "../errors.ts";
-import type { Backend, FromWorker, ModelInput, Tensor, ToWorker, WorkerModel } from "../../workers/protocol.ts";
+import {
+  type Backend,
+  type FromWorker,
+  INPUT_BUFFERS_BYTES,
+  type ModelInput,
+  type Tensor,
+  type ToWorker,
+  type WorkerModel,
+} from "../../workers/protocol.ts";
 
 /** Options for {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -288,6 +296,7 @@ export class WorkerPool {
           threads: this.options.threads,
           // Spinning pays only when no other worker's session competes for the cores.
           spin: this.options.size === 1,
+          inputBufferBytes: Math.floor(INPUT_BUFFERS_BYTES / this.options.size),
           models: this.options.models,
         } satisfies ToWorker,
       );
