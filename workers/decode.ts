@@ -5,7 +5,8 @@
 
 /// <reference lib="deno.worker" />
 
-import { decodeImage } from "../lib/image/decode.ts";
+import { decodeImage, decodesInWasm } from "../lib/image/decode.ts";
+import { sniffImage } from "../lib/image/sniff.ts";
 import { ProblemError } from "../lib/errors.ts";
 import { niceThisThread } from "../lib/libc.ts";
 import { WORKER_NICE } from "./protocol.ts";
@@ -40,6 +41,10 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     return;
   }
   const { id, bytes, limits, contentType, native } = event.data;
+  let wasm = false;
+  try {
+    wasm = decodesInWasm(sniffImage(bytes).format, native);
+  } catch { /* not an image: refused before any decoder runs */ }
   let reply: DecodeReply;
   try {
     const image = await decodeImage(bytes, limits, contentType, { native });
@@ -47,10 +52,11 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
     const data = pixels(image.data.byteLength);
     data.set(image.data);
-    reply = { id, ok: true, width: image.width, height: image.height, data };
+    reply = { id, wasm, ok: true, width: image.width, height: image.height, data };
   } catch (err) {
     reply = {
       id,
+      wasm,
       ok: false,
       error: err instanceof ProblemError
         ? { problem: true, name: err.name, status: err.status, slug: err.slug, message: err.message, extra: err.extra }

@@ -221,12 +221,27 @@ function checkPixels(header: HeaderInfo, maxPixels: number): void {
   );
 }
 
+/**
+ * Whether {@link decodeImage} decodes `format` with one of imagescript's WebAssembly decoders (PNG and JPEG unless
+ * `native`, GIF always): their memory grows to the largest image and is never given back (the decode pool replaces
+ * such workers now and then).
+ *
+ * @example
+ * ```ts
+ * import { decodesInWasm } from "./decode.ts";
+ * decodesInWasm("png", true); // false: sharp
+ * ```
+ */
+export function decodesInWasm(format: ImageFormat, native: boolean): boolean {
+  return format === "gif" || (!native && (format === "png" || format === "jpeg"));
+}
+
 async function decoderFor(
   format: ImageFormat,
   native: boolean,
   maxPixels: number,
 ): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
-  if (native && (format === "png" || format === "jpeg")) {
+  if ((format === "png" || format === "jpeg") && !decodesInWasm(format, native)) {
     return (bytes) => sharpDecode(bytes, maxPixels);
   }
   switch (format) {

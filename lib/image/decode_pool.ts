@@ -33,10 +33,10 @@ export type SerialisedError =
   | { problem: true; name: string; status: number; slug: string; message: string; extra: Record<string, unknown> }
   | { problem: false; name: string; message: string };
 
-/** decode worker → main. */
+/** decode worker → main; `wasm`: the upload went to a WebAssembly decoder (whose memory only grows). */
 export type DecodeReply =
-  | { id: number; ok: true; width: number; height: number; data: Uint8Array }
-  | { id: number; ok: false; error: SerialisedError };
+  | { id: number; wasm: boolean; ok: true; width: number; height: number; data: Uint8Array }
+  | { id: number; wasm: boolean; ok: false; error: SerialisedError };
 
 /** Options of {@link DecodePool}. */
 export interface DecodePoolOptions {
@@ -46,7 +46,11 @@ export interface DecodePoolOptions {
   queueLimit: number;
   /** Hard limit on one decode, ms; past it the worker is terminated and replaced (default 10 s). */
   timeoutMs: number;
-  /** A worker is replaced after this many decodes, so wasm memory it grew is given back (default 200). */
+  /**
+   * A worker is replaced after this many uploads went to its WebAssembly decoders, so the wasm memory they grew is
+   * given back (default 200). Native (sharp) decodes do not count: they grow no wasm memory, and every replacement
+   * takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
+   */
   maxJobsPerWorker: number;
   /** Decode PNG and JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
   native: boolean;
@@ -73,6 +77,8 @@ interface Slot {
   worker: Worker;
   job: Job | null;
   jobs: number;
+  /** Uploads its WebAssembly decoders took. */
+  wasmJobs: number;
   timer?: ReturnType<typeof setTimeout>;
 }
 
@@ -83,7 +89,7 @@ export interface DecodePoolStats {
   queued: number;
   /** Workers replaced after a timeout or a crash. */
   restarts: number;
-  /** Workers replaced after `maxJobsPerWorker` decodes. */
+  /** Workers replaced after `maxJobsPerWorker` WebAssembly decodes. */
   recycled: number;
 }
 
@@ -201,7 +207,7 @@ export class DecodePool {
   }
 
   #spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER_URL, { type: "module" }), job: null, jobs: 0 };
+    const slot: Slot = { worker: new Worker(WORKER_URL, { type: "module" }), job: null, jobs: 0, wasmJobs: 0 };
     slot.worker.onmessage = (event: MessageEvent<DecodeReply>) => this.#settle(slot, event.data);
     slot.worker.onerror = (event) => {
       event.preventDefault();
@@ -246,7 +252,8 @@ export class DecodePool {
     slot.job = null;
     if (reply.ok) job.resolve({ width: reply.width, height: reply.height, data: reply.data });
     else job.reject(rebuild(reply.error));
-    if (slot.jobs >= this.options.maxJobsPerWorker) {
+    if (reply.wasm) slot.wasmJobs++;
+    if (slot.wasmJobs >= this.options.maxJobsPerWorker) {
       this.#recycled++;
       this.#replace(slot, null, false);
     } else {

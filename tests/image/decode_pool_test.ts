@@ -179,3 +179,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "decode pool: only WebAssembly decodes count toward recycling the worker; sharp's do not",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const png = await encodePng(gradient(16, 8), 16, 8);
+    const native = new DecodePool({ size: 1, maxJobsPerWorker: 2, native: true });
+    const wasm = new DecodePool({ size: 1, maxJobsPerWorker: 2 });
+    try {
+      for (let i = 0; i < 5; i++) {
+        await native.decode(png, {}, "image/png");
+        await wasm.decode(png, {}, "image/png");
+      }
+      assert.equal(native.stats().recycled, 0);
+      assert.equal(wasm.stats().recycled, 2);
+    } finally {
+      native.close();
+      wasm.close();
+    }
+  },
+});
