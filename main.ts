@@ -8,7 +8,7 @@ import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
-import { detectBackend, WorkerPool } from "./lib/exec/pool.ts";
+import { detectBackend, WorkerPool } from "./lib/exec/mod.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
 import { sharpAvailable } from "./lib/image/mod.ts";
 import { tuneMalloc } from "./lib/libc.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { windowsTensor } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import { TimeoutError, UnavailableError } from "../lib/errors.ts";
-import { detectBackend, WorkerPool } from "../lib/exec/pool.ts";
+import { detectBackend, WorkerPool } from "../lib/exec/mod.ts";
 import { type Backend, CRASH_MODEL } from "../workers/protocol.ts";
 
 const registry = await ModelRegistry.load();
@@ -45,7 +45,7 @@ Deno.test("backend: without --allow-ffi (deno task start:wasm), auto and native 
   try {
     await Deno.writeTextFile(
       script,
-      `import { detectBackend } from ${JSON.stringify(import.meta.resolve("../lib/exec/pool.ts"))};
+      `import { detectBackend } from ${JSON.stringify(import.meta.resolve("../lib/exec/backend.ts"))};
       console.log(JSON.stringify([await detectBackend("auto"), await detectBackend("native")]));`,
     );
     const out = await new Deno.Command(Deno.execPath(), {

@@ -9,12 +9,6 @@ export {
   type WindowCall,
   type WindowOutput,
 } from "./executor.ts";
-export {
-  type BackendPreference,
-  detectBackend,
-  type PoolStats,
-  type RunResult,
-  WorkerPool,
-  type WorkerPoolOptions,
-} from "./pool.ts";
+export { type BackendPreference, detectBackend } from "./backend.ts";
+export { type PoolStats, type RunResult, WorkerPool, type WorkerPoolOptions } from "./pool.ts";
 export { ARENA_LIMITS, type Backend, CRASH_MODEL, type PlanesModelInput } from "../../workers/protocol.ts";
