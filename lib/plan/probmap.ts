@@ -2,7 +2,8 @@
 // there last says — its most probable class, that class's probability and the distribution's entropy. Glimpse's
 // confidence, the policy's and the ranker's features and the final argmax mask are read from these three planes.
 
-import type { PlanesModelInput } from "../exec/mod.ts";
+import type { PlanesModelInput, WindowOutput } from "../exec/mod.ts";
+import type { Box } from "./geometry.ts";
 import { summariseScores } from "../image/mod.ts";
 
 /**
@@ -12,7 +13,8 @@ import { summariseScores } from "../image/mod.ts";
  * ```ts
  * import { ProbMap } from "./probmap.ts";
  * const probs = new ProbMap(2, 1, 2);
- * probs.write(new Float32Array([0, 0, 5, -5]), 1, 2, 0, 0, 0, 0, 2, 1); // logits [C=2, 1, 2]
+ * const window = { x: 0, y: 0, w: 2, h: 1 };
+ * probs.write({ window, c: 2, data: new Float32Array([0, 0, 5, -5]) }, window); // logits [C=2, 1, 2]
  * probs.argmax(); // Uint8Array [1, 0]
  * ```
  */
@@ -44,32 +46,22 @@ export class ProbMap {
   }
 
   /**
-   * Writes a region: `out` is one item of a model output whose pixel (0, 0) sits at image pixel (ox, oy), either its
-   * logits [C, oh, ow] or (`summarised`) their summary [3, oh, ow] as an inference worker made it (top, best,
-   * entropy: lib/image `summariseScores`, the same definition as here); only the image region (x, y, w, h) is written.
+   * Writes the image region `core` from one window output (lib/exec `WindowOutput`): its class scores [C, win.h,
+   * win.w], or, when `summarised`, their summary [3, win.h, win.w] as an inference worker made it (top, best, entropy:
+   * lib/image `summariseScores`, the same definition as here).
    */
-  write(
-    out: Float32Array,
-    oh: number,
-    ow: number,
-    ox: number,
-    oy: number,
-    x: number,
-    y: number,
-    w: number,
-    h: number,
-    summarised = false,
-  ) {
+  write(out: WindowOutput, core: Box) {
     const t0 = performance.now();
-    const oplane = oh * ow;
-    for (let yy = y; yy < y + h; yy++) {
-      const o = (yy - oy) * ow + x - ox, p = yy * this.w + x;
+    const { window: win, data, summarised } = out;
+    const plane = win.w * win.h, { x, w } = core;
+    for (let y = core.y; y < core.y + core.h; y++) {
+      const o = (y - win.y) * win.w + x - win.x, p = y * this.w + x;
       if (summarised) {
-        this.top.set(out.subarray(o, o + w), p);
-        this.best.set(out.subarray(oplane + o, oplane + o + w), p);
-        this.entropy.set(out.subarray(2 * oplane + o, 2 * oplane + o + w), p);
+        this.top.set(data.subarray(o, o + w), p);
+        this.best.set(data.subarray(plane + o, plane + o + w), p);
+        this.entropy.set(data.subarray(2 * plane + o, 2 * plane + o + w), p);
       } else {
-        summariseScores(out, this.c, oplane, o, w, this, p);
+        summariseScores(data, this.c, plane, o, w, this, p);
       }
     }
     this.writeMs += performance.now() - t0;
@@ -79,22 +71,12 @@ export class ProbMap {
    * {@link write} in bands of rows with the event loop running in between: a large image's softmax takes the main
    * thread for hundreds of ms in one go otherwise (measured: ~0.5 s per MP with 11 classes).
    */
-  async writeBanded(
-    out: Float32Array,
-    oh: number,
-    ow: number,
-    ox: number,
-    oy: number,
-    x: number,
-    y: number,
-    w: number,
-    h: number,
-    summarised = false,
-  ): Promise<void> {
-    const rows = Math.max(1, Math.floor(BAND_PIXELS / Math.max(1, w)));
-    for (let yy = y; yy < y + h; yy += rows) {
-      this.write(out, oh, ow, ox, oy, x, yy, w, Math.min(rows, y + h - yy), summarised);
-      if (yy + rows < y + h) await yieldToLoop();
+  async writeBanded(out: WindowOutput, core: Box): Promise<void> {
+    const rows = Math.max(1, Math.floor(BAND_PIXELS / Math.max(1, core.w)));
+    const end = core.y + core.h;
+    for (let y = core.y; y < end; y += rows) {
+      this.write(out, { ...core, y, h: Math.min(rows, end - y) });
+      if (y + rows < end) await yieldToLoop();
     }
   }
 

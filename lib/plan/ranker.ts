@@ -23,7 +23,8 @@ export const RANKER_FEATURES = ["1", "tile unsure", "tile entropy", "image unsur
  * import { ProbMap } from "./probmap.ts";
  * import { tileFeatures } from "./ranker.ts";
  * const probs = new ProbMap(2, 2, 2);
- * probs.write(new Float32Array(8), 2, 2, 0, 0, 0, 0, 2, 2); // p = 0.5 everywhere
+ * const window = { x: 0, y: 0, w: 2, h: 2 };
+ * probs.write({ window, c: 2, data: new Float32Array(8) }, window); // p = 0.5 everywhere
  * tileFeatures(probs, [{ x: 0, y: 0, w: 2, h: 2 }])[0]; // [1, 0.5, 1, 0.5, 0.25]
  * ```
  */

@@ -176,7 +176,7 @@ export class ZooRun {
   async whole(model: LoadedModel): Promise<void> {
     const [[out]] = await this.exec.run([{ ...this.wholeCall(model), summary: true }]);
     const { width: w, height: h } = this.image;
-    await this.probs.writeBanded(out.data, out.window.h, out.window.w, 0, 0, 0, 0, w, h, true);
+    await this.probs.writeBanded(out, { x: 0, y: 0, w, h });
     this.tiles = [{ x: 0, y: 0, w, h, model: model.spec.id, scale: 1, halo: 0 }];
   }
 
@@ -195,18 +195,7 @@ export class ZooRun {
         const out = results[k][i];
         const x = r.col * tile, y = r.row * tile;
         const cw = Math.min(r.cols * tile, w - x), ch = Math.min(r.rows * tile, h - y);
-        await this.probs.writeBanded(
-          out.data,
-          out.window.h,
-          out.window.w,
-          out.window.x,
-          out.window.y,
-          x,
-          y,
-          cw,
-          ch,
-          true,
-        );
+        await this.probs.writeBanded(out, { x, y, w: cw, h: ch });
         for (const ti of r.tiles) this.tiles[ti] = { ...this.grid[ti], model: job.model.spec.id, scale: 1, halo };
       }
     }
