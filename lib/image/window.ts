@@ -75,8 +75,7 @@ export function windowsTensor(
 ): Float32Array {
   const plan = channelPlan(fmt);
   const item = plan.c * inH * inW;
-  const out = into ? into.subarray(0, windows.length * item).fill(0) : new Float32Array(windows.length * item);
-  if (out.length < windows.length * item) throw new RangeError("windowsTensor: `into` is shorter than the batch");
+  const out = zeroed(windows.length * item, into, "windowsTensor");
   windows.forEach((win, b) => {
     if (win.w === inW && win.h === inH) {
       fill(img, plan, fmt.background, win, out.subarray(b * item, (b + 1) * item));
@@ -87,6 +86,13 @@ export function windowsTensor(
     }
   });
   return out;
+}
+
+/** `n` zeros: the start of `into` (whatever it held) when given, else a new array. */
+function zeroed(n: number, into: Float32Array | undefined, who: string): Float32Array {
+  if (!into) return new Float32Array(n);
+  if (into.length < n) throw new RangeError(`${who}: \`into\` is shorter than the ${n} values it needs`);
+  return into.subarray(0, n).fill(0);
 }
 
 /** Writes one window ([C, win.h, win.w]) into `dst`, which must be zero-filled. */
@@ -149,8 +155,7 @@ export function planesTensor(input: PlanesInput, ph: number, pw: number, into?: 
   const { planes, h, w } = input;
   if (ph < h || pw < w) throw new RangeError(`planesTensor: ${h}×${w} planes do not fit in ${ph}×${pw}`);
   const n = planes.length * ph * pw;
-  const out = into ? into.subarray(0, n).fill(0) : new Float32Array(n);
-  if (out.length < n) throw new RangeError("planesTensor: `into` is shorter than the tensor");
+  const out = zeroed(n, into, "planesTensor");
   planes.forEach(({ data, scale }, k) => {
     if (data.length !== h * w) throw new RangeError(`planesTensor: plane ${k} has ${data.length} values, not ${h * w}`);
     for (let y = 0; y < h; y++) {
