@@ -64,7 +64,14 @@ export interface HostileResult {
   byKind: Record<string, Record<string, number>>;
   violations: { kind: string; name: string; index: number; why: string }[];
   exits: number;
-  health: { samples: number; failures: number; p50: number; p99: number; max: number };
+  health: {
+    samples: number;
+    failures: number;
+    failed: { at: number; why: string }[];
+    p50: number;
+    p99: number;
+    max: number;
+  };
   rssBeforeMb: number;
   rssAfterMb: number;
   rssPeakMb: number;
@@ -83,8 +90,9 @@ export async function hostilePhase(count: number, heavyRepeat: number): Promise<
   const rssBeforeMb = server.rssMb();
   let rssPeakMb = rssBeforeMb;
   const rssTimer = setInterval(() => rssPeakMb = Math.max(rssPeakMb, server.rssMb()), 500);
-  const health = healthSampler(server.url);
+  // The cases are built first: building them blocks this thread for seconds.
   const cases = await hostileCases(count);
+  const health = healthSampler(server.url);
   const violations: HostileResult["violations"] = [];
   const byKind: HostileResult["byKind"] = {};
   const outcomes: Outcome[] = [];

@@ -147,9 +147,11 @@ export function render(r: SoakResults): string {
     p();
     p(`${h.cases} generated cases (bench/soak/hostile.ts, seeded) from 4 clients, then ${h.heavy} heavy legal images one at a time, in ${
       f(h.seconds, 0)
-    } s. /healthz sampled every 100 ms: ${h.health.samples} samples, p50 ${f(h.health.p50)} ms, p99 ${
-      f(h.health.p99)
-    } ms, max ${f(h.health.max)} ms, ${h.health.failures} failed.`);
+    } s. /healthz sampled every 100 ms from a worker thread of the soak's own: ${h.health.samples} samples, p50 ${
+      f(h.health.p50)
+    } ms, p99 ${f(h.health.p99)} ms, max ${f(h.health.max)} ms, ${h.health.failures} failed${
+      h.health.failed.length ? ` (${h.health.failed.slice(0, 5).map((x) => `at ${x.at} s: ${x.why}`).join("; ")})` : ""
+    }.`);
     p();
     p("| kind | statuses |");
     p("| --- | --- |");

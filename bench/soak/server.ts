@@ -100,32 +100,24 @@ export function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
-/** Samples GET /healthz every `everyMs` until stopped: latencies and failures. */
+/**
+ * Samples GET /healthz every `everyMs` until stopped, from a worker of its own (health_worker.ts): latencies, and each
+ * failure with when (s after the start) and why.
+ */
 export function healthSampler(url: string, everyMs = 100) {
-  const latencies: number[] = [];
-  let failures = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const t = performance.now();
-      try {
-        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
-        await res.body?.cancel();
-        if (res.status === 200) latencies.push(performance.now() - t);
-        else failures++;
-      } catch {
-        failures++;
-      }
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
+  const worker = new Worker(new URL("./health_worker.ts", import.meta.url), { type: "module" });
+  const done = new Promise<{ latencies: number[]; failed: { at: number; why: string }[] }>((resolve) => {
+    worker.onmessage = (e) => resolve(e.data);
+  });
+  worker.postMessage({ url, everyMs });
   return {
     async stop() {
-      running = false;
-      await loop;
+      worker.postMessage("stop");
+      const { latencies, failed } = await done;
       return {
         samples: latencies.length,
-        failures,
+        failures: failed.length,
+        failed,
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         max: Math.max(0, ...latencies),
