@@ -3,8 +3,8 @@
 // reports what ran: the mask, the plan, the exact cost (integer FLOPs) and the timings.
 
 import { BadRequestError, OverloadedError, UnprocessableError } from "./errors.ts";
-import { type Execution, Executor, type InferencePool } from "./exec/mod.ts";
-import { decodeImage, type DecodeLimits, type RgbaImage } from "./image/mod.ts";
+import { type Execution, Executor, type InferencePool, priceCalls } from "./exec/mod.ts";
+import { checkImageHeader, decodeImage, type DecodeLimits, type RgbaImage } from "./image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "./models.ts";
 import {
   DEFAULT_PLANNER_OPTIONS,
@@ -188,7 +188,15 @@ export class Segmenter {
 
   async #segment(task: TaskSpec, req: SegmentRequest, planner: Planner): Promise<SegmentResult> {
     const started = performance.now();
-    const image = await this.decode(req.bytes, { maxPixels: this.limits.maxPixels }, req.contentType);
+    const limits = { maxPixels: this.limits.maxPixels };
+    if (planner.preflight) {
+      // From the header alone, before the upload is handed to a decoder: an image whose mandatory executions (the
+      // glance, the policy) could never run is refused (422) without the decode's time or memory.
+      const { width, height } = checkImageHeader(req.bytes, limits, req.contentType);
+      const calls = planner.preflight({ registry: this.registry, task, width, height, options: this.limits.planner });
+      priceCalls(calls, this.limits.planner.maxExecPixels);
+    }
+    const image = await this.decode(req.bytes, limits, req.contentType);
     const decoded = performance.now();
     try {
       const deadlineAt = req.deadlineMs === undefined ? undefined : started + req.deadlineMs;

@@ -151,12 +151,7 @@ export class Executor {
 
   /** Exact cost of running these calls now, batched as {@link run} would batch them. */
   price(calls: (WindowCall | TensorCall)[]): { flops: number; macs: number } {
-    let flops = 0, macs = 0;
-    for (const b of this.#batches(calls)) {
-      flops += b.flops;
-      macs += b.macs;
-    }
-    return { flops, macs };
+    return priceCalls(calls, this.options.maxExecPixels);
   }
 
   /**
@@ -167,7 +162,7 @@ export class Executor {
   async run(calls: WindowCall[]): Promise<WindowOutput[][]>;
   async run(calls: TensorCall[]): Promise<Record<string, Tensor>[]>;
   async run(calls: (WindowCall | TensorCall)[]): Promise<(WindowOutput[] | Record<string, Tensor>)[]> {
-    const batches = this.#batches(calls);
+    const batches = batchCalls(calls, this.options.maxExecPixels);
     const cost = batches.reduce((s, b) => s + b.flops, 0);
     if (!this.fits(cost)) throw new BudgetExceededError(this.flops, cost, this.budget);
     this.#admit(cost);
@@ -215,41 +210,6 @@ export class Executor {
     return out;
   }
 
-  /** Splits calls into batches of one input size, at most maxExecPixels each, and prices them. */
-  #batches(calls: (WindowCall | TensorCall)[]): Batch[] {
-    const { maxExecPixels } = this.options;
-    const out: Batch[] = [];
-    calls.forEach((call, ci) => {
-      const m = call.model;
-      if ("data" in call) {
-        const [n, , h, w] = call.dims;
-        if (n * h * w > maxExecPixels) this.#tooLarge(m, call.dims);
-        out.push({ call: ci, dims: call.dims, items: [], ...m.counter.count(call.dims) });
-        return;
-      }
-      const scale = call.scale ?? 1;
-      const bySize = new Map<string, number[]>();
-      call.windows.forEach((w, i) => {
-        const key = `${w.h}x${w.w}`;
-        const list = bySize.get(key);
-        if (list) list.push(i);
-        else bySize.set(key, [i]);
-      });
-      for (const [key, items] of bySize) {
-        const [wh, ww] = key.split("x").map(Number);
-        const inH = Math.round(wh * scale), inW = Math.round(ww * scale);
-        if (inH * inW > maxExecPixels) this.#tooLarge(m, [1, m.spec.input.channels, inH, inW]);
-        const per = Math.max(1, Math.floor(maxExecPixels / (inH * inW)));
-        for (let i = 0; i < items.length; i += per) {
-          const part = items.slice(i, i + per);
-          const dims = [part.length, m.spec.input.channels, inH, inW];
-          out.push({ call: ci, dims, items: part, ...m.counter.count(dims) });
-        }
-      }
-    });
-    return out;
-  }
-
   /**
    * Sheds the request (503) when its first execution would queue past maxQueueDelayMs, and refuses (504) work that
    * cannot finish by the deadline at the measured throughput — both before anything is sent.
@@ -268,16 +228,6 @@ export class Executor {
     }
   }
 
-  #tooLarge(m: LoadedModel, dims: number[]): never {
-    const [n, , h, w] = dims;
-    throw new ExecutionTooLargeError(
-      `${m.spec.id} would run on ${n}×${h}×${w} = ${n * h * w} input pixels in one execution, over this server's ` +
-        `limit of ${this.options.maxExecPixels}`,
-      this.options.maxExecPixels,
-      { model: m.spec.id, shape: dims },
-    );
-  }
-
   #timeout(): number {
     const { timeoutMs, deadlineAt } = this.options;
     const left = deadlineAt === undefined ? timeoutMs : Math.min(timeoutMs, deadlineAt - performance.now());
@@ -293,4 +243,71 @@ export class Executor {
     bytes.set(data);
     return this.#shared = { width, height, data: bytes };
   }
+}
+
+/**
+ * Exact cost of `calls`, batched as {@link Executor.run} batches them; needs only the calls' shapes, not the image, so
+ * a request can be priced and size-checked from its image header before the image is decoded.
+ *
+ * @throws {ExecutionTooLargeError} when one window or tensor would be over `maxExecPixels` input pixels.
+ *
+ * @example
+ * ```ts ignore
+ * priceCalls([{ model: f0, windows: [{ x: 0, y: 0, w: 256, h: 256 }] }], 1 << 22); // { flops: 117047296, macs: … }
+ * ```
+ */
+export function priceCalls(
+  calls: (WindowCall | TensorCall)[],
+  maxExecPixels: number,
+): { flops: number; macs: number } {
+  let flops = 0, macs = 0;
+  for (const b of batchCalls(calls, maxExecPixels)) {
+    flops += b.flops;
+    macs += b.macs;
+  }
+  return { flops, macs };
+}
+
+/** Splits calls into batches of one input size, at most maxExecPixels each, and prices them. */
+function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): Batch[] {
+  const out: Batch[] = [];
+  calls.forEach((call, ci) => {
+    const m = call.model;
+    if ("data" in call) {
+      const [n, , h, w] = call.dims;
+      if (n * h * w > maxExecPixels) tooLarge(m, call.dims, maxExecPixels);
+      out.push({ call: ci, dims: call.dims, items: [], ...m.counter.count(call.dims) });
+      return;
+    }
+    const scale = call.scale ?? 1;
+    const bySize = new Map<string, number[]>();
+    call.windows.forEach((w, i) => {
+      const key = `${w.h}x${w.w}`;
+      const list = bySize.get(key);
+      if (list) list.push(i);
+      else bySize.set(key, [i]);
+    });
+    for (const [key, items] of bySize) {
+      const [wh, ww] = key.split("x").map(Number);
+      const inH = Math.round(wh * scale), inW = Math.round(ww * scale);
+      if (inH * inW > maxExecPixels) tooLarge(m, [1, m.spec.input.channels, inH, inW], maxExecPixels);
+      const per = Math.max(1, Math.floor(maxExecPixels / (inH * inW)));
+      for (let i = 0; i < items.length; i += per) {
+        const part = items.slice(i, i + per);
+        const dims = [part.length, m.spec.input.channels, inH, inW];
+        out.push({ call: ci, dims, items: part, ...m.counter.count(dims) });
+      }
+    }
+  });
+  return out;
+}
+
+function tooLarge(m: LoadedModel, dims: number[], maxExecPixels: number): never {
+  const [n, , h, w] = dims;
+  throw new ExecutionTooLargeError(
+    `${m.spec.id} would run on ${n}×${h}×${w} = ${n * h * w} input pixels in one execution, over this server's ` +
+      `limit of ${maxExecPixels}`,
+    maxExecPixels,
+    { model: m.spec.id, shape: dims },
+  );
 }

@@ -5,6 +5,7 @@ export {
   Executor,
   type ExecutorOptions,
   type InferencePool,
+  priceCalls,
   type TensorCall,
   type WindowCall,
   type WindowOutput,

@@ -134,14 +134,7 @@ export async function decodeImage(
   options: DecodeOptions = {},
 ): Promise<RgbaImage> {
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!(maxPixels > 0)) {
-    throw new RangeError(`maxPixels must be positive, got ${maxPixels}`);
-  }
-  if (declaredType !== undefined) checkDeclaredType(declaredType);
-
-  const header = readHeader(bytes);
-  checkFormat(header, bytes);
-  checkPixels(header, maxPixels);
+  const header = checkImageHeader(bytes, limits, declaredType);
   if (header.format === "jpeg" && countJpegScans(bytes) > MAX_JPEG_SCANS) {
     throw new InvalidImageError(
       `JPEG has more than ${MAX_JPEG_SCANS} scans`,
@@ -179,6 +172,35 @@ export async function decodeImage(
     );
   }
   return image;
+}
+
+/**
+ * The first checks of {@link decodeImage} (1–4: declared type, header, format, pixel limit), which read the header
+ * only: cheap enough for the main thread, so a server can size-check an upload before handing it to a decoder.
+ *
+ * @throws {InvalidImageError} 400, {@link PayloadTooLargeError} 413, {@link UnsupportedMediaTypeError} 415.
+ *
+ * @example
+ * ```ts
+ * import { checkImageHeader } from "./decode.ts";
+ * const bytes = new Uint8Array(await Deno.readFile("scene.png"));
+ * const { width, height } = checkImageHeader(bytes, { maxPixels: 4_000_000 }, "image/png");
+ * ```
+ */
+export function checkImageHeader(
+  bytes: Uint8Array,
+  limits: Partial<DecodeLimits> = {},
+  declaredType?: string,
+): HeaderInfo {
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels > 0)) {
+    throw new RangeError(`maxPixels must be positive, got ${maxPixels}`);
+  }
+  if (declaredType !== undefined) checkDeclaredType(declaredType);
+  const header = readHeader(bytes);
+  checkFormat(header, bytes);
+  checkPixels(header, maxPixels);
+  return header;
 }
 
 function checkDeclaredType(declaredType: string): void {

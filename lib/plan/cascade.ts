@@ -3,7 +3,7 @@
 
 import type { Planner } from "./types.ts";
 import { startZoo, strongest, zooOutcome } from "./paser.ts";
-import type { Zoo } from "./zoo.ts";
+import { type Zoo, zooPreflight } from "./zoo.ts";
 
 /**
  * The cascade planner of a zoo task.
@@ -14,10 +14,12 @@ import type { Zoo } from "./zoo.ts";
  * ```
  */
 export function cascadePlanner(zoo: Zoo, threshold: number): Planner {
-  return async (ctx) => {
+  const plan: Planner = async (ctx) => {
     const { run, minFlops } = await startZoo(ctx, zoo);
     const top = strongest(zoo);
     if (run.confidence() < threshold && ctx.exec.fits(ctx.exec.price([run.wholeCall(top)]).flops)) await run.whole(top);
     return zooOutcome(run, minFlops);
   };
+  plan.preflight = zooPreflight(zoo, false);
+  return plan;
 }

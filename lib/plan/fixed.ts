@@ -2,10 +2,11 @@
 // baseline every adaptive plan is measured against).
 
 import { BudgetTooSmallError, ExecutionTooLargeError } from "../errors.ts";
+import type { WindowCall } from "../exec/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { roundUp } from "./geometry.ts";
-import type { PlanContext, Planner } from "./types.ts";
+import type { PlanContext, Planner, PreflightContext } from "./types.ts";
 
 /**
  * The whole-image call of `model` on a width×height image, checked against the execution-size limit.
@@ -16,16 +17,22 @@ import type { PlanContext, Planner } from "./types.ts";
  * ```
  */
 export function wholeImageCall(model: LoadedModel, width: number, height: number, maxExecPixels: number) {
-  const m = model.spec.input.multiple;
-  const window = { x: 0, y: 0, w: roundUp(width, m), h: roundUp(height, m) };
+  const call = paddedWholeCall(model, width, height);
+  const [window] = call.windows;
   if (window.w * window.h > maxExecPixels) {
     throw new ExecutionTooLargeError(
-      `fixed mode runs the whole ${width}×${height} image in one call, over this server's ` +
+      `fixed mode runs ${model.spec.id} on the whole ${width}×${height} image in one call, over this server's ` +
         `${maxExecPixels}-pixel limit per execution; use X-Mode: adaptive (tiled)`,
       maxExecPixels,
     );
   }
-  return { model, windows: [window] };
+  return call;
+}
+
+/** `model` on a whole width×height image, zero-padded at the bottom/right to its input multiple (not size-checked). */
+export function paddedWholeCall(model: LoadedModel, width: number, height: number): WindowCall {
+  const m = model.spec.input.multiple;
+  return { model, windows: [{ x: 0, y: 0, w: roundUp(width, m), h: roundUp(height, m) }] };
 }
 
 /** Runs `model` once on the whole image and stitches its output into a fresh mask. */
@@ -55,8 +62,12 @@ export async function runWholeImage(ctx: PlanContext, model: LoadedModel) {
  * ```
  */
 export function fixedPlanner(model: LoadedModel): Planner {
-  return async (ctx) => {
+  return Object.assign(async (ctx: PlanContext) => {
     const r = await runWholeImage(ctx, model);
-    return { mode: "fixed", mask: r.mask, tiles: r.tiles, minFlops: r.flops, stitchMs: r.stitchMs };
-  };
+    return { mode: "fixed" as const, mask: r.mask, tiles: r.tiles, minFlops: r.flops, stitchMs: r.stitchMs };
+  }, {
+    preflight: ({ width, height, options }: PreflightContext) => [
+      wholeImageCall(model, width, height, options.maxExecPixels),
+    ],
+  });
 }

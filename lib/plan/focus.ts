@@ -74,6 +74,17 @@ export function glanceCall(model: LoadedModel, width: number, height: number, sc
   return { model, scale, windows: [{ x: 0, y: 0, w: roundUp(width, q), h: roundUp(height, q) }] };
 }
 
+/** The two glances a focus plan chooses from (its preferred scale, then ¼, the cheapest plan there is). */
+function glanceCalls(
+  model: LoadedModel,
+  width: number,
+  height: number,
+  { task, options }: Pick<PlanContext, "task" | "options">,
+): WindowCall[] {
+  const preferred = glanceScale(width, height, task.reference, options.maxExecPixels);
+  return [preferred, 0.25].map((s) => glanceCall(model, width, height, s));
+}
+
 /** A focus window: a rectangle of cells, the mask region it writes (core) and the model input it runs on (window). */
 export interface FocusWindow {
   rect: CellRect;
@@ -193,7 +204,7 @@ function reportTiles(
  */
 export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> = {}): Planner {
   const o = { ...DEFAULT_FOCUS_OPTIONS, ...options };
-  return async (ctx: PlanContext) => {
+  const plan: Planner = async (ctx: PlanContext) => {
     const { exec, image } = ctx;
     const { width, height } = image;
     const area = width * height;
@@ -215,11 +226,11 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const inkWindows = geo.cover(ink);
     const inkFlops = exec.price(focusCalls(model, inkWindows)).flops;
     // The glance: at its preferred scale, or at ¼ when only that fits the budget (the cheapest plan there is).
-    const preferred = glanceScale(width, height, ctx.task.reference, ctx.options.maxExecPixels);
-    const glances = [preferred, 0.25].map((s) => {
-      const call = glanceCall(model, width, height, s);
-      return { scale: s, call, flops: exec.price([call]).flops };
-    });
+    const glances = glanceCalls(model, width, height, ctx).map((call) => ({
+      scale: call.scale!,
+      call,
+      flops: exec.price([call]).flops,
+    }));
     const { scale, call: glance, flops: glanceFlops } = glances.find((g) => exec.fits(g.flops)) ?? glances[1];
     const minFlops = Math.min(glances[1].flops, inkFlops, wholeFlops);
     if (!exec.fits(minFlops)) throw new BudgetTooSmallError(minFlops, exec.budget);
@@ -281,6 +292,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       unresolved_share: unresolved / area,
     });
   };
+  plan.preflight = ({ width, height, task, options }) => glanceCalls(model, width, height, { task, options });
+  return plan;
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import type { GlimpseStep, Planner } from "./types.ts";
 import { startZoo, zooOutcome } from "./paser.ts";
-import type { Zoo } from "./zoo.ts";
+import { type Zoo, zooPreflight } from "./zoo.ts";
 import { toGflops } from "../units.ts";
 
 /** Glimpse's default confidence target. */
@@ -22,7 +22,7 @@ export const DEFAULT_CONFIDENCE = 0.99;
  * ```
  */
 export function glimpsePlanner(zoo: Zoo): Planner {
-  return async (ctx) => {
+  const plan: Planner = async (ctx) => {
     const { run, minFlops } = await startZoo(ctx, zoo);
     const exec = ctx.exec;
     const target = ctx.confidence ?? DEFAULT_CONFIDENCE;
@@ -86,4 +86,6 @@ export function glimpsePlanner(zoo: Zoo): Planner {
     }
     return zooOutcome(run, minFlops, { mode: "glimpse", glimpses, stop });
   };
+  plan.preflight = zooPreflight(zoo, false);
+  return plan;
 }

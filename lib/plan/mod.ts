@@ -31,5 +31,6 @@ export {
   type Planner,
   type PlannerOptions,
   type PlanOutcome,
+  type PreflightContext,
 } from "./types.ts";
 export { haloOf, SERVING_CHOICES, type ServingChoice, type Zoo, zooOf, ZooRun } from "./zoo.ts";

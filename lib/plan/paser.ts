@@ -13,7 +13,7 @@ import { planUnderBudget } from "./budget.ts";
 import { tileEdgeEnergy } from "./complexity.ts";
 import { rankGains, tileFeatures } from "./ranker.ts";
 import type { PlanContext, Planner, PlanOutcome } from "./types.ts";
-import { type Zoo, ZooRun } from "./zoo.ts";
+import { type Zoo, zooPreflight, ZooRun } from "./zoo.ts";
 
 /** Complexity selector's default share of tiles upgraded when there is no budget. */
 export const DEFAULT_COMPLEXITY_SHARE = 0.35;
@@ -50,14 +50,14 @@ export function zooOutcome(run: ZooRun, minFlops: number, extra: Partial<PlanOut
  * ```
  */
 export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
-  return async (ctx) => {
+  const selector = opts.selector ?? (zoo.policy ? "policy" : "complexity");
+  const plan: Planner = async (ctx) => {
     const { run, minFlops } = await startZoo(ctx, zoo);
     const exec = ctx.exec;
     const actionModels = zoo.actions.map((id) => (id === null ? null : zoo.locals.find((m) => m.spec.id === id)!));
     // Exact FLOPs of the chosen actions, batched per model as refine runs them.
     const planFlops = (chosen: number[]) =>
       actionModels.reduce((f, m, a) => (m ? f + run.localFlops(m, indicesOf(chosen, a)) : f), 0);
-    const selector = opts.selector ?? (zoo.policy ? "policy" : "complexity");
     let chosen: number[] = run.grid.map(() => 0);
     let stop: string | undefined;
     if (selector === "policy") {
@@ -119,6 +119,8 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
     await run.refine(actionModels.flatMap((m, a) => (m ? [{ model: m, tiles: indicesOf(chosen, a) }] : [])));
     return zooOutcome(run, minFlops, stop ? { stop } : {});
   };
+  plan.preflight = zooPreflight(zoo, selector === "policy");
+  return plan;
 }
 
 /** Tiles whose chosen action is `a`. */

@@ -1,7 +1,7 @@
 // What planners share: the request modes, the tiles a plan reports, the planner options, and the contract between
 // a planner and the Segmenter (a planner decides, the Executor in its context runs and prices).
 
-import type { Executor } from "../exec/mod.ts";
+import type { Executor, TensorCall, WindowCall } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { ModelRegistry, TaskSpec } from "../models.ts";
 
@@ -100,5 +100,22 @@ export interface PlanOutcome {
   stitchMs: number;
 }
 
+/** What a planner knows before the image is decoded: its size (from the header), the task and the options. */
+export interface PreflightContext {
+  registry: ModelRegistry;
+  task: TaskSpec;
+  width: number;
+  height: number;
+  options: PlannerOptions;
+}
+
 /** A planner: decides which executions run, reads their results, returns the mask. */
-export type Planner = (ctx: PlanContext) => Promise<PlanOutcome>;
+export interface Planner {
+  (ctx: PlanContext): Promise<PlanOutcome>;
+  /**
+   * The executions this planner makes on every image of this size, whatever its pixels (the glance, the routing
+   * policy): the Segmenter size-checks them from the image header, so an image that could never be served is refused
+   * before any memory or decode time is spent on it. The planner builds those same calls when it runs.
+   */
+  preflight?: (ctx: PreflightContext) => (WindowCall | TensorCall)[];
+}

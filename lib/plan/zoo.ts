@@ -2,13 +2,14 @@
 // share while they run: the probability map, the tile grid and what produced each tile. Every model call goes through
 // the request's Executor; this module only cuts windows and writes results.
 
-import type { Executor, WindowCall } from "../exec/mod.ts";
+import type { Executor, TensorCall, WindowCall } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "../models.ts";
 import { type Box, mergeTiles, type Rect, roundUp, tileGrid } from "./geometry.ts";
 import { ProbMap } from "./probmap.ts";
 import type { RankerWeights } from "./ranker.ts";
-import type { PlannedTile } from "./types.ts";
+import type { PlannedTile, PreflightContext } from "./types.ts";
+import { paddedWholeCall } from "./fixed.ts";
 import SERVING from "../../models/serving.json" with { type: "json" };
 
 /** The models of a zoo task, found by role. */
@@ -99,6 +100,25 @@ export function zooOf(
   return zoo;
 }
 
+/** The routing policy's input shape for a width×height image: rounded up to the policy's multiple and the tile size. */
+export function policyDimsOf(zoo: Zoo, width: number, height: number): number[] {
+  const m = Math.max(zoo.policy!.spec.input.multiple, zoo.tile);
+  return [1, 2, roundUp(height, m), roundUp(width, m)];
+}
+
+/**
+ * A zoo planner's preflight (types.ts `Planner.preflight`): f0 on the whole image, and with `policy` the routing
+ * policy's input, which every request of that planner runs whatever the image holds.
+ */
+export function zooPreflight(zoo: Zoo, policy: boolean): (ctx: PreflightContext) => (WindowCall | TensorCall)[] {
+  return ({ width, height }) => [
+    paddedWholeCall(zoo.global, width, height),
+    ...(policy && zoo.policy
+      ? [{ model: zoo.policy, dims: policyDimsOf(zoo, width, height), data: new Float32Array(0) }]
+      : []),
+  ];
+}
+
 /** One zoo request in progress: the glance, the refinements and the probability map they fill. */
 export class ZooRun {
   /** What produced each grid tile so far (the plan's tiles). */
@@ -126,15 +146,12 @@ export class ZooRun {
 
   /** A model on the whole image, zero-padded at the bottom/right to its input multiple. */
   wholeCall(model: LoadedModel): WindowCall {
-    const m = model.spec.input.multiple;
-    return { model, windows: [{ x: 0, y: 0, w: roundUp(this.image.width, m), h: roundUp(this.image.height, m) }] };
+    return paddedWholeCall(model, this.image.width, this.image.height);
   }
 
   /** The policy's input shape: the image rounded up to the policy's multiple and the tile size. */
   policyDims(): number[] {
-    const p = this.zoo.policy!;
-    const m = Math.max(p.spec.input.multiple, this.zoo.tile);
-    return [1, 2, roundUp(this.image.height, m), roundUp(this.image.width, m)];
+    return policyDimsOf(this.zoo, this.image.width, this.image.height);
   }
 
   /** Rectangles of grid tiles that run as one window each. */
