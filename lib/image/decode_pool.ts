@@ -52,6 +52,12 @@ export interface DecodePoolOptions {
    * takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
    */
   maxJobsPerWorker: number;
+  /**
+   * A worker whose WebAssembly decoders took any upload is also replaced once it has been idle this long, ms (default
+   * 60 s, as the inference workers' arena release: ARENA_LIMITS.idleMs): a quiet server gives the grown wasm memory
+   * back without waiting for the 200th decode, and the restart's main-thread cost lands when nothing is waiting.
+   */
+  idleRecycleMs: number;
   /** Decode PNG and JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
   native: boolean;
 }
@@ -62,6 +68,7 @@ export const DEFAULT_DECODE_POOL: DecodePoolOptions = {
   queueLimit: 32,
   timeoutMs: 10_000,
   maxJobsPerWorker: 200,
+  idleRecycleMs: 60_000,
   native: false,
 };
 
@@ -80,6 +87,7 @@ interface Slot {
   /** Uploads its WebAssembly decoders took. */
   wasmJobs: number;
   timer?: ReturnType<typeof setTimeout>;
+  idle?: ReturnType<typeof setTimeout>;
 }
 
 /** Counters for tests and metrics. */
@@ -89,7 +97,7 @@ export interface DecodePoolStats {
   queued: number;
   /** Workers replaced after a timeout or a crash. */
   restarts: number;
-  /** Workers replaced after `maxJobsPerWorker` WebAssembly decodes. */
+  /** Workers replaced after `maxJobsPerWorker` WebAssembly decodes, or idle after any (`idleRecycleMs`). */
   recycled: number;
 }
 
@@ -199,6 +207,7 @@ export class DecodePool {
     this.#closed = true;
     for (const slot of this.#slots) {
       clearTimeout(slot.timer);
+      clearTimeout(slot.idle);
       slot.worker.terminate();
       slot.job?.reject(new UnavailableError("the decode pool closed", 1));
     }
@@ -220,6 +229,7 @@ export class DecodePool {
     for (const slot of this.#slots) {
       if (slot.job || this.#queue.length === 0) continue;
       const job = this.#queue.shift()!;
+      clearTimeout(slot.idle);
       slot.job = job;
       slot.jobs++;
       slot.timer = setTimeout(() => {
@@ -256,14 +266,23 @@ export class DecodePool {
     if (slot.wasmJobs >= this.options.maxJobsPerWorker) {
       this.#recycled++;
       this.#replace(slot, null, false);
-    } else {
-      this.#pump();
+      return;
+    }
+    this.#pump();
+    if (!slot.job && slot.wasmJobs > 0) {
+      slot.idle = setTimeout(() => {
+        if (slot.job || !this.#slots.includes(slot)) return;
+        this.#recycled++;
+        this.#replace(slot, null, false);
+      }, this.options.idleRecycleMs);
+      Deno.unrefTimer(slot.idle);
     }
   }
 
   // Terminates a slot's worker (failing its job with `err`) and starts another in its place.
   #replace(slot: Slot, err: Error | null, fault: boolean): void {
     clearTimeout(slot.timer);
+    clearTimeout(slot.idle);
     slot.worker.terminate();
     if (slot.job && err) slot.job.reject(err);
     if (fault) this.#restarts++;

@@ -201,3 +201,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "decode pool: a worker idle after WebAssembly decodes is replaced (its wasm memory given back); after sharp's, not",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const png = await encodePng(gradient(16, 8), 16, 8);
+    const native = new DecodePool({ size: 1, idleRecycleMs: 100, native: true });
+    const wasm = new DecodePool({ size: 1, idleRecycleMs: 100 });
+    try {
+      await native.decode(png, {}, "image/png");
+      await wasm.decode(png, {}, "image/png");
+      // Busy again before the idle limit: no replacement.
+      await new Promise((r) => setTimeout(r, 40));
+      await wasm.decode(png, {}, "image/png");
+      assert.equal(wasm.stats().recycled, 0);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(native.stats().recycled, 0);
+      assert.equal(wasm.stats().recycled, 1);
+      // The replacement serves; after a WebAssembly decode of its own, it too is replaced once idle.
+      assert.equal((await wasm.decode(png, {}, "image/png")).width, 16);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(wasm.stats().recycled, 2);
+    } finally {
+      native.close();
+      wasm.close();
+    }
+  },
+});
