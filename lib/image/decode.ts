@@ -13,6 +13,7 @@ import {
   JPEG_RGB,
   jpegDecoder,
   type JpegFrame,
+  KeptDecoder,
   pngDecoder,
 } from "./_codecs.ts";
 import { checkComplete, countJpegScans, type HeaderInfo, readHeader, unsupportedMediaType } from "./_headers.ts";
@@ -258,6 +259,11 @@ export function decodesInWasm(format: ImageFormat, native: boolean): boolean {
   return format === "gif" || (!native && (format === "png" || format === "jpeg"));
 }
 
+// imagescript's PNG and JPEG decoders, each instance kept across successful decodes (_codecs.ts).
+const keptPng = new KeptDecoder(pngDecoder);
+const keptJpeg = new KeptDecoder(jpegDecoder);
+const area = (f: { width: number; height: number }) => f.width * f.height;
+
 async function decoderFor(
   format: ImageFormat,
   native: boolean,
@@ -267,17 +273,13 @@ async function decoderFor(
     return (bytes) => sharpDecode(bytes, maxPixels);
   }
   switch (format) {
-    case "png": {
-      const codec = await pngDecoder();
-      return (bytes) => {
-        const { width, height, framebuffer } = codec.decode(bytes);
+    case "png":
+      return async (bytes) => {
+        const { width, height, framebuffer } = await keptPng.use((codec) => codec.decode(bytes), area);
         return { width, height, data: framebuffer };
       };
-    }
-    case "jpeg": {
-      const codec = await jpegDecoder();
-      return (bytes) => jpegToRgba(codec.decode(bytes));
-    }
+    case "jpeg":
+      return async (bytes) => jpegToRgba(await keptJpeg.use((codec) => codec.decode(bytes), area));
     case "gif": {
       const codec = await gifDecoder();
       return (bytes) => firstGifFrame(new codec.Decoder(bytes));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { GIF, Image } from "imagescript";
 import { InvalidImageError, PayloadTooLargeError, ProblemError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
 import { decodeImage, encodeMaskPng, MAX_JPEG_SCANS } from "../../lib/image/mod.ts";
+import { KEEP_MAX_PIXELS, KeptDecoder } from "../../lib/image/_codecs.ts";
 import {
   encodeGif,
   encodeJpeg,
@@ -296,4 +297,36 @@ Deno.test("decode: mutated files never escape as untyped errors", async () => {
     assert.equal(clean.width, W);
   }
   assert.ok(failures > 0);
+});
+
+Deno.test("kept decoder: reused after a success, dropped after a failure or a large image", async () => {
+  let made = 0;
+  const kept = new KeptDecoder(() => Promise.resolve({ id: ++made }));
+  const seen: number[] = [];
+  const run = (pixels: number, fail = false) =>
+    kept.use((codec) => {
+      seen.push(codec.id);
+      if (fail) throw new Error("trap");
+      return pixels;
+    }, (p) => p);
+  await run(100);
+  await run(100); // same instance
+  await assert.rejects(run(100, true), /trap/);
+  await run(100); // fresh after the failure
+  await run(KEEP_MAX_PIXELS + 1);
+  await run(100); // fresh after the large image
+  assert.deepEqual(seen, [1, 1, 1, 2, 2, 3]);
+});
+
+Deno.test("decode: PNG and JPEG decodes after a corrupt file are unchanged (the failed instance is not reused)", async () => {
+  const png = new Uint8Array(await new Image(64, 48).fill(0x336699ff).encode());
+  const jpeg = new Uint8Array(await new Image(64, 48).fill(0x336699ff).encodeJPEG(90));
+  for (const [bytes, type] of [[png, "image/png"], [jpeg, "image/jpeg"]] as const) {
+    const before = await decodeImage(bytes, {}, type);
+    const corrupt = bytes.slice();
+    for (let i = Math.floor(bytes.length / 2); i < bytes.length - 12; i += 7) corrupt[i] ^= 0x5a;
+    await decodeImage(corrupt, {}, type).catch(() => {});
+    const after = await decodeImage(bytes, {}, type);
+    assert.deepEqual(after.data, before.data, type);
+  }
 });

@@ -7,30 +7,9 @@ import { ModelRegistry } from "../../lib/models.ts";
 import type { Mode } from "../../lib/plan/mod.ts";
 import { Segmenter } from "../../lib/segment.ts";
 import { RecordingPool } from "../_pool.ts";
+import { pngHeaderOnly } from "../../dev/image_fixtures.ts";
 
 const registry = await ModelRegistry.load();
-
-/** The first 33 bytes of an 8-bit grey PNG of width×height: signature and IHDR, all a header check reads. */
-function pngHeader(width: number, height: number): Uint8Array {
-  const ihdr = new Uint8Array(25);
-  const view = new DataView(ihdr.buffer);
-  view.setUint32(0, 13);
-  ihdr.set([0x49, 0x48, 0x44, 0x52], 4); // "IHDR"
-  view.setUint32(8, width);
-  view.setUint32(12, height);
-  ihdr.set([8, 0, 0, 0, 0], 16); // depth 8, grey, deflate, no filter, no interlace
-  view.setUint32(21, crc32(ihdr.subarray(4, 21)));
-  return Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...ihdr]);
-}
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 Deno.test("an image no plan could serve is refused (422) from its header, before it is decoded", async () => {
   let decodes = 0;
@@ -49,7 +28,7 @@ Deno.test("an image no plan could serve is refused (422) from its header, before
   for (const [task, mode, width, height, model] of refused) {
     const t0 = performance.now();
     await assert.rejects(
-      seg.segment({ task, mode, bytes: pngHeader(width, height), contentType: "image/png" }),
+      seg.segment({ task, mode, bytes: pngHeaderOnly(width, height), contentType: "image/png" }),
       (e: unknown) => {
         assert.ok(e instanceof ExecutionTooLargeError, `${task} ${mode} ${width}×${height}: ${e}`);
         assert.equal(e.status, 422);
@@ -71,7 +50,7 @@ Deno.test("an image no plan could serve is refused (422) from its header, before
   ];
   for (const [task, mode, width, height] of served) {
     await assert.rejects(
-      seg.segment({ task, mode, bytes: pngHeader(width, height), contentType: "image/png" }),
+      seg.segment({ task, mode, bytes: pngHeaderOnly(width, height), contentType: "image/png" }),
       /the decoder was called/,
     );
   }
