@@ -4,7 +4,7 @@
 // survives more idle sockets than it has descriptors and serves again.
 
 import assert from "node:assert/strict";
-import { BodyTimeoutError, guardConnections, serveResilient } from "../../lib/net/mod.ts";
+import { BodyTimeoutError, guardConnections, serveResilient, timedBody } from "../../lib/net/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -155,4 +155,27 @@ Deno.test({
     assert.ok(served > 0, `no request served after the flood (${refused} refused, ${dropped} dropped)\n${log}`);
     assert.ok(dropped > 100, `only ${dropped} idle sockets dropped\n${log}`);
   },
+});
+
+Deno.test("body timeout: a slow but steady body passes; a body read late is not timed out for it", async () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // 8 chunks 40 ms apart: 320 ms in all, over the 100 ms idle limit, never idle that long.
+  const steady = new ReadableStream<Uint8Array>({
+    async start(c) {
+      for (let i = 0; i < 8; i++) {
+        await sleep(40);
+        c.enqueue(new Uint8Array(1000));
+      }
+      c.close();
+    },
+  });
+  const bytes = await new Response(timedBody(steady, 100)).arrayBuffer();
+  assert.equal(bytes.byteLength, 8000);
+  // The whole body is there at once, but nobody reads it for 250 ms: no timeout either.
+  const late = timedBody(new Response("abc").body!, 100);
+  await sleep(250);
+  assert.equal(await new Response(late).text(), "abc");
+  // And a stall still fails, once.
+  const stalled = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(5)) });
+  await assert.rejects(new Response(timedBody(stalled, 100, 50)).arrayBuffer(), BodyTimeoutError);
 });
