@@ -27,7 +27,8 @@ const ERROR_TEXT: Record<number, string> = {
   413: "body over MAX_UPLOAD_BYTES, or image over MAX_PIXELS (checked from the header before decoding)",
   415: "unsupported media type (e.g. WebP)",
   422: "budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused " +
-    "with another body, mode unavailable for the task",
+    "with another body, mode unavailable for the task, or an image whose first model runs would be over " +
+    "MAX_EXEC_PIXELS (`execution-too-large`, checked from the header before decoding)",
   429: "rate limited: see Retry-After, RateLimit and RateLimit-Policy",
   503: "queue full, not ready, worker crashed, or the billing write failed (safe to retry): see Retry-After",
   504: "deadline or server timeout exceeded",

@@ -724,7 +724,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task */
+      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task, or an image whose first model runs would be over MAX_EXEC_PIXELS (`execution-too-large`, checked from the header before decoding) */
       422: {
         headers: {
           /** @description request id */
@@ -869,7 +869,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task */
+      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task, or an image whose first model runs would be over MAX_EXEC_PIXELS (`execution-too-large`, checked from the header before decoding) */
       422: {
         headers: {
           /** @description request id */
@@ -937,7 +937,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task */
+      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task, or an image whose first model runs would be over MAX_EXEC_PIXELS (`execution-too-large`, checked from the header before decoding) */
       422: {
         headers: {
           /** @description request id */
@@ -1036,7 +1036,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task */
+      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task, or an image whose first model runs would be over MAX_EXEC_PIXELS (`execution-too-large`, checked from the header before decoding) */
       422: {
         headers: {
           /** @description request id */
@@ -1161,7 +1161,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task */
+      /** @description budget below the cheapest plan (`min_gflops`), bad header or query values, Idempotency-Key reused with another body, mode unavailable for the task, or an image whose first model runs would be over MAX_EXEC_PIXELS (`execution-too-large`, checked from the header before decoding) */
       422: {
         headers: {
           /** @description request id */
