@@ -1,8 +1,9 @@
-// Native PNG and JPEG decoding with sharp (libvips, libspng, libjpeg-turbo over N-API), used only when the native
-// inference backend is on (the decode pool is told so by main.ts; it needs --allow-ffi, as onnxruntime-node does).
-// Why not imagescript there: measured in Deno by `deno task bench` ("Decoders" in docs/BENCHMARKS.md), sharp decodes a
-// 640×640 PNG about 2× and a 1920×1080 JPEG about 5–10× faster than imagescript's WebAssembly decoders. GIF and TIFF
-// stay on imagescript / our own decoder. The header checks of decode.ts (pixels, scans, completeness) run first in
+// Native JPEG decoding with sharp (libvips, libjpeg-turbo over N-API), used only when the native inference backend is
+// on (the decode pool is told so by main.ts; it needs --allow-ffi, as onnxruntime-node does). Why JPEG only: measured
+// in Deno by `deno task bench` ("Decoders" in docs/BENCHMARKS.md), sharp decodes a 1920×1080 JPEG about 4× faster than
+// imagescript's WebAssembly decoder, while imagescript's PNG decoder, its instance kept between decodes (_codecs.ts),
+// is 2–5× faster than sharp up to 640×640 and as fast at 1280×720 (sharp's own pipeline and its fresh output buffer
+// cost more than the decoding there). PNG, GIF and TIFF stay on imagescript / our own decoder. The header checks of decode.ts (pixels, scans, completeness) run first in
 // either case, so no limit depends on which decoder runs.
 
 import type { RgbaImage } from "./types.ts";

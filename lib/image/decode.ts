@@ -73,7 +73,7 @@ export const MAX_JPEG_SCANS = 500;
 
 /** How {@link decodeImage} decodes once the limits are checked. */
 export interface DecodeOptions {
-  /** PNG and JPEG through sharp (native; needs --allow-ffi) instead of imagescript's WebAssembly decoders. */
+  /** JPEG through sharp (native; needs --allow-ffi) instead of imagescript's WebAssembly decoder. */
   native?: boolean;
 }
 
@@ -106,8 +106,8 @@ const DECODABLE: ReadonlySet<ImageFormat> = new Set([
  * clients mislabel uploads far more often than they send a format we would
  * wrongly accept, and decoding is driven by the bytes anyway.
  *
- * Then PNG and JPEG are decoded with imagescript's decoders (with sharp when
- * `options.native`: lib/image/_sharp.ts), GIF to its
+ * Then PNG and JPEG are decoded with imagescript's decoders (JPEG with sharp
+ * when `options.native`: lib/image/_sharp.ts), GIF to its
  * first frame composited on a transparent logical screen, and TIFF (IFD0)
  * by a built-in baseline decoder: uncompressed, LZW, Deflate or PackBits;
  * bilevel, grey, palette, RGB(A) at up to 16 bits. Other TIFF variants
@@ -245,18 +245,18 @@ function checkPixels(header: HeaderInfo, maxPixels: number): void {
 }
 
 /**
- * Whether {@link decodeImage} decodes `format` with one of imagescript's WebAssembly decoders (PNG and JPEG unless
- * `native`, GIF always): their memory grows to the largest image and is never given back (the decode pool replaces
- * such workers now and then).
+ * Whether {@link decodeImage} decodes `format` with one of imagescript's WebAssembly decoders (PNG and GIF always,
+ * JPEG unless `native`): their memory grows to the largest image they decoded and is never given back (the decode pool
+ * replaces such workers now and then).
  *
  * @example
  * ```ts
  * import { decodesInWasm } from "./decode.ts";
- * decodesInWasm("png", true); // false: sharp
+ * decodesInWasm("jpeg", true); // false: sharp
  * ```
  */
 export function decodesInWasm(format: ImageFormat, native: boolean): boolean {
-  return format === "gif" || (!native && (format === "png" || format === "jpeg"));
+  return format === "gif" || format === "png" || (!native && format === "jpeg");
 }
 
 // imagescript's PNG and JPEG decoders, each instance kept across successful decodes (_codecs.ts).
@@ -269,7 +269,7 @@ async function decoderFor(
   native: boolean,
   maxPixels: number,
 ): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
-  if ((format === "png" || format === "jpeg") && !decodesInWasm(format, native)) {
+  if (format === "jpeg" && !decodesInWasm(format, native)) {
     return (bytes) => sharpDecode(bytes, maxPixels);
   }
   switch (format) {

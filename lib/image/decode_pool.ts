@@ -58,7 +58,7 @@ export interface DecodePoolOptions {
    * back without waiting for the 200th decode, and the restart's main-thread cost lands when nothing is waiting.
    */
   idleRecycleMs: number;
-  /** Decode PNG and JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
+  /** Decode JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
   native: boolean;
 }
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { InvalidImageError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
 import { decodeImage } from "../../lib/image/decode.ts";
 import { DecodePool } from "../../lib/image/decode_pool.ts";
-import { encodePng, gradient } from "../../dev/image_fixtures.ts";
+import { encodeJpeg, encodePng, gradient } from "../../dev/image_fixtures.ts";
 import { progressiveJpeg } from "../../bench/soak/jpeg.ts";
 
 /** Max event-loop lag (ms) seen by a 10 ms timer loop while `work` runs. */
@@ -185,13 +185,13 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const png = await encodePng(gradient(16, 8), 16, 8);
+    const jpeg = await encodeJpeg(gradient(16, 8), 16, 8);
     const native = new DecodePool({ size: 1, maxJobsPerWorker: 2, native: true });
     const wasm = new DecodePool({ size: 1, maxJobsPerWorker: 2 });
     try {
       for (let i = 0; i < 5; i++) {
-        await native.decode(png, {}, "image/png");
-        await wasm.decode(png, {}, "image/png");
+        await native.decode(jpeg, {}, "image/jpeg");
+        await wasm.decode(jpeg, {}, "image/jpeg");
       }
       assert.equal(native.stats().recycled, 0);
       assert.equal(wasm.stats().recycled, 2);
@@ -209,10 +209,11 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const png = await encodePng(gradient(16, 8), 16, 8);
+    const jpeg = await encodeJpeg(gradient(16, 8), 16, 8);
     const native = new DecodePool({ size: 1, idleRecycleMs: 100, native: true });
     const wasm = new DecodePool({ size: 1, idleRecycleMs: 100 });
     try {
-      await native.decode(png, {}, "image/png");
+      await native.decode(jpeg, {}, "image/jpeg");
       await wasm.decode(png, {}, "image/png");
       // Busy again before the idle limit: no replacement.
       await new Promise((r) => setTimeout(r, 40));
