@@ -4,7 +4,7 @@
 // (workers × threads at c=1 and c=4), decoders, and HTTP end to end on five image sizes (p50/p99 at c=1 and c=4,
 // throughput, share outside the model, GFLOP/s, mask agreement with the peer).
 //
-//   deno task bench                  # BENCH_ITER=8 requests per server, size and round at c=1 (c=4: 2×)
+//   deno task bench                  # BENCH_ITER=16 requests per server and size at c=1 (c=4: 2×), in 4 rounds
 
 import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
@@ -13,8 +13,9 @@ import type { Backend } from "../lib/exec/mod.ts";
 import { textImage } from "../dev/fixtures.ts";
 import { bar, clockGHz, iou, type Lat, median, quantile, sizeLines } from "./_bench.ts";
 
-const ITER = Number(Deno.env.get("BENCH_ITER") ?? 8);
-const ROUNDS = 2;
+const ITER = Number(Deno.env.get("BENCH_ITER") ?? 16);
+// Four interleaved rounds of 16 requests: with 2 rounds of 8, one run to the next moved a ratio by ±0.1 on this VM.
+const ROUNDS = 4;
 const root = new URL("../", import.meta.url);
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
