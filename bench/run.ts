@@ -14,7 +14,7 @@ import { textImage } from "../dev/fixtures.ts";
 import { bar, clockGHz, iou, type Lat, median, quantile, sizeLines } from "./_bench.ts";
 
 const ITER = Number(Deno.env.get("BENCH_ITER") ?? 16);
-// Four interleaved rounds of 16 requests: with 2 rounds of 8, one run to the next moved a ratio by ±0.1 on this VM.
+// 16 requests in 4 interleaved rounds: with 8 in 2 rounds, one run to the next moved a ratio by ±0.1 on this VM.
 const ROUNDS = 4;
 const root = new URL("../", import.meta.url);
 const registry = await ModelRegistry.load();
