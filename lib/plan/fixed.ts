@@ -6,7 +6,7 @@ import type { WindowCall } from "../exec/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { roundUp } from "./geometry.ts";
-import type { PlanContext, Planner, PreflightContext } from "./types.ts";
+import type { PlanContext, Planner } from "./types.ts";
 
 /**
  * The whole-image call of `model` on a width×height image, checked against the execution-size limit.
@@ -62,12 +62,10 @@ export async function runWholeImage(ctx: PlanContext, model: LoadedModel) {
  * ```
  */
 export function fixedPlanner(model: LoadedModel): Planner {
-  return Object.assign(async (ctx: PlanContext) => {
+  const plan: Planner = async (ctx) => {
     const r = await runWholeImage(ctx, model);
-    return { mode: "fixed" as const, mask: r.mask, tiles: r.tiles, minFlops: r.flops, stitchMs: r.stitchMs };
-  }, {
-    preflight: ({ width, height, options }: PreflightContext) => [
-      wholeImageCall(model, width, height, options.maxExecPixels),
-    ],
-  });
+    return { mode: "fixed", mask: r.mask, tiles: r.tiles, minFlops: r.flops, stitchMs: r.stitchMs };
+  };
+  plan.preflight = ({ width, height, options }) => [wholeImageCall(model, width, height, options.maxExecPixels)];
+  return plan;
 }
