@@ -13,7 +13,7 @@ import { planUnderBudget } from "./budget.ts";
 import { tileEdgeEnergy } from "./complexity.ts";
 import { rankGains, tileFeatures } from "./ranker.ts";
 import type { PlanContext, Planner, PlanOutcome } from "./types.ts";
-import { type Zoo, zooPreflight, ZooRun } from "./zoo.ts";
+import { policyShapeCall, type Zoo, zooPreflight, ZooRun } from "./zoo.ts";
 
 /** Complexity selector's default share of tiles upgraded when there is no budget. */
 export const DEFAULT_COMPLEXITY_SHARE = 0.35;
@@ -62,7 +62,7 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
     let stop: string | undefined;
     if (selector === "policy") {
       if (!zoo.policy) throw new UnprocessableError(`task ${ctx.task.name} has no routing policy`, "mode-unavailable");
-      const policyFlops = exec.price([{ model: zoo.policy, dims: run.policyDims(), data: new Float32Array(0) }]).flops;
+      const policyFlops = exec.price([policyShapeCall(zoo, run.image.width, run.image.height)]).flops;
       if (!exec.fits(policyFlops)) {
         stop = "budget"; // not even the router fits: the glance alone is the plan
       } else {

@@ -106,6 +106,11 @@ export function policyDimsOf(zoo: Zoo, width: number, height: number): number[] 
   return [1, 2, roundUp(height, m), roundUp(width, m)];
 }
 
+/** The routing policy's call on a width×height image, shape only (no input data): for pricing and size checks. */
+export function policyShapeCall(zoo: Zoo, width: number, height: number): TensorCall {
+  return { model: zoo.policy!, dims: policyDimsOf(zoo, width, height), data: new Float32Array(0) };
+}
+
 /**
  * A zoo planner's preflight (types.ts `Planner.preflight`): f0 on the whole image, and with `policy` the routing
  * policy's input, which every request of that planner runs whatever the image holds.
@@ -113,9 +118,7 @@ export function policyDimsOf(zoo: Zoo, width: number, height: number): number[] 
 export function zooPreflight(zoo: Zoo, policy: boolean): (ctx: PreflightContext) => (WindowCall | TensorCall)[] {
   return ({ width, height }) => [
     paddedWholeCall(zoo.global, width, height),
-    ...(policy && zoo.policy
-      ? [{ model: zoo.policy, dims: policyDimsOf(zoo, width, height), data: new Float32Array(0) }]
-      : []),
+    ...(policy && zoo.policy ? [policyShapeCall(zoo, width, height)] : []),
   ];
 }
 
