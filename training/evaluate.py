@@ -43,11 +43,16 @@ def predict_full(model, images: np.ndarray, batch: int = 16) -> np.ndarray:
 @torch.no_grad()
 def predict_tiled(model, images: np.ndarray, tile: int, halo: int, batch: int = 64) -> np.ndarray:
     """Logits [N, C, H, W] of a local model run tile by tile with a zero-padded halo."""
+    x = torch.from_numpy(np.ascontiguousarray(images))[:, None].to(_device(model))
+    return tiled_logits(model, x, tile, halo, batch).float().cpu().numpy()
+
+
+@torch.no_grad()
+def tiled_logits(model, x: torch.Tensor, tile: int, halo: int, batch: int = 64) -> torch.Tensor:
+    """`predict_tiled` on a tensor [N, 1, H, W] already on the model's device; logits stay there."""
     model.eval()
-    dev = _device(model)
-    n, H, W = images.shape
+    n, _, H, W = x.shape
     gh, gw = math.ceil(H / tile), math.ceil(W / tile)
-    x = torch.from_numpy(np.ascontiguousarray(images))[:, None].to(dev)
     x = F.pad(x, (halo, gw * tile - W + halo, halo, gh * tile - H + halo))
     win = tile + 2 * halo
     windows = torch.stack(
@@ -61,7 +66,7 @@ def predict_tiled(model, images: np.ndarray, tile: int, halo: int, batch: int = 
     y = torch.cat(ys)
     c = y.shape[1]
     y = y.reshape(n, gh, gw, c, tile, tile).permute(0, 3, 1, 4, 2, 5).reshape(n, c, gh * tile, gw * tile)
-    return y[..., :H, :W].float().cpu().numpy()
+    return y[..., :H, :W]
 
 
 def confusion(pred: np.ndarray, label: np.ndarray, n_classes: int) -> np.ndarray:

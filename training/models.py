@@ -57,20 +57,22 @@ class RoutingPolicy(nn.Module):
     validated best for it.
     """
 
-    def __init__(self, tile: int = 64, width: int = 16):
+    def __init__(self, tile: int = 64, width: int = 16, critic_width: int | None = None, in_channels: int = 2):
         super().__init__()
         self.tile = tile
+        self.in_channels = in_channels
         self.pool = nn.AvgPool2d(4)
         steps = (tile // 4).bit_length() - 1  # stride-2 convs after the 4× pool
 
-        def body():
-            layers: list[nn.Module] = [nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True)]
+        def body(width: int):
+            layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
             for _ in range(steps):
                 layers += [nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
             return nn.Sequential(*layers)
 
-        self.actor = nn.Sequential(body(), nn.Conv2d(width, len(ACTIONS), 1))
-        self.critic = nn.Sequential(body(), nn.Conv2d(width, len(ACTIONS), 1))
+        self.actor = nn.Sequential(body(width), nn.Conv2d(width, len(ACTIONS), 1))
+        cw = critic_width or width
+        self.critic = nn.Sequential(body(cw), nn.Conv2d(cw, len(ACTIONS), 1))
 
     def forward(self, x: torch.Tensor):
         return self.forward_pooled(self.pool(x))
