@@ -32,5 +32,5 @@ export interface Runtime {
  */
 export async function createRuntime(backend: Backend, threads: number, spin = false): Promise<Runtime> {
   if (backend === "native") return (await import("./runtime_node.ts")).nodeRuntime(undefined, spin);
-  return (await import("./runtime_web.ts")).webRuntime(backend, threads);
+  return await (await import("./runtime_web.ts")).webRuntime(backend, threads);
 }

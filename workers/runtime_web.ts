@@ -1,14 +1,14 @@
 // onnxruntime-web behind the worker's Runtime interface: WASM-SIMD (the serverless path) or WebGPU on a real adapter.
-// Plain `import * as ort` is the import path that works inside Deno module workers (others fail on blob:/base-null
-// URLs).
+// The package is imported by its bare name (resolved by Deno, as a static import would be): paths that make
+// onnxruntime-web fetch its own modules fail inside Deno module workers on blob:/base-null URLs.
 
-import * as ort from "onnxruntime-web";
+import type * as OrtModule from "onnxruntime-web";
 import type { Backend, Tensor } from "./protocol.ts";
 import type { Runtime, RuntimeSession } from "./runtime.ts";
 
 // Spinning off: with several workers' WASM thread pools on the same cores, a busy-waiting thread steals the core
 // another session is about to use.
-const OPTIONS: ort.InferenceSession.SessionOptions = {
+const OPTIONS: OrtModule.InferenceSession.SessionOptions = {
   graphOptimizationLevel: "all",
   extra: { session: { "intra_op.allow_spinning": "0" } },
 };
@@ -22,7 +22,11 @@ const OPTIONS: ort.InferenceSession.SessionOptions = {
  * const runtime = webRuntime("wasm-simd", 2);
  * ```
  */
-export function webRuntime(backend: Exclude<Backend, "native">, threads: number): Runtime {
+export async function webRuntime(backend: Exclude<Backend, "native">, threads: number): Promise<Runtime> {
+  // Deno resolves the bare `onnxruntime-web` through the package's "node" export condition, to its Node build, which
+  // has no WebGPU backend ("[webgpu] backend not found"): every WebGPU session used to fall back to WASM. A WebGPU
+  // worker loads the package's WebGPU build (`onnxruntime-web/webgpu`: WebGPU plus the WASM CPU backend).
+  const ort: typeof OrtModule = backend === "webgpu" ? await importWebGpuBuild() : await import("onnxruntime-web");
   ort.env.wasm.numThreads = threads;
   ort.env.logLevel = "error";
   let actual: Backend = backend;
@@ -31,7 +35,7 @@ export function webRuntime(backend: Exclude<Backend, "native">, threads: number)
       return actual;
     },
     async load(bytes: Uint8Array): Promise<RuntimeSession> {
-      let session: ort.InferenceSession;
+      let session: OrtModule.InferenceSession;
       try {
         session = await ort.InferenceSession.create(bytes, {
           ...OPTIONS,
@@ -40,15 +44,38 @@ export function webRuntime(backend: Exclude<Backend, "native">, threads: number)
       } catch (err) {
         if (actual !== "webgpu") throw err;
         // A WebGPU adapter that cannot host this model: this and later models run on WASM-SIMD, and the worker says so.
+        console.warn(`WebGPU cannot host a model (${(err as Error).message.split("\n")[0]}); using WASM-SIMD`);
         actual = "wasm-simd";
         session = await ort.InferenceSession.create(bytes, { ...OPTIONS, executionProviders: ["wasm"] });
       }
-      return webSession(session);
+      return webSession(ort, session);
     },
   };
 }
 
-function webSession(session: ort.InferenceSession): RuntimeSession {
+/**
+ * `onnxruntime-web/webgpu`, imported inside a Deno worker. At module evaluation that build resolves its own URL against
+ * `location.origin` when a `location` exists; a Deno worker's location is its file: URL, whose origin is "null", and
+ * the import throws ("Invalid URL … with base 'null'"). The main thread has no `location`, and the import works there:
+ * the worker hides its `location` for the duration of the import, then puts it back. The build's WebAssembly file is
+ * read from disk and handed over, so nothing is fetched relative to that URL later.
+ */
+async function importWebGpuBuild(): Promise<typeof OrtModule> {
+  const own = Object.getOwnPropertyDescriptor(globalThis, "location");
+  Object.defineProperty(globalThis, "location", { value: undefined, configurable: true, writable: true });
+  let ort: typeof OrtModule;
+  try {
+    ort = await import("onnxruntime-web/webgpu");
+  } finally {
+    if (own) Object.defineProperty(globalThis, "location", own);
+    else delete (globalThis as { location?: unknown }).location;
+  }
+  const dist = new URL("./", import.meta.resolve("onnxruntime-web/webgpu"));
+  ort.env.wasm.wasmBinary = await Deno.readFile(new URL("ort-wasm-simd-threaded.asyncify.wasm", dist));
+  return ort;
+}
+
+function webSession(ort: typeof OrtModule, session: OrtModule.InferenceSession): RuntimeSession {
   const inputName = session.inputNames[0];
   return {
     async run(data, dims) {
