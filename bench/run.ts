@@ -270,9 +270,10 @@ log();
 log("## WebGPU");
 log();
 log(
-  "Not measured: this machine has no GPU, and the `device` GPU was not lent to this task. `BACKEND=auto` never " +
-    "picks Deno's software fallback adapter (tests/pool_test.ts); `BACKEND=webgpu` without a real adapter runs " +
-    "WASM-SIMD and says so in `X-Backend`.",
+  "Not measured here (no GPU on this machine): on a machine with one, `deno run -A bench/webgpu.ts --out " +
+    "docs/WEBGPU.md` runs the text model on WebGPU and on WASM-SIMD side by side (docs/WEBGPU.md: an H200). " +
+    "`BACKEND=auto` never picks Deno's software fallback adapter (tests/pool_test.ts); `BACKEND=webgpu` without a " +
+    "real adapter runs WASM-SIMD and says so in `X-Backend`.",
 );
 log();
 log(`## The model alone: PP-OCRv4 text detector, 1×3×${S}×${S} (${gflops640.toFixed(3)} GFLOPs by our counter)`);

@@ -122,24 +122,41 @@ if (chosen !== "webgpu") {
   say(`Workers ran on: ${gpuRun.actual} (asked: webgpu) and ${wasmRun.actual} (asked: wasm-simd).`);
   say();
   say(
-    "| image | GFLOPs (webgpu / wasm) | webgpu p50 ms | of which in session.run | wasm p50 ms | of which in session.run | wasm / webgpu | mask IoU vs wasm |",
+    "| image | GFLOPs (webgpu / wasm) | webgpu p50 ms | of which in session.run | wasm p50 ms | of which in session.run " +
+      "| webgpu / wasm | GFLOP/s in session.run (webgpu / wasm) | mask IoU vs wasm |",
   );
-  say("| --- | --: | --: | --: | --: | --: | --: | --: |");
+  say("| --- | --: | --: | --: | --: | --: | --: | --: | --: |");
+  const ratios: number[] = [], gpuRate: number[] = [], cpuRate: number[] = [];
   images.forEach((img, i) => {
     const g = gpuRun.cells[i], w = wasmRun.cells[i];
     if (g.error || w.error) {
-      say(`| ${img.label} | — | ${g.error ?? ""} | | ${w.error ?? ""} | | | |`);
+      say(`| ${img.label} | — | ${g.error ?? ""} | | ${w.error ?? ""} | | | | |`);
       return;
     }
-    say(
-      `| ${img.label} | ${g.gflops.toFixed(3)} / ${w.gflops.toFixed(3)} | ${g.p50.toFixed(1)} | ${
-        g.model.toFixed(1)
-      } | ` +
-        `${w.p50.toFixed(1)} | ${w.model.toFixed(1)} | ${(w.p50 / g.p50).toFixed(2)}× | ${
-          iou(g.mask, w.mask).toFixed(4)
-        } |`,
-    );
+    ratios.push(g.p50 / w.p50);
+    gpuRate.push(g.gflops / g.model * 1e3);
+    cpuRate.push(w.gflops / w.model * 1e3);
+    const cells = [
+      img.label,
+      `${g.gflops.toFixed(3)} / ${w.gflops.toFixed(3)}`,
+      g.p50.toFixed(1),
+      g.model.toFixed(1),
+      w.p50.toFixed(1),
+      w.model.toFixed(1),
+      `${(g.p50 / w.p50).toFixed(2)}×`,
+      `${gpuRate.at(-1)!.toFixed(1)} / ${cpuRate.at(-1)!.toFixed(1)}`,
+      iou(g.mask, w.mask).toFixed(4),
+    ];
+    say(`| ${cells.join(" | ")} |`);
   });
+  if (ratios.length) {
+    const span = (xs: number[], d: number) => `${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}`;
+    say();
+    say(
+      `Reading: on this machine WebGPU takes ${span(ratios, 2)}× the time of WASM-SIMD on ${cores} cores per ` +
+        `request; inside session.run the GPU reached ${span(gpuRate, 1)} GFLOP/s, WASM ${span(cpuRate, 1)} GFLOP/s.`,
+    );
+  }
 }
 say();
 if (out) await Deno.writeTextFile(out, lines.join("\n"));
