@@ -7,11 +7,9 @@
 // the software fallback adapter Deno exposes on GPU-less machines is never used (lib/exec/backend.ts).
 
 import { ModelRegistry } from "../lib/models.ts";
-import { WorkerPool } from "../lib/exec/pool.ts";
+import { type Backend, detectBackend, WorkerPool } from "../lib/exec/mod.ts";
 import { Segmenter } from "../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
-import { detectBackend } from "../lib/exec/backend.ts";
-import type { Backend } from "../workers/protocol.ts";
 import { textImage } from "../dev/fixtures.ts";
 import { iou, quantile, sizeLines } from "./_bench.ts";
 
