@@ -148,7 +148,8 @@ def render(manifest: dict) -> str:
             ]
             for s in pol["lambda_sweep"]:
                 out.append(f"| {s['lambda']} | {s['val_miou']:.4f} | {s['flops_fraction']:.1%} |")
-            out.append("")
+            out += ["", "The critic refitted on 40× the scenes with the served halos, wider or with the image as a third "
+                    "input: [CRITIC.md](CRITIC.md) (`training/refit_critic.py`).", ""]
             out += _interface(by["policy"], pol)
             f0, f2 = by["f0"], by["f2"]
             ratio = _per_pixel(f2) / _per_pixel(f0)
