@@ -19,7 +19,7 @@ const OPTIONS: OrtModule.InferenceSession.SessionOptions = {
  *
  * @example
  * ```ts ignore
- * const runtime = webRuntime("wasm-simd", 2);
+ * const runtime = await webRuntime("wasm-simd", 2);
  * ```
  */
 export async function webRuntime(backend: Exclude<Backend, "native">, threads: number): Promise<Runtime> {
