@@ -56,7 +56,7 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
       (bytes, limits, contentType) => decoder.decode(bytes, limits, contentType, { transfer: true }),
       (image) => decoder.release(image),
     );
-    const ready = { registry, segmenter, pool, meter };
+    const ready = { registry, segmenter, pool, meter, forms: decoder.parseForm.bind(decoder) };
     services.loaded(ready);
     return ready;
   } catch (err) {

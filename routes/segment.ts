@@ -152,7 +152,7 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
     validator("header", (v) => segmentHeaders(v)),
     validator("query", (v) => maskQuery(v as Record<string, string>)),
     uploadLimit(services.config.MAX_UPLOAD_BYTES),
-    upload(),
+    upload((c) => c.var.ready.forms),
     idempotency({ fingerprint }),
     async (c) => {
       const { task } = c.req.valid("param");

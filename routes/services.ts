@@ -7,6 +7,7 @@ import type { MeterStore } from "../lib/metering/mod.ts";
 import type { ModelRegistry } from "../lib/models.ts";
 import type { Segmenter } from "../lib/segment.ts";
 import type { WorkerPool } from "../lib/exec/pool.ts";
+import type { FormParser } from "./middleware/upload.ts";
 
 /** Everything a segment request needs, all loaded. */
 export interface Ready {
@@ -14,6 +15,8 @@ export interface Ready {
   segmenter: Segmenter;
   pool: WorkerPool;
   meter: MeterStore;
+  /** Reads a multipart upload's `image` field off the main thread (the server's DecodePool); else in place. */
+  forms?: FormParser;
 }
 
 /** Where loading stands. */

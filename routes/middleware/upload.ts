@@ -1,6 +1,7 @@
 // The uploaded image: a raw image body or the field `image` of a multipart form, with the media type the client
 // declared. Hono has no body parser for raw images, hence this one; the size limit is body_limit.ts's, in front.
 
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { BadRequestError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
 
@@ -16,6 +17,9 @@ export interface Upload {
 
 /** Variables `upload` sets. */
 export type UploadEnv = { Variables: { upload: Upload } };
+
+/** Parses a multipart/form-data body elsewhere (DecodePool.parseForm): its `image` file, or null when it has none. */
+export type FormParser = (body: Uint8Array, contentType: string) => Promise<{ bytes: Uint8Array; type: string } | null>;
 
 async function read<T>(body: () => Promise<T>, slug: string, what: string): Promise<T> {
   try {
@@ -36,19 +40,28 @@ async function read<T>(body: () => Promise<T>, slug: string, what: string): Prom
  * new Hono().post("/size", upload(), (c) => c.json(c.var.upload.bytes.length));
  * ```
  */
-export function upload() {
+export function upload(forms?: (c: Context) => FormParser | undefined) {
   return createMiddleware<UploadEnv>(async function upload(c, next) {
     const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
     if (type === "multipart/form-data") {
-      const form = await read(() => c.req.formData(), "bad-multipart", "malformed multipart body");
-      const file = form.get("image");
-      if (!(file instanceof File)) {
-        throw new BadRequestError("multipart body has no file in the field 'image'", "bad-multipart");
+      const parse = forms?.(c);
+      let file: { bytes: Uint8Array; type: string } | null;
+      if (parse) {
+        // Off the main thread: the body as it came, then the form parsed elsewhere (400 bad-multipart when malformed).
+        const body = new Uint8Array(
+          await read(() => c.req.arrayBuffer(), "bad-body", "could not read the request body"),
+        );
+        file = await parse(body, c.req.header("content-type")!);
+      } else {
+        const form = await read(() => c.req.formData(), "bad-multipart", "malformed multipart body");
+        const field = form.get("image");
+        file = field instanceof File ? { bytes: new Uint8Array(await field.arrayBuffer()), type: field.type } : null;
       }
+      if (!file) throw new BadRequestError("multipart body has no file in the field 'image'", "bad-multipart");
       const partType = file.type.split(";")[0].trim().toLowerCase();
       // A generic part type says nothing: let the bytes decide.
       const declared = partType && partType !== "application/octet-stream" ? partType : undefined;
-      c.set("upload", { bytes: new Uint8Array(await file.arrayBuffer()), contentType: declared });
+      c.set("upload", { bytes: file.bytes, contentType: declared });
       return await next();
     }
     if (!IMAGE_TYPES.includes(type) && type !== "application/octet-stream") {

@@ -4,7 +4,12 @@
 // heavy image decodes.
 
 import assert from "node:assert/strict";
-import { InvalidImageError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
+import {
+  BadRequestError,
+  InvalidImageError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from "../../lib/errors.ts";
 import { decodeImage } from "../../lib/image/decode.ts";
 import { DecodePool } from "../../lib/image/decode_pool.ts";
 import { encodeJpeg, encodePng, gradient } from "../../dev/image_fixtures.ts";
@@ -229,6 +234,50 @@ Deno.test({
     } finally {
       native.close();
       wasm.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "decode pool: a multipart form's image field is read in a worker, with the main thread free",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const pool = new DecodePool({ size: 1 });
+    const form = async (fields: [string, Blob | string][]) => {
+      const fd = new FormData();
+      for (const [k, v] of fields) fd.append(k, v);
+      const req = new Request("http://x/", { method: "POST", body: fd });
+      return { type: req.headers.get("content-type")!, body: new Uint8Array(await req.arrayBuffer()) };
+    };
+    try {
+      const png = await encodePng(gradient(64, 48), 64, 48);
+      const ok = await form([["note", "hi"], [
+        "image",
+        new File([png as Uint8Array<ArrayBuffer>], "a.png", { type: "image/png" }),
+      ]]);
+      const file = await pool.parseForm(ok.body, ok.type);
+      assert.ok(file);
+      assert.equal(file.type, "image/png");
+      assert.deepEqual(file.bytes, png);
+      assert.equal(ok.body.byteLength, 0, "the body is transferred to the worker, not copied");
+
+      const none = await form([["note", "no image here"]]);
+      assert.equal(await pool.parseForm(none.body, none.type), null);
+
+      await assert.rejects(
+        pool.parseForm(new TextEncoder().encode("not a form"), "multipart/form-data; boundary=xyz"),
+        (err: unknown) => err instanceof BadRequestError && err.slug === "bad-multipart",
+      );
+
+      // A 12 MiB form: Deno's parser holds its thread ~20 ms per MiB; here that thread is not the main one.
+      const big = await form([["image", new File([new Uint8Array(12 * 2 ** 20).fill(7)], "b.png")]]);
+      let got: { bytes: Uint8Array } | null = null;
+      const lag = await lagDuring(async () => (got = await pool.parseForm(big.body, big.type)));
+      assert.equal(got!.bytes.length, 12 * 2 ** 20);
+      assert.ok(lag < 100, `main thread held for ${lag.toFixed(0)} ms`);
+    } finally {
+      pool.close();
     }
   },
 });
