@@ -136,26 +136,38 @@ def train_critic(task: str, train_d: dict, val_d: dict, epochs: int = 60, seed: 
     """
     torch.manual_seed(seed)
     pol = models.RoutingPolicy(models.ZOO[task]["tile"], critic_width=width)
-    opt = torch.optim.AdamW(pol.critic.parameters(), lr=2e-3, weight_decay=1e-4)
     x, y = _pooled(train_d), torch.from_numpy(train_d["gains"])
     xv, yv = _pooled(val_d), torch.from_numpy(val_d["gains"])
+    mse, ep = fit_critic(pol, x, y, xv, yv, symmetries(task), epochs, seed)
+    log(f"[{task}-policy] critic: best val MSE {mse:.5f} at epoch {ep}/{epochs}")
+    return pol
+
+
+def fit_critic(pol, x, y, xv, yv, syms: list[int], epochs: int, seed: int, batch: int = 32, one_cycle: bool = False,
+               dev=None) -> tuple[float, int]:
+    """Fits `pol.critic` on pooled inputs x → gains y (MSE, AdamW, the symmetries as augmentation; with `one_cycle` a
+    one-cycle learning-rate schedule) and keeps the epoch with the lowest MSE on (xv, yv): (that MSE, its epoch)."""
+    opt = torch.optim.AdamW(pol.critic.parameters(), lr=2e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, 2e-3, total_steps=epochs * math.ceil(len(x) / batch), pct_start=0.1) if one_cycle else None
     gen = torch.Generator().manual_seed(seed)
-    syms = symmetries(task)
     best = (float("inf"), None, 0)
     for ep in range(epochs):
         pol.train()
-        for idx, k in _batches(len(x), 32, gen, syms):
+        for idx, k in _batches(len(x), batch, gen, syms):
+            idx = idx.to(dev) if dev is not None else idx
             loss = F.mse_loss(pol.critic(_sym(x[idx], k)), _sym(y[idx], k))
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched:
+                sched.step()
         with torch.no_grad():
             v = F.mse_loss(pol.critic(xv), yv).item()
         if v < best[0]:
             best = (v, copy.deepcopy(pol.critic.state_dict()), ep + 1)
     pol.critic.load_state_dict(best[1])
-    log(f"[{task}-policy] critic: best val MSE {best[0]:.5f} at epoch {best[2]}/{epochs}")
-    return pol
+    return best[0], best[2]
 
 
 def train_policy(task: str, d: dict, cost: np.ndarray, lam: float, epochs: int = 60, seed: int = 0, log=print,

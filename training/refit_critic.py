@@ -135,34 +135,15 @@ def replay(gain: np.ndarray, counts: np.ndarray, per_tile: list[float], fixed: f
 
 
 def fit(task: str, x, y, xv, yv, channels: int, width: int, dev, epochs: int, batch: int = 256, seed: int = 0):
-    """A critic on pooled inputs (first `channels` planes), MSE on the real gains, symmetries as augmentation;
-    the epoch with the lowest MSE on (xv, yv) is kept."""
+    """A critic on pooled inputs (first `channels` planes): policy.fit_critic with a larger batch and a one-cycle
+    schedule, on the device."""
     torch.manual_seed(seed)
     pol = models.RoutingPolicy(models.ZOO[task]["tile"], critic_width=width, in_channels=channels).to(dev)
-    opt = torch.optim.AdamW(pol.critic.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(x) / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
     x, y = x[:, :channels].to(dev), y.to(dev)
     xv, yv = xv[:, :channels].to(dev), yv.to(dev)
-    gen = torch.Generator().manual_seed(seed)
-    syms = routing.symmetries(task)
-    best = (float("inf"), None, 0)
-    for ep in range(epochs):
-        pol.train()
-        for idx, k in routing._batches(len(x), batch, gen, syms):
-            idx = idx.to(dev)
-            loss = F.mse_loss(pol.critic(routing._sym(x[idx], k)), routing._sym(y[idx], k))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        pol.eval()
-        with torch.no_grad():
-            v = F.mse_loss(pol.critic(xv), yv).item()
-        if v < best[0]:
-            best = (v, copy.deepcopy(pol.critic.state_dict()), ep + 1)
-    pol.critic.load_state_dict(best[1])
-    return pol.cpu().eval(), best[0], best[2]
+    mse, ep = routing.fit_critic(pol, x, y, xv, yv, routing.symmetries(task), epochs, seed, batch=batch,
+                                 one_cycle=True, dev=dev)
+    return pol.cpu().eval(), mse, ep
 
 
 def conv_flops(pol: models.RoutingPolicy, H: int, W: int) -> float:
