@@ -57,9 +57,9 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
     const data = pixels(image.data.byteLength);
     data.set(image.data);
-    reply = { id, wasm, ok: true, width: image.width, height: image.height, data };
+    reply = { id, grows: wasm, ok: true, width: image.width, height: image.height, data };
   } catch (err) {
-    reply = { id, wasm, ok: false, error: serialise(err) };
+    reply = { id, grows: wasm, ok: false, error: serialise(err) };
   }
   self.postMessage(reply);
 };
@@ -71,12 +71,12 @@ async function formReply(id: number, body: Uint8Array, contentType: string): Pro
     const form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { "content-type": contentType } })
       .formData();
     const file = form.get("image");
-    if (!(file instanceof File)) return [{ id, wasm: false, ok: true, file: null }, []];
+    if (!(file instanceof File)) return [{ id, grows: true, ok: true, file: null }, []];
     const bytes = new Uint8Array(await file.arrayBuffer());
-    return [{ id, wasm: false, ok: true, file: { bytes, type: file.type } }, [bytes.buffer]];
+    return [{ id, grows: true, ok: true, file: { bytes, type: file.type } }, [bytes.buffer]];
   } catch (err) {
     const bad = new BadRequestError(`malformed multipart body: ${(err as Error)?.message ?? err}`, "bad-multipart");
-    return [{ id, wasm: false, ok: false, error: serialise(bad) }, []];
+    return [{ id, grows: true, ok: false, error: serialise(bad) }, []];
   }
 }
 

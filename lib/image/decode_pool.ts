@@ -42,11 +42,15 @@ export type SerialisedError =
   | { problem: true; name: string; status: number; slug: string; message: string; extra: Record<string, unknown> }
   | { problem: false; name: string; message: string };
 
-/** decode worker → main; `wasm`: the upload went to a WebAssembly decoder (whose memory only grows). */
+/**
+ * decode worker → main; `grows`: the job left memory behind in the worker that only a fresh worker gives back — an
+ * upload that went to a WebAssembly decoder (whose memory only grows), or a parsed multipart form (100 forms of 4 MiB
+ * left the server 100 MB larger 70 s later, until the idle worker was replaced: then below where it started).
+ */
 export type DecodeReply =
-  | { id: number; wasm: boolean; ok: true; width: number; height: number; data: Uint8Array }
-  | { id: number; wasm: false; ok: true; file: FormFile | null }
-  | { id: number; wasm: boolean; ok: false; error: SerialisedError };
+  | { id: number; grows: boolean; ok: true; width: number; height: number; data: Uint8Array }
+  | { id: number; grows: boolean; ok: true; file: FormFile | null }
+  | { id: number; grows: boolean; ok: false; error: SerialisedError };
 
 /** Options of {@link DecodePool}. */
 export interface DecodePoolOptions {
@@ -57,15 +61,15 @@ export interface DecodePoolOptions {
   /** Hard limit on one decode, ms; past it the worker is terminated and replaced (default 10 s). */
   timeoutMs: number;
   /**
-   * A worker is replaced after this many uploads went to its WebAssembly decoders, so the wasm memory they grew is
-   * given back (default 200). Native (sharp) decodes do not count: they grow no wasm memory, and every replacement
-   * takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
+   * A worker is replaced after this many jobs grew its memory (`grows`: uploads its WebAssembly decoders took,
+   * multipart forms it parsed), so that memory is given back (default 200). Native (sharp) decodes do not count: they
+   * grow none, and every replacement takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
    */
   maxJobsPerWorker: number;
   /**
-   * A worker whose WebAssembly decoders took any upload is also replaced once it has been idle this long, ms (default
-   * 60 s, as the inference workers' arena release: ARENA_LIMITS.idleMs): a quiet server gives the grown wasm memory
-   * back without waiting for the 200th decode, and the restart's main-thread cost lands when nothing is waiting.
+   * A worker after any such job is also replaced once it has been idle this long, ms (default 60 s, as the inference
+   * workers' arena release: ARENA_LIMITS.idleMs): a quiet server gives the grown memory back without waiting for the
+   * 200th job, and the restart's main-thread cost lands when nothing is waiting.
    */
   idleRecycleMs: number;
   /** Decode JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
@@ -94,8 +98,8 @@ interface Slot {
   worker: Worker;
   job: Job | null;
   jobs: number;
-  /** Uploads its WebAssembly decoders took. */
-  wasmJobs: number;
+  /** Jobs that grew its memory (`grows`): WebAssembly decodes, multipart forms. */
+  growJobs: number;
   timer?: ReturnType<typeof setTimeout>;
   idle?: ReturnType<typeof setTimeout>;
 }
@@ -252,7 +256,7 @@ export class DecodePool {
   }
 
   #spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER_URL, { type: "module" }), job: null, jobs: 0, wasmJobs: 0 };
+    const slot: Slot = { worker: new Worker(WORKER_URL, { type: "module" }), job: null, jobs: 0, growJobs: 0 };
     slot.worker.onmessage = (event: MessageEvent<DecodeReply>) => this.#settle(slot, event.data);
     slot.worker.onerror = (event) => {
       event.preventDefault();
@@ -298,14 +302,14 @@ export class DecodePool {
     slot.job = null;
     if (reply.ok) job.resolve(reply);
     else job.reject(rebuild(reply.error));
-    if (reply.wasm) slot.wasmJobs++;
-    if (slot.wasmJobs >= this.options.maxJobsPerWorker) {
+    if (reply.grows) slot.growJobs++;
+    if (slot.growJobs >= this.options.maxJobsPerWorker) {
       this.#recycled++;
       this.#replace(slot, null, false);
       return;
     }
     this.#pump();
-    if (!slot.job && slot.wasmJobs > 0) {
+    if (!slot.job && slot.growJobs > 0) {
       slot.idle = setTimeout(() => {
         if (slot.job || !this.#slots.includes(slot)) return;
         this.#recycled++;

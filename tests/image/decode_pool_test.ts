@@ -243,7 +243,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const pool = new DecodePool({ size: 1 });
+    const pool = new DecodePool({ size: 1, idleRecycleMs: 300 });
     const form = async (fields: [string, Blob | string][]) => {
       const fd = new FormData();
       for (const [k, v] of fields) fd.append(k, v);
@@ -276,6 +276,10 @@ Deno.test({
       const lag = await lagDuring(async () => (got = await pool.parseForm(big.body, big.type)));
       assert.equal(got!.bytes.length, 12 * 2 ** 20);
       assert.ok(lag < 100, `main thread held for ${lag.toFixed(0)} ms`);
+
+      // The parser's buffers stay in the worker until it is replaced: idle after forms, it is.
+      await new Promise((r) => setTimeout(r, 600));
+      assert.ok(pool.stats().recycled >= 1);
     } finally {
       pool.close();
     }
