@@ -11,7 +11,7 @@ import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./lib/exec/mod.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
 import { sharpAvailable } from "./lib/image/mod.ts";
-import { tuneMalloc } from "./lib/libc.ts";
+import { idleRelease, tuneMalloc } from "./lib/libc.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */
@@ -89,7 +89,15 @@ export function startServer(config: Config): RunningServer {
     maxInflightUploads: config.MAX_INFLIGHT_UPLOADS,
     underPressure: () => server?.underPressure() ?? false,
   });
-  server = serveResilient({ port: config.PORT, hostname: config.HOSTNAME, reusePort: config.REUSE_PORT }, guard.fetch);
+  // Memory large uploads leave behind is given back once the server has been quiet for 5 s (lib/libc.ts).
+  const release = idleRelease(5000);
+  server = serveResilient(
+    { port: config.PORT, hostname: config.HOSTNAME, reusePort: config.REUSE_PORT },
+    (req, info) => {
+      release.touch();
+      return guard.fetch(req, info);
+    },
+  );
   const addr = server.addr;
   const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
   // Uploads are decoded in workers of this server's own (so /healthz never waits on a decoder).
@@ -107,6 +115,7 @@ export function startServer(config: Config): RunningServer {
     async close() {
       await ready.then((r) => r.pool.close(), () => {});
       await server.shutdown();
+      release.close();
       decoder.close();
       services.state.meter?.close();
     },

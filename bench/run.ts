@@ -163,8 +163,8 @@ const serverEnv = {
   DATA_DIR: await Deno.makeTempDir(),
   MAX_QUEUE_DELAY_MS: "600000",
 };
-// The permissions `deno task start` / `start:wasm` grant (native needs --allow-ffi, WASM does not).
-const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
+// The permissions and flags `deno task start` / `start:wasm` pass (native needs --allow-ffi, WASM does not).
+const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--v8-flags=--expose-gc"];
 const servers: Server[] = [
   await spawn("peer", "node", ["bench/peer/server.mjs"], { PORT: "8931" }, 8931),
   await spawn("thriftseg native", Deno.execPath(), ["run", ...perms, "--allow-ffi", "main.ts"], {

@@ -72,6 +72,44 @@ export function trimMalloc(): void {
   open()?.malloc_trim(0n);
 }
 
+/**
+ * Gives memory back once the server goes quiet: `idleMs` after the last `touch()` (one per request), a full garbage
+ * collection when the runtime exposes one (`--v8-flags=--expose-gc`, which `deno task start` passes), then
+ * {@link trimMalloc}. Without it, the buffers of large uploads stay in the main isolate until V8 next collects, which
+ * an idle server may not do for a long time, and glibc keeps the freed pages (the trim threshold is 1 GiB, above):
+ * 100 raw 4 MiB uploads left the server 215 → 278 MB 70 s later, 221 → 198 MB with this (30 s later). The collection
+ * holds the main thread for a few ms, so it runs only when nothing has arrived for `idleMs`, at most once per quiet
+ * spell.
+ *
+ * @example
+ * ```ts
+ * import { idleRelease } from "./libc.ts";
+ * const release = idleRelease(5000);
+ * release.touch(); // on every request
+ * release.close();
+ * ```
+ */
+export function idleRelease(idleMs: number): { touch(): void; close(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const run = () => {
+    timer = undefined;
+    gc?.();
+    trimMalloc();
+  };
+  return {
+    touch() {
+      if (timer !== undefined) clearTimeout(timer);
+      const t = setTimeout(run, idleMs);
+      Deno.unrefTimer(t);
+      timer = t;
+    },
+    close() {
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
+}
+
 const PRIO_PROCESS = 0;
 
 /**

@@ -22,7 +22,7 @@ export class ServerProc {
   constructor(readonly port: number, readonly env: Record<string, string>) {
     this.url = `http://127.0.0.1:${port}`;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN],
+      args: ["run", "-A", "--v8-flags=--expose-gc", MAIN],
       env: { HOSTNAME: "127.0.0.1", ...env, PORT: String(port) },
       stdout: "piped",
       stderr: "piped",
