@@ -77,9 +77,9 @@ export function trimMalloc(): void {
  * collection when the runtime exposes one (`--v8-flags=--expose-gc`, which `deno task start` passes), then
  * {@link trimMalloc}. Without it, the buffers of large uploads stay in the main isolate until V8 next collects, which
  * an idle server may not do for a long time, and glibc keeps the freed pages (the trim threshold is 1 GiB, above):
- * 100 raw 4 MiB uploads left the server 215 → 278 MB 70 s later without this, 215 → 226 MB 20 s later with it. The collection
- * holds the main thread for a few ms, so it runs only when nothing has arrived for `idleMs`, at most once per quiet
- * spell.
+ * 100 raw 4 MiB uploads left the server 215 → 278 MB 70 s later without this, 215 → 226 MB 20 s later with it. The
+ * collection holds the main thread for a few ms, so it runs only when nothing has arrived for `idleMs`, at most once
+ * per quiet spell.
  *
  * @example
  * ```ts
