@@ -7,7 +7,8 @@
 
 import { decodeImage, decodesInWasm } from "../lib/image/decode.ts";
 import { sniffImage } from "../lib/image/sniff.ts";
-import { BadRequestError, ProblemError } from "../lib/errors.ts";
+import { ProblemError } from "../lib/errors.ts";
+import { imageField } from "../lib/image/form.ts";
 import { niceThisThread } from "../lib/libc.ts";
 import { WORKER_NICE } from "./protocol.ts";
 import {
@@ -64,19 +65,14 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
   self.postMessage(reply);
 };
 
-// A multipart/form-data body's `image` field, parsed here by the same parser `Request.formData()` runs (it would hold
-// the main thread for ~20 ms per MiB); the file's bytes go back transferred.
+// A multipart/form-data body's `image` field (lib/image/form.ts), parsed here instead of on the main thread; the file's
+// bytes go back transferred.
 async function formReply(id: number, body: Uint8Array, contentType: string): Promise<[DecodeReply, Transferable[]]> {
   try {
-    const form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { "content-type": contentType } })
-      .formData();
-    const file = form.get("image");
-    if (!(file instanceof File)) return [{ id, grows: true, ok: true, file: null }, []];
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    return [{ id, grows: true, ok: true, file: { bytes, type: file.type } }, [bytes.buffer]];
+    const file = await imageField(body, contentType);
+    return [{ id, grows: true, ok: true, file }, file ? [file.bytes.buffer as ArrayBuffer] : []];
   } catch (err) {
-    const bad = new BadRequestError(`malformed multipart body: ${(err as Error)?.message ?? err}`, "bad-multipart");
-    return [{ id, grows: true, ok: false, error: serialise(bad) }, []];
+    return [{ id, grows: true, ok: false, error: serialise(err) }, []];
   }
 }
 

@@ -8,8 +8,6 @@ import { crc32, deflateSync } from "node:zlib";
 import { progressiveJpeg } from "./jpeg.ts";
 import { encodeGif, gradient, tiff } from "../../dev/image_fixtures.ts";
 
-/** One request of the soak. */
-
 /** One multipart body with a 4 MiB file in the field `image`, shared by every case that sends it. */
 const BIG_FORM = (() => {
   const boundary = "soakbigform";
@@ -25,6 +23,7 @@ const BIG_FORM = (() => {
   return { boundary, body };
 })();
 
+/** One request of the soak. */
 export interface HostileCase {
   index: number;
   kind: string;

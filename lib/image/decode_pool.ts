@@ -13,6 +13,7 @@ import {
   UnsupportedMediaTypeError,
 } from "../errors.ts";
 import type { DecodeLimits, RgbaImage } from "./types.ts";
+import type { FormFile } from "./form.ts";
 
 /** main → decode worker. */
 export interface DecodeRequest {
@@ -24,12 +25,6 @@ export interface DecodeRequest {
   native: boolean;
   /** Not an image but a multipart/form-data body with this Content-Type: reply with its `image` field. */
   form?: string;
-}
-
-/** The `image` field of a multipart form: its bytes and the part's declared type ("" when none). */
-export interface FormFile {
-  bytes: Uint8Array;
-  type: string;
 }
 
 /** main → decode worker: an image's pixels the server is done with, for the worker to decode a later upload into. */
@@ -188,11 +183,8 @@ export class DecodePool {
     contentType?: string,
     { transfer = false }: { transfer?: boolean } = {},
   ): Promise<RgbaImage> {
-    if (this.#closed) return Promise.reject(new UnavailableError("the decode pool is closed", 1));
-    if (this.#queue.length >= this.options.queueLimit) {
-      return Promise.reject(new UnavailableError("too many images are waiting to be decoded", 1, "decode-queue-full"));
-    }
-    return this.#enqueue({ id: this.#nextId++, bytes, limits, contentType, native: this.native }, transfer).then(
+    const req = { id: this.#nextId++, bytes, limits, contentType, native: this.native };
+    return this.#enqueue(req, transfer, "images are waiting to be decoded").then(
       (reply) => "data" in reply ? { width: reply.width, height: reply.height, data: reply.data } : unexpected(),
     );
   }
@@ -204,15 +196,18 @@ export class DecodePool {
    * `bad-multipart`, as it would be on the main thread.
    */
   parseForm(body: Uint8Array, contentType: string): Promise<FormFile | null> {
-    if (this.#closed) return Promise.reject(new UnavailableError("the decode pool is closed", 1));
-    if (this.#queue.length >= this.options.queueLimit) {
-      return Promise.reject(new UnavailableError("too many uploads are waiting to be read", 1, "decode-queue-full"));
-    }
     const req = { id: this.#nextId++, bytes: body, limits: {}, native: false, form: contentType };
-    return this.#enqueue(req, true).then((reply) => "file" in reply ? reply.file : unexpected());
+    return this.#enqueue(req, true, "uploads are waiting to be read").then((reply) =>
+      "file" in reply ? reply.file : unexpected()
+    );
   }
 
-  #enqueue(req: DecodeRequest, transfer: boolean): Promise<Extract<DecodeReply, { ok: true }>> {
+  // Queues a job: 503 when the pool is closed or `queueLimit` jobs already wait ("too many <waiting>").
+  #enqueue(req: DecodeRequest, transfer: boolean, waiting: string): Promise<Extract<DecodeReply, { ok: true }>> {
+    if (this.#closed) return Promise.reject(new UnavailableError("the decode pool is closed", 1));
+    if (this.#queue.length >= this.options.queueLimit) {
+      return Promise.reject(new UnavailableError(`too many ${waiting}`, 1, "decode-queue-full"));
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({ req, transfer, resolve, reject });
       this.#pump();

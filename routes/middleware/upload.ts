@@ -4,6 +4,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { BadRequestError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
+import { type FormFile, imageField } from "../../lib/image/form.ts";
 
 /** Media types accepted as a raw image body. */
 export const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/tiff"];
@@ -18,8 +19,8 @@ export interface Upload {
 /** Variables `upload` sets. */
 export type UploadEnv = { Variables: { upload: Upload } };
 
-/** Parses a multipart/form-data body elsewhere (DecodePool.parseForm): its `image` file, or null when it has none. */
-export type FormParser = (body: Uint8Array, contentType: string) => Promise<{ bytes: Uint8Array; type: string } | null>;
+/** Reads a multipart/form-data body's `image` file (null when it has none): `imageField`, here or in a worker. */
+export type FormParser = (body: Uint8Array, contentType: string) => Promise<FormFile | null>;
 
 async function read<T>(body: () => Promise<T>, slug: string, what: string): Promise<T> {
   try {
@@ -44,19 +45,10 @@ export function upload(forms?: (c: Context) => FormParser | undefined) {
   return createMiddleware<UploadEnv>(async function upload(c, next) {
     const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
     if (type === "multipart/form-data") {
-      const parse = forms?.(c);
-      let file: { bytes: Uint8Array; type: string } | null;
-      if (parse) {
-        // Off the main thread: the body as it came, then the form parsed elsewhere (400 bad-multipart when malformed).
-        const body = new Uint8Array(
-          await read(() => c.req.arrayBuffer(), "bad-body", "could not read the request body"),
-        );
-        file = await parse(body, c.req.header("content-type")!);
-      } else {
-        const form = await read(() => c.req.formData(), "bad-multipart", "malformed multipart body");
-        const field = form.get("image");
-        file = field instanceof File ? { bytes: new Uint8Array(await field.arrayBuffer()), type: field.type } : null;
-      }
+      // The body as it came, then the form parsed by the server's decode pool (off the main thread) or, without one,
+      // here (400 bad-multipart when malformed).
+      const body = new Uint8Array(await read(() => c.req.arrayBuffer(), "bad-body", "could not read the request body"));
+      const file = await (forms?.(c) ?? imageField)(body, c.req.header("content-type")!);
       if (!file) throw new BadRequestError("multipart body has no file in the field 'image'", "bad-multipart");
       const partType = file.type.split(";")[0].trim().toLowerCase();
       // A generic part type says nothing: let the bytes decide.
