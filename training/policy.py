@@ -47,18 +47,15 @@ def _zoo_digest(zoo: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def routing_data(task: str, zoo: dict, split: str, seed: int, n: int, tile: int, halo, log=print,
+def routing_data(task: str, zoo: dict, split: str, seed: int, n: int, tile: int, halo: int, log=print,
                  cache: bool = True):
     """Everything routing needs for n scenes: features, labels, and each action's prediction.
 
-    `halo`: one halo for both local models, or (f1's, f2's) as served.
     Cached in training/.cache/ under a digest of the three models' weights, so
     re-running the policy stage after a change to it needs no inference.
     """
     t = time.time()
-    h1, h2 = (halo, halo) if isinstance(halo, int) else halo
-    halo_key = f"{h1}" if h1 == h2 else f"{h1}+{h2}"
-    path = data.CACHE / f"routing-{task}-{split}-{seed}-{n}-{tile}-{halo_key}-{data.GENERATOR_VERSION}-{_zoo_digest(zoo)}.npz"
+    path = data.CACHE / f"routing-{task}-{split}-{seed}-{n}-{tile}-{halo}-{data.GENERATOR_VERSION}-{_zoo_digest(zoo)}.npz"
     if cache and path.exists():
         with np.load(path) as z:
             d = {k: z[k] for k in z.files}
@@ -70,21 +67,16 @@ def routing_data(task: str, zoo: dict, split: str, seed: int, n: int, tile: int,
     else:
         images, labels = data.generate(task, split, seed, n)
     c = len(data.TASKS[task]["classes"])
-    parts, feat_parts = [], []
-    for i in range(0, n, 100):  # in chunks: logits of a few thousand scenes do not fit in memory
-        x = images[i : i + 100]
-        logits0 = predict_full(zoo["f0"], x)
-        parts.append([
-            logits0.argmax(1).astype(np.uint8),
-            predict_tiled(zoo["f1"], x, tile, h1).argmax(1).astype(np.uint8),
-            predict_tiled(zoo["f2"], x, tile, h2).argmax(1).astype(np.uint8),
-        ])
-        feat_parts.append(_pad64(entropy_features(logits0), tile))
-    preds = [np.concatenate([p[k] for p in parts]) for k in range(3)]
-    feats = np.concatenate(feat_parts)
+    logits0 = predict_full(zoo["f0"], images)
+    preds = [
+        logits0.argmax(1).astype(np.uint8),
+        predict_tiled(zoo["f1"], images, tile, halo).argmax(1).astype(np.uint8),
+        predict_tiled(zoo["f2"], images, tile, halo).argmax(1).astype(np.uint8),
+    ]
     ious = np.stack([tile_iou(p, labels, c, tile) for p in preds], 1)  # [n, 3, gh, gw]
     stats = [tile_stats(p, labels, c, tile) for p in preds]
     gains = np.stack([tile_gain(s, stats[0]) for s in stats], 1)  # [n, 3, gh, gw], gains[:, 0] == 0
+    feats = _pad64(entropy_features(logits0), tile)
     log(f"[{task}-policy] routing data for {n} {split} scenes in {time.time() - t:.0f}s")
     d = {"features": feats, "labels": labels, "preds": np.stack(preds, 1), "ious": ious, "gains": gains, "n_classes": c}
     if cache:
@@ -127,7 +119,7 @@ def _batches(n: int, size: int, gen: torch.Generator, syms: list[int]):
         yield perm[i : i + size], syms[int(torch.randint(len(syms), (1,), generator=gen))]
 
 
-def train_critic(task: str, train_d: dict, val_d: dict, epochs: int = 60, seed: int = 0, log=print, width: int = 16):
+def train_critic(task: str, train_d: dict, val_d: dict, epochs: int = 60, seed: int = 0, log=print):
     """The value head: supervised regression (MSE) on every action's observed tile gain.
 
     Augmented with the task's symmetries; the epoch with the lowest
@@ -135,7 +127,7 @@ def train_critic(task: str, train_d: dict, val_d: dict, epochs: int = 60, seed: 
     that fits them on 6,400 tiles stops generalising quickly).
     """
     torch.manual_seed(seed)
-    pol = models.RoutingPolicy(models.ZOO[task]["tile"], critic_width=width)
+    pol = models.RoutingPolicy(models.ZOO[task]["tile"])
     x, y = _pooled(train_d), torch.from_numpy(train_d["gains"])
     xv, yv = _pooled(val_d), torch.from_numpy(val_d["gains"])
     mse, ep = fit_critic(pol, x, y, xv, yv, symmetries(task), epochs, seed)
