@@ -21,7 +21,7 @@ export interface DecodeRequest {
   bytes: Uint8Array;
   limits: Partial<DecodeLimits>;
   contentType?: string;
-  /** PNG and JPEG through sharp (lib/image/_sharp.ts). */
+  /** JPEG through sharp (lib/image/_sharp.ts). */
   native: boolean;
   /** Not an image but a multipart/form-data body with this Content-Type: reply with its `image` field. */
   form?: string;
