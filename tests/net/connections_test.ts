@@ -4,7 +4,7 @@
 // survives more idle sockets than it has descriptors and serves again.
 
 import assert from "node:assert/strict";
-import { BodyTimeoutError, guardConnections, serveResilient, timedBody } from "../../lib/net/mod.ts";
+import { BodyTimeoutError, guardConnections, serveResilient, timedBody, YIELD_EVERY_BYTES } from "../../lib/net/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -155,6 +155,34 @@ Deno.test({
     assert.ok(served > 0, `no request served after the flood (${refused} refused, ${dropped} dropped)\n${log}`);
     assert.ok(dropped > 100, `only ${dropped} idle sockets dropped\n${log}`);
   },
+});
+
+Deno.test("body timeout: a large body already buffered lets timers run while it is read", async () => {
+  // 8 MiB in 64 KiB chunks, all there before the first read (as a fast client's upload is): read plainly, every read
+  // resolves at once and a timer waits for the whole body; the wrapper gives the event loop a turn every 1 MiB.
+  const chunk = 64 * 1024, total = 8 * 1024 * 1024;
+  const buffered = () =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let n = 0; n < total; n += chunk) c.enqueue(new Uint8Array(chunk));
+        c.close();
+      },
+    });
+  const ticksWhileReading = async (body: ReadableStream<Uint8Array>) => {
+    let ticks = 0, reading = true;
+    const tick = () => {
+      if (!reading) return;
+      ticks++;
+      setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    const bytes = await new Response(body).arrayBuffer();
+    reading = false;
+    assert.equal(bytes.byteLength, total);
+    return ticks;
+  };
+  assert.equal(await ticksWhileReading(buffered()), 0); // the stall the wrapper exists to break
+  assert.ok(await ticksWhileReading(timedBody(buffered(), 10_000)) >= total / YIELD_EVERY_BYTES - 1);
 });
 
 Deno.test("body timeout: a slow but steady body passes; a body read late is not timed out for it", async () => {
