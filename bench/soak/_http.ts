@@ -9,6 +9,8 @@ export interface Outcome {
   status: number; // 0 = no HTTP answer (connection error or client timeout)
   ms: number;
   problem: boolean;
+  /** The problem's `type` for an error answer sent as problem+json. */
+  problemType?: string;
   retryAfter: string | null;
   flops?: number;
   replayed?: boolean;
@@ -89,12 +91,13 @@ export async function send(
     const type = res.headers.get("content-type") ?? "";
     const text = await res.text();
     let flops: number | undefined;
-    let problem = false;
+    let problem = false, problemType: string | undefined;
     if (res.status >= 400) {
       try {
         const body = JSON.parse(text);
         problem = type.startsWith("application/problem+json") && body.status === res.status &&
           typeof body.type === "string";
+        if (problem) problemType = body.type;
       } catch { /* not JSON */ }
     } else if (type.startsWith("application/json")) {
       flops = JSON.parse(text).cost?.flops;
@@ -103,6 +106,7 @@ export async function send(
       status: res.status,
       ms: performance.now() - t0,
       problem,
+      problemType,
       retryAfter: res.headers.get("retry-after"),
       flops,
       replayed: res.headers.get("idempotent-replayed") === "true",
@@ -110,6 +114,27 @@ export async function send(
     };
   } catch (err) {
     return { status: 0, ms: performance.now() - t0, problem: false, retryAfter: null, error: (err as Error).message };
+  }
+}
+
+/**
+ * Sends one case as a well-behaved client does: a 503 or 429 is retried after its Retry-After (seconds, plus up to one second
+ * of jitter so that shed clients do not come back in one wave) until an answer that is neither or `deadlineMs` runs
+ * out. Every answer is returned, the last one final.
+ */
+export async function sendRetrying(
+  url: string,
+  c: Pick<HostileCase, "task" | "headers" | "body">,
+  deadlineMs: number,
+): Promise<Outcome[]> {
+  const end = performance.now() + deadlineMs;
+  const answers: Outcome[] = [];
+  for (;;) {
+    const o = await send(url, c, Math.max(1000, end - performance.now()));
+    answers.push(o);
+    const wait = Number(o.retryAfter ?? 1) * 1000 + Math.random() * 1000;
+    if ((o.status !== 503 && o.status !== 429) || performance.now() + wait >= end) return answers;
+    await new Promise((r) => setTimeout(r, wait));
   }
 }
 

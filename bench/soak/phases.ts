@@ -6,7 +6,7 @@
 import { ARENA_LIMITS } from "../../lib/exec/mod.ts";
 import { freePort, healthSampler, percentile, ServerProc } from "./server.ts";
 import { heavyCases, hostileCases } from "./hostile.ts";
-import { type Outcome, pool, send, tally, violation } from "./_http.ts";
+import { type Outcome, pool, send, sendRetrying, tally, violation } from "./_http.ts";
 
 const ADMIN = "soak-admin-token-0123456789abcdef";
 const FIXTURE = Deno.readFileSync(new URL("../../tests/fixtures/digits-test-0.png", import.meta.url));
@@ -395,7 +395,16 @@ export async function faultPhase(): Promise<FaultResult> {
 export interface MultiResult {
   processes: number;
   requests: number;
+  /** First answers: the burst arrives at once, more than the processes admit within their queue bound. */
   statuses: Record<string, number>;
+  /** The problem types of the first answers' 503s and 429s. */
+  shedTypes: Record<string, number>;
+  /** Final answers once every client retried its 503s and 429s after Retry-After (same Idempotency-Key), within 120 s. */
+  finalStatuses: Record<string, number>;
+  /** Seconds from the burst until the last client had its final answer. */
+  allAnsweredSeconds: number;
+  /** Attempts per request, most. */
+  maxAttempts: number;
   violations: string[];
   creditDropFlops: number;
   deliveredFlops: number;
@@ -405,7 +414,10 @@ export interface MultiResult {
   exits: number;
 }
 
-/** (e): `n` servers with REUSE_PORT=1 on one port and one DATA_DIR; `requests` concurrent keyed requests. */
+/**
+ * (e): `n` servers with REUSE_PORT=1 on one port and one DATA_DIR; `requests` concurrent keyed requests, each client
+ * retrying its 503s and 429s after Retry-After until served.
+ */
 export async function multiPhase(n: number, requests: number): Promise<MultiResult> {
   const dir = await dataDir();
   const port = freePort();
@@ -416,23 +428,41 @@ export async function multiPhase(n: number, requests: number): Promise<MultiResu
     const url = servers[0].url;
     const key = await admin(url, "/keys", { name: "soak-multi", credit_gflops: 10_000 });
     const before = await keyStatus(url, key.id);
-    const outs = await Promise.all(
+    const t0 = performance.now();
+    const answers = await Promise.all(
       Array.from(
         { length: requests },
         (_, i) =>
-          send(url, digits({ authorization: `Bearer ${key.secret}`, "idempotency-key": `multi-${i}` }), 120_000),
+          sendRetrying(
+            url,
+            digits({ authorization: `Bearer ${key.secret}`, "idempotency-key": `multi-${i}` }),
+            120_000,
+          ),
       ),
     );
+    const allAnsweredSeconds = (performance.now() - t0) / 1000;
+    const first = answers.map((a) => a[0]);
+    const final = answers.map((a) => a.at(-1)!);
+    const shedTypes: Record<string, number> = {};
+    for (const o of first) {
+      if (o.status === 503 || o.status === 429) {
+        shedTypes[o.problemType ?? "?"] = (shedTypes[o.problemType ?? "?"] ?? 0) + 1;
+      }
+    }
     const after = await keyStatus(url, key.id);
     const creditDropFlops = Math.round((before.credit_remaining_gflops - after.credit_remaining_gflops) * 1e9);
-    const delivered = outs.filter((o) => o.status === 200);
+    const delivered = final.filter((o) => o.status === 200);
     const deliveredFlops = delivered.reduce((a, o) => a + (o.flops ?? 0), 0);
     const events = await eventCount(url, key.secret);
     return {
       processes: n,
       requests,
-      statuses: tally(outs),
-      violations: outs.map(violation).filter((v): v is string => v !== null).slice(0, 20),
+      statuses: tally(first),
+      shedTypes,
+      finalStatuses: tally(final),
+      allAnsweredSeconds,
+      maxAttempts: Math.max(...answers.map((a) => a.length)),
+      violations: answers.flat().map(violation).filter((v): v is string => v !== null).slice(0, 20),
       creditDropFlops,
       deliveredFlops,
       events,

@@ -108,8 +108,13 @@ export function targets(r: SoakResults): Target[] {
   if (m) {
     t.push({
       what: `${m.processes} processes on one store, ${m.requests} concurrent keyed requests: 0 × 500`,
-      measured: statuses(m.statuses),
+      measured: `first answers ${statuses(m.statuses)}; contract violations in any answer: ${m.violations.length}`,
       ok: m.violations.length === 0 && m.exits === 0,
+    });
+    t.push({
+      what: "every one of them served once its client honours Retry-After",
+      measured: `final answers ${statuses(m.finalStatuses)} within ${m.allAnsweredSeconds.toFixed(1)} s`,
+      ok: (m.finalStatuses["200"] ?? 0) === m.requests,
     });
     t.push({
       what: "billing exact to the FLOP",
@@ -232,9 +237,15 @@ export function render(r: SoakResults): string {
     p();
     p("## (e) Several processes, one port, one store");
     p();
-    p(`${m.processes} server processes with REUSE_PORT=1 on one port and one DATA_DIR (embedded Deno KV), ${m.requests} concurrent keyed requests: ${
+    p(`${m.processes} server processes with REUSE_PORT=1 on one port and one DATA_DIR (embedded Deno KV), ${m.requests} concurrent keyed requests (each with its own Idempotency-Key) sent at once. First answers: ${
       statuses(m.statuses)
-    }. Credit drop ${m.creditDropFlops} FLOPs; sum of the FLOPs the 200s reported ${m.deliveredFlops}; usage events ${m.events} for ${m.delivered} 200s. Process exits: ${m.exits}.`);
+    } (the 503s and 429s: ${
+      Object.entries(m.shedTypes).map(([k, v]) => `${v} × ${k}`).join(", ") || "none"
+    }): the burst is several times what the processes admit within their queue bound (phase (b)) and over the key's rate limit. Each client then retried its 503 or 429 after Retry-After (plus up to 1 s of jitter), with the same key: final answers ${
+      statuses(m.finalStatuses)
+    }, the last ${
+      m.allAnsweredSeconds.toFixed(1)
+    } s after the burst, at most ${m.maxAttempts} attempts for one request. Credit drop ${m.creditDropFlops} FLOPs; sum of the FLOPs the 200s reported ${m.deliveredFlops}; usage events ${m.events} for ${m.delivered} 200s. Process exits: ${m.exits}.`);
     if (m.violations.length) p(`Violations: ${m.violations.join("; ").slice(0, 1000)}`);
   }
   p();
