@@ -73,13 +73,13 @@ export function trimMalloc(): void {
 }
 
 /**
- * Gives memory back once the server goes quiet: `idleMs` after the last `touch()` (one per request), a full garbage
- * collection when the runtime exposes one (`--v8-flags=--expose-gc`, which `deno task start` passes), then
- * {@link trimMalloc}. Without it, the buffers of large uploads stay in the main isolate until V8 next collects, which
- * an idle server may not do for a long time, and glibc keeps the freed pages (the trim threshold is 1 GiB, above):
- * 100 raw 4 MiB uploads left the server 215 → 278 MB 70 s later without this, 215 → 226 MB 20 s later with it. The
- * collection holds the main thread for a few ms, so it runs only when nothing has arrived for `idleMs`, at most once
- * per quiet spell.
+ * Gives memory back once the server goes quiet: `idleMs` after the last `touch()` (one per request or job), `drop()`
+ * (a caller's own caches, such as a worker's reused buffers), a full garbage collection when the runtime exposes one
+ * (`--v8-flags=--expose-gc`, which `deno task start` passes; the flag reaches workers too), then {@link trimMalloc}.
+ * Without it, the buffers of large uploads stay in the main isolate until V8 next collects, which an idle server may
+ * not do for a long time, and glibc keeps the freed pages (the trim threshold is 1 GiB, above): 100 raw 4 MiB uploads
+ * left the server 215 → 278 MB 70 s later without this, 215 → 226 MB 20 s later with it. The collection holds the
+ * calling thread for a few ms, so it runs only when nothing has arrived for `idleMs`, at most once per quiet spell.
  *
  * @example
  * ```ts
@@ -89,11 +89,12 @@ export function trimMalloc(): void {
  * release.close();
  * ```
  */
-export function idleRelease(idleMs: number): { touch(): void; close(): void } {
+export function idleRelease(idleMs: number, drop?: () => void): { touch(): void; close(): void } {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const gc = (globalThis as { gc?: () => void }).gc;
   const run = () => {
     timer = undefined;
+    drop?.();
     gc?.();
     trimMalloc();
   };

@@ -9,8 +9,8 @@ import { decodeImage, decodesInWasm } from "../lib/image/decode.ts";
 import { sniffImage } from "../lib/image/sniff.ts";
 import { ProblemError } from "../lib/errors.ts";
 import { imageField } from "../lib/image/form.ts";
-import { niceThisThread } from "../lib/libc.ts";
-import { WORKER_NICE } from "./protocol.ts";
+import { idleRelease, niceThisThread } from "../lib/libc.ts";
+import { ARENA_LIMITS, WORKER_NICE } from "./protocol.ts";
 import {
   type DecodeRelease,
   type DecodeReply,
@@ -24,6 +24,9 @@ niceThisThread(WORKER_NICE);
 // Buffers the main thread gave back (DecodePool.release), oldest first, reused for later images (the smallest that
 // fits, if it is not more than 4× too large).
 const free: SharedArrayBuffer[] = [];
+// Idle as long as the inference workers wait before giving memory back (ARENA_LIMITS.idleMs): these buffers, the
+// isolate's garbage and libvips' freed heap go back too (lib/libc.ts idleRelease).
+const idle = idleRelease(ARENA_LIMITS.idleMs, () => free.length = 0);
 
 function pixels(length: number): Uint8Array {
   let best = -1;
@@ -42,6 +45,7 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     if (free.length > REUSE_MAX_BUFFERS) free.shift();
     return;
   }
+  idle.touch();
   const { id, bytes, limits, contentType, native, form } = event.data;
   if (form !== undefined) {
     self.postMessage(...(await formReply(id, bytes, form)));

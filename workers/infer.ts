@@ -5,8 +5,16 @@
 import { planesTensor, windowsTensor } from "../lib/image/window.ts";
 import { resizeCHW } from "../lib/image/resize.ts";
 import { summariseScores } from "../lib/image/tensor.ts";
-import { niceThisThread } from "../lib/libc.ts";
-import { CRASH_MODEL, type FromWorker, type Tensor, type ToWorker, WORKER_NICE, type WorkerModel } from "./protocol.ts";
+import { idleRelease, niceThisThread } from "../lib/libc.ts";
+import {
+  ARENA_LIMITS,
+  CRASH_MODEL,
+  type FromWorker,
+  type Tensor,
+  type ToWorker,
+  WORKER_NICE,
+  type WorkerModel,
+} from "./protocol.ts";
 import { createRuntime, type RuntimeSession } from "./runtime.ts";
 
 const sessions = new Map<string, RuntimeSession>();
@@ -19,6 +27,10 @@ const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 // request does not pin its memory.
 let scratchCap = 0; // floats
 let scratch: Float32Array | null = null;
+
+// A worker left idle as long as its runtime's arenas are kept (ARENA_LIMITS.idleMs) gives the buffer and its isolate's
+// garbage back too (lib/libc.ts idleRelease).
+const idle = idleRelease(ARENA_LIMITS.idleMs, () => scratch = null);
 
 function inputBuffer(length: number): Float32Array | undefined {
   if (length > scratchCap) return undefined;
@@ -65,6 +77,7 @@ function summarise(outputs: Record<string, Tensor>, win: { w: number; h: number 
 }
 
 async function run(msg: Extract<ToWorker, { type: "run" }>) {
+  idle.touch();
   const session = sessions.get(msg.model);
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
   const [n, c, h, w] = msg.dims;
