@@ -74,9 +74,9 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
 async function formReply(id: number, body: Uint8Array, contentType: string): Promise<[DecodeReply, Transferable[]]> {
   try {
     const file = await imageField(body, contentType);
-    return [{ id, grows: true, ok: true, file }, file ? [file.bytes.buffer as ArrayBuffer] : []];
+    return [{ id, grows: false, ok: true, file }, file ? [file.bytes.buffer as ArrayBuffer] : []];
   } catch (err) {
-    return [{ id, grows: true, ok: false, error: serialise(err) }, []];
+    return [{ id, grows: false, ok: false, error: serialise(err) }, []];
   }
 }
 

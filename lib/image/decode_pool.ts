@@ -38,9 +38,9 @@ export type SerialisedError =
   | { problem: false; name: string; message: string };
 
 /**
- * decode worker → main; `grows`: the job left memory behind in the worker that only a fresh worker gives back — an
- * upload that went to a WebAssembly decoder (whose memory only grows), or a parsed multipart form (100 forms of 4 MiB
- * left the server 100 MB larger 70 s later, until the idle worker was replaced: then below where it started).
+ * decode worker → main; `grows`: the job left memory behind in the worker that only a fresh worker gives back: an
+ * upload that went to a WebAssembly decoder (whose memory only grows). A parsed multipart form leaves only garbage
+ * the worker collects (lib/image/form.ts; Deno's own parser, used before, left blob-store parts that needed this).
  */
 export type DecodeReply =
   | { id: number; grows: boolean; ok: true; width: number; height: number; data: Uint8Array }
@@ -56,8 +56,8 @@ export interface DecodePoolOptions {
   /** Hard limit on one decode, ms; past it the worker is terminated and replaced (default 10 s). */
   timeoutMs: number;
   /**
-   * A worker is replaced after this many jobs grew its memory (`grows`: uploads its WebAssembly decoders took,
-   * multipart forms it parsed), so that memory is given back (default 200). Native (sharp) decodes do not count: they
+   * A worker is replaced after this many jobs grew its memory (`grows`: uploads its WebAssembly decoders took), so
+   * that memory is given back (default 200). Native (sharp) decodes do not count: they
    * grow none, and every replacement takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
    */
   maxJobsPerWorker: number;
@@ -93,7 +93,7 @@ interface Slot {
   worker: Worker;
   job: Job | null;
   jobs: number;
-  /** Jobs that grew its memory (`grows`): WebAssembly decodes, multipart forms. */
+  /** Jobs that grew its memory (`grows`): WebAssembly decodes. */
   growJobs: number;
   timer?: ReturnType<typeof setTimeout>;
   idle?: ReturnType<typeof setTimeout>;
@@ -190,9 +190,9 @@ export class DecodePool {
   }
 
   /**
-   * The `image` field of a multipart/form-data body (null when the form has no file there), parsed in a worker: Deno's
-   * own form parser (what `Request.formData()` runs) holds the thread it runs on for about 20 ms per MiB — 425 ms for
-   * a 19 MiB upload, all that time without /healthz. The body is transferred, not copied. A malformed body is a 400
+   * The `image` field of a multipart/form-data body (null when the form has no file there), parsed in a worker
+   * (lib/image/form.ts): the parser holds the thread it runs on for about 5 ms per MiB (Deno's own, used before, ~14),
+   * time the main thread would answer nothing else in. The body is transferred, not copied. A malformed body is a 400
    * `bad-multipart`, as it would be on the main thread.
    */
   parseForm(body: Uint8Array, contentType: string): Promise<FormFile | null> {
