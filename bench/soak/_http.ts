@@ -118,9 +118,9 @@ export async function send(
 }
 
 /**
- * Sends one case as a well-behaved client does: a 503 or 429 is retried after its Retry-After (seconds, plus up to one second
- * of jitter so that shed clients do not come back in one wave) until an answer that is neither or `deadlineMs` runs
- * out. Every answer is returned, the last one final.
+ * Sends one case as a well-behaved client does: a 503 or 429 is retried after its Retry-After (seconds, plus up to one
+ * second of jitter so that shed clients do not come back in one wave) until an answer that is neither, or until
+ * `deadlineMs` runs out. Every answer is returned, the last one final.
  */
 export async function sendRetrying(
   url: string,
@@ -160,9 +160,12 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) 
   return out;
 }
 
-/** Tallies statuses: {"200": n, "400": n, …}. */
-export function tally(outcomes: Outcome[]): Record<string, number> {
+/** Tallies statuses: {"200": n, "400": n, …}, or whatever else `key` reads off each outcome. */
+export function tally(
+  outcomes: Outcome[],
+  key: (o: Outcome) => string = (o) => String(o.status),
+): Record<string, number> {
   const t: Record<string, number> = {};
-  for (const o of outcomes) t[o.status] = (t[o.status] ?? 0) + 1;
+  for (const o of outcomes) t[key(o)] = (t[key(o)] ?? 0) + 1;
   return t;
 }

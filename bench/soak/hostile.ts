@@ -290,7 +290,7 @@ export async function hostileCases(count: number, seed = 1): Promise<HostileCase
         kind: "multipart",
         name: `multipart variant ${variant}`,
         headers: { "content-type": variant === 7 ? `multipart/form-data; boundary=${BIG_FORM.boundary}` : type },
-        // 7: a 4 MiB file that is not an image (Deno's form parser takes ~80 ms of its thread for it; one shared body)
+        // 7: a 4 MiB file that is not an image (the form parser takes ~20 ms of its thread for it; one shared body)
         body: variant === 7 ? BIG_FORM.body : enc.encode(bodies[variant]),
       };
     } else if (k === 9) {

@@ -399,7 +399,7 @@ export interface MultiResult {
   statuses: Record<string, number>;
   /** The problem types of the first answers' 503s and 429s. */
   shedTypes: Record<string, number>;
-  /** Final answers once every client retried its 503s and 429s after Retry-After (same Idempotency-Key), within 120 s. */
+  /** Final answers once every client retried its 503s and 429s after Retry-After (same Idempotency-Key; 120 s). */
   finalStatuses: Record<string, number>;
   /** Seconds from the burst until the last client had its final answer. */
   allAnsweredSeconds: number;
@@ -443,12 +443,7 @@ export async function multiPhase(n: number, requests: number): Promise<MultiResu
     const allAnsweredSeconds = (performance.now() - t0) / 1000;
     const first = answers.map((a) => a[0]);
     const final = answers.map((a) => a.at(-1)!);
-    const shedTypes: Record<string, number> = {};
-    for (const o of first) {
-      if (o.status === 503 || o.status === 429) {
-        shedTypes[o.problemType ?? "?"] = (shedTypes[o.problemType ?? "?"] ?? 0) + 1;
-      }
-    }
+    const shedTypes = tally(first.filter((o) => o.status === 503 || o.status === 429), (o) => o.problemType ?? "?");
     const after = await keyStatus(url, key.id);
     const creditDropFlops = Math.round((before.credit_remaining_gflops - after.credit_remaining_gflops) * 1e9);
     const delivered = final.filter((o) => o.status === 200);

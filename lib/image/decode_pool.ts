@@ -57,8 +57,8 @@ export interface DecodePoolOptions {
   timeoutMs: number;
   /**
    * A worker is replaced after this many jobs grew its memory (`grows`: uploads its WebAssembly decoders took), so
-   * that memory is given back (default 200). Native (sharp) decodes do not count: they
-   * grow none, and every replacement takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
+   * that memory is given back (default 200). Native (sharp) decodes do not count: they grow none, and every
+   * replacement takes the main thread 60–100 ms to start a worker (CPU profiles of the soak).
    */
   maxJobsPerWorker: number;
   /**
