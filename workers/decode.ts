@@ -5,8 +5,7 @@
 
 /// <reference lib="deno.worker" />
 
-import { decodeImage, decodesInWasm } from "../lib/image/decode.ts";
-import { sniffImage } from "../lib/image/sniff.ts";
+import { decodeImage, wasmGrowth } from "../lib/image/decode.ts";
 import { ProblemError } from "../lib/errors.ts";
 import { imageField } from "../lib/image/form.ts";
 import { idleRelease, niceThisThread } from "../lib/libc.ts";
@@ -51,10 +50,7 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     self.postMessage(...(await formReply(id, bytes, form)));
     return;
   }
-  let wasm = false;
-  try {
-    wasm = decodesInWasm(sniffImage(bytes).format, native);
-  } catch { /* not an image: refused before any decoder runs */ }
+  const growth = wasmGrowth();
   let reply: DecodeReply;
   try {
     const image = await decodeImage(bytes, limits, contentType, { native });
@@ -62,9 +58,9 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
     const data = pixels(image.data.byteLength);
     data.set(image.data);
-    reply = { id, grows: wasm, ok: true, width: image.width, height: image.height, data };
+    reply = { id, grows: wasmGrowth() > growth, ok: true, width: image.width, height: image.height, data };
   } catch (err) {
-    reply = { id, grows: wasm, ok: false, error: serialise(err) };
+    reply = { id, grows: wasmGrowth() > growth, ok: false, error: serialise(err) };
   }
   self.postMessage(reply);
 };

@@ -88,23 +88,47 @@ export const KEEP_MAX_PIXELS = 4_194_304;
  * leave its memory inconsistent) and after an image over {@link KEEP_MAX_PIXELS}, so one large upload does not pin
  * its memory. The decode pool also replaces its workers now and then (decode_pool.ts), which frees whatever is kept.
  *
+ * `grown` counts the decodes that may have left memory behind: those on a fresh instance, those larger (input bytes
+ * plus RGBA bytes out) than any the kept instance did before (its memory only grows, to its largest job), and those
+ * whose instance was dropped (its memory waits for a collection). A stream of uploads no larger than earlier ones
+ * reuses memory the instance already has and leaves `grown` as it was: the decode pool then has nothing to recycle.
+ *
  * @example
  * ```ts ignore
  * const png = new KeptDecoder(pngDecoder);
- * const frame = await png.use((codec) => codec.decode(bytes), (f) => f.width * f.height);
+ * const frame = await png.use((codec) => codec.decode(bytes), (f) => f.width * f.height, bytes.length);
  * ```
  */
 export class KeptDecoder<T> {
   #instance: Promise<T> | null = null;
+  /** The largest job the kept instance did: input bytes + RGBA bytes out. */
+  #largest = 0;
+  /** Decodes that may have grown this decoder's memory (see above). */
+  grown = 0;
 
   constructor(readonly make: () => Promise<T>) {}
 
-  /** Runs `decode` on the kept (or a fresh) instance; `pixels` says how large the result is. */
-  async use<R>(decode: (codec: T) => R, pixels: (result: R) => number): Promise<R> {
+  /** Runs `decode` on the kept (or a fresh) instance; `pixels` says how large the result is, `inputBytes` the input. */
+  async use<R>(decode: (codec: T) => R, pixels: (result: R) => number, inputBytes = 0): Promise<R> {
+    const fresh = this.#instance === null;
     const instance = this.#instance ?? this.make();
     this.#instance = null;
-    const result = decode(await instance);
-    if (pixels(result) <= KEEP_MAX_PIXELS) this.#instance = instance;
+    let result: R;
+    try {
+      result = decode(await instance);
+    } catch (err) {
+      this.grown++;
+      this.#largest = 0;
+      throw err;
+    }
+    const size = inputBytes + 4 * pixels(result);
+    if (fresh || size > this.#largest) this.grown++;
+    if (pixels(result) <= KEEP_MAX_PIXELS) {
+      this.#instance = instance;
+      this.#largest = fresh ? size : Math.max(this.#largest, size);
+    } else {
+      this.#largest = 0;
+    }
     return result;
   }
 }

@@ -244,44 +244,49 @@ function checkPixels(header: HeaderInfo, maxPixels: number): void {
   );
 }
 
-/**
- * Whether {@link decodeImage} decodes `format` with one of imagescript's WebAssembly decoders (PNG and GIF always,
- * JPEG unless `native`): their memory grows to the largest image they decoded and is never given back (the decode pool
- * replaces such workers now and then).
- *
- * @example
- * ```ts
- * import { decodesInWasm } from "./decode.ts";
- * decodesInWasm("jpeg", true); // false: sharp
- * ```
- */
-export function decodesInWasm(format: ImageFormat, native: boolean): boolean {
-  return format === "gif" || format === "png" || (!native && format === "jpeg");
-}
-
 // imagescript's PNG and JPEG decoders, each instance kept across successful decodes (_codecs.ts).
 const keptPng = new KeptDecoder(pngDecoder);
 const keptJpeg = new KeptDecoder(jpegDecoder);
 const area = (f: { width: number; height: number }) => f.width * f.height;
+let gifDecodes = 0;
+
+/**
+ * How many of this thread's decodes so far may have grown the memory of imagescript's WebAssembly decoders (PNG, GIF,
+ * and JPEG unless native), memory only a fresh thread gives back: every GIF (a fresh instance each), and the PNG and
+ * JPEG decodes {@link KeptDecoder} counts as `grown`. The decode pool replaces a worker after enough of them; a stream
+ * of uploads no larger than earlier ones adds nothing, so it never pays for a replacement (docs/RELIABILITY.md (b)).
+ *
+ * @example
+ * ```ts
+ * import { decodeImage, wasmGrowth } from "./decode.ts";
+ * const before = wasmGrowth();
+ * await decodeImage(await Deno.readFile("tests/fixtures/digits-test-0.png"));
+ * wasmGrowth() > before; // true the first time: a fresh instance
+ * ```
+ */
+export function wasmGrowth(): number {
+  return keptPng.grown + keptJpeg.grown + gifDecodes;
+}
 
 async function decoderFor(
   format: ImageFormat,
   native: boolean,
   maxPixels: number,
 ): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
-  if (format === "jpeg" && !decodesInWasm(format, native)) {
+  if (format === "jpeg" && native) {
     return (bytes) => sharpDecode(bytes, maxPixels);
   }
   switch (format) {
     case "png":
       return async (bytes) => {
-        const { width, height, framebuffer } = await keptPng.use((codec) => codec.decode(bytes), area);
+        const { width, height, framebuffer } = await keptPng.use((codec) => codec.decode(bytes), area, bytes.length);
         return { width, height, data: framebuffer };
       };
     case "jpeg":
-      return async (bytes) => jpegToRgba(await keptJpeg.use((codec) => codec.decode(bytes), area));
+      return async (bytes) => jpegToRgba(await keptJpeg.use((codec) => codec.decode(bytes), area, bytes.length));
     case "gif": {
       const codec = await gifDecoder();
+      gifDecodes++;
       return (bytes) => firstGifFrame(new codec.Decoder(bytes));
     }
     case "tiff":

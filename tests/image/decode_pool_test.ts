@@ -186,23 +186,33 @@ Deno.test({
 });
 
 Deno.test({
-  name: "decode pool: only WebAssembly decodes count toward recycling the worker; sharp's do not",
+  name: "decode pool: only WebAssembly decodes that grow its memory count toward recycling the worker",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const jpeg = await encodeJpeg(gradient(16, 8), 16, 8);
+    // Each larger than the one before: each grows the kept decoder.
+    const growing = await Promise.all([1, 2, 3, 4, 5].map((k) => encodeJpeg(gradient(16 * k, 8), 16 * k, 8)));
     const native = new DecodePool({ size: 1, maxJobsPerWorker: 2, native: true });
     const wasm = new DecodePool({ size: 1, maxJobsPerWorker: 2 });
+    const same = new DecodePool({ size: 1, maxJobsPerWorker: 2 });
     try {
-      for (let i = 0; i < 5; i++) {
+      for (const jpeg of growing) {
         await native.decode(jpeg, {}, "image/jpeg");
         await wasm.decode(jpeg, {}, "image/jpeg");
       }
-      assert.equal(native.stats().recycled, 0);
+      assert.equal(native.stats().recycled, 0, "sharp grows no WebAssembly memory");
       assert.equal(wasm.stats().recycled, 2);
+      // The same upload again and again (or smaller ones) reuses the memory of the first: no replacement, ever.
+      for (let i = 0; i < 6; i++) await same.decode(growing[4 - (i % 3)], {}, "image/jpeg");
+      assert.equal(same.stats().recycled, 0);
+      // A failed decode drops its instance: it counts, and so does the fresh instance after it.
+      await same.decode(growing[0].slice(0, 40), {}, "image/jpeg").catch(() => {});
+      await same.decode(growing[0], {}, "image/jpeg");
+      assert.equal(same.stats().recycled, 1);
     } finally {
       native.close();
       wasm.close();
+      same.close();
     }
   },
 });

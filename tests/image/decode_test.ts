@@ -318,6 +318,29 @@ Deno.test("kept decoder: reused after a success, dropped after a failure or a la
   assert.deepEqual(seen, [1, 1, 1, 2, 2, 3]);
 });
 
+Deno.test("kept decoder: counts as grown a fresh instance, a larger job, a failure; not a job no larger than before", async () => {
+  const kept = new KeptDecoder(() => Promise.resolve({}));
+  const job = (pixels: number, fail: boolean) => () => {
+    if (fail) throw new Error("trap");
+    return pixels;
+  };
+  const run = (pixels: number, bytes: number, fail = false) => kept.use(job(pixels, fail), (p) => p, bytes);
+  const grew = async (job: () => Promise<unknown>) => {
+    const before = kept.grown;
+    await job().catch(() => {});
+    return kept.grown - before;
+  };
+  assert.equal(await grew(() => run(100, 50)), 1, "fresh");
+  assert.equal(await grew(() => run(100, 50)), 0, "same size");
+  assert.equal(await grew(() => run(50, 10)), 0, "smaller");
+  assert.equal(await grew(() => run(100, 51)), 1, "larger input");
+  assert.equal(await grew(() => run(101, 47)), 0, "as large in all (input bytes + RGBA out)");
+  assert.equal(await grew(() => run(102, 48)), 1, "larger output");
+  assert.equal(await grew(() => run(10, 10, true)), 1, "failure");
+  assert.equal(await grew(() => run(10, 10)), 1, "fresh after the failure");
+  assert.equal(await grew(() => run(10, 10)), 0);
+});
+
 Deno.test("decode: PNG and JPEG decodes after a corrupt file are unchanged (the failed instance is not reused)", async () => {
   const png = new Uint8Array(await new Image(64, 48).fill(0x336699ff).encode());
   const jpeg = new Uint8Array(await new Image(64, 48).fill(0x336699ff).encodeJPEG(90));
