@@ -30,7 +30,7 @@ const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
 };
 
 if (run("a")) {
-  results.hostile = await step("(a) hostile inputs", () => hostilePhase(quick ? 300 : 10_000, quick ? 0 : 2));
+  results.hostile = await step("(a) hostile inputs", () => hostilePhase(quick ? 500 : 10_000, quick ? 0 : 2));
 }
 if (run("b")) results.overload = await step("(b) overload", () => overloadPhase(quick ? 10 : 60, quick ? 5 : 15));
 if (run("c")) results.kill = await step("(c) kill -9", () => killPhase(quick ? 1 : 6, 20));
