@@ -38,10 +38,14 @@ function pixels(length: number): Uint8Array {
   return new Uint8Array(free.splice(best, 1)[0], 0, length);
 }
 
+function keep(buffer: SharedArrayBuffer) {
+  free.push(buffer);
+  if (free.length > REUSE_MAX_BUFFERS) free.shift();
+}
+
 self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
   if ("release" in event.data) {
-    free.push(event.data.release);
-    if (free.length > REUSE_MAX_BUFFERS) free.shift();
+    keep(event.data.release);
     return;
   }
   idle.touch();
@@ -51,15 +55,21 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
     return;
   }
   const growth = wasmGrowth();
+  // The pixels go into a SharedArrayBuffer, off the main thread: posting it shares it without a copy, and the executor
+  // hands the same buffer to the inference workers (it would otherwise copy it there, per request). The WebAssembly
+  // decoders write straight into it (a reused one, most of the time); the others' output is copied in.
+  let given: Uint8Array | undefined;
   let reply: DecodeReply;
   try {
-    const image = await decodeImage(bytes, limits, contentType, { native });
-    // The pixels go into a SharedArrayBuffer here, off the main thread: posting it shares it without a copy, and the
-    // executor hands the same buffer to the inference workers (it would otherwise copy it there, per request).
-    const data = pixels(image.data.byteLength);
-    data.set(image.data);
+    const image = await decodeImage(bytes, limits, contentType, { native, into: (n) => (given = pixels(n)) });
+    let data = image.data;
+    if (data !== given) {
+      data = pixels(image.data.byteLength);
+      data.set(image.data);
+    }
     reply = { id, grows: wasmGrowth() > growth, ok: true, width: image.width, height: image.height, data };
   } catch (err) {
+    if (given) keep(given.buffer as SharedArrayBuffer);
     reply = { id, grows: wasmGrowth() > growth, ok: false, error: serialise(err) };
   }
   self.postMessage(reply);

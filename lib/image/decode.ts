@@ -15,6 +15,7 @@ import {
   type JpegFrame,
   KeptDecoder,
   pngDecoder,
+  type PngFrame,
 } from "./_codecs.ts";
 import { checkComplete, countJpegScans, type HeaderInfo, readHeader, unsupportedMediaType } from "./_headers.ts";
 import { sharpDecode } from "./_sharp.ts";
@@ -75,6 +76,12 @@ export const MAX_JPEG_SCANS = 500;
 export interface DecodeOptions {
   /** JPEG through sharp (native; needs --allow-ffi) instead of imagescript's WebAssembly decoder. */
   native?: boolean;
+  /**
+   * Where the RGBA goes: a buffer of exactly `length` bytes, such as one the caller reuses (fresh memory is paid in
+   * page faults: _codecs.ts). Any contents are overwritten. PNG, GIF and WebAssembly-decoded JPEG write into it;
+   * TIFF and sharp's JPEG return their own buffer. Default: a fresh Uint8Array.
+   */
+  into?: (length: number) => Uint8Array;
 }
 
 const DECODABLE: ReadonlySet<ImageFormat> = new Set([
@@ -149,7 +156,7 @@ export async function decodeImage(
 
   // Loading a decoder can only fail for server reasons (permissions,
   // missing files), which must surface as 500s, not as the client's 400.
-  const decode = await decoderFor(header.format, options.native === true, maxPixels);
+  const decode = await decoderFor(header.format, options.native === true, maxPixels, options.into ?? fresh);
   let image: RgbaImage;
   try {
     image = await decode(bytes);
@@ -268,26 +275,33 @@ export function wasmGrowth(): number {
   return keptPng.grown + keptJpeg.grown + gifDecodes;
 }
 
+const fresh = (length: number) => new Uint8Array(length);
+
 async function decoderFor(
   format: ImageFormat,
   native: boolean,
   maxPixels: number,
+  into: (length: number) => Uint8Array,
 ): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
   if (format === "jpeg" && native) {
     return (bytes) => sharpDecode(bytes, maxPixels);
   }
   switch (format) {
-    case "png":
-      return async (bytes) => {
-        const { width, height, framebuffer } = await keptPng.use((codec) => codec.decode(bytes), area, bytes.length);
-        return { width, height, data: framebuffer };
+    case "png": {
+      const read = ({ width, height, framebuffer }: PngFrame): RgbaImage => {
+        const data = into(framebuffer.length);
+        data.set(framebuffer);
+        return { width, height, data };
       };
+      return (bytes) => keptPng.use((codec) => codec.decode(bytes, read), area, bytes.length);
+    }
     case "jpeg":
-      return async (bytes) => jpegToRgba(await keptJpeg.use((codec) => codec.decode(bytes), area, bytes.length));
+      return (bytes) =>
+        keptJpeg.use((codec) => codec.decode(bytes, (frame) => jpegToRgba(frame, into)), area, bytes.length);
     case "gif": {
       const codec = await gifDecoder();
       gifDecodes++;
-      return (bytes) => firstGifFrame(new codec.Decoder(bytes));
+      return (bytes) => firstGifFrame(new codec.Decoder(bytes), into);
     }
     case "tiff":
       return decodeTiff;
@@ -296,19 +310,23 @@ async function decoderFor(
   }
 }
 
-// Channels per pixel to RGBA: grey, grey+alpha, RGB or RGBA input.
+// Channels per pixel to RGBA (written into `into`'s buffer): grey, grey+alpha, RGB or RGBA input.
 function expand(
   src: Uint8Array,
   width: number,
   height: number,
   channels: number,
+  into: (length: number) => Uint8Array,
 ): Uint8Array {
   const n = width * height;
   if (src.length < n * channels) {
     throw new InvalidImageError("decoder returned too few pixels");
   }
-  if (channels === 4) return src.length === n * 4 ? src : src.slice(0, n * 4);
-  const out = new Uint8Array(n * 4);
+  const out = into(n * 4);
+  if (channels === 4) {
+    out.set(src.subarray(0, n * 4));
+    return out;
+  }
   const grey = channels < 3;
   for (let i = 0, j = 0, o = 0; i < n; i++, j += channels, o += 4) {
     out[o] = src[j];
@@ -319,13 +337,14 @@ function expand(
   return out;
 }
 
-function jpegToRgba(frame: JpegFrame): RgbaImage {
+// The decoder's grey, RGB or CMYK frame (a view into its memory) to RGBA in `into`'s buffer.
+function jpegToRgba(frame: JpegFrame, into: (length: number) => Uint8Array): RgbaImage {
   const { width, height, format, buffer } = frame;
   if (format === JPEG_GREY) {
-    return { width, height, data: expand(buffer, width, height, 1) };
+    return { width, height, data: expand(buffer, width, height, 1, into) };
   }
   if (format === JPEG_RGB) {
-    return { width, height, data: expand(buffer, width, height, 3) };
+    return { width, height, data: expand(buffer, width, height, 3, into) };
   }
   if (format === JPEG_CMYK) {
     const n = width * height;
@@ -333,7 +352,7 @@ function jpegToRgba(frame: JpegFrame): RgbaImage {
       throw new InvalidImageError("decoder returned too few pixels");
     }
     // The decoder has already undone Adobe's inversion, so 0 means no ink.
-    const out = new Uint8Array(n * 4);
+    const out = into(n * 4);
     for (let o = 0; o < n * 4; o += 4) {
       const white = 255 - buffer[o + 3];
       out[o] = Math.round((255 - buffer[o]) * white / 255);
@@ -346,7 +365,7 @@ function jpegToRgba(frame: JpegFrame): RgbaImage {
   throw new InvalidImageError(`JPEG pixel format ${format} is not supported`);
 }
 
-function firstGifFrame(decoder: GifDecoder): RgbaImage {
+function firstGifFrame(decoder: GifDecoder, into: (length: number) => Uint8Array): RgbaImage {
   const width = decoder.width;
   const height = decoder.height;
   const frame = decoder.frame();
@@ -357,7 +376,7 @@ function firstGifFrame(decoder: GifDecoder): RgbaImage {
   }
   // Before the first frame the canvas is transparent; transparent frame
   // pixels leave it so, and parts outside the logical screen are clipped.
-  const data = new Uint8Array(width * height * 4);
+  const data = into(width * height * 4).fill(0);
   const x0 = Math.max(0, frame.x);
   const x1 = Math.min(width, frame.x + frame.width);
   for (let y = Math.max(0, frame.y); y < Math.min(height, frame.y + frame.height); y++) {

@@ -65,6 +65,36 @@ Deno.test("decode: JPEG round-trip is close and matches imagescript", async () =
   assert.equal(maxDiff(img.data, (await Image.decode(jpeg)).bitmap), 0);
 });
 
+Deno.test("decode: `into` receives the pixels, whatever the buffer held before, for every WebAssembly decoder", async () => {
+  // A grey JPEG (one channel), an RGB one, a PNG, and a GIF with transparent pixels (which must come out 0, not as
+  // whatever the reused buffer held).
+  const holes = new Uint8Array(W * H * 4);
+  for (let i = 0; i < W * H; i++) holes.set(i % 4 === 0 ? [0, 0, 0, 0] : [255, 0, 0, 255], i * 4);
+  const { default: sharp } = await import("sharp");
+  const greyJpeg = new Uint8Array(
+    await sharp(Uint8Array.from({ length: W * H }, (_, i) => i % 251), { raw: { width: W, height: H, channels: 1 } })
+      .toColourspace("b-w").jpeg().toBuffer(),
+  );
+  assert.equal((await sharp(greyJpeg).metadata()).channels, 1);
+  const cases: [string, Uint8Array][] = [
+    ["png", await encodePng(PIXELS, W, H)],
+    ["jpeg", await encodeJpeg(PIXELS, W, H)],
+    ["jpeg", greyJpeg],
+    ["gif", await encodeGif(holes, W, H)],
+  ];
+  for (const [type, bytes] of cases) {
+    const plain = await decodeImage(bytes, {}, `image/${type}`);
+    const dirty = new Uint8Array(new SharedArrayBuffer(W * H * 4 + 64)).fill(0xa5);
+    let asked = 0;
+    const img = await decodeImage(bytes, {}, `image/${type}`, {
+      into: (n) => (asked = n, dirty.subarray(0, n)),
+    });
+    assert.equal(asked, W * H * 4, type);
+    assert.equal(img.data.buffer, dirty.buffer, `${type}: decoded into the given buffer`);
+    assert.deepEqual(img.data, plain.data, type);
+  }
+});
+
 Deno.test("decode: GIF first frame matches imagescript and the source", async () => {
   // Few colours, so the GIF palette holds them exactly.
   const px = new Uint8Array(W * H * 4);
