@@ -78,8 +78,9 @@ export interface DecodeOptions {
   native?: boolean;
   /**
    * Where the RGBA goes: a buffer of exactly `length` bytes, such as one the caller reuses (fresh memory is paid in
-   * page faults: _codecs.ts). Any contents are overwritten. PNG, GIF and WebAssembly-decoded JPEG write into it;
-   * TIFF and sharp's JPEG return their own buffer. Default: a fresh Uint8Array.
+   * page faults: _codecs.ts). Any contents are overwritten. PNG, GIF and JPEG write into it (sharp's JPEG by a copy,
+   * its own buffer freed at once: _sharp.ts); TIFF returns its own buffer. Default: a fresh Uint8Array (sharp: its
+   * own buffer).
    */
   into?: (length: number) => Uint8Array;
 }
@@ -156,7 +157,7 @@ export async function decodeImage(
 
   // Loading a decoder can only fail for server reasons (permissions,
   // missing files), which must surface as 500s, not as the client's 400.
-  const decode = await decoderFor(header.format, options.native === true, maxPixels, options.into ?? fresh);
+  const decode = await decoderFor(header.format, options.native === true, maxPixels, options.into);
   let image: RgbaImage;
   try {
     image = await decode(bytes);
@@ -281,11 +282,12 @@ async function decoderFor(
   format: ImageFormat,
   native: boolean,
   maxPixels: number,
-  into: (length: number) => Uint8Array,
+  given: ((length: number) => Uint8Array) | undefined,
 ): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
   if (format === "jpeg" && native) {
-    return (bytes) => sharpDecode(bytes, maxPixels);
+    return (bytes) => sharpDecode(bytes, maxPixels, given);
   }
+  const into = given ?? fresh;
   switch (format) {
     case "png": {
       const read = ({ width, height, framebuffer }: PngFrame): RgbaImage => {
