@@ -188,7 +188,7 @@ export const KEEP_MAX_PIXELS = 4_194_304;
  * @example
  * ```ts ignore
  * const png = new KeptDecoder(pngDecoder);
- * const frame = await png.use((codec) => codec.decode(bytes), (f) => f.width * f.height, bytes.length);
+ * const dims = await png.use((c) => c.decode(bytes, (f) => [f.width, f.height]), ([w, h]) => w * h, bytes.length);
  * ```
  */
 export class KeptDecoder<T> {
