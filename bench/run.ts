@@ -206,6 +206,8 @@ async function post(s: Server, img: BenchImage): Promise<Reply> {
   return { ms, model: timing.model, total: timing.total, mask, backend: body.backend ?? "onnxruntime-node" };
 }
 
+const settle = () => new Promise((r) => setTimeout(r, 250));
+
 interface Cell {
   c1: Lat[];
   c4: Lat[];
@@ -227,7 +229,11 @@ for (const img of images) {
   for (let r = 0; r < ROUNDS; r++) {
     for (const s of servers) {
       const cell = http.get(`${s.name}|${img.label}`)!;
+      // The previous server's onnxruntime threads busy-wait for a while after its last run (the peer's at normal
+      // priority): each server starts its turn on quiet cores, not in the tail of the one before.
+      await settle();
       for (let i = 0; i < ITER / ROUNDS; i++) cell.c1.push(await post(s, img));
+      await settle();
       const t = performance.now();
       let left = (2 * ITER) / ROUNDS;
       await Promise.all([0, 1, 2, 3].map(async () => {
@@ -343,7 +349,7 @@ log("## HTTP end to end: POST /v1/segment/text, `X-Mode: fixed`, AUTH=off");
 log();
 log(
   `Each server: ${ITER} requests at c=1 and ${2 * ITER} at c=4 per image, in ${ROUNDS} interleaved rounds ` +
-    `after one warm-up. thriftseg runs with its defaults (native: 1 worker × ${cores} threads; WASM: ${cores} ` +
+    `after one warm-up, each block of requests after 250 ms of quiet. thriftseg runs with its defaults (native: 1 worker × ${cores} threads; WASM: ${cores} ` +
     `workers × ${cores} threads); the peer with one ` +
     `session of ${cores} threads. Latency is the client's, over loopback. *Model ms*: \`Server-Timing: model\` ` +
     "(inside session.run). *Outside the model* = median over requests of 1 − model ÷ client latency (decode, " +
