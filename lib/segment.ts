@@ -157,12 +157,15 @@ export class Segmenter {
   }
 
   /**
-   * Admission before any work (decode included): the requests already in flight hold about
-   * inflight × (worker ms per request) / workers of work ahead of a new one; when that is more than the queue-delay
-   * bound, the new request is shed with 503 and a Retry-After from that wait. Little's law keeps admitted requests
+   * The 503 a new request would be shed with now, or null when it would be admitted. The requests already in flight
+   * hold about inflight × (worker ms per request) / workers of work ahead of a new one; when that is more than the
+   * queue-delay bound, a new request is shed with a Retry-After from that wait. Little's law keeps admitted requests
    * near their unloaded latency; the executor checks the pool's own queue again before each request's first job.
+   * `segment` decides for real (admission before any work, decode included); the HTTP route also asks before it
+   * counts the request against the caller's rate limit, so a request shed for the server's load does not use up the
+   * caller's quota (routes/segment.ts).
    */
-  #admit() {
+  overloaded(): OverloadedError | null {
     const workers = this.pool.workers ?? 1;
     // A new request starts once all but (workers − 1) of those in flight are done.
     const wait = (Math.max(0, this.#inflight + 1 - workers) * this.#workerMsPerRequest) / workers;
@@ -171,11 +174,15 @@ export class Segmenter {
       // request then barely waits, whatever its service time — decode and stitch included, which the worker-time
       // estimate does not see. Measured in docs/RELIABILITY.md (b): admitted p50 at the unloaded p50 under 3× load.
       const cap = workers;
-      if (this.#inflight >= cap) throw new OverloadedError(wait, `at most ${cap} requests in flight`);
-    } else {
-      const bound = this.#queueDelayBound();
-      if (bound !== undefined && wait > bound) throw new OverloadedError(wait, `bound ${bound} ms`);
+      return this.#inflight >= cap ? new OverloadedError(wait, `at most ${cap} requests in flight`) : null;
     }
+    const bound = this.#queueDelayBound();
+    return bound !== undefined && wait > bound ? new OverloadedError(wait, `bound ${bound} ms`) : null;
+  }
+
+  #admit() {
+    const shed = this.overloaded();
+    if (shed) throw shed;
     this.#inflight++;
   }
 

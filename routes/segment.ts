@@ -19,6 +19,7 @@ import { uploadLimit } from "./middleware/body_limit.ts";
 import { creditHeader, idempotency } from "./middleware/idempotency.ts";
 import { rateLimit } from "./middleware/rate_limit.ts";
 import { ready } from "./middleware/ready.ts";
+import { shedEarly } from "./middleware/shed.ts";
 import { upload } from "./middleware/upload.ts";
 import { MaskFormat, SegmentHeaders } from "./schemas.ts";
 
@@ -142,6 +143,7 @@ function render(
  */
 export function segmentRoutes(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  app.post("/v1/segment/:task", shedEarly(services));
   app.post(
     "/v1/segment/:task",
     ready(services),

@@ -405,6 +405,8 @@ export interface MultiResult {
   allAnsweredSeconds: number;
   /** Attempts per request, most. */
   maxAttempts: number;
+  /** Every answer of every attempt, by status (429s: the key's rate limit). */
+  attemptStatuses: Record<string, number>;
   violations: string[];
   creditDropFlops: number;
   deliveredFlops: number;
@@ -457,6 +459,7 @@ export async function multiPhase(n: number, requests: number): Promise<MultiResu
       finalStatuses: tally(final),
       allAnsweredSeconds,
       maxAttempts: Math.max(...answers.map((a) => a.length)),
+      attemptStatuses: tally(answers.flat()),
       violations: answers.flat().map(violation).filter((v): v is string => v !== null).slice(0, 20),
       creditDropFlops,
       deliveredFlops,

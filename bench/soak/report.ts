@@ -245,7 +245,9 @@ export function render(r: SoakResults): string {
       statuses(m.finalStatuses)
     }, the last ${
       m.allAnsweredSeconds.toFixed(1)
-    } s after the burst, at most ${m.maxAttempts} attempts for one request. Credit drop ${m.creditDropFlops} FLOPs; sum of the FLOPs the 200s reported ${m.deliveredFlops}; usage events ${m.events} for ${m.delivered} 200s. Process exits: ${m.exits}.`);
+    } s after the burst, at most ${m.maxAttempts} attempts for one request; all attempts: ${
+      statuses(m.attemptStatuses)
+    } (a request shed for load is refused before the key's rate limiter counts it). Credit drop ${m.creditDropFlops} FLOPs; sum of the FLOPs the 200s reported ${m.deliveredFlops}; usage events ${m.events} for ${m.delivered} 200s. Process exits: ${m.exits}.`);
     if (m.violations.length) p(`Violations: ${m.violations.join("; ").slice(0, 1000)}`);
   }
   p();

@@ -160,7 +160,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    // A bound of 50 ms on the learnt wait, and auto (0: at most 1.5 requests per worker in flight).
+    // A bound of 50 ms on the learnt wait, and auto (0: at most one request per worker in flight).
     for (const bound of ["50", "0"]) await admission(bound);
   },
 });
@@ -194,6 +194,48 @@ async function admission(bound: string) {
     await busy.close();
   }
 }
+
+Deno.test({
+  name: "admission: a request shed for load is refused before the rate limiter counts it against the key",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const admin = "admin-token-for-tests-0123456789";
+    const busy = await testServer({ WORKERS: "1", MAX_QUEUE_DELAY_MS: "0", AUTH: "on", ADMIN_TOKEN: admin });
+    try {
+      const created = await fetch(`${busy.url}/v1/admin/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "quota", credit_gflops: null, rate_limit: { requests: 3, window_seconds: 60 } }),
+      });
+      assert.equal(created.status, 201);
+      const { secret } = await created.json();
+      const large = new Uint8Array(await (await samplePage(1920, 1080)).image.encode());
+      const post = (body: Uint8Array<ArrayBuffer>) =>
+        fetch(`${busy.url}/v1/segment/text`, {
+          method: "POST",
+          body,
+          headers: { "content-type": "image/png", "x-mode": "fixed", authorization: `Bearer ${secret}` },
+        });
+      // One request in flight fills the single worker's slot (auto admission: one request per worker).
+      const running = post(large);
+      await new Promise((r) => setTimeout(r, 150));
+      const shed = await post(png);
+      assert.equal(shed.status, 503);
+      assert.match((await shed.json()).type, /overloaded/);
+      const first = await running;
+      await first.arrayBuffer();
+      assert.equal(first.status, 200);
+      // Two of the key's three requests are used (the first and this one), not three: the shed one did not count.
+      const next = await post(png);
+      await next.arrayBuffer();
+      assert.equal(next.status, 200);
+      assert.match(next.headers.get("ratelimit")!, /^"default";r=1;t=\d+$/);
+    } finally {
+      await busy.close();
+    }
+  },
+});
 
 Deno.test({
   name: "server timeout → 504, and the server recovers",
