@@ -1,8 +1,9 @@
 // Load shedding ahead of the per-key rate limiter: a request the Segmenter would shed now (503 + Retry-After) is
 // refused before the rate limiter counts it. Counted, a client that honours Retry-After spends its quota on the
-// server's overload: in the soak's burst of 200 keyed requests, the retries of shed requests ran a key's 600-per-minute
-// window dry and the last clients then waited on 429s for the window to turn. The Segmenter decides again, for real,
-// when the request reaches it (lib/segment.ts `overloaded`).
+// server's overload: in the soak's burst of 200 keyed requests on 4 processes (`deno task soak --only e`), the retries
+// of shed requests ran the key's 600-per-minute window dry (105 answers 429) and the last client was served after
+// 47 s; shed here, no 429 and all served after 13 s. The Segmenter decides again, for real, when the request reaches
+// it (lib/segment.ts `overloaded`).
 
 import { createMiddleware } from "hono/factory";
 import type { Services } from "../services.ts";
