@@ -62,11 +62,8 @@ self.onmessage = async (event: MessageEvent<DecodeRequest | DecodeRelease>) => {
   let reply: DecodeReply;
   try {
     const image = await decodeImage(bytes, limits, contentType, { native, into: (n) => (given = pixels(n)) });
-    let data = image.data;
-    if (data !== given) {
-      data = pixels(image.data.byteLength);
-      data.set(image.data);
-    }
+    const data = image.data === given ? given : pixels(image.data.byteLength);
+    if (data !== image.data) data.set(image.data);
     reply = { id, grows: wasmGrowth() > growth, ok: true, width: image.width, height: image.height, data };
   } catch (err) {
     if (given) keep(given.buffer as SharedArrayBuffer);

@@ -213,9 +213,10 @@ export class KeptDecoder<T> {
       this.#largest = 0;
       throw err;
     }
-    const size = inputBytes + 4 * pixels(result);
+    const area = pixels(result);
+    const size = inputBytes + 4 * area;
     if (fresh || size > this.#largest) this.grown++;
-    if (pixels(result) <= KEEP_MAX_PIXELS) {
+    if (area <= KEEP_MAX_PIXELS) {
       this.#instance = instance;
       this.#largest = fresh ? size : Math.max(this.#largest, size);
     } else {

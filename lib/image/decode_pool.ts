@@ -61,7 +61,8 @@ export interface DecodePoolOptions {
    * that memory is given back (default 200). Native (sharp) decodes and WebAssembly decodes no larger than earlier
    * ones do not count: they grow none, and every replacement takes the main thread 60–100 ms to start a worker (CPU
    * profiles of the soak) and its first decode loads the decoders again: under 3× overload, replacing the worker every
-   * 200 small PNGs made the slowest 1% of admitted requests 1.6× slower (the soak's phase (b): p99 127 vs 81 ms).
+   * 200 small PNGs made the slowest 1% of admitted requests 1.6× slower (p99 127 vs 81 ms without replacements, in a
+   * copy of the soak's phase (b) that reads each answer's Server-Timing).
    */
   maxJobsPerWorker: number;
   /**
