@@ -224,8 +224,8 @@ export interface ScoreSummary {
 /**
  * Summarises `n` consecutive pixels of [C, plane] logits, from pixel `o` of each plane, into `dst` from index `p`:
  * softmax's largest probability, its class (the first on a tie) and the distribution's entropy / ln C (0 sure … 1
- * uniform). One exp per class and one logarithm per pixel. The zoo planners' probability map and the inference
- * workers use this one definition, so a summary made in a worker equals the one made on the main thread.
+ * uniform). One exp per class but the top one, and one logarithm, per pixel. The zoo planners' probability map and
+ * the inference workers use this one definition, so a summary made in a worker equals the one made on the main thread.
  *
  * @example
  * ```ts
@@ -253,8 +253,10 @@ export function summariseScores(
         arg = k;
       }
     }
-    let sum = 0, ez = 0;
+    // The largest logit's term is e⁰ = 1 (and 1 · 0 in Σ e z): one exp fewer per pixel.
+    let sum = 1, ez = 0;
     for (let k = 0; k < c; k++) {
+      if (k === arg) continue;
       const z = logits[k * plane + o] - max, ek = Math.exp(z);
       sum += ek;
       ez += ek * z;

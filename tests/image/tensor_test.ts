@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cropCHW, type RgbaImage, toCHW, toGrey } from "../../lib/image/mod.ts";
+import { cropCHW, type RgbaImage, summariseScores, toCHW, toGrey } from "../../lib/image/mod.ts";
 
 function image(width: number, height: number, pixels: number[][]): RgbaImage {
   return { width, height, data: Uint8Array.from(pixels.flat()) };
@@ -209,4 +209,30 @@ Deno.test("cropCHW: interior window, several channels, outside windows", () => {
   );
   assert.throws(() => cropCHW(src, c, h, w + 1, 0, 0, 1, 1), RangeError);
   assert.throws(() => cropCHW(src, c, h, w, 0.5, 0, 1, 1), RangeError);
+});
+
+Deno.test("summariseScores: softmax's top probability, first argmax and normalised entropy, per pixel", () => {
+  // Pixels of [C, plane] logits, ties included; the reference is the softmax written out.
+  for (const c of [2, 3, 5]) {
+    const plane = 7;
+    const logits = Float32Array.from({ length: c * plane }, (_v, i) => ((i * 37) % 11) / 2 - 2);
+    for (let k = 0; k < c; k++) logits[k * plane + 6] = 1.5; // all classes tie
+    const dst = {
+      top: new Float32Array(plane + 1),
+      best: new Uint8Array(plane + 1),
+      entropy: new Float32Array(plane + 1),
+    };
+    summariseScores(logits, c, plane, 0, plane, dst, 1);
+    for (let p = 0; p < plane; p++) {
+      const z = Array.from({ length: c }, (_v, k) => logits[k * plane + p]);
+      const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b);
+      const q = e.map((v) => v / s);
+      close([dst.top[p + 1], dst.entropy[p + 1]], [
+        Math.max(...q),
+        -q.reduce((a, v) => a + v * Math.log(v), 0) / Math.log(c),
+      ]);
+      assert.equal(dst.best[p + 1], z.indexOf(m), `pixel ${p}`);
+    }
+    assert.equal(dst.top[0], 0); // nothing written before p
+  }
 });
