@@ -8,7 +8,6 @@
 
 import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
-import { WorkerPool } from "../lib/exec/pool.ts";
 import type { Backend } from "../lib/exec/mod.ts";
 import { textImage } from "../dev/fixtures.ts";
 import { bar, clockGHz, iou, type Lat, median, quantile, sizeLines } from "./_bench.ts";
@@ -19,7 +18,6 @@ const ROUNDS = 4;
 const root = new URL("../", import.meta.url);
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
-const models = [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }];
 const cores = navigator.hardwareConcurrency;
 const out: string[] = [];
 const log = (s = "") => (out.push(s), console.log(s));
@@ -52,54 +50,33 @@ const wasmFpc = 16;
 const peak = { native: cores * ghz * nativeFpc, wasm: cores * ghz * wasmFpc };
 const pct = (gflops: number, p: number) => `${(100 * gflops / p).toFixed(0)}%`;
 
-// ── 2. The model alone (time inside session.run, pool of one worker).
-const S = 640, dims = [1, 3, S, S];
-const gflops640 = text.counter.count(dims).flops / 1e9;
-const tensor = () => new Float32Array(3 * S * S).fill(0.2);
-async function pool(backend: Backend, size: number, threads: number) {
-  const p = new WorkerPool({ size, queueLimit: 64, backend, threads, models });
-  await p.start();
-  if (p.backend !== backend) throw new Error(`asked for ${backend}, got ${p.backend}`);
-  await p.run(text.spec.id, dims, tensor(), 120_000);
-  return p;
+// ── 2. The model alone (time inside session.run, pool of one worker) and 3. the thread policy (workers × threads, a
+// lone job (c=1) and four at once (c=4)), interleaved round by round, each pool in a process of its own
+// (bench/_probe.ts says why).
+const S = 640;
+const gflops640 = text.counter.count([1, 3, S, S]).flops / 1e9;
+async function probe(...args: (string | number)[]): Promise<Record<string, number[]>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", new URL("_probe.ts", import.meta.url).pathname, ...args.map(String)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`bench/_probe.ts ${args.join(" ")} failed`);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
 }
 const raw: Record<string, number[]> = {};
-for (let r = 0; r < ROUNDS; r++) {
-  for (const backend of ["native", "wasm-simd"] as Backend[]) {
-    for (const threads of [1, 2]) {
-      const p = await pool(backend, 1, threads);
-      for (let i = 0; i < ITER; i++) {
-        (raw[`${backend} ${threads}`] ??= []).push((await p.run(text.spec.id, dims, tensor(), 120_000)).inferMs);
-      }
-      p.close();
-    }
-  }
-}
-
-// ── 3. Thread policy: workers × threads, a lone job (c=1) and four at once (c=4), interleaved round by round. One
-// pool is alive at a time (each round starts it afresh and closes it): with all six alive at once, the idle pools'
-// threads took the cores the measured one needed (a 640² native job at c=1 read 287 ms, six times its model time).
-const quiet = () => new Promise((r) => setTimeout(r, 250));
 const policies = [[1, 2], [2, 1], [2, 2]];
 const policy: Record<string, { c1: number[]; c4: number[] }> = {};
 for (let r = 0; r < ROUNDS; r++) {
   for (const backend of ["native", "wasm-simd"] as Backend[]) {
+    for (const threads of [1, 2]) {
+      (raw[`${backend} ${threads}`] ??= []).push(...(await probe("raw", backend, threads, ITER)).ms);
+    }
     for (const [w, t] of policies) {
-      const p = await pool(backend, w, t);
       const e = policy[`${backend} ${w}×${t}`] ??= { c1: [], c4: [] };
-      await quiet();
-      for (let i = 0; i < 4; i++) {
-        const t0 = performance.now();
-        await p.run(text.spec.id, dims, tensor(), 120_000);
-        e.c1.push(performance.now() - t0);
-      }
-      for (let i = 0; i < 2; i++) {
-        await quiet();
-        const t0 = performance.now();
-        await Promise.all([0, 1, 2, 3].map(() => p.run(text.spec.id, dims, tensor(), 120_000)));
-        e.c4.push(performance.now() - t0);
-      }
-      p.close();
+      const got = await probe("policy", backend, w, t);
+      e.c1.push(...got.c1);
+      e.c4.push(...got.c4);
     }
   }
 }
@@ -308,8 +285,9 @@ log();
 log("## Thread policy: workers × intra-op threads");
 log();
 log(
-  `The ${S}² model through the pool (its input sent as a tensor), one pool alive at a time: c=1 = one job at a ` +
-    "time (median latency); c=4 = four jobs at once (throughput). Native pool threads spin between operators only when the pool has a single worker (the 1×N " +
+  `The ${S}² model on a decoded ${S}² page, run as a \`fixed\` request runs it (the worker builds the input from the ` +
+    "image, the outputs come back), each pool in a process of its own (bench/_probe.ts): c=1 = one job at a time " +
+    "(median latency); c=4 = four jobs at once (throughput). Native pool threads spin between operators only when the pool has a single worker (the 1×N " +
     "rows); with several workers they sleep (`session.intra_op.allow_spinning = 0`), so oversubscribed sessions " +
     "share the cores instead of burning them.",
 );
