@@ -168,6 +168,39 @@ for (const backend of BACKENDS) {
   });
 }
 
+Deno.test("wasm-simd: a recycled worker serves on while its replacement loads, then hands the slot over", async () => {
+  const pool = new WorkerPool({
+    size: 1,
+    queueLimit: 4,
+    backend: "wasm-simd",
+    threads: 1,
+    models,
+    recycleAbovePixels: 128 * 128,
+  });
+  const t0 = performance.now();
+  await pool.start();
+  const startMs = performance.now() - t0;
+  try {
+    await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
+    assert.equal(pool.stats().recycled, 1);
+    // The only worker answers the next job itself instead of leaving it to wait for a worker to load.
+    const t1 = performance.now();
+    await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000);
+    const ms = performance.now() - t1;
+    assert.ok(ms < startMs / 2, `answered in ${ms.toFixed(0)} ms; a worker takes ${startMs.toFixed(0)} ms to start`);
+    assert.equal(pool.stats().ready, 1);
+    // Once loaded, the replacement holds the slot: the next large job is its first, and recycles it in turn.
+    for (let i = 0; i < 60 && pool.stats().recycled < 2; i++) {
+      await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
+      if (pool.stats().recycled < 2) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(pool.stats().recycled, 2);
+    assert.equal(pool.stats().restarts, 0);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("wasm-simd: a worker that ran a job over the recycle size is replaced once done; native keeps its worker", async () => {
   for (const backend of BACKENDS) {
     const pool = new WorkerPool({ size: 1, queueLimit: 4, backend, threads: 1, models, recycleAbovePixels: 128 * 128 });

@@ -71,6 +71,10 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   job: Job | null;
+  /** A replacement is loading (a recycle): this worker serves until it is ready. */
+  renewing?: boolean;
+  /** Set once the replacement is ready: hands the slot over when this worker's job is done. */
+  retire?: () => void;
 }
 
 /** Counters exposed for /readyz and metrics. */
@@ -109,6 +113,8 @@ export class WorkerPool {
   #recycled = 0;
   #backend: Backend;
   #closed = false;
+  /** Replacements loading for recycled workers (terminated on close). */
+  #loading = new Set<Worker>();
   /** Throughput of one worker, FLOPs per ms (exponentially weighted; 0 until a job with FLOPs has run). */
   #rate = 0;
 
@@ -223,18 +229,25 @@ export class WorkerPool {
       if (slot.job) this.#fail(slot.job, new UnavailableError("the server is shutting down"));
       slot.worker.terminate();
     }
+    for (const worker of this.#loading) worker.terminate();
   }
 
-  #spawn(index: number): Promise<void> {
+  /**
+   * Starts a worker for slot `index`: at once in its place, or, replacing the healthy worker `old` (a recycle), beside
+   * it: `old` keeps serving while the new one loads (onnxruntime-web takes seconds), then hands over once idle.
+   */
+  #spawn(index: number, old?: Slot): Promise<void> {
     const worker = new Worker(WORKER_URL, { type: "module" });
     const slot: Slot = { worker, ready: false, job: null };
-    this.#slots[index] = slot;
-    return new Promise<void>((resolveReady, rejectReady) => {
+    if (old) this.#loading.add(worker);
+    else this.#slots[index] = slot;
+    const ready = new Promise<void>((resolveReady, rejectReady) => {
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         const msg = e.data;
         if (msg.type === "ready") {
           slot.ready = true;
           this.#backend = msg.backend;
+          if (old) this.#takeOver(index, old, slot);
           resolveReady();
           this.#dispatch();
         } else if (msg.type === "result") {
@@ -249,9 +262,9 @@ export class WorkerPool {
           }
           const [n = 1, , h = 1, w = 1] = job.dims;
           if (this.#backend !== "native" && n * h * w > (this.options.recycleAbovePixels ?? 2 ** 21)) {
-            // Its job is done (slot.job is null): nothing fails; a fresh worker takes the slot.
-            this.#replace(index, slot, new UnavailableError("worker recycled"), true);
+            this.#renew(index, slot);
           }
+          slot.retire?.();
           if (job.abandoned) {
             this.#dispatch();
             return;
@@ -301,9 +314,12 @@ export class WorkerPool {
         } satisfies ToWorker,
       );
     });
+    // A replacement that fails to load is not left running.
+    if (old) ready.catch(() => (this.#loading.delete(worker), worker.terminate()));
+    return ready;
   }
 
-  #replace(index: number, slot: Slot, error: Error, recycle = false) {
+  #replace(index: number, slot: Slot, error: Error) {
     if (this.#slots[index] !== slot) return;
     slot.worker.terminate();
     slot.ready = false;
@@ -313,9 +329,42 @@ export class WorkerPool {
     }
     slot.job = null;
     if (this.#closed) return;
-    if (recycle) this.#recycled++;
-    else this.#restarts++;
+    this.#restarts++;
+    // A recycled worker whose replacement has loaded already: the replacement takes over.
+    if (slot.retire) return slot.retire();
     this.#spawn(index).catch((err) => console.error(`worker ${index} could not restart: ${err}`));
+  }
+
+  /**
+   * Recycles a healthy worker (its WebAssembly memory only grows): the replacement loads beside it, so a pool of one
+   * worker never stops serving for the seconds onnxruntime-web takes to start.
+   */
+  #renew(index: number, slot: Slot) {
+    if (slot.renewing || this.#closed) return;
+    slot.renewing = true;
+    this.#recycled++;
+    this.#spawn(index, slot).catch((err) => {
+      slot.renewing = false; // the next large job tries again
+      console.error(`worker ${index} could not be recycled: ${err}`);
+    });
+  }
+
+  /** The replacement `next` of the recycled worker `old` is ready: it takes the slot as soon as `old` is idle. */
+  #takeOver(index: number, old: Slot, next: Slot) {
+    this.#loading.delete(next.worker);
+    if (this.#closed || this.#slots[index] !== old) {
+      // Closed, or `old` crashed meanwhile and was replaced already.
+      next.worker.terminate();
+      return;
+    }
+    old.ready = false; // no new jobs
+    old.retire = () => {
+      old.retire = undefined;
+      this.#slots[index] = next;
+      old.worker.terminate();
+      this.#dispatch();
+    };
+    if (!old.job) old.retire();
   }
 
   #expire(job: Job) {
