@@ -35,7 +35,7 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
     // With the native backend, uploads are decoded natively too (sharp; same limits, checked before decoding).
     decoder.native = backend === "native" && await sharpAvailable();
     pool = new WorkerPool({
-      size: workerCount(config, backend),
+      size: workerCount(config),
       queueLimit: config.QUEUE_LIMIT,
       backend,
       threads: threadCount(config),

@@ -305,8 +305,8 @@ log();
 log(
   `Fastest lone job: native ${best("native", "c1")}, WASM ${best("wasm-simd", "c1")}; most throughput at c=4: ` +
     `native ${best("native", "c4")}, WASM ${best("wasm-simd", "c4")}. The server's defaults (\`WORKERS\` and ` +
-    "`THREADS` unset, lib/config.ts): native 1 × cores (the first row), WASM cores × cores (the last row); a lone " +
-    "request gets every core either way.",
+    "`THREADS` unset, lib/config.ts): 1 × cores on both backends (the first row of each); a lone " +
+    "request gets every core.",
 );
 log();
 log("## Decoders in Deno");
@@ -331,9 +331,8 @@ log("## HTTP end to end: POST /v1/segment/text, `X-Mode: fixed`, AUTH=off");
 log();
 log(
   `Each server: ${ITER} requests at c=1 and ${2 * ITER} at c=4 per image, in ${ROUNDS} interleaved rounds ` +
-    `after one warm-up, each block of requests after 250 ms of quiet. thriftseg runs with its defaults (native: 1 worker × ${cores} threads; WASM: ${cores} ` +
-    `workers × ${cores} threads); the peer with one ` +
-    `session of ${cores} threads. Latency is the client's, over loopback. *Model ms*: \`Server-Timing: model\` ` +
+    "after one warm-up, each block of requests after 250 ms of quiet. thriftseg runs with its defaults (1 worker " +
+    `× ${cores} threads on both backends); the peer with one session of ${cores} threads. Latency is the client's, over loopback. *Model ms*: \`Server-Timing: model\` ` +
     "(inside session.run). *Outside the model* = median over requests of 1 − model ÷ client latency (decode, " +
     "input building, transfer, stitch, encode, JSON, HTTP). GFLOP/s = the request's FLOPs ÷ model time. IoU: the " +
     "text class of the mask against the peer's.",

@@ -9,7 +9,7 @@ const ConfigSchema = z.object({
   HOSTNAME: z.string().default("0.0.0.0"),
   MAX_UPLOAD_BYTES: intFromEnv(20 * 1024 * 1024, 1),
   MAX_PIXELS: intFromEnv(16_000_000, 1),
-  /** Workers in the inference pool; 0 = one per core. */
+  /** Workers in the inference pool; 0 = the default, one (see `workerCount`). */
   WORKERS: intFromEnv(0, 0),
   /** Jobs waiting for a worker before the server answers 503. */
   QUEUE_LIMIT: intFromEnv(64, 1),
@@ -95,19 +95,18 @@ export function loadConfig(
 }
 
 /**
- * Number of pool workers after resolving `WORKERS=0`: one on the native backend (its session's thread pool uses every
- * core and spins between operators; measured fastest alone and most throughput at c=4, docs/BENCHMARKS.md "Thread
- * policy"), the core count on the others (WASM kernels scale less with threads, so requests run side by side).
+ * Number of pool workers after resolving `WORKERS=0`: one, whose sessions use every core (`threadCount`), on every
+ * backend. Measured on 2 cores (docs/BENCHMARKS.md "Thread policy", each pool in a process of its own): a lone job is
+ * fastest that way on both backends (native: its pool threads also spin between operators, which pays only when no
+ * other worker competes for the cores), and so is four at once on WASM (1×2 vs 2×2: 6.9 vs 5.6 jobs/s at 640²; two
+ * workers' threads oversubscribe the cores). Native 2×1 runs four at once faster (20.3 vs 16.2 jobs/s) but a lone
+ * job 40% slower; the peer comparison at c=4 is met with one worker. A recycled WASM worker serves on while its
+ * replacement loads (lib/exec/pool.ts), so one worker does not stall.
  */
-export function workerCount(config: Config, backend?: string): number {
-  if (config.WORKERS > 0) return config.WORKERS;
-  return backend === "native" ? 1 : cores();
+export function workerCount(config: Config): number {
+  return config.WORKERS > 0 ? config.WORKERS : 1;
 }
 
-/**
- * Intra-op threads per worker after resolving `THREADS=0` to the core count: a lone request uses every core (see
- * docs/BENCHMARKS.md for the measurements behind this default).
- */
 export function threadCount(config: Config): number {
   return config.THREADS > 0 ? config.THREADS : cores();
 }
