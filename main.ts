@@ -2,7 +2,7 @@
 // (/healthz answers); models load and workers warm in the background, and
 // /readyz turns 200 when they are done.
 
-import { type Config, loadConfig, threadCount, workerCount } from "./lib/config.ts";
+import { type Config, loadConfig, poolLayout } from "./lib/config.ts";
 import { openMeter } from "./lib/metering/mod.ts";
 import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
@@ -35,10 +35,9 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
     // With the native backend, uploads are decoded natively too (sharp; same limits, checked before decoding).
     decoder.native = backend === "native" && await sharpAvailable();
     pool = new WorkerPool({
-      size: workerCount(config),
+      ...poolLayout(config, backend),
       queueLimit: config.QUEUE_LIMIT,
       backend,
-      threads: threadCount(config),
       models: registry.workerModels(),
       hangMs: config.REQUEST_TIMEOUT_MS,
     });

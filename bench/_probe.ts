@@ -5,7 +5,8 @@
 // A server has one pool, started once: so does each probe.
 //
 //   deno run -A bench/_probe.ts raw <backend> <threads> <runs>      → {"ms": [...]} time inside session.run
-//   deno run -A bench/_probe.ts policy <backend> <workers> <threads> → {"c1": [...], "c4": [...]} wall ms
+//   deno run -A bench/_probe.ts policy <backend> <workers> <threads> [<lone worker's threads>]
+//                                                                     → {"c1": [...], "c4": [...]} ms, jobs/s
 
 import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
@@ -18,13 +19,13 @@ import { sizeLines } from "./_bench.ts";
 const PROBE_SIZE = 640;
 
 const [what, backend, ...nums] = Deno.args;
-const [a, b] = nums.map(Number);
+const [a, b, lone = 0] = nums.map(Number);
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const models = [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }];
 const S = PROBE_SIZE, dims = [1, 3, S, S];
 const [size, threads] = what === "raw" ? [1, a] : [a, b];
-const pool = new WorkerPool({ size, queueLimit: 64, backend: backend as Backend, threads, models });
+const pool = new WorkerPool({ size, queueLimit: 64, backend: backend as Backend, threads, loneThreads: lone, models });
 await pool.start();
 if (pool.backend !== backend) throw new Error(`asked for ${backend}, got ${pool.backend}`);
 const quiet = () => new Promise((r) => setTimeout(r, 250));
@@ -44,8 +45,9 @@ if (what === "raw") {
     new Executor(pool, image, { maxExecPixels: 1 << 24, timeoutMs: 120_000 }).run([
       wholeImageCall(text, S, S, 1 << 24),
     ]);
+  // Warm every worker: one job alone, then four at once.
   await once();
-  await once();
+  await Promise.all([0, 1, 2, 3].map(() => once()));
   const c1: number[] = [], c4: number[] = [];
   await quiet();
   for (let i = 0; i < 8; i++) {
@@ -53,11 +55,14 @@ if (what === "raw") {
     await once();
     c1.push(performance.now() - t0);
   }
-  for (let i = 0; i < 3; i++) {
+  // Four clients, each sending its next job when its last is answered (as the HTTP benchmark's c=4): jobs per second.
+  for (let i = 0; i < 2; i++) {
     await quiet();
     const t0 = performance.now();
-    await Promise.all([0, 1, 2, 3].map(() => once()));
-    c4.push(performance.now() - t0);
+    await Promise.all([0, 1, 2, 3].map(async () => {
+      for (let k = 0; k < 4; k++) await once();
+    }));
+    c4.push(16_000 / (performance.now() - t0));
   }
   result = { c1, c4 };
 }

@@ -65,16 +65,17 @@ async function probe(...args: (string | number)[]): Promise<Record<string, numbe
   return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
 }
 const raw: Record<string, number[]> = {};
-const policies = [[1, 2], [2, 1], [2, 2]];
+// [workers, threads, lone worker's threads] (lib/exec/pool.ts `loneThreads`).
+const policies = [[1, 2, 0], [2, 1, 0], [2, 2, 0], [2, 1, 2]];
 const policy: Record<string, { c1: number[]; c4: number[] }> = {};
 for (let r = 0; r < ROUNDS; r++) {
   for (const backend of ["native", "wasm-simd"] as Backend[]) {
     for (const threads of [1, 2]) {
       (raw[`${backend} ${threads}`] ??= []).push(...(await probe("raw", backend, threads, ITER)).ms);
     }
-    for (const [w, t] of policies) {
-      const e = policy[`${backend} ${w}×${t}`] ??= { c1: [], c4: [] };
-      const got = await probe("policy", backend, w, t);
+    for (const [w, t, lone] of policies) {
+      const e = policy[`${backend}|${w}×${t}${lone ? ` + lone ×${lone}` : ""}`] ??= { c1: [], c4: [] };
+      const got = await probe("policy", backend, w, t, lone);
       e.c1.push(...got.c1);
       e.c4.push(...got.c4);
     }
@@ -291,26 +292,28 @@ log();
 log(
   `The ${S}² model on a decoded ${S}² page, run as a \`fixed\` request runs it (the worker builds the input from the ` +
     "image, the outputs come back), each pool in a process of its own (bench/_probe.ts): c=1 = one job at a time " +
-    "(median latency); c=4 = four jobs at once (throughput). Native pool threads spin between operators only when the pool has a single worker (the 1×N " +
-    "rows); with several workers they sleep (`session.intra_op.allow_spinning = 0`), so oversubscribed sessions " +
-    "share the cores instead of burning them.",
+    "(median latency); c=4 = four clients, each sending its next job when its last is answered (jobs per second). " +
+    "Native pool threads spin between operators only in a worker that runs alone: a pool of one worker, or the " +
+    "lone worker (`+ lone ×N`: one more worker with N threads that takes a job only when nothing else is running " +
+    "or waiting; lib/exec/pool.ts `loneThreads`); the others sleep (`session.intra_op.allow_spinning = 0`), so " +
+    "oversubscribed sessions share the cores instead of burning them.",
 );
 log();
 log("| backend | workers × threads | c=1 p50 ms | c=4 jobs/s |");
 log("|---|---|---|---|");
 for (const [k, e] of Object.entries(policy)) {
-  const [b, wt] = k.split(" ");
-  log(`| ${b} | ${wt} | ${f1(median(e.c1))} | ${(4000 / median(e.c4)).toFixed(2)} |`);
+  const [b, layout] = k.split("|");
+  log(`| ${b} | ${layout} | ${f1(median(e.c1))} | ${median(e.c4).toFixed(2)} |`);
 }
 const best = (b: string, key: "c1" | "c4") =>
-  Object.entries(policy).filter(([k]) => k.startsWith(b)).sort(([, x], [, y]) => median(x[key]) - median(y[key]))[0][0]
-    .split(" ")[1];
+  Object.entries(policy).filter(([k]) => k.startsWith(`${b}|`))
+    .sort(([, x], [, y]) => key === "c1" ? median(x.c1) - median(y.c1) : median(y.c4) - median(x.c4))[0][0]
+    .split("|")[1];
 log();
 log(
   `Fastest lone job: native ${best("native", "c1")}, WASM ${best("wasm-simd", "c1")}; most throughput at c=4: ` +
     `native ${best("native", "c4")}, WASM ${best("wasm-simd", "c4")}. The server's defaults (\`WORKERS\` and ` +
-    "`THREADS` unset, lib/config.ts): 1 × cores on both backends (the first row of each); a lone " +
-    "request gets every core.",
+    `\`THREADS\` unset, lib/config.ts \`poolLayout\`): native ${cores}×1 + lone ×${cores}, WASM 1×${cores}.`,
 );
 log();
 log("## Decoders in Deno");

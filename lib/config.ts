@@ -9,7 +9,7 @@ const ConfigSchema = z.object({
   HOSTNAME: z.string().default("0.0.0.0"),
   MAX_UPLOAD_BYTES: intFromEnv(20 * 1024 * 1024, 1),
   MAX_PIXELS: intFromEnv(16_000_000, 1),
-  /** Workers in the inference pool; 0 = the default, one (see `workerCount`). */
+  /** Workers in the inference pool; 0 = the default layout (see `poolLayout`). */
   WORKERS: intFromEnv(0, 0),
   /** Jobs waiting for a worker before the server answers 503. */
   QUEUE_LIMIT: intFromEnv(64, 1),
@@ -94,21 +94,33 @@ export function loadConfig(
   return parsed.data;
 }
 
-/**
- * Number of pool workers after resolving `WORKERS=0`: one, whose sessions use every core (`threadCount`), on every
- * backend. Measured on 2 cores (docs/BENCHMARKS.md "Thread policy", each pool in a process of its own): a lone job is
- * fastest that way on both backends (native: its pool threads also spin between operators, which pays only when no
- * other worker competes for the cores), and so is four at once on WASM (1×2 vs 2×2: 6.9 vs 5.6 jobs/s at 640²; two
- * workers' threads oversubscribe the cores). Native 2×1 runs four at once faster (20.3 vs 16.2 jobs/s) but a lone
- * job 40% slower; the peer comparison at c=4 is met with one worker. A recycled WASM worker serves on while its
- * replacement loads (lib/exec/pool.ts), so one worker does not stall.
- */
-export function workerCount(config: Config): number {
-  return config.WORKERS > 0 ? config.WORKERS : 1;
+/** How the inference pool is laid out: `size` workers × `threads` threads, and a lone worker's threads (0: none). */
+export interface PoolLayout {
+  size: number;
+  threads: number;
+  loneThreads: number;
 }
 
-export function threadCount(config: Config): number {
-  return config.THREADS > 0 ? config.THREADS : cores();
+/**
+ * The inference pool's layout. `WORKERS` or `THREADS` set: exactly that (the other defaulting to one worker or every
+ * core), no lone worker. Neither set, as measured on 2 cores (docs/BENCHMARKS.md "Thread policy", each pool in a
+ * process of its own):
+ * - native: one worker per core with one thread each, plus a lone worker with every core that takes a job only when it
+ *   would run alone (lib/exec/pool.ts `loneThreads`; its threads spin between operators, which pays only alone). A
+ *   lone request runs as fast as on one worker with every core, four clients at once run side by side: at 640², c=1
+ *   59 vs 62 ms, c=4 21.5–22.4 vs 16.0–16.8 jobs/s (bench/_probe.ts, the rows `2×1 + lone ×2` and `1×2`).
+ * - WASM: one worker with every core: a lone job as fast as two such workers and four at once faster (6.4–7.3 vs
+ *   5.3–5.6 jobs/s; two workers' WASM threads oversubscribe the cores); a recycled WASM worker serves on while its
+ *   replacement loads, so one worker does not stall.
+ */
+export function poolLayout(config: Config, backend: string): PoolLayout {
+  const n = cores();
+  if (config.WORKERS > 0 || config.THREADS > 0) {
+    return { size: config.WORKERS || 1, threads: config.THREADS || n, loneThreads: 0 };
+  }
+  return backend === "native" && n > 1
+    ? { size: n, threads: 1, loneThreads: n }
+    : { size: 1, threads: n, loneThreads: 0 };
 }
 
 function cores(): number {

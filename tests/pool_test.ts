@@ -168,6 +168,27 @@ for (const backend of BACKENDS) {
   });
 }
 
+Deno.test("a lone worker takes a job that would run alone; jobs at once run side by side on the others", async () => {
+  for (const backend of BACKENDS) {
+    const pool = new WorkerPool({ size: 2, queueLimit: 8, backend, threads: 1, loneThreads: 2, models });
+    await pool.start();
+    try {
+      assert.equal(pool.workers, 2, "the lone worker does not add to the jobs run side by side");
+      assert.equal(pool.stats().size, 3);
+      assert.equal((await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)).threads, 2);
+      // A burst: the first finds the pool idle, the others run on the two one-thread workers, never beside a job on
+      // the lone one while they are busy.
+      const burst = await Promise.all(
+        [0, 1, 2, 3].map(() => pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)),
+      );
+      assert.deepEqual(burst.map((r) => r.threads), [2, 1, 1, 1], backend);
+      assert.equal((await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)).threads, 2, "alone again");
+    } finally {
+      pool.close();
+    }
+  }
+});
+
 Deno.test("wasm-simd: a recycled worker serves on while its replacement loads, then hands the slot over", async () => {
   const pool = new WorkerPool({
     size: 1,

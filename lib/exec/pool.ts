@@ -1,7 +1,7 @@
 // WorkerPool: a fixed set of inference workers behind one bounded queue. It owns ordering (oldest request first, so
 // an admitted request's later stages do not queue behind newer requests), back-pressure (503 when the queue is full),
-// the throughput estimate admission and deadlines are decided from, timeouts (504 without killing the worker) and
-// recovery (a crashed, failing or hung worker is replaced).
+// the throughput estimate admission and deadlines are decided from, timeouts (504 without killing the worker),
+// recovery (a crashed, failing or hung worker is replaced) and, with a lone worker, threads that follow the load.
 
 import { TimeoutError, UnavailableError } from "../errors.ts";
 import {
@@ -19,8 +19,14 @@ export interface WorkerPoolOptions {
   size: number;
   queueLimit: number;
   backend: Backend;
-  /** Intra-op threads per session (native) or WASM threads per worker (onnxruntime-web); lib/config.ts `threadCount`. */
+  /** Intra-op threads per session (native) or WASM threads per worker (onnxruntime-web); lib/config.ts `poolLayout`. */
   threads: number;
+  /**
+   * Threads of one more worker, the lone worker, that takes a job only when nothing else is running or waiting: a lone
+   * request gets every core (its threads spin between operators), a busy pool runs jobs side by side on the `size`
+   * others (no spinning). 0 or absent: no lone worker. Measured in docs/BENCHMARKS.md ("Thread policy").
+   */
+  loneThreads?: number;
   models: WorkerModel[];
   /** A run longer than this is a hang: its worker is replaced (default 60 s). */
   hangMs?: number;
@@ -47,6 +53,8 @@ export interface RunResult {
   inferMs: number;
   /** Time the job waited for a free worker. */
   queueMs: number;
+  /** Threads of the worker that ran it (the lone worker's, or the pool's `threads`). */
+  threads: number;
 }
 
 interface Job {
@@ -126,11 +134,12 @@ export class WorkerPool {
   /** Spawns the workers and resolves once every one has its sessions. */
   async start(): Promise<void> {
     const starts: Promise<void>[] = [];
-    for (let i = 0; i < this.options.size; i++) starts.push(this.#spawn(i));
+    const total = this.options.size + (this.options.loneThreads ? 1 : 0);
+    for (let i = 0; i < total; i++) starts.push(this.#spawn(i));
     await Promise.all(starts);
   }
 
-  /** Workers in the pool. */
+  /** Jobs the pool runs side by side (its workers, the lone worker not counted). */
   get workers(): number {
     return this.options.size;
   }
@@ -237,6 +246,7 @@ export class WorkerPool {
    * it: `old` keeps serving while the new one loads (onnxruntime-web takes seconds), then hands over once idle.
    */
   #spawn(index: number, old?: Slot): Promise<void> {
+    const lone = index === this.options.size;
     const worker = new Worker(WORKER_URL, { type: "module" });
     const slot: Slot = { worker, ready: false, job: null };
     if (old) this.#loading.add(worker);
@@ -273,6 +283,7 @@ export class WorkerPool {
             outputs: msg.outputs,
             inferMs: msg.ms,
             queueMs: job.startedAt - job.enqueuedAt,
+            threads: lone ? this.options.loneThreads! : this.options.threads,
           });
           this.#dispatch();
         } else if (msg.type === "fail") {
@@ -306,10 +317,10 @@ export class WorkerPool {
         {
           type: "init",
           backend: this.options.backend,
-          threads: this.options.threads,
+          threads: lone ? this.options.loneThreads! : this.options.threads,
           // Spinning pays only when no other worker's session competes for the cores.
-          spin: this.options.size === 1,
-          inputBufferBytes: Math.floor(INPUT_BUFFERS_BYTES / this.options.size),
+          spin: lone || (this.options.size === 1 && !this.options.loneThreads),
+          inputBufferBytes: Math.floor(INPUT_BUFFERS_BYTES / (this.options.size + (this.options.loneThreads ? 1 : 0))),
           models: this.options.models,
         } satisfies ToWorker,
       );
@@ -387,10 +398,26 @@ export class WorkerPool {
     job.reject(error);
   }
 
+  /**
+   * The worker for the next job: the lone worker when the job would run alone (nothing running, nothing else waiting)
+   * or when no other worker is up; else a free one of the others. Undefined: the job waits.
+   */
+  #pick(): Slot | undefined {
+    const size = this.options.size;
+    const lone = this.options.loneThreads ? this.#slots[size] : undefined;
+    const free = (s: Slot | undefined) => s !== undefined && s.ready && !s.job;
+    if (free(lone) && this.#queue.length === 1 && !this.#slots.some((s) => s?.job)) return lone;
+    const others = this.#slots.slice(0, size);
+    const slot = others.find(free);
+    if (slot || !others.some((s) => s?.ready)) return slot ?? (free(lone) ? lone : undefined);
+    return undefined;
+  }
+
   #dispatch() {
-    for (const slot of this.#slots) {
+    for (;;) {
       if (this.#queue.length === 0) return;
-      if (!slot || !slot.ready || slot.job) continue;
+      const slot = this.#pick();
+      if (!slot) return;
       const job = this.#queue.shift()!;
       slot.job = job;
       job.startedAt = performance.now();
