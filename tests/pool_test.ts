@@ -168,9 +168,17 @@ for (const backend of BACKENDS) {
   });
 }
 
-Deno.test("a lone worker takes a job that would run alone; jobs at once run side by side on the others", async () => {
+Deno.test("a lone worker takes a job that would run alone, and large ones; jobs at once run side by side on the others", async () => {
   for (const backend of BACKENDS) {
-    const pool = new WorkerPool({ size: 2, queueLimit: 8, backend, threads: 1, loneThreads: 2, models });
+    const pool = new WorkerPool({
+      size: 2,
+      queueLimit: 8,
+      backend,
+      threads: 1,
+      loneThreads: 2,
+      loneAbovePixels: 96 * 96,
+      models,
+    });
     await pool.start();
     try {
       assert.equal(pool.workers, 2, "the lone worker does not add to the jobs run side by side");
@@ -183,6 +191,11 @@ Deno.test("a lone worker takes a job that would run alone; jobs at once run side
       );
       assert.deepEqual(burst.map((r) => r.threads), [2, 1, 1, 1], backend);
       assert.equal((await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)).threads, 2, "alone again");
+      // Large jobs run on the lone worker only, one after another, whatever the load.
+      const large = await Promise.all(
+        [0, 1, 2].map(() => pool.run(text.spec.id, [1, 3, 128, 128], input(128), 30_000)),
+      );
+      assert.deepEqual(large.map((r) => r.threads), [2, 2, 2], backend);
     } finally {
       pool.close();
     }

@@ -27,6 +27,13 @@ export interface WorkerPoolOptions {
    * others (no spinning). 0 or absent: no lone worker. Measured in docs/BENCHMARKS.md ("Thread policy").
    */
   loneThreads?: number;
+  /**
+   * With a lone worker: jobs over this many input pixels (N·H·W) run only there (default 2¹⁹, a 724² image). Side by
+   * side they gain little (one large run keeps every core busy) and each worker would keep an arena for their shape:
+   * three workers' 1920×1088 arenas pushed the process past ARENA_LIMITS.hardMb, and every run then recreated its
+   * sessions (`deno task bench`, 1920×1080 at c=4: 1.49 req/s against 2.66 for one worker with every core).
+   */
+  loneAbovePixels?: number;
   models: WorkerModel[];
   /** A run longer than this is a hang: its worker is replaced (default 60 s). */
   hangMs?: number;
@@ -399,14 +406,16 @@ export class WorkerPool {
   }
 
   /**
-   * The worker for the next job: the lone worker when the job would run alone (nothing running, nothing else waiting)
-   * or when no other worker is up; else a free one of the others. Undefined: the job waits.
+   * The worker for the next job: the lone worker when the job would run alone (nothing running, nothing else waiting),
+   * when it is large, or when no other worker is up; else a free one of the others. Undefined: the job waits.
    */
   #pick(): Slot | undefined {
     const size = this.options.size;
     const lone = this.options.loneThreads ? this.#slots[size] : undefined;
     const free = (s: Slot | undefined) => s !== undefined && s.ready && !s.job;
     if (free(lone) && this.#queue.length === 1 && !this.#slots.some((s) => s?.job)) return lone;
+    const [n = 1, , h = 1, w = 1] = this.#queue[0].dims;
+    if (lone?.ready && n * h * w > (this.options.loneAbovePixels ?? 2 ** 19)) return free(lone) ? lone : undefined;
     const others = this.#slots.slice(0, size);
     const slot = others.find(free);
     if (slot || !others.some((s) => s?.ready)) return slot ?? (free(lone) ? lone : undefined);
