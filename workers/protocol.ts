@@ -134,8 +134,9 @@ export const ARENA_LIMITS = {
 export const WORKER_NICE = 10;
 
 /**
- * Memory a pool's workers keep, all together, for building model inputs in (workers/infer.ts): each worker reuses one
- * buffer of up to its share, so inputs up to a 1920×1088 RGB image (25 MB) are built without page faults on the
- * native default of one worker, and the pool's idle footprint stays bounded whatever the worker count.
+ * Memory a pool's workers keep for building model inputs in (workers/infer.ts): each worker reuses one buffer of up
+ * to its share (an equal one; with a lone worker, all of it there and what the others' jobs need beside it:
+ * lib/exec/pool.ts), so inputs up to a 1920×1088 RGB image (25 MB) are built without page faults where large jobs
+ * run, and the pool's idle footprint stays bounded whatever the worker count.
  */
 export const INPUT_BUFFERS_BYTES = 32 * 2 ** 20;
