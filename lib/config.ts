@@ -107,11 +107,12 @@ export interface PoolLayout {
  * process of its own):
  * - native: one worker per core with one thread each, plus a lone worker with every core that takes a job only when it
  *   would run alone (lib/exec/pool.ts `loneThreads`; its threads spin between operators, which pays only alone). A
- *   lone request runs as fast as on one worker with every core, four clients at once run side by side: at 640², c=1
- *   59 vs 62 ms, c=4 21.5–22.4 vs 16.0–16.8 jobs/s (bench/_probe.ts, the rows `2×1 + lone ×2` and `1×2`).
- * - WASM: one worker with every core: a lone job as fast as two such workers and four at once faster (6.4–7.3 vs
- *   5.3–5.6 jobs/s; two workers' WASM threads oversubscribe the cores); a recycled WASM worker serves on while its
- *   replacement loads, so one worker does not stall.
+ *   lone request runs as fast as on one worker with every core, four clients at once run side by side (640²: c=1
+ *   61.0–63.2 vs 62.3–62.8 ms, c=4 20.7–21.3 vs 15.9–16.0 jobs/s in two `deno task bench` runs; rows `2×1 + lone ×2`
+ *   and `1×2`). Jobs over 2¹⁹ input pixels run on the lone worker only (one such run keeps every core busy anyway).
+ * - WASM: one worker with every core: a lone job as fast as two such workers, four at once faster (6.9–7.0 vs 5.3–5.7
+ *   jobs/s: two workers' WASM threads oversubscribe the cores); a recycled WASM worker serves on while its replacement
+ *   loads, so one worker does not stall.
  */
 export function poolLayout(config: Config, backend: string): PoolLayout {
   const n = cores();
