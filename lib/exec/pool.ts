@@ -106,6 +106,11 @@ export interface PoolStats {
 
 const WORKER_URL = new URL("../../workers/infer.ts", import.meta.url);
 
+/** Input pixels N·H·W of a job of shape [N, C, H, W]. */
+function inputPixels([n = 1, , h = 1, w = 1]: number[]): number {
+  return n * h * w;
+}
+
 /** Default {@link WorkerPoolOptions.loneAbovePixels}. */
 const LONE_ABOVE_PIXELS = 2 ** 19;
 
@@ -257,6 +262,7 @@ export class WorkerPool {
    */
   #spawn(index: number, old?: Slot): Promise<void> {
     const lone = index === this.options.size;
+    const threads = lone ? this.options.loneThreads! : this.options.threads;
     const worker = new Worker(WORKER_URL, { type: "module" });
     const slot: Slot = { worker, ready: false, job: null };
     if (old) this.#loading.add(worker);
@@ -280,8 +286,7 @@ export class WorkerPool {
             const r = job.flops / msg.ms;
             this.#rate = this.#rate ? 0.8 * this.#rate + 0.2 * r : r;
           }
-          const [n = 1, , h = 1, w = 1] = job.dims;
-          if (this.#backend !== "native" && n * h * w > (this.options.recycleAbovePixels ?? 2 ** 21)) {
+          if (this.#backend !== "native" && inputPixels(job.dims) > (this.options.recycleAbovePixels ?? 2 ** 21)) {
             this.#renew(index, slot);
           }
           slot.retire?.();
@@ -293,7 +298,7 @@ export class WorkerPool {
             outputs: msg.outputs,
             inferMs: msg.ms,
             queueMs: job.startedAt - job.enqueuedAt,
-            threads: lone ? this.options.loneThreads! : this.options.threads,
+            threads,
           });
           this.#dispatch();
         } else if (msg.type === "fail") {
@@ -327,7 +332,7 @@ export class WorkerPool {
         {
           type: "init",
           backend: this.options.backend,
-          threads: lone ? this.options.loneThreads! : this.options.threads,
+          threads,
           // Spinning pays only when no other worker's session competes for the cores.
           spin: lone || (this.options.size === 1 && !this.options.loneThreads),
           inputBufferBytes: this.#inputBufferBytes(lone),
@@ -431,8 +436,7 @@ export class WorkerPool {
     const lone = this.options.loneThreads ? this.#slots[size] : undefined;
     const free = (s: Slot | undefined) => s !== undefined && s.ready && !s.job;
     if (free(lone) && this.#queue.length === 1 && !this.#slots.some((s) => s?.job)) return lone;
-    const [n = 1, , h = 1, w = 1] = this.#queue[0].dims;
-    if (lone?.ready && n * h * w > (this.options.loneAbovePixels ?? LONE_ABOVE_PIXELS)) {
+    if (lone?.ready && inputPixels(this.#queue[0].dims) > (this.options.loneAbovePixels ?? LONE_ABOVE_PIXELS)) {
       return free(lone) ? lone : undefined;
     }
     const others = this.#slots.slice(0, size);
