@@ -217,9 +217,15 @@ Deno.test({
           body,
           headers: { "content-type": "image/png", "x-mode": "fixed", authorization: `Bearer ${secret}` },
         });
-      // One request in flight fills the single worker's slot (auto admission: one request per worker).
+      // One request in flight fills the single worker's slot (auto admission: one request per worker). Wait until its
+      // model runs (so it was admitted): a fixed delay was too short on a loaded machine, and the next request then
+      // passed the early check and was shed later, after the rate limiter (which is what this test must tell apart).
       const running = post(large);
-      await new Promise((r) => setTimeout(r, 150));
+      const deadline = Date.now() + 30_000;
+      while (!/^thriftseg_workers_busy 1$/m.test(await (await fetch(`${busy.url}/metrics`)).text())) {
+        assert.ok(Date.now() < deadline, "the large request never reached a worker");
+        await new Promise((r) => setTimeout(r, 10));
+      }
       const shed = await post(png);
       assert.equal(shed.status, 503);
       assert.match((await shed.json()).type, /overloaded/);
