@@ -176,25 +176,23 @@ Deno.test("a lone worker takes a job that would run alone, and large ones; jobs 
       backend,
       threads: 1,
       loneThreads: 2,
-      loneAbovePixels: 96 * 96,
+      loneAbovePixels: 320 * 320,
       models,
     });
     await pool.start();
+    const job = (s: number) => pool.run(text.spec.id, [1, 3, s, s], input(s), 30_000);
     try {
       assert.equal(pool.workers, 2, "the lone worker does not add to the jobs run side by side");
       assert.equal(pool.stats().size, 3);
-      assert.equal((await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)).threads, 2);
+      assert.equal((await job(288)).threads, 2);
+      assert.equal((await job(64)).threads, 1, "a small job alone gains nothing from more threads");
       // A burst: the first finds the pool idle, the others run on the two one-thread workers, never beside a job on
       // the lone one while they are busy.
-      const burst = await Promise.all(
-        [0, 1, 2, 3].map(() => pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)),
-      );
+      const burst = await Promise.all([0, 1, 2, 3].map(() => job(288)));
       assert.deepEqual(burst.map((r) => r.threads), [2, 1, 1, 1], backend);
-      assert.equal((await pool.run(text.spec.id, [1, 3, 64, 64], input(64), 30_000)).threads, 2, "alone again");
+      assert.equal((await job(288)).threads, 2, "alone again");
       // Large jobs run on the lone worker only, one after another, whatever the load.
-      const large = await Promise.all(
-        [0, 1, 2].map(() => pool.run(text.spec.id, [1, 3, 128, 128], input(128), 30_000)),
-      );
+      const large = await Promise.all([0, 1, 2].map(() => job(352)));
       assert.deepEqual(large.map((r) => r.threads), [2, 2, 2], backend);
     } finally {
       pool.close();

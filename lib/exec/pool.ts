@@ -111,6 +111,14 @@ function inputPixels([n = 1, , h = 1, w = 1]: number[]): number {
   return n * h * w;
 }
 
+/**
+ * Jobs whose items (H·W) are at most this small never run on the lone worker: a small model gains little from more
+ * threads, and its spinning threads then compete with the job a multi-stage request runs beside it (soak phase (b), a
+ * 256×256 digits scene in adaptive mode, two one-thread workers vs the same plus a lone worker taking such jobs: p50
+ * 37 vs 62 ms unloaded, 520 vs 337 answered in 10 s of 3× overload). A 320×240 text page (320×256 padded) is above it.
+ */
+const LONE_MIN_ITEM_PIXELS = 2 ** 16;
+
 /** Default {@link WorkerPoolOptions.loneAbovePixels}. */
 const LONE_ABOVE_PIXELS = 2 ** 19;
 
@@ -428,14 +436,18 @@ export class WorkerPool {
   }
 
   /**
-   * The worker for the next job: the lone worker when the job would run alone (nothing running, nothing else waiting),
-   * when it is large, or when no other worker is up; else a free one of the others. Undefined: the job waits.
+   * The worker for the next job: the lone worker when a job that is not small would run alone (nothing running,
+   * nothing else waiting), when it is large, or when no other worker is up; else a free one of the others.
+   * Undefined: the job waits.
    */
   #pick(): Slot | undefined {
     const size = this.options.size;
     const lone = this.options.loneThreads ? this.#slots[size] : undefined;
     const free = (s: Slot | undefined) => s !== undefined && s.ready && !s.job;
-    if (free(lone) && this.#queue.length === 1 && !this.#slots.some((s) => s?.job)) return lone;
+    const [, , h = 1, w = 1] = this.#queue[0].dims;
+    if (free(lone) && h * w > LONE_MIN_ITEM_PIXELS && this.#queue.length === 1 && !this.#slots.some((s) => s?.job)) {
+      return lone;
+    }
     if (lone?.ready && inputPixels(this.#queue[0].dims) > (this.options.loneAbovePixels ?? LONE_ABOVE_PIXELS)) {
       return free(lone) ? lone : undefined;
     }
