@@ -4,36 +4,20 @@
 // recovery (a crashed, failing or hung worker is replaced) and, with a lone worker, threads that follow the load.
 
 import { TimeoutError, UnavailableError } from "../errors.ts";
+import { inputPixels, type LayoutOptions, WorkerLayout } from "./layout.ts";
 import {
   type Backend,
   type FromWorker,
-  INPUT_BUFFERS_BYTES,
   type ModelInput,
   type Tensor,
   type ToWorker,
   type WorkerModel,
 } from "../../workers/protocol.ts";
 
-/** Options for {@link WorkerPool}. */
-export interface WorkerPoolOptions {
-  size: number;
+/** Options for {@link WorkerPool}: its layout (workers, threads, a lone worker: lib/exec/layout.ts) and the rest. */
+export interface WorkerPoolOptions extends LayoutOptions {
   queueLimit: number;
   backend: Backend;
-  /** Intra-op threads per session (native) or WASM threads per worker (onnxruntime-web); lib/config.ts `poolLayout`. */
-  threads: number;
-  /**
-   * Threads of one more worker, the lone worker, that takes a job only when nothing else is running or waiting: a lone
-   * request gets every core (its threads spin between operators), a busy pool runs jobs side by side on the `size`
-   * others (no spinning). 0 or absent: no lone worker. Measured in docs/BENCHMARKS.md ("Thread policy").
-   */
-  loneThreads?: number;
-  /**
-   * With a lone worker: jobs over this many input pixels (N·H·W) run only there (default 2¹⁹, a 724² image). Side by
-   * side they gain little (one large run keeps every core busy) and each worker would keep an arena for their shape:
-   * three workers' 1920×1088 arenas pushed the process past ARENA_LIMITS.hardMb, and every run then recreated its
-   * sessions (`deno task bench`, 1920×1080 at c=4: 1.49 req/s against 2.66 for one worker with every core).
-   */
-  loneAbovePixels?: number;
   models: WorkerModel[];
   /** A run longer than this is a hang: its worker is replaced (default 60 s). */
   hangMs?: number;
@@ -106,22 +90,6 @@ export interface PoolStats {
 
 const WORKER_URL = new URL("../../workers/infer.ts", import.meta.url);
 
-/** Input pixels N·H·W of a job of shape [N, C, H, W]. */
-function inputPixels([n = 1, , h = 1, w = 1]: number[]): number {
-  return n * h * w;
-}
-
-/**
- * Jobs whose items (H·W) are at most this small never run on the lone worker: a small model gains little from more
- * threads, and its spinning threads then compete with the job a multi-stage request runs beside it (soak phase (b), a
- * 256×256 digits scene in adaptive mode, two one-thread workers vs the same plus a lone worker taking such jobs: p50
- * 37 vs 62 ms unloaded, 520 vs 337 answered in 10 s of 3× overload). A 320×240 text page (320×256 padded) is above it.
- */
-const LONE_MIN_ITEM_PIXELS = 2 ** 16;
-
-/** Default {@link WorkerPoolOptions.loneAbovePixels}. */
-const LONE_ABOVE_PIXELS = 2 ** 19;
-
 /**
  * A pool of inference workers (onnxruntime-node or onnxruntime-web, per `backend`).
  *
@@ -137,6 +105,7 @@ const LONE_ABOVE_PIXELS = 2 ** 19;
  */
 export class WorkerPool {
   readonly options: WorkerPoolOptions;
+  readonly #layout: WorkerLayout;
   #slots: Slot[] = [];
   #queue: Job[] = [];
   #nextJob = 1;
@@ -151,14 +120,14 @@ export class WorkerPool {
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
+    this.#layout = new WorkerLayout(options);
     this.#backend = options.backend;
   }
 
   /** Spawns the workers and resolves once every one has its sessions. */
   async start(): Promise<void> {
     const starts: Promise<void>[] = [];
-    const total = this.options.size + (this.options.loneThreads ? 1 : 0);
-    for (let i = 0; i < total; i++) starts.push(this.#spawn(i));
+    for (let i = 0; i < this.#layout.workers.length; i++) starts.push(this.#spawn(i));
     await Promise.all(starts);
   }
 
@@ -269,8 +238,7 @@ export class WorkerPool {
    * it: `old` keeps serving while the new one loads (onnxruntime-web takes seconds), then hands over once idle.
    */
   #spawn(index: number, old?: Slot): Promise<void> {
-    const lone = index === this.options.size;
-    const threads = lone ? this.options.loneThreads! : this.options.threads;
+    const { threads, spin, inputBufferBytes } = this.#layout.workers[index];
     const worker = new Worker(WORKER_URL, { type: "module" });
     const slot: Slot = { worker, ready: false, job: null };
     if (old) this.#loading.add(worker);
@@ -341,9 +309,8 @@ export class WorkerPool {
           type: "init",
           backend: this.options.backend,
           threads,
-          // Spinning pays only when no other worker's session competes for the cores.
-          spin: lone || (this.options.size === 1 && !this.options.loneThreads),
-          inputBufferBytes: this.#inputBufferBytes(lone),
+          spin,
+          inputBufferBytes,
           models: this.options.models,
         } satisfies ToWorker,
       );
@@ -421,51 +388,15 @@ export class WorkerPool {
     job.reject(error);
   }
 
-  /**
-   * A worker's share of INPUT_BUFFERS_BYTES (workers/protocol.ts): an equal share, except with a lone worker, which
-   * keeps all of it (large jobs run there only) while the others keep what their largest job needs (measured: with
-   * equal thirds, a 1920×1088 input was built in fresh memory, ~90 ms of page faults, and 1080p at c=1 spent 40% of
-   * its time outside the model instead of 17–19%).
-   */
-  #inputBufferBytes(lone: boolean): number {
-    const { size, loneThreads, loneAbovePixels = LONE_ABOVE_PIXELS } = this.options;
-    if (!loneThreads) return Math.floor(INPUT_BUFFERS_BYTES / size);
-    return lone
-      ? INPUT_BUFFERS_BYTES
-      : Math.min(INPUT_BUFFERS_BYTES, 3 * Float32Array.BYTES_PER_ELEMENT * loneAbovePixels);
-  }
-
-  /**
-   * The worker for the next job: the lone worker when a job that is not small would run alone (nothing running,
-   * nothing else waiting), when it is large, or when no other worker is up; else a free one of the others.
-   * Undefined: the job waits.
-   */
-  #pick(): Slot | undefined {
-    const size = this.options.size;
-    const lone = this.options.loneThreads ? this.#slots[size] : undefined;
-    const free = (s: Slot | undefined) => s !== undefined && s.ready && !s.job;
-    const [, , h = 1, w = 1] = this.#queue[0].dims;
-    if (free(lone) && h * w > LONE_MIN_ITEM_PIXELS && this.#queue.length === 1 && !this.#slots.some((s) => s?.job)) {
-      return lone;
-    }
-    if (lone?.ready && inputPixels(this.#queue[0].dims) > (this.options.loneAbovePixels ?? LONE_ABOVE_PIXELS)) {
-      return free(lone) ? lone : undefined;
-    }
-    const others = this.#slots.slice(0, size);
-    const slot = others.find(free);
-    if (slot || !others.some((s) => s?.ready)) return slot ?? (free(lone) ? lone : undefined);
-    return undefined;
-  }
-
   #dispatch() {
     for (;;) {
       if (this.#queue.length === 0) return;
-      const slot = this.#pick();
-      if (!slot) return;
+      const index = this.#layout.pick(this.#queue[0].dims, this.#queue.length, this.#slots);
+      if (index < 0) return;
+      const slot = this.#slots[index];
       const job = this.#queue.shift()!;
       slot.job = job;
       job.startedAt = performance.now();
-      const index = this.#slots.indexOf(slot);
       job.hangTimer = setTimeout(
         () => this.#replace(index, slot, new TimeoutError("inference hung; the worker was replaced")),
         this.options.hangMs ?? 60_000,
