@@ -18,6 +18,9 @@ export function quantile(xs: number[], q: number): number {
 /** The median. */
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 
+/** 250 ms of quiet before a block of timed work (the previous work's threads wind down first). */
+export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 250));
+
 /** IoU of the text class (value 1) of two masks of the same size; 1 when neither has any. */
 export function iou(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return 0;

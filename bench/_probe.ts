@@ -14,7 +14,7 @@ import { Executor, WorkerPool } from "../lib/exec/mod.ts";
 import type { Backend } from "../lib/exec/mod.ts";
 import { wholeImageCall } from "../lib/plan/fixed.ts";
 import { textImage } from "../dev/fixtures.ts";
-import { sizeLines } from "./_bench.ts";
+import { settle, sizeLines } from "./_bench.ts";
 
 const PROBE_SIZE = 640;
 
@@ -28,7 +28,6 @@ const [size, threads] = what === "raw" ? [1, a] : [a, b];
 const pool = new WorkerPool({ size, queueLimit: 64, backend: backend as Backend, threads, loneThreads: lone, models });
 await pool.start();
 if (pool.backend !== backend) throw new Error(`asked for ${backend}, got ${pool.backend}`);
-const quiet = () => new Promise((r) => setTimeout(r, 250));
 let result: Record<string, number[]>;
 if (what === "raw") {
   // The model alone: a tensor in, the time inside session.run out.
@@ -49,7 +48,7 @@ if (what === "raw") {
   await once();
   await Promise.all([0, 1, 2, 3].map(() => once()));
   const c1: number[] = [], c4: number[] = [];
-  await quiet();
+  await settle();
   for (let i = 0; i < 8; i++) {
     const t0 = performance.now();
     await once();
@@ -57,7 +56,7 @@ if (what === "raw") {
   }
   // Four clients, each sending its next job when its last is answered (as the HTTP benchmark's c=4): jobs per second.
   for (let i = 0; i < 2; i++) {
-    await quiet();
+    await settle();
     const t0 = performance.now();
     await Promise.all([0, 1, 2, 3].map(async () => {
       for (let k = 0; k < 4; k++) await once();

@@ -10,7 +10,7 @@ import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import type { Backend } from "../lib/exec/mod.ts";
 import { textImage } from "../dev/fixtures.ts";
-import { bar, clockGHz, iou, type Lat, median, quantile, sizeLines } from "./_bench.ts";
+import { bar, clockGHz, iou, type Lat, median, quantile, settle, sizeLines } from "./_bench.ts";
 
 const ITER = Number(Deno.env.get("BENCH_ITER") ?? 16);
 // 16 requests in 4 interleaved rounds: with 8 in 2 rounds, one run to the next moved a ratio by ±0.1 on this VM.
@@ -192,8 +192,6 @@ async function post(s: Server, img: BenchImage): Promise<Reply> {
   return { ms, model: timing.model, total: timing.total, mask, backend: body.backend ?? "onnxruntime-node" };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 250));
-
 interface Cell {
   c1: Lat[];
   c4: Lat[];
@@ -338,8 +336,9 @@ log("## HTTP end to end: POST /v1/segment/text, `X-Mode: fixed`, AUTH=off");
 log();
 log(
   `Each server: ${ITER} requests at c=1 and ${2 * ITER} at c=4 per image, in ${ROUNDS} interleaved rounds ` +
-    "after one warm-up, each block of requests after 250 ms of quiet. thriftseg runs with its defaults (1 worker " +
-    `× ${cores} threads on both backends); the peer with one session of ${cores} threads. Latency is the client's, over loopback. *Model ms*: \`Server-Timing: model\` ` +
+    "after one warm-up, each block of requests after 250 ms of quiet. thriftseg runs with its defaults (native " +
+    `${cores} workers × 1 thread + a lone worker × ${cores}; WASM 1 worker × ${cores} threads); the peer with one ` +
+    `session of ${cores} threads. Latency is the client's, over loopback. *Model ms*: \`Server-Timing: model\` ` +
     "(inside session.run). *Outside the model* = median over requests of 1 − model ÷ client latency (decode, " +
     "input building, transfer, stitch, encode, JSON, HTTP). GFLOP/s = the request's FLOPs ÷ model time. IoU: the " +
     "text class of the mask against the peer's.",

@@ -7,6 +7,7 @@
 import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
 import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
+import { inputPixels } from "./layout.ts";
 import type { ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 
 /** What the executor needs from a worker pool (lib/exec/pool.ts `WorkerPool`). */
@@ -274,8 +275,7 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
   calls.forEach((call, ci) => {
     const m = call.model;
     if ("data" in call) {
-      const [n, , h, w] = call.dims;
-      if (n * h * w > maxExecPixels) tooLarge(m, call.dims, maxExecPixels);
+      if (inputPixels(call.dims) > maxExecPixels) tooLarge(m, call.dims, maxExecPixels);
       out.push({ call: ci, dims: call.dims, items: [], ...m.counter.count(call.dims) });
       return;
     }
