@@ -49,7 +49,8 @@ export function inputPixels([n = 1, , h = 1, w = 1]: number[]): number {
  * Jobs whose items (H·W) are at most this small never run on the lone worker: a small model gains little from more
  * threads, and its spinning threads then compete with the job a multi-stage request runs beside it (soak phase (b), a
  * 256×256 digits scene in adaptive mode, two one-thread workers vs the same plus a lone worker taking such jobs: p50
- * 37 vs 62 ms unloaded, 520 vs 337 answered in 10 s of 3× overload). A 320×240 text page (320×256 padded) is above it.
+ * 37 vs 62 ms unloaded, 520 vs 337 answered in 10 s of 3× overload; `deno run -A bench/soak.ts --quick --only b`
+ * with the layout set in bench/soak/phases.ts `baseEnv`). A 320×240 text page (320×256 padded) is above it.
  */
 const LONE_MIN_ITEM_PIXELS = 2 ** 16;
 
@@ -75,9 +76,9 @@ export class WorkerLayout {
 
   constructor({ size, threads, loneThreads = 0, loneAbovePixels = LONE_ABOVE_PIXELS }: LayoutOptions) {
     // Input buffers: an equal share each, except with a lone worker, which keeps all of them (large jobs run there
-    // only) while the others keep what their largest job needs (measured: with equal thirds, a 1920×1088 input was
-    // built in fresh memory, ~90 ms of page faults, and 1080p at c=1 spent 40% of its time outside the model instead
-    // of 17–19%).
+    // only) while the others keep what their largest job needs (with equal thirds a 1920×1088 input did not fit a
+    // worker's buffer and was built in fresh memory: in `deno task bench` 1080p at c=1 spent 40% of its time outside
+    // the model, 17–19% in the runs before and after).
     const others = loneThreads
       ? Math.min(INPUT_BUFFERS_BYTES, 3 * Float32Array.BYTES_PER_ELEMENT * loneAbovePixels)
       : Math.floor(INPUT_BUFFERS_BYTES / size);
