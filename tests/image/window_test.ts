@@ -91,3 +91,16 @@ Deno.test("planesTensor: each plane times its scale, zero-padded bottom and righ
   assert.throws(() => planesTensor(input, 1, 4), RangeError);
   assert.throws(() => planesTensor({ ...input, w: 2 }, 3, 4), RangeError);
 });
+
+Deno.test("windowsTensor reads pixels held anywhere: a shared buffer, or bytes not starting on a 4-byte boundary", () => {
+  const shared = new Uint8Array(new SharedArrayBuffer(data.length));
+  shared.set(data);
+  const odd = new Uint8Array(data.length + 1).subarray(1);
+  odd.set(data);
+  const win = { x: -5, y: -3, w: 40, h: 30 };
+  for (const fmt of FORMATS) {
+    const want = windowsTensor(img, fmt, [win], 30, 40);
+    assert.deepEqual(windowsTensor({ ...img, data: shared }, fmt, [win], 30, 40), want);
+    assert.deepEqual(windowsTensor({ ...img, data: odd }, fmt, [win], 30, 40), want);
+  }
+});
