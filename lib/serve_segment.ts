@@ -52,6 +52,8 @@ export interface Served {
   budgetFlops: number | undefined;
   /** Credit left after the debit, FLOPs (null = unlimited). */
   remainingFlops: bigint | null;
+  /** Time the debit took (the metering store's transaction), ms. */
+  billMs: number;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function serveSegment(
 ): Promise<Served> {
   const { result, budgetFlops } = await runWithinCredit(services.segmenter, call, account.creditFlops, options.ran);
   const response = options.render(result, budgetFlops);
+  const billing = performance.now();
   const billed = await services.meter.commit({
     requestId: options.requestId,
     keyId: account.subject,
@@ -92,7 +95,7 @@ export async function serveSegment(
     status: response.status,
     idempotency: options.idempotency && { ...options.idempotency, response },
   });
-  return { result, response, budgetFlops, remainingFlops: billed.remaining };
+  return { result, response, budgetFlops, remainingFlops: billed.remaining, billMs: performance.now() - billing };
 }
 
 /**

@@ -121,7 +121,7 @@ function segmentOperation(): Json {
           "X-Cost-GMACs": header("exact GMACs", { type: "number" }),
           "X-Credit-Remaining-GFLOPs": header("the key's remaining credit after this request, or `unlimited`"),
           "X-Backend": header("wasm-simd, webgpu, …"),
-          "Server-Timing": header("decode, plan, queue, infer, model, stitch, encode, total (ms)"),
+          "Server-Timing": header("read, decode, plan, queue, infer, model, stitch, encode, bill, total (ms)"),
           "Idempotent-Replayed": header("`true` when this is a replay of an earlier response"),
           ...RATE_HEADERS,
         },

@@ -192,6 +192,8 @@ export function segmentRoutes(services: Services): Hono<AppEnv> {
           c.set("computedGflops", (c.get("computedGflops") ?? 0) + toGflops(result.cost.flops));
         },
       });
+      // After the body was rendered (a replay is byte for byte the first answer): in Server-Timing only.
+      setMetric(c, "bill", served.billMs, undefined, 2);
       c.set("billedGflops", toGflops(served.result.cost.flops));
       return c.body(served.response.body as Uint8Array<ArrayBuffer>, 200, {
         ...served.response.headers,

@@ -608,7 +608,7 @@ export interface operations {
           "X-Credit-Remaining-GFLOPs"?: string;
           /** @description wasm-simd, webgpu, … */
           "X-Backend"?: string;
-          /** @description decode, plan, queue, infer, model, stitch, encode, total (ms) */
+          /** @description read, decode, plan, queue, infer, model, stitch, encode, bill, total (ms) */
           "Server-Timing"?: string;
           /** @description `true` when this is a replay of an earlier response */
           "Idempotent-Replayed"?: string;

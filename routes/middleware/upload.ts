@@ -3,6 +3,7 @@
 
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { setMetric } from "hono/timing";
 import { BadRequestError, UnsupportedMediaTypeError } from "../../lib/errors.ts";
 import { type FormFile, imageField } from "../../lib/image/form.ts";
 
@@ -43,6 +44,9 @@ async function read<T>(body: () => Promise<T>, slug: string, what: string): Prom
  */
 export function upload(forms?: (c: Context) => FormParser | undefined) {
   return createMiddleware<UploadEnv>(async function upload(c, next) {
+    const started = performance.now();
+    // Server-Timing `read`: receiving the body (and parsing a form), where the app times requests.
+    const timed = () => c.get("metric") && setMetric(c, "read", performance.now() - started, undefined, 2);
     const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
     if (type === "multipart/form-data") {
       // The body as it came, then the form parsed by the server's decode pool (off the main thread) or, without one,
@@ -54,6 +58,7 @@ export function upload(forms?: (c: Context) => FormParser | undefined) {
       // A generic part type says nothing: let the bytes decide.
       const declared = partType && partType !== "application/octet-stream" ? partType : undefined;
       c.set("upload", { bytes: file.bytes, contentType: declared });
+      timed();
       return await next();
     }
     if (!IMAGE_TYPES.includes(type) && type !== "application/octet-stream") {
@@ -66,6 +71,7 @@ export function upload(forms?: (c: Context) => FormParser | undefined) {
     const bytes = new Uint8Array(await read(() => c.req.arrayBuffer(), "bad-body", "could not read the request body"));
     if (bytes.byteLength === 0) throw new BadRequestError("the request body is empty; send an image", "empty-body");
     c.set("upload", { bytes, contentType: type === "application/octet-stream" ? undefined : type });
+    timed();
     await next();
   });
 }
