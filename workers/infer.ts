@@ -3,8 +3,7 @@
 // at a time and transfers every output back without a copy.
 
 import { planesTensor, windowsTensor } from "../lib/image/window.ts";
-import { resizeCHW } from "../lib/image/resize.ts";
-import { summariseScores } from "../lib/image/tensor.ts";
+import { summariseBatch } from "../lib/image/tensor.ts";
 import { idleRelease, niceThisThread } from "../lib/libc.ts";
 import {
   ARENA_LIMITS,
@@ -60,22 +59,6 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   post({ type: "ready", backend: runtime.backend });
 }
 
-/** The first output's class scores [N, C, oh, ow] as per-pixel summaries [N, 3, h, w] at the window's size. */
-function summarise(outputs: Record<string, Tensor>, win: { w: number; h: number }): Tensor {
-  const first = Object.values(outputs)[0];
-  const [n, c, oh, ow] = first.dims;
-  const item = c * oh * ow, plane = win.h * win.w;
-  const data = new Float32Array(n * 3 * plane);
-  for (let b = 0; b < n; b++) {
-    let scores = first.data.subarray(b * item, (b + 1) * item);
-    // As the executor does for plain outputs: scores at another size are resized to the window first.
-    if (oh !== win.h || ow !== win.w) scores = resizeCHW(scores, c, oh, ow, win.h, win.w);
-    const at = (k: number) => data.subarray((3 * b + k) * plane, (3 * b + k + 1) * plane);
-    summariseScores(scores, c, plane, 0, plane, { top: at(0), best: at(1), entropy: at(2) }, 0);
-  }
-  return { dims: [n, 3, win.h, win.w], data };
-}
-
 async function run(msg: Extract<ToWorker, { type: "run" }>) {
   idle.touch();
   const session = sessions.get(msg.model);
@@ -91,7 +74,10 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   const t0 = performance.now();
   let outputs: Record<string, Tensor> = await session.run(data, msg.dims);
   const ms = performance.now() - t0;
-  if (input.kind === "windows" && input.summary) outputs = { summary: summarise(outputs, input.windows[0]) };
+  if (input.kind === "windows" && input.summary) {
+    const win = input.windows[0];
+    outputs = { summary: summariseBatch(Object.values(outputs)[0], win.h, win.w, input.summary) };
+  }
   const buffers = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }

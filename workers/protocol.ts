@@ -2,7 +2,7 @@
 // (a raw tensor, or windows of the request's image that the worker turns into the model's input itself) and what
 // comes back (every output of the model, by name).
 
-import type { InputFormat, PlanesInput, RgbaImage, Window } from "../lib/image/mod.ts";
+import type { InputFormat, PlanesInput, RgbaImage, SummaryKind, Window } from "../lib/image/mod.ts";
 
 /**
  * Which runtime a worker runs its sessions on: onnxruntime-node's native CPU provider, or onnxruntime-web on WebGPU
@@ -32,11 +32,11 @@ export type ModelInput =
     image: SharedImage;
     windows: Window[];
     /**
-     * Return, instead of the first output's class scores, their per-pixel summary [N, 3, h, w] at the windows' size
-     * (top probability, class, entropy: lib/image `summariseScores`) as the output `summary`: the softmax over C
-     * classes runs in the worker instead of on the main thread.
+     * Return, instead of the first output's class scores, their per-pixel summary at the windows' size as the output
+     * `summary` (lib/image `summariseBatch`: [N, 3, h, w] top probability, class, entropy for "all"; [N, 1, h, w] the
+     * class for "class"): the softmax over C classes runs in the worker instead of on the main thread.
      */
-    summary?: boolean;
+    summary?: SummaryKind;
   }
   | PlanesModelInput;
 

@@ -5,7 +5,7 @@
 // window its output. A request's cost is the sum of what the executor ran; nothing else computes it.
 
 import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
-import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
+import { resizeCHW, type RgbaImage, type SummaryKind, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { inputPixels } from "./layout.ts";
 import type { ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
@@ -35,10 +35,11 @@ export interface WindowCall {
   /** Resolution factor (1 = full); the model input of a w×h window is round(h·scale) × round(w·scale). */
   scale?: number;
   /**
-   * The worker returns each window's per-pixel summary of the class scores (top probability, class, entropy: [3,
-   * win.h, win.w], lib/image `summariseScores`) instead of the scores: the softmax runs off the main thread.
+   * The worker returns each window's per-pixel summary of the class scores instead of the scores (lib/image
+   * `summariseBatch`): "all" = top probability, class, entropy [3, win.h, win.w] (the softmax runs off the main
+   * thread); "class" = the class alone [1, win.h, win.w], for a plan's last write.
    */
-  summary?: boolean;
+  summary?: SummaryKind;
 }
 
 /**
@@ -59,7 +60,8 @@ export interface WindowOutput {
   window: Window;
   c: number;
   data: Float32Array;
-  summarised?: boolean;
+  /** The call's `summary`, when the data is one. */
+  summarised?: SummaryKind;
 }
 
 /** One batched model execution as it ran (or will run), with its exact cost. */
@@ -179,7 +181,7 @@ export class Executor {
         kind: "windows",
         image: this.#sharedImage(),
         windows: b.items.map((i) => call.windows[i]),
-        ...(call.summary ? { summary: true } : {}),
+        ...(call.summary ? { summary: call.summary } : {}),
       };
       return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {
         flops: b.flops,
@@ -205,7 +207,12 @@ export class Executor {
         const win = call.windows[wi];
         let data = first.data.subarray(n * item, (n + 1) * item);
         if (oh !== win.h || ow !== win.w) data = resizeCHW(data, c, oh, ow, win.h, win.w);
-        (out[b.call] as WindowOutput[])[wi] = { window: win, c, data, ...(call.summary ? { summarised: true } : {}) };
+        (out[b.call] as WindowOutput[])[wi] = {
+          window: win,
+          c,
+          data,
+          ...(call.summary ? { summarised: call.summary } : {}),
+        };
       });
     });
     return out;

@@ -6,7 +6,15 @@ export type { DecodeLimits, ImageFormat, ImageInfo, MaskRle, PadMode, RgbaImage 
 export { sniffImage } from "./sniff.ts";
 export { checkImageHeader, decodeImage, DEFAULT_MAX_PIXELS, MAX_JPEG_SCANS, SUPPORTED_MEDIA_TYPES } from "./decode.ts";
 export type { HeaderInfo } from "./_headers.ts";
-export { cropCHW, type ScoreSummary, summariseScores, toCHW, toGrey } from "./tensor.ts";
+export {
+  cropCHW,
+  type ScoreSummary,
+  summariseBatch,
+  summariseScores,
+  type SummaryKind,
+  toCHW,
+  toGrey,
+} from "./tensor.ts";
 export { resizeCHW, resizeMaskNearest } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";
 export { decodeMaskRle, encodeMaskRle } from "./rle.ts";

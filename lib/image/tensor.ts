@@ -3,6 +3,7 @@
 
 import { checkInt, checkPlanar } from "./_shape.ts";
 import type { PadMode, RgbaImage } from "./types.ts";
+import { resizeCHW } from "./resize.ts";
 
 // ITU-R BT.601 luma weights; the blue weight is derived so the three sum to
 // exactly 1 and grey pixels map to exactly v/255.
@@ -214,11 +215,14 @@ export function cropCHW(
   return out;
 }
 
-/** Per-pixel summaries of class scores: the most probable class, its softmax probability, the entropy / ln C. */
+/**
+ * Per-pixel summaries of class scores: the most probable class, its softmax probability, the entropy / ln C. Without
+ * `top` and `entropy`, the class alone (no exp, no logarithm: what a plan's last write needs for the mask).
+ */
 export interface ScoreSummary {
-  top: Float32Array;
+  top?: Float32Array;
   best: Uint8Array | Float32Array;
-  entropy: Float32Array;
+  entropy?: Float32Array;
 }
 
 /**
@@ -253,6 +257,8 @@ export function summariseScores(
         arg = k;
       }
     }
+    best[p] = arg;
+    if (!top || !entropy) continue;
     // The largest logit's term is e⁰ = 1 (and 1 · 0 in Σ e z): one exp fewer per pixel.
     let sum = 1, ez = 0;
     for (let k = 0; k < c; k++) {
@@ -262,8 +268,40 @@ export function summariseScores(
       ez += ek * z;
     }
     top[p] = 1 / sum;
-    best[p] = arg;
     // −Σ q ln q with q = e/sum and ln e = z: ln sum − Σ e z / sum.
     entropy[p] = Math.max(0, Math.log(sum) - ez / sum) / lnC;
   }
+}
+
+/** What a summary keeps per pixel: top probability, class and entropy, or the class alone. */
+export type SummaryKind = "all" | "class";
+
+/**
+ * The per-pixel summary of a batch of class scores [N, C, oh, ow] at the windows' size h×w (scores at another size
+ * are resized bilinearly first): [N, 3, h, w] (top, class, entropy) for "all", [N, 1, h, w] for "class". What an
+ * inference worker returns for a window call with `summary`.
+ *
+ * @example
+ * ```ts
+ * import { summariseBatch } from "./tensor.ts";
+ * summariseBatch({ dims: [1, 2, 1, 1], data: new Float32Array([0, 2]) }, 1, 1, "class").data; // Float32Array [1]
+ * ```
+ */
+export function summariseBatch(
+  scores: { dims: number[]; data: Float32Array },
+  h: number,
+  w: number,
+  kind: SummaryKind,
+): { dims: number[]; data: Float32Array } {
+  const [n, c, oh, ow] = scores.dims;
+  const item = c * oh * ow, plane = h * w, k = kind === "all" ? 3 : 1;
+  const data = new Float32Array(n * k * plane);
+  for (let b = 0; b < n; b++) {
+    let one = scores.data.subarray(b * item, (b + 1) * item);
+    if (oh !== h || ow !== w) one = resizeCHW(one, c, oh, ow, h, w);
+    const at = (j: number) => data.subarray((k * b + j) * plane, (k * b + j + 1) * plane);
+    const dst = kind === "all" ? { top: at(0), best: at(1), entropy: at(2) } : { best: at(0) };
+    summariseScores(one, c, plane, 0, plane, dst, 0);
+  }
+  return { dims: [n, k, h, w], data };
 }

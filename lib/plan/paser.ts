@@ -112,11 +112,12 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
       const whole = exec.price([run.wholeCall(m)]).flops;
       if (planFlops(chosen) > whole || (m === only && planFlops(chosen) === whole)) {
         if (!exec.fits(whole)) continue;
-        await run.whole(m);
+        await run.whole(m, "class");
         return zooOutcome(run, minFlops, { stop: "whole-image" });
       }
     }
-    await run.refine(actionModels.flatMap((m, a) => (m ? [{ model: m, tiles: indicesOf(chosen, a) }] : [])));
+    // The last step: the mask needs each pixel's class only (no softmax in the workers).
+    await run.refine(actionModels.flatMap((m, a) => (m ? [{ model: m, tiles: indicesOf(chosen, a) }] : [])), "class");
     return zooOutcome(run, minFlops, stop ? { stop } : {});
   };
   plan.preflight = zooPreflight(zoo, selector === "policy");

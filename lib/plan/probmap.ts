@@ -27,6 +27,7 @@ const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 export class ProbMap {
   /** Time spent in {@link write}, ms. */
   writeMs = 0;
+  #classOnly = false;
   /** Per pixel: the largest class probability. */
   readonly top: Float32Array;
   /** Per pixel: the most probable class (the first on a tie). */
@@ -47,16 +48,20 @@ export class ProbMap {
 
   /**
    * Writes the image region `core` from one window output (lib/exec `WindowOutput`): its class scores [C, win.h,
-   * win.w], or, when `summarised`, their summary [3, win.h, win.w] as an inference worker made it (top, best, entropy:
-   * lib/image `summariseScores`, the same definition as here).
+   * win.w], or, when `summarised`, their summary as an inference worker made it (lib/image `summariseBatch`, the same
+   * definition as here). A "class" summary updates the class alone: after it, the map's top probability and entropy
+   * no longer describe the image, and reading them (confidence, the policy's planes) throws.
    */
   write(out: WindowOutput, core: Box) {
     const t0 = performance.now();
     const { window: win, data, summarised } = out;
     const plane = win.w * win.h, { x, w } = core;
+    if (summarised === "class") this.#classOnly = true;
     for (let y = core.y; y < core.y + core.h; y++) {
       const o = (y - win.y) * win.w + x - win.x, p = y * this.w + x;
-      if (summarised) {
+      if (summarised === "class") {
+        this.best.set(data.subarray(o, o + w), p);
+      } else if (summarised === "all") {
         this.top.set(data.subarray(o, o + w), p);
         this.best.set(data.subarray(plane + o, plane + o + w), p);
         this.entropy.set(data.subarray(2 * plane + o, 2 * plane + o + w), p);
@@ -82,12 +87,19 @@ export class ProbMap {
 
   /** Mean over the region of the per-pixel max probability. */
   confidence(x = 0, y = 0, w = this.w, h = this.h): number {
+    this.#current();
     const { top } = this;
     let s = 0;
     for (let yy = y; yy < y + h; yy++) {
       for (let p = yy * this.w + x, end = p + w; p < end; p++) s += top[p];
     }
     return s / (w * h);
+  }
+
+  #current(): void {
+    if (this.#classOnly) {
+      throw new Error('ProbMap: a class-only write left top and entropy stale; write "all" summaries');
+    }
   }
 
   /** Per-pixel argmax. */
@@ -100,6 +112,7 @@ export class ProbMap {
    * and entropy / ln C, copies of this map's own.
    */
   policyPlanes(): PlanesModelInput {
+    this.#current();
     return {
       kind: "planes",
       planes: [{ data: this.best.slice(), scale: 1 / (this.c - 1) }, { data: this.entropy.slice(), scale: 1 }],

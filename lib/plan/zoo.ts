@@ -3,7 +3,7 @@
 // the request's Executor; this module only cuts windows and writes results.
 
 import type { Executor, TensorCall, WindowCall } from "../exec/mod.ts";
-import type { RgbaImage } from "../image/mod.ts";
+import type { RgbaImage, SummaryKind } from "../image/mod.ts";
 import type { LoadedModel, ModelRegistry, TaskSpec } from "../models.ts";
 import { type Box, mergeTiles, type Rect, roundUp, tileGrid } from "./geometry.ts";
 import { ProbMap } from "./probmap.ts";
@@ -192,20 +192,26 @@ export class ZooRun {
     this.tiles = this.grid.map((t) => ({ ...t, model: this.zoo.global.spec.id, scale: 1, halo: 0 }));
   }
 
-  /** One model on the whole image; replaces the probability map and the tiles (cascade's second stage). */
-  async whole(model: LoadedModel): Promise<void> {
-    const [[out]] = await this.exec.run([{ ...this.wholeCall(model), summary: true }]);
+  /**
+   * One model on the whole image; replaces the probability map and the tiles (cascade's second stage). `summary`
+   * "class" when nothing reads the map's probabilities afterwards (a plan's last step: the mask needs the class only).
+   */
+  async whole(model: LoadedModel, summary: SummaryKind = "all"): Promise<void> {
+    const [[out]] = await this.exec.run([{ ...this.wholeCall(model), summary }]);
     const { width: w, height: h } = this.image;
     await this.probs.writeBanded(out, { x: 0, y: 0, w, h });
     this.tiles = [{ x: 0, y: 0, w, h, model: model.spec.id, scale: 1, halo: 0 }];
   }
 
-  /** Runs each model on its grid tiles (all in flight at once) and writes the tiles' cores into the probability map. */
-  async refine(jobs: { model: LoadedModel; tiles: number[] }[]): Promise<void> {
+  /**
+   * Runs each model on its grid tiles (all in flight at once) and writes the tiles' cores into the probability map;
+   * `summary` as for {@link whole}.
+   */
+  async refine(jobs: { model: LoadedModel; tiles: number[] }[], summary: SummaryKind = "all"): Promise<void> {
     const todo = jobs.filter((j) => j.tiles.length > 0);
     if (todo.length === 0) return;
     // Summaries, not class scores: the softmax runs in the workers.
-    const calls = todo.map((j) => ({ ...this.localCall(j.model, j.tiles), summary: true }));
+    const calls = todo.map((j) => ({ ...this.localCall(j.model, j.tiles), summary }));
     const results = await this.exec.run(calls);
     const { tile } = this.zoo;
     const { width: w, height: h } = this.image;

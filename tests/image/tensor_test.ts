@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cropCHW, type RgbaImage, summariseScores, toCHW, toGrey } from "../../lib/image/mod.ts";
+import { cropCHW, type RgbaImage, summariseBatch, summariseScores, toCHW, toGrey } from "../../lib/image/mod.ts";
 
 function image(width: number, height: number, pixels: number[][]): RgbaImage {
   return { width, height, data: Uint8Array.from(pixels.flat()) };
@@ -235,4 +235,22 @@ Deno.test("summariseScores: softmax's top probability, first argmax and normalis
     }
     assert.equal(dst.top[0], 0); // nothing written before p
   }
+});
+
+Deno.test("summariseBatch: per item at the windows' size; 'class' is exactly the class plane of 'all'", () => {
+  const [n, c, h, w] = [2, 3, 4, 6];
+  const scores = { dims: [n, c, h, w], data: Float32Array.from({ length: n * c * h * w }, (_v, i) => (i * 29) % 13) };
+  const all = summariseBatch(scores, h, w, "all"), cls = summariseBatch(scores, h, w, "class");
+  assert.deepEqual(all.dims, [n, 3, h, w]);
+  assert.deepEqual(cls.dims, [n, 1, h, w]);
+  const plane = h * w;
+  for (let b = 0; b < n; b++) {
+    const dst = { top: new Float32Array(plane), best: new Uint8Array(plane), entropy: new Float32Array(plane) };
+    summariseScores(scores.data.subarray(b * c * plane, (b + 1) * c * plane), c, plane, 0, plane, dst, 0);
+    assert.deepEqual(all.data.subarray((3 * b) * plane, (3 * b + 1) * plane), dst.top);
+    assert.deepEqual(Array.from(all.data.subarray((3 * b + 1) * plane, (3 * b + 2) * plane)), Array.from(dst.best));
+    assert.deepEqual(Array.from(cls.data.subarray(b * plane, (b + 1) * plane)), Array.from(dst.best));
+  }
+  // Scores at another size are resized to the window's first.
+  assert.deepEqual(summariseBatch(scores, 2 * h, 2 * w, "class").dims, [n, 1, 2 * h, 2 * w]);
 });

@@ -15,7 +15,7 @@ import {
   type Zoo,
   zooOf,
 } from "../../lib/plan/mod.ts";
-import { type RgbaImage, summariseScores } from "../../lib/image/mod.ts";
+import { type RgbaImage, summariseBatch } from "../../lib/image/mod.ts";
 import type { ModelInput, Tensor } from "../../workers/protocol.ts";
 import { linearGain, miouOf, spearman } from "../../bench/eval/oracle.ts";
 import { rankGains } from "../../lib/plan/ranker.ts";
@@ -56,13 +56,8 @@ class ScriptedPool implements InferencePool {
       outputs.logits = { dims: [n, 2, h, w], data };
       // As an inference worker does (workers/infer.ts): summaries of the scores when asked for.
       if (!(input instanceof Float32Array) && input.kind === "windows" && input.summary) {
-        const plane = h * w, sum = new Float32Array(n * 3 * plane);
-        for (let k = 0; k < n; k++) {
-          const at = (j: number) => sum.subarray((3 * k + j) * plane, (3 * k + j + 1) * plane);
-          const scores = data.subarray(k * 2 * plane, (k + 1) * 2 * plane);
-          summariseScores(scores, 2, plane, 0, plane, { top: at(0), best: at(1), entropy: at(2) }, 0);
-        }
-        return Promise.resolve({ outputs: { summary: { dims: [n, 3, h, w], data: sum } }, inferMs: 0, queueMs: 0 });
+        const summary = summariseBatch(outputs.logits, h, w, input.summary);
+        return Promise.resolve({ outputs: { summary }, inferMs: 0, queueMs: 0 });
       }
     }
     return Promise.resolve({ outputs, inferMs: 0, queueMs: 0 });
