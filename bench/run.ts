@@ -181,10 +181,11 @@ async function post(s: Server, img: BenchImage): Promise<Reply> {
   const body = await res.json();
   const ms = performance.now() - t;
   if (res.status !== 200) throw new Error(`${s.name}: HTTP ${res.status} ${JSON.stringify(body)}`);
+  // `name;dur=ms`, with a `;desc=…` after some (the total's).
   const timing = Object.fromEntries(
     res.headers.get("server-timing")!.split(",").map((p) => {
-      const [k, v] = p.trim().split(";dur=");
-      return [k, Number(v)];
+      const [k, ...params] = p.trim().split(";");
+      return [k, Number(params.find((x) => x.startsWith("dur="))?.slice(4))];
     }),
   );
   const png = Uint8Array.from(atob(body.mask.data), (c) => c.charCodeAt(0));
