@@ -4,6 +4,8 @@
 import { ModelRegistry } from "../../lib/models.ts";
 import { tuneMalloc } from "../../lib/libc.ts";
 import { WorkerPool } from "../../lib/exec/pool.ts";
+import { detectBackend } from "../../lib/exec/mod.ts";
+import { loadConfig, type PoolLayout, poolLayout } from "../../lib/config.ts";
 import { Segmenter } from "../../lib/segment.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
 
@@ -22,6 +24,21 @@ export const pool = new WorkerPool({
 await pool.start();
 export const limits = { maxPixels: 16e6, timeoutMs: 600_000, planner: DEFAULT_PLANNER_OPTIONS };
 export const segmenter = new Segmenter(registry, pool, limits);
+
+/**
+ * A Segmenter on onnxruntime-node in the layout the server starts with by default (lib/config.ts `poolLayout`), for
+ * the wall-clock rows on the server's own default backend; null where onnxruntime-node does not load. Closed with
+ * `pool.close()` by its caller.
+ */
+export async function nativeSegmenter(): Promise<
+  { segmenter: Segmenter; pool: WorkerPool; layout: PoolLayout } | null
+> {
+  if ((await detectBackend("auto")) !== "native") return null;
+  const layout = poolLayout(loadConfig({}), "native");
+  const native = new WorkerPool({ ...layout, queueLimit: 1024, backend: "native", models: registry.workerModels() });
+  await native.start();
+  return { segmenter: new Segmenter(registry, native, limits), pool: native, layout };
+}
 
 /** One line of a results table. */
 export interface Row {

@@ -18,7 +18,7 @@ import {
   variant,
 } from "./oracle.ts";
 import { fromGflops, toGflops } from "../../lib/units.ts";
-import { IoU, pool, registry, ROOT, type Row, segmenter } from "./_common.ts";
+import { IoU, nativeSegmenter, pool, registry, ROOT, type Row, segmenter } from "./_common.ts";
 
 /** One zoo task's rows, its f2 row, the adaptive rows the targets are checked on, and a note. */
 export interface ZooResult {
@@ -27,6 +27,43 @@ export interface ZooResult {
   adaptive: ZooRow[];
   note: string;
   diagnosis?: Diagnosis;
+  /** Mean wall-clock ms of f2 (whole image) and the default route on onnxruntime-node, when it loads. */
+  native?: NativeClock;
+}
+
+/** Wall-clock on the native backend, in the server's default layout. */
+export interface NativeClock {
+  f2Ms: number;
+  defaultMs: number;
+  layout: string;
+}
+
+/**
+ * f2 on the whole image and the default adaptive route, scene by scene in turn, on onnxruntime-node in the pool
+ * layout the server starts with (one warm-up pass first): the rest of the evaluation runs on WASM.
+ */
+async function nativeClock(task: string, list: Scene[], f2: string): Promise<NativeClock | undefined> {
+  const native = await nativeSegmenter();
+  if (!native) return undefined;
+  const ms = { f2: 0, default: 0 };
+  for (let pass = 0; pass < 2; pass++) {
+    for (const s of list) {
+      for (const which of ["f2", "default"] as const) {
+        const t = performance.now();
+        await native.segmenter.segment({
+          task,
+          bytes: s.bytes,
+          ...(which === "f2" ? { mode: "fixed", model: f2 } : { mode: "adaptive" }),
+        });
+        if (pass === 1) ms[which] += performance.now() - t;
+      }
+    }
+  }
+  native.pool.close();
+  const { size, threads, loneThreads } = native.layout;
+  const layout = `${size} workers × ${threads} thread${threads > 1 ? "s" : ""}` +
+    (loneThreads ? ` + a lone worker × ${loneThreads}` : "");
+  return { f2Ms: ms.f2 / list.length, defaultMs: ms.default / list.length, layout };
 }
 
 /** A row of a zoo task: adaptive and oracle rows know their budget (fraction of f2's whole-image GFLOPs). */
@@ -34,8 +71,6 @@ export interface ZooRow extends Row {
   budget?: number;
   isDefault?: boolean;
 }
-
-const f = (v: number, d = 4) => v.toFixed(d);
 
 export interface Scene {
   bytes: Uint8Array;
@@ -188,7 +223,8 @@ export async function evalTask(task: string, count: number): Promise<ZooResult> 
       await evaluate(task, list, "glimpse", `glimpse, X-Confidence ${conf}`, { mode: "glimpse", confidence: conf }),
     );
   }
-  return { rows, f2, adaptive, note, diagnosis };
+  const native = await nativeClock(task, list, zoo.locals[zoo.locals.length - 1].spec.id);
+  return { rows, f2, adaptive, note, diagnosis, native };
 }
 
 /** What the per-tile outcomes say about the zoo, the tiling and the policy on the test scenes. */
@@ -273,141 +309,4 @@ async function diagnose(task: string, list: Scene[], zoo: Zoo, fractions: number
     spearman: zoo.locals.map((m, k) => ({ model: m.spec.id, rho: rho[k], ranker: rhoServed?.[k] })),
     halos: Object.fromEntries(zoo.locals.map((m) => [m.spec.id, haloOf(zoo, m)])),
   };
-}
-
-/** The report's section of one zoo task: the table, the diagnosis and the targets. */
-export function zooSection(task: string, { rows, f2, adaptive, note, diagnosis }: ZooResult): string[] {
-  const md: string[] = [];
-  const pct = (g: number) => `${(100 * g / f2.gflops).toFixed(1)}%`;
-  const pts = (d: number) => `${d >= 0 ? "+" : ""}${(100 * d).toFixed(2)}`;
-  const statics = rows.filter((r) => r.family === "static");
-  /** The best static model whose whole-image cost fits `gflops`. */
-  const bestStatic = (gflops: number) =>
-    statics.filter((s) => s.gflops <= gflops + 1e-9).sort((a, b) => b.miou - a.miou)[0];
-  md.push(`## \`${task}\``, "", note, "");
-  md.push(
-    "| mode | mIoU | mean GFLOPs | % of f2 GFLOPs | IoU/GFLOP | mean latency ms | vs best static that fits | notes |",
-  );
-  md.push("|---|---:|---:|---:|---:|---:|---|---|");
-  for (const r of rows) {
-    const b = r.family === "static" ? undefined : bestStatic(r.gflops);
-    md.push(
-      `| ${r.name} | ${f(r.miou)} | ${f(r.gflops, 3)} | ${pct(r.gflops)} | ${(r.miou / r.gflops).toFixed(2)} | ` +
-        `${Number.isNaN(r.ms) ? "—" : r.ms.toFixed(1)} | ${
-          b ? `${pts(r.miou - b.miou)} vs ${b.name.split(" ")[1]}` : ""
-        } | ` +
-        `${r.note ?? ""} |`,
-    );
-  }
-  md.push("");
-  if (diagnosis) {
-    const { oracle, replayed, tiling, spearman, halos } = diagnosis;
-    md.push(
-      "Diagnosis. Every local model ran once on every tile of these scenes (one window per tile, served halos: " +
-        Object.entries(halos).map(([m, h]) => `${m} ${h} px`).join(", ") +
-        "), and f2 on the whole image; routes are then replayed on these per-tile outcomes, each priced exactly " +
-        "on the served geometry (f0, the policy, merged windows; never dearer, as served: a plan dearer than f2 on the " +
-        "whole image runs that, one that sends every tile to one model runs it on the whole image). " +
-        "The oracle ranks each tile's upgrades by their real gain against the label per FLOP (the same convex-hull " +
-        "ranking as the policy's budget mode, budget.ts): the upper bound of any policy on this zoo and tiling. " +
-        "Replayed masks use one window per tile, so they differ slightly from served (merged) ones.",
-      "",
-      "| budget (% of f2) | policy served | policy replayed | oracle | oracle − policy (replayed), points | " +
-        "oracle − f2 (whole image), points |",
-      "|---:|---:|---:|---:|---:|---:|",
-    );
-    oracle.forEach((o, i) => {
-      const served = adaptive.find((a) => a.budget === o.budget);
-      const r = replayed[i];
-      md.push(
-        `| ${o.budget! * 100}% | ${served ? `${f(served.miou)} @ ${pct(served.gflops)}` : "—"} | ` +
-          `${f(r.miou)} @ ${pct(r.gflops)} | ${f(o.miou)} @ ${pct(o.gflops)} | ${pts(o.miou - r.miou)} | ` +
-          `${pts(o.miou - f2.miou)} |`,
-      );
-    });
-    md.push("", "| cost of tiling | mIoU | mean GFLOPs | % of f2 GFLOPs |", "|---|---:|---:|---:|");
-    for (const t of tiling) {
-      md.push(`| ${t.name} | ${Number.isNaN(t.miou) ? "—" : f(t.miou)} | ${f(t.gflops, 3)} | ${pct(t.gflops)} |`);
-    }
-    md.push(
-      "",
-      "Rank correlation (Spearman, over all tiles) with the real gain of each upgrade: the policy's critic " +
-        spearman.map((s) => `${s.model} ${s.rho.toFixed(3)}`).join(", ") +
-        (spearman[0].ranker === undefined ? "" : "; the served ranking (the linear ranker fitted on validation, " +
-          "models/serving.json) " + spearman.map((s) => `${s.model} ${s.ranker!.toFixed(3)}`).join(", ")) +
-        ".",
-      "",
-    );
-  }
-  // Targets (issue 14), checked on the measured rows.
-  const oracle = diagnosis?.oracle ?? [];
-  md.push(
-    "Targets (the last column: the same target for the oracle, the upper bound of any policy on this zoo and tiling; " +
-      "where the oracle misses too, the zoo and the tiling are the limit, where only the policy misses, its ranking is):",
-    "",
-    "| target | measured | met | oracle |",
-    "|---|---|---|---|",
-  );
-  const yes = (ok: boolean) => (ok ? "yes" : "**no**");
-  const againstStatic = (list: ZooRow[]) => {
-    const gaps = list.filter((a) => a.budget !== undefined).map((a) => {
-      const b = bestStatic(a.gflops)!;
-      return { a, b, d: a.miou - b.miou };
-    });
-    if (!gaps.length) return { text: "—", ok: false };
-    const worst = gaps.reduce((p, q) => (q.d < p.d ? q : p));
-    return {
-      text: `worst: ${worst.a.budget! * 100}% of f2, ${f(worst.a.miou)} vs ${worst.b.name.split(" ")[1]} ` +
-        `${f(worst.b.miou)} (${pts(worst.d)} points); met at ` +
-        `${gaps.filter((g) => g.d >= 0.01).map((g) => `${g.a.budget! * 100}%`).join(", ") || "none"}`,
-      ok: gaps.every((g) => g.d >= 0.01),
-    };
-  };
-  const policyVsStatic = againstStatic(adaptive), oracleVsStatic = againstStatic(oracle);
-  md.push(
-    `| at every budget 10–60% of f2, adaptive ≥ best static that fits + 1 point | ${policyVsStatic.text} | ` +
-      `${yes(policyVsStatic.ok)} | ${
-        oracle.length ? `${oracleVsStatic.text} (${oracleVsStatic.ok ? "met" : "missed"})` : "—"
-      } |`,
-  );
-  const near = (limit: number, pool: ZooRow[], tol: number) =>
-    pool.filter((r) => r.gflops <= limit * f2.gflops && r.miou >= f2.miou - tol).sort((a, b) => a.gflops - b.gflops)[0];
-  const bestUnder = (limit: number, pool: ZooRow[]) =>
-    pool.filter((r) => r.gflops <= limit * f2.gflops).sort((a, b) => b.miou - a.miou)[0];
-  const show = (r: Row | undefined) =>
-    r ? `${r.name}: ${f(r.miou)} (${pts(r.miou - f2.miou)} points) at ${pct(r.gflops)}` : "no row";
-  const showOracle = (limit: number, tol: number) => {
-    if (!oracle.length) return "—";
-    const o = near(limit, oracle, tol);
-    return `${show(o ?? bestUnder(limit, oracle))} (${o ? "met" : "missed"})`;
-  };
-  const half = near(0.3, adaptive, 0.005);
-  md.push(
-    `| adaptive within 0.5 point of f2 at ≤ 30% | ${show(half ?? bestUnder(0.3, adaptive))} | ${yes(!!half)} | ` +
-      `${showOracle(0.3, 0.005)} |`,
-  );
-  const def = adaptive.find((a) => a.isDefault);
-  if (def) {
-    const ok = def.gflops <= 0.3 * f2.gflops && def.miou >= f2.miou - 0.01;
-    md.push(
-      `| the default route within 1 point of f2 at ≤ 30% | ${show(def)} | ${yes(ok)} | ${showOracle(0.3, 0.01)} |`,
-    );
-  }
-  const glimpse = rows.filter((r) => r.family === "glimpse");
-  const g = near(0.4, glimpse, 0.01);
-  md.push(
-    `| glimpse within 1 point of f2 at ≤ 40% | ${show(g ?? bestUnder(0.4, glimpse))} | ${yes(!!g)} | ` +
-      `${showOracle(0.4, 0.01)} |`,
-  );
-  const ref = def ?? half;
-  if (ref) {
-    const flopSave = 1 - ref.gflops / f2.gflops, timeSave = 1 - ref.ms / f2.ms;
-    md.push(
-      `| wall-clock saving ≥ 90% of the FLOP saving (${ref.isDefault ? "default route" : ref.name}) | FLOPs ` +
-        `−${(100 * flopSave).toFixed(1)}%, time −${(100 * timeSave).toFixed(1)}% ` +
-        `(${(100 * timeSave / flopSave).toFixed(0)}%) | ${yes(timeSave >= 0.9 * flopSave)} | — |`,
-    );
-  }
-  md.push("");
-  return md;
 }
