@@ -9,6 +9,17 @@ export interface Lat {
   total: number;
 }
 
+/**
+ * The `--v8-flags=…` argument `deno task start` runs the server with (deno.json, the one place it is written): the
+ * benchmarks start their servers and probes the same way.
+ */
+export const START_V8_FLAGS: string = (() => {
+  const deno = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const flag = /--v8-flags=\S+/.exec(deno.tasks.start)?.[0];
+  if (!flag) throw new Error("deno.json: the start task passes no --v8-flags");
+  return flag;
+})();
+
 /** The q-quantile (nearest rank). */
 export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);

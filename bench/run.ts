@@ -10,7 +10,7 @@ import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import type { Backend } from "../lib/exec/mod.ts";
 import { textImage } from "../dev/fixtures.ts";
-import { bar, clockGHz, iou, type Lat, median, quantile, settle, sizeLines } from "./_bench.ts";
+import { bar, clockGHz, iou, type Lat, median, quantile, settle, sizeLines, START_V8_FLAGS } from "./_bench.ts";
 
 const ITER = Number(Deno.env.get("BENCH_ITER") ?? 16);
 // 16 requests in 4 interleaved rounds: with 8 in 2 rounds, one run to the next moved a ratio by ±0.1 on this VM.
@@ -57,7 +57,7 @@ const S = 640;
 const gflops640 = text.counter.count([1, 3, S, S]).flops / 1e9;
 async function probe(...args: (string | number)[]): Promise<Record<string, number[]>> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--expose-gc", new URL("_probe.ts", import.meta.url).pathname, ...args.map(String)],
+    args: ["run", "-A", START_V8_FLAGS, new URL("_probe.ts", import.meta.url).pathname, ...args.map(String)],
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -150,7 +150,7 @@ const serverEnv = {
   MAX_QUEUE_DELAY_MS: "600000",
 };
 // The permissions and flags `deno task start` / `start:wasm` pass (native needs --allow-ffi, WASM does not).
-const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--v8-flags=--expose-gc"];
+const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", START_V8_FLAGS];
 const servers: Server[] = [
   await spawn("peer", "node", ["bench/peer/server.mjs"], { PORT: "8931" }, 8931),
   await spawn("thriftseg native", Deno.execPath(), ["run", ...perms, "--allow-ffi", "main.ts"], {

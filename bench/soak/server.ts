@@ -2,6 +2,8 @@
 // on its own port and data directory, watched for exits, measured (RSS from
 // /proc), killed with SIGKILL on demand.
 
+import { START_V8_FLAGS } from "../_bench.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** A free TCP port on localhost. */
@@ -22,7 +24,7 @@ export class ServerProc {
   constructor(readonly port: number, readonly env: Record<string, string>) {
     this.url = `http://127.0.0.1:${port}`;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--v8-flags=--expose-gc", MAIN],
+      args: ["run", "-A", START_V8_FLAGS, MAIN],
       env: { HOSTNAME: "127.0.0.1", ...env, PORT: String(port) },
       stdout: "piped",
       stderr: "piped",
