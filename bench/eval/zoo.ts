@@ -42,9 +42,12 @@ export interface NativeClock {
  * f2 on the whole image and the default adaptive route, scene by scene in turn, on onnxruntime-node in the pool
  * layout the server starts with (one warm-up pass first): the rest of the evaluation runs on WASM.
  */
-async function nativeClock(task: string, list: Scene[], f2: string): Promise<NativeClock | undefined> {
+export async function nativeClock(task: string, count: number): Promise<NativeClock | undefined> {
   const native = await nativeSegmenter();
   if (!native) return undefined;
+  const list = await scenes(task, count);
+  const zoo = native.segmenter.zoo(registry.task(task))!;
+  const f2 = zoo.locals[zoo.locals.length - 1].spec.id;
   const ms = { f2: 0, default: 0 };
   for (let pass = 0; pass < 2; pass++) {
     for (const s of list) {
@@ -223,8 +226,7 @@ export async function evalTask(task: string, count: number): Promise<ZooResult> 
       await evaluate(task, list, "glimpse", `glimpse, X-Confidence ${conf}`, { mode: "glimpse", confidence: conf }),
     );
   }
-  const native = await nativeClock(task, list, zoo.locals[zoo.locals.length - 1].spec.id);
-  return { rows, f2, adaptive, note, diagnosis, native };
+  return { rows, f2, adaptive, note, diagnosis };
 }
 
 /** What the per-tile outcomes say about the zoo, the tiling and the policy on the test scenes. */
