@@ -8,11 +8,10 @@ import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
-import { detectBackend, WorkerPool } from "./lib/exec/mod.ts";
+import { ARENA_LIMITS, detectBackend, WorkerPool } from "./lib/exec/mod.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
 import { sharpAvailable } from "./lib/image/mod.ts";
 import { idleRelease, tuneMalloc } from "./lib/libc.ts";
-import { ARENA_LIMITS } from "./workers/protocol.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
 /** A running server. */
