@@ -8,11 +8,14 @@ import { ModelRegistry } from "./lib/models.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "./lib/plan/mod.ts";
 import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
-import { ARENA_LIMITS, detectBackend, WorkerPool } from "./lib/exec/mod.ts";
+import { detectBackend, WorkerPool } from "./lib/exec/mod.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
 import { sharpAvailable } from "./lib/image/mod.ts";
 import { idleRelease, tuneMalloc } from "./lib/libc.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
+
+/** Quiet time after which the main thread collects garbage and returns free heap pages (see `startServer`). */
+const MAIN_IDLE_RELEASE_MS = 30_000;
 
 /** A running server. */
 export interface RunningServer {
@@ -88,11 +91,12 @@ export function startServer(config: Config): RunningServer {
     maxInflightUploads: config.MAX_INFLIGHT_UPLOADS,
     underPressure: () => server?.underPressure() ?? false,
   });
-  // Memory large uploads leave behind is given back once the whole server has been quiet as long as its workers wait
-  // before giving theirs (lib/libc.ts). Not sooner: returning the heap's free pages cools every thread's memory, and the
-  // next request pays for fresh pages; after 5 s, a 1920×1080 JPEG 6 s after the last one took 384 vs 334 ms (decode
-  // 27 vs 13 ms; native, c=1).
-  const release = idleRelease(ARENA_LIMITS.idleMs);
+  // Memory large uploads leave behind is given back once the server has been quiet for 30 s (lib/libc.ts). Not sooner:
+  // returning the heap's free pages cools every thread's memory, and the next request pays for fresh pages; after 5 s,
+  // a 1920×1080 JPEG 6 s after the last one took 384 vs 334 ms (decode 27 vs 13 ms; native, c=1). Not as late as the
+  // workers' own release (ARENA_LIMITS.idleMs): they recreate their sessions when the process is still large then, and
+  // at 60 s both together left the soak's server at 475 MB after its inputs (312 at the start; 309 → 383 MB at 30 s).
+  const release = idleRelease(MAIN_IDLE_RELEASE_MS);
   server = serveResilient(
     { port: config.PORT, hostname: config.HOSTNAME, reusePort: config.REUSE_PORT },
     (req, info) => {
