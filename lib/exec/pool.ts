@@ -4,49 +4,11 @@
 // recovery (a crashed, failing or hung worker is replaced) and, with a lone worker, threads that follow the load.
 
 import { TimeoutError, UnavailableError } from "../errors.ts";
-import { inputPixels, type LayoutOptions, WorkerLayout } from "./layout.ts";
-import {
-  type Backend,
-  type FromWorker,
-  type ModelInput,
-  type Tensor,
-  type ToWorker,
-  type WorkerModel,
-} from "../../workers/protocol.ts";
+import { inputPixels, WorkerLayout } from "./layout.ts";
+import type { Backend, FromWorker, ModelInput, ToWorker } from "../../workers/protocol.ts";
+import type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
 
-/** Options for {@link WorkerPool}: its layout (workers, threads, a lone worker: lib/exec/layout.ts) and the rest. */
-export interface WorkerPoolOptions extends LayoutOptions {
-  queueLimit: number;
-  backend: Backend;
-  models: WorkerModel[];
-  /** A run longer than this is a hang: its worker is replaced (default 60 s). */
-  hangMs?: number;
-  /**
-   * A WASM worker that ran a job over this many input pixels (N·H·W) is replaced once it is done: WebAssembly memory
-   * only grows, so this returns what a rare large request took (default 2²¹; native sessions free memory themselves).
-   */
-  recycleAbovePixels?: number;
-}
-
-/** Per-job hints from the executor. */
-export interface RunOptions {
-  /** FLOPs of the job (feeds the throughput estimate). */
-  flops?: number;
-  /** Jobs with a lower priority value run first (the executor passes its request's start time); default: now. */
-  priority?: number;
-}
-
-/** Result of one model execution. */
-export interface RunResult {
-  /** Every output of the model, by name. */
-  outputs: Record<string, Tensor>;
-  /** Time inside the worker's session.run. */
-  inferMs: number;
-  /** Time the job waited for a free worker. */
-  queueMs: number;
-  /** Threads of the worker that ran it (the lone worker's, or the pool's `threads`). */
-  threads: number;
-}
+export type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
 
 interface Job {
   id: number;
@@ -74,18 +36,6 @@ interface Slot {
   renewing?: boolean;
   /** Set once the replacement is ready: hands the slot over when this worker's job is done. */
   retire?: () => void;
-}
-
-/** Counters exposed for /readyz and metrics. */
-export interface PoolStats {
-  size: number;
-  ready: number;
-  busy: number;
-  queued: number;
-  restarts: number;
-  /** Workers replaced after a large job to give its memory back. */
-  recycled: number;
-  backend: Backend;
 }
 
 const WORKER_URL = new URL("../../workers/infer.ts", import.meta.url);
