@@ -101,7 +101,9 @@ export const SegmentResponse = z.object({
     tiles: z.array(Tile),
     executions: z.array(z.object({ model: z.string(), shape: z.array(z.number().int()), gflops: z.number() })),
     glimpses: z.array(Glimpse),
-    stop: z.string().optional().describe("glimpse: why it stopped (confidence, budget, deadline, exhausted)"),
+    stop: z.string().optional().describe(
+      "glimpse: why it stopped (confidence, budget, never-dearer, deadline, exhausted)",
+    ),
     coverage: z.object({ full_res_share: z.number(), unresolved_share: z.number() }).optional()
       .describe("share of the image run at full resolution, and left unsure and unfocused by a budget"),
   }).loose(),

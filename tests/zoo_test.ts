@@ -174,18 +174,25 @@ for (const task of ["digits", "micrograph"] as const) {
 
   Deno.test({
     ...opts,
-    name: `${task}: glimpse lists each step with cumulative GFLOPs and stops on confidence, budget or exhaustion`,
+    name: `${task}: glimpse lists each step with cumulative GFLOPs and stops on confidence, budget or its ceiling`,
     async fn() {
-      // An unreachable target runs every tile (or until the budget is gone).
+      // An unreachable target refines until the next step would take the focus steps past f2 once on the whole image.
       const all = await segment(task, { mode: "glimpse", confidence: 1 });
       const g = all.plan.glimpses!;
       assert.equal(g[0].model, f0);
       assert.equal(g[0].tile, null);
       for (let i = 1; i < g.length; i++) assert.ok(g[i].gflops > g[i - 1].gflops);
       assert.ok(Math.abs(g[g.length - 1].gflops - toGflops(all.cost.flops)) < 1e-12);
-      assert.equal(all.plan.stop, "exhausted");
-      // Exhausted: every tile ended on the strongest model (each step moves unsure tiles one model up, batched).
-      assert.ok(all.plan.tiles.every((t) => t.model === f2), all.plan.tiles.map((t) => t.model).join());
+      assert.equal(all.plan.stop, "never-dearer");
+      const [glance, ...focus] = all.plan.executions;
+      assert.equal(glance.model, f0);
+      const run = await pricer(task);
+      const f2Whole = run.exec.price([run.wholeCall(registry.model(f2))]).flops;
+      const focusFlops = focus.reduce((s, e) => s + e.flops, 0);
+      assert.ok(focusFlops <= f2Whole, `${focusFlops} > ${f2Whole}`);
+      // Each step moves unsure tiles one model up (f1 before f2): the ceiling stopped it after some reached f2.
+      assert.ok(g.some((s) => s.model === f2), g.map((s) => s.model).join());
+      assert.ok(all.plan.tiles.some((t) => t.model !== f2));
       // A reachable target stops as soon as it is met: the confidence before the last step was below it.
       const mid = g[Math.max(1, Math.floor(g.length / 3))].confidence;
       const some = await segment(task, { mode: "glimpse", confidence: mid });

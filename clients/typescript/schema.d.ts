@@ -316,7 +316,7 @@ export interface components {
           /** @description the image's confidence after this step */
           confidence: number;
         }[];
-        /** @description glimpse: why it stopped (confidence, budget, deadline, exhausted) */
+        /** @description glimpse: why it stopped (confidence, budget, never-dearer, deadline, exhausted) */
         stop?: string;
         /** @description share of the image run at full resolution, and left unsure and unfocused by a budget */
         coverage?: {

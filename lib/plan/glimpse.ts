@@ -2,10 +2,12 @@
 // below X-Confidence) one model up the zoo — the cheapest model not yet tried on them, f1 before f2, ranked by missing
 // confidence per FLOP — as few as can close the image's confidence gap, all in one batched call, neighbouring tiles
 // sharing one window. It stops as soon as the image's confidence reaches X-Confidence, when no unsure tile has a
-// stronger model left, or when the budget or the deadline stops it. The mask so far is always a valid answer.
+// stronger model left, or when the budget or the deadline stops it. Never dearer: the focus steps together never cost
+// more than the strongest model once on the whole image (stop "never-dearer"; without this cap an unreachable target
+// paid f1 and then f2 on every tile, 1.5x f2's whole-image price on micrograph). The mask so far is always a valid answer.
 
 import type { GlimpseStep, Planner } from "./types.ts";
-import { startZoo, zooOutcome } from "./paser.ts";
+import { startZoo, strongest, zooOutcome } from "./paser.ts";
 import { type Zoo, zooPreflight } from "./zoo.ts";
 import { toGflops } from "../units.ts";
 
@@ -35,6 +37,7 @@ export function glimpsePlanner(zoo: Zoo): Planner {
     let stop: string;
     let lastStepMs = 0;
     const perTile = zoo.locals.map((m) => run.localFlops(m, [0]));
+    const ceiling = exec.price([run.wholeCall(strongest(zoo))]).flops + exec.flops; // the glance is paid either way
     for (let step = 1;; step++) {
       if (run.confidence() >= target) {
         stop = "confidence";
@@ -64,15 +67,20 @@ export function glimpsePlanner(zoo: Zoo): Planner {
       const total = run.grid.reduce((s, _t, i) => s + area(i), 0);
       let gap = (target - run.confidence()) * total;
       const tiles: number[] = [];
+      let capped = false;
       for (const { i } of unsure) {
         if (gap <= 0) break;
         if (level[i] !== from) continue;
         tiles.push(i);
-        if (!exec.fits(run.localFlops(model, tiles))) tiles.pop();
-        else gap -= (1 - conf[i]) * area(i);
+        const flops = run.localFlops(model, tiles);
+        if (!exec.fits(flops)) tiles.pop();
+        else if (exec.flops + flops > ceiling) {
+          tiles.pop();
+          capped = true;
+        } else gap -= (1 - conf[i]) * area(i);
       }
       if (tiles.length === 0) {
-        stop = "budget";
+        stop = capped ? "never-dearer" : "budget";
         break;
       }
       const s0 = performance.now();

@@ -44,7 +44,7 @@ Deno.test({
       const steps = glimpse.body.plan.glimpses;
       assert.ok(steps.length >= 2);
       assert.equal(steps.at(-1).gflops, glimpse.body.cost.gflops);
-      assert.equal(glimpse.body.plan.stop, "exhausted");
+      assert.equal(glimpse.body.plan.stop, "never-dearer");
 
       const fixed = await segment({ "x-mode": "fixed", "x-model": "digits-f0" });
       assert.equal(fixed.res.status, 200);
