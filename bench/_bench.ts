@@ -1,4 +1,5 @@
-// Helpers of `deno task bench` (bench/run.ts): statistics, mask agreement, the clock estimate and the test pages.
+// Helpers of `deno task bench` (bench/run.ts): statistics, mask agreement, the clock estimate, the test pages and the
+// probe processes.
 
 import type { TextLine } from "../dev/fixtures.ts";
 
@@ -87,4 +88,15 @@ export function bar(load: string, cores: number): string {
     ? `The machine was shared while this ran (load average ${load} on ${cores} cores): absolute numbers are slow ` +
       "and noisy; the ratios compare servers measured in the same rounds."
     : `The machine was quiet (load average ${load} on ${cores} cores).`;
+}
+
+/** Runs bench/_probe.ts in a process of its own (as the server runs: the start task's V8 flags); its JSON result. */
+export async function probe(...args: (string | number)[]): Promise<Record<string, number[]>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", START_V8_FLAGS, new URL("_probe.ts", import.meta.url).pathname, ...args.map(String)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`bench/_probe.ts ${args.join(" ")} failed`);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
 }

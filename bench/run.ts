@@ -9,8 +9,8 @@
 import { decodeImage } from "../lib/image/mod.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import type { Backend } from "../lib/exec/mod.ts";
-import { textImage } from "../dev/fixtures.ts";
-import { bar, clockGHz, iou, type Lat, median, quantile, settle, sizeLines, START_V8_FLAGS } from "./_bench.ts";
+import { bar, clockGHz, iou, type Lat, median, probe, quantile, settle } from "./_bench.ts";
+import { benchImages, post, type Reply, startServers } from "./_http.ts";
 
 const ITER = Number(Deno.env.get("BENCH_ITER") ?? 16);
 // 16 requests in 4 interleaved rounds: with 8 in 2 rounds, one run to the next moved a ratio by ±0.1 on this VM.
@@ -55,15 +55,6 @@ const pct = (gflops: number, p: number) => `${(100 * gflops / p).toFixed(0)}%`;
 // (bench/_probe.ts says why).
 const S = 640;
 const gflops640 = text.counter.count([1, 3, S, S]).flops / 1e9;
-async function probe(...args: (string | number)[]): Promise<Record<string, number[]>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", START_V8_FLAGS, new URL("_probe.ts", import.meta.url).pathname, ...args.map(String)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error(`bench/_probe.ts ${args.join(" ")} failed`);
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-}
 const raw: Record<string, number[]> = {};
 // [workers, threads, lone worker's threads] (lib/exec/pool.ts `loneThreads`).
 const policies = [[1, 2, 0], [2, 1, 0], [2, 2, 0], [2, 1, 2]];
@@ -83,26 +74,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 
 // ── 4. The images: a page of text lines at five sizes (PNG, and the largest as JPEG too).
-const SIZES: [number, number, "png" | "jpeg"][] = [
-  [320, 240, "png"],
-  [563, 398, "png"],
-  [640, 640, "png"],
-  [1280, 720, "png"],
-  [1920, 1080, "jpeg"],
-];
-interface BenchImage {
-  w: number;
-  h: number;
-  format: "png" | "jpeg";
-  bytes: Uint8Array<ArrayBuffer>;
-  label: string;
-}
-const images: BenchImage[] = [];
-for (const [w, h, format] of SIZES) {
-  const { image } = await textImage(w, h, sizeLines(w, h));
-  const bytes = new Uint8Array(format === "png" ? await image.encode() : await image.encodeJPEG(90));
-  images.push({ w, h, format, bytes, label: `${w}×${h} ${format.toUpperCase()}` });
-}
+const images = await benchImages();
 
 // ── 5. Decoders in Deno, both through lib/image's decodeImage (header limits first): imagescript's WebAssembly decoders
 // (the WASM backend's) vs sharp (libvips through N-API: the native backend's). As in the server's decode worker, the
@@ -125,83 +97,7 @@ for (const img of images) {
 }
 
 // ── 6. HTTP: the peer and thriftseg on both CPU backends, interleaved.
-interface Server {
-  name: string;
-  url: string;
-  proc: Deno.ChildProcess;
-}
-async function spawn(name: string, cmd: string, args: string[], env: Record<string, string>, port: number) {
-  const proc = new Deno.Command(cmd, { args, env, cwd: root, stdout: "null", stderr: "inherit" }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  const probe = name === "peer" ? "/healthz" : "/readyz";
-  for (let i = 0; i < 1200; i++) {
-    if (await fetch(url + probe).then((r) => (r.body?.cancel(), r.ok)).catch(() => false)) {
-      return { name, url, proc } satisfies Server;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not become ready`);
-}
-// A closed loop of four clients on two workers queues by design: admission control (MAX_QUEUE_DELAY_MS) would shed it.
-const serverEnv = {
-  HOSTNAME: "127.0.0.1",
-  AUTH: "off",
-  DATA_DIR: await Deno.makeTempDir(),
-  MAX_QUEUE_DELAY_MS: "600000",
-};
-// The permissions and flags `deno task start` / `start:wasm` pass (native needs --allow-ffi, WASM does not).
-const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", START_V8_FLAGS];
-const servers: Server[] = [
-  await spawn("peer", "node", ["bench/peer/server.mjs"], { PORT: "8931" }, 8931),
-  await spawn("thriftseg native", Deno.execPath(), ["run", ...perms, "--allow-ffi", "main.ts"], {
-    ...serverEnv,
-    PORT: "8932",
-    BACKEND: "native",
-  }, 8932),
-  await spawn("thriftseg wasm-simd", Deno.execPath(), ["run", ...perms, "main.ts"], {
-    ...serverEnv,
-    PORT: "8933",
-    BACKEND: "wasm",
-  }, 8933),
-];
-
-interface Reply extends Lat {
-  mask: Uint8Array;
-  backend: string;
-  /** Every Server-Timing entry, ms. */
-  stages: Record<string, number>;
-}
-async function post(s: Server, img: BenchImage): Promise<Reply> {
-  const t = performance.now();
-  const res = await fetch(`${s.url}/v1/segment/text`, {
-    method: "POST",
-    body: img.bytes,
-    headers: { "content-type": `image/${img.format}`, "x-mode": "fixed" },
-  });
-  const body = await res.json();
-  const ms = performance.now() - t;
-  if (res.status !== 200) throw new Error(`${s.name}: HTTP ${res.status} ${JSON.stringify(body)}`);
-  // `name;dur=ms`, with a `;desc=…` after some (the total's).
-  const timing = Object.fromEntries(
-    res.headers.get("server-timing")!.split(",").map((p) => {
-      const [k, ...params] = p.trim().split(";");
-      return [k, Number(params.find((x) => x.startsWith("dur="))?.slice(4))];
-    }),
-  );
-  const png = Uint8Array.from(atob(body.mask.data), (c) => c.charCodeAt(0));
-  const rgba = (await decodeImage(png)).data;
-  const mask = new Uint8Array(rgba.length / 4);
-  for (let i = 0; i < mask.length; i++) mask[i] = rgba[i * 4];
-  return {
-    ms,
-    model: timing.model,
-    total: timing.total,
-    mask,
-    backend: body.backend ?? "onnxruntime-node",
-    stages: timing,
-  };
-}
-
+const servers = await startServers();
 interface Cell {
   c1: Reply[];
   c4: Lat[];
