@@ -53,6 +53,7 @@ CASES.push(
   { task: "text", image: "page-640", mode: "fixed" },
   { task: "text", image: "page-1000x700", mode: "adaptive" },
   { task: "text", image: "page-1000x700", mode: "adaptive", budgetGflops: 6 },
+  { task: "text", image: "page-1000x700", mode: "adaptive", budgetGflops: 1.2 },
 );
 
 async function imageBytes(name: string): Promise<Uint8Array> {

@@ -128,7 +128,7 @@ Deno.test("never dearer than full resolution: ink everywhere runs the whole imag
   wholeImageCall(text, 700, 500, 1 << 22); // fits one execution
 });
 
-Deno.test("budget: honoured, spent after a glance, the glance's mask kept where nothing was focused", async () => {
+Deno.test("budget: honoured, the largest glance that fits, its mask kept where nothing was focused", async () => {
   const image = page(1280, 960, [{ x: 0, y: 0, w: 1280, h: 960 }]);
   const full = wholeFlops(image);
   for (const share of [0.3, 0.5, 0.75]) {
@@ -137,8 +137,12 @@ Deno.test("budget: honoured, spent after a glance, the glance's mask kept where 
     const pool = new ConstantPool(0.35);
     const { outcome, exec } = await plan(pool, image, budget);
     assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
-    assert.equal(pool.jobs[0].dims[2], 480, "the first execution is the ½ glance");
-    assert.ok(outcome.tiles[0].scale === 0.5);
+    // The first execution is the glance at scale 32/q: the next larger scale, 32/(q − 1), would not fit.
+    const scale = outcome.tiles[0].scale, q = Math.round(32 / scale);
+    assert.equal(scale, 32 / q);
+    assert.ok(scale > 0.25 && scale < 1, `scale ${scale}`);
+    assert.equal(pool.jobs[0].dims[2], Math.ceil(960 / q) * 32, "the first execution is the glance");
+    assert.ok(glanceFlops(image, scale) <= budget && glanceFlops(image, 32 / (q - 1)) > budget);
     assert.ok(outcome.coverage);
     assert.ok(outcome.coverage.full_res_share < 1);
     assert.ok(outcome.coverage.unresolved_share > 0, "the budget left unsure pixels unfocused, and says so");
@@ -148,7 +152,7 @@ Deno.test("budget: honoured, spent after a glance, the glance's mask kept where 
     );
     assert.ok(outcome.mask.every((v) => v === 1), "the glance's text stays in the mask where nothing was focused");
   }
-  // Below the ½ glance: the ¼ glance alone; below that, 422 with the cheapest plan's price.
+  // At the ¼ glance's price: the ¼ glance alone; below that, 422 with the cheapest plan's price.
   const quarter = glanceFlops(image, 0.25);
   const pool = new ConstantPool(0.35);
   const { outcome, exec } = await plan(pool, image, quarter);
