@@ -91,7 +91,11 @@ export function guardConnections(
     if (hasBody) {
       inflight++;
       const declared = req.headers.get("content-length");
-      request = new Request(req, {
+      // A new request from the URL, not from `req`: copying `req` reads its signal, and Deno then warns once that
+      // the signal of a served request follows the legacy abort rule (nothing here uses it).
+      request = new Request(req.url, {
+        method: req.method,
+        headers: req.headers,
         body: timedBody(req.body!, opts.bodyTimeoutMs, declared === null ? null : Number(declared)),
         duplex: "half",
       } as RequestInit);
