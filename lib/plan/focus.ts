@@ -83,7 +83,7 @@ export function glanceCall(model: LoadedModel, width: number, height: number, sc
  * 0.632 / 0.764 / 0.888, against 0.464 / 0.757 / 0.866 with the ½ glance): windows see only their own context and pay
  * for their halos, a glance sees the whole page.
  */
-export function largestGlance(
+function largestGlance(
   model: LoadedModel,
   width: number,
   height: number,

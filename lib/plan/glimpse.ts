@@ -4,7 +4,8 @@
 // sharing one window. It stops as soon as the image's confidence reaches X-Confidence, when no unsure tile has a
 // stronger model left, or when the budget or the deadline stops it. Never dearer: the focus steps together never cost
 // more than the strongest model once on the whole image (stop "never-dearer"; without this cap an unreachable target
-// paid f1 and then f2 on every tile, 1.5x f2's whole-image price on micrograph). The mask so far is always a valid answer.
+// paid f1 and then f2 on every tile, 1.5x f2's whole-image price on micrograph). The mask so far is always a valid
+// answer.
 
 import type { GlimpseStep, Planner } from "./types.ts";
 import { startZoo, strongest, zooOutcome } from "./paser.ts";
