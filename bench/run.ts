@@ -107,6 +107,7 @@ interface Cell {
   iouPeer?: number;
 }
 const http = new Map<string, Cell>();
+const rawBeside: number[] = [];
 for (const img of images) {
   // Warm-up, and the masks each server gives for this image.
   const masks: Record<string, Uint8Array> = {};
@@ -132,6 +133,9 @@ for (const img of images) {
       cell.c4WallMs += performance.now() - t;
       cell.c4Count += (2 * ITER) / ROUNDS;
     }
+    // The WASM target compares the server with the model alone: at 640² the model alone runs in these rounds too, so
+    // both see the same machine (the probes at the start ran minutes earlier; twice this VM was ~25% slower by now).
+    if (img.w === S && img.h === S) rawBeside.push(...(await probe("raw", "wasm-simd", 2, ITER / ROUNDS)).ms);
   }
 }
 for (const s of servers) s.proc.kill("SIGTERM");
@@ -331,7 +335,7 @@ const at640 = images[2].label;
 const worstP50 = Math.max(...images.map((i) => p50(cell("thriftseg native", i.label)) / p50(cell("peer", i.label))));
 const worstRps = Math.min(...images.map((i) => rps(cell("thriftseg native", i.label)) / rps(cell("peer", i.label))));
 const outside640 = median(cell("thriftseg native", at640).c1.map((x) => 1 - x.model / x.ms));
-const wasmVsRaw = p50(cell("thriftseg wasm-simd", at640)) / median(raw["wasm-simd 2"]);
+const wasmVsRaw = p50(cell("thriftseg wasm-simd", at640)) / median(rawBeside);
 const pngIoU = Math.min(
   ...images.filter((i) => i.format === "png").flatMap((i) =>
     ["thriftseg native", "thriftseg wasm-simd"].map((s) => cell(s, i.label).iouPeer!)
@@ -359,9 +363,9 @@ log(
   } |`,
 );
 log(
-  `| WASM p50 at c=1 ≤ 1.15× its raw model time at 2 threads (640²) | ${wasmVsRaw.toFixed(2)}× | ${
-    met(wasmVsRaw <= 1.15)
-  } |`,
+  `| WASM p50 at c=1 ≤ 1.15× its raw model time at 2 threads (640²) | ${wasmVsRaw.toFixed(2)}× (the model alone ${
+    f1(median(rawBeside))
+  } ms in the same rounds, ${f1(median(raw["wasm-simd 2"]))} ms at the start of the run) | ${met(wasmVsRaw <= 1.15)} |`,
 );
 log(
   `| masks identical across backends: IoU ≥ 0.999 vs the peer on PNG inputs | ${pngIoU.toFixed(4)} | ${
