@@ -17,7 +17,7 @@ export function cascadePlanner(zoo: Zoo, threshold: number): Planner {
   const plan: Planner = async (ctx) => {
     const { run, minFlops } = await startZoo(ctx, zoo);
     const top = strongest(zoo);
-    if (run.confidence() < threshold && ctx.exec.fits(ctx.exec.price([run.wholeCall(top)]).flops)) await run.whole(top);
+    if (run.confidence() < threshold && ctx.exec.fits(run.wholeFlops(top))) await run.whole(top);
     return zooOutcome(run, minFlops);
   };
   plan.preflight = zooPreflight(zoo, false);

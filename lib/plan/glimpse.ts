@@ -38,7 +38,7 @@ export function glimpsePlanner(zoo: Zoo): Planner {
     let stop: string;
     let lastStepMs = 0;
     const perTile = zoo.locals.map((m) => run.localFlops(m, [0]));
-    const ceiling = exec.price([run.wholeCall(strongest(zoo))]).flops + exec.flops; // the glance is paid either way
+    const ceiling = run.wholeFlops(strongest(zoo)) + exec.flops; // the glance is paid either way
     for (let step = 1;; step++) {
       if (run.confidence() >= target) {
         stop = "confidence";

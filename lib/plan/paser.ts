@@ -76,7 +76,7 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
           // budget of a fixed fraction of what the strongest model costs on this image.
           // A key's credit only ever lowers this (a ceiling, never a spending target).
           const want = ctx.budgetFlops === undefined && zoo.defaultFraction !== undefined
-            ? zoo.defaultFraction * exec.price([run.wholeCall(strongest(zoo))]).flops - exec.flops
+            ? zoo.defaultFraction * run.wholeFlops(strongest(zoo)) - exec.flops
             : Infinity;
           const cap = exec.fits(want) ? want : exec.left;
           const perTile = actionModels.map((m) => (m ? run.localFlops(m, [0]) : 0));
@@ -109,7 +109,7 @@ export function paserPlanner(zoo: Zoo, opts: PaserOptions = {}): Planner {
     const top = strongest(zoo);
     const only = chosen.every((a) => a === chosen[0]) ? actionModels[chosen[0]] : null;
     for (const m of only && only !== top ? [only, top] : [top]) {
-      const whole = exec.price([run.wholeCall(m)]).flops;
+      const whole = run.wholeFlops(m);
       if (planFlops(chosen) > whole || (m === only && planFlops(chosen) === whole)) {
         if (!exec.fits(whole)) continue;
         await run.whole(m, "class");

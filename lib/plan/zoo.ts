@@ -176,9 +176,14 @@ export class ZooRun {
     return { model, windows };
   }
 
+  /** Exact FLOPs of `model` once on the whole image, as {@link whole} runs it. */
+  wholeFlops(model: LoadedModel): number {
+    return this.exec.price([this.wholeCall(model)]).flops;
+  }
+
   /** Exact FLOPs of the glance (f0 on the whole image): the cheapest valid plan. */
   glanceFlops(): number {
-    return this.exec.price([this.wholeCall(this.zoo.global)]).flops;
+    return this.wholeFlops(this.zoo.global);
   }
 
   /** Exact FLOPs of running `model` on these grid tiles, as {@link refine} runs them. */
