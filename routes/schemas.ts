@@ -67,7 +67,8 @@ const Tile = z.object({
   w: z.number().int(),
   h: z.number().int(),
   model: z.string().nullable().describe("null: the tile kept the global model's output (or was skipped)"),
-  scale: z.number(),
+  scale: z.number().describe("resolution factor the tile ran at (1 = full)"),
+  scale_y: z.number().optional().describe("vertical resolution factor, when it differs from scale (a text glance)"),
   halo: z.number().int(),
   score: z.number().optional(),
 });

@@ -66,6 +66,7 @@ function planJson(r: SegmentResult) {
       h: t.h,
       model: t.model,
       scale: t.scale,
+      ...(t.scaleY !== undefined ? { scale_y: t.scaleY } : {}),
       halo: t.halo,
       ...(t.score !== undefined ? { score: t.score } : {}),
     })),

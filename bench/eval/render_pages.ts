@@ -48,11 +48,31 @@ const TEST_PAGES = [
   "time/time.html",
   "fontconfig/fontconfig-user.html",
 ];
-/** Photos with text in them that exist on this machine (Rust's embedded book: a board and its silkscreen). */
-const PHOTOS = [
-  "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/f3.jpg",
-  "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/verify.jpeg",
-];
+/** Photos with text in them that a Rust toolchain ships (its embedded book: a board and its silkscreen). */
+const PHOTOS = ["f3.jpg", "verify.jpeg"];
+const PHOTO_DIR = "share/doc/rust/html/embedded-book/assets/";
+
+/** Where each photo is on this machine: under the first installed toolchain (stable first) that ships it. */
+function photoPaths(): string[] {
+  const root = `${Deno.env.get("RUSTUP_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.rustup`}/toolchains/`;
+  let toolchains: string[] = [];
+  try {
+    toolchains = [...Deno.readDirSync(root)].map((e) => e.name).sort((a, b) =>
+      Number(b.startsWith("stable")) - Number(a.startsWith("stable")) || a.localeCompare(b)
+    );
+  } catch {
+    // No rustup here: no photos (the report says how many images it ran on).
+  }
+  const found = (name: string) =>
+    toolchains.map((t) => `${root}${t}/${PHOTO_DIR}${name}`).find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    });
+  return PHOTOS.map(found).filter((p): p is string => p !== undefined);
+}
 
 /** One evaluation image. */
 export interface EvalImage {
@@ -85,7 +105,7 @@ export function evalImages(): EvalImage[] {
     source: "docs/examples/text-0.png",
   });
   pages(TEST_PAGES, "test");
-  for (const p of PHOTOS) {
+  for (const p of photoPaths()) {
     out.push({ name: `photo-${p.split("/").at(-1)}`, set: "test", kind: "photo", path: p, source: p });
   }
   return out;

@@ -293,7 +293,10 @@ export interface components {
           h: number;
           /** @description null: the tile kept the global model's output (or was skipped) */
           model: string | null;
+          /** @description resolution factor the tile ran at (1 = full) */
           scale: number;
+          /** @description vertical resolution factor, when it differs from scale (a text glance) */
+          scale_y?: number;
           halo: number;
           score?: number;
         }[];

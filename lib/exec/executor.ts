@@ -32,8 +32,10 @@ export interface InferencePool {
 export interface WindowCall {
   model: LoadedModel;
   windows: Window[];
-  /** Resolution factor (1 = full); the model input of a w×h window is round(h·scale) × round(w·scale). */
+  /** Resolution factor (1 = full); the model input of a w×h window is round(h·scaleY) × round(w·scale). */
   scale?: number;
+  /** Vertical resolution factor, when it differs from `scale` (default: `scale`). */
+  scaleY?: number;
   /**
    * The worker returns each window's per-pixel summary of the class scores instead of the scores (lib/image
    * `summariseBatch`): "all" = top probability, class, entropy [3, win.h, win.w] (the softmax runs off the main
@@ -286,7 +288,7 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
       out.push({ call: ci, dims: call.dims, items: [], ...m.counter.count(call.dims) });
       return;
     }
-    const scale = call.scale ?? 1;
+    const scale = call.scale ?? 1, scaleY = call.scaleY ?? scale;
     const bySize = new Map<string, number[]>();
     call.windows.forEach((w, i) => {
       const key = `${w.h}x${w.w}`;
@@ -296,7 +298,7 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
     });
     for (const [key, items] of bySize) {
       const [wh, ww] = key.split("x").map(Number);
-      const inH = Math.round(wh * scale), inW = Math.round(ww * scale);
+      const inH = Math.round(wh * scaleY), inW = Math.round(ww * scale);
       if (inH * inW > maxExecPixels) tooLarge(m, [1, m.spec.input.channels, inH, inW], maxExecPixels);
       const per = Math.max(1, Math.floor(maxExecPixels / (inH * inW)));
       for (let i = 0; i < items.length; i += per) {

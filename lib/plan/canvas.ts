@@ -25,12 +25,15 @@ export class MaskCanvas {
     this.mask = new Uint8Array(width * height);
   }
 
-  /** Writes the image region `core` (inside `out.window`) of one window output into the mask. */
-  write(out: WindowOutput, core: Box): void {
+  /**
+   * Writes the image region `core` (inside `out.window`) of one window output into the mask; a one-channel output is
+   * thresholded at `threshold` (default: the canvas's).
+   */
+  write(out: WindowOutput, core: Box, threshold = this.threshold): void {
     const t0 = performance.now();
     const { window: win, c: k, data } = out;
     const plane = win.w * win.h;
-    const { mask, width, threshold } = this;
+    const { mask, width } = this;
     for (let y = core.y; y < core.y + core.h; y++) {
       const row = y * width;
       const wrow = (y - win.y) * win.w - win.x;

@@ -14,7 +14,14 @@ export { MaskCanvas } from "./canvas.ts";
 export { regionComplexity, tileEdgeEnergy } from "./complexity.ts";
 export { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
-export { DEFAULT_FOCUS_OPTIONS, type FocusOptions, focusPlanner, glanceCall, glanceScale } from "./focus.ts";
+export {
+  DEFAULT_FOCUS_OPTIONS,
+  type FocusOptions,
+  focusPlanner,
+  glanceCall,
+  glancePath,
+  glanceScale,
+} from "./focus.ts";
 export { type Box, mergeTiles, type Rect, roundUp, splitAxis, tileGrid } from "./geometry.ts";
 export { DEFAULT_CONFIDENCE, glimpsePlanner } from "./glimpse.ts";
 export { planUnderBudget } from "./budget.ts";

@@ -19,6 +19,8 @@ export interface PlannedTile {
   model: string | null;
   /** Resolution factor the window ran at (1 = full, 0.5 = half). */
   scale: number;
+  /** Vertical resolution factor, when it differs from `scale` (a text glance shrinks lines less than their length). */
+  scaleY?: number;
   /** Real neighbour pixels around the core fed to the model and cropped off after. */
   halo: number;
   /** Score the selector ranked this tile by (complexity selectors). */

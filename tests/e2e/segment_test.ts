@@ -119,6 +119,24 @@ Deno.test({
       assertCoversText(values, w, h);
     });
 
+    await t.step(
+      "adaptive under half the full price: one glance, narrower than it is short, its scales reported",
+      async () => {
+        const half = counter.count([1, 3, 640, 640]).flops / 2 / 1e9;
+        const res = await post(png, { "x-budget-gflops": half.toFixed(3) });
+        assert.equal(res.status, 200);
+        const body = await res.json();
+        assert.ok(body.cost.gflops <= half);
+        const [glance] = body.plan.tiles;
+        assert.ok(glance.scale < glance.scale_y && glance.scale_y < 1, JSON.stringify(glance));
+        // The model input is the image, padded, at those scales: 32/q across and down.
+        const [, , inH, inW] = body.plan.executions[0].shape;
+        assert.equal(inW, Math.ceil(640 * glance.scale / 32) * 32);
+        assert.equal(inH, Math.ceil(640 * glance.scale_y / 32) * 32);
+        assert.equal(body.plan.coverage.full_res_share, 0);
+      },
+    );
+
     await t.step("Accept: image/png returns the mask alone, cost in headers", async () => {
       const res = await post(png, { accept: "image/png", "x-mode": "fixed" });
       assert.equal(res.status, 200);

@@ -9,9 +9,11 @@ import { ModelRegistry } from "../../lib/models.ts";
 import {
   type Box,
   coverCells,
+  DEFAULT_FOCUS_OPTIONS,
   DEFAULT_PLANNER_OPTIONS,
   focusPlanner,
   glanceCall,
+  glancePath,
   glanceScale,
   inkCells,
   wholeImageCall,
@@ -60,9 +62,9 @@ async function plan(pool: InferencePool, image: RgbaImage, budgetFlops?: number)
 
 const wholeFlops = (image: RgbaImage) =>
   text.counter.count([1, 3, Math.ceil(image.height / 32) * 32, Math.ceil(image.width / 32) * 32]).flops;
-const glanceFlops = (image: RgbaImage, scale: number) => {
-  const [w] = glanceCall(text, image.width, image.height, scale).windows;
-  return text.counter.count([1, 3, Math.round(w.h * scale), Math.round(w.w * scale)]).flops;
+const glanceFlops = (image: RgbaImage, scale: number, scaleY = scale) => {
+  const [w] = glanceCall(text, image.width, image.height, scale, scaleY).windows;
+  return text.counter.count([1, 3, Math.round(w.h * scaleY), Math.round(w.w * scale)]).flops;
 };
 
 Deno.test("inkCells marks the cells with strokes; coverCells covers every marked cell once, in few rectangles", () => {
@@ -128,33 +130,57 @@ Deno.test("never dearer than full resolution: ink everywhere runs the whole imag
   wholeImageCall(text, 700, 500, 1 << 22); // fits one execution
 });
 
+Deno.test("glance path: full height while the width shrinks to the aspect, then both, down to ¼", () => {
+  const { aspect } = DEFAULT_FOCUS_OPTIONS;
+  const path = glancePath(32, aspect);
+  assert.deepEqual(path[0], [33, 32]);
+  assert.deepEqual(path.at(-1), [128, 128]);
+  for (let i = 1; i < path.length; i++) {
+    const [[px, py], [qx, qy]] = [path[i - 1], path[i]];
+    assert.ok(qx >= px && qy >= py && qx + qy > px + py, `step ${i}: never larger than the step before`);
+    assert.ok(qx >= qy && qx <= 128 && qy <= 128, "never taller than wide, never below ¼");
+    if (qy > 32 && qx < 128) assert.ok(Math.abs(qy / qx - aspect) < 0.02, `step ${i}: at the aspect`);
+  }
+  assert.equal(path.filter(([, qy]) => qy === 32).at(-1)![0], Math.ceil(32 / aspect) - 1, "full height to the aspect");
+});
+
 Deno.test("budget: honoured, the largest glance that fits, its mask kept where nothing was focused", async () => {
   const image = page(1280, 960, [{ x: 0, y: 0, w: 1280, h: 960 }]);
   const full = wholeFlops(image);
+  const path = glancePath(32, DEFAULT_FOCUS_OPTIONS.aspect);
+  const seen = new Set<string>();
   for (const share of [0.3, 0.5, 0.75]) {
     const budget = Math.floor(full * share);
-    // An unsure glance everywhere (p = 0.35 > threshold 0.3): it sees text in every cell.
-    const pool = new ConstantPool(0.35);
+    // A glance that sees text everywhere, above the threshold of a shrunk glance (0.7): confidently text.
+    const pool = new ConstantPool(0.8);
     const { outcome, exec } = await plan(pool, image, budget);
     assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
-    // The first execution is the glance at scale 32/q: the next larger scale, 32/(q − 1), would not fit.
-    const scale = outcome.tiles[0].scale, q = Math.round(32 / scale);
-    assert.equal(scale, 32 / q);
-    assert.ok(scale > 0.25 && scale < 1, `scale ${scale}`);
-    assert.equal(pool.jobs[0].dims[2], Math.ceil(960 / q) * 32, "the first execution is the glance");
-    assert.ok(glanceFlops(image, scale) <= budget && glanceFlops(image, 32 / (q - 1)) > budget);
+    // The first execution is the glance at scale 32/qx across, 32/qy down: a step of the path, and the step before
+    // it (larger) would not fit.
+    const { scale, scaleY = scale } = outcome.tiles[0];
+    const qx = Math.round(32 / scale), qy = Math.round(32 / scaleY);
+    const i = path.findIndex(([x, y]) => x === qx && y === qy);
+    assert.ok(i > 0, `glance ${qx}×${qy} is a step of the path`);
+    seen.add(qy === 32 ? "full height" : "shorter");
+    assert.deepEqual(pool.jobs[0].dims.slice(2), [Math.ceil(960 / qy) * 32, Math.ceil(1280 / qx) * 32]);
+    assert.ok(glanceFlops(image, scale, scaleY) <= budget);
+    assert.ok(glanceFlops(image, 32 / path[i - 1][0], 32 / path[i - 1][1]) > budget, "the larger step fits too");
     assert.ok(outcome.coverage);
     assert.ok(outcome.coverage.full_res_share < 1);
-    assert.ok(outcome.coverage.unresolved_share > 0, "the budget left unsure pixels unfocused, and says so");
+    assert.ok(outcome.coverage.unresolved_share > 0, "the budget left text pixels unfocused, and says so");
     assert.ok(
       Math.abs(outcome.coverage.full_res_share + outcome.coverage.unresolved_share - 1) < 1e-3,
-      "every pixel is unsure: what was not focused is unresolved",
+      "every pixel is text: what was not focused is unresolved",
     );
     assert.ok(outcome.mask.every((v) => v === 1), "the glance's text stays in the mask where nothing was focused");
   }
+  assert.deepEqual([...seen].sort(), ["full height", "shorter"], "75 % keeps full height, 30 % does not");
+  // A shrunk glance thresholds at 0.7: an unsure 0.35 everywhere is not text.
+  const unsure = await plan(new ConstantPool(0.35), image, Math.floor(full * 0.3));
+  assert.ok(unsure.outcome.mask.every((v) => v === 0));
   // At the ¼ glance's price: the ¼ glance alone; below that, 422 with the cheapest plan's price.
   const quarter = glanceFlops(image, 0.25);
-  const pool = new ConstantPool(0.35);
+  const pool = new ConstantPool(0.8);
   const { outcome, exec } = await plan(pool, image, quarter);
   assert.equal(exec.flops, quarter);
   assert.equal(outcome.tiles[0].scale, 0.25);
