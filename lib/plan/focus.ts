@@ -116,17 +116,17 @@ export function glancePath(m: number, aspect: number): [number, number][] {
 
 /**
  * The largest glance that fits the executor's budget and one execution: the model on the whole image at scale m/qx
- * across and m/qy down (m: the model's input multiple, so the scaled input stays a multiple of it), q from m to 4m
- * (4m both ways is the ¼ glance, the cheapest plan), along one path of falling price: full height while the width
- * shrinks to `aspect` (qx up to m/aspect), then both at that ratio. Null when not even the ¼ glance fits.
+ * across and m/qy down (m: the model's input multiple, so the scaled input stays a multiple of it), the first step of
+ * {@link glancePath} that fits. Null when not even its last step, the ¼ glance (the cheapest plan), fits.
  *
  * Under a budget too small for the complete plan, one glance as large as the budget allows beat a ½ glance plus
  * full-resolution focus windows at every budget on the tuning pages (windows see only their own context and pay for
  * their halos; a glance sees the whole page), and a narrow glance beat a uniformly scaled one of the same price: the
  * detector's map survives squeezed characters far better than squeezed lines. Mean IoU vs full resolution at 25 / 50 /
  * 75 % of its price (`deno task eval --text-only --text-set tune`): ½ glance + windows 0.464 / 0.757 / 0.866, uniform
- * glance 0.632 / 0.764 / 0.888, this glance 0.777 / 0.852 / 0.923 (`aspect` 0.6 and the
- * shrunk glance's threshold 0.7 chosen there: aspect 0.5 / 0.72 read 0.798 / 0.743 at 25 % but 0.816 / 0.854 at 50 %).
+ * glance 0.632 / 0.764 / 0.888, this glance 0.777 / 0.852 / 0.923. `aspect` 0.6 and the shrunk glance's threshold 0.7
+ * were chosen there: aspect 0.5 / 0.72 read 0.798 / 0.743 at 25 % but 0.816 / 0.854 at 50 %; threshold 0.5 at aspect
+ * 0.6 read 0.755 / 0.847 at 25 / 50 %.
  */
 function largestGlance(
   model: LoadedModel,
