@@ -2,9 +2,9 @@
 // training-free. Blank cells (no ink: every channel flat) cannot hold text and are never run. The model runs at full
 // resolution on few large haloed windows covering the cells that may hold text (recursive XY cuts, lib/plan/cover.ts),
 // never dearer than one full-resolution run of the whole image. Under a budget too small for that, the same model
-// glances at the whole image at the largest resolution the budget allows, narrower before shorter (down to ¼ both
-// ways); the glance's mask is the answer everywhere, and what the budget has left buys full resolution where the
-// glance is least sure. The outcome reports which share of the image came from full resolution and which share the
+// glances at the largest resolution the budget allows, narrower before shorter (lib/plan/glance.ts), at the whole
+// image or at the ink cover's windows, whichever gets the larger resolution; the glance's mask is the answer
+// everywhere, and what the budget has left buys full resolution where the glance is least sure. The outcome reports which share of the image came from full resolution and which share the
 // glance saw as text-or-unsure and nobody resolved.
 
 import { BudgetTooSmallError } from "../errors.ts";
@@ -14,6 +14,7 @@ import { MaskCanvas } from "./canvas.ts";
 import { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, roundUp, tileGrid } from "./geometry.ts";
+import { type Glance, glanceCall, glanceOutput, glancePath, glanceScale, largestGlance, scaledCall } from "./glance.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus. */
@@ -34,11 +35,17 @@ export interface FocusOptions {
   unbudgeted: "ink" | "glance";
   /**
    * Under a budget, the glance keeps full height and shrinks only the width until its horizontal scale reaches this
-   * ratio to its vertical one, then shrinks both at that ratio (text lines survive a narrower glance far better than a
-   * shorter one).
+   * ratio to its vertical one, then shrinks both at that ratio (lib/plan/glance.ts `glancePath`). Chosen on the tuning
+   * pages (`deno task eval --text-only --text-set tune`, mean IoU vs full resolution at 25 / 50 / 75 % of its price):
+   * 0.5 → 0.809 / 0.856 / 0.926, 0.6 → 0.797 / 0.880 / 0.926, 0.72 → 0.781 / 0.883 / 0.921. A uniformly shrunk glance
+   * of the whole image read 0.632 / 0.764 / 0.888, and the ½ glance plus focus windows 0.464 / 0.757 / 0.866 (one
+   * glance as large as the budget allows sees the whole page; windows see only their own context and pay for halos).
    */
   aspect: number;
-  /** Threshold of a glance that ran vertically shrunk (its map, scaled back, blurs across each text line's height). */
+  /**
+   * Threshold of a glance that ran vertically shrunk (its map, scaled back, blurs across each text line's height):
+   * 0.5 instead of 0.7 read 0.755 / 0.847 at 25 / 50 % on the tuning pages, before glances ran on ink windows.
+   */
   shrunkThreshold: number;
 }
 
@@ -56,103 +63,6 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   aspect: 0.6,
   shrunkThreshold: 0.7,
 };
-
-/**
- * The glance's resolution factor: ½, or ¼ when even a quarter of the image's short side is at least the model's
- * reference short side (text there is large enough to survive), or when the ½ glance would not fit one execution.
- *
- * @example
- * ```ts
- * import { glanceScale } from "./focus.ts";
- * glanceScale(1366, 768, { width: 640, height: 640 }, 1 << 22); // 0.5
- * glanceScale(4000, 3000, { width: 640, height: 640 }, 1 << 22); // 0.25
- * ```
- */
-export function glanceScale(
-  width: number,
-  height: number,
-  reference: { width: number; height: number },
-  maxExecPixels: number,
-): number {
-  const big = Math.min(width, height) / 4 >= Math.min(reference.width, reference.height);
-  return big || (width * height) / 4 > maxExecPixels ? 0.25 : 0.5;
-}
-
-/**
- * The glance: `model` on the whole image at `scale` (vertically `scaleY`), padded so the scaled input is a multiple of
- * the model's.
- */
-export function glanceCall(
-  model: LoadedModel,
-  width: number,
-  height: number,
-  scale: number,
-  scaleY = scale,
-): WindowCall {
-  const m = model.spec.input.multiple;
-  const qx = Math.round(m / scale), qy = Math.round(m / scaleY);
-  const windows = [{ x: 0, y: 0, w: roundUp(width, qx), h: roundUp(height, qy) }];
-  return scaleY === scale ? { model, scale, windows } : { model, scale, scaleY, windows };
-}
-
-/**
- * The glances a budget chooses from, largest first, as [qx, qy]: scale m/qx across and m/qy down for a model whose
- * input is a multiple of m. Full height while the width shrinks to `aspect` of it, then both at that ratio, ending
- * at the ¼ glance [4m, 4m]; qx and qy never decrease along the path, so neither does the price (up to padding).
- *
- * @example
- * ```ts
- * import { glancePath } from "./focus.ts";
- * const path = glancePath(32, 0.6);
- * [path[0], path.at(-1)]; // [[33, 32], [128, 128]]
- * ```
- */
-export function glancePath(m: number, aspect: number): [number, number][] {
-  const last = 4 * m, path: [number, number][] = [];
-  for (let qx = m + 1; qx < m / aspect; qx++) path.push([qx, m]);
-  for (let qy = m + 1; qy <= last; qy++) path.push([Math.min(last, Math.max(qy + 1, Math.round(qy / aspect))), qy]);
-  return path;
-}
-
-/**
- * The largest glance that fits the executor's budget and one execution: the model on the whole image at scale m/qx
- * across and m/qy down (m: the model's input multiple, so the scaled input stays a multiple of it), the first step of
- * {@link glancePath} that fits. Null when not even its last step, the ¼ glance (the cheapest plan), fits.
- *
- * Under a budget too small for the complete plan, one glance as large as the budget allows beat a ½ glance plus
- * full-resolution focus windows at every budget on the tuning pages (windows see only their own context and pay for
- * their halos; a glance sees the whole page), and a narrow glance beat a uniformly scaled one of the same price: the
- * detector's map survives squeezed characters far better than squeezed lines. Mean IoU vs full resolution at 25 / 50 /
- * 75 % of its price (`deno task eval --text-only --text-set tune`): ½ glance + windows 0.464 / 0.757 / 0.866, uniform
- * glance 0.632 / 0.764 / 0.888, this glance 0.777 / 0.852 / 0.923. `aspect` 0.6 and the shrunk glance's threshold 0.7
- * were chosen there: aspect 0.5 / 0.72 read 0.798 / 0.743 at 25 % but 0.816 / 0.854 at 50 %; threshold 0.5 at aspect
- * 0.6 read 0.755 / 0.847 at 25 / 50 %.
- */
-function largestGlance(
-  model: LoadedModel,
-  width: number,
-  height: number,
-  exec: PlanContext["exec"],
-  maxExecPixels: number,
-  aspect: number,
-): { scale: number; scaleY: number; call: WindowCall; flops: number } | null {
-  const m = model.spec.input.multiple, path = glancePath(m, aspect);
-  const at = ([qx, qy]: [number, number]) => {
-    if (m * Math.ceil(width / qx) * m * Math.ceil(height / qy) > maxExecPixels) return null;
-    const call = glanceCall(model, width, height, m / qx, m / qy);
-    const flops = exec.price([call]).flops;
-    return exec.fits(flops) ? { scale: m / qx, scaleY: m / qy, call, flops } : null;
-  };
-  // The price falls along the path (up to padding): a binary search for the first step that fits.
-  let lo = 0, hi = path.length - 1, best = null;
-  while (lo <= hi) {
-    const i = (lo + hi) >> 1;
-    const got = at(path[i]);
-    if (got) [best, hi] = [got, i - 1];
-    else lo = i + 1;
-  }
-  return best;
-}
 
 /** The two glances a focus plan chooses from (its preferred scale, then ¼, the cheapest plan there is). */
 function glanceCalls(
@@ -247,36 +157,30 @@ function glanceCells(out: WindowOutput, width: number, height: number, cell: num
   return { cols, rows, marked, unsure };
 }
 
-/** The planned tiles a response reports: the glance (when it ran) and every focus window's core. */
+/**
+ * The planned tiles a response reports: the glance's windows (when it ran), every focus window's core, and what none
+ * of them covers, skipped (no ink), as 128 px blocks with model null.
+ */
 function reportTiles(
   model: LoadedModel,
   width: number,
   height: number,
-  glance: { scale: number; scaleY: number } | null,
+  glance: (Pick<Glance, "scale" | "scaleY" | "cores"> & { halo: number }) | null,
   focus: FocusWindow[],
   halo: number,
 ): PlannedTile[] {
   const id = model.spec.id;
-  const tiles: PlannedTile[] = glance === null ? [] : [{
-    x: 0,
-    y: 0,
-    w: width,
-    h: height,
-    model: id,
-    scale: glance.scale,
-    ...(glance.scaleY !== glance.scale ? { scaleY: glance.scaleY } : {}),
-    halo: 0,
-  }];
-  for (const f of focus) tiles.push({ ...f.core, model: id, scale: 1, halo });
-  if (glance === null) {
-    // Without a glance, what no focus window covers was skipped (no ink): reported as 128 px blocks, model null.
-    const block = 128;
-    const hit = (b: Box) =>
-      focus.some((f) =>
-        f.core.x < b.x + b.w && b.x < f.core.x + f.core.w && f.core.y < b.y + b.h && b.y < f.core.y + f.core.h
-      );
-    for (const b of tileGrid(width, height, block)) if (!hit(b)) tiles.push({ ...b, model: null, scale: 1, halo: 0 });
+  const tiles: PlannedTile[] = [];
+  if (glance) {
+    const { scale, scaleY } = glance;
+    for (const c of glance.cores) {
+      tiles.push({ ...c, model: id, scale, ...(scaleY !== scale ? { scaleY } : {}), halo: glance.halo });
+    }
   }
+  for (const f of focus) tiles.push({ ...f.core, model: id, scale: 1, halo });
+  const ran = tiles.slice();
+  const hit = (b: Box) => ran.some((t) => t.x < b.x + b.w && b.x < t.x + t.w && t.y < b.y + b.h && b.y < t.y + t.h);
+  for (const b of tileGrid(width, height, 128)) if (!hit(b)) tiles.push({ ...b, model: null, scale: 1, halo: 0 });
   return tiles;
 }
 
@@ -312,18 +216,30 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const ink = inkCells(image, cell, o.inkRange, model.spec.input.background);
     const inkWindows = geo.cover(ink);
     const inkFlops = exec.price(focusCalls(model, inkWindows)).flops;
-    // The glance: at its preferred scale when the budget allows the complete plan (the glance-first variant), else
-    // as large as the budget allows; ¼ is the cheapest plan there is.
-    const glances = glanceCalls(model, width, height, ctx).map((call) => ({
+    // The glance: at its preferred scale when the budget allows the complete plan (the glance-first variant). Else as
+    // large as the budget allows, on the whole image or on the ink cover's windows, whichever runs at the larger
+    // resolution (windows skip blank area, so the same budget buys them more); ¼ is the cheapest plan there is.
+    const wholeBox = { x: 0, y: 0, w: width, h: height };
+    const glances = glanceCalls(model, width, height, ctx).map((call): Glance => ({
+      step: -1,
       scale: call.scale!,
       scaleY: call.scale!,
       call,
       flops: exec.price([call]).flops,
+      cores: [wholeBox],
     }));
-    const { scale, scaleY, call: glance, flops: glanceFlops } = exec.fits(Math.min(inkFlops, wholeFlops))
-      ? glances.find((g) => exec.fits(g.flops)) ?? glances[1]
-      : largestGlance(model, width, height, exec, ctx.options.maxExecPixels, o.aspect) ?? glances[1];
-    const minFlops = Math.min(glances[1].flops, inkFlops, wholeFlops);
+    const path = glancePath(m, o.aspect), maxExec = ctx.options.maxExecPixels;
+    const inkCover = inkWindows.length && inkFlops < wholeFlops
+      ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core) }
+      : null;
+    let glance = glances.find((g) => exec.fits(g.flops)) ?? glances[1];
+    if (!exec.fits(Math.min(inkFlops, wholeFlops))) {
+      const onWhole = largestGlance(model, [wholeBox], [wholeBox], path, exec, maxExec);
+      const onInk = inkCover && largestGlance(model, inkCover.regions, inkCover.cores, path, exec, maxExec);
+      glance = (onInk && (!onWhole || onInk.step < onWhole.step) ? onInk : onWhole) ?? glances[1];
+    }
+    const quarterInk = inkCover ? exec.price([scaledCall(model, inkCover.regions, 4 * m, 4 * m)]).flops : Infinity;
+    const minFlops = Math.min(glances[1].flops, quarterInk, inkFlops, wholeFlops);
     if (!exec.fits(minFlops)) throw new BudgetTooSmallError(minFlops, exec.budget);
 
     const canvas = new MaskCanvas(width, height, threshold);
@@ -349,21 +265,22 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
         });
       }
       const [[out]] = await exec.run([whole!]);
-      canvas.write(out, { x: 0, y: 0, w: width, h: height });
-      return finish([{ x: 0, y: 0, w: width, h: height, model: model.spec.id, scale: 1, halo: 0 }], {
+      canvas.write(out, wholeBox);
+      return finish([{ ...wholeBox, model: model.spec.id, scale: 1, halo: 0 }], {
         full_res_share: 1,
         unresolved_share: 0,
       });
     }
 
     // Glance, then focus where it may see text, as far as the budget (and never-dearer) allows.
-    const [[g]] = await exec.run([glance]);
-    canvas.write(g, { x: 0, y: 0, w: width, h: height }, scaleY < 1 ? o.shrunkThreshold : threshold);
+    const [outs] = await exec.run([glance.call]);
+    const g = glanceOutput(outs, glance.cores, width, height);
+    canvas.write(g, wholeBox, glance.scaleY < 1 ? o.shrunkThreshold : threshold);
     const cells = glanceCells(g, width, height, cell, o.low, o.high);
     const wanted = new Uint8Array(cells.marked.length);
     for (let c = 0; c < wanted.length; c++) if (cells.marked[c] && ink.on[c]) wanted[c] = 1;
     // Never dearer than the whole image (the glance already spent), never over the budget.
-    const cap = Math.min(exec.left, wholeFlops - glanceFlops - 1);
+    const cap = Math.min(exec.left, wholeFlops - glance.flops - 1);
     const focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, cap);
     if (focus.length) {
       const [outs] = await exec.run(focusCalls(model, focus));
@@ -378,7 +295,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     }
     let unresolved = 0;
     for (let c = 0; c < wanted.length; c++) if (wanted[c] && !covered[c]) unresolved += cells.marked[c];
-    return finish(reportTiles(model, width, height, { scale, scaleY }, focus, halo), {
+    const glanceHalo = glance.cores[0] === wholeBox ? 0 : halo;
+    return finish(reportTiles(model, width, height, { ...glance, halo: glanceHalo }, focus, halo), {
       full_res_share: fullShare(focus),
       unresolved_share: unresolved / area,
     });

@@ -3,7 +3,7 @@
 //
 //   fixed     one model on the whole image                                  fixed.ts
 //   adaptive  zoo tasks: f0 → PaSeR policy → f1/f2 per tile                 paser.ts
-//             other models: glance → focus (full resolution on few haloed  focus.ts, cover.ts
+//             other models: glance → focus (full resolution on few haloed  focus.ts, cover.ts, glance.ts
 //             windows over the ink; glance + focus under a budget)
 //   baseline  the edge-energy scale selector over haloed tiles             scale.ts
 //   glimpse   zoo tasks: f0 → focus steps on the least-confident tiles      glimpse.ts
@@ -14,14 +14,8 @@ export { MaskCanvas } from "./canvas.ts";
 export { regionComplexity, tileEdgeEnergy } from "./complexity.ts";
 export { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
-export {
-  DEFAULT_FOCUS_OPTIONS,
-  type FocusOptions,
-  focusPlanner,
-  glanceCall,
-  glancePath,
-  glanceScale,
-} from "./focus.ts";
+export { DEFAULT_FOCUS_OPTIONS, type FocusOptions, focusPlanner } from "./focus.ts";
+export { glanceCall, glancePath, glanceScale } from "./glance.ts";
 export { type Box, mergeTiles, type Rect, roundUp, splitAxis, tileGrid } from "./geometry.ts";
 export { DEFAULT_CONFIDENCE, glimpsePlanner } from "./glimpse.ts";
 export { planUnderBudget } from "./budget.ts";

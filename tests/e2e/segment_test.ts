@@ -120,20 +120,27 @@ Deno.test({
     });
 
     await t.step(
-      "adaptive under half the full price: one glance, narrower than it is short, its scales reported",
+      "adaptive under half the full price: a glance, narrower than it is short, its scales reported",
       async () => {
         const half = counter.count([1, 3, 640, 640]).flops / 2 / 1e9;
         const res = await post(png, { "x-budget-gflops": half.toFixed(3) });
         assert.equal(res.status, 200);
         const body = await res.json();
         assert.ok(body.cost.gflops <= half);
-        const [glance] = body.plan.tiles;
-        assert.ok(glance.scale < glance.scale_y && glance.scale_y < 1, JSON.stringify(glance));
-        // The model input is the image, padded, at those scales: 32/q across and down.
+        // The glance: the first execution, on the whole image or on windows over the ink, all at one pair of scales.
+        type Tile = { w: number; h: number; scale: number; scale_y?: number; model: string | null };
+        const glance: Tile[] = body.plan.tiles.filter((t: Tile) => t.model !== null && t.scale < 1);
+        assert.ok(glance.length >= 1, JSON.stringify(body.plan.tiles));
+        const { scale, scale_y } = glance[0];
+        assert.ok(scale_y !== undefined && scale < scale_y && scale_y <= 1, JSON.stringify(glance[0]));
+        assert.ok(glance.every((t) => t.scale === scale && t.scale_y === scale_y));
+        // Its model input is a multiple of 32 at those scales: each window is 32/q across and down.
         const [, , inH, inW] = body.plan.executions[0].shape;
-        assert.equal(inW, Math.ceil(640 * glance.scale / 32) * 32);
-        assert.equal(inH, Math.ceil(640 * glance.scale_y / 32) * 32);
-        assert.equal(body.plan.coverage.full_res_share, 0);
+        assert.deepEqual([inH % 32, inW % 32], [0, 0]);
+        assert.ok(inW / scale >= glance[0].w && inH / scale_y >= glance[0].h, "the window covers its core");
+        assert.ok(body.plan.coverage.full_res_share < 0.1);
+        const { w, h, values } = await maskOf(body);
+        assertCoversText(values, w, h);
       },
     );
 

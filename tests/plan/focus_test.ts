@@ -192,6 +192,29 @@ Deno.test("budget: honoured, the largest glance that fits, its mask kept where n
   });
 });
 
+Deno.test("budget: where ink covers little of the page, the glance runs on the ink cover's windows, at more detail", async () => {
+  // Ink on the left third only: the windows skip the blank two thirds, so the same budget buys them more resolution.
+  const image = page(1280, 960, [{ x: 0, y: 0, w: 400, h: 960 }]);
+  const budget = Math.floor(wholeFlops(image) * 0.3);
+  const pool = new ConstantPool(0.8);
+  const { outcome, exec } = await plan(pool, image, budget);
+  assert.ok(exec.flops <= budget);
+  const ran = outcome.tiles.filter((t) => t.model !== null);
+  assert.ok(ran.length >= 1 && ran.every((t) => t.halo === 32 && t.x + t.w <= 480), JSON.stringify(ran));
+  const { scale, scaleY = scale } = ran[0];
+  const path = glancePath(32, DEFAULT_FOCUS_OPTIONS.aspect);
+  const step = path.findIndex(([qx, qy]) => qx === Math.round(32 / scale) && qy === Math.round(32 / scaleY));
+  // The whole-image glance at that budget would be a later (smaller) step of the path.
+  const wholeStep = path.findIndex(([qx, qy]) => glanceFlops(image, 32 / qx, 32 / qy) <= budget);
+  assert.ok(step >= 0 && step < wholeStep, `windows at step ${step}, whole image at ${wholeStep}`);
+  // Text inside the windows' cores, background on the skipped blank area (reported with model null).
+  assert.ok(outcome.tiles.some((t) => t.model === null && t.x >= 512));
+  assert.equal(outcome.mask[100 * 1280 + 100], 1);
+  assert.equal(outcome.mask[100 * 1280 + 1000], 0);
+  // What the budget had left after the glance bought full resolution on little.
+  assert.ok(outcome.coverage && outcome.coverage.full_res_share < 0.05);
+});
+
 Deno.test({
   name: "real detector: near the full-resolution mask without a budget; a non-empty mask under a small one",
   sanitizeOps: false,
