@@ -14,7 +14,7 @@ import { MaskCanvas } from "./canvas.ts";
 import { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, roundUp, tileGrid } from "./geometry.ts";
-import { type Glance, glanceCall, glanceOutput, glancePath, glanceScale, largestGlance, scaledCall } from "./glance.ts";
+import { type Glance, glanceCall, glancePath, glanceScale, largestGlance, scaledCall } from "./glance.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus. */
@@ -139,21 +139,34 @@ function focusCalls(model: LoadedModel, windows: FocusWindow[]): WindowCall[] {
   return windows.length ? [{ model, windows: windows.map((f) => f.window) }] : [];
 }
 
-/** Per cell of `grid`'s geometry: glance pixels ≥ low (may be text) and pixels in [low, high) (unsure). */
-function glanceCells(out: WindowOutput, width: number, height: number, cell: number, low: number, high: number) {
+/**
+ * Per cell of the image's grid: glance pixels ≥ low (may be text) and pixels in [low, high) (unsure), over the region
+ * each glance output wrote (its core).
+ */
+function glanceCells(
+  outs: WindowOutput[],
+  cores: Box[],
+  width: number,
+  height: number,
+  cell: number,
+  low: number,
+  high: number,
+) {
   const cols = Math.ceil(width / cell), rows = Math.ceil(height / cell);
   const marked = new Uint32Array(cols * rows), unsure = new Uint32Array(cols * rows);
-  const { data, window: win } = out;
-  for (let y = 0; y < height; y++) {
-    const crow = Math.floor(y / cell) * cols, orow = y * win.w;
-    for (let x = 0; x < width; x++) {
-      const p = data[orow + x];
-      if (p < low) continue;
-      const c = crow + Math.floor(x / cell);
-      marked[c]++;
-      if (p < high) unsure[c]++;
+  outs.forEach(({ data, window: win }, i) => {
+    const core = cores[i];
+    for (let y = core.y; y < core.y + core.h; y++) {
+      const crow = Math.floor(y / cell) * cols, orow = (y - win.y) * win.w - win.x;
+      for (let x = core.x; x < core.x + core.w; x++) {
+        const p = data[orow + x];
+        if (p < low) continue;
+        const c = crow + Math.floor(x / cell);
+        marked[c]++;
+        if (p < high) unsure[c]++;
+      }
     }
-  }
+  });
   return { cols, rows, marked, unsure };
 }
 
@@ -274,9 +287,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
 
     // Glance, then focus where it may see text, as far as the budget (and never-dearer) allows.
     const [outs] = await exec.run([glance.call]);
-    const g = glanceOutput(outs, glance.cores, width, height);
-    canvas.write(g, wholeBox, glance.scaleY < 1 ? o.shrunkThreshold : threshold);
-    const cells = glanceCells(g, width, height, cell, o.low, o.high);
+    const glanceThreshold = glance.scaleY < 1 ? o.shrunkThreshold : threshold;
+    outs.forEach((out, i) => canvas.write(out, glance.cores[i], glanceThreshold));
+    const cells = glanceCells(outs, glance.cores, width, height, cell, o.low, o.high);
     const wanted = new Uint8Array(cells.marked.length);
     for (let c = 0; c < wanted.length; c++) if (cells.marked[c] && ink.on[c]) wanted[c] = 1;
     // Never dearer than the whole image (the glance already spent), never over the budget.

@@ -2,7 +2,7 @@
 // ink cover's windows, and the path of resolutions a budget chooses from: narrower before shorter, because the text
 // detector's map survives squeezed characters far better than squeezed lines.
 
-import type { WindowCall, WindowOutput } from "../exec/mod.ts";
+import type { WindowCall } from "../exec/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { type Box, roundUp } from "./geometry.ts";
 import type { PlanContext } from "./types.ts";
@@ -110,19 +110,4 @@ export function largestGlance(
     else lo = i + 1;
   }
   return best;
-}
-
-/** One whole-image output from a glance's window outputs, each window contributing its core (0 elsewhere). */
-export function glanceOutput(outs: WindowOutput[], cores: Box[], width: number, height: number): WindowOutput {
-  const whole = { x: 0, y: 0, w: width, h: height };
-  if (outs.length === 1 && cores[0].w === width && cores[0].h === height) return outs[0];
-  const data = new Float32Array(width * height);
-  outs.forEach(({ window: win, data: src }, i) => {
-    const c = cores[i];
-    for (let y = c.y; y < c.y + c.h; y++) {
-      const from = (y - win.y) * win.w + (c.x - win.x);
-      data.set(src.subarray(from, from + c.w), y * width + c.x);
-    }
-  });
-  return { window: whole, c: 1, data };
 }
