@@ -226,6 +226,15 @@ export async function evalTask(task: string, count: number): Promise<ZooResult> 
       await evaluate(task, list, "glimpse", `glimpse, X-Confidence ${conf}`, { mode: "glimpse", confidence: conf }),
     );
   }
+  // Glimpse under a budget with a target it never reaches: it spends the budget on the least-sure tiles, f1 first.
+  const budget = Math.round(f2.gflops * 0.4 * 1e6) / 1e6;
+  rows.push(
+    await evaluate(task, list, "glimpse", `glimpse, X-Confidence 1, budget ${budget} GFLOPs (40% of f2)`, {
+      mode: "glimpse",
+      confidence: 1,
+      budgetFlops: fromGflops(budget),
+    }),
+  );
   return { rows, f2, adaptive, note, diagnosis };
 }
 
