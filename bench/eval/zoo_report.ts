@@ -136,7 +136,7 @@ export function zooSection(task: string, { rows, f2, adaptive, note, diagnosis, 
     md.push(
       `| wall-clock saving ≥ 90% of the FLOP saving (${ref.isDefault ? "default route" : ref.name}) | FLOPs ` +
         `−${(100 * flopSave).toFixed(1)}%, time −${(100 * timeSave).toFixed(1)}% ` +
-        `(${(100 * timeSave / flopSave).toFixed(0)}%) | ${yes(timeSave >= 0.9 * flopSave)} | — |`,
+        `(${(100 * timeSave / flopSave).toFixed(1)}%) | ${yes(timeSave >= 0.9 * flopSave)} | — |`,
     );
   }
 
@@ -146,7 +146,7 @@ export function zooSection(task: string, { rows, f2, adaptive, note, diagnosis, 
     md.push(
       `| the same on the native backend (onnxruntime-node, the server's default: ${native.layout}) | FLOPs ` +
         `−${(100 * flopSave).toFixed(1)}%, time −${(100 * timeSave).toFixed(1)}% ` +
-        `(${(100 * timeSave / flopSave).toFixed(0)}%; f2 ${native.f2Ms.toFixed(1)} ms, default route ` +
+        `(${(100 * timeSave / flopSave).toFixed(1)}%; f2 ${native.f2Ms.toFixed(1)} ms, default route ` +
         `${native.defaultMs.toFixed(1)} ms) | ${yes(timeSave >= 0.9 * flopSave)} | — |`,
     );
   }
