@@ -4,8 +4,9 @@
 // never dearer than one full-resolution run of the whole image. Under a budget too small for that, the same model
 // glances at the largest resolution the budget allows, narrower before shorter (lib/plan/glance.ts), at the whole
 // image or at the ink cover's windows, whichever gets the larger resolution; the glance's mask is the answer
-// everywhere, and what the budget has left buys full resolution where the glance is least sure. The outcome reports which share of the image came from full resolution and which share the
-// glance saw as text-or-unsure and nobody resolved.
+// everywhere, and what the budget has left buys full resolution where the glance is least sure. The outcome reports
+// which share of the image came from full resolution and which share the glance saw as text-or-unsure and nobody
+// resolved.
 
 import { BudgetTooSmallError } from "../errors.ts";
 import type { WindowCall, WindowOutput } from "../exec/mod.ts";
@@ -14,7 +15,15 @@ import { MaskCanvas } from "./canvas.ts";
 import { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, roundUp, tileGrid } from "./geometry.ts";
-import { type Glance, glanceCall, glancePath, glanceScale, largestGlance, scaledCall } from "./glance.ts";
+import {
+  type Glance,
+  glanceCall,
+  glancePath,
+  glanceScale,
+  type GlanceTarget,
+  largestGlance,
+  scaledCall,
+} from "./glance.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus. */
@@ -36,15 +45,18 @@ export interface FocusOptions {
   /**
    * Under a budget, the glance keeps full height and shrinks only the width until its horizontal scale reaches this
    * ratio to its vertical one, then shrinks both at that ratio (lib/plan/glance.ts `glancePath`). Chosen on the tuning
-   * pages (`deno task eval --text-only --text-set tune`, mean IoU vs full resolution at 25 / 50 / 75 % of its price):
-   * 0.5 → 0.809 / 0.856 / 0.926, 0.6 → 0.797 / 0.880 / 0.926, 0.72 → 0.781 / 0.883 / 0.921. A uniformly shrunk glance
-   * of the whole image read 0.632 / 0.764 / 0.888, and the ½ glance plus focus windows 0.464 / 0.757 / 0.866 (one
-   * glance as large as the budget allows sees the whole page; windows see only their own context and pay for halos).
+   * pages, mean IoU vs full resolution at 25 / 50 / 75 % of its price: 0.6 → 0.797 / 0.880 / 0.926 (`deno task eval
+   * --text-only --text-set tune`); 0.5 → 0.809 / 0.856 / 0.926 and 0.72 → 0.781 / 0.883 / 0.921 (the same images and
+   * budgets through `focusPlanner(model, { aspect })`, a scratch script). A uniformly shrunk glance of the whole image
+   * read 0.632 / 0.764 / 0.888, and the ½ glance plus focus windows 0.464 / 0.757 / 0.866 (the eval command in turn
+   * 11: one glance as large as the budget allows sees the whole page; windows see only their own context and pay for
+   * their halos).
    */
   aspect: number;
   /**
    * Threshold of a glance that ran vertically shrunk (its map, scaled back, blurs across each text line's height):
-   * 0.5 instead of 0.7 read 0.755 / 0.847 at 25 / 50 % on the tuning pages, before glances ran on ink windows.
+   * 0.5 instead of 0.7 read 0.755 / 0.847 at 25 / 50 % on the tuning pages before glances ran on ink windows, 0.6 /
+   * 0.8 read 0.790 / 0.880 and 0.799 / 0.876 after (0.7: 0.797 / 0.880; same scratch script as `aspect`).
    */
   shrunkThreshold: number;
 }
@@ -178,7 +190,7 @@ function reportTiles(
   model: LoadedModel,
   width: number,
   height: number,
-  glance: (Pick<Glance, "scale" | "scaleY" | "cores"> & { halo: number }) | null,
+  glance: Pick<Glance, "scale" | "scaleY" | "cores" | "halo"> | null,
   focus: FocusWindow[],
   halo: number,
 ): PlannedTile[] {
@@ -233,22 +245,23 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // large as the budget allows, on the whole image or on the ink cover's windows, whichever runs at the larger
     // resolution (windows skip blank area, so the same budget buys them more); ¼ is the cheapest plan there is.
     const wholeBox = { x: 0, y: 0, w: width, h: height };
+    const onImage: GlanceTarget = { regions: [wholeBox], cores: [wholeBox], halo: 0 };
     const glances = glanceCalls(model, width, height, ctx).map((call): Glance => ({
+      ...onImage,
       step: -1,
       scale: call.scale!,
       scaleY: call.scale!,
       call,
       flops: exec.price([call]).flops,
-      cores: [wholeBox],
     }));
     const path = glancePath(m, o.aspect), maxExec = ctx.options.maxExecPixels;
-    const inkCover = inkWindows.length && inkFlops < wholeFlops
-      ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core) }
+    const inkCover: GlanceTarget | null = inkWindows.length && inkFlops < wholeFlops
+      ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core), halo }
       : null;
     let glance = glances.find((g) => exec.fits(g.flops)) ?? glances[1];
     if (!exec.fits(Math.min(inkFlops, wholeFlops))) {
-      const onWhole = largestGlance(model, [wholeBox], [wholeBox], path, exec, maxExec);
-      const onInk = inkCover && largestGlance(model, inkCover.regions, inkCover.cores, path, exec, maxExec);
+      const onWhole = largestGlance(model, onImage, path, exec, maxExec);
+      const onInk = inkCover && largestGlance(model, inkCover, path, exec, maxExec);
       glance = (onInk && (!onWhole || onInk.step < onWhole.step) ? onInk : onWhole) ?? glances[1];
     }
     const quarterInk = inkCover ? exec.price([scaledCall(model, inkCover.regions, 4 * m, 4 * m)]).flops : Infinity;
@@ -308,8 +321,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     }
     let unresolved = 0;
     for (let c = 0; c < wanted.length; c++) if (wanted[c] && !covered[c]) unresolved += cells.marked[c];
-    const glanceHalo = glance.cores[0] === wholeBox ? 0 : halo;
-    return finish(reportTiles(model, width, height, { ...glance, halo: glanceHalo }, focus, halo), {
+    return finish(reportTiles(model, width, height, glance, focus, halo), {
       full_res_share: fullShare(focus),
       unresolved_share: unresolved / area,
     });

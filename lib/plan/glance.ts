@@ -70,26 +70,30 @@ export function glancePath(m: number, aspect: number): [number, number][] {
   return path;
 }
 
-/** A glance priced and placed: its call, the mask regions it writes (cores) and its step on the path. */
-export interface Glance {
+/** Where a glance runs: windows of the image (regions), the mask region each writes (cores), their real-pixel halo. */
+export interface GlanceTarget {
+  regions: Box[];
+  cores: Box[];
+  halo: number;
+}
+
+/** A glance priced and placed: its target, its call and its step on the path. */
+export interface Glance extends GlanceTarget {
   step: number;
   scale: number;
   scaleY: number;
   call: WindowCall;
   flops: number;
-  /** The mask region each window writes (in call order). */
-  cores: Box[];
 }
 
 /**
- * The largest glance over `regions` (windows; `cores`: what each writes) that fits the executor's budget and one
- * execution per window: the first step of `path` that fits (a binary search: the price falls along the path, up to
- * padding). Null when not even the last step fits.
+ * The largest glance over `target` that fits the executor's budget and one execution per window: the first step of
+ * `path` that fits (a binary search: the price falls along the path, up to padding). Null when not even the last step
+ * fits.
  */
 export function largestGlance(
   model: LoadedModel,
-  regions: Box[],
-  cores: Box[],
+  target: GlanceTarget,
   path: [number, number][],
   exec: PlanContext["exec"],
   maxExecPixels: number,
@@ -97,10 +101,10 @@ export function largestGlance(
   const m = model.spec.input.multiple;
   const at = (step: number): Glance | null => {
     const [qx, qy] = path[step];
-    const call = scaledCall(model, regions, qx, qy);
+    const call = scaledCall(model, target.regions, qx, qy);
     if (call.windows.some((w) => (w.w / qx) * m * (w.h / qy) * m > maxExecPixels)) return null;
     const flops = exec.price([call]).flops;
-    return exec.fits(flops) ? { step, scale: m / qx, scaleY: m / qy, call, flops, cores } : null;
+    return exec.fits(flops) ? { ...target, step, scale: m / qx, scaleY: m / qy, call, flops } : null;
   };
   let lo = 0, hi = path.length - 1, best = null;
   while (lo <= hi) {
