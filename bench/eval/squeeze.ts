@@ -4,14 +4,19 @@
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
-// reach without running the whole image), of the ½ glance, or of the ¼ glance. The graph edits are made by
-// bench/eval/squeeze_graphs.py with Debian's python3-onnx.
+// reach without running the whole image), of the ½ glance, or of the ¼ glance. Two more columns run the windows the
+// served default plan runs (lib/plan/focus.ts: the ink cover's few large windows) with their own pooled vectors and
+// with the whole image's. The graph edits are made by bench/eval/squeeze_graphs.py with Debian's python3-onnx.
 
 import * as ort from "onnxruntime-node";
 import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
+import { priceCalls } from "../../lib/exec/executor.ts";
+import { DEFAULT_FOCUS_OPTIONS, FocusGeometry } from "../../lib/plan/focus.ts";
+import { inkCells } from "../../lib/plan/cover.ts";
+import { paddedWholeCall } from "../../lib/plan/fixed.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
@@ -91,12 +96,45 @@ for (const file of images) {
       cells.push(iou(mask, ref).toFixed(3));
     }
   }
+  // The default plan's windows (as focusPlanner cuts them; the whole image where they would not be cheaper).
+  const halo = ru(model.spec.tile?.halo ?? m), maxExec = 1 << 30;
+  const geo = new FocusGeometry(W, H, m, halo, m, maxExec, DEFAULT_FOCUS_OPTIONS.windowPixels);
+  const wins = geo.cover(inkCells(img, m, DEFAULT_FOCUS_OPTIONS.inkRange, fmt.background));
+  const windowed = priceCalls([{ model, windows: wins.map((f) => f.window) }], maxExec).flops <
+    priceCalls([paddedWholeCall(model, W, H)], maxExec).flops;
+  for (const pools of [null, full.pools]) {
+    if (!windowed) {
+      cells.push("whole image");
+      continue;
+    }
+    const mask = new Uint8Array(W * H);
+    for (const { window: win, core } of wins) {
+      const data = windowsTensor(img, fmt, [win], win.h, win.w);
+      const x = new ort.Tensor("float32", data, [1, 3, win.h, win.w]);
+      const map = pools === null
+        ? (await taps.run({ [taps.inputNames[0]]: x }))[taps.outputNames[0]].data as Float32Array
+        : (await fed.run({ [fed.inputNames[0]]: x, ...pools }))[fed.outputNames[0]].data as Float32Array;
+      for (let y = core.y; y < core.y + core.h; y++) {
+        for (let xx = core.x; xx < core.x + core.w; xx++) {
+          mask[y * W + xx] = map[(y - win.y) * win.w + (xx - win.x)] > threshold ? 1 : 0;
+        }
+      }
+    }
+    cells.push(iou(mask, ref).toFixed(3));
+  }
   rows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${cells.join(" | ")} |`);
   console.error(rows.at(-1));
 }
-const heads = halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`));
+const heads = [
+  ...halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`)),
+  "default's windows, own",
+  "default's windows, whole image",
+];
 const cols = heads.length;
-const values = rows.map((r) => r.split("|").slice(3, 3 + cols).map(Number));
+// "whole image" (the default plan runs no windows there) counts as 1.000.
+const values = rows.map((r) =>
+  r.split("|").slice(3, 3 + cols).map((v) => (v.trim() === "whole image" ? 1 : Number(v)))
+);
 const stat = (f: (xs: number[]) => number) =>
   Array.from({ length: cols }, (_, c) => f(values.map((v) => v[c])).toFixed(3)).join(" | ");
 const md = [
@@ -110,6 +148,13 @@ const md = [
   "stitched mask is compared with the whole-image run (IoU of the text class). The pooled vectors come from the window",
   "itself (what thriftseg serves), from the whole-image run (exact: no windowed plan can have them without paying for",
   "the whole image, so this is an upper bound), or from the ½ or ¼ glance (what a glance could supply).",
+  "",
+  "The last two columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
+  `windows, halo ${
+    ru(model.spec.tile?.halo ?? m)
+  } px) with their own pooled vectors (what docs/EVAL.md's default column measures) and`,
+  "with the whole image's: the gap between the two is what the squeeze-excitation pooling alone costs the default.",
+  '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
   "",
   `| image | size | ${heads.join(" | ")} |`,
   `|---|---|${heads.map(() => "---:|").join("")}`,

@@ -184,12 +184,15 @@ export function textSection(results: TextImageResult[]): string[] {
     `${f(Math.min(...results.map((r) => r.marginIoU)))} | | | | |`,
     "",
     "Why the default stays below 0.97 on some pages while it runs windows: the detector's squeeze-excitation blocks pool " +
-    "over the whole input and its receptive field is wide, so a window's mask drifts from the whole image's even when " +
-    "it is fed the whole image's pooled vectors; [docs/TEXT_DRIFT.md](TEXT_DRIFT.md) (`bench/eval/squeeze.ts`) " +
-    "measures it per image.",
+    "every feature map over the whole input, and a window pools over itself, text without the page's blank. Fed the " +
+    "whole image's pooled vectors instead, the default's own windows come within a few thousandths of the whole " +
+    "image's mask on most pages: the pooling, not the halo, is what the default loses " +
+    "([docs/TEXT_DRIFT.md](TEXT_DRIFT.md), `bench/eval/squeeze.ts`, its last two columns). No window can have those " +
+    "vectors without the whole image being run, and a glance's do not stand in for them (the same document's glance " +
+    "columns).",
     "",
     "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
-    "allows, narrower before shorter (`glancePath` in `lib/plan/focus.ts`: full height while the width shrinks to " +
+    "allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +
     "few pixels tall (the photos' silkscreen), no glance reproduces it.",
     "",
