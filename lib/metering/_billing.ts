@@ -54,9 +54,15 @@ export async function debit(
   instance: string,
 ): Promise<{ remaining: bigint | null; event: UsageEvent }> {
   const id = usage.keyId, time = event.time, cost = BigInt(usage.flops);
+  const idemKey: Deno.KvKey | null = usage.idempotency ? ["idem", id, usage.idempotency.key] : null;
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const limited = id !== ANONYMOUS && !(await kv.get<ApiKey>(["key", id])).value?.unlimited;
-    const credit = await kv.get<bigint>(["credit", id]);
+    // Everything the transaction checks, read in one call (a request's bill waits on these reads: one store round
+    // trip instead of three or four).
+    const own: [Deno.KvKey, Deno.KvKey, Deno.KvKey] = [["key", id], ["credit", id], ["debited", id]];
+    const [apiKey, credit, debited, claim] = idemKey
+      ? await kv.getMany<[ApiKey, bigint, bigint, IdemRecord]>([...own, idemKey])
+      : [...await kv.getMany<[ApiKey, bigint, bigint]>(own), null];
+    const limited = id !== ANONYMOUS && !apiKey.value?.unlimited;
     const remaining = limited ? (credit.value ?? 0n) : null;
     if (remaining !== null && remaining < cost) {
       throw new PaymentRequiredError(
@@ -64,12 +70,10 @@ export async function debit(
         flopsToGflops(remaining),
       );
     }
-    const debited = await kv.get<bigint>(["debited", id]);
     const op = kv.atomic().check(credit).check(debited);
-    if (usage.idempotency) {
+    if (claim) {
       // Bill only while the claim is still this attempt's: a process that was presumed dead and
       // whose claim another took over must not bill the same key a second time.
-      const claim = await kv.get<IdemRecord>(["idem", id, usage.idempotency.key]);
       const mine = claim.value === null ||
         (claim.value.state === "pending" && (claim.value.owner ?? instance) === instance);
       if (!mine) {
