@@ -9,14 +9,15 @@
 // with the whole image's. The graph edits are made by bench/eval/squeeze_graphs.py with Debian's python3-onnx.
 
 import * as ort from "onnxruntime-node";
-import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
+import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
 import { DEFAULT_FOCUS_OPTIONS, FocusGeometry } from "../../lib/plan/focus.ts";
-import { inkCells } from "../../lib/plan/cover.ts";
+import { type CellGrid, inkCells } from "../../lib/plan/cover.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
+import { levelPooledMask, loadLevelGraph } from "./_pool_levels.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
@@ -42,6 +43,7 @@ if (!py.success) throw new Error(new TextDecoder().decode(py.stderr));
 const opts = { intraOpNumThreads: navigator.hardwareConcurrency };
 const taps = await ort.InferenceSession.create(`${dir}/taps.onnx`, opts);
 const fed = await ort.InferenceSession.create(`${dir}/fed.onnx`, opts);
+const levelGraph = await loadLevelGraph(dir, opts);
 const pooled = fed.inputNames.filter((n) => n !== taps.inputNames[0]);
 const fmt = model.spec.input;
 const threshold = model.spec.output.threshold ?? 0.5;
@@ -99,7 +101,8 @@ for (const file of images) {
   // The default plan's windows (as focusPlanner cuts them; the whole image where they would not be cheaper).
   const halo = ru(model.spec.tile?.halo ?? m), maxExec = 1 << 30;
   const geo = new FocusGeometry(W, H, m, halo, m, maxExec, DEFAULT_FOCUS_OPTIONS.windowPixels);
-  const wins = geo.cover(inkCells(img, m, DEFAULT_FOCUS_OPTIONS.inkRange, fmt.background));
+  const ink = inkCells(img, m, DEFAULT_FOCUS_OPTIONS.inkRange, fmt.background);
+  const wins = geo.cover(ink);
   const windowed = priceCalls([{ model, windows: wins.map((f) => f.window) }], maxExec).flops <
     priceCalls([paddedWholeCall(model, W, H)], maxExec).flops;
   for (const pools of [null, full.pools]) {
@@ -122,6 +125,19 @@ for (const file of images) {
     }
     cells.push(iou(mask, ref).toFixed(3));
   }
+  if (windowed) {
+    const mask = await levelPooledMask(
+      levelGraph,
+      img,
+      fmt,
+      wins,
+      { w: PW, h: PH },
+      m,
+      blankColour(img, ink),
+      threshold,
+    );
+    cells.push(iou(mask, ref).toFixed(3));
+  } else cells.push("whole image");
   rows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${cells.join(" | ")} |`);
   console.error(rows.at(-1));
 }
@@ -129,6 +145,7 @@ const heads = [
   ...halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`)),
   "default's windows, own",
   "default's windows, whole image",
+  "default's windows, level by level",
 ];
 const cols = heads.length;
 // "whole image" (the default plan runs no windows there) counts as 1.000.
@@ -149,12 +166,17 @@ const md = [
   "itself (what thriftseg serves), from the whole-image run (exact: no windowed plan can have them without paying for",
   "the whole image, so this is an upper bound), or from the ½ or ¼ glance (what a glance could supply).",
   "",
-  "The last two columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
+  "The last three columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
   `windows, halo ${
     ru(model.spec.tile?.halo ?? m)
   } px) with their own pooled vectors (what docs/EVAL.md's default column measures) and`,
-  "with the whole image's: the gap between the two is what the squeeze-excitation pooling alone costs the default.",
+  "with the whole image's: the gap between the first two is what the squeeze-excitation pooling alone costs the default.",
   '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
+  "The very last column computes the whole image's pooled vectors from the windows alone, level by level",
+  "(`bench/eval/_pool_levels.ts`): the windows' own feature maps where they cover the page, and for the area they do",
+  "not, the value the maps take far inside a page of its background colour under the same vectors (exact, from a 1×1",
+  "input through the graph with its kernels summed over space). That is what the default plan could serve at its own",
+  "price if it ran its windows in step, one squeeze-excitation level at a time.",
   "",
   `| image | size | ${heads.join(" | ")} |`,
   `|---|---|${heads.map(() => "---:|").join("")}`,
@@ -167,3 +189,20 @@ await Deno.writeTextFile(OUT, md.join("\n"));
 await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", OUT] }).output();
 console.log(`wrote ${OUT}`);
 await Deno.remove(dir, { recursive: true });
+
+/** The most common colour among the blank cells' centre pixels (white when no cell is blank). */
+function blankColour(img: RgbaImage, ink: CellGrid): number[] {
+  const counts = new Map<number, number>();
+  let best = 0xffffff, most = 0;
+  for (let r = 0; r < ink.rows; r++) {
+    for (let c = 0; c < ink.cols; c++) {
+      if (ink.on[r * ink.cols + c]) continue;
+      const y = Math.min(img.height - 1, r * ink.cell + (ink.cell >> 1));
+      const x = Math.min(img.width - 1, c * ink.cell + (ink.cell >> 1)), o = 4 * (y * img.width + x);
+      const key = (img.data[o] << 16) | (img.data[o + 1] << 8) | img.data[o + 2], n = (counts.get(key) ?? 0) + 1;
+      counts.set(key, n);
+      if (n > most) [best, most] = [key, n];
+    }
+  }
+  return [best >> 16, (best >> 8) & 255, best & 255];
+}

@@ -187,9 +187,11 @@ export function textSection(results: TextImageResult[]): string[] {
     "every feature map over the whole input, and a window pools over itself, text without the page's blank. Fed the " +
     "whole image's pooled vectors instead, the default's own windows come within a few thousandths of the whole " +
     "image's mask on most pages: the pooling, not the halo, is what the default loses " +
-    "([docs/TEXT_DRIFT.md](TEXT_DRIFT.md), `bench/eval/squeeze.ts`, its last two columns). No window can have those " +
-    "vectors without the whole image being run, and a glance's do not stand in for them (the same document's glance " +
-    "columns).",
+    "([docs/TEXT_DRIFT.md](TEXT_DRIFT.md), `bench/eval/squeeze.ts`, its default's-windows columns). A glance's " +
+    "vectors do not stand in for them (the same document's glance columns), but the windows can compute them " +
+    "themselves, one squeeze-excitation level at a time, with the page's blank area counted at the value its feature " +
+    "maps take far from any text (that document's last column): a plan that ran its windows in step would keep the " +
+    "default's price and most of the whole image's accuracy. It is not served yet.",
     "",
     "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
     "allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full height while the width shrinks to " +
