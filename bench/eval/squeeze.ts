@@ -4,9 +4,10 @@
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
-// reach without running the whole image), of the ½ glance, or of the ¼ glance. Two more columns run the windows the
-// served default plan runs (lib/plan/focus.ts: the ink cover's few large windows) with their own pooled vectors and
-// with the whole image's. The graph edits are made by bench/eval/squeeze_graphs.py with Debian's python3-onnx.
+// reach without running the whole image), of the ½ glance, or of the ¼ glance. Three more columns run the windows
+// the served default plan runs (lib/plan/focus.ts: the ink cover's few large windows) with their own pooled vectors,
+// with the whole image's, and with vectors the windows compute themselves level by level (./_pool_levels.ts). The
+// graph edits are made by bench/eval/squeeze_graphs.py with Debian's python3-onnx.
 
 import * as ort from "onnxruntime-node";
 import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
