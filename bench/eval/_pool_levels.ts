@@ -29,7 +29,7 @@ export async function loadLevelGraph(dir: string, opts: ort.InferenceSession.Ses
   };
 }
 
-type Box = { x: number; y: number; w: number; h: number };
+import type { Box } from "../../lib/plan/geometry.ts";
 
 /**
  * The mask the windows write (each its core), run with pooled vectors computed level by level from the windows and
@@ -62,6 +62,13 @@ export async function levelPooledMask(
       ...feeds,
     });
   const wins = windows.map((f) => f.window);
+  // Cores as whole cells (the padded page's grid), so that cores and halos together count each position once.
+  const cores = windows.map(({ rect: r }) => ({
+    x: r.col * cell,
+    y: r.row * cell,
+    w: r.cols * cell,
+    h: r.rows * cell,
+  }));
   const levels = Math.max(...g.pools.map((p) => p.level));
   for (let level = 0; level <= levels; level++) {
     const outs: ort.InferenceSession.OnnxValueMapType[] = [];
@@ -74,18 +81,11 @@ export async function levelPooledMask(
       const gw = padded.w / stride, gh = padded.h / stride, C = p.channels;
       const seen = new Uint8Array(gw * gh), sum = new Float64Array(C);
       let count = 0;
-      for (const part of ["core", "window"] as const) {
+      // Every page position once: the windows' cores first, then their halos.
+      for (const boxes of [cores, wins]) {
         outs.forEach((o, k) => {
           const t = map(o), [, , h, w] = t.dims, d = t.data as Float32Array;
-          const win = wins[k], box = windows[k][part === "core" ? "rect" : "window"];
-          const r = "col" in box
-            ? {
-              x: box.col * cell,
-              y: box.row * cell,
-              w: box.cols * cell,
-              h: box.rows * cell,
-            }
-            : box;
+          const win = wins[k], r = boxes[k];
           const x0 = (r.x - win.x) / stride, y0 = (r.y - win.y) / stride;
           for (let y = Math.max(0, y0); y < Math.min(h, y0 + r.h / stride); y++) {
             for (let x = Math.max(0, x0); x < Math.min(w, x0 + r.w / stride); x++) {
@@ -109,13 +109,23 @@ export async function levelPooledMask(
   }
   const mask = new Uint8Array(img.width * img.height);
   for (const f of windows) {
-    const out = (await run(img, f.window))[session.outputNames[0]].data as Float32Array;
-    const { core, window: win } = f;
-    for (let y = core.y; y < core.y + core.h; y++) {
-      for (let x = core.x; x < core.x + core.w; x++) {
-        mask[y * img.width + x] = out[(y - win.y) * win.w + (x - win.x)] > threshold ? 1 : 0;
-      }
-    }
+    writeCore(mask, img.width, (await run(img, f.window))[session.outputNames[0]].data as Float32Array, f, threshold);
   }
   return mask;
+}
+
+/** Thresholds a window's output map over its core into a page-sized mask. */
+export function writeCore(
+  mask: Uint8Array,
+  width: number,
+  map: Float32Array,
+  f: { window: Box; core: Box },
+  threshold: number,
+) {
+  const { core, window: win } = f;
+  for (let y = core.y; y < core.y + core.h; y++) {
+    for (let x = core.x; x < core.x + core.w; x++) {
+      mask[y * width + x] = map[(y - win.y) * win.w + (x - win.x)] > threshold ? 1 : 0;
+    }
+  }
 }

@@ -15,10 +15,11 @@ import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
-import { DEFAULT_FOCUS_OPTIONS, FocusGeometry } from "../../lib/plan/focus.ts";
-import { type CellGrid, inkCells } from "../../lib/plan/cover.ts";
+import { coverInk } from "../../lib/plan/focus.ts";
+import type { Box } from "../../lib/plan/geometry.ts";
+import type { CellGrid } from "../../lib/plan/cover.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
-import { levelPooledMask, loadLevelGraph } from "./_pool_levels.ts";
+import { levelPooledMask, loadLevelGraph, writeCore } from "./_pool_levels.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
@@ -50,8 +51,16 @@ const fmt = model.spec.input;
 const threshold = model.spec.output.threshold ?? 0.5;
 const m = fmt.multiple;
 const ru = (v: number) => Math.ceil(v / m) * m;
+/** The model's output map on one window, its squeeze-excitation blocks pooling over the window (`pools` null) or fed. */
+async function windowMap(img: RgbaImage, win: Box, pools: Record<string, ort.Tensor> | null): Promise<Float32Array> {
+  const x = new ort.Tensor("float32", windowsTensor(img, fmt, [win], win.h, win.w), [1, 3, win.h, win.w]);
+  return pools === null
+    ? (await taps.run({ [taps.inputNames[0]]: x }))[taps.outputNames[0]].data as Float32Array
+    : (await fed.run({ [fed.inputNames[0]]: x, ...pools }))[fed.outputNames[0]].data as Float32Array;
+}
 
 const rows: string[] = [];
+let defaultHalo = 0; // the default plan's halo (px), for the text
 for (const file of images) {
   const img = await decodeImage(await Deno.readFile(file));
   const { width: W, height: H } = img;
@@ -84,61 +93,41 @@ for (const file of images) {
           const ww = Math.min(PW, ru(Math.min(PW, cx + CORE + halo) - wx0));
           const wh = Math.min(PH, ru(Math.min(PH, cy + CORE + halo) - wy0));
           const wx = Math.min(wx0, PW - ww), wy = Math.min(wy0, PH - wh);
-          const data = windowsTensor(img, fmt, [{ x: wx, y: wy, w: ww, h: wh }], wh, ww);
-          const x = new ort.Tensor("float32", data, [1, 3, wh, ww]);
-          const map = pools === null
-            ? (await taps.run({ [taps.inputNames[0]]: x }))[taps.outputNames[0]].data as Float32Array
-            : (await fed.run({ [fed.inputNames[0]]: x, ...pools }))[fed.outputNames[0]].data as Float32Array;
-          for (let y = cy; y < Math.min(H, cy + CORE); y++) {
-            for (let xx = cx; xx < Math.min(W, cx + CORE); xx++) {
-              mask[y * W + xx] = map[(y - wy) * ww + (xx - wx)] > threshold ? 1 : 0;
-            }
-          }
+          const window = { x: wx, y: wy, w: ww, h: wh };
+          const core = { x: cx, y: cy, w: Math.min(W - cx, CORE), h: Math.min(H - cy, CORE) };
+          writeCore(mask, W, await windowMap(img, window, pools), { window, core }, threshold);
         }
       }
       cells.push(iou(mask, ref).toFixed(3));
     }
   }
   // The default plan's windows (as focusPlanner cuts them; the whole image where they would not be cheaper).
-  const halo = ru(model.spec.tile?.halo ?? m), maxExec = 1 << 30;
-  const geo = new FocusGeometry(W, H, m, halo, m, maxExec, DEFAULT_FOCUS_OPTIONS.windowPixels);
-  const ink = inkCells(img, m, DEFAULT_FOCUS_OPTIONS.inkRange, fmt.background);
-  const wins = geo.cover(ink);
+  const maxExec = 1 << 30;
+  const { geo, ink, windows: wins } = coverInk(model, img, maxExec);
+  defaultHalo = geo.halo;
   const windowed = priceCalls([{ model, windows: wins.map((f) => f.window) }], maxExec).flops <
     priceCalls([paddedWholeCall(model, W, H)], maxExec).flops;
-  for (const pools of [null, full.pools]) {
+  const defaults = [
+    async (mask: Uint8Array) => {
+      for (const f of wins) writeCore(mask, W, await windowMap(img, f.window, null), f, threshold);
+    },
+    async (mask: Uint8Array) => {
+      for (const f of wins) writeCore(mask, W, await windowMap(img, f.window, full.pools), f, threshold);
+    },
+    async (mask: Uint8Array) => {
+      const colour = blankColour(img, ink);
+      mask.set(await levelPooledMask(levelGraph, img, fmt, wins, { w: PW, h: PH }, m, colour, threshold));
+    },
+  ];
+  for (const fill of defaults) {
     if (!windowed) {
       cells.push("whole image");
       continue;
     }
     const mask = new Uint8Array(W * H);
-    for (const { window: win, core } of wins) {
-      const data = windowsTensor(img, fmt, [win], win.h, win.w);
-      const x = new ort.Tensor("float32", data, [1, 3, win.h, win.w]);
-      const map = pools === null
-        ? (await taps.run({ [taps.inputNames[0]]: x }))[taps.outputNames[0]].data as Float32Array
-        : (await fed.run({ [fed.inputNames[0]]: x, ...pools }))[fed.outputNames[0]].data as Float32Array;
-      for (let y = core.y; y < core.y + core.h; y++) {
-        for (let xx = core.x; xx < core.x + core.w; xx++) {
-          mask[y * W + xx] = map[(y - win.y) * win.w + (xx - win.x)] > threshold ? 1 : 0;
-        }
-      }
-    }
+    await fill(mask);
     cells.push(iou(mask, ref).toFixed(3));
   }
-  if (windowed) {
-    const mask = await levelPooledMask(
-      levelGraph,
-      img,
-      fmt,
-      wins,
-      { w: PW, h: PH },
-      m,
-      blankColour(img, ink),
-      threshold,
-    );
-    cells.push(iou(mask, ref).toFixed(3));
-  } else cells.push("whole image");
   rows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${cells.join(" | ")} |`);
   console.error(rows.at(-1));
 }
@@ -168,9 +157,7 @@ const md = [
   "the whole image, so this is an upper bound), or from the ½ or ¼ glance (what a glance could supply).",
   "",
   "The last three columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
-  `windows, halo ${
-    ru(model.spec.tile?.halo ?? m)
-  } px) with their own pooled vectors (what docs/EVAL.md's default column measures) and`,
+  `windows, halo ${defaultHalo} px) with their own pooled vectors (what docs/EVAL.md's default column measures) and`,
   "with the whole image's: the gap between the first two is what the squeeze-excitation pooling alone costs the default.",
   '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
   "The very last column computes the whole image's pooled vectors from the windows alone, level by level",

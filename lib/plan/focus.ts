@@ -10,6 +10,7 @@
 
 import { BudgetTooSmallError } from "../errors.ts";
 import type { WindowCall, WindowOutput } from "../exec/mod.ts";
+import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
@@ -146,6 +147,24 @@ export class FocusGeometry {
   }
 }
 
+/**
+ * The full-resolution windows the plan without a budget runs: the cells with ink (`inkCells`), covered by few haloed
+ * windows. Also what bench/eval/squeeze.ts measures the default's drift on.
+ */
+export function coverInk(
+  model: LoadedModel,
+  image: RgbaImage,
+  maxExecPixels: number,
+  o: FocusOptions = DEFAULT_FOCUS_OPTIONS,
+): { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] } {
+  const m = model.spec.input.multiple;
+  const halo = o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
+  const cell = o.cell ?? m;
+  const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels);
+  const ink = inkCells(image, cell, o.inkRange, model.spec.input.background);
+  return { geo, ink, windows: geo.cover(ink) };
+}
+
 /** The calls of a set of focus windows (one call; the executor batches equal window sizes). */
 function focusCalls(model: LoadedModel, windows: FocusWindow[]): WindowCall[] {
   return windows.length ? [{ model, windows: windows.map((f) => f.window) }] : [];
@@ -226,9 +245,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const area = width * height;
     const m = model.spec.input.multiple;
     const threshold = model.spec.output.threshold ?? 0.5;
-    const halo = o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
-    const cell = o.cell ?? m;
-    const geo = new FocusGeometry(width, height, cell, halo, m, ctx.options.maxExecPixels, o.windowPixels);
+    const { geo, ink, windows: inkWindows } = coverInk(model, image, ctx.options.maxExecPixels, o);
+    const { cell, halo } = geo;
 
     // Candidates, priced exactly before anything runs.
     let whole: WindowCall | null = null;
@@ -238,8 +256,6 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       // Too large for one execution: only windowed plans.
     }
     const wholeFlops = whole ? exec.price([whole]).flops : Infinity;
-    const ink = inkCells(image, cell, o.inkRange, model.spec.input.background);
-    const inkWindows = geo.cover(ink);
     const inkFlops = exec.price(focusCalls(model, inkWindows)).flops;
     // The glance: at its preferred scale when the budget allows the complete plan (the glance-first variant). Else as
     // large as the budget allows, on the whole image or on the ink cover's windows, whichever runs at the larger
