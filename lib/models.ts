@@ -4,6 +4,7 @@
 
 import { z } from "zod";
 import { CostCounter } from "./onnx/mod.ts";
+import { LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
 import { NotFoundError } from "./errors.ts";
 
 const InputSpec = z.object({
@@ -61,6 +62,11 @@ export interface LoadedModel {
   spec: ModelSpec;
   bytes: Uint8Array;
   counter: CostCounter;
+  /**
+   * The model cut for level-by-level pooling (lib/onnx/levels.ts), when it has global average pools the cut supports,
+   * with a cost counter per level's blank graph.
+   */
+  levels?: { graphs: LevelGraphs; blankCounters: CostCounter[] };
 }
 
 const ROOT = new URL("../", import.meta.url);
@@ -93,6 +99,19 @@ function modelPath(spec: ModelSpec): URL {
     return new URL(`node_modules/${name}/${spec.source.path}`, ROOT);
   }
   throw new Error(`model ${spec.id} names neither a file nor an npm source`);
+}
+
+/** A model's level segments, when it has global average pools (a model whose pools cannot be cut runs without). */
+function withLevels(id: string, bytes: Uint8Array): Pick<LoadedModel, "levels"> {
+  try {
+    const graphs = levelGraphs(bytes);
+    if (!graphs) return {};
+    return { levels: { graphs, blankCounters: graphs.blank.map((b) => CostCounter.fromBytes(b.bytes)) } };
+  } catch (err) {
+    if (!(err instanceof LevelGraphError)) throw err;
+    console.warn(`model ${id}: pools over its windows only (${err.message})`);
+    return {};
+  }
 }
 
 /**
@@ -139,7 +158,7 @@ export class ModelRegistry {
       } catch (err) {
         throw new Error(`model ${spec.id}: cannot be priced: ${(err as Error).message}`);
       }
-      models.set(spec.id, { spec, bytes, counter });
+      models.set(spec.id, { spec, bytes, counter, ...withLevels(spec.id, bytes) });
     }
     const tasks = new Map<string, TaskSpec>();
     for (const [name, t] of Object.entries(manifest.tasks)) {
@@ -173,8 +192,13 @@ export class ModelRegistry {
   }
 
   /** What the inference workers load: every model's bytes and input format. */
-  workerModels(): { id: string; bytes: Uint8Array; input: ModelSpec["input"] }[] {
-    return [...this.models.values()].map((m) => ({ id: m.spec.id, bytes: m.bytes, input: m.spec.input }));
+  workerModels(): { id: string; bytes: Uint8Array; input: ModelSpec["input"]; levels?: LevelGraphs }[] {
+    return [...this.models.values()].map((m) => ({
+      id: m.spec.id,
+      bytes: m.bytes,
+      input: m.spec.input,
+      ...(m.levels ? { levels: m.levels.graphs } : {}),
+    }));
   }
 
   /** Models of one task, in manifest order. */

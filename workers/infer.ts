@@ -9,15 +9,22 @@ import {
   ARENA_LIMITS,
   CRASH_MODEL,
   type FromWorker,
+  type LevelsInput,
   type Tensor,
   type ToWorker,
   WORKER_NICE,
   type WorkerModel,
 } from "./protocol.ts";
-import { createRuntime, type RuntimeSession } from "./runtime.ts";
+import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
+import { runLevels } from "../lib/exec/levels.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
+const levelModels = new Map<string, NonNullable<WorkerModel["levels"]>>();
+// A model's segments and blank graphs, loaded on its first `levels` job (most servers never run one).
+const levelSessions = new Map<string, Promise<{ segments: RuntimeSession[]; blank: RuntimeSession[] }>>();
+let runtime: Runtime;
+let threads = 1;
 const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 
 // One input buffer reused by every job of this worker (jobs run one at a time; the runtime is done with the input when
@@ -51,9 +58,11 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   // Before the runtime starts its threads: they inherit it.
   niceThisThread(WORKER_NICE);
   scratchCap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
-  const runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
+  runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
+  threads = msg.threads;
   for (const m of msg.models) {
     formats.set(m.id, m.input);
+    if (m.levels) levelModels.set(m.id, m.levels);
     sessions.set(m.id, await runtime.load(m.bytes, msg.threads));
   }
   post({ type: "ready", backend: runtime.backend });
@@ -63,8 +72,9 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   idle.touch();
   const session = sessions.get(msg.model);
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
-  const [n, c, h, w] = msg.dims;
   const { input } = msg;
+  if (input.kind === "levels") return await runLevelsJob(msg, input);
+  const [n, c, h, w] = msg.dims;
   const into = input.kind === "tensor" ? undefined : inputBuffer(n * c * h * w);
   const data = input.kind === "tensor"
     ? input.data
@@ -79,6 +89,50 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
     outputs = { summary: summariseBatch(Object.values(outputs)[0], win.h, win.w, input.summary) };
   }
   const buffers = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
+  post({ type: "result", job: msg.job, outputs, ms }, buffers);
+}
+
+/** A `levels` job: every window of one request, segment by segment (lib/exec/levels.ts). */
+async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
+  const g = levelModels.get(msg.model);
+  if (!g) throw new Error(`model ${msg.model} has no level segments`);
+  let loaded = levelSessions.get(msg.model);
+  if (!loaded) {
+    loaded = (async () => ({
+      segments: await Promise.all(g.segments.map((s) => runtime.load(s.bytes, threads))),
+      blank: await Promise.all(g.blank.map((s) => runtime.load(s.bytes, threads))),
+    }))();
+    levelSessions.set(msg.model, loaded);
+    loaded.catch(() => levelSessions.delete(msg.model));
+  }
+  const { segments, blank } = await loaded;
+  const fmt = formats.get(msg.model)!;
+  const c = msg.dims[1];
+  const nColours = input.colours.length / 4;
+  const pixels = { width: nColours, height: 1, data: input.colours };
+  const blankInput = {
+    dims: [nColours, c, 1, 1],
+    data: windowsTensor(pixels, fmt, Array.from({ length: nColours }, (_, x) => ({ x, y: 0, w: 1, h: 1 })), 1, 1),
+  };
+  let ms = 0;
+  const outs = await runLevels(
+    g,
+    input,
+    (i) => {
+      const win = input.windows[i];
+      const data = windowsTensor(input.image, fmt, [win], win.h, win.w, inputBuffer(c * win.h * win.w));
+      return { dims: [1, c, win.h, win.w], data };
+    },
+    blankInput,
+    async (graph, k, feeds) => {
+      const t0 = performance.now();
+      const out = await (graph === "segment" ? segments : blank)[k].runFeeds(feeds);
+      ms += performance.now() - t0;
+      return out;
+    },
+  );
+  const outputs: Record<string, Tensor> = Object.fromEntries(outs.map((t, i) => [String(i), t]));
+  const buffers = [...new Set(outs.map((t) => t.data.buffer as ArrayBuffer))];
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 

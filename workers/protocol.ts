@@ -3,6 +3,7 @@
 // comes back (every output of the model, by name).
 
 import type { InputFormat, PlanesInput, RgbaImage, SummaryKind, Window } from "../lib/image/mod.ts";
+import type { LevelGraphs } from "../lib/onnx/levels.ts";
 
 /**
  * Which runtime a worker runs its sessions on: onnxruntime-node's native CPU provider, or onnxruntime-web on WebGPU
@@ -38,7 +39,30 @@ export type ModelInput =
      */
     summary?: SummaryKind;
   }
-  | PlanesModelInput;
+  | PlanesModelInput
+  | LevelsInput;
+
+/**
+ * Windows of a shared image run level by level (lib/exec/levels.ts): every global average pool of the model averages
+ * over the whole padded page — the windows' own feature maps where they cover it, the value of blank page of its
+ * colour where they do not — instead of over each window alone. The job's outputs are each window's model output,
+ * named by the window's index.
+ */
+export interface LevelsInput {
+  kind: "levels";
+  image: SharedImage;
+  windows: Window[];
+  /** Per window, the page region it counts first (its core, in whole cells); what halos add is counted after. */
+  counted: Window[];
+  /** The page the pools average over: the image padded to the model's multiple. */
+  page: { w: number; h: number };
+  /** Cell size of `cellColour`'s grid, px. */
+  cell: number;
+  /** RGBA bytes of each blank colour. */
+  colours: Uint8Array;
+  /** Per cell of the page's grid (row-major), the index of the colour its area counts at where no window covers it. */
+  cellColour: Uint8Array;
+}
 
 /** Planes a worker turns into a [1, P, H, W] input (lib/image/window.ts `planesTensor`). */
 export type PlanesModelInput = { kind: "planes" } & PlanesInput;
@@ -48,6 +72,8 @@ export interface WorkerModel {
   id: string;
   bytes: Uint8Array;
   input: InputFormat;
+  /** The model cut for level-by-level pooling (lib/onnx/levels.ts), when it has global average pools. */
+  levels?: LevelGraphs;
 }
 
 /** main → worker: create sessions for these models. */

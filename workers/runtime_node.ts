@@ -112,12 +112,18 @@ class RecreatableSession implements RuntimeSession {
     return new RecreatableSession(await create(bytes, threads, spin), bytes, threads, keeper, spin);
   }
 
-  async run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>> {
+  run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>> {
+    return this.runFeeds({ [this.session.inputNames[0]]: { data, dims } });
+  }
+
+  async runFeeds(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     await this.keeper.busy;
     // A failed recreation fails the run: the pool answers 503 and replaces the worker.
     if (this.#broken) throw this.#broken;
     const session = this.session;
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", data, dims) });
+    const inputs: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
+    const out = await session.run(inputs);
     const outputs: Record<string, Tensor> = {};
     for (const name of session.outputNames) {
       const t = out[name];

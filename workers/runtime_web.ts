@@ -77,20 +77,23 @@ async function importWebGpuBuild(): Promise<typeof OrtModule> {
 
 function webSession(ort: typeof OrtModule, session: OrtModule.InferenceSession): RuntimeSession {
   const inputName = session.inputNames[0];
+  const runFeeds = async (feeds: Record<string, Tensor>) => {
+    const inputs: Record<string, OrtModule.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
+    const out = await session.run(inputs);
+    for (const t of Object.values(inputs)) t.dispose?.();
+    const outputs: Record<string, Tensor> = {};
+    for (const name of session.outputNames) {
+      // WASM outputs are already copied out of the WASM heap; WebGPU ones are downloaded here.
+      const t = out[name];
+      const data = (t.location === "cpu" ? t.data : await t.getData(true)) as Float32Array;
+      outputs[name] = { dims: [...t.dims], data };
+    }
+    return outputs;
+  };
   return {
-    async run(data, dims) {
-      const input = new ort.Tensor("float32", data, dims);
-      const out = await session.run({ [inputName]: input });
-      input.dispose?.();
-      const outputs: Record<string, Tensor> = {};
-      for (const name of session.outputNames) {
-        // WASM outputs are already copied out of the WASM heap; WebGPU ones are downloaded here.
-        const t = out[name];
-        const data = (t.location === "cpu" ? t.data : await t.getData(true)) as Float32Array;
-        outputs[name] = { dims: [...t.dims], data };
-      }
-      return outputs;
-    },
+    run: (data, dims) => runFeeds({ [inputName]: { data, dims } }),
+    runFeeds,
     release: () => session.release(),
   };
 }

@@ -8,7 +8,7 @@ import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, 
 import { resizeCHW, type RgbaImage, type SummaryKind, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { inputPixels } from "./layout.ts";
-import type { ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
+import type { LevelsInput, ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 
 /** What the executor needs from a worker pool (lib/exec/pool.ts `WorkerPool`). */
 export interface InferencePool {
@@ -42,7 +42,15 @@ export interface WindowCall {
    * thread); "class" = the class alone [1, win.h, win.w], for a plan's last write.
    */
   summary?: SummaryKind;
+  /**
+   * Run the windows level by level (lib/exec/levels.ts), every global average pool averaging over the page instead of
+   * each window: one job for all windows. The model must have level segments (`LoadedModel.levels`); `scale` is 1.
+   */
+  levels?: LevelPooling;
 }
+
+/** What a level-by-level call needs besides its windows: the page, each window's counted region, the blank colours. */
+export type LevelPooling = Omit<LevelsInput, "kind" | "image" | "windows">;
 
 /**
  * A model on a tensor the planner built, or on planes the worker builds it from (a routing policy's features); either
@@ -101,6 +109,8 @@ interface Batch {
   items: number[];
   flops: number;
   macs: number;
+  /** A level-by-level job: the executions it is made of (each window's model run, each level's blank graph). */
+  parts?: Execution[];
 }
 
 /**
@@ -173,18 +183,26 @@ export class Executor {
     this.#admit(cost);
     const t0 = performance.now();
     for (const b of batches) {
-      this.executions.push({ model: calls[b.call].model.spec.id, dims: b.dims, flops: b.flops, macs: b.macs });
+      if (b.parts) this.executions.push(...b.parts);
+      else this.executions.push({ model: calls[b.call].model.spec.id, dims: b.dims, flops: b.flops, macs: b.macs });
       this.flops += b.flops;
       this.macs += b.macs;
     }
     const results = await Promise.all(batches.map((b) => {
       const call = calls[b.call];
-      const input: Float32Array | ModelInput = "data" in call ? call.data : {
-        kind: "windows",
-        image: this.#sharedImage(),
-        windows: b.items.map((i) => call.windows[i]),
-        ...(call.summary ? { summary: call.summary } : {}),
-      };
+      const input: Float32Array | ModelInput = "data" in call ? call.data : call.levels
+        ? {
+          kind: "levels",
+          image: this.#sharedImage(),
+          windows: call.windows,
+          ...call.levels,
+        }
+        : {
+          kind: "windows",
+          image: this.#sharedImage(),
+          windows: b.items.map((i) => call.windows[i]),
+          ...(call.summary ? { summary: call.summary } : {}),
+        };
       return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {
         flops: b.flops,
         priority: this.#priority,
@@ -200,6 +218,13 @@ export class Executor {
       const call = calls[b.call];
       if ("data" in call) {
         out[b.call] = r.outputs;
+        return;
+      }
+      if (call.levels) {
+        out[b.call] = call.windows.map((window, i) => {
+          const t = r.outputs[String(i)];
+          return { window, c: t.dims[1], data: t.data };
+        });
         return;
       }
       const first = Object.values(r.outputs)[0];
@@ -288,6 +313,10 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
       out.push({ call: ci, dims: call.dims, items: [], ...m.counter.count(call.dims) });
       return;
     }
+    if (call.levels) {
+      out.push(levelsBatch(call, ci, maxExecPixels));
+      return;
+    }
     const scale = call.scale ?? 1, scaleY = call.scaleY ?? scale;
     const bySize = new Map<string, number[]>();
     call.windows.forEach((w, i) => {
@@ -309,6 +338,41 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
     }
   });
   return out;
+}
+
+/**
+ * A level-by-level call as one job. Its cost: each window's run of the whole model at its shape (the segments hold
+ * every node once, and the page reduction does the global average pools' work), plus each level's blank graph on one
+ * pixel per blank colour.
+ */
+function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch {
+  const m = call.model, id = m.spec.id, c = m.spec.input.channels;
+  if (!m.levels) throw new Error(`${id} has no level segments`);
+  if ((call.scale ?? 1) !== 1 || (call.scaleY ?? 1) !== 1) throw new Error("level-by-level windows run at scale 1");
+  const parts: Execution[] = call.windows.map((w) => {
+    const dims = [1, c, w.h, w.w];
+    if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
+    return { model: id, dims, ...m.counter.count(dims) };
+  });
+  const { graphs, blankCounters } = m.levels;
+  const colours = call.levels!.colours.length / 4;
+  blankCounters.forEach((counter, k) => {
+    const shapes: Record<string, number[]> = {};
+    for (const name of graphs.blank[k].inputs) {
+      const p = graphs.pools.find((q) => q.name === name);
+      shapes[name] = p ? [1, p.channels, 1, 1] : [colours, c, 1, 1];
+    }
+    parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...counter.count(shapes) });
+  });
+  const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0);
+  return {
+    call: ci,
+    dims: [1, c, 1, pixels],
+    items: call.windows.map((_, i) => i),
+    flops: parts.reduce((s, p) => s + p.flops, 0),
+    macs: parts.reduce((s, p) => s + p.macs, 0),
+    parts,
+  };
 }
 
 function tooLarge(m: LoadedModel, dims: number[], maxExecPixels: number): never {

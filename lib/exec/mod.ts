@@ -5,6 +5,7 @@ export {
   Executor,
   type ExecutorOptions,
   type InferencePool,
+  type LevelPooling,
   priceCalls,
   type TensorCall,
   type WindowCall,

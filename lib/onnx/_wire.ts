@@ -185,3 +185,71 @@ export class WireReader {
     }
   }
 }
+
+// Writing: the few encodings lib/onnx/levels.ts needs to splice ONNX graphs (fields copied as raw bytes, a handful of
+// small messages built new). Each helper returns one encoded field.
+
+const utf8Encoder = new TextEncoder();
+
+function varintBytes(v: number): number[] {
+  if (!Number.isSafeInteger(v) || v < 0) throw new WireError(`cannot encode ${v} as an unsigned varint`);
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+
+/** Concatenates encoded fields. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A varint field (non-negative values only). */
+export function varintField(field: number, v: number): Uint8Array {
+  return Uint8Array.from([...varintBytes(field * 8 + WIRE_VARINT), ...varintBytes(v)]);
+}
+
+/** A length-delimited field: bytes, a string or an embedded message (given as its encoded fields). */
+export function lenField(field: number, payload: Uint8Array | string | Uint8Array[]): Uint8Array {
+  const body = typeof payload === "string"
+    ? utf8Encoder.encode(payload)
+    : Array.isArray(payload)
+    ? concatBytes(payload)
+    : payload;
+  return concatBytes([Uint8Array.from([...varintBytes(field * 8 + WIRE_LEN), ...varintBytes(body.length)]), body]);
+}
+
+/** One field of a message as it lies in the buffer: its number and its bytes, tag included. */
+export interface RawField {
+  field: number;
+  raw: Uint8Array;
+}
+
+/** The fields of a message in order, each as raw bytes that can be copied into a new message unchanged. */
+export function rawFields(buf: Uint8Array, start = 0, end = buf.length): RawField[] {
+  const r = new WireReader(buf, start, end);
+  const out: RawField[] = [];
+  while (!r.done) {
+    const at = r.pos;
+    const [field, wire] = r.tag();
+    r.skip(wire);
+    out.push({ field, raw: buf.subarray(at, r.pos) });
+  }
+  return out;
+}
+
+/** The payload of a raw length-delimited field (its bytes after tag and length). */
+export function payloadOf(f: RawField): Uint8Array {
+  const r = new WireReader(f.raw);
+  r.tag();
+  return r.bytes();
+}

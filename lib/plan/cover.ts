@@ -10,6 +10,8 @@ export interface CellGrid {
   rows: number;
   cell: number;
   on: Uint8Array;
+  /** inkCells: each cell's colour, RGB, the middle of its range per channel (a blank cell's colour, to ±range/2). */
+  colour?: Uint8Array;
 }
 
 /** A rectangle of cells: columns [col, col + cols), rows [row, row + rows). */
@@ -47,11 +49,62 @@ export function inkCells(image: RgbaImage, cell: number, range: number, backgrou
       }
     }
   }
-  const on = new Uint8Array(cols * rows);
+  const on = new Uint8Array(cols * rows), colour = new Uint8Array(cols * rows * 3);
   for (let c = 0; c < cols * rows; c++) {
-    for (let k = 0; k < 3; k++) if (hi[3 * c + k] - lo[3 * c + k] > range) on[c] = 1;
+    for (let k = 0; k < 3; k++) {
+      if (hi[3 * c + k] - lo[3 * c + k] > range) on[c] = 1;
+      colour[3 * c + k] = (hi[3 * c + k] + lo[3 * c + k]) >> 1;
+    }
   }
-  return { cols, rows, cell, on };
+  return { cols, rows, cell, on, colour };
+}
+
+/**
+ * The colours of the blank cells of an inkCells grid, merged: a colour within `range` (every channel) of a more common
+ * one counts as it, and past `max` colours the rest count as the nearest. Returns the colours as opaque RGBA and, per
+ * cell, the index of its colour (0 for cells with ink). White alone when no cell is blank.
+ *
+ * @example
+ * ```ts
+ * import { blankColours, inkCells } from "./cover.ts";
+ * const data = new Uint8Array(4 * 2 * 4).fill(255);
+ * for (const x of [2, 3]) for (const y of [0, 1]) data.set([200, 200, 200, 255], 4 * (y * 4 + x));
+ * blankColours(inkCells({ width: 4, height: 2, data }, 2, 8), 8, 4); // colours [255,255,255,255, 200,200,200,255]
+ * ```
+ */
+export function blankColours(
+  grid: CellGrid,
+  range: number,
+  max: number,
+): { colours: Uint8Array; cellColour: Uint8Array } {
+  const { on, colour } = grid;
+  if (!colour) throw new Error("blankColours needs the cell colours of inkCells");
+  const counts = new Map<number, number>();
+  const key = (c: number) => (colour[3 * c] << 16) | (colour[3 * c + 1] << 8) | colour[3 * c + 2];
+  for (let c = 0; c < on.length; c++) if (!on[c]) counts.set(key(c), (counts.get(key(c)) ?? 0) + 1);
+  const reps: number[] = [];
+  const index = new Map<number, number>();
+  const dist = (a: number, b: number) =>
+    Math.max(
+      Math.abs((a >> 16) - (b >> 16)),
+      Math.abs(((a >> 8) & 255) - ((b >> 8) & 255)),
+      Math.abs((a & 255) - (b & 255)),
+    );
+  for (const [k] of [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])) {
+    let best = -1;
+    for (let r = 0; r < reps.length; r++) if (best < 0 || dist(k, reps[r]) < dist(k, reps[best])) best = r;
+    if (best < 0 || (dist(k, reps[best]) > range && reps.length < max)) {
+      best = reps.length;
+      reps.push(k);
+    }
+    index.set(k, best);
+  }
+  if (!reps.length) reps.push(0xffffff);
+  const cellColour = new Uint8Array(on.length);
+  for (let c = 0; c < on.length; c++) if (!on[c]) cellColour[c] = index.get(key(c))!;
+  const colours = new Uint8Array(reps.length * 4);
+  reps.forEach((k, r) => colours.set([k >> 16, (k >> 8) & 255, k & 255, 255], 4 * r));
+  return { colours, cellColour };
 }
 
 /** Tight bounding rectangle of the on-cells of `grid` inside `r`, or null when there are none. */
