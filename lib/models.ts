@@ -4,7 +4,7 @@
 
 import { z } from "zod";
 import { CostCounter } from "./onnx/mod.ts";
-import { LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
+import { blankShapes, LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
 import { NotFoundError } from "./errors.ts";
 
 const InputSpec = z.object({
@@ -99,6 +99,19 @@ function modelPath(spec: ModelSpec): URL {
     return new URL(`node_modules/${name}/${spec.source.path}`, ROOT);
   }
   throw new Error(`model ${spec.id} names neither a file nor an npm source`);
+}
+
+/**
+ * FLOPs and MACs of each level's blank graph of a model with level segments, on `colours` pixels (one run per level
+ * in a level-by-level job).
+ */
+export function blankCosts(m: LoadedModel, colours: number): { flops: number; macs: number }[] {
+  if (!m.levels) throw new Error(`${m.spec.id} has no level segments`);
+  const { graphs, blankCounters } = m.levels;
+  return blankCounters.map((c, k) => {
+    const { flops, macs } = c.count(blankShapes(graphs, k, colours, m.spec.input.channels));
+    return { flops, macs };
+  });
 }
 
 /** A model's level segments, when it has global average pools (a model whose pools cannot be cut runs without). */

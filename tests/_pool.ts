@@ -25,6 +25,14 @@ export class RecordingPool implements InferencePool {
     queueMs: number;
   }> {
     this.jobs.push({ model, dims, input });
+    if (!(input instanceof Float32Array) && input.kind === "levels") {
+      // A level-by-level job answers each window by its index.
+      const outputs = Object.fromEntries(input.windows.map((win, i) => [String(i), {
+        dims: [1, this.channels, win.h, win.w],
+        data: new Float32Array(this.channels * win.h * win.w),
+      }]));
+      return Promise.resolve({ outputs, inferMs: 0, queueMs: 0 });
+    }
     const [n, , h, w] = dims;
     const out = { dims: [n, this.channels, h, w], data: new Float32Array(n * this.channels * h * w) };
     return Promise.resolve({ outputs: { out }, inferMs: 0, queueMs: 0 });

@@ -25,7 +25,7 @@ const RULES: [string, string[]][] = [
   ["lib/plan/", ["lib/plan/", "lib/exec/", "lib/image/", "lib/models.ts", "lib/errors.ts", "lib/units.ts", "models/"]],
   ["lib/", ["lib/", "workers/protocol.ts", "models/"]],
   ["routes/", ["routes/", "lib/"]],
-  ["workers/", ["workers/", "lib/image/", "lib/errors.ts", "lib/libc.ts"]],
+  ["workers/", ["workers/", "lib/image/", "lib/errors.ts", "lib/libc.ts", "lib/onnx/levels.ts"]],
   ["main.ts", ["lib/", "routes/", "main.ts"]],
   // Benchmarks start real servers in-process through the entry point.
   ["bench/", ["bench/", "lib/", "dev/", "main.ts"]],

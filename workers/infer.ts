@@ -16,7 +16,7 @@ import {
   type WorkerModel,
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
-import { runLevels } from "../lib/exec/levels.ts";
+import { runLevels } from "./levels.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
@@ -92,7 +92,7 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 
-/** A `levels` job: every window of one request, segment by segment (lib/exec/levels.ts). */
+/** A `levels` job: every window of one request, segment by segment (./levels.ts). */
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
   const g = levelModels.get(msg.model);
   if (!g) throw new Error(`model ${msg.model} has no level segments`);

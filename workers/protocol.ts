@@ -43,7 +43,7 @@ export type ModelInput =
   | LevelsInput;
 
 /**
- * Windows of a shared image run level by level (lib/exec/levels.ts): every global average pool of the model averages
+ * Windows of a shared image run level by level (workers/levels.ts): every global average pool of the model averages
  * over the whole padded page — the windows' own feature maps where they cover it, the value of blank page of its
  * colour where they do not — instead of over each window alone. The job's outputs are each window's model output,
  * named by the window's index.

@@ -6,7 +6,7 @@
 
 import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
 import { resizeCHW, type RgbaImage, type SummaryKind, type Window } from "../image/mod.ts";
-import type { LoadedModel } from "../models.ts";
+import { blankCosts, type LoadedModel } from "../models.ts";
 import { inputPixels } from "./layout.ts";
 import type { LevelsInput, ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 
@@ -43,7 +43,7 @@ export interface WindowCall {
    */
   summary?: SummaryKind;
   /**
-   * Run the windows level by level (lib/exec/levels.ts), every global average pool averaging over the page instead of
+   * Run the windows level by level (workers/levels.ts), every global average pool averaging over the page instead of
    * each window: one job for all windows. The model must have level segments (`LoadedModel.levels`); `scale` is 1.
    */
   levels?: LevelPooling;
@@ -354,16 +354,8 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
     if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
     return { model: id, dims, ...m.counter.count(dims) };
   });
-  const { graphs, blankCounters } = m.levels;
   const colours = call.levels!.colours.length / 4;
-  blankCounters.forEach((counter, k) => {
-    const shapes: Record<string, number[]> = {};
-    for (const name of graphs.blank[k].inputs) {
-      const p = graphs.pools.find((q) => q.name === name);
-      shapes[name] = p ? [1, p.channels, 1, 1] : [colours, c, 1, 1];
-    }
-    parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...counter.count(shapes) });
-  });
+  for (const cost of blankCosts(m, colours)) parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost });
   const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0);
   return {
     call: ci,

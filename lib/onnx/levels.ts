@@ -270,6 +270,19 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   return { input: graphInputs[0], output: graphOutputs[0], pools, levels, segments, lastUse, blank };
 }
 
+/**
+ * The input shapes of level `k`'s blank graph on `colours` pixels of a `channels`-channel image: the pixels batched,
+ * each pooled vector [1, C, 1, 1] (broadcast over the batch).
+ */
+export function blankShapes(g: LevelGraphs, k: number, colours: number, channels: number): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  for (const name of g.blank[k].inputs) {
+    const p = g.pools.find((q) => q.name === name);
+    shapes[name] = p ? [1, p.channels, 1, 1] : [colours, channels, 1, 1];
+  }
+  return shapes;
+}
+
 /** A Conv node's kernel summed over its spatial axes: [O, I/g, 1, 1]. */
 function summedKernel(
   g: ReturnType<typeof decodeModel>["graph"],

@@ -46,10 +46,17 @@ export interface FocusOptions {
   /**
    * What the global average pools of the ink cover's windows average over, for a model that has them (the text
    * detector's squeeze-excitation blocks): the page, computed level by level from the windows and the blank page's
-   * colours ("page", lib/exec/levels.ts), or each window alone ("window"). Measured on the text test images
+   * colours ("page", workers/levels.ts), or each window alone ("window"). Measured on the text test images
    * (docs/TEXT_DRIFT.md): mean IoU vs full resolution 0.947, min 0.785 with "window"; ~0.98 with "page", same FLOPs.
    */
   pooling: "page" | "window";
+  /**
+   * Halo of the ink cover's windows when they pool over the page, px. Chosen on the tuning pages as the smallest whose
+   * least IoU vs full resolution clears 0.97 by 1.5 points (`.scratch`-free: `deno task eval --text-only --text-set
+   * tune` prints both): halo 32 px → mean 0.992, min 0.981 at 82.2 % of the windowed pages' full price; 64 → 0.996 /
+   * 0.989 at 84.9 %.
+   */
+  pageHalo: number;
   /**
    * Under a budget, the glance keeps full height and shrinks only the width until its horizontal scale reaches this
    * ratio to its vertical one, then shrinks both at that ratio (lib/plan/glance.ts `glancePath`). Chosen on the tuning
@@ -81,6 +88,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   windowPixels: 256 * 256,
   unbudgeted: "ink",
   pooling: "page",
+  pageHalo: 64,
   aspect: 0.6,
   shrunkThreshold: 0.7,
 };
@@ -166,7 +174,7 @@ export function coverInk(
   o: FocusOptions = DEFAULT_FOCUS_OPTIONS,
 ): { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] } {
   const m = model.spec.input.multiple;
-  const halo = o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
+  const halo = poolsOverPage(model, o) ? o.pageHalo : o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
   const cell = o.cell ?? m;
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels);
   const ink = inkCells(image, cell, o.inkRange, model.spec.input.background);
@@ -181,8 +189,13 @@ function focusCalls(model: LoadedModel, windows: FocusWindow[], levels?: LevelPo
 /** Most blank colours a level-by-level plan counts the uncovered page at (one blank graph input each). */
 const MAX_BLANK_COLOURS = 4;
 
+/** Whether the ink cover's windows pool over the page: asked for, the model has level segments, cells on its grid. */
+function poolsOverPage(model: LoadedModel, o: FocusOptions): boolean {
+  return o.pooling === "page" && !!model.levels && (o.cell ?? model.spec.input.multiple) === model.spec.input.multiple;
+}
+
 /**
- * Level-by-level pooling of the ink cover (lib/exec/levels.ts), where the model has level segments and the cell grid
+ * Level-by-level pooling of the ink cover (workers/levels.ts), where the model has level segments and the cell grid
  * is the model's input multiple (the page's grid); undefined otherwise.
  */
 export function inkPooling(
@@ -192,7 +205,7 @@ export function inkPooling(
   windows: FocusWindow[],
   o: FocusOptions,
 ): LevelPooling | undefined {
-  if (o.pooling !== "page" || !model.levels || geo.cell !== geo.multiple) return undefined;
+  if (!poolsOverPage(model, o)) return undefined;
   const { cell } = geo;
   return {
     page: { w: geo.padW, h: geo.padH },
@@ -277,7 +290,14 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const area = width * height;
     const m = model.spec.input.multiple;
     const threshold = model.spec.output.threshold ?? 0.5;
-    const { geo, ink, windows: inkWindows } = coverInk(model, image, ctx.options.maxExecPixels, o);
+    // The plan without a budget: the ink cover, pooling over the page where it can (with its own halo). What runs
+    // under a budget (a glance on the ink cover's windows, focus windows) pools over each window: it uses the cover at
+    // the model's halo.
+    const inkPlan = coverInk(model, image, ctx.options.maxExecPixels, o);
+    const pooling = inkPooling(model, inkPlan.geo, inkPlan.ink, inkPlan.windows, o);
+    const { geo, ink, windows: inkWindows } = pooling
+      ? coverInk(model, image, ctx.options.maxExecPixels, { ...o, pooling: "window" })
+      : inkPlan;
     const { cell, halo } = geo;
 
     // Candidates, priced exactly before anything runs.
@@ -288,7 +308,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       // Too large for one execution: only windowed plans.
     }
     const wholeFlops = whole ? exec.price([whole]).flops : Infinity;
-    const inkCalls = focusCalls(model, inkWindows, inkPooling(model, geo, ink, inkWindows, o));
+    const inkCalls = focusCalls(model, inkPlan.windows, pooling);
     const inkFlops = exec.price(inkCalls).flops;
     // The glance: at its preferred scale when the budget allows the complete plan (the glance-first variant). Else as
     // large as the budget allows, on the whole image or on the ink cover's windows, whichever runs at the larger
@@ -304,7 +324,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       flops: exec.price([call]).flops,
     }));
     const path = glancePath(m, o.aspect), maxExec = ctx.options.maxExecPixels;
-    const inkCover: GlanceTarget | null = inkWindows.length && inkFlops < wholeFlops
+    const coverFlops = pooling ? exec.price(focusCalls(model, inkWindows)).flops : inkFlops;
+    const inkCover: GlanceTarget | null = inkWindows.length && coverFlops < wholeFlops
       ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core), halo }
       : null;
     let glance = glances.find((g) => exec.fits(g.flops)) ?? glances[1];
@@ -332,10 +353,11 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // whole image. Without a budget, or with one it fits in, it runs as is (unless the glance-first plan is asked for).
     if (o.unbudgeted === "ink" && exec.fits(Math.min(inkFlops, wholeFlops))) {
       if (inkFlops < wholeFlops) {
-        const [outs] = inkWindows.length ? await exec.run(inkCalls) : [[]];
-        outs.forEach((out, i) => canvas.write(out, inkWindows[i].core));
-        return finish(reportTiles(model, width, height, null, inkWindows, halo), {
-          full_res_share: fullShare(inkWindows),
+        const windows = inkPlan.windows;
+        const [outs] = windows.length ? await exec.run(inkCalls) : [[]];
+        outs.forEach((out, i) => canvas.write(out, windows[i].core));
+        return finish(reportTiles(model, width, height, null, windows, inkPlan.geo.halo), {
+          full_res_share: fullShare(windows),
           unresolved_share: 0,
         });
       }

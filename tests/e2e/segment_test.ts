@@ -4,11 +4,12 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
-import { ModelRegistry } from "../../lib/models.ts";
+import { blankCosts, ModelRegistry } from "../../lib/models.ts";
 import { decodeMaskRle } from "../../lib/image/mod.ts";
 
 const registry = await ModelRegistry.load();
-const counter = registry.model("text-ppocrv4-det").counter;
+const textModel = registry.model("text-ppocrv4-det");
+const counter = textModel.counter;
 const server = await testServer();
 const { image, boxes } = await samplePage();
 const png = new Uint8Array(await image.encode());
@@ -103,16 +104,20 @@ Deno.test({
       assert.equal(res.status, 200);
       const body = await res.json();
       assert.equal(body.plan.mode, "adaptive");
-      const recount = body.plan.executions.reduce(
-        (s: number, e: { shape: number[] }) => s + counter.count(e.shape).flops,
+      // The windows' runs at their shapes, and each level's blank graph (level-by-level pooling) on its colours.
+      type Run = { model: string; shape: number[] };
+      const blanks = body.plan.executions.filter((e: Run) => e.model.endsWith(":blank"));
+      const recount = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank")).reduce(
+        (s: number, e: Run) => s + counter.count(e.shape).flops,
         0,
-      );
+      ) + blankCosts(textModel, blanks[0].shape[0]).reduce((s, c) => s + c.flops, 0);
+      assert.equal(blanks.length, textModel.levels!.graphs.levels);
       assert.equal(body.cost.flops, recount);
       assert.equal(Number(res.headers.get("x-cost-gflops")), body.cost.gflops);
       assert.ok(body.plan.tiles.length >= 1);
       type Tile = { model: string | null; halo: number; scale: number };
       const ran = body.plan.tiles.filter((t: Tile) => t.model !== null);
-      assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.halo === 32 && t.scale === 1));
+      assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.halo === 64 && t.scale === 1));
       assert.ok(body.plan.coverage.full_res_share < 1 && body.plan.coverage.unresolved_share === 0);
       assert.ok(body.cost.flops < counter.count([1, 3, 640, 640]).flops, "adaptive should save FLOPs on this page");
       const { w, h, values } = await maskOf(body);

@@ -20,9 +20,10 @@ import {
 } from "../../lib/plan/mod.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
-import type { ModelInput, Tensor } from "../../workers/protocol.ts";
+import type { LevelsInput, ModelInput, Tensor } from "../../workers/protocol.ts";
 import { RecordingPool, startPool } from "../_pool.ts";
 import { textImage } from "../_util.ts";
+import { iou } from "../../bench/_bench.ts";
 
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
@@ -101,9 +102,20 @@ Deno.test("no budget: only the ink runs, on haloed windows aligned to the model'
   const { outcome, exec } = await plan(pool, image);
   assert.ok(exec.flops < wholeFlops(image));
   assert.ok(exec.flops > 0);
-  for (const job of pool.jobs) assert.deepEqual([job.dims[2] % 32, job.dims[3] % 32], [0, 0]);
+  // One level-by-level job: every window's pools average over the page (the model has squeeze-excitation blocks).
+  assert.equal(pool.jobs.length, 1);
+  const job = pool.jobs[0].input as LevelsInput;
+  assert.equal(job.kind, "levels");
+  assert.deepEqual(job.page, { w: 1280, h: 736 });
+  for (const win of job.windows) assert.deepEqual([win.w % 32, win.h % 32], [0, 0]);
+  assert.deepEqual(job.colours, Uint8Array.of(255, 255, 255, 255), "one blank colour: the white page");
+  // Each window counts its core in whole cells first; cores do not overlap.
+  job.counted.forEach((c, i) => {
+    const win = job.windows[i];
+    assert.ok(c.x >= win.x && c.y >= win.y && c.x + c.w <= win.x + win.w && c.y + c.h <= win.y + win.h);
+  });
   const ran = outcome.tiles.filter((t) => t.model !== null);
-  assert.ok(ran.every((t) => t.scale === 1 && t.halo === 32));
+  assert.ok(ran.every((t) => t.scale === 1 && t.halo === DEFAULT_FOCUS_OPTIONS.pageHalo));
   // Blocks with no ink are reported as skipped (model null) and overlap no focus window.
   const skipped = outcome.tiles.filter((t) => t.model === null);
   assert.ok(skipped.length > 0);
@@ -220,7 +232,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const pool = await startPool([{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }]);
+    const pool = await startPool(registry.workerModels().filter((m) => m.id === text.spec.id));
     try {
       const { image } = await textImage(1024, 768, [
         { text: "Glance, then focus", x: 40, y: 40, size: 44 },
@@ -231,16 +243,16 @@ Deno.test({
       const seg = new Segmenter(registry, pool);
       const full = await seg.segment({ task: "text", mode: "fixed", bytes });
       const ad = await seg.segment({ task: "text", mode: "adaptive", bytes });
-      let inter = 0, union = 0;
-      for (let i = 0; i < full.mask.length; i++) {
-        if (full.mask[i] && ad.mask[i]) inter++;
-        if (full.mask[i] || ad.mask[i]) union++;
-      }
-      assert.ok(union > 1000, "the page has text");
-      // Not 1: every window sees only its own image-wide context (the detector's squeeze-excitation blocks pool over
-      // the whole input), so the thin text kernels shift by a pixel here and there (docs/EVAL.md measures the model's
-      // own drift: the same page with a 64 px white margin added).
-      assert.ok(inter / union > 0.85, `IoU vs full resolution ${inter / union}`);
+      assert.ok(full.mask.reduce((s, v) => s + v, 0) > 1000, "the page has text");
+      // Not 1: the windows' squeeze-excitation blocks pool over the page level by level, the blank page counted at
+      // its value far from any text (lib/onnx/levels.ts); near the text it differs, and four fifths of this page are
+      // blank. Measured 0.908; each window pooling alone, 0.883.
+      const alone = await seg.segment(
+        { task: "text", mode: "adaptive", bytes },
+        focusPlanner(text, { pooling: "window" }),
+      );
+      assert.ok(iou(ad.mask, full.mask) > 0.89, `IoU vs full resolution ${iou(ad.mask, full.mask)}`);
+      assert.ok(iou(ad.mask, full.mask) > iou(alone.mask, full.mask));
       assert.ok(ad.cost.flops < full.cost.flops, "the blank half is skipped");
       assert.ok(ad.plan.coverage && ad.plan.coverage.full_res_share < 0.7);
       // Budgets down to the ¼ glance alone: never over, always a mask with the text the glance saw.

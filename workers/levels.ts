@@ -5,8 +5,8 @@
 // colour, under the vectors known so far). The windows' FLOPs are the whole model's at their shapes: each node runs
 // once per window, and the reduction does a global average pool's work.
 
-import type { LevelGraphs } from "../onnx/levels.ts";
-import type { LevelsInput, Tensor } from "../../workers/protocol.ts";
+import type { LevelGraphs } from "../lib/onnx/levels.ts";
+import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** Runs segment `k` of the model, or level `k`'s blank graph, on named inputs. */
 export type SegmentRunner = (
@@ -20,6 +20,7 @@ export type SegmentRunner = (
  *
  * @param input the model input of window `i` (only segment 0 reads it; it may reuse one buffer)
  * @param blankInput the model input of one pixel per blank colour, [colours, C, 1, 1]
+ * @param vectors receives the pooled vectors by name (given some, the job uses them instead of reducing those)
  */
 export async function runLevels(
   g: LevelGraphs,
@@ -27,9 +28,9 @@ export async function runLevels(
   input: (i: number) => Tensor,
   blankInput: Tensor,
   run: SegmentRunner,
+  vectors = new Map<string, Tensor>(),
 ): Promise<Tensor[]> {
   const stores = job.windows.map(() => new Map<string, Tensor>());
-  const vectors = new Map<string, Tensor>();
   for (let k = 0; k <= g.levels; k++) {
     const seg = g.segments[k];
     const maps = new Set(g.pools.filter((p) => p.level === k).map((p) => p.map));
@@ -50,7 +51,9 @@ export async function runLevels(
     for (const name of g.blank[k].inputs) blankFeeds[name] = name === g.input ? blankInput : vectors.get(name)!;
     const blank = await run("blank", k, blankFeeds);
     for (const p of g.pools) {
-      if (p.level === k) vectors.set(p.name, pageMean(job, stores.map((s) => s.get(p.map)!), blank[p.map]));
+      if (p.level === k && !vectors.has(p.name)) {
+        vectors.set(p.name, pageMean(job, stores.map((s) => s.get(p.map)!), blank[p.map]));
+      }
     }
     for (const name of g.lastUse[k]) if (maps.has(name)) { for (const s of stores) s.delete(name); }
   }
@@ -73,7 +76,13 @@ export function pageMean(
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
   const sum = new Float64Array(C);
-  for (const boxes of [counted, windows]) {
+  const inset = (job as { shrink?: number }).shrink ?? 0;
+  const inner = windows.map((w) => {
+    const l = w.x > 0 ? inset : 0, t = w.y > 0 ? inset : 0;
+    const r = w.x + w.w < page.w ? inset : 0, b = w.y + w.h < page.h ? inset : 0;
+    return { x: w.x + l, y: w.y + t, w: w.w - l - r, h: w.h - t - b };
+  });
+  for (const boxes of [counted, inner]) {
     maps.forEach((t, k) => {
       const [, , h, w] = t.dims, d = t.data, win = windows[k], r = boxes[k];
       const ox = win.x / stride, oy = win.y / stride;
