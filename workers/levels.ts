@@ -76,13 +76,7 @@ export function pageMean(
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
   const sum = new Float64Array(C);
-  const inset = (job as { shrink?: number }).shrink ?? 0;
-  const inner = windows.map((w) => {
-    const l = w.x > 0 ? inset : 0, t = w.y > 0 ? inset : 0;
-    const r = w.x + w.w < page.w ? inset : 0, b = w.y + w.h < page.h ? inset : 0;
-    return { x: w.x + l, y: w.y + t, w: w.w - l - r, h: w.h - t - b };
-  });
-  for (const boxes of [counted, inner]) {
+  for (const boxes of [counted, windows]) {
     maps.forEach((t, k) => {
       const [, , h, w] = t.dims, d = t.data, win = windows[k], r = boxes[k];
       const ox = win.x / stride, oy = win.y / stride;

@@ -173,7 +173,9 @@ Deno.test({
       pixels([...pooling.colours]),
       (graph, k, feeds) => (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds),
     );
-    const alone = await Promise.all(windows.map((_, i) => s.full.run(input(i).data, input(i).dims)));
+    // One run at a time, as in a worker (a session whose arena is being given back must not be running).
+    const alone: Record<string, Tensor>[] = [];
+    for (const i of windows.keys()) alone.push(await s.full.run(input(i).data, input(i).dims));
     const masks = [page.map((t) => t.data), alone.map((o) => Object.values(o)[0].data)].map((outs) => {
       const mask = new Uint8Array(W * img.height), want = new Uint8Array(W * img.height);
       windows.forEach(({ core, window: win }, i) => {
