@@ -99,8 +99,8 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
   let loaded = levelSessions.get(msg.model);
   if (!loaded) {
     loaded = (async () => ({
-      segments: await Promise.all(g.segments.map((s) => runtime.load(s.bytes, threads))),
-      blank: await Promise.all(g.blank.map((s) => runtime.load(s.bytes, threads))),
+      segments: await Promise.all(g.segments.map((s) => runtime.load(s.bytes, threads, { spin: false }))),
+      blank: await Promise.all(g.blank.map((s) => runtime.load(s.bytes, threads, { spin: false }))),
     }))();
     levelSessions.set(msg.model, loaded);
     loaded.catch(() => levelSessions.delete(msg.model));
@@ -145,6 +145,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       // An uncaught error kills the worker the way a real fault would.
       throw new Error("worker crash requested by test hook");
     }
-    run(msg).catch((err) => post({ type: "fail", job: msg.job, message: String(err?.message ?? err) }));
+    run(msg).catch((err) => post({ type: "fail", job: msg.job, message: String(err?.message ?? err) }))
+      .finally(() => runtime?.settle?.());
   }
 };

@@ -31,6 +31,7 @@ export async function runLevels(
   vectors = new Map<string, Tensor>(),
 ): Promise<Tensor[]> {
   const stores = job.windows.map(() => new Map<string, Tensor>());
+  const owners = new Map<number, Ownership>();
   for (let k = 0; k <= g.levels; k++) {
     const seg = g.segments[k];
     const maps = new Set(g.pools.filter((p) => p.level === k).map((p) => p.map));
@@ -51,60 +52,89 @@ export async function runLevels(
     for (const name of g.blank[k].inputs) blankFeeds[name] = name === g.input ? blankInput : vectors.get(name)!;
     const blank = await run("blank", k, blankFeeds);
     for (const p of g.pools) {
-      if (p.level === k && !vectors.has(p.name)) {
-        vectors.set(p.name, pageMean(job, stores.map((s) => s.get(p.map)!), blank[p.map]));
-      }
+      if (p.level !== k || vectors.has(p.name)) continue;
+      const maps = stores.map((s) => s.get(p.map)!);
+      const stride = job.windows[0].h / maps[0].dims[2];
+      if (!owners.has(stride)) owners.set(stride, ownership(job, stride, blankInput.dims[0]));
+      vectors.set(p.name, pageMean(maps, blank[p.map], owners.get(stride)!));
     }
     for (const name of g.lastUse[k]) if (maps.has(name)) { for (const s of stores) s.delete(name); }
   }
   return stores.map((s) => s.get(g.output)!);
 }
 
+/** Which map positions each window counts at one stride, and how many positions of each blank colour none covers. */
+export interface Ownership {
+  /** Per window, the runs of its map's plane it counts: [start, end) index pairs, in order. */
+  owned: Int32Array[];
+  /** Per blank colour, uncovered positions. */
+  uncovered: Float64Array;
+  /** Positions of the page at this stride. */
+  positions: number;
+}
+
 /**
- * One pooled vector [1, C, 1, 1]: the mean over the page of a map given per window ([1, C, h, w] each, stride =
- * window height / h), every page position once, uncovered positions at the blank map's value ([colours, C, ·, ·],
- * constant over space) for their cell's colour.
+ * Every page position at `stride` once: each window's counted region first, then what its halo adds; the rest by the
+ * blank colour of its cell. The same for every map of that stride.
  */
-export function pageMean(
+export function ownership(
   job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour">,
-  maps: Tensor[],
-  blank: Tensor,
-): Tensor {
+  stride: number,
+  colours: number,
+): Ownership {
   const { windows, counted, page, cell, cellColour } = job;
-  const C = maps[0].dims[1];
-  const stride = windows[0].h / maps[0].dims[2];
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
-  const sum = new Float64Array(C);
+  // Runs of consecutive unseen positions (parts of a region's rows), so that the sums read each run straight through.
+  const runs: number[][] = windows.map(() => []);
   for (const boxes of [counted, windows]) {
-    maps.forEach((t, k) => {
-      const [, , h, w] = t.dims, d = t.data, win = windows[k], r = boxes[k];
-      const ox = win.x / stride, oy = win.y / stride;
+    windows.forEach((win, k) => {
+      const r = boxes[k], w = win.w / stride, h = win.h / stride, ox = win.x / stride, oy = win.y / stride;
       const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);
       const x1 = Math.min(w, (r.x + r.w - win.x) / stride), y1 = Math.min(h, (r.y + r.h - win.y) / stride);
       for (let y = y0; y < y1; y++) {
-        for (let x = x0; x < x1; x++) {
+        let start = -1;
+        for (let x = x0; x <= x1; x++) {
           const at = (y + oy) * gw + x + ox;
-          if (seen[at]) continue;
-          seen[at] = 1;
-          for (let c = 0; c < C; c++) sum[c] += d[c * h * w + y * w + x];
+          const take = x < x1 && !seen[at];
+          if (take) seen[at] = 1;
+          if (take && start < 0) start = x;
+          if (!take && start >= 0) {
+            runs[k].push(y * w + start, y * w + x);
+            start = -1;
+          }
         }
       }
     });
   }
-  // Uncovered positions, by the colour of their cell.
-  const cols = Math.ceil(page.w / cell), colours = blank.dims[0];
+  const cols = Math.ceil(page.w / cell);
   const uncovered = new Float64Array(colours);
   for (let y = 0; y < gh; y++) {
     const row = Math.floor((y * stride) / cell) * cols;
     for (let x = 0; x < gw; x++) if (!seen[y * gw + x]) uncovered[cellColour[row + Math.floor((x * stride) / cell)]]++;
   }
-  const plane = blank.dims[2] * blank.dims[3];
+  const owned = runs.map((l) => Int32Array.from(l));
+  return { owned, uncovered, positions: gw * gh };
+}
+
+/**
+ * One pooled vector [1, C, 1, 1]: the mean over the page of a map given per window ([1, C, h, w] each), each position
+ * as `own` assigns it, uncovered positions at the blank map's value ([colours, C, ·, ·], constant over space) for
+ * their colour. Channel by channel: the maps are channel-major, so each plane is read in order.
+ */
+export function pageMean(maps: Tensor[], blank: Tensor, own: Ownership): Tensor {
+  const C = maps[0].dims[1], colours = blank.dims[0], bplane = blank.dims[2] * blank.dims[3];
   const v = new Float32Array(C);
   for (let c = 0; c < C; c++) {
-    let s = sum[c];
-    for (let q = 0; q < colours; q++) s += uncovered[q] * blank.data[(q * C + c) * plane];
-    v[c] = s / (gw * gh);
+    let s = 0;
+    for (let k = 0; k < maps.length; k++) {
+      const runs = own.owned[k], d = maps[k].data, base = c * maps[k].dims[2] * maps[k].dims[3];
+      for (let j = 0; j < runs.length; j += 2) {
+        for (let i = base + runs[j], end = base + runs[j + 1]; i < end; i++) s += d[i];
+      }
+    }
+    for (let q = 0; q < colours; q++) s += own.uncovered[q] * blank.data[(q * C + c) * bplane];
+    v[c] = s / own.positions;
   }
   return { dims: [1, C, 1, 1], data: v };
 }

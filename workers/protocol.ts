@@ -148,8 +148,13 @@ export const ARENA_LIMITS = {
   idleMs: 60_000,
   /** Recreate on idle only when the process RSS is above this multiple of its RSS at this runtime's first run. */
   idleAboveRatio: 1.25,
-  /** Process RSS past which the sessions a worker used are recreated right after the run, MiB. */
-  hardMb: 1536,
+  /**
+   * Process RSS past which the sessions a worker used are recreated right after the job, MiB. The text default's
+   * level segments (lib/onnx/levels.ts) keep arenas of their own beside the whole model's: with fixed and default text
+   * requests on 1920×1088 pages in turn, the process held ~1.8 GB, and at 1.5 GB every job recreated its sessions
+   * (default plan 1.5× the whole model's time instead of 1.0×).
+   */
+  hardMb: 2048,
 };
 
 /**

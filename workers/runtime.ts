@@ -17,8 +17,14 @@ export interface RuntimeSession {
 export interface Runtime {
   /** The backend the sessions really run on (a WebGPU runtime that cannot host a model reports `wasm-simd`). */
   readonly backend: Backend;
-  /** Loads a model; `threads` is its intra-op thread count (ignored by WebGPU). */
-  load(bytes: Uint8Array, threads: number): Promise<RuntimeSession>;
+  /**
+   * Loads a model; `threads` is its intra-op thread count (ignored by WebGPU). `spin: false` keeps this session's idle
+   * threads from spinning even where the runtime's do (native: sessions run one after another, like a model's level
+   * segments, must not spin, or each one's threads take the cores the next one needs).
+   */
+  load(bytes: Uint8Array, threads: number, opts?: { spin?: boolean }): Promise<RuntimeSession>;
+  /** Called after each job: the runtime may give memory back (native: past `ARENA_LIMITS.hardMb`). */
+  settle?(): void;
 }
 
 /**

@@ -23,7 +23,9 @@ export function nodeRuntime(limits: typeof ARENA_LIMITS = ARENA_LIMITS, spin = f
   const keeper = new ArenaKeeper(limits);
   return {
     backend: "native",
-    load: (bytes: Uint8Array, threads: number) => RecreatableSession.open(bytes, threads, keeper, spin),
+    load: (bytes: Uint8Array, threads: number, opts?: { spin?: boolean }) =>
+      RecreatableSession.open(bytes, threads, keeper, spin && (opts?.spin ?? true)),
+    settle: () => keeper.settle(),
   };
 }
 
@@ -49,21 +51,28 @@ class ArenaKeeper {
 
   constructor(readonly limits: typeof ARENA_LIMITS) {}
 
-  /** Called after every run. */
+  /** Called after every run: notes the session as used and re-arms the idle timer. */
   ran(session: RecreatableSession): void {
     this.#used.add(session);
     clearTimeout(this.#idle);
-    const rss = rssMb();
-    this.#baselineMb ||= rss;
-    if (rss > this.limits.hardMb) {
+    this.#baselineMb ||= rssMb();
+    this.#idle = setTimeout(() => {
+      if (rssMb() > this.#baselineMb * this.limits.idleAboveRatio) this.trim();
+      else this.#used.clear();
+    }, this.limits.idleMs);
+    // An idle timer must not keep a worker (or a test) alive on its own.
+    Deno.unrefTimer(this.#idle);
+  }
+
+  /**
+   * Called after every job: past the hard limit, the sessions it used are recreated now. Per job, not per run: a
+   * level-by-level job runs several sessions in turn, and recreating them between its runs would make each of its
+   * next runs grow its arena again.
+   */
+  settle(): void {
+    if (rssMb() > this.limits.hardMb) {
+      clearTimeout(this.#idle);
       this.trim();
-    } else {
-      this.#idle = setTimeout(() => {
-        if (rssMb() > this.#baselineMb * this.limits.idleAboveRatio) this.trim();
-        else this.#used.clear();
-      }, this.limits.idleMs);
-      // An idle timer must not keep a worker (or a test) alive on its own.
-      Deno.unrefTimer(this.#idle);
     }
   }
 
