@@ -28,7 +28,8 @@ const RULES: [string, string[]][] = [
   ["workers/", ["workers/", "lib/image/", "lib/errors.ts", "lib/libc.ts", "lib/onnx/levels.ts"]],
   ["main.ts", ["lib/", "routes/", "main.ts"]],
   // Benchmarks start real servers in-process through the entry point.
-  ["bench/", ["bench/", "lib/", "dev/", "main.ts"]],
+  // ... and bench/eval/squeeze.ts runs the workers' level-by-level runner on its own sessions.
+  ["bench/", ["bench/", "lib/", "dev/", "main.ts", "workers/levels.ts", "workers/protocol.ts"]],
   ["bin/", ["bin/", "lib/"]],
   ["dev/", ["dev/", "lib/"]],
 ];

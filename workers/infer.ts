@@ -21,7 +21,7 @@ import { runLevels } from "./levels.ts";
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
 const levelModels = new Map<string, NonNullable<WorkerModel["levels"]>>();
-// A model's segments and blank graphs, loaded on its first `levels` job (most servers never run one).
+// A model's segments and blank graphs, loaded at init beside the model.
 const levelSessions = new Map<string, Promise<{ segments: RuntimeSession[]; blank: RuntimeSession[] }>>();
 let runtime: Runtime;
 let threads = 1;
@@ -62,8 +62,12 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   threads = msg.threads;
   for (const m of msg.models) {
     formats.set(m.id, m.input);
-    if (m.levels) levelModels.set(m.id, m.levels);
     sessions.set(m.id, await runtime.load(m.bytes, msg.threads));
+    if (m.levels) {
+      levelModels.set(m.id, m.levels);
+      // Loaded now, off any request's path (a recycled worker's replacement loads while the old one serves).
+      await levelSessionsOf(m.id, m.levels);
+    }
   }
   post({ type: "ready", backend: runtime.backend });
 }
@@ -92,20 +96,26 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 
-/** A `levels` job: every window of one request, segment by segment (./levels.ts). */
-async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
-  const g = levelModels.get(msg.model);
-  if (!g) throw new Error(`model ${msg.model} has no level segments`);
-  let loaded = levelSessions.get(msg.model);
+/** A model's level segment and blank graph sessions (never spinning: they run one after another). */
+function levelSessionsOf(id: string, g: NonNullable<WorkerModel["levels"]>) {
+  let loaded = levelSessions.get(id);
   if (!loaded) {
     loaded = (async () => ({
       segments: await Promise.all(g.segments.map((s) => runtime.load(s.bytes, threads, { spin: false }))),
       blank: await Promise.all(g.blank.map((s) => runtime.load(s.bytes, threads, { spin: false }))),
     }))();
-    levelSessions.set(msg.model, loaded);
-    loaded.catch(() => levelSessions.delete(msg.model));
+    levelSessions.set(id, loaded);
+    // A failed load is retried by the next job (and fails that job with its error).
+    loaded.catch(() => levelSessions.delete(id));
   }
-  const { segments, blank } = await loaded;
+  return loaded;
+}
+
+/** A `levels` job: every window of one request, segment by segment (./levels.ts). */
+async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
+  const g = levelModels.get(msg.model);
+  if (!g) throw new Error(`model ${msg.model} has no level segments`);
+  const { segments, blank } = await levelSessionsOf(msg.model, g);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
   const nColours = input.colours.length / 4;

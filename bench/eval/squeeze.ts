@@ -6,8 +6,9 @@
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
 // reach without running the whole image), of the ½ glance, or of the ¼ glance. Three more columns run the windows
 // the served default plan runs (lib/plan/focus.ts: the ink cover's few large windows) with their own pooled vectors,
-// with the whole image's, and with vectors the windows compute themselves level by level (./_pool_levels.ts). The
-// graph edits are made by bench/eval/squeeze_graphs.py with Debian's python3-onnx.
+// with the whole image's, and pooling over the page level by level as the server runs them (workers/levels.ts on
+// the model's level segments, lib/onnx/levels.ts). The graph edits of the first columns are made by
+// bench/eval/squeeze_graphs.py with Debian's python3-onnx.
 
 import * as ort from "onnxruntime-node";
 import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
@@ -15,11 +16,11 @@ import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
-import { coverInk } from "../../lib/plan/focus.ts";
+import { coverInk, DEFAULT_FOCUS_OPTIONS, type FocusWindow, inkPooling } from "../../lib/plan/focus.ts";
 import type { Box } from "../../lib/plan/geometry.ts";
-import type { CellGrid } from "../../lib/plan/cover.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
-import { levelPooledMask, loadLevelGraph, writeCore } from "./_pool_levels.ts";
+import { runLevels } from "../../workers/levels.ts";
+import type { Tensor } from "../../workers/protocol.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
@@ -45,7 +46,9 @@ if (!py.success) throw new Error(new TextDecoder().decode(py.stderr));
 const opts = { intraOpNumThreads: navigator.hardwareConcurrency };
 const taps = await ort.InferenceSession.create(`${dir}/taps.onnx`, opts);
 const fed = await ort.InferenceSession.create(`${dir}/fed.onnx`, opts);
-const levelGraph = await loadLevelGraph(dir, opts);
+const levels = model.levels!.graphs;
+const segments = await Promise.all(levels.segments.map((g) => ort.InferenceSession.create(g.bytes, opts)));
+const blanks = await Promise.all(levels.blank.map((g) => ort.InferenceSession.create(g.bytes, opts)));
 const pooled = fed.inputNames.filter((n) => n !== taps.inputNames[0]);
 const fmt = model.spec.input;
 const threshold = model.spec.output.threshold ?? 0.5;
@@ -104,6 +107,7 @@ for (const file of images) {
   // The default plan's windows (as focusPlanner cuts them; the whole image where they would not be cheaper).
   const maxExec = 1 << 30;
   const { geo, ink, windows: wins } = coverInk(model, img, maxExec);
+  const pooling = inkPooling(model, geo, ink, wins, DEFAULT_FOCUS_OPTIONS)!;
   defaultHalo = geo.halo;
   const windowed = priceCalls([{ model, windows: wins.map((f) => f.window) }], maxExec).flops <
     priceCalls([paddedWholeCall(model, W, H)], maxExec).flops;
@@ -115,8 +119,8 @@ for (const file of images) {
       for (const f of wins) writeCore(mask, W, await windowMap(img, f.window, full.pools), f, threshold);
     },
     async (mask: Uint8Array) => {
-      const colour = blankColour(img, ink);
-      mask.set(await levelPooledMask(levelGraph, img, fmt, wins, { w: PW, h: PH }, m, colour, threshold));
+      const outs = await pageMaps(img, wins, pooling);
+      wins.forEach((f, i) => writeCore(mask, W, outs[i], f, threshold));
     },
   ];
   for (const fill of defaults) {
@@ -135,7 +139,7 @@ const heads = [
   ...halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`)),
   "default's windows, own",
   "default's windows, whole image",
-  "default's windows, level by level",
+  "default's windows, over the page (served)",
 ];
 const cols = heads.length;
 // "whole image" (the default plan runs no windows there) counts as 1.000.
@@ -153,18 +157,16 @@ const md = [
   "whole input, and its receptive field is wide: a window sees neither. Each image (the text eval's test images,",
   `docs/EVAL.md) is cut into ${CORE}² px windows with a halo of real neighbour pixels, each window is run alone, and the`,
   "stitched mask is compared with the whole-image run (IoU of the text class). The pooled vectors come from the window",
-  "itself (what thriftseg serves), from the whole-image run (exact: no windowed plan can have them without paying for",
+  "itself (a window run alone), from the whole-image run (exact: no windowed plan can have them without paying for",
   "the whole image, so this is an upper bound), or from the ½ or ¼ glance (what a glance could supply).",
   "",
   "The last three columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
-  `windows, halo ${defaultHalo} px) with their own pooled vectors (what docs/EVAL.md's default column measures) and`,
-  "with the whole image's: the gap between the first two is what the squeeze-excitation pooling alone costs the default.",
+  `windows, halo ${defaultHalo} px) with their own pooled vectors and with the whole image's (the gap between the two is`,
+  "what the squeeze-excitation pooling alone costs them), and as the server runs them (docs/EVAL.md's default column):",
+  "pooling over the page, level by level (`lib/onnx/levels.ts`, `workers/levels.ts`): the windows' own feature maps",
+  "where they cover the page, and for the area they do not, the value the maps take far inside blank page of that",
+  "area's colour (exact, from a 1×1 input through the graph with its kernels summed over space), at the windows' price.",
   '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
-  "The very last column computes the whole image's pooled vectors from the windows alone, level by level",
-  "(`bench/eval/_pool_levels.ts`): the windows' own feature maps where they cover the page, and for the area they do",
-  "not, the value the maps take far inside a page of its background colour under the same vectors (exact, from a 1×1",
-  "input through the graph with its kernels summed over space). That is what the default plan could serve at its own",
-  "price if it ran its windows in step, one squeeze-excitation level at a time.",
   "",
   `| image | size | ${heads.join(" | ")} |`,
   `|---|---|${heads.map(() => "---:|").join("")}`,
@@ -178,19 +180,54 @@ await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", OUT] }).outpu
 console.log(`wrote ${OUT}`);
 await Deno.remove(dir, { recursive: true });
 
-/** The most common colour among the blank cells' centre pixels (white when no cell is blank). */
-function blankColour(img: RgbaImage, ink: CellGrid): number[] {
-  const counts = new Map<number, number>();
-  let best = 0xffffff, most = 0;
-  for (let r = 0; r < ink.rows; r++) {
-    for (let c = 0; c < ink.cols; c++) {
-      if (ink.on[r * ink.cols + c]) continue;
-      const y = Math.min(img.height - 1, r * ink.cell + (ink.cell >> 1));
-      const x = Math.min(img.width - 1, c * ink.cell + (ink.cell >> 1)), o = 4 * (y * img.width + x);
-      const key = (img.data[o] << 16) | (img.data[o + 1] << 8) | img.data[o + 2], n = (counts.get(key) ?? 0) + 1;
-      counts.set(key, n);
-      if (n > most) [best, most] = [key, n];
+/** The windows' output maps, pooling over the page level by level, as a `levels` job runs them in a worker. */
+async function pageMaps(
+  img: RgbaImage,
+  wins: FocusWindow[],
+  pooling: NonNullable<ReturnType<typeof inkPooling>>,
+): Promise<Float32Array[]> {
+  const colours = pooling.colours.length / 4;
+  const pixels = { width: colours, height: 1, data: pooling.colours };
+  const ones = Array.from({ length: colours }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));
+  const blankInput = { dims: [colours, 3, 1, 1], data: windowsTensor(pixels, fmt, ones, 1, 1) };
+  const outs = await runLevels(
+    levels,
+    { ...pooling, windows: wins.map((f) => f.window) },
+    (i) => {
+      const w = wins[i].window;
+      return { dims: [1, 3, w.h, w.w], data: windowsTensor(img, fmt, [w], w.h, w.w) };
+    },
+    blankInput,
+    async (graph, k, feeds) => {
+      const session = (graph === "segment" ? segments : blanks)[k];
+      const inputs: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
+      const out = await session.run(inputs);
+      const result: Record<string, Tensor> = {};
+      for (const name of session.outputNames) {
+        result[name] = {
+          dims: [...out[name].dims],
+          data: out[name].data as Float32Array,
+        };
+      }
+      return result;
+    },
+  );
+  return outs.map((t) => t.data);
+}
+
+/** Thresholds a window's output map over its core into a page-sized mask. */
+function writeCore(
+  mask: Uint8Array,
+  width: number,
+  map: Float32Array,
+  f: { window: Box; core: Box },
+  threshold: number,
+) {
+  const { core, window: win } = f;
+  for (let y = core.y; y < core.y + core.h; y++) {
+    for (let x = core.x; x < core.x + core.w; x++) {
+      mask[y * width + x] = map[(y - win.y) * win.w + (x - win.x)] > threshold ? 1 : 0;
     }
   }
-  return [best >> 16, (best >> 8) & 255, best & 255];
 }

@@ -183,15 +183,16 @@ export function textSection(results: TextImageResult[]): string[] {
     `| full res. + 64 px margin (model drift) | ${f(mean(results.map((r) => r.marginIoU)))} | ` +
     `${f(Math.min(...results.map((r) => r.marginIoU)))} | | | | |`,
     "",
-    "Why the default stays below 0.97 on some pages while it runs windows: the detector's squeeze-excitation blocks pool " +
-    "every feature map over the whole input, and a window pools over itself, text without the page's blank. Fed the " +
-    "whole image's pooled vectors instead, the default's own windows come within a few thousandths of the whole " +
-    "image's mask on most pages: the pooling, not the halo, is what the default loses " +
-    "([docs/TEXT_DRIFT.md](TEXT_DRIFT.md), `bench/eval/squeeze.ts`, its default's-windows columns). A glance's " +
-    "vectors do not stand in for them (the same document's glance columns), but the windows can compute them " +
-    "themselves, one squeeze-excitation level at a time, with the page's blank area counted at the value its feature " +
-    "maps take far from any text (that document's last column): a plan that ran its windows in step would keep the " +
-    "default's price and most of the whole image's accuracy. It is not served yet.",
+    "How the default stays close to the whole image's mask while it runs windows: the detector's squeeze-excitation " +
+    "blocks pool every feature map over the whole input, and a window run alone pools over itself, text without the " +
+    "page's blank ([docs/TEXT_DRIFT.md](TEXT_DRIFT.md), `bench/eval/squeeze.ts`: the default's windows pooling alone " +
+    "vs fed the whole image's pooled vectors). So the default runs its windows in step, one squeeze-excitation level " +
+    "at a time: `lib/onnx/levels.ts` cuts the model into a segment per level, and one worker job runs every window " +
+    "through each segment and averages the level's maps over the page (`workers/levels.ts`), the area no window covers " +
+    "counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input through the graph " +
+    "with every kernel summed over space). Its price is the windows' own, plus four 1×1 runs; its windows carry a " +
+    `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning pages). What is left is the page ` +
+    "area near text that no window covers, counted at the far-from-text value.",
     "",
     "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
     "allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full height while the width shrinks to " +
