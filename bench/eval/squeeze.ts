@@ -1,6 +1,6 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
-// `deno run -A bench/eval/squeeze.ts [--halo 32,128] [--core 320] [--out docs/TEXT_DRIFT.md] [images…]` (default: the
-// text test images; writes docs/TEXT_DRIFT.md). Each
+// `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune] [--page-halo 64]
+// [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
@@ -26,11 +26,14 @@ const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : fallback;
 };
-const halos = arg("--halo", "32,128").split(",").map(Number);
+const halos = arg("--halo", "32,128") === "none" ? [] : arg("--halo", "32,128").split(",").map(Number);
 const CORE = Number(arg("--core", "320"));
 const OUT = arg("--out", "docs/TEXT_DRIFT.md");
+const SET = arg("--set", "test");
+// The default plan's options, with another halo for its windows pooling over the page if asked.
+const focus = { ...DEFAULT_FOCUS_OPTIONS, pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))) };
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
-const images = files.length ? files : (await renderMissing()).filter((i) => i.set === "test").map((i) => i.path);
+const images = files.length ? files : (await renderMissing()).filter((i) => i.set === SET).map((i) => i.path);
 
 const registry = await ModelRegistry.load();
 const model = registry.model("text-ppocrv4-det");
@@ -106,11 +109,12 @@ for (const file of images) {
   }
   // The default plan's windows (as focusPlanner cuts them; the whole image where they would not be cheaper).
   const maxExec = 1 << 30;
-  const { geo, ink, windows: wins } = coverInk(model, img, maxExec);
-  const pooling = inkPooling(model, geo, ink, wins, DEFAULT_FOCUS_OPTIONS)!;
+  const { geo, ink, windows: wins } = coverInk(model, img, maxExec, focus);
+  const pooling = inkPooling(model, geo, ink, wins, focus)!;
   defaultHalo = geo.halo;
-  const windowed = priceCalls([{ model, windows: wins.map((f) => f.window) }], maxExec).flops <
-    priceCalls([paddedWholeCall(model, W, H)], maxExec).flops;
+  const wholeFlops = priceCalls([paddedWholeCall(model, W, H)], maxExec).flops;
+  const servedFlops = priceCalls([{ model, windows: wins.map((f) => f.window), levels: pooling }], maxExec).flops;
+  const windowed = servedFlops < wholeFlops;
   const defaults = [
     async (mask: Uint8Array) => {
       for (const f of wins) writeCore(mask, W, await windowMap(img, f.window, null), f, threshold);
@@ -132,6 +136,7 @@ for (const file of images) {
     await fill(mask);
     cells.push(iou(mask, ref).toFixed(3));
   }
+  cells.push(windowed ? (servedFlops / wholeFlops).toFixed(3) : "1.000");
   rows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${cells.join(" | ")} |`);
   console.error(rows.at(-1));
 }
@@ -140,6 +145,7 @@ const heads = [
   "default's windows, own",
   "default's windows, whole image",
   "default's windows, over the page (served)",
+  "served cost ÷ full",
 ];
 const cols = heads.length;
 // "whole image" (the default plan runs no windows there) counts as 1.000.
@@ -151,7 +157,7 @@ const stat = (f: (xs: number[]) => number) =>
 const md = [
   "# Text detector: why windows drift from the whole-image mask",
   "",
-  `Written by \`deno run -A bench/eval/squeeze.ts\` (${
+  `Written by \`deno run -A bench/eval/squeeze.ts${Deno.args.length ? ` ${Deno.args.join(" ")}` : ""}\` (${
     new Date().toISOString().slice(0, 10)
   }, ${navigator.hardwareConcurrency} cores); do not edit by hand. The PP-OCRv4 detector's squeeze-excitation blocks pool every feature map over the`,
   "whole input, and its receptive field is wide: a window sees neither. Each image (the text eval's test images,",
@@ -167,6 +173,7 @@ const md = [
   "where they cover the page, and for the area they do not, the value the maps take far inside blank page of that",
   "area's colour (exact, from a 1×1 input through the graph with its kernels summed over space), at the windows' price.",
   '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
+  "The last column: the served plan's FLOPs (the windows and the 1×1 runs) over one full-resolution run's.",
   "",
   `| image | size | ${heads.join(" | ")} |`,
   `|---|---|${heads.map(() => "---:|").join("")}`,

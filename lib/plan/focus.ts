@@ -46,15 +46,16 @@ export interface FocusOptions {
   /**
    * What the global average pools of the ink cover's windows average over, for a model that has them (the text
    * detector's squeeze-excitation blocks): the page, computed level by level from the windows and the blank page's
-   * colours ("page", workers/levels.ts), or each window alone ("window"). Measured on the text test images
-   * (docs/TEXT_DRIFT.md): mean IoU vs full resolution 0.947, min 0.785 with "window"; ~0.98 with "page", same FLOPs.
+   * colours ("page", workers/levels.ts), or each window alone ("window"). On the text test images
+   * (docs/TEXT_DRIFT.md, `deno run -A bench/eval/squeeze.ts`): the default's windows pooling alone read mean IoU vs
+   * full resolution 0.95, least 0.78 at a 32 px halo; over the page, docs/EVAL.md's default column.
    */
   pooling: "page" | "window";
   /**
-   * Halo of the ink cover's windows when they pool over the page, px. Chosen on the tuning pages as the smallest whose
-   * least IoU vs full resolution clears 0.97 by 1.5 points (`.scratch`-free: `deno task eval --text-only --text-set
-   * tune` prints both): halo 32 px → mean 0.992, min 0.981 at 82.2 % of the windowed pages' full price; 64 → 0.996 /
-   * 0.989 at 84.9 %.
+   * Halo of the ink cover's windows when they pool over the page, px: the smallest whose least IoU vs full resolution
+   * on the tuning pages clears 0.97 by 1.5 points (`deno run -A bench/eval/squeeze.ts --set tune --halo none
+   * --page-halo H --out /tmp/t.md`, mean / least IoU, mean cost ÷ full): 32 → 0.992 / 0.981, 82.2 %; 64 → 0.996 /
+   * 0.989, 84.9 %; 96 → 0.997 / 0.991, 87.2 %.
    */
   pageHalo: number;
   /**
@@ -172,12 +173,13 @@ export function coverInk(
   image: RgbaImage,
   maxExecPixels: number,
   o: FocusOptions = DEFAULT_FOCUS_OPTIONS,
+  ink?: CellGrid,
 ): { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] } {
   const m = model.spec.input.multiple;
   const halo = poolsOverPage(model, o) ? o.pageHalo : o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
   const cell = o.cell ?? m;
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels);
-  const ink = inkCells(image, cell, o.inkRange, model.spec.input.background);
+  ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background);
   return { geo, ink, windows: geo.cover(ink) };
 }
 
@@ -195,8 +197,9 @@ function poolsOverPage(model: LoadedModel, o: FocusOptions): boolean {
 }
 
 /**
- * Level-by-level pooling of the ink cover (workers/levels.ts), where the model has level segments and the cell grid
- * is the model's input multiple (the page's grid); undefined otherwise.
+ * Level-by-level pooling of the ink cover (workers/levels.ts), where the model has level segments, the cell grid is
+ * the model's input multiple (the page's grid) and the windows' pixels together stay within one execution's limit
+ * (the job holds all their feature maps at once); undefined otherwise (each window then pools alone).
  */
 export function inkPooling(
   model: LoadedModel,
@@ -206,6 +209,8 @@ export function inkPooling(
   o: FocusOptions,
 ): LevelPooling | undefined {
   if (!poolsOverPage(model, o)) return undefined;
+  // One job holds every window's feature maps at once: bounded like one execution's input.
+  if (windows.reduce((s, f) => s + f.window.w * f.window.h, 0) > geo.maxExecPixels) return undefined;
   const { cell } = geo;
   return {
     page: { w: geo.padW, h: geo.padH },
@@ -293,11 +298,12 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // The plan without a budget: the ink cover, pooling over the page where it can (with its own halo). What runs
     // under a budget (a glance on the ink cover's windows, focus windows) pools over each window: it uses the cover at
     // the model's halo.
-    const inkPlan = coverInk(model, image, ctx.options.maxExecPixels, o);
-    const pooling = inkPooling(model, inkPlan.geo, inkPlan.ink, inkPlan.windows, o);
-    const { geo, ink, windows: inkWindows } = pooling
-      ? coverInk(model, image, ctx.options.maxExecPixels, { ...o, pooling: "window" })
-      : inkPlan;
+    const maxExec = ctx.options.maxExecPixels;
+    const alone = coverInk(model, image, maxExec, { ...o, pooling: "window" });
+    const paged = o.pooling === "page" ? coverInk(model, image, maxExec, o, alone.ink) : alone;
+    const pooling = inkPooling(model, paged.geo, paged.ink, paged.windows, o);
+    const inkPlan = pooling ? paged : alone;
+    const { geo, ink, windows: inkWindows } = alone;
     const { cell, halo } = geo;
 
     // Candidates, priced exactly before anything runs.
@@ -323,7 +329,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       call,
       flops: exec.price([call]).flops,
     }));
-    const path = glancePath(m, o.aspect), maxExec = ctx.options.maxExecPixels;
+    const path = glancePath(m, o.aspect);
     const coverFlops = pooling ? exec.price(focusCalls(model, inkWindows)).flops : inkFlops;
     const inkCover: GlanceTarget | null = inkWindows.length && coverFlops < wholeFlops
       ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core), halo }

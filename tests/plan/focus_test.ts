@@ -131,6 +131,18 @@ Deno.test("no budget: only the ink runs, on haloed windows aligned to the model'
   assert.ok(blank.outcome.mask.every((v) => v === 0));
 });
 
+Deno.test("no budget, windows over one execution's limit together: each pools alone, at the model's halo", async () => {
+  const image = page(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
+  const pool = new RecordingPool();
+  const options = { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: 2 ** 18 };
+  const exec = new Executor(pool, image, { maxExecPixels: options.maxExecPixels, timeoutMs: 1000 });
+  const outcome = await focusPlanner(text)({ registry, task, image, exec, options });
+  assert.ok(pool.jobs.length >= 1);
+  assert.ok(pool.jobs.every((j) => (j.input as ModelInput & { kind: string }).kind === "windows"));
+  const ran = outcome.tiles.filter((t) => t.model !== null);
+  assert.ok(ran.length >= 2 && ran.every((t) => t.halo === 32));
+});
+
 Deno.test("never dearer than full resolution: ink everywhere runs the whole image once", async () => {
   const image = page(700, 500, [{ x: 0, y: 0, w: 700, h: 500 }]);
   const pool = new RecordingPool();
