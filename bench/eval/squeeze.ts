@@ -31,7 +31,10 @@ const CORE = Number(arg("--core", "320"));
 const OUT = arg("--out", "docs/TEXT_DRIFT.md");
 const SET = arg("--set", "test");
 // The default plan's options, with another halo for its windows pooling over the page if asked.
-const focus = { ...DEFAULT_FOCUS_OPTIONS, pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))) };
+const focus = {
+  ...DEFAULT_FOCUS_OPTIONS,
+  pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
+};
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
 const images = files.length ? files : (await renderMissing()).filter((i) => i.set === SET).map((i) => i.path);
 

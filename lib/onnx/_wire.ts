@@ -1,7 +1,10 @@
 // Protobuf wire-format reading: just enough of the encoding (varints,
 // fixed32/64, length-delimited) to walk ONNX messages without a schema
 // compiler. Every bounds problem is reported as a WireError so the message
-// decoder can turn it into one typed error for callers.
+// decoder can turn it into one typed error for callers. At the end, the few
+// writers lib/onnx/levels.ts splices graphs with.
+
+import { Buffer } from "node:buffer";
 
 /** Raised for bytes that are not valid protobuf wire format. */
 export class WireError extends Error {}
@@ -202,15 +205,9 @@ function varintBytes(v: number): number[] {
   return out;
 }
 
-/** Concatenates encoded fields. */
+/** Concatenates encoded fields (node:buffer's concat: a Uint8Array). */
 export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return Buffer.concat(parts);
 }
 
 /** A varint field (non-negative values only). */

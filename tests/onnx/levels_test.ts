@@ -12,6 +12,7 @@ import { coverInk, DEFAULT_FOCUS_OPTIONS, inkPooling } from "../../lib/plan/focu
 import { runLevels } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
+import type { RuntimeSession } from "../../workers/runtime.ts";
 import { iou } from "../../bench/_bench.ts";
 
 const registry = await ModelRegistry.load();
@@ -19,13 +20,28 @@ const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;
 const fmt = text.spec.input;
 
-async function sessions() {
-  const rt = nodeRuntime();
-  return {
-    full: await rt.load(text.bytes, 2),
-    segments: await Promise.all(g.segments.map((s) => rt.load(s.bytes, 2))),
-    blank: await Promise.all(g.blank.map((s) => rt.load(s.bytes, 2))),
-  };
+type Sessions = { full: RuntimeSession; segments: RuntimeSession[]; blank: RuntimeSession[] };
+
+/** A test with native sessions of the whole model, its segments and its blank graphs, released after. */
+function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const rt = nodeRuntime();
+      const s = {
+        full: await rt.load(text.bytes, 2),
+        segments: await Promise.all(g.segments.map((s) => rt.load(s.bytes, 2))),
+        blank: await Promise.all(g.blank.map((s) => rt.load(s.bytes, 2))),
+      };
+      try {
+        await fn(s);
+      } finally {
+        for (const sess of [s.full, ...s.segments, ...s.blank]) await sess.release();
+      }
+    },
+  });
 }
 
 /** One pixel per colour (RGBA bytes) as the model's input. */
@@ -60,12 +76,9 @@ Deno.test("wire writer: fields read back with the reader", () => {
   assert.ok(r.done);
 });
 
-Deno.test({
-  name: "levels: one window over the whole page is the whole model; costs add up to the whole model's",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const s = await sessions();
+withSessions(
+  "levels: one window over the whole page is the whole model; costs add up to the whole model's",
+  async (s) => {
     const img = await decodeImage(await Deno.readFile("data/text-eval/nodejs-path-laptop@1.25.png"));
     const W = Math.ceil(img.width / 32) * 32, H = Math.ceil(img.height / 32) * 32;
     const win = [{ x: 0, y: 0, w: W, h: H }];
@@ -97,63 +110,52 @@ Deno.test({
     const whole = text.counter.report(x.dims);
     const gap = whole.byOpType.find((r) => r.op === "GlobalAveragePool")!.flops;
     assert.equal(segments + gap, whole.flops);
-    for (const sess of [s.full, ...s.segments, ...s.blank]) await sess.release();
   },
-});
+);
 
-Deno.test({
-  name: "levels: the blank graph on one pixel is the maps deep inside a page of that colour",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const s = await sessions();
-    const P = 960, colour = [250, 245, 240, 255];
-    const page = { width: P, height: P, data: new Uint8Array(P * P * 4) };
-    for (let i = 0; i < P * P; i++) page.data.set(colour, 4 * i);
-    const win = [{ x: 0, y: 0, w: P, h: P }];
-    // Arbitrary pooled vectors, the same for both.
-    const vectors = new Map<string, Tensor>(g.pools.map((p) => [p.name, {
-      dims: [1, p.channels, 1, 1],
-      data: Float32Array.from({ length: p.channels }, (_, c) => Math.sin(c + p.channels)),
-    }]));
-    const maps = new Map<string, Tensor>();
-    await runLevels(
-      g,
-      { windows: win, counted: win, page: { w: P, h: P }, cell: 32, cellColour: new Uint8Array((P / 32) ** 2) },
-      () => ({ dims: [1, 3, P, P], data: windowsTensor(page, fmt, win, P, P) }),
-      pixels(colour),
-      async (graph, k, feeds) => {
-        const out = await (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds);
-        if (graph === "segment") { for (const p of g.pools) if (out[p.map]) maps.set(p.map, out[p.map]); }
-        return out;
-      },
-      new Map(vectors),
-    );
-    for (const [k, b] of s.blank.entries()) {
-      const feeds: Record<string, Tensor> = {};
-      for (const n of g.blank[k].inputs) feeds[n] = n === g.input ? pixels(colour) : vectors.get(n)!;
-      const out = await b.runFeeds(feeds);
-      for (const p of g.pools.filter((q) => q.level === k)) {
-        const m = maps.get(p.map)!, [, C, h, w] = m.dims, v = out[p.map], plane = v.dims[2] * v.dims[3];
-        for (let c = 0; c < C; c++) {
-          const centre = m.data[c * h * w + (h >> 1) * w + (w >> 1)], blank = v.data[c * plane];
-          assert.ok(
-            Math.abs(centre - blank) <= 1e-3 * (Math.abs(centre) + 1e-2),
-            `${p.map}[${c}]: ${centre} vs ${blank}`,
-          );
-        }
+withSessions("levels: the blank graph on one pixel is the maps deep inside a page of that colour", async (s) => {
+  const P = 960, colour = [250, 245, 240, 255];
+  const page = { width: P, height: P, data: new Uint8Array(P * P * 4) };
+  for (let i = 0; i < P * P; i++) page.data.set(colour, 4 * i);
+  const win = [{ x: 0, y: 0, w: P, h: P }];
+  // Arbitrary pooled vectors, the same for both.
+  const vectors = new Map<string, Tensor>(g.pools.map((p) => [p.name, {
+    dims: [1, p.channels, 1, 1],
+    data: Float32Array.from({ length: p.channels }, (_, c) => Math.sin(c + p.channels)),
+  }]));
+  const maps = new Map<string, Tensor>();
+  await runLevels(
+    g,
+    { windows: win, counted: win, page: { w: P, h: P }, cell: 32, cellColour: new Uint8Array((P / 32) ** 2) },
+    () => ({ dims: [1, 3, P, P], data: windowsTensor(page, fmt, win, P, P) }),
+    pixels(colour),
+    async (graph, k, feeds) => {
+      const out = await (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds);
+      if (graph === "segment") { for (const p of g.pools) if (out[p.map]) maps.set(p.map, out[p.map]); }
+      return out;
+    },
+    new Map(vectors),
+  );
+  for (const [k, b] of s.blank.entries()) {
+    const feeds: Record<string, Tensor> = {};
+    for (const n of g.blank[k].inputs) feeds[n] = n === g.input ? pixels(colour) : vectors.get(n)!;
+    const out = await b.runFeeds(feeds);
+    for (const p of g.pools.filter((q) => q.level === k)) {
+      const m = maps.get(p.map)!, [, C, h, w] = m.dims, v = out[p.map], plane = v.dims[2] * v.dims[3];
+      for (let c = 0; c < C; c++) {
+        const centre = m.data[c * h * w + (h >> 1) * w + (w >> 1)], blank = v.data[c * plane];
+        assert.ok(
+          Math.abs(centre - blank) <= 1e-3 * (Math.abs(centre) + 1e-2),
+          `${p.map}[${c}]: ${centre} vs ${blank}`,
+        );
       }
     }
-    for (const sess of [s.full, ...s.segments, ...s.blank]) await sess.release();
-  },
+  }
 });
 
-Deno.test({
-  name: "levels: the default's windows pooling over the page are closer to the whole image than pooling alone",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const s = await sessions();
+withSessions(
+  "levels: the default's windows pooling over the page are closer to the whole image than pooling alone",
+  async (s) => {
     const img = await decodeImage(await Deno.readFile("data/text-eval/libexpat1-dev-reference-desktop@1.png"));
     const W = img.width, PW = Math.ceil(W / 32) * 32, PH = Math.ceil(img.height / 32) * 32;
     const ref = Object.values(
@@ -191,6 +193,5 @@ Deno.test({
     // Measured: 0.962 over the page, 0.77 alone (docs/TEXT_DRIFT.md has the whole test set).
     assert.ok(masks[0] > 0.95, `over the page: IoU ${masks[0]}`);
     assert.ok(masks[0] > masks[1] + 0.1, `over the page ${masks[0]}, alone ${masks[1]}`);
-    for (const sess of [s.full, ...s.segments, ...s.blank]) await sess.release();
   },
-});
+);
