@@ -1,7 +1,8 @@
 // The `text` task's evaluation images, as a user would send them: screenshots of real HTML documentation (pages every
 // Debian system ships under /usr/share/doc) taken with Debian's headless Chromium at phone, laptop and desktop window
 // sizes and device scale factors, plus the photos found locally. Pages are split by page (never the same page in both
-// sets) into a tuning set (the planner's constants were chosen on it) and a test set (the numbers in docs/EVAL.md).
+// sets) into a tuning set (the planner's constants were chosen on it), a validation set (for choices the tuning pages
+// alone no longer told apart: the halo of windows pooling over the page) and a test set (the numbers in docs/EVAL.md).
 // Images are cached under data/text-eval/ (gitignored); a rerun renders only what is missing.
 //
 //   deno run -A bench/eval/render_pages.ts        (needs `apt-get install -y chromium`)
@@ -34,6 +35,15 @@ const TUNE_PAGES = [
   "valgrind/html/quick-start.html",
   "bzip2/manual.html",
   "libffi8/html/Closure-Example.html",
+];
+/** Pages of the validation set. */
+const VAL_PAGES = [
+  "libgfortran5/NEWS.html",
+  "libffi-dev/html/Types.html",
+  "libxslt1-dev/html/APIchunk0.html",
+  "nodejs/api/buffer.html",
+  "valgrind/html/manual-core-adv.html",
+  "nodejs/api/cluster.html",
 ];
 /** Pages of the test set. */
 const TEST_PAGES = [
@@ -77,7 +87,7 @@ function photoPaths(): string[] {
 /** One evaluation image. */
 export interface EvalImage {
   name: string;
-  set: "tune" | "test";
+  set: "tune" | "val" | "test";
   kind: "screenshot" | "photo";
   path: string;
   /** The page or photo it shows. */
@@ -86,10 +96,10 @@ export interface EvalImage {
 
 export const DIR = new URL("data/text-eval/", ROOT);
 
-/** Every image of both sets: each page at two views (i-th page: views i and i+3 of {@link VIEWS}). */
+/** Every image of every set: each page at two views (i-th page: views i and i+3 of {@link VIEWS}). */
 export function evalImages(): EvalImage[] {
   const out: EvalImage[] = [];
-  const pages = (list: string[], set: "tune" | "test") =>
+  const pages = (list: string[], set: EvalImage["set"]) =>
     list.forEach((page, i) => {
       for (const v of [VIEWS[i % 6], VIEWS[(i + 3) % 6]]) {
         const name = `${page.split("/")[0]}-${page.split("/").at(-1)!.replace(/\.html$/, "")}-${v.name}`;
@@ -104,6 +114,7 @@ export function evalImages(): EvalImage[] {
     path: new URL("docs/examples/text-0.png", ROOT).pathname,
     source: "docs/examples/text-0.png",
   });
+  pages(VAL_PAGES, "val");
   pages(TEST_PAGES, "test");
   for (const p of photoPaths()) {
     out.push({ name: `photo-${p.split("/").at(-1)}`, set: "test", kind: "photo", path: p, source: p });

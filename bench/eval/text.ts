@@ -54,7 +54,7 @@ async function timed(bytes: Uint8Array, budgetFlops?: number, planner?: Planner)
   return { r, ms: performance.now() - t0 };
 }
 
-export async function evalText(set: "tune" | "test" = "test"): Promise<TextImageResult[]> {
+export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<TextImageResult[]> {
   const model = registry.model(MODEL);
   const images = (await renderMissing()).filter((i) => i.set === set);
   const out: TextImageResult[] = [];

@@ -117,7 +117,7 @@ Deno.test({
       assert.ok(body.plan.tiles.length >= 1);
       type Tile = { model: string | null; halo: number; scale: number };
       const ran = body.plan.tiles.filter((t: Tile) => t.model !== null);
-      assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.halo === 64 && t.scale === 1));
+      assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.halo === 96 && t.scale === 1));
       assert.ok(body.plan.coverage.full_res_share < 1 && body.plan.coverage.unresolved_share === 0);
       assert.ok(body.cost.flops < counter.count([1, 3, 640, 640]).flops, "adaptive should save FLOPs on this page");
       const { w, h, values } = await maskOf(body);

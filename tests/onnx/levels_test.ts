@@ -190,8 +190,8 @@ withSessions(
       for (let y = 0; y < img.height; y++) for (let x = 0; x < W; x++) want[y * W + x] = ref[y * PW + x] > 0.3 ? 1 : 0;
       return iou(mask, want);
     });
-    // Measured: 0.962 over the page, 0.77 alone (docs/TEXT_DRIFT.md has the whole test set).
-    assert.ok(masks[0] > 0.95, `over the page: IoU ${masks[0]}`);
+    // Measured: 0.977 over the page, 0.796 alone (docs/TEXT_DRIFT.md has the whole test set).
+    assert.ok(masks[0] > 0.965, `over the page: IoU ${masks[0]}`);
     assert.ok(masks[0] > masks[1] + 0.1, `over the page ${masks[0]}, alone ${masks[1]}`);
   },
 );

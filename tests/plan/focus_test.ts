@@ -258,12 +258,12 @@ Deno.test({
       assert.ok(full.mask.reduce((s, v) => s + v, 0) > 1000, "the page has text");
       // Not 1: the windows' squeeze-excitation blocks pool over the page level by level, the blank page counted at
       // its value far from any text (lib/onnx/levels.ts); near the text it differs, and four fifths of this page are
-      // blank. Measured 0.908; each window pooling alone, 0.883.
+      // blank. Measured 0.931; each window pooling alone, 0.874.
       const alone = await seg.segment(
         { task: "text", mode: "adaptive", bytes },
         focusPlanner(text, { pooling: "window" }),
       );
-      assert.ok(iou(ad.mask, full.mask) > 0.89, `IoU vs full resolution ${iou(ad.mask, full.mask)}`);
+      assert.ok(iou(ad.mask, full.mask) > 0.91, `IoU vs full resolution ${iou(ad.mask, full.mask)}`);
       assert.ok(iou(ad.mask, full.mask) > iou(alone.mask, full.mask));
       assert.ok(ad.cost.flops < full.cost.flops, "the blank half is skipped");
       assert.ok(ad.plan.coverage && ad.plan.coverage.full_res_share < 0.7);
