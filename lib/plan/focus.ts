@@ -48,7 +48,7 @@ export interface FocusOptions {
    * detector's squeeze-excitation blocks): the page, computed level by level from the windows and the blank page's
    * colours ("page", workers/levels.ts), or each window alone ("window"). On the text test images
    * (docs/TEXT_DRIFT.md, `deno run -A bench/eval/squeeze.ts`), mean / least IoU vs full resolution of the default's
-   * windows: pooling alone 0.960 / 0.790, over the page 0.990 / 0.962, fed the whole image's vectors 0.995 / 0.984.
+   * windows: pooling alone 0.969 / 0.796, over the page 0.995 / 0.977, fed the whole image's vectors 0.997 / 0.988.
    */
   pooling: "page" | "window";
   /**
