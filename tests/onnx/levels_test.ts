@@ -14,6 +14,7 @@ import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
 import { iou } from "../../bench/_bench.ts";
+import { textImage } from "../_util.ts";
 
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
@@ -79,7 +80,7 @@ Deno.test("wire writer: fields read back with the reader", () => {
 withSessions(
   "levels: one window over the whole page is the whole model; costs add up to the whole model's",
   async (s) => {
-    const img = await decodeImage(await Deno.readFile("data/text-eval/nodejs-path-laptop@1.25.png"));
+    const img = await decodeImage(await Deno.readFile("docs/examples/text-0.png"));
     const W = Math.ceil(img.width / 32) * 32, H = Math.ceil(img.height / 32) * 32;
     const win = [{ x: 0, y: 0, w: W, h: H }];
     const x = { dims: [1, 3, H, W], data: windowsTensor(img, fmt, win, H, W) };
@@ -156,7 +157,15 @@ withSessions("levels: the blank graph on one pixel is the maps deep inside a pag
 withSessions(
   "levels: the default's windows pooling over the page are closer to the whole image than pooling alone",
   async (s) => {
-    const img = await decodeImage(await Deno.readFile("data/text-eval/libexpat1-dev-reference-desktop@1.png"));
+    // A documentation-like page: a paragraph of small text in one corner, a heading, and much blank paper.
+    const lines = [
+      "Level by level, every window sees the page: the squeeze-excitation",
+      "blocks average each feature map over the whole input, and a window",
+      "run alone averages over itself, text without the blank around it.",
+      "The blank page is counted at the value its maps take far from text.",
+    ].map((text, i) => ({ text, x: 48, y: 140 + 30 * i, size: 18 }));
+    const doc = await textImage(1280, 960, [{ text: "Pooling over the page", x: 48, y: 60, size: 36 }, ...lines]);
+    const img = await decodeImage(new Uint8Array(await doc.image.encode()));
     const W = img.width, PW = Math.ceil(W / 32) * 32, PH = Math.ceil(img.height / 32) * 32;
     const ref = Object.values(
       await s.full.run(windowsTensor(img, fmt, [{ x: 0, y: 0, w: PW, h: PH }], PH, PW), [1, 3, PH, PW]),
@@ -190,8 +199,8 @@ withSessions(
       for (let y = 0; y < img.height; y++) for (let x = 0; x < W; x++) want[y * W + x] = ref[y * PW + x] > 0.3 ? 1 : 0;
       return iou(mask, want);
     });
-    // Measured: 0.977 over the page, 0.796 alone (docs/TEXT_DRIFT.md has the whole test set).
-    assert.ok(masks[0] > 0.965, `over the page: IoU ${masks[0]}`);
-    assert.ok(masks[0] > masks[1] + 0.1, `over the page ${masks[0]}, alone ${masks[1]}`);
+    // Measured: 0.955 over the page, 0.908 alone (docs/TEXT_DRIFT.md has real pages: 0.995 / 0.969 on average).
+    assert.ok(masks[0] > 0.94, `over the page: IoU ${masks[0]}`);
+    assert.ok(masks[0] > masks[1] + 0.03, `over the page ${masks[0]}, alone ${masks[1]}`);
   },
 );
