@@ -18,5 +18,5 @@ export {
 export { resizeCHW, resizeMaskNearest } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";
 export { decodeMaskRle, encodeMaskRle } from "./rle.ts";
-export { type InputFormat, type PlanesInput, planesTensor, type Window, windowsTensor } from "./window.ts";
+export { type InputFormat, pixelWords, type PlanesInput, planesTensor, type Window, windowsTensor } from "./window.ts";
 export { sharpAvailable } from "./_sharp.ts";

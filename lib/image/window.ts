@@ -102,8 +102,11 @@ if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) {
   throw new Error("lib/image/window.ts assumes a little-endian machine");
 }
 
-/** The image's pixels as words; a copy only when its bytes do not start on a 4-byte boundary. */
-function words(data: RgbaImage["data"]): Uint32Array {
+/**
+ * The image's pixels as little-endian words (r in the low byte, alpha in the high); a copy only when its bytes do not
+ * start on a 4-byte boundary.
+ */
+export function pixelWords(data: RgbaImage["data"]): Uint32Array {
   const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
   return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length >> 2);
 }
@@ -120,7 +123,7 @@ function fill(
   const y0 = Math.max(0, win.y), y1 = Math.min(img.height, win.y + win.h);
   if (x1 <= x0 || y1 <= y0) return;
   // Separate loops per channel count keep each one monomorphic when a worker serves grey and colour models.
-  (plan.c === 1 ? fillGrey : fillColour)(words(img.data), img.width, plan, background, win, x0, x1, y0, y1, dst);
+  (plan.c === 1 ? fillGrey : fillColour)(pixelWords(img.data), img.width, plan, background, win, x0, x1, y0, y1, dst);
 }
 
 type Fill = (

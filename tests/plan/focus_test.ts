@@ -88,6 +88,20 @@ Deno.test("inkCells marks the cells with strokes; coverCells covers every marked
   assert.ok(capped.every((r) => r.cols <= 4));
 });
 
+Deno.test("inkCells: transparent pixels are composited over the background; each cell's colour is its mid-range", () => {
+  // 4×2 px, cells of 2: cell 0 white with one fully transparent black pixel (white over a white background: blank),
+  // cell 1 white with one half-transparent black pixel (grey: ink).
+  const data = new Uint8Array(4 * 2 * 4).fill(255);
+  data.set([0, 0, 0, 0], 0);
+  data.set([0, 0, 0, 128], 4 * 2);
+  const grid = inkCells({ width: 4, height: 2, data }, 2, 8, 255);
+  assert.deepEqual([...grid.on], [0, 1]);
+  assert.deepEqual([...grid.colour!.subarray(0, 3)], [255, 255, 255]);
+  assert.deepEqual([...grid.colour!.subarray(3, 6)], [191, 191, 191], "mid-range of 127 and 255");
+  // Over a black background the transparent pixel is black: ink.
+  assert.deepEqual([...inkCells({ width: 4, height: 2, data }, 2, 8, 0).on], [1, 1]);
+});
+
 Deno.test("glance scale: ½, or ¼ for images far above the reference size or over the execution limit", () => {
   assert.equal(glanceScale(1366, 768, task.reference, 1 << 22), 0.5);
   assert.equal(glanceScale(4000, 3000, task.reference, 1 << 22), 0.25);
