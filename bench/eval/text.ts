@@ -191,7 +191,7 @@ export function textSection(results: TextImageResult[]): string[] {
     "through each segment and averages the level's maps over the page (`workers/levels.ts`), the area no window covers " +
     "counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input through the graph " +
     "with every kernel summed over space). Its price is the windows' own, plus four 1×1 runs; its windows carry a " +
-    `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning pages). What is left is the page ` +
+    `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages). What is left is the page ` +
     "area near text that no window covers, counted at the far-from-text value.",
     "",
     "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
