@@ -112,7 +112,11 @@ Deno.test({
       const responses = await Promise.all(Array.from({ length: 50 }, () => segment(server, k.secret)));
       const ok = responses.filter((r) => r.status === 200);
       const refused = responses.filter((r) => r.status === 402);
-      assert.equal(ok.length + refused.length, 50, `statuses ${responses.map((r) => r.status)}`);
+      // Anything else (a CI run once answered three 503s here, not reproduced since) says why in the message.
+      const other = await Promise.all(
+        responses.filter((r) => r.status !== 200 && r.status !== 402).map(async (r) => `${r.status} ${await r.text()}`),
+      );
+      assert.equal(ok.length + refused.length, 50, `statuses ${responses.map((r) => r.status)}; ${other.join("; ")}`);
       assert.ok(ok.length <= n);
       assert.equal(ok.length, n, "credit for n requests should serve n of them");
       const served = ok.reduce((s, r) => s + Number(r.headers.get("x-cost-gflops")), 0);
