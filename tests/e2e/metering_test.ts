@@ -106,17 +106,25 @@ Deno.test({
       assert.match((await res.json()).type, /key-revoked/);
     });
 
-    await t.step("50 parallel requests on credit for exactly 7: 7 succeed, the rest 402, debits exact", async () => {
+    await t.step("30 parallel requests on credit for exactly 7: 7 succeed, the rest 402, debits exact", async () => {
       const n = 7;
       const k = await createKey(server, { credit_gflops: (n * cost + cost / 2) / 1e9 });
-      const responses = await Promise.all(Array.from({ length: 50 }, () => segment(server, k.secret)));
+      // 30, not more: each upload waits for the decode worker first, and past 32 waiting uploads the server sheds with
+      // 503 by design. 50 at once got three 503s in one CI run (their cause was not recorded; 2,000 such requests here
+      // since, some on a loaded machine, got none).
+      const parallel = 30;
+      const responses = await Promise.all(Array.from({ length: parallel }, () => segment(server, k.secret)));
       const ok = responses.filter((r) => r.status === 200);
       const refused = responses.filter((r) => r.status === 402);
-      // Anything else (a CI run once answered three 503s here, not reproduced since) says why in the message.
+      // Anything else says why in the message.
       const other = await Promise.all(
         responses.filter((r) => r.status !== 200 && r.status !== 402).map(async (r) => `${r.status} ${await r.text()}`),
       );
-      assert.equal(ok.length + refused.length, 50, `statuses ${responses.map((r) => r.status)}; ${other.join("; ")}`);
+      assert.equal(
+        ok.length + refused.length,
+        parallel,
+        `statuses ${responses.map((r) => r.status)}; ${other.join("; ")}`,
+      );
       assert.ok(ok.length <= n);
       assert.equal(ok.length, n, "credit for n requests should serve n of them");
       const served = ok.reduce((s, r) => s + Number(r.headers.get("x-cost-gflops")), 0);
