@@ -13,14 +13,11 @@
 // space (stride, padding and dilation only matter at the edges), so the model's graph up to the maps, with every Conv
 // kernel summed, run on one pixel, gives it exactly.
 //
-// Graphs are spliced at the protobuf level (lib/onnx/_wire.ts): nodes and initializers are copied as raw bytes; only
-// inputs, outputs, rewritten convolutions and their summed kernels are encoded new. Written here rather than with a
-// protobuf library: nothing in the npm registry reads and writes ONNX without a generated schema of the whole format,
-// and the edit needs six message types.
+// Graphs are spliced at the protobuf level (lib/onnx/_splice.ts): nodes and initializers are copied as raw bytes.
 
-import { AttributeType, DataType, decodeModel, type OnnxNode, tensorValues } from "./proto.ts";
+import { DataType, decodeModel } from "./proto.ts";
 import { planGraph, runGraph } from "./_infer.ts";
-import { concatBytes, lenField, payloadOf, type RawField, rawFields, varintField } from "./_wire.ts";
+import { isKernel, RawModel, SpliceError } from "./_splice.ts";
 
 /** One global average pool: its output (a graph input of later segments), the map it averages, its level. */
 export interface PooledVector {
@@ -96,19 +93,13 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   const gapIdx = g.nodes.flatMap((n, i) => (n.opType === "GlobalAveragePool" ? [i] : []));
   if (!gapIdx.length) return null;
 
-  const top = rawFields(bytes);
-  const graphField = top.find((f) => f.field === 7)!;
-  const graphRaw = rawFields(payloadOf(graphField));
-  const nodeRaw = graphRaw.filter((f) => f.field === 1).map((f) => f.raw);
-  const initRaw = graphRaw.filter((f) => f.field === 5).map((f) => f.raw);
-  if (nodeRaw.length !== g.nodes.length || initRaw.length !== g.initializers.length) {
-    throw new LevelGraphError("the graph's raw fields do not match its decoded nodes");
+  let raw: RawModel;
+  try {
+    raw = new RawModel(bytes, model);
+  } catch (err) {
+    throw new LevelGraphError((err as Error).message);
   }
-  const header = top.filter((f) => f.field !== 7).map((f) => f.raw);
-
-  const producer = new Map<string, number>();
-  g.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
-  const initIdx = new Map(g.initializers.map((t, i) => [t.name, i]));
+  const { producer, initIdx } = raw;
   const graphInputs = g.inputs.map((v) => v.name).filter((n) => !initIdx.has(n));
   const isGap = new Set(gapIdx);
 
@@ -212,7 +203,7 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
       graphOutputs.includes(t)
     );
     segments.push({
-      bytes: encodeModel(header, graphRaw, nodeRaw, initRaw, g.nodes, nodes, inputs, outputs, initIdx),
+      bytes: raw.closure(nodes, inputs, outputs),
       inputs,
       outputs,
     });
@@ -224,7 +215,6 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   }
 
   // The blank graphs: per level, every node its maps need, convolutions' kernels summed over space.
-  const summed = new Map<number, { constant: Uint8Array; conv: Uint8Array }>();
   const blankGraph = (maps: string[]): LevelSegment => {
     const need = new Set<number>();
     const stack = maps.slice();
@@ -233,35 +223,22 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
       const p = producer.get(t);
       if (p === undefined || need.has(p) || isGap.has(p)) continue;
       need.add(p);
-      const n = g.nodes[p];
       // A convolution reads its summed kernel instead of the original.
-      stack.push(...n.inputs.filter((x, k) => x !== "" && !(n.opType === "Conv" && k === 1)));
+      stack.push(...g.nodes[p].inputs.filter((x, k) => x !== "" && !isKernel(g.nodes[p], k)));
     }
     const order = [...need].sort((a, b) => a - b);
     const bad = [...new Set(order.map((i) => g.nodes[i].opType).filter((op) => !BLANK_OPS.has(op)))];
     if (bad.length) throw new LevelGraphError(`the pooled maps depend on ops with edge effects: ${bad.join(", ")}`);
-    const nodes: Uint8Array[] = [];
-    for (const i of order) {
-      const n = g.nodes[i];
-      if (n.opType !== "Conv") {
-        nodes.push(nodeRaw[i]);
-        continue;
-      }
-      let s = summed.get(i);
-      if (!s) {
-        const kernel = summedKernel(g, producer, initIdx, n.inputs[1]), name = `${n.outputs[0]}::summed_kernel`;
-        s = { constant: constantNode(name, kernel.dims, kernel.values), conv: convAs1x1(nodeRaw[i], n, name) };
-        summed.set(i, s);
-      }
-      nodes.push(s.constant, s.conv);
+    let nodes: Uint8Array[];
+    try {
+      nodes = order.flatMap((i) => (g.nodes[i].opType === "Conv" ? raw.summedConv(i) : [raw.node(i)]));
+    } catch (err) {
+      if (err instanceof SpliceError) throw new LevelGraphError(err.message);
+      throw err;
     }
     const reads = new Set(order.flatMap((i) => g.nodes[i].inputs));
     const inputs = [...graphInputs, ...pools.map((p) => p.name)].filter((t) => reads.has(t));
-    const bytes = spliceModel(header, graphRaw, nodes, usedInitializers(g.nodes, order, initRaw, initIdx), {
-      inputs,
-      outputs: maps,
-    });
-    return { bytes, inputs, outputs: maps };
+    return { bytes: raw.splice(nodes, order, { inputs, outputs: maps }), inputs, outputs: maps };
   };
   const blank = Array.from(
     { length: levels },
@@ -281,132 +258,4 @@ export function blankShapes(g: LevelGraphs, k: number, colours: number, channels
     shapes[name] = p ? [1, p.channels, 1, 1] : [colours, channels, 1, 1];
   }
   return shapes;
-}
-
-/** A Conv node's kernel summed over its spatial axes: [O, I/g, 1, 1]. */
-function summedKernel(
-  g: ReturnType<typeof decodeModel>["graph"],
-  producer: Map<string, number>,
-  initIdx: Map<string, number>,
-  name: string,
-): { dims: number[]; values: Float32Array } {
-  const i = initIdx.get(name);
-  const p = producer.get(name);
-  const t = i !== undefined
-    ? g.initializers[i]
-    : p !== undefined && g.nodes[p].opType === "Constant"
-    ? g.nodes[p].attributes.get("value")?.t
-    : undefined;
-  if (!t || t.dataType !== DataType.FLOAT) throw new LevelGraphError(`conv kernel ${name} is not a float constant`);
-  const v = tensorValues(t);
-  if (!v || t.dims.length !== 4) throw new LevelGraphError(`conv kernel ${name} cannot be read`);
-  const [o, c, kh, kw] = t.dims, k = kh * kw;
-  const values = new Float32Array(o * c);
-  for (let j = 0; j < o * c; j++) {
-    let s = 0;
-    for (let q = 0; q < k; q++) s += v[j * k + q];
-    values[j] = s;
-  }
-  return { dims: [o, c, 1, 1], values };
-}
-
-/** A Constant node holding a float tensor. */
-function constantNode(output: string, dims: number[], values: Float32Array): Uint8Array {
-  const tensor = [
-    ...dims.map((d) => varintField(1, d)),
-    varintField(2, DataType.FLOAT),
-    lenField(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength)),
-  ];
-  const attr = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
-  return lenField(1, [lenField(2, output), lenField(3, output), lenField(4, "Constant"), lenField(5, attr)]);
-}
-
-/** A Conv node rewritten as a 1×1 convolution (stride 1, no padding) reading `kernel`; its group is kept. */
-function convAs1x1(raw: Uint8Array, n: OnnxNode, kernel: string): Uint8Array {
-  const fields = rawFields(payloadOf({ field: 1, raw }));
-  const kept = fields.filter((f) => f.field !== 1 && f.field !== 5).map((f) => f.raw);
-  const inputs = n.inputs.map((t, j) => lenField(1, j === 1 ? kernel : t));
-  const group = fields.filter((f) => f.field === 5 && attrName(f) === "group").map((f) => f.raw);
-  const kernelShape = lenField(5, [
-    lenField(1, "kernel_shape"),
-    varintField(8, 1),
-    varintField(8, 1),
-    varintField(20, AttributeType.INTS),
-  ]);
-  return lenField(1, [...inputs, ...kept, ...group, kernelShape]);
-}
-
-function attrName(f: RawField): string {
-  const name = rawFields(payloadOf(f)).find((a) => a.field === 1);
-  return name ? new TextDecoder().decode(payloadOf(name)) : "";
-}
-
-/** Initializers the nodes read. */
-function usedInitializers(
-  nodes: OnnxNode[],
-  take: number[],
-  initRaw: Uint8Array[],
-  initIdx: Map<string, number>,
-): Uint8Array[] {
-  const used = new Set<number>();
-  for (const i of take) for (const t of nodes[i].inputs) if (initIdx.has(t)) used.add(initIdx.get(t)!);
-  return [...used].sort((a, b) => a - b).map((i) => initRaw[i]);
-}
-
-/** A segment's model: its runtime nodes plus the static nodes they need, in file order. */
-function encodeModel(
-  header: Uint8Array[],
-  graphRaw: RawField[],
-  nodeRaw: Uint8Array[],
-  initRaw: Uint8Array[],
-  nodes: OnnxNode[],
-  runtime: number[],
-  inputs: string[],
-  outputs: string[],
-  initIdx: Map<string, number>,
-): Uint8Array {
-  const producer = new Map<string, number>();
-  nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
-  const take = new Set(runtime);
-  const stack = runtime.flatMap((i) => nodes[i].inputs);
-  const have = new Set(inputs);
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (t === "" || have.has(t)) continue;
-    have.add(t);
-    const p = producer.get(t);
-    if (p !== undefined && !take.has(p)) {
-      take.add(p);
-      stack.push(...nodes[p].inputs);
-    }
-  }
-  const order = [...take].sort((a, b) => a - b);
-  return spliceModel(header, graphRaw, order.map((i) => nodeRaw[i]), usedInitializers(nodes, order, initRaw, initIdx), {
-    inputs,
-    outputs,
-  });
-}
-
-/** A model with the header of the original and a graph of these nodes, initializers, inputs and outputs. */
-function spliceModel(
-  header: Uint8Array[],
-  graphRaw: RawField[],
-  nodes: Uint8Array[],
-  inits: Uint8Array[],
-  io: { inputs: string[]; outputs: string[] },
-): Uint8Array {
-  const name = graphRaw.filter((f) => f.field === 2).map((f) => f.raw);
-  const graph = [
-    ...nodes,
-    ...name,
-    ...inits,
-    ...io.inputs.map((t) => lenField(11, valueInfo(t))),
-    ...io.outputs.map((t) => lenField(12, valueInfo(t))),
-  ];
-  return concatBytes([...header, lenField(7, graph)]);
-}
-
-/** A float tensor of any shape (the runtime infers shapes from the graph). */
-function valueInfo(name: string): Uint8Array[] {
-  return [lenField(1, name), lenField(2, [lenField(1, [varintField(1, DataType.FLOAT)])])];
 }

@@ -1,0 +1,151 @@
+// ONNX models spliced at the protobuf level for lib/onnx/levels.ts: a model's nodes and initializers are kept as the
+// raw bytes of the file and copied into new models unchanged; only graph inputs and outputs, and a convolution
+// rewritten with its kernel summed over space, are encoded new (lib/onnx/_wire.ts writers). Written here rather than
+// with a protobuf library: nothing in the npm registry reads and writes ONNX without a generated schema of the whole
+// format, and the edit needs six message types.
+
+import { AttributeType, DataType, type OnnxModel, type OnnxNode, tensorValues } from "./proto.ts";
+import { concatBytes, lenField, payloadOf, type RawField, rawFields, varintField } from "./_wire.ts";
+
+/** Raised when a model cannot be spliced or rewritten. */
+export class SpliceError extends Error {}
+
+/** A decoded model with the raw bytes of its nodes and initializers, in file order. */
+export class RawModel {
+  /** ModelProto fields other than the graph (IR version, opsets, producer). */
+  readonly #header: Uint8Array[];
+  readonly #graphName: Uint8Array[];
+  readonly #nodes: Uint8Array[];
+  readonly #inits: Uint8Array[];
+  /** summedConv's answers (a convolution feeds the blank graphs of several levels). */
+  readonly #summed = new Map<number, [Uint8Array, Uint8Array]>();
+  /** Node index producing each tensor; initializer index by name. */
+  readonly producer = new Map<string, number>();
+  readonly initIdx: Map<string, number>;
+
+  constructor(bytes: Uint8Array, readonly model: OnnxModel) {
+    const top = rawFields(bytes);
+    const graph = rawFields(payloadOf(top.find((f) => f.field === 7)!));
+    this.#header = top.filter((f) => f.field !== 7).map((f) => f.raw);
+    this.#graphName = graph.filter((f) => f.field === 2).map((f) => f.raw);
+    this.#nodes = graph.filter((f) => f.field === 1).map((f) => f.raw);
+    this.#inits = graph.filter((f) => f.field === 5).map((f) => f.raw);
+    const g = model.graph;
+    if (this.#nodes.length !== g.nodes.length || this.#inits.length !== g.initializers.length) {
+      throw new SpliceError("the graph's raw fields do not match its decoded nodes");
+    }
+    g.nodes.forEach((n, i) => n.outputs.forEach((o) => this.producer.set(o, i)));
+    this.initIdx = new Map(g.initializers.map((t, i) => [t.name, i]));
+  }
+
+  /** The model of nodes `take` plus every node they need that `inputs` do not provide, in file order. */
+  closure(take: number[], inputs: string[], outputs: string[]): Uint8Array {
+    const nodes = this.model.graph.nodes;
+    const keep = new Set(take);
+    const have = new Set(inputs);
+    const stack = take.flatMap((i) => nodes[i].inputs);
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (t === "" || have.has(t)) continue;
+      have.add(t);
+      const p = this.producer.get(t);
+      if (p !== undefined && !keep.has(p)) {
+        keep.add(p);
+        stack.push(...nodes[p].inputs);
+      }
+    }
+    const order = [...keep].sort((a, b) => a - b);
+    return this.splice(order.map((i) => this.#nodes[i]), order, { inputs, outputs });
+  }
+
+  /**
+   * A model with this one's header and a graph of the encoded `nodes` (in order), the initializers the nodes of
+   * indices `readers` read, and these inputs and outputs (float tensors of any shape).
+   */
+  splice(nodes: Uint8Array[], readers: number[], io: { inputs: string[]; outputs: string[] }): Uint8Array {
+    const used = new Set<number>();
+    for (const i of readers) {
+      for (const t of this.model.graph.nodes[i].inputs) if (this.initIdx.has(t)) used.add(this.initIdx.get(t)!);
+    }
+    const graph = [
+      ...nodes,
+      ...this.#graphName,
+      ...[...used].sort((a, b) => a - b).map((i) => this.#inits[i]),
+      ...io.inputs.map((t) => lenField(11, valueInfo(t))),
+      ...io.outputs.map((t) => lenField(12, valueInfo(t))),
+    ];
+    return concatBytes([...this.#header, lenField(7, graph)]);
+  }
+
+  /** Node `i`'s raw bytes. */
+  node(i: number): Uint8Array {
+    return this.#nodes[i];
+  }
+
+  /**
+   * Conv node `i` as two encoded nodes: a Constant holding its kernel summed over space ([O, I/g, 1, 1]) and the
+   * convolution reading it as a 1×1 one (stride 1, no padding; its group kept).
+   */
+  summedConv(i: number): [Uint8Array, Uint8Array] {
+    const done = this.#summed.get(i);
+    if (done) return done;
+    const n = this.model.graph.nodes[i];
+    const { dims, values } = this.#summedKernel(n.inputs[1]);
+    const name = `${n.outputs[0]}::summed_kernel`;
+    const tensor = [
+      ...dims.map((d) => varintField(1, d)),
+      varintField(2, DataType.FLOAT),
+      lenField(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength)),
+    ];
+    const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
+    const constant = lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
+    const fields = rawFields(payloadOf({ field: 1, raw: this.#nodes[i] }));
+    const kept = fields.filter((f) => f.field !== 1 && f.field !== 5).map((f) => f.raw);
+    const group = fields.filter((f) => f.field === 5 && attrName(f) === "group").map((f) => f.raw);
+    const kernelShape = lenField(5, [
+      lenField(1, "kernel_shape"),
+      varintField(8, 1),
+      varintField(8, 1),
+      varintField(20, AttributeType.INTS),
+    ]);
+    const inputs = n.inputs.map((t, j) => lenField(1, j === 1 ? name : t));
+    const out: [Uint8Array, Uint8Array] = [constant, lenField(1, [...inputs, ...kept, ...group, kernelShape])];
+    this.#summed.set(i, out);
+    return out;
+  }
+
+  /** A float kernel (initializer or Constant) summed over its spatial axes. */
+  #summedKernel(name: string): { dims: number[]; values: Float32Array } {
+    const g = this.model.graph;
+    const i = this.initIdx.get(name), p = this.producer.get(name);
+    const t = i !== undefined
+      ? g.initializers[i]
+      : p !== undefined && g.nodes[p].opType === "Constant"
+      ? g.nodes[p].attributes.get("value")?.t
+      : undefined;
+    if (!t || t.dataType !== DataType.FLOAT) throw new SpliceError(`conv kernel ${name} is not a float constant`);
+    const v = tensorValues(t);
+    if (!v || t.dims.length !== 4) throw new SpliceError(`conv kernel ${name} cannot be read`);
+    const [o, c, kh, kw] = t.dims, k = kh * kw;
+    const values = new Float32Array(o * c);
+    for (let j = 0; j < o * c; j++) {
+      let s = 0;
+      for (let q = 0; q < k; q++) s += v[j * k + q];
+      values[j] = s;
+    }
+    return { dims: [o, c, 1, 1], values };
+  }
+}
+
+/** Whether node `n` is a convolution whose input `k` is its kernel. */
+export const isKernel = (n: OnnxNode, k: number): boolean => n.opType === "Conv" && k === 1;
+
+function attrName(f: RawField): string {
+  const name = rawFields(payloadOf(f)).find((a) => a.field === 1);
+  return name ? new TextDecoder().decode(payloadOf(name)) : "";
+}
+
+/** A float tensor of any shape (the runtime infers shapes from the graph). */
+function valueInfo(name: string): Uint8Array[] {
+  return [lenField(1, name), lenField(2, [lenField(1, [varintField(1, DataType.FLOAT)])])];
+}
