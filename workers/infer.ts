@@ -16,7 +16,7 @@ import {
   type WorkerModel,
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
-import { runLevels } from "./levels.ts";
+import { blankPixels, runLevels } from "./levels.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
@@ -118,12 +118,7 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
   const { segments, blank } = await levelSessionsOf(msg.model, g);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
-  const nColours = input.colours.length / 4;
-  const pixels = { width: nColours, height: 1, data: input.colours };
-  const blankInput = {
-    dims: [nColours, c, 1, 1],
-    data: windowsTensor(pixels, fmt, Array.from({ length: nColours }, (_, x) => ({ x, y: 0, w: 1, h: 1 })), 1, 1),
-  };
+  const blankInput = blankPixels(input.colours, { ...fmt, channels: c });
   let ms = 0;
   const outs = await runLevels(
     g,

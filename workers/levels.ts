@@ -5,8 +5,19 @@
 // colour, under the vectors known so far). The windows' FLOPs are the whole model's at their shapes: each node runs
 // once per window, and the reduction does a global average pool's work.
 
+import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import type { LevelGraphs } from "../lib/onnx/levels.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
+
+/** The blank graphs' input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
+export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: number }): Tensor {
+  const n = colours.length / 4;
+  const windows = Array.from({ length: n }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));
+  return {
+    dims: [n, fmt.channels, 1, 1],
+    data: windowsTensor({ width: n, height: 1, data: colours }, fmt, windows, 1, 1),
+  };
+}
 
 /** Runs segment `k` of the model, or level `k`'s blank graph, on named inputs. */
 export type SegmentRunner = (

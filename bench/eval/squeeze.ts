@@ -16,10 +16,11 @@ import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
-import { coverInk, DEFAULT_FOCUS_OPTIONS, type FocusWindow, inkPooling } from "../../lib/plan/focus.ts";
+import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
+import { coverInk, type FocusWindow, inkPooling } from "../../lib/plan/ink_cover.ts";
 import type { Box } from "../../lib/plan/geometry.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
-import { runLevels } from "../../workers/levels.ts";
+import { blankPixels, runLevels } from "../../workers/levels.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 
 const arg = (name: string, fallback: string) => {
@@ -196,10 +197,7 @@ async function pageMaps(
   wins: FocusWindow[],
   pooling: NonNullable<ReturnType<typeof inkPooling>>,
 ): Promise<Float32Array[]> {
-  const colours = pooling.colours.length / 4;
-  const pixels = { width: colours, height: 1, data: pooling.colours };
-  const ones = Array.from({ length: colours }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));
-  const blankInput = { dims: [colours, 3, 1, 1], data: windowsTensor(pixels, fmt, ones, 1, 1) };
+  const blankInput = blankPixels(pooling.colours, fmt);
   const outs = await runLevels(
     levels,
     { ...pooling, windows: wins.map((f) => f.window) },

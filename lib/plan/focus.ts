@@ -10,12 +10,11 @@
 
 import { BudgetTooSmallError } from "../errors.ts";
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
-import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
-import { blankColours, type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
+import type { CellGrid } from "./cover.ts";
 import { wholeImageCall } from "./fixed.ts";
-import { type Box, roundUp, tileGrid } from "./geometry.ts";
+import { type Box, tileGrid } from "./geometry.ts";
 import {
   type Glance,
   glanceCall,
@@ -25,41 +24,17 @@ import {
   largestGlance,
   scaledCall,
 } from "./glance.ts";
+import { coverInk, type FocusGeometry, type FocusWindow, type InkCoverOptions, inkPooling } from "./ink_cover.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
-/** Knobs of glance → focus. */
-export interface FocusOptions {
+/** Knobs of glance → focus (the ink cover's own: lib/plan/ink_cover.ts). */
+export interface FocusOptions extends InkCoverOptions {
   /** Glance probability from which a pixel counts as unsure (below: confidently background). */
   low: number;
   /** Glance probability from which a pixel counts as confidently text (between low and high: unsure). */
   high: number;
-  /** A cell is blank when every channel's max − min inside it is at most this (0–255). */
-  inkRange: number;
-  /** Cost of one more window, in pixels of model input (the per-execution overhead the XY cut weighs). */
-  windowPixels: number;
-  /** Cell size, px (default: the model's input multiple). */
-  cell?: number;
-  /** Halo of real neighbour pixels around each focus window, px (default: the model's `tile.halo`). */
-  halo?: number;
   /** Which plan runs without a budget: the full-resolution cover of the ink ("ink"), or glance first ("glance"). */
   unbudgeted: "ink" | "glance";
-  /**
-   * What the global average pools of the ink cover's windows average over, for a model that has them (the text
-   * detector's squeeze-excitation blocks): the page, computed level by level from the windows and the blank page's
-   * colours ("page", workers/levels.ts), or each window alone ("window"). On the text test images
-   * (docs/TEXT_DRIFT.md, `deno run -A bench/eval/squeeze.ts`), mean / least IoU vs full resolution of the default's
-   * windows: pooling alone 0.969 / 0.796, over the page 0.995 / 0.977, fed the whole image's vectors 0.997 / 0.988.
-   */
-  pooling: "page" | "window";
-  /**
-   * Halo of the ink cover's windows when they pool over the page, px: the smallest whose least IoU vs full resolution
-   * is at least 0.98 on both the tuning and the validation pages (`deno run -A bench/eval/squeeze.ts --set tune|val
-   * --halo none --page-halo H --out /tmp/t.md`; mean / least IoU, mean cost ÷ full). Tuning: 32 → 0.992 / 0.981,
-   * 82.2 %; 64 → 0.996 / 0.989, 84.9 %; 96 → 0.997 / 0.991, 87.2 %. Validation: 32 → 0.990 / 0.966, 68.5 %; 64 →
-   * 0.994 / 0.975, 72.5 %; 96 → 0.996 / 0.983, 75.5 %; 128 → 0.996 / 0.985, 78.0 %. (64 was chosen first, on the
-   * tuning pages alone; it read 0.962 on the test pages, and the validation pages were added.)
-   */
-  pageHalo: number;
   /**
    * Under a budget, the glance keeps full height and shrinks only the width until its horizontal scale reaches this
    * ratio to its vertical one, then shrinks both at that ratio (lib/plan/glance.ts `glancePath`). Chosen on the tuning
@@ -80,9 +55,9 @@ export interface FocusOptions {
 }
 
 /**
- * Defaults for {@link FocusOptions}, chosen on the tuning images of bench/eval/render_pages.ts: a large per-window cost
- * (few, large windows) because each window sees only its own image-wide context (the detector's squeeze-excitation
- * blocks pool over the whole input), so many small windows drift from the whole-image mask.
+ * Defaults for {@link FocusOptions}, chosen on the tuning images of bench/eval/render_pages.ts (the page halo also on
+ * the validation images): a large per-window cost (few, large windows), because a window that pools alone (the
+ * budgeted paths) sees only its own image-wide context, so many small windows drift from the whole-image mask.
  */
 export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   low: 0.05,
@@ -107,119 +82,9 @@ function glanceCalls(
   return [preferred, 0.25].map((s) => glanceCall(model, width, height, s));
 }
 
-/** A focus window: a rectangle of cells, the mask region it writes (core) and the model input it runs on (window). */
-export interface FocusWindow {
-  rect: CellRect;
-  core: { x: number; y: number; w: number; h: number };
-  window: { x: number; y: number; w: number; h: number };
-}
-
-/**
- * The geometry of full-resolution windows over a width×height image: cells of the model's input multiple, and each
- * rectangle of cells grown by `halo` px of real neighbour pixels, clipped to the image padded to the model's multiple
- * (as the whole-image run pads it), so windows stay aligned with the whole-image run's stride grid.
- */
-export class FocusGeometry {
-  readonly padW: number;
-  readonly padH: number;
-
-  constructor(
-    readonly width: number,
-    readonly height: number,
-    readonly cell: number,
-    readonly halo: number,
-    readonly multiple: number,
-    readonly maxExecPixels: number,
-    readonly windowPixels: number,
-  ) {
-    this.padW = roundUp(width, multiple);
-    this.padH = roundUp(height, multiple);
-  }
-
-  /** The window of a rectangle of cells. */
-  window(r: CellRect): FocusWindow {
-    const { cell, halo, width, height } = this;
-    const x0 = r.col * cell, y0 = r.row * cell;
-    const x1 = (r.col + r.cols) * cell, y1 = (r.row + r.rows) * cell;
-    // The window: the core plus the halo, clipped to the padded image, its size rounded up to the model's multiple
-    // (growing right and down, then left and up where the padded image ends).
-    const m = this.multiple;
-    const wx0 = Math.max(0, x0 - halo), wy0 = Math.max(0, y0 - halo);
-    const ww = Math.min(this.padW, roundUp(Math.min(this.padW, x1 + halo) - wx0, m));
-    const wh = Math.min(this.padH, roundUp(Math.min(this.padH, y1 + halo) - wy0, m));
-    return {
-      rect: r,
-      core: { x: x0, y: y0, w: Math.min(width, x1) - x0, h: Math.min(height, y1) - y0 },
-      window: { x: Math.min(wx0, this.padW - ww), y: Math.min(wy0, this.padH - wh), w: ww, h: wh },
-    };
-  }
-
-  /** What the XY cut minimises: input pixels of the rectangle's window plus the per-window cost. */
-  readonly cost = (r: CellRect): number => {
-    const { window: w } = this.window(r);
-    return w.w * w.h > this.maxExecPixels ? Infinity : w.w * w.h + this.windowPixels;
-  };
-
-  /** Few windows covering the on-cells of `grid`. */
-  cover(grid: CellGrid): FocusWindow[] {
-    return coverCells(grid, this.cost).map((r) => this.window(r));
-  }
-}
-
-/**
- * The full-resolution windows the plan without a budget runs: the cells with ink (`inkCells`), covered by few haloed
- * windows. Also what bench/eval/squeeze.ts measures the default's drift on.
- */
-export function coverInk(
-  model: LoadedModel,
-  image: RgbaImage,
-  maxExecPixels: number,
-  o: FocusOptions = DEFAULT_FOCUS_OPTIONS,
-  ink?: CellGrid,
-): { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] } {
-  const m = model.spec.input.multiple;
-  const halo = poolsOverPage(model, o) ? o.pageHalo : o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
-  const cell = o.cell ?? m;
-  const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels);
-  ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background);
-  return { geo, ink, windows: geo.cover(ink) };
-}
-
 /** The calls of a set of focus windows (one call; the executor batches equal window sizes). */
 function focusCalls(model: LoadedModel, windows: FocusWindow[], levels?: LevelPooling): WindowCall[] {
   return windows.length ? [{ model, windows: windows.map((f) => f.window), ...(levels ? { levels } : {}) }] : [];
-}
-
-/** Most blank colours a level-by-level plan counts the uncovered page at (one blank graph input each). */
-const MAX_BLANK_COLOURS = 4;
-
-/** Whether the ink cover's windows pool over the page: asked for, the model has level segments, cells on its grid. */
-function poolsOverPage(model: LoadedModel, o: FocusOptions): boolean {
-  return o.pooling === "page" && !!model.levels && (o.cell ?? model.spec.input.multiple) === model.spec.input.multiple;
-}
-
-/**
- * Level-by-level pooling of the ink cover (workers/levels.ts), where the model has level segments, the cell grid is
- * the model's input multiple (the page's grid) and the windows' pixels together stay within one execution's limit
- * (the job holds all their feature maps at once); undefined otherwise (each window then pools alone).
- */
-export function inkPooling(
-  model: LoadedModel,
-  geo: FocusGeometry,
-  ink: CellGrid,
-  windows: FocusWindow[],
-  o: FocusOptions,
-): LevelPooling | undefined {
-  if (!poolsOverPage(model, o)) return undefined;
-  // One job holds every window's feature maps at once: bounded like one execution's input.
-  if (windows.reduce((s, f) => s + f.window.w * f.window.h, 0) > geo.maxExecPixels) return undefined;
-  const { cell } = geo;
-  return {
-    page: { w: geo.padW, h: geo.padH },
-    cell,
-    counted: windows.map(({ rect: r }) => ({ x: r.col * cell, y: r.row * cell, w: r.cols * cell, h: r.rows * cell })),
-    ...blankColours(ink, o.inkRange, MAX_BLANK_COLOURS),
-  };
 }
 
 /**

@@ -8,8 +8,9 @@ import { ModelRegistry } from "../../lib/models.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { levelGraphs } from "../../lib/onnx/levels.ts";
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
-import { coverInk, DEFAULT_FOCUS_OPTIONS, inkPooling } from "../../lib/plan/focus.ts";
-import { runLevels } from "../../workers/levels.ts";
+import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
+import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
+import { blankPixels, runLevels } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
@@ -46,14 +47,7 @@ function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
 }
 
 /** One pixel per colour (RGBA bytes) as the model's input. */
-const pixels = (rgba: number[]): Tensor => {
-  const n = rgba.length / 4;
-  const windows = Array.from({ length: n }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));
-  return {
-    dims: [n, 3, 1, 1],
-    data: windowsTensor({ width: n, height: 1, data: Uint8Array.from(rgba) }, fmt, windows, 1, 1),
-  };
-};
+const pixels = (rgba: number[]): Tensor => blankPixels(Uint8Array.from(rgba), fmt);
 
 Deno.test("levels: the detector's 10 pools in 4 levels, 5 segments; models without pools have none", () => {
   assert.equal(g.levels, 4);
@@ -181,7 +175,7 @@ withSessions(
       g,
       { ...pooling, windows: windows.map((f) => f.window) },
       input,
-      pixels([...pooling.colours]),
+      blankPixels(pooling.colours, fmt),
       (graph, k, feeds) => (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds),
     );
     // One run at a time, as in a worker (a session whose arena is being given back must not be running).
