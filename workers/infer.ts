@@ -20,11 +20,15 @@ import { blankPixels, runLevels } from "./levels.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
-const levelModels = new Map<string, NonNullable<WorkerModel["levels"]>>();
-// A model's segments and blank graphs, loaded at init beside the model.
-const levelSessions = new Map<string, Promise<{ segments: RuntimeSession[]; blank: RuntimeSession[] }>>();
-let runtime: Runtime;
-let threads = 1;
+// Models cut into level segments (lib/onnx/levels.ts): the cut, and its segments' and blank graphs' sessions, loaded
+// at init beside the model (a recycled worker's replacement loads them while the old one serves). They never spin:
+// they run one after another.
+const levelModels = new Map<
+  string,
+  { graphs: NonNullable<WorkerModel["levels"]>; segments: RuntimeSession[]; blank: RuntimeSession[] }
+>();
+// Set at init; after each job the runtime may give memory back (Runtime.settle).
+let runtime: Runtime | undefined;
 const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 
 // One input buffer reused by every job of this worker (jobs run one at a time; the runtime is done with the input when
@@ -58,18 +62,20 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   // Before the runtime starts its threads: they inherit it.
   niceThisThread(WORKER_NICE);
   scratchCap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
-  runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
-  threads = msg.threads;
+  const rt = runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
   for (const m of msg.models) {
     formats.set(m.id, m.input);
-    sessions.set(m.id, await runtime.load(m.bytes, msg.threads));
+    sessions.set(m.id, await rt.load(m.bytes, msg.threads));
     if (m.levels) {
-      levelModels.set(m.id, m.levels);
-      // Loaded now, off any request's path (a recycled worker's replacement loads while the old one serves).
-      await levelSessionsOf(m.id, m.levels);
+      const load = (s: { bytes: Uint8Array }) => rt.load(s.bytes, msg.threads, { spin: false });
+      levelModels.set(m.id, {
+        graphs: m.levels,
+        segments: await Promise.all(m.levels.segments.map(load)),
+        blank: await Promise.all(m.levels.blank.map(load)),
+      });
     }
   }
-  post({ type: "ready", backend: runtime.backend });
+  post({ type: "ready", backend: rt.backend });
 }
 
 async function run(msg: Extract<ToWorker, { type: "run" }>) {
@@ -96,26 +102,11 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 
-/** A model's level segment and blank graph sessions (never spinning: they run one after another). */
-function levelSessionsOf(id: string, g: NonNullable<WorkerModel["levels"]>) {
-  let loaded = levelSessions.get(id);
-  if (!loaded) {
-    loaded = (async () => ({
-      segments: await Promise.all(g.segments.map((s) => runtime.load(s.bytes, threads, { spin: false }))),
-      blank: await Promise.all(g.blank.map((s) => runtime.load(s.bytes, threads, { spin: false }))),
-    }))();
-    levelSessions.set(id, loaded);
-    // A failed load is retried by the next job (and fails that job with its error).
-    loaded.catch(() => levelSessions.delete(id));
-  }
-  return loaded;
-}
-
 /** A `levels` job: every window of one request, segment by segment (./levels.ts). */
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
-  const g = levelModels.get(msg.model);
-  if (!g) throw new Error(`model ${msg.model} has no level segments`);
-  const { segments, blank } = await levelSessionsOf(msg.model, g);
+  const levels = levelModels.get(msg.model);
+  if (!levels) throw new Error(`model ${msg.model} has no level segments`);
+  const { graphs: g, segments, blank } = levels;
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
   const blankInput = blankPixels(input.colours, { ...fmt, channels: c });
