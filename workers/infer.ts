@@ -21,8 +21,9 @@ import { blankPixels, runLevels } from "./levels.ts";
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
 // Models cut into level segments (lib/onnx/levels.ts): the cut, and its segments' and blank graphs' sessions, loaded
-// at init beside the model (a recycled worker's replacement loads them while the old one serves). They never spin:
-// they run one after another.
+// at init beside the model (a recycled worker's replacement loads them while the old one serves). Segments spin as
+// the worker's sessions do (a spinning pool stops when its run ends: workers/runtime_node.ts); the blank graphs, runs
+// on one pixel per colour, never do.
 const levelModels = new Map<
   string,
   { graphs: NonNullable<WorkerModel["levels"]>; segments: RuntimeSession[]; blank: RuntimeSession[] }
@@ -67,11 +68,11 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
     formats.set(m.id, m.input);
     sessions.set(m.id, await rt.load(m.bytes, msg.threads));
     if (m.levels) {
-      const load = (s: { bytes: Uint8Array }) => rt.load(s.bytes, msg.threads, { spin: false });
+      const load = (spin: boolean) => (s: { bytes: Uint8Array }) => rt.load(s.bytes, msg.threads, { spin });
       levelModels.set(m.id, {
         graphs: m.levels,
-        segments: await Promise.all(m.levels.segments.map(load)),
-        blank: await Promise.all(m.levels.blank.map(load)),
+        segments: await Promise.all(m.levels.segments.map(load(true))),
+        blank: await Promise.all(m.levels.blank.map(load(false))),
       });
     }
   }

@@ -19,8 +19,7 @@ export interface Runtime {
   readonly backend: Backend;
   /**
    * Loads a model; `threads` is its intra-op thread count (ignored by WebGPU). `spin: false` keeps this session's idle
-   * threads from spinning even where the runtime's do (native: sessions run one after another, like a model's level
-   * segments, must not spin, or each one's threads take the cores the next one needs).
+   * threads from spinning even where the runtime's do (native: a session whose runs are too small to gain from it).
    */
   load(bytes: Uint8Array, threads: number, opts?: { spin?: boolean }): Promise<RuntimeSession>;
   /** Called after each job: the runtime may give memory back (native: past `ARENA_LIMITS.hardMb`). */
