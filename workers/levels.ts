@@ -140,12 +140,26 @@ export function pageMean(maps: Tensor[], blank: Tensor, own: Ownership): Tensor 
     let s = 0;
     for (let k = 0; k < maps.length; k++) {
       const runs = own.owned[k], d = maps[k].data, base = c * maps[k].dims[2] * maps[k].dims[3];
-      for (let j = 0; j < runs.length; j += 2) {
-        for (let i = base + runs[j], end = base + runs[j + 1]; i < end; i++) s += d[i];
-      }
+      for (let j = 0; j < runs.length; j += 2) s += runSum(d, base + runs[j], base + runs[j + 1]);
     }
     for (let q = 0; q < colours; q++) s += own.uncovered[q] * blank.data[(q * C + c) * bplane];
     v[c] = s / own.positions;
   }
   return { dims: [1, C, 1, 1], data: v };
+}
+
+/**
+ * d[start] + … + d[end − 1], in four sums side by side: one sum waits for each add to finish before the next, four
+ * keep the adder busy (a 1920×1088 page's ten pooled vectors: 59 → 14 ms on WASM, one thread; .scratch/wasmprof.ts).
+ */
+function runSum(d: Float32Array, start: number, end: number): number {
+  let a = 0, b = 0, c = 0, e = 0, i = start;
+  for (; i + 3 < end; i += 4) {
+    a += d[i];
+    b += d[i + 1];
+    c += d[i + 2];
+    e += d[i + 3];
+  }
+  for (; i < end; i++) a += d[i];
+  return a + b + c + e;
 }
