@@ -10,7 +10,7 @@ import { levelGraphs } from "../../lib/onnx/levels.ts";
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
-import { blankPixels, runLevels } from "../../workers/levels.ts";
+import { blankPixels, ownership, pageMean, runLevels } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
@@ -57,6 +57,33 @@ Deno.test("levels: the detector's 10 pools in 4 levels, 5 segments; models witho
   assert.deepEqual(g.segments[4].outputs, [g.output]);
   for (const m of registry.modelsOf("digits")) assert.equal(levelGraphs(m.bytes), null);
   assert.equal(text.levels!.blankCounters.length, 4);
+});
+
+Deno.test("page mean: every page position once, by the window that counts it, the rest at its blank colour", () => {
+  // A 12×4 page at stride 1, cells of 4: two 5×4 windows overlapping in column 4; columns 9–11 covered by none, in a
+  // cell of blank colour 1.
+  const job = {
+    windows: [{ x: 0, y: 0, w: 5, h: 4 }, { x: 4, y: 0, w: 5, h: 4 }],
+    counted: [{ x: 0, y: 0, w: 4, h: 4 }, { x: 4, y: 0, w: 4, h: 4 }],
+    page: { w: 12, h: 4 },
+    cell: 4,
+    cellColour: new Uint8Array([0, 0, 1]),
+  };
+  const own = ownership(job, 1, 2);
+  assert.equal(own.positions, 48);
+  assert.deepEqual([...own.uncovered], [0, 12]);
+  // Two channels; each window's value at a position is its index + 1, channel 1 ten times channel 0.
+  const map = (k: number): Tensor => {
+    const data = new Float32Array(2 * 20);
+    for (let i = 0; i < 20; i++) [data[i], data[20 + i]] = [k + 1, 10 * (k + 1)];
+    return { dims: [1, 2, 4, 5], data };
+  };
+  const blank: Tensor = { dims: [2, 2, 1, 1], data: new Float32Array([100, 1000, 7, 70]) };
+  const v = pageMean([map(0), map(1)], blank, own);
+  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–8 (8 from its halo: a
+  // run of one, after runs of four); 9–11 go to colour 1 (7).
+  const expect = (16 * 1 + 20 * 2 + 12 * 7) / 48;
+  assert.ok(Math.abs(v.data[0] - expect) < 1e-6 && Math.abs(v.data[1] - 10 * expect) < 1e-5, `${v.data}`);
 });
 
 Deno.test("wire writer: fields read back with the reader", () => {
