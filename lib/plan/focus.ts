@@ -164,14 +164,16 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const threshold = model.spec.output.threshold ?? 0.5;
     // The plan without a budget: the ink cover, pooling over the page where it can (with its own halo). What runs
     // under a budget (a glance on the ink cover's windows, focus windows) pools over each window: it uses the cover at
-    // the model's halo.
+    // the model's halo, made when needed.
     const maxExec = ctx.options.maxExecPixels;
-    const alone = coverInk(model, image, maxExec, { ...o, pooling: "window" });
-    const paged = o.pooling === "page" ? coverInk(model, image, maxExec, o, alone.ink) : alone;
+    const paged = coverInk(model, image, maxExec, o);
     const pooling = inkPooling(model, paged.geo, paged.ink, paged.windows, o);
-    const inkPlan = pooling ? paged : alone;
-    const { geo, ink, windows: inkWindows } = alone;
-    const { cell, halo } = geo;
+    let aloneCover: typeof paged | undefined;
+    const alone = () =>
+      aloneCover ??= o.pooling === "page"
+        ? coverInk(model, image, maxExec, { ...o, pooling: "window" }, paged.ink)
+        : paged;
+    const inkPlan = pooling ? paged : alone();
 
     // Candidates, priced exactly before anything runs.
     let whole: WindowCall | null = null;
@@ -183,36 +185,32 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const wholeFlops = whole ? exec.price([whole]).flops : Infinity;
     const inkCalls = focusCalls(model, inkPlan.windows, pooling);
     const inkFlops = exec.price(inkCalls).flops;
-    // The glance: at its preferred scale when the budget allows the complete plan (the glance-first variant). Else as
-    // large as the budget allows, on the whole image or on the ink cover's windows, whichever runs at the larger
-    // resolution (windows skip blank area, so the same budget buys them more); ¼ is the cheapest plan there is.
     const wholeBox = { x: 0, y: 0, w: width, h: height };
     const onImage: GlanceTarget = { regions: [wholeBox], cores: [wholeBox], halo: 0 };
-    const glances = glanceCalls(model, width, height, ctx).map((call): Glance => ({
-      ...onImage,
-      step: -1,
-      scale: call.scale!,
-      scaleY: call.scale!,
-      call,
-      flops: exec.price([call]).flops,
-    }));
-    const path = glancePath(m, o.aspect);
-    const coverFlops = pooling ? exec.price(focusCalls(model, inkWindows)).flops : inkFlops;
-    const inkCover: GlanceTarget | null = inkWindows.length && coverFlops < wholeFlops
-      ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core), halo }
-      : null;
-    let glance = glances.find((g) => exec.fits(g.flops)) ?? glances[1];
-    if (!exec.fits(Math.min(inkFlops, wholeFlops))) {
-      const onWhole = largestGlance(model, onImage, path, exec, maxExec);
-      const onInk = inkCover && largestGlance(model, inkCover, path, exec, maxExec);
-      glance = (onInk && (!onWhole || onInk.step < onWhole.step) ? onInk : onWhole) ?? glances[1];
-    }
-    const quarterInk = inkCover ? exec.price([scaledCall(model, inkCover.regions, 4 * m, 4 * m)]).flops : Infinity;
-    const minFlops = Math.min(glances[1].flops, quarterInk, inkFlops, wholeFlops);
-    if (!exec.fits(minFlops)) throw new BudgetTooSmallError(minFlops, exec.budget);
+    // What a budget chooses from, and the cheapest plan there is (every answer reports its price). The glance: at its
+    // preferred scale when the budget allows the complete plan (the glance-first variant). Else as large as the budget
+    // allows, on the whole image or on the ink cover's windows, whichever runs at the larger resolution (windows skip
+    // blank area, so the same budget buys them more); ¼ is the cheapest plan there is.
+    const budgeted = () => {
+      const glances = glanceCalls(model, width, height, ctx).map((call): Glance => ({
+        ...onImage,
+        step: -1,
+        scale: call.scale!,
+        scaleY: call.scale!,
+        call,
+        flops: exec.price([call]).flops,
+      }));
+      const { geo, windows: inkWindows } = alone();
+      const coverFlops = pooling ? exec.price(focusCalls(model, inkWindows)).flops : inkFlops;
+      const inkCover: GlanceTarget | null = inkWindows.length && coverFlops < wholeFlops
+        ? { regions: inkWindows.map((f) => f.window), cores: inkWindows.map((f) => f.core), halo: geo.halo }
+        : null;
+      const quarterInk = inkCover ? exec.price([scaledCall(model, inkCover.regions, 4 * m, 4 * m)]).flops : Infinity;
+      return { glances, inkCover, minFlops: Math.min(glances[1].flops, quarterInk, inkFlops, wholeFlops) };
+    };
 
     const canvas = new MaskCanvas(width, height, threshold);
-    const finish = (tiles: PlannedTile[], coverage: Coverage) => ({
+    const finish = (tiles: PlannedTile[], coverage: Coverage, minFlops: number) => ({
       mode: "adaptive" as const,
       mask: canvas.mask,
       tiles,
@@ -225,22 +223,43 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // The complete plan (every cell that may hold text at full resolution): the cheaper of the ink cover and the
     // whole image. Without a budget, or with one it fits in, it runs as is (unless the glance-first plan is asked for).
     if (o.unbudgeted === "ink" && exec.fits(Math.min(inkFlops, wholeFlops))) {
-      if (inkFlops < wholeFlops) {
-        const windows = inkPlan.windows;
-        const [outs] = windows.length ? await exec.run(inkCalls) : [[]];
+      const windows = inkFlops < wholeFlops ? inkPlan.windows : null;
+      const running = windows ? (windows.length ? exec.run(inkCalls) : Promise.resolve([[]])) : exec.run([whole!]);
+      // The cheapest plan's price is worked out while the model runs: on an image of a new size it prices several
+      // shapes never seen (about 1 ms each, lib/onnx/counter.ts), on the request's path before.
+      let minFlops: number;
+      try {
+        minFlops = budgeted().minFlops;
+      } catch (err) {
+        await running.catch(() => {});
+        throw err;
+      }
+      const [outs] = await running;
+      if (windows) {
         outs.forEach((out, i) => canvas.write(out, windows[i].core));
         return finish(reportTiles(model, width, height, null, windows, inkPlan.geo.halo), {
           full_res_share: fullShare(windows),
           unresolved_share: 0,
-        });
+        }, minFlops);
       }
-      const [[out]] = await exec.run([whole!]);
-      canvas.write(out, wholeBox);
+      canvas.write(outs[0], wholeBox);
       return finish([{ ...wholeBox, model: model.spec.id, scale: 1, halo: 0 }], {
         full_res_share: 1,
         unresolved_share: 0,
-      });
+      }, minFlops);
     }
+
+    const { glances, inkCover, minFlops } = budgeted();
+    const path = glancePath(m, o.aspect);
+    let glance = glances.find((g) => exec.fits(g.flops)) ?? glances[1];
+    if (!exec.fits(Math.min(inkFlops, wholeFlops))) {
+      const onWhole = largestGlance(model, onImage, path, exec, maxExec);
+      const onInk = inkCover && largestGlance(model, inkCover, path, exec, maxExec);
+      glance = (onInk && (!onWhole || onInk.step < onWhole.step) ? onInk : onWhole) ?? glances[1];
+    }
+    if (!exec.fits(minFlops)) throw new BudgetTooSmallError(minFlops, exec.budget);
+    const { geo, ink } = alone();
+    const { cell, halo } = geo;
 
     // Glance, then focus where it may see text, as far as the budget (and never-dearer) allows.
     const [outs] = await exec.run([glance.call]);
@@ -268,7 +287,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     return finish(reportTiles(model, width, height, glance, focus, halo), {
       full_res_share: fullShare(focus),
       unresolved_share: unresolved / area,
-    });
+    }, minFlops);
   };
   plan.preflight = ({ width, height, task, options }) => glanceCalls(model, width, height, { task, options });
   return plan;
