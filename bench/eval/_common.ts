@@ -27,17 +27,20 @@ export const segmenter = new Segmenter(registry, pool, limits);
 
 /**
  * A Segmenter on onnxruntime-node in the layout the server starts with by default (lib/config.ts `poolLayout`), for
- * the wall-clock rows on the server's own default backend; null where onnxruntime-node does not load. Closed with
- * `pool.close()` by its caller.
+ * the wall-clock rows on the server's own default backend, with that layout in words; null where onnxruntime-node
+ * does not load. Closed with `pool.close()` by its caller.
  */
 export async function nativeSegmenter(): Promise<
-  { segmenter: Segmenter; pool: WorkerPool; layout: PoolLayout } | null
+  { segmenter: Segmenter; pool: WorkerPool; layout: PoolLayout; label: string } | null
 > {
   if ((await detectBackend("auto")) !== "native") return null;
   const layout = poolLayout(loadConfig({}), "native");
   const native = new WorkerPool({ ...layout, queueLimit: 1024, backend: "native", models: registry.workerModels() });
   await native.start();
-  return { segmenter: new Segmenter(registry, native, limits), pool: native, layout };
+  const { size, threads, loneThreads } = layout;
+  const label = `${size} workers × ${threads} thread${threads > 1 ? "s" : ""}` +
+    (loneThreads ? ` + a lone worker × ${loneThreads}` : "");
+  return { segmenter: new Segmenter(registry, native, limits), pool: native, layout, label };
 }
 
 /** One line of a results table. */

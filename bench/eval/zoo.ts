@@ -63,10 +63,7 @@ export async function nativeClock(task: string, count: number): Promise<NativeCl
     }
   }
   native.pool.close();
-  const { size, threads, loneThreads } = native.layout;
-  const layout = `${size} workers × ${threads} thread${threads > 1 ? "s" : ""}` +
-    (loneThreads ? ` + a lone worker × ${loneThreads}` : "");
-  return { f2Ms: ms.f2 / list.length, defaultMs: ms.default / list.length, layout };
+  return { f2Ms: ms.f2 / list.length, defaultMs: ms.default / list.length, layout: native.label };
 }
 
 /** A row of a zoo task: adaptive and oracle rows know their budget (fraction of f2's whole-image GFLOPs). */
