@@ -8,7 +8,11 @@ import { Image } from "imagescript";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from "../../lib/plan/mod.ts";
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
-import { nativeSegmenter, registry, segmenter } from "./_common.ts";
+import { limits, nativeSegmenter, registry, segmenter } from "./_common.ts";
+import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
+import type { LoadedModel } from "../../lib/models.ts";
+import { coverInk } from "../../lib/plan/ink_cover.ts";
+import { roundUp } from "../../lib/plan/geometry.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 
@@ -38,6 +42,11 @@ export interface TextImageResult {
   height: number;
   fullGflops: number;
   fullMs: number;
+  /**
+   * What sets the default's price: shares of the padded page in cells with ink, and in the ink cover's windows with
+   * no halo, a 32 px halo and the served page halo (lib/plan/ink_cover.ts `coverInk`).
+   */
+  floor: { ink: number; halo0: number; halo32: number; served: number };
   /** Wall-clock ms of full resolution and of the default on onnxruntime-node, when it loads. */
   native?: { fullMs: number; defaultMs: number; layout: string };
   /** IoU of the full-resolution mask of the image with a 64 px white margin vs without (the model's own drift). */
@@ -98,6 +107,7 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
     const clocked = await clock(segmenter, bytes);
     runs.default.ms = clocked.defaultMs;
     const res: TextImageResult = {
+      floor: priceFloor(model, await decodeImage(bytes)),
       image,
       width: ref.width,
       height: ref.height,
@@ -124,6 +134,25 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
     native.pool.close();
   }
   return out;
+}
+
+/** The shares of {@link TextImageResult.floor} on one image. */
+function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floor"] {
+  const page = roundUp(image.width, 32) * roundUp(image.height, 32);
+  const share = (halo: number) => {
+    const { windows } = coverInk(model, image, limits.planner.maxExecPixels, {
+      ...DEFAULT_FOCUS_OPTIONS,
+      pageHalo: halo,
+    });
+    return Math.min(1, windows.reduce((s, f) => s + f.window.w * f.window.h, 0) / page);
+  };
+  const { ink } = coverInk(model, image, limits.planner.maxExecPixels, DEFAULT_FOCUS_OPTIONS);
+  return {
+    ink: (ink.on.reduce((s, v) => s + v, 0) * ink.cell * ink.cell) / page,
+    halo0: share(0),
+    halo32: share(32),
+    served: share(DEFAULT_FOCUS_OPTIONS.pageHalo),
+  };
 }
 
 /**
@@ -229,6 +258,14 @@ export function textSection(results: TextImageResult[]): string[] {
     "with every kernel summed over space). Its price is the windows' own, plus four 1×1 runs; its windows carry a " +
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages). What is left is the page ` +
     "area near text that no window covers, counted at the far-from-text value.",
+    "",
+    "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
+    "`lib/plan/ink_cover.ts`): cells with ink " + pct(mean(shots.map((r) => r.floor.ink))) + "; the ink cover's " +
+    "windows with no halo " + pct(mean(shots.map((r) => r.floor.halo0))) + ", with a 32 px halo " +
+    pct(mean(shots.map((r) => r.floor.halo32))) + ", with the served " + DEFAULT_FOCUS_OPTIONS.pageHalo + " px halo " +
+    pct(mean(shots.map((r) => r.floor.served))) + ". The halo, not the cut, sets it: a halo that wide makes no " +
+    "further cut of a window pay, and a smaller one loses the ≥ 0.97 line (`pageHalo` above). A window edge facing " +
+    "blank page needs its halo only because the model pads with zeros there, where the page goes on blank.",
     "",
     "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
     "allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full height while the width shrinks to " +
