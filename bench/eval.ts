@@ -10,7 +10,7 @@ import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
 import { pool, registry, ROOT, type Row, workers } from "./eval/_common.ts";
 import { evalTask, nativeClock, type ZooResult } from "./eval/zoo.ts";
 import { zooSection } from "./eval/zoo_report.ts";
-import { evalText, textSection } from "./eval/text.ts";
+import { evalText, nativeTextClock, textSection } from "./eval/text.ts";
 
 const args = Deno.args;
 const flag = (name: string) => args.flatMap((a, i) => (a === `--${name}` ? [args[i + 1]] : []));
@@ -99,6 +99,7 @@ pool.close();
 // Last, once the WASM pool is closed: WASM runs slower for a few seconds after a native pool of the same process
 // closes (micrograph-f0: 14.4 vs 10.7 ms a request, .scratch/nativeafter.ts).
 for (const [task, result] of results) result.native = await nativeClock(task, SCENES);
+await nativeTextClock(textRows);
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
 const md: string[] = [

@@ -123,17 +123,22 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
         `${res.fullGflops.toFixed(2)} GFLOPs; budget 50% IoU ${runs["budget 50%"].iou?.toFixed(4)}`,
     );
   }
-  // The same clock on onnxruntime-node in the server's default layout (the rest ran on WASM), a warm-up run of each
-  // first.
-  const native = await nativeSegmenter();
-  if (native) {
-    for (const res of out) {
-      const bytes = await Deno.readFile(res.image.path);
-      res.native = { ...await clock(native.segmenter, bytes, 1), layout: native.label };
-    }
-    native.pool.close();
-  }
   return out;
+}
+
+/**
+ * The wall-clock of {@link evalText} on onnxruntime-node in the server's default layout, a warm-up run of each first,
+ * into each result's `native` (nothing where it does not load). Run once the WASM pool is closed: its workers share
+ * the process (and its memory, which the native workers' arena limit reads) with the native ones.
+ */
+export async function nativeTextClock(results: TextImageResult[]): Promise<void> {
+  const native = await nativeSegmenter();
+  if (!native) return;
+  for (const res of results) {
+    const bytes = await Deno.readFile(res.image.path);
+    res.native = { ...await clock(native.segmenter, bytes, 1), layout: native.label };
+  }
+  native.pool.close();
 }
 
 /** The shares of {@link TextImageResult.floor} on one image. */
