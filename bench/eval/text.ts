@@ -208,7 +208,8 @@ export function textSection(results: TextImageResult[]): string[] {
   const flopSaving = mean(results.map((r) => 1 - r.runs.default.cost));
   const clockLine = (what: string, times: { fullMs: number; defaultMs: number }[]) => {
     const time = mean(times.map((t) => 1 - t.defaultMs / t.fullMs));
-    return `| ${what} | FLOPs −${pct(flopSaving)}, time −${pct(time)} (${
+    const change = (v: number) => `${v >= 0 ? "−" : "+"}${pct(Math.abs(v))}`;
+    return `| ${what} | FLOPs ${change(flopSaving)}, time ${change(time)} (${
       flopSaving > 0 ? pct(time / flopSaving) : "—"
     }) | ${yes(flopSaving > 0 && time >= 0.9 * flopSaving)} |`;
   };
