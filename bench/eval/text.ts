@@ -12,15 +12,13 @@ import { limits, nativeSegmenter, registry, segmenter } from "./_common.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk } from "../../lib/plan/ink_cover.ts";
-import { roundUp } from "../../lib/plan/geometry.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
-import { iou } from "../_bench.ts";
+import { iou, median } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
 const BUDGETS = [0.75, 0.5, 0.25];
 /** Timed runs of full resolution and of the default per image, interleaved, for the wall-clock line (medians). */
 const TIMING_ROUNDS = 3;
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 
 /** One plan on one image, against the full-resolution mask. */
 export interface TextRun {
@@ -143,20 +141,18 @@ export async function nativeTextClock(results: TextImageResult[]): Promise<void>
 
 /** The shares of {@link TextImageResult.floor} on one image. */
 function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floor"] {
-  const page = roundUp(image.width, 32) * roundUp(image.height, 32);
-  const share = (halo: number) => {
-    const { windows } = coverInk(model, image, limits.planner.maxExecPixels, {
-      ...DEFAULT_FOCUS_OPTIONS,
-      pageHalo: halo,
-    });
-    return Math.min(1, windows.reduce((s, f) => s + f.window.w * f.window.h, 0) / page);
-  };
-  const { ink } = coverInk(model, image, limits.planner.maxExecPixels, DEFAULT_FOCUS_OPTIONS);
+  // The served cover first; the others reuse its ink grid and page (the image padded to the model's multiple).
+  const served = coverInk(model, image, limits.planner.maxExecPixels, DEFAULT_FOCUS_OPTIONS);
+  const { ink, geo } = served, page = geo.padW * geo.padH;
+  const share = ({ windows }: typeof served) =>
+    Math.min(1, windows.reduce((s, f) => s + f.window.w * f.window.h, 0) / page);
+  const at = (halo: number) =>
+    share(coverInk(model, image, limits.planner.maxExecPixels, { ...DEFAULT_FOCUS_OPTIONS, pageHalo: halo }, ink));
   return {
     ink: (ink.on.reduce((s, v) => s + v, 0) * ink.cell * ink.cell) / page,
-    halo0: share(0),
-    halo32: share(32),
-    served: share(DEFAULT_FOCUS_OPTIONS.pageHalo),
+    halo0: at(0),
+    halo32: at(32),
+    served: share(served),
   };
 }
 
