@@ -1,14 +1,16 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
 // `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune] [--page-halo 64]
-// [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
+// [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
 // reach without running the whole image), of the ½ glance, or of the ¼ glance. Three more columns run the windows
 // the served default plan runs (lib/plan/focus.ts: the ink cover's few large windows) with their own pooled vectors,
 // with the whole image's, and pooling over the page level by level as the server runs them (workers/levels.ts on
-// the model's level segments, lib/onnx/levels.ts). The graph edits of the first columns are made by
-// bench/eval/squeeze_graphs.py with Debian's python3-onnx.
+// the model's level segments, lib/onnx/levels.ts). A second table runs the ink cover's windows at several halos with
+// the whole image's pooled vectors, their edges padded with zeros (as served) or with what lies far inside blank page:
+// what the halo buys once pooling is exact. The graph edits are made by bench/eval/squeeze_graphs.py with Debian's
+// python3-onnx.
 
 import * as ort from "onnxruntime-node";
 import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
@@ -31,6 +33,7 @@ const halos = arg("--halo", "32,128") === "none" ? [] : arg("--halo", "32,128").
 const CORE = Number(arg("--core", "320"));
 const OUT = arg("--out", "docs/TEXT_DRIFT.md");
 const SET = arg("--set", "test");
+const EDGE_HALOS = arg("--edge-halos", "0,32,96").split(",").map(Number);
 // The default plan's options, with another halo for its windows pooling over the page if asked.
 const focus = {
   ...DEFAULT_FOCUS_OPTIONS,
@@ -53,6 +56,8 @@ if (!py.success) throw new Error(new TextDecoder().decode(py.stderr));
 const opts = { intraOpNumThreads: navigator.hardwareConcurrency };
 const taps = await ort.InferenceSession.create(`${dir}/taps.onnx`, opts);
 const fed = await ort.InferenceSession.create(`${dir}/fed.onnx`, opts);
+const bpad = await ort.InferenceSession.create(`${dir}/bpad.onnx`, opts);
+const blankValues = await ort.InferenceSession.create(`${dir}/blank.onnx`, opts);
 const levels = model.levels!.graphs;
 const segments = await Promise.all(levels.segments.map((g) => ort.InferenceSession.create(g.bytes, opts)));
 const blanks = await Promise.all(levels.blank.map((g) => ort.InferenceSession.create(g.bytes, opts)));
@@ -70,6 +75,7 @@ async function windowMap(img: RgbaImage, win: Box, pools: Record<string, ort.Ten
 }
 
 const rows: string[] = [];
+const edgeRows: string[] = [];
 let defaultHalo = 0; // the default plan's halo (px), for the text
 for (const file of images) {
   const img = await decodeImage(await Deno.readFile(file));
@@ -143,6 +149,8 @@ for (const file of images) {
   cells.push(windowed ? (servedFlops / wholeFlops).toFixed(3) : "1.000");
   rows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${cells.join(" | ")} |`);
   console.error(rows.at(-1));
+  edgeRows.push(`| ${file.split("/").pop()} | ${W}×${H} | ${(await edgeCells(img, ref, full.pools)).join(" | ")} |`);
+  console.error(edgeRows.at(-1));
 }
 const heads = [
   ...halos.flatMap((h) => ["own", "whole image", "½ glance", "¼ glance"].map((p) => `${p}, halo ${h}`)),
@@ -156,8 +164,11 @@ const cols = heads.length;
 const values = rows.map((r) =>
   r.split("|").slice(3, 3 + cols).map((v) => (v.trim() === "whole image" ? 1 : Number(v)))
 );
-const stat = (f: (xs: number[]) => number) =>
-  Array.from({ length: cols }, (_, c) => f(values.map((v) => v[c])).toFixed(3)).join(" | ");
+const stat = (f: (xs: number[]) => number, table = values) =>
+  Array.from({ length: table[0].length }, (_, c) => f(table.map((v) => v[c])).toFixed(3)).join(" | ");
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const edgeHeads = EDGE_HALOS.flatMap((h) => [`halo ${h}: cost`, `zeros`, `blank page`]);
+const edgeValues = edgeRows.map((r) => r.split("|").slice(3, 3 + edgeHeads.length).map(Number));
 const md = [
   "# Text detector: why windows drift from the whole-image mask",
   "",
@@ -182,14 +193,78 @@ const md = [
   `| image | size | ${heads.join(" | ")} |`,
   `|---|---|${heads.map(() => "---:|").join("")}`,
   ...rows,
-  `| **mean** | | ${stat((xs) => xs.reduce((a, b) => a + b, 0) / xs.length)} |`,
+  `| **mean** | | ${stat(mean)} |`,
   `| **min** | | ${stat((xs) => Math.min(...xs))} |`,
+  "",
+  "## What the halo buys once pooling is exact",
+  "",
+  "The ink cover's windows (`coverInk`, `lib/plan/ink_cover.ts`) at each halo, every window fed the whole image's",
+  "pooled vectors, so what is left is the windows' edges: the model sees no page beyond them. _cost_: the windows'",
+  "pixels over the padded page's (what the default pays there, before its 1×1 runs). _zeros_: IoU vs the whole-image",
+  "mask with the edges padded with zeros, as every served window is. _blank page_: each padded convolution pads a window",
+  "edge that faces the page (not the image's border) with the value its input takes far inside blank page of the",
+  "page's commonest blank colour under the same vectors (`bench/eval/squeeze_graphs.py`: bpad.onnx, blank.onnx), as if",
+  "the page went on blank beyond the window.",
+  "",
+  `| image | size | ${edgeHeads.join(" | ")} |`,
+  `|---|---|${edgeHeads.map(() => "---:|").join("")}`,
+  ...edgeRows,
+  `| **mean** | | ${stat(mean, edgeValues)} |`,
+  `| **min** | | ${stat((xs) => Math.min(...xs), edgeValues)} |`,
   "",
 ];
 await Deno.writeTextFile(OUT, md.join("\n"));
 await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", OUT] }).output();
 console.log(`wrote ${OUT}`);
 await Deno.remove(dir, { recursive: true });
+
+/**
+ * Per halo of {@link EDGE_HALOS}: the ink cover's windows' share of the padded page, and the IoU vs `ref` of their
+ * cores run with the whole image's pooled vectors, edges padded with zeros and with blank page.
+ */
+async function edgeCells(img: RgbaImage, ref: Uint8Array, pools: Record<string, ort.Tensor>): Promise<string[]> {
+  const { width: W, height: H } = img;
+  const cells: string[] = [];
+  for (const halo of EDGE_HALOS) {
+    const o = { ...focus, pageHalo: halo };
+    const { geo, ink, windows: wins } = coverInk(model, img, 1 << 30, o);
+    const pooling = inkPooling(model, geo, ink, wins, o)!;
+    const seen = new Map<number, number>();
+    for (const c of pooling.cellColour) seen.set(c, (seen.get(c) ?? 0) + 1);
+    const colour = [...seen.entries()].sort((a, b) => b[1] - a[1])[0][0];
+    const px = blankPixels(pooling.colours.slice(4 * colour, 4 * colour + 4), fmt);
+    const pixel = new ort.Tensor("float32", px.data, px.dims);
+    const values = await blankValues.run({ [blankValues.inputNames[0]]: pixel, ...pools });
+    // b_<tensor>: one value per channel ([1, C, 1, 1]); the image input's is the colour itself.
+    const b: Record<string, ort.Tensor> = {};
+    for (const name of bpad.inputNames.filter((n) => n.startsWith("b_"))) {
+      const t = values[name.slice(2)] ?? pixel, C = t.dims[1], plane = t.dims[2] * t.dims[3];
+      b[name] = new ort.Tensor(
+        "float32",
+        Float32Array.from({ length: C }, (_, c) => (t.data as Float32Array)[c * plane]),
+        [1, C, 1, 1],
+      );
+    }
+    const zeros = new Uint8Array(W * H), blank = new Uint8Array(W * H);
+    let area = 0;
+    for (const f of wins) {
+      const w = f.window;
+      area += w.w * w.h;
+      const x = new ort.Tensor("float32", windowsTensor(img, fmt, [w], w.h, w.w), [1, 3, w.h, w.w]);
+      const page = [w.y > 0, w.x > 0, w.y + w.h < geo.padH, w.x + w.w < geo.padW].map(Number);
+      const sides = new ort.Tensor("float32", Float32Array.from(page), [4]);
+      writeCore(zeros, W, await windowMap(img, w, pools), f, threshold);
+      const out = await bpad.run({ [bpad.inputNames[0]]: x, ...pools, ...b, sides });
+      writeCore(blank, W, out[bpad.outputNames[0]].data as Float32Array, f, threshold);
+    }
+    cells.push(
+      Math.min(1, area / (geo.padW * geo.padH)).toFixed(3),
+      iou(zeros, ref).toFixed(3),
+      iou(blank, ref).toFixed(3),
+    );
+  }
+  return cells;
+}
 
 /** The windows' output maps, pooling over the page level by level, as a `levels` job runs them in a worker. */
 async function pageMaps(

@@ -266,8 +266,11 @@ export function textSection(results: TextImageResult[]): string[] {
     "windows with no halo " + pct(mean(shots.map((r) => r.floor.halo0))) + ", with a 32 px halo " +
     pct(mean(shots.map((r) => r.floor.halo32))) + ", with the served " + DEFAULT_FOCUS_OPTIONS.pageHalo + " px halo " +
     pct(mean(shots.map((r) => r.floor.served))) + ". The halo, not the cut, sets it: a halo that wide makes no " +
-    "further cut of a window pay, and a smaller one loses the ≥ 0.97 line (`pageHalo` above). A window edge facing " +
-    "blank page needs its halo only because the model pads with zeros there, where the page goes on blank.",
+    "further cut of a window pay, and a smaller one loses the ≥ 0.97 line (`pageHalo` above); ≤ 70% lies between no " +
+    "halo and 32 px. Exact pooling would not rescue such a halo, nor would padding a window's edges with blank page " +
+    "instead of zeros: [docs/TEXT_DRIFT.md](TEXT_DRIFT.md)'s second table feeds the cover's windows the whole image's " +
+    "pooled vectors at each halo, their edges padded either way. The windows need the page around them for the " +
+    "model's receptive field, not for its padding.",
     "",
     "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
     "allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full height while the width shrinks to " +
