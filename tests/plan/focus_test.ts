@@ -230,6 +230,38 @@ Deno.test("budget: honoured, the largest glance that fits, its mask kept where n
   });
 });
 
+Deno.test("budget below the complete plan: the ink cover at the largest narrower halo that fits, pooling over the page", async () => {
+  // Ink on the left fifth: the cover at the page halo (96 px) is 352 px wide, at 64 px 320, at 32 px 288.
+  const image = page(1280, 960, [{ x: 0, y: 0, w: 256, h: 960 }]);
+  const budget = Math.floor(wholeFlops(image) * 0.24);
+  const pool = new RecordingPool();
+  const { outcome, exec } = await plan(pool, image, budget);
+  assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
+  assert.equal(pool.jobs.length, 1, "no glance: one job");
+  assert.equal((pool.jobs[0].input as LevelsInput).kind, "levels");
+  const ran = outcome.tiles.filter((t) => t.model !== null);
+  assert.ok(ran.length >= 1 && ran.every((t) => t.scale === 1 && t.halo === 32), JSON.stringify(ran));
+  assert.equal(Math.max(...ran.map((t) => t.x + t.w)), 256, "the cores cover the ink");
+  assert.deepEqual(outcome.coverage, { full_res_share: 0.2, unresolved_share: 0 });
+  // With the narrower covers off, the same budget glances.
+  const options = DEFAULT_PLANNER_OPTIONS;
+  const glanced = new ConstantPool(0.8);
+  const exec2 = new Executor(glanced, image, {
+    budgetFlops: budget,
+    maxExecPixels: options.maxExecPixels,
+    timeoutMs: 1000,
+  });
+  const o2 = await focusPlanner(text, { budgetHalos: [] })({
+    registry,
+    task,
+    image,
+    exec: exec2,
+    options,
+    budgetFlops: budget,
+  });
+  assert.ok(o2.tiles.some((t) => t.model !== null && t.scale < 1));
+});
+
 Deno.test("budget: where ink covers little of the page, the glance runs on the ink cover's windows, at more detail", async () => {
   // Ink on the left third only: the windows skip the blank two thirds, so the same budget buys them more resolution.
   const image = page(1280, 960, [{ x: 0, y: 0, w: 400, h: 960 }]);
