@@ -272,8 +272,10 @@ export function textSection(results: TextImageResult[]): string[] {
     "pooled vectors at each halo, their edges padded either way. The windows need the page around them for the " +
     "model's receptive field, not for its padding.",
     "",
-    "Under a budget below the default plan's price the answer is one glance at the largest resolution the budget " +
-    "allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full height while the width shrinks to " +
+    "Under a budget below the default plan's price the answer is the same ink cover with the largest narrower halo " +
+    "that fits (of " + DEFAULT_FOCUS_OPTIONS.budgetHalos.join(", ") + " px), where one does; else one glance at the " +
+    "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
+    "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +
     "few pixels tall (the photos' silkscreen), no glance reproduces it.",
     "",
