@@ -19,7 +19,7 @@ import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
-import { coverInk, type FocusWindow, inkPooling } from "../../lib/plan/ink_cover.ts";
+import { coverInk, coverShare, type FocusWindow, inkPooling } from "../../lib/plan/ink_cover.ts";
 import type { Box } from "../../lib/plan/geometry.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
 import { blankPixels, runLevels } from "../../workers/levels.ts";
@@ -164,9 +164,18 @@ const cols = heads.length;
 const values = rows.map((r) =>
   r.split("|").slice(3, 3 + cols).map((v) => (v.trim() === "whole image" ? 1 : Number(v)))
 );
-const stat = (f: (xs: number[]) => number, table = values) =>
-  Array.from({ length: table[0].length }, (_, c) => f(table.map((v) => v[c])).toFixed(3)).join(" | ");
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** One table of the report: its header, one row per image, then the mean and least of every column. */
+const table = (names: string[], lines: string[], numbers: number[][]) => {
+  const stat = (f: (xs: number[]) => number) =>
+    Array.from({ length: names.length }, (_, c) => f(numbers.map((v) => v[c])).toFixed(3)).join(" | ");
+  return [
+    `| image | size | ${names.join(" | ")} |`,
+    `|---|---|${names.map(() => "---:|").join("")}`,
+    ...lines,
+    `| **mean** | | ${stat((xs) => xs.reduce((a, b) => a + b, 0) / xs.length)} |`,
+    `| **min** | | ${stat((xs) => Math.min(...xs))} |`,
+  ];
+};
 const edgeHeads = EDGE_HALOS.flatMap((h) => [`halo ${h}: cost`, `zeros`, `blank page`]);
 const edgeValues = edgeRows.map((r) => r.split("|").slice(3, 3 + edgeHeads.length).map(Number));
 const md = [
@@ -190,11 +199,7 @@ const md = [
   '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
   "The last column: the served plan's FLOPs (the windows and the 1×1 runs) over one full-resolution run's.",
   "",
-  `| image | size | ${heads.join(" | ")} |`,
-  `|---|---|${heads.map(() => "---:|").join("")}`,
-  ...rows,
-  `| **mean** | | ${stat(mean)} |`,
-  `| **min** | | ${stat((xs) => Math.min(...xs))} |`,
+  ...table(heads, rows, values),
   "",
   "## What the halo buys once pooling is exact",
   "",
@@ -206,11 +211,7 @@ const md = [
   "page's commonest blank colour under the same vectors (`bench/eval/squeeze_graphs.py`: bpad.onnx, blank.onnx), as if",
   "the page went on blank beyond the window.",
   "",
-  `| image | size | ${edgeHeads.join(" | ")} |`,
-  `|---|---|${edgeHeads.map(() => "---:|").join("")}`,
-  ...edgeRows,
-  `| **mean** | | ${stat(mean, edgeValues)} |`,
-  `| **min** | | ${stat((xs) => Math.min(...xs), edgeValues)} |`,
+  ...table(edgeHeads, edgeRows, edgeValues),
   "",
 ];
 await Deno.writeTextFile(OUT, md.join("\n"));
@@ -229,10 +230,8 @@ async function edgeCells(img: RgbaImage, ref: Uint8Array, pools: Record<string, 
     const o = { ...focus, pageHalo: halo };
     const { geo, ink, windows: wins } = coverInk(model, img, 1 << 30, o);
     const pooling = inkPooling(model, geo, ink, wins, o)!;
-    const seen = new Map<number, number>();
-    for (const c of pooling.cellColour) seen.set(c, (seen.get(c) ?? 0) + 1);
-    const colour = [...seen.entries()].sort((a, b) => b[1] - a[1])[0][0];
-    const px = blankPixels(pooling.colours.slice(4 * colour, 4 * colour + 4), fmt);
+    // The page's commonest blank colour: blankColours lists it first.
+    const px = blankPixels(pooling.colours.slice(0, 4), fmt);
     const pixel = new ort.Tensor("float32", px.data, px.dims);
     const values = await blankValues.run({ [blankValues.inputNames[0]]: pixel, ...pools });
     // b_<tensor>: one value per channel ([1, C, 1, 1]); the image input's is the colour itself.
@@ -246,10 +245,8 @@ async function edgeCells(img: RgbaImage, ref: Uint8Array, pools: Record<string, 
       );
     }
     const zeros = new Uint8Array(W * H), blank = new Uint8Array(W * H);
-    let area = 0;
     for (const f of wins) {
       const w = f.window;
-      area += w.w * w.h;
       const x = new ort.Tensor("float32", windowsTensor(img, fmt, [w], w.h, w.w), [1, 3, w.h, w.w]);
       const page = [w.y > 0, w.x > 0, w.y + w.h < geo.padH, w.x + w.w < geo.padW].map(Number);
       const sides = new ort.Tensor("float32", Float32Array.from(page), [4]);
@@ -258,7 +255,7 @@ async function edgeCells(img: RgbaImage, ref: Uint8Array, pools: Record<string, 
       writeCore(blank, W, out[bpad.outputNames[0]].data as Float32Array, f, threshold);
     }
     cells.push(
-      Math.min(1, area / (geo.padW * geo.padH)).toFixed(3),
+      coverShare(geo, wins).toFixed(3),
       iou(zeros, ref).toFixed(3),
       iou(blank, ref).toFixed(3),
     );

@@ -11,7 +11,7 @@ import { toGflops } from "../../lib/units.ts";
 import { limits, nativeSegmenter, registry, segmenter } from "./_common.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
-import { coverInk } from "../../lib/plan/ink_cover.ts";
+import { coverInk, coverShare } from "../../lib/plan/ink_cover.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
 import { iou, median } from "../_bench.ts";
 
@@ -143,16 +143,17 @@ export async function nativeTextClock(results: TextImageResult[]): Promise<void>
 function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floor"] {
   // The served cover first; the others reuse its ink grid and page (the image padded to the model's multiple).
   const served = coverInk(model, image, limits.planner.maxExecPixels, DEFAULT_FOCUS_OPTIONS);
-  const { ink, geo } = served, page = geo.padW * geo.padH;
-  const share = ({ windows }: typeof served) =>
-    Math.min(1, windows.reduce((s, f) => s + f.window.w * f.window.h, 0) / page);
+  const { ink, geo } = served;
   const at = (halo: number) =>
-    share(coverInk(model, image, limits.planner.maxExecPixels, { ...DEFAULT_FOCUS_OPTIONS, pageHalo: halo }, ink));
+    coverShare(
+      geo,
+      coverInk(model, image, limits.planner.maxExecPixels, { ...DEFAULT_FOCUS_OPTIONS, pageHalo: halo }, ink).windows,
+    );
   return {
-    ink: (ink.on.reduce((s, v) => s + v, 0) * ink.cell * ink.cell) / page,
+    ink: (ink.on.reduce((s, v) => s + v, 0) * ink.cell * ink.cell) / (geo.padW * geo.padH),
     halo0: at(0),
     halo32: at(32),
-    served: share(served),
+    served: coverShare(geo, served.windows),
   };
 }
 

@@ -239,7 +239,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const cover = complete
       ? (inkFlops < wholeFlops ? { windows: inkPlan.windows, calls: inkCalls, halo: inkPlan.geo.halo } : null)
       : o.unbudgeted === "ink" && pooling
-      ? narrowerCover(model, image, maxExec, o, paged.ink, (flops) => flops < wholeFlops && exec.fits(flops), exec)
+      ? narrowerCover(model, image, maxExec, o, paged.ink, exec, wholeFlops)
       : null;
     if (complete || cover) {
       const windows = cover?.windows ?? null;
@@ -315,8 +315,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
 }
 
 /**
- * The ink cover pooling over the page at the largest of `o.budgetHalos` (below the page halo) whose price `fits`;
- * null when none does.
+ * The ink cover pooling over the page at the largest of `o.budgetHalos` (below the page halo) that fits the budget and
+ * costs less than the whole image once (`wholeFlops`); null when none does.
  */
 function narrowerCover(
   model: LoadedModel,
@@ -324,15 +324,16 @@ function narrowerCover(
   maxExec: number,
   o: FocusOptions,
   ink: CellGrid,
-  fits: (flops: number) => boolean,
   exec: PlanContext["exec"],
+  wholeFlops: number,
 ): { windows: FocusWindow[]; calls: WindowCall[]; halo: number } | null {
   for (const pageHalo of o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a)) {
     const { geo, windows } = coverInk(model, image, maxExec, { ...o, pageHalo }, ink);
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels) continue;
     const calls = focusCalls(model, windows, levels);
-    if (fits(exec.price(calls).flops)) return { windows, calls, halo: geo.halo };
+    const flops = exec.price(calls).flops;
+    if (flops < wholeFlops && exec.fits(flops)) return { windows, calls, halo: geo.halo };
   }
   return null;
 }

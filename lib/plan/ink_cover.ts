@@ -117,6 +117,11 @@ export function coverInk(
   return { geo, ink, windows: geo.cover(ink) };
 }
 
+/** The share of the padded page the windows' model input takes (at most 1): what a cover pays, before any 1×1 runs. */
+export function coverShare(geo: FocusGeometry, windows: FocusWindow[]): number {
+  return Math.min(1, windows.reduce((s, f) => s + f.window.w * f.window.h, 0) / (geo.padW * geo.padH));
+}
+
 /** Most blank colours a level-by-level plan counts the uncovered page at (one blank graph input each). */
 const MAX_BLANK_COLOURS = 4;
 
