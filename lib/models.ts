@@ -4,7 +4,9 @@
 
 import { z } from "zod";
 import { CostCounter } from "./onnx/mod.ts";
-import { blankShapes, LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
+import { LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
+import { PageCost } from "./onnx/page.ts";
+import type { WorkerModel } from "../workers/protocol.ts";
 import { NotFoundError } from "./errors.ts";
 
 const InputSpec = z.object({
@@ -64,9 +66,9 @@ export interface LoadedModel {
   counter: CostCounter;
   /**
    * The model cut for level-by-level pooling (lib/onnx/levels.ts), when it has global average pools the cut supports,
-   * with a cost counter per level's blank graph.
+   * and what its page graphs cost (lib/onnx/page.ts).
    */
-  levels?: { graphs: LevelGraphs; blankCounters: CostCounter[] };
+  levels?: { graphs: LevelGraphs; cost: PageCost };
 }
 
 const ROOT = new URL("../", import.meta.url);
@@ -101,25 +103,12 @@ function modelPath(spec: ModelSpec): URL {
   throw new Error(`model ${spec.id} names neither a file nor an npm source`);
 }
 
-/**
- * FLOPs and MACs of each level's blank graph of a model with level segments, on `colours` pixels (one run per level
- * in a level-by-level job).
- */
-export function blankCosts(m: LoadedModel, colours: number): { flops: number; macs: number }[] {
-  if (!m.levels) throw new Error(`${m.spec.id} has no level segments`);
-  const { graphs, blankCounters } = m.levels;
-  return blankCounters.map((c, k) => {
-    const { flops, macs } = c.count(blankShapes(graphs, k, colours, m.spec.input.channels));
-    return { flops, macs };
-  });
-}
-
 /** A model's level segments, when it has global average pools (a model whose pools cannot be cut runs without). */
 function withLevels(id: string, bytes: Uint8Array): Pick<LoadedModel, "levels"> {
   try {
     const graphs = levelGraphs(bytes);
     if (!graphs) return {};
-    return { levels: { graphs, blankCounters: graphs.blank.map((b) => CostCounter.fromBytes(b.bytes)) } };
+    return { levels: { graphs, cost: new PageCost(graphs) } };
   } catch (err) {
     if (!(err instanceof LevelGraphError)) throw err;
     console.warn(`model ${id}: pools over its windows only (${err.message})`);
@@ -205,13 +194,12 @@ export class ModelRegistry {
   }
 
   /** What the inference workers load: every model's bytes and input format. */
-  workerModels(): { id: string; bytes: Uint8Array; input: ModelSpec["input"]; levels?: LevelGraphs }[] {
-    return [...this.models.values()].map((m) => ({
-      id: m.spec.id,
-      bytes: m.bytes,
-      input: m.spec.input,
-      ...(m.levels ? { levels: m.levels.graphs } : {}),
-    }));
+  workerModels(): WorkerModel[] {
+    return [...this.models.values()].map((m) => {
+      if (!m.levels) return { id: m.spec.id, bytes: m.bytes, input: m.spec.input };
+      const { input, output, pools, page } = m.levels.graphs;
+      return { id: m.spec.id, bytes: m.bytes, input: m.spec.input, levels: { input, output, pools, page } };
+    });
   }
 
   /** Models of one task, in manifest order. */

@@ -16,18 +16,19 @@ import {
   type WorkerModel,
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
-import { blankPixels, runLevels } from "./levels.ts";
+import { blankPixels, pageFeeds } from "./levels.ts";
+import { pageGraph, pageNames, type PageSource } from "../lib/onnx/page.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
-// Models cut into level segments (lib/onnx/levels.ts): the cut, and its segments' and blank graphs' sessions, loaded
-// at init beside the model (a recycled worker's replacement loads them while the old one serves). Segments spin as
-// the worker's sessions do (a spinning pool stops when its run ends: workers/runtime_node.ts); the blank graphs, runs
-// on one pixel per colour, never do.
-const levelModels = new Map<
-  string,
-  { graphs: NonNullable<WorkerModel["levels"]>; segments: RuntimeSession[]; blank: RuntimeSession[] }
->();
+// Models run level by level: their page graphs (lib/onnx/page.ts), one per number of windows, each made and loaded the
+// first time a job has that many windows. Page graphs spin as the worker's sessions do (a spinning pool stops when its
+// run ends: workers/runtime_node.ts).
+const pageModels = new Map<string, { source: PageSource; sessions: Map<number, Promise<RuntimeSession>> }>();
+// Page graphs of this many windows or fewer are loaded at init (a job of up to 3 windows then finds its graph ready:
+// making and loading one takes about 120 ms for the text detector).
+const PRELOAD_WINDOWS = 3;
+let threads = 1;
 // Set at init; after each job the runtime may give memory back (Runtime.settle).
 let runtime: Runtime | undefined;
 const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
@@ -64,16 +65,13 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   niceThisThread(WORKER_NICE);
   scratchCap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
   const rt = runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
+  threads = msg.threads;
   for (const m of msg.models) {
     formats.set(m.id, m.input);
     sessions.set(m.id, await rt.load(m.bytes, msg.threads));
     if (m.levels) {
-      const load = (spin: boolean) => (s: { bytes: Uint8Array }) => rt.load(s.bytes, msg.threads, { spin });
-      levelModels.set(m.id, {
-        graphs: m.levels,
-        segments: await Promise.all(m.levels.segments.map(load(true))),
-        blank: await Promise.all(m.levels.blank.map(load(false))),
-      });
+      pageModels.set(m.id, { source: m.levels, sessions: new Map() });
+      for (let n = 1; n <= PRELOAD_WINDOWS; n++) await pageSession(m.id, n);
     }
   }
   post({ type: "ready", backend: rt.backend });
@@ -103,31 +101,41 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 
-/** A `levels` job: every window of one request, segment by segment (./levels.ts). */
+/** Model `id`'s page graph of `n` windows, loaded. */
+function pageSession(id: string, n: number): Promise<RuntimeSession> {
+  const m = pageModels.get(id);
+  if (!m) throw new Error(`model ${id} has no level segments`);
+  let s = m.sessions.get(n);
+  if (!s) {
+    s = runtime!.load(pageGraph(m.source, n), threads);
+    // A failed load is not kept: the next job tries again.
+    s.catch(() => m.sessions.delete(n));
+    m.sessions.set(n, s);
+  }
+  return s;
+}
+
+/** A `levels` job: every window of one request in one run of the model's page graph (./levels.ts `pageFeeds`). */
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
-  const levels = levelModels.get(msg.model);
-  if (!levels) throw new Error(`model ${msg.model} has no level segments`);
-  const { graphs: g, segments, blank } = levels;
+  const { source } = pageModels.get(msg.model) ?? {};
+  if (!source) throw new Error(`model ${msg.model} has no level segments`);
+  const session = await pageSession(msg.model, input.windows.length);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
-  const blankInput = blankPixels(input.colours, { ...fmt, channels: c });
-  let ms = 0;
-  const outs = await runLevels(
-    g,
-    input,
-    (i) => {
-      const win = input.windows[i];
-      const data = windowsTensor(input.image, fmt, [win], win.h, win.w, inputBuffer(c * win.h * win.w));
-      return { dims: [1, c, win.h, win.w], data };
-    },
-    blankInput,
-    async (graph, k, feeds) => {
-      const t0 = performance.now();
-      const out = await (graph === "segment" ? segments : blank)[k].runFeeds(feeds);
-      ms += performance.now() - t0;
-      return out;
-    },
-  );
+  // Every window's input at once, side by side in one buffer.
+  const sizes = input.windows.map((w) => c * w.h * w.w);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const buffer = inputBuffer(total) ?? new Float32Array(total);
+  let at = 0;
+  const inputs = input.windows.map((win, i) => {
+    const into = buffer.subarray(at, at += sizes[i]);
+    return { dims: [1, c, win.h, win.w], data: windowsTensor(input.image, fmt, [win], win.h, win.w, into) };
+  });
+  const feeds = pageFeeds(source, input, inputs, blankPixels(input.colours, { ...fmt, channels: c }));
+  const t0 = performance.now();
+  const out = await session.runFeeds(feeds);
+  const ms = performance.now() - t0;
+  const outs = input.windows.map((_, i) => out[pageNames.output(source, i)]);
   const outputs: Record<string, Tensor> = Object.fromEntries(outs.map((t, i) => [String(i), t]));
   const buffers = [...new Set(outs.map((t) => t.data.buffer as ArrayBuffer))];
   post({ type: "result", job: msg.job, outputs, ms }, buffers);

@@ -7,6 +7,7 @@
 
 import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import type { LevelGraphs } from "../lib/onnx/levels.ts";
+import { pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graphs' input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
@@ -17,6 +18,35 @@ export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: 
     dims: [n, fmt.channels, 1, 1],
     data: windowsTensor({ width: n, height: 1, data: colours }, fmt, windows, 1, 1),
   };
+}
+
+/**
+ * The inputs of a page graph (lib/onnx/page.ts) for one job: each window's model input, the blank pixels, and per
+ * stride each window's pooling weights (1 ÷ page positions where {@link ownership} has it count a position, else 0)
+ * and each blank colour's (its uncovered positions ÷ page positions): the pools' sums are then the page means
+ * {@link pageMean} computes.
+ */
+export function pageFeeds(
+  g: PageSource,
+  job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour">,
+  inputs: Tensor[],
+  blankInput: Tensor,
+): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = { [pageNames.blank(g)]: blankInput };
+  inputs.forEach((t, i) => feeds[pageNames.input(g, i)] = t);
+  for (const s of poolStrides(g)) {
+    const own = ownership(job, s, blankInput.dims[0]), share = 1 / own.positions;
+    job.windows.forEach((w, i) => {
+      const weights = new Float32Array((w.h / s) * (w.w / s)), runs = own.owned[i];
+      for (let j = 0; j < runs.length; j += 2) weights.fill(share, runs[j], runs[j + 1]);
+      feeds[pageNames.weights(s, i)] = { dims: [weights.length, 1], data: weights };
+    });
+    feeds[pageNames.blankWeights(s)] = {
+      dims: [1, own.uncovered.length],
+      data: Float32Array.from(own.uncovered, (u) => u * share),
+    };
+  }
+  return feeds;
 }
 
 /** Runs segment `k` of the model, or level `k`'s blank graph, on named inputs. */

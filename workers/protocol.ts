@@ -3,7 +3,7 @@
 // comes back (every output of the model, by name).
 
 import type { InputFormat, PlanesInput, RgbaImage, SummaryKind, Window } from "../lib/image/mod.ts";
-import type { LevelGraphs } from "../lib/onnx/levels.ts";
+import type { PageSource } from "../lib/onnx/page.ts";
 
 /**
  * Which runtime a worker runs its sessions on: onnxruntime-node's native CPU provider, or onnxruntime-web on WebGPU
@@ -72,8 +72,8 @@ export interface WorkerModel {
   id: string;
   bytes: Uint8Array;
   input: InputFormat;
-  /** The model cut for level-by-level pooling (lib/onnx/levels.ts), when it has global average pools. */
-  levels?: LevelGraphs;
+  /** What its page graphs are made from (lib/onnx/page.ts), when it runs level by level. */
+  levels?: PageSource;
 }
 
 /** main → worker: create sessions for these models. */

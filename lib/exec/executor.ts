@@ -6,7 +6,7 @@
 
 import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
 import { resizeCHW, type RgbaImage, type SummaryKind, type Window } from "../image/mod.ts";
-import { blankCosts, type LoadedModel } from "../models.ts";
+import type { LoadedModel } from "../models.ts";
 import { inputPixels } from "./layout.ts";
 import type { LevelsInput, ModelInput, PlanesModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 
@@ -341,21 +341,22 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
 }
 
 /**
- * A level-by-level call as one job. Its cost: each window's run of the whole model at its shape (the segments hold
- * every node once, and the page reduction does the global average pools' work), plus each level's blank graph on one
- * pixel per blank colour.
+ * A level-by-level call as one job: one run of the model's page graph (lib/onnx/page.ts). Its cost, counted from that
+ * graph: each window's part (the whole model's nodes at its shape, and its share of the pools' sums), plus the blank
+ * part on one pixel per blank colour.
  */
 function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch {
   const m = call.model, id = m.spec.id, c = m.spec.input.channels;
   if (!m.levels) throw new Error(`${id} has no level segments`);
   if ((call.scale ?? 1) !== 1 || (call.scaleY ?? 1) !== 1) throw new Error("level-by-level windows run at scale 1");
+  const { cost } = m.levels;
   const parts: Execution[] = call.windows.map((w) => {
     const dims = [1, c, w.h, w.w];
     if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
-    return { model: id, dims, ...m.counter.count(dims) };
+    return { model: id, dims, ...cost.window(dims) };
   });
   const colours = call.levels!.colours.length / 4;
-  for (const cost of blankCosts(m, colours)) parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost });
+  parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });
   const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0);
   return {
     call: ci,

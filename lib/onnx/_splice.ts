@@ -63,18 +63,20 @@ export class RawModel {
    * indices `readers` read, and these inputs and outputs (float tensors of any shape).
    */
   splice(nodes: Uint8Array[], readers: number[], io: { inputs: string[]; outputs: string[] }): Uint8Array {
+    return assemble({ ...this.parts(readers), nodes }, io);
+  }
+
+  /** This model's header, graph name, and the raw initializers the nodes of indices `readers` read. */
+  parts(readers: number[]): ModelParts {
     const used = new Set<number>();
     for (const i of readers) {
       for (const t of this.model.graph.nodes[i].inputs) if (this.initIdx.has(t)) used.add(this.initIdx.get(t)!);
     }
-    const graph = [
-      ...nodes,
-      ...this.#graphName,
-      ...[...used].sort((a, b) => a - b).map((i) => this.#inits[i]),
-      ...io.inputs.map((t) => lenField(11, valueInfo(t))),
-      ...io.outputs.map((t) => lenField(12, valueInfo(t))),
-    ];
-    return concatBytes([...this.#header, lenField(7, graph)]);
+    return {
+      header: this.#header,
+      graphName: this.#graphName,
+      inits: [...used].sort((a, b) => a - b).map((i) => this.#inits[i]),
+    };
   }
 
   /** Node `i`'s raw bytes. */
@@ -135,6 +137,30 @@ export class RawModel {
     }
     return { dims: [o, c, 1, 1], values };
   }
+}
+
+/** Raw pieces of a model that new graphs are spliced from (structured-cloneable: they travel to the workers). */
+export interface ModelParts {
+  /** ModelProto fields other than the graph (IR version, opsets, producer). */
+  header: Uint8Array[];
+  graphName: Uint8Array[];
+  /** Initializers, as raw GraphProto fields. */
+  inits: Uint8Array[];
+}
+
+/** A model of `parts` with a graph of the encoded `nodes` (in order) and these inputs and outputs (float tensors). */
+export function assemble(
+  parts: ModelParts & { nodes: Uint8Array[] },
+  io: { inputs: string[]; outputs: string[] },
+): Uint8Array {
+  const graph = [
+    ...parts.nodes,
+    ...parts.graphName,
+    ...parts.inits,
+    ...io.inputs.map((t) => lenField(11, valueInfo(t))),
+    ...io.outputs.map((t) => lenField(12, valueInfo(t))),
+  ];
+  return concatBytes([...parts.header, lenField(7, graph)]);
 }
 
 /** Whether node `n` is a convolution whose input `k` is its kernel. */

@@ -17,7 +17,7 @@
 
 import { DataType, decodeModel } from "./proto.ts";
 import { planGraph, runGraph } from "./_infer.ts";
-import { isKernel, RawModel, SpliceError } from "./_splice.ts";
+import { isKernel, type ModelParts, RawModel, SpliceError } from "./_splice.ts";
 
 /** One global average pool: its output (a graph input of later segments), the map it averages, its level. */
 export interface PooledVector {
@@ -25,6 +25,8 @@ export interface PooledVector {
   map: string;
   level: number;
   channels: number;
+  /** The map's stride: input pixels per map position along each axis. */
+  stride: number;
 }
 
 /** One segment: ONNX bytes, its inputs (tensors of the model or pooled vectors) and outputs by name. */
@@ -50,6 +52,25 @@ export interface LevelGraphs {
    * vectors it reads, outputs the level's maps.
    */
   blank: LevelSegment[];
+  /** What a page graph (lib/onnx/page.ts) is spliced from. */
+  page: PageParts;
+}
+
+/** Encoded nodes, each with the level it belongs to. */
+export interface LevelNodes {
+  nodes: Uint8Array[];
+  level: number[];
+}
+
+/**
+ * The raw pieces of a model's page graph: its header and initializers; the nodes computable from weights alone (once
+ * per page graph); the nodes that run per window (every other node but the pools, at the level they run); the blank
+ * graphs' nodes of all levels (convolutions' kernels summed, without the weights-only nodes).
+ */
+export interface PageParts extends ModelParts {
+  shared: Uint8Array[];
+  window: LevelNodes;
+  blank: LevelNodes;
 }
 
 /** Ops the blank graph may hold: on a constant input each gives a constant output at any spatial size. */
@@ -152,7 +173,8 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   const pools: PooledVector[] = gapIdx.map((i) => {
     const channels = shapes.get(g.nodes[i].inputs[0])?.shape[1];
     if (!channels) throw new LevelGraphError(`cannot infer the channels of ${g.nodes[i].inputs[0]}`);
-    return { name: g.nodes[i].outputs[0], map: g.nodes[i].inputs[0], level: segOf(i), channels };
+    const stride = probe[2] / shapes.get(g.nodes[i].inputs[0])!.shape[2];
+    return { name: g.nodes[i].outputs[0], map: g.nodes[i].inputs[0], level: segOf(i), channels, stride };
   });
   const levels = Math.max(...pools.map((p) => p.level)) + 1;
   const poolNames = new Set(pools.map((p) => p.name));
@@ -215,7 +237,7 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   }
 
   // The blank graphs: per level, every node its maps need, convolutions' kernels summed over space.
-  const blankGraph = (maps: string[]): LevelSegment => {
+  const blankNodes = (maps: string[]): number[] => {
     const need = new Set<number>();
     const stack = maps.slice();
     while (stack.length) {
@@ -229,33 +251,41 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     const order = [...need].sort((a, b) => a - b);
     const bad = [...new Set(order.map((i) => g.nodes[i].opType).filter((op) => !BLANK_OPS.has(op)))];
     if (bad.length) throw new LevelGraphError(`the pooled maps depend on ops with edge effects: ${bad.join(", ")}`);
-    let nodes: Uint8Array[];
+    return order;
+  };
+  const encodeBlank = (i: number): Uint8Array[] => {
     try {
-      nodes = order.flatMap((i) => (g.nodes[i].opType === "Conv" ? raw.summedConv(i) : [raw.node(i)]));
+      return g.nodes[i].opType === "Conv" ? raw.summedConv(i) : [raw.node(i)];
     } catch (err) {
       if (err instanceof SpliceError) throw new LevelGraphError(err.message);
       throw err;
     }
+  };
+  const levelMaps = (k: number) => pools.filter((p) => p.level === k).map((p) => p.map);
+  const blank = Array.from({ length: levels }, (_, k): LevelSegment => {
+    const maps = levelMaps(k);
+    const order = blankNodes(maps);
     const reads = new Set(order.flatMap((i) => g.nodes[i].inputs));
     const inputs = [...graphInputs, ...pools.map((p) => p.name)].filter((t) => reads.has(t));
-    return { bytes: raw.splice(nodes, order, { inputs, outputs: maps }), inputs, outputs: maps };
-  };
-  const blank = Array.from(
-    { length: levels },
-    (_, k) => blankGraph(pools.filter((p) => p.level === k).map((p) => p.map)),
-  );
-  return { input: graphInputs[0], output: graphOutputs[0], pools, levels, segments, lastUse, blank };
-}
+    return { bytes: raw.splice(order.flatMap(encodeBlank), order, { inputs, outputs: maps }), inputs, outputs: maps };
+  });
 
-/**
- * The input shapes of level `k`'s blank graph on `colours` pixels of a `channels`-channel image: the pixels batched,
- * each pooled vector [1, C, 1, 1] (broadcast over the batch).
- */
-export function blankShapes(g: LevelGraphs, k: number, colours: number, channels: number): Record<string, number[]> {
-  const shapes: Record<string, number[]> = {};
-  for (const name of g.blank[k].inputs) {
-    const p = g.pools.find((q) => q.name === name);
-    shapes[name] = p ? [1, p.channels, 1, 1] : [colours, channels, 1, 1];
+  // The page graph's parts: a blank node belongs to the first level whose maps need it.
+  const blankLevel = new Map<number, number>();
+  for (let k = levels - 1; k >= 0; k--) for (const i of blankNodes(levelMaps(k))) blankLevel.set(i, k);
+  const pageBlank: LevelNodes = { nodes: [], level: [] };
+  for (const [i, k] of [...blankLevel].sort((a, b) => a[0] - b[0])) {
+    if (isStaticNode(i)) continue;
+    for (const n of encodeBlank(i)) {
+      pageBlank.nodes.push(n);
+      pageBlank.level.push(k);
+    }
   }
-  return shapes;
+  const page: PageParts = {
+    ...raw.parts(g.nodes.map((_, i) => i)),
+    shared: g.nodes.flatMap((_, i) => (isStaticNode(i) ? [raw.node(i)] : [])),
+    window: { nodes: runtime.map((i) => raw.node(i)), level: runtime.map(placed) },
+    blank: pageBlank,
+  };
+  return { input: graphInputs[0], output: graphOutputs[0], pools, levels, segments, lastUse, blank, page };
 }

@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
-import { blankCosts, ModelRegistry } from "../../lib/models.ts";
+import { ModelRegistry } from "../../lib/models.ts";
+import { pageGraph, pageShapes } from "../../lib/onnx/page.ts";
+import { CostCounter } from "../../lib/onnx/mod.ts";
 import { decodeMaskRle } from "../../lib/image/mod.ts";
 
 const registry = await ModelRegistry.load();
@@ -104,14 +106,15 @@ Deno.test({
       assert.equal(res.status, 200);
       const body = await res.json();
       assert.equal(body.plan.mode, "adaptive");
-      // The windows' runs at their shapes, and each level's blank graph (level-by-level pooling) on its colours.
+      // The windows' runs at their shapes and the blank part on its colours: one run of the page graph of that many
+      // windows, counted whole here.
       type Run = { model: string; shape: number[] };
       const blanks = body.plan.executions.filter((e: Run) => e.model.endsWith(":blank"));
-      const recount = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank")).reduce(
-        (s: number, e: Run) => s + counter.count(e.shape).flops,
-        0,
-      ) + blankCosts(textModel, blanks[0].shape[0]).reduce((s, c) => s + c.flops, 0);
-      assert.equal(blanks.length, textModel.levels!.graphs.levels);
+      const runs = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank")).map((e: Run) => e.shape);
+      const g = textModel.levels!.graphs;
+      const recount = CostCounter.fromBytes(pageGraph(g, runs.length))
+        .count(pageShapes(g, runs, blanks[0].shape[0], 3)).flops;
+      assert.equal(blanks.length, 1);
       assert.equal(body.cost.flops, recount);
       assert.equal(Number(res.headers.get("x-cost-gflops")), body.cost.gflops);
       assert.ok(body.plan.tiles.length >= 1);

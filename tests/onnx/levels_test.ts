@@ -56,7 +56,7 @@ Deno.test("levels: the detector's 10 pools in 4 levels, 5 segments; models witho
   assert.deepEqual(g.segments[0].inputs, [g.input]);
   assert.deepEqual(g.segments[4].outputs, [g.output]);
   for (const m of registry.modelsOf("digits")) assert.equal(levelGraphs(m.bytes), null);
-  assert.equal(text.levels!.blankCounters.length, 4);
+  assert.equal(g.blank.length, 4);
 });
 
 Deno.test("page mean: every page position once, by the window that counts it, the rest at its blank colour", () => {

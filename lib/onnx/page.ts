@@ -1,0 +1,222 @@
+// The page graph: all windows of a level-by-level plan (lib/onnx/levels.ts) in one ONNX graph, so that one run
+// computes them, every global average pool averaging over the page inside the graph. The level segments hand each
+// level's maps out of the runtime to be pooled in JS and back in: through onnxruntime-node that crossing cost +11–15 %
+// of a window's model time (a 736×1984 window's segment 0 alone hands out 45 MB); here nothing but the windows' outputs
+// leaves the runtime.
+//
+// The graph holds one copy of the model's runtime nodes per window (tensor names prefixed `w<i>:`), the nodes
+// computable from weights once, and the blank graphs' nodes once (prefixed `b:`, run on one pixel per blank colour).
+// Each pool becomes a sum that gives the page mean workers/levels.ts `pageMean` computes: per window, its map
+// (flattened to [1, C, h·w]) times a column of weights — 1 ÷ page positions where the window counts the position, 0
+// elsewhere — plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The
+// weights are the graph's inputs, one per window and stride, so one graph serves every plan with that many windows.
+
+import { AttributeType, DataType } from "./proto.ts";
+import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
+import { assemble } from "./_splice.ts";
+import type { LevelGraphs } from "./levels.ts";
+import { CostCounter } from "./counter.ts";
+
+/** What a page graph is built from: a model's level cut, less its segments. */
+export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page">;
+
+/** The names of a page graph's inputs and outputs. */
+export const pageNames = {
+  /** Window `i`'s model input. */
+  input: (g: PageSource, i: number) => `w${i}:${g.input}`,
+  /** Window `i`'s model output. */
+  output: (g: PageSource, i: number) => `w${i}:${g.output}`,
+  /** The blank graphs' input: one pixel per blank colour, [colours, C, 1, 1]. */
+  blank: (g: PageSource) => `b:${g.input}`,
+  /** Window `i`'s pooling weights at `stride`: [h·w, 1], its map's positions in row-major order. */
+  weights: (stride: number, i: number) => `weights:${stride}:${i}`,
+  /** Each blank colour's weight at `stride`: [1, colours]. */
+  blankWeights: (stride: number) => `blank_weights:${stride}`,
+};
+
+/**
+ * The input shapes of a page graph of windows whose model inputs have shapes `windows` ([1, C, H, W] each), on
+ * `colours` blank pixels of a `channels`-channel input.
+ */
+export function pageShapes(
+  g: PageSource,
+  windows: number[][],
+  colours: number,
+  channels: number,
+): Record<string, number[]> {
+  const shapes: Record<string, number[]> = { [pageNames.blank(g)]: [colours, channels, 1, 1] };
+  for (const s of poolStrides(g)) {
+    windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [(d[2] / s) * (d[3] / s), 1]);
+    shapes[pageNames.blankWeights(s)] = [1, colours];
+  }
+  windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
+  return shapes;
+}
+
+/** The distinct strides of a model's pooled maps. */
+export const poolStrides = (g: PageSource): number[] => [...new Set(g.pools.map((p) => p.stride))];
+
+/**
+ * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
+ * ({@link pageNames}); outputs each window's model output.
+ */
+export function pageGraph(g: PageSource, n: number): Uint8Array {
+  const { page } = g;
+  const shared = new Set<string>(page.shared.flatMap((b) => nodeNames(b).outputs));
+  for (const p of g.pools) shared.add(p.name);
+  const keep = (prefix: string) => (t: string) => t === "" || shared.has(t) ? t : prefix + t;
+  // Nodes with a sort key: level, then windows before the blank graph and the pools, then their order in the file.
+  const entries: { bytes: Uint8Array; key: number[] }[] = [];
+  page.shared.forEach((b, j) => entries.push({ bytes: b, key: [-1, 0, j] }));
+  for (let i = 0; i < n; i++) {
+    const rename = keep(`w${i}:`);
+    page.window.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] }));
+  }
+  page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
+  const flat = "page:flat", vector = "page:vector";
+  entries.push(
+    { bytes: int64Constant(flat, [0, 0, -1]), key: [-1, 1, 0] },
+    { bytes: int64Constant(vector, [0, 0, 1, 1]), key: [-1, 1, 2] },
+  );
+  // Each pool's sum runs blank page first, then adds the windows one by one: a window's nodes and their cost are then
+  // the same in every page graph (see pageCost), whatever the number of windows.
+  g.pools.forEach((p, j) => {
+    const at = (q: number) => ({ key: [p.level, n + 1, g.pools.length * q + j] });
+    const acc = (i: number) => (i === n ? p.name : `${p.name}::acc${i}`);
+    const b = `b:${p.map}`;
+    entries.push(
+      { bytes: node("ReduceMean", [b], [`${b}::rows`], spatialMean), ...at(0) },
+      { bytes: node("MatMul", [pageNames.blankWeights(p.stride), `${b}::rows`], [`${b}::sum`]), ...at(0) },
+      { bytes: node("Reshape", [`${b}::sum`, vector], [acc(0)]), ...at(0) },
+    );
+    for (let i = 0; i < n; i++) {
+      const m = `w${i}:${p.map}`;
+      entries.push(
+        { bytes: node("Reshape", [m, flat], [`${m}::flat`]), ...at(i + 1) },
+        { bytes: node("MatMul", [`${m}::flat`, pageNames.weights(p.stride, i)], [`${m}::sum`]), ...at(i + 1) },
+        { bytes: node("Reshape", [`${m}::sum`, vector], [`${m}::sum4`]), ...at(i + 1) },
+        { bytes: node("Add", [acc(i), `${m}::sum4`], [acc(i + 1)]), ...at(i + 1) },
+      );
+    }
+  });
+  const nodes = topological(entries);
+  const inputs = [
+    ...Array.from({ length: n }, (_, i) => pageNames.input(g, i)),
+    pageNames.blank(g),
+    ...poolStrides(g).flatMap((s) => [
+      ...Array.from({ length: n }, (_, i) => pageNames.weights(s, i)),
+      pageNames.blankWeights(s),
+    ]),
+  ];
+  const outputs = Array.from({ length: n }, (_, i) => pageNames.output(g, i));
+  return assemble({ ...page, nodes }, { inputs, outputs });
+}
+
+/**
+ * What a page graph computes, counted from its graph: a window's nodes (its copy of the model's, its share of the
+ * pools' sums) cost the same in a page graph of any number of windows, so a page graph's cost is each window's plus
+ * its blank part's. Counted as differences of two graphs: the page graph of no window (the blank part alone) and of
+ * one.
+ */
+export class PageCost {
+  readonly #none: CostCounter;
+  readonly #one: CostCounter;
+
+  constructor(readonly g: PageSource) {
+    this.#none = CostCounter.fromBytes(pageGraph(g, 0));
+    this.#one = CostCounter.fromBytes(pageGraph(g, 1));
+  }
+
+  /** The blank part on `colours` pixels of a `channels`-channel input. */
+  blank(colours: number, channels: number): { flops: number; macs: number } {
+    const { flops, macs } = this.#none.count(pageShapes(this.g, [], colours, channels));
+    return { flops, macs };
+  }
+
+  /** One window's part, its model input of shape `dims` [1, C, H, W]. */
+  window(dims: number[]): { flops: number; macs: number } {
+    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]));
+    const none = this.blank(1, dims[1]);
+    return { flops: one.flops - none.flops, macs: one.macs - none.macs };
+  }
+}
+
+/**
+ * The nodes in an order where each comes after the producers of its inputs: by key where that allows (the levels in
+ * turn, so the runtime can free a level's maps early), each node as soon as its inputs exist otherwise.
+ */
+function topological(entries: { bytes: Uint8Array; key: number[] }[]): Uint8Array[] {
+  const cmp = (a: number[], b: number[]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+  const sorted = entries.slice().sort((a, b) => cmp(a.key, b.key)).map((e) => ({
+    bytes: e.bytes,
+    ...nodeNames(e.bytes),
+  }));
+  const produced = new Set(sorted.flatMap((e) => e.outputs));
+  const have = new Set<string>();
+  const out: Uint8Array[] = [];
+  let left = sorted;
+  while (left.length) {
+    const next: typeof left = [];
+    for (const e of left) {
+      if (e.inputs.every((t) => t === "" || have.has(t) || !produced.has(t))) {
+        out.push(e.bytes);
+        for (const t of e.outputs) have.add(t);
+      } else next.push(e);
+    }
+    if (next.length === left.length) throw new Error("the page graph has a cycle");
+    left = next;
+  }
+  return out;
+}
+
+const decoder = new TextDecoder();
+
+/** A node's input and output names, read from its encoded bytes (a GraphProto `node` field). */
+function nodeNames(bytes: Uint8Array): { inputs: string[]; outputs: string[] } {
+  const inputs: string[] = [], outputs: string[] = [];
+  for (const f of rawFields(payloadOf({ field: 1, raw: bytes }))) {
+    if (f.field === 1) inputs.push(decoder.decode(payloadOf(f)));
+    if (f.field === 2) outputs.push(decoder.decode(payloadOf(f)));
+  }
+  return { inputs, outputs };
+}
+
+/** A node with its inputs, outputs and name passed through `rename`; its other fields as they were. */
+function renamed(bytes: Uint8Array, rename: (t: string) => string): Uint8Array {
+  const fields = rawFields(payloadOf({ field: 1, raw: bytes })).map((f) =>
+    f.field === 1 || f.field === 2 || f.field === 3 ? lenField(f.field, rename(decoder.decode(payloadOf(f)))) : f.raw
+  );
+  return lenField(1, fields);
+}
+
+/** A node of the default domain, named after its first output. */
+function node(op: string, inputs: string[], outputs: string[], attributes: Uint8Array[] = []): Uint8Array {
+  return lenField(1, [
+    ...inputs.map((t) => lenField(1, t)),
+    ...outputs.map((t) => lenField(2, t)),
+    lenField(3, outputs[0]),
+    lenField(4, op),
+    ...attributes,
+  ]);
+}
+
+/**
+ * A blank map's value per colour and channel, [colours, C]: its mean over space (a blank map is constant over space,
+ * but its extent is whatever upsampling a 1×1 input got on its way).
+ */
+const spatialMean = [
+  lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
+  lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)]),
+];
+
+/** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
+function int64Constant(name: string, values: number[]): Uint8Array {
+  const data = new BigInt64Array(values.map(BigInt));
+  const tensor = [
+    varintField(1, values.length),
+    varintField(2, DataType.INT64),
+    lenField(9, new Uint8Array(data.buffer)),
+  ];
+  const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
+  return lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
+}
