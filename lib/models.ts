@@ -103,7 +103,7 @@ function modelPath(spec: ModelSpec): URL {
   throw new Error(`model ${spec.id} names neither a file nor an npm source`);
 }
 
-/** A model's level segments, when it has global average pools (a model whose pools cannot be cut runs without). */
+/** A model's level cut, when it has global average pools (a model whose pools cannot be cut runs without). */
 function withLevels(id: string, bytes: Uint8Array): Pick<LoadedModel, "levels"> {
   try {
     const graphs = levelGraphs(bytes);

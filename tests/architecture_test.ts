@@ -25,10 +25,10 @@ const RULES: [string, string[]][] = [
   ["lib/plan/", ["lib/plan/", "lib/exec/", "lib/image/", "lib/models.ts", "lib/errors.ts", "lib/units.ts", "models/"]],
   ["lib/", ["lib/", "workers/protocol.ts", "models/"]],
   ["routes/", ["routes/", "lib/"]],
-  ["workers/", ["workers/", "lib/image/", "lib/errors.ts", "lib/libc.ts", "lib/onnx/levels.ts"]],
+  ["workers/", ["workers/", "lib/image/", "lib/errors.ts", "lib/libc.ts", "lib/onnx/page.ts"]],
   ["main.ts", ["lib/", "routes/", "main.ts"]],
   // Benchmarks start real servers in-process through the entry point.
-  // ... and bench/eval/squeeze.ts runs the workers' level-by-level runner on its own sessions.
+  // ... and bench/eval/squeeze.ts feeds page graphs as the workers do, on its own sessions.
   ["bench/", ["bench/", "lib/", "dev/", "main.ts", "workers/levels.ts", "workers/protocol.ts"]],
   ["bin/", ["bin/", "lib/"]],
   ["dev/", ["dev/", "lib/"]],

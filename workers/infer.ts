@@ -104,7 +104,7 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
 /** Model `id`'s page graph of `n` windows, loaded. */
 function pageSession(id: string, n: number): Promise<RuntimeSession> {
   const m = pageModels.get(id);
-  if (!m) throw new Error(`model ${id} has no level segments`);
+  if (!m) throw new Error(`model ${id} is not cut in levels`);
   let s = m.sessions.get(n);
   if (!s) {
     s = runtime!.load(pageGraph(m.source, n), threads);
@@ -118,7 +118,7 @@ function pageSession(id: string, n: number): Promise<RuntimeSession> {
 /** A `levels` job: every window of one request in one run of the model's page graph (./levels.ts `pageFeeds`). */
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
   const { source } = pageModels.get(msg.model) ?? {};
-  if (!source) throw new Error(`model ${msg.model} has no level segments`);
+  if (!source) throw new Error(`model ${msg.model} is not cut in levels`);
   const session = await pageSession(msg.model, input.windows.length);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];

@@ -150,7 +150,7 @@ export const ARENA_LIMITS = {
   idleAboveRatio: 1.25,
   /**
    * Process RSS past which the sessions a worker used are recreated right after the job, MiB. The text default's
-   * level segments (lib/onnx/levels.ts) keep arenas of their own beside the whole model's. An arena keeps the peak of
+   * page graphs (lib/onnx/page.ts) keep arenas of their own beside the whole model's. An arena keeps the peak of
    * the largest shape it ran, not of every shape: the server's native pool running fixed and default on all 42 text
    * eval pages (phone 1170×2532 to desktop 2400×1350) in turn levels off at 2.3 GB RSS (peak 2.47 GB) with no limit.
    * Under the limit's old 2048 the large pages' peaks crossed it, every job recreated its sessions, and each next run

@@ -8,7 +8,7 @@ import type { Backend, Tensor } from "./protocol.ts";
 export interface RuntimeSession {
   /** Runs the model on `data` of shape `dims`; every output of the graph by name (float32, owned by the caller). */
   run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>>;
-  /** Runs the model on named inputs (a graph with several: lib/onnx/levels.ts segments); outputs as {@link run}. */
+  /** Runs the model on named inputs (a graph with several: lib/onnx/page.ts); outputs as {@link run}. */
   runFeeds(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }

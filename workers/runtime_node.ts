@@ -39,7 +39,7 @@ const create = (bytes: Uint8Array, threads: number, spin: boolean) =>
     enableMemPattern: false,
     // A spinning pool stops spinning when its run ends (force_spinning_stop): spinning between one run's operators is
     // what makes a lone request fast, and a pool still spinning after its run takes the cores from the next session's
-    // (a level-by-level job's segments run back to back). Measured over HTTP, native, 4 text pages, c=1, interleaved
+    // (measured when a level-by-level job ran one session per level, back to back). Measured over HTTP, native, 4 text pages, c=1, interleaved
     // (a scratch script): fixed −1 to −5 %, the default plan −1 to −8 %.
     extra: {
       session: spin

@@ -6,8 +6,8 @@
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
 // reach without running the whole image), of the ½ glance, or of the ¼ glance. Three more columns run the windows
 // the served default plan runs (lib/plan/focus.ts: the ink cover's few large windows) with their own pooled vectors,
-// with the whole image's, and pooling over the page level by level as the server runs them (workers/levels.ts on
-// the model's level segments, lib/onnx/levels.ts). A second table runs the ink cover's windows at several halos with
+// with the whole image's, and pooling over the page level by level as the server runs them (the model's page graph:
+// lib/onnx/page.ts, fed by workers/levels.ts). A second table runs the ink cover's windows at several halos with
 // the whole image's pooled vectors, their edges padded with zeros (as served) or with what lies far inside blank page:
 // what the halo buys once pooling is exact. The graph edits are made by bench/eval/squeeze_graphs.py with Debian's
 // python3-onnx.
@@ -22,8 +22,8 @@ import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, coverShare, type FocusWindow, inkPooling } from "../../lib/plan/ink_cover.ts";
 import type { Box } from "../../lib/plan/geometry.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
-import { blankPixels, runLevels } from "../../workers/levels.ts";
-import type { Tensor } from "../../workers/protocol.ts";
+import { blankPixels, pageFeeds } from "../../workers/levels.ts";
+import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
@@ -59,8 +59,8 @@ const fed = await ort.InferenceSession.create(`${dir}/fed.onnx`, opts);
 const bpad = await ort.InferenceSession.create(`${dir}/bpad.onnx`, opts);
 const blankValues = await ort.InferenceSession.create(`${dir}/blank.onnx`, opts);
 const levels = model.levels!.graphs;
-const segments = await Promise.all(levels.segments.map((g) => ort.InferenceSession.create(g.bytes, opts)));
-const blanks = await Promise.all(levels.blank.map((g) => ort.InferenceSession.create(g.bytes, opts)));
+// Page graphs by number of windows.
+const pageSessions = new Map<number, ort.InferenceSession>();
 const pooled = fed.inputNames.filter((n) => n !== taps.inputNames[0]);
 const fmt = model.spec.input;
 const threshold = model.spec.output.threshold ?? 0.5;
@@ -193,7 +193,7 @@ const md = [
   "The last three columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
   `windows, halo ${defaultHalo} px) with their own pooled vectors and with the whole image's (the gap between the two is`,
   "what the squeeze-excitation pooling alone costs them), and as the server runs them (docs/EVAL.md's default column):",
-  "pooling over the page, level by level (`lib/onnx/levels.ts`, `workers/levels.ts`): the windows' own feature maps",
+  "pooling over the page, level by level (`lib/onnx/levels.ts`, `lib/onnx/page.ts`): the windows' own feature maps",
   "where they cover the page, and for the area they do not, the value the maps take far inside blank page of that",
   "area's colour (exact, from a 1×1 input through the graph with its kernels summed over space), at the windows' price.",
   '"whole image": the default plan runs the whole image there (its windows would not be cheaper), counted as 1.000.',
@@ -269,31 +269,23 @@ async function pageMaps(
   wins: FocusWindow[],
   pooling: NonNullable<ReturnType<typeof inkPooling>>,
 ): Promise<Float32Array[]> {
-  const blankInput = blankPixels(pooling.colours, fmt);
-  const outs = await runLevels(
+  const n = wins.length;
+  if (!pageSessions.has(n)) pageSessions.set(n, await ort.InferenceSession.create(pageGraph(levels, n), opts));
+  const session = pageSessions.get(n)!;
+  const inputs = wins.map(({ window: w }) => ({
+    dims: [1, 3, w.h, w.w],
+    data: windowsTensor(img, fmt, [w], w.h, w.w),
+  }));
+  const feeds = pageFeeds(
     levels,
     { ...pooling, windows: wins.map((f) => f.window) },
-    (i) => {
-      const w = wins[i].window;
-      return { dims: [1, 3, w.h, w.w], data: windowsTensor(img, fmt, [w], w.h, w.w) };
-    },
-    blankInput,
-    async (graph, k, feeds) => {
-      const session = (graph === "segment" ? segments : blanks)[k];
-      const inputs: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
-      const out = await session.run(inputs);
-      const result: Record<string, Tensor> = {};
-      for (const name of session.outputNames) {
-        result[name] = {
-          dims: [...out[name].dims],
-          data: out[name].data as Float32Array,
-        };
-      }
-      return result;
-    },
+    inputs,
+    blankPixels(pooling.colours, fmt),
   );
-  return outs.map((t) => t.data);
+  const out = await session.run(
+    Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor("float32", t.data, t.dims)])),
+  );
+  return wins.map((_, i) => out[pageNames.output(levels, i)].data as Float32Array);
 }
 
 /** Thresholds a window's output map over its core into a page-sized mask. */

@@ -8,8 +8,8 @@ bpad.onnx:  fed.onnx whose padded convolutions pad their input with a per-channe
             zeros as the whole-image run has): a window edge that faces blank page sees what lies far inside it.
 blank.onnx: fed.onnx with every convolution's kernel summed over space (1x1, no padding): on a 1x1 input of one colour
             it outputs the value each padded convolution's input takes far inside a page of that colour (the b_ above;
-            the same construction as the served blank graphs of lib/onnx/levels.ts).
-(The served level-by-level segments and blank graphs are cut in TypeScript at load: lib/onnx/levels.ts.)
+            the same construction as the served blank graph of lib/onnx/levels.ts).
+(The served page graphs are spliced in TypeScript: lib/onnx/levels.ts, lib/onnx/page.ts.)
 
 Usage: /usr/bin/python3 bench/eval/squeeze_graphs.py MODEL.onnx OUT_DIR   (Debian's python3-onnx)
 """

@@ -255,10 +255,11 @@ export function textSection(results: TextImageResult[]): string[] {
     "blocks pool every feature map over the whole input, and a window run alone pools over itself, text without the " +
     "page's blank ([docs/TEXT_DRIFT.md](TEXT_DRIFT.md), `bench/eval/squeeze.ts`: the default's windows pooling alone " +
     "vs fed the whole image's pooled vectors). So the default runs its windows in step, one squeeze-excitation level " +
-    "at a time: `lib/onnx/levels.ts` cuts the model into a segment per level, and one worker job runs every window " +
-    "through each segment and averages the level's maps over the page (`workers/levels.ts`), the area no window covers " +
-    "counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input through the graph " +
-    "with every kernel summed over space). Its price is the windows' own, plus four 1×1 runs; its windows carry a " +
+    "at a time: `lib/onnx/levels.ts` cuts the model in levels, and one run of its page graph (`lib/onnx/page.ts`: " +
+    "every window in one ONNX graph) averages each level's maps over the page before the next level runs, the area no " +
+    "window covers counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input " +
+    "through the graph with every kernel summed over space). Its price is the windows' own (the pools' weighted sums in " +
+    "place of their averages: under 0.1 % more), plus the 1×1 runs; its windows carry a " +
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages). What is left is the page ` +
     "area near text that no window covers, counted at the far-from-text value.",
     "",

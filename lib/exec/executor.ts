@@ -43,8 +43,8 @@ export interface WindowCall {
    */
   summary?: SummaryKind;
   /**
-   * Run the windows level by level (workers/levels.ts), every global average pool averaging over the page instead of
-   * each window: one job for all windows. The model must have level segments (`LoadedModel.levels`); `scale` is 1.
+   * Run the windows level by level (lib/onnx/page.ts), every global average pool averaging over the page instead of
+   * each window: one job for all windows. The model must be cut in levels (`LoadedModel.levels`); `scale` is 1.
    */
   levels?: LevelPooling;
 }
@@ -347,7 +347,7 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
  */
 function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch {
   const m = call.model, id = m.spec.id, c = m.spec.input.channels;
-  if (!m.levels) throw new Error(`${id} has no level segments`);
+  if (!m.levels) throw new Error(`${id} is not cut in levels`);
   if ((call.scale ?? 1) !== 1 || (call.scaleY ?? 1) !== 1) throw new Error("level-by-level windows run at scale 1");
   const { cost } = m.levels;
   const parts: Execution[] = call.windows.map((w) => {

@@ -1,6 +1,7 @@
-// ONNX models spliced at the protobuf level for lib/onnx/levels.ts: a model's nodes and initializers are kept as the
-// raw bytes of the file and copied into new models unchanged; only graph inputs and outputs, and a convolution
-// rewritten with its kernel summed over space, are encoded new (lib/onnx/_wire.ts writers). Written here rather than
+// ONNX models spliced at the protobuf level for lib/onnx/levels.ts and page.ts: a model's nodes and initializers are
+// kept as the raw bytes of the file and copied into new models with at most their tensor names changed; only graph
+// inputs and outputs, a convolution rewritten with its kernel summed over space, and the page graph's few nodes of
+// its own are encoded new (lib/onnx/_wire.ts writers). Written here rather than
 // with a protobuf library: nothing in the npm registry reads and writes ONNX without a generated schema of the whole
 // format, and the edit needs six message types.
 
@@ -36,34 +37,6 @@ export class RawModel {
     }
     g.nodes.forEach((n, i) => n.outputs.forEach((o) => this.producer.set(o, i)));
     this.initIdx = new Map(g.initializers.map((t, i) => [t.name, i]));
-  }
-
-  /** The model of nodes `take` plus every node they need that `inputs` do not provide, in file order. */
-  closure(take: number[], inputs: string[], outputs: string[]): Uint8Array {
-    const nodes = this.model.graph.nodes;
-    const keep = new Set(take);
-    const have = new Set(inputs);
-    const stack = take.flatMap((i) => nodes[i].inputs);
-    while (stack.length) {
-      const t = stack.pop()!;
-      if (t === "" || have.has(t)) continue;
-      have.add(t);
-      const p = this.producer.get(t);
-      if (p !== undefined && !keep.has(p)) {
-        keep.add(p);
-        stack.push(...nodes[p].inputs);
-      }
-    }
-    const order = [...keep].sort((a, b) => a - b);
-    return this.splice(order.map((i) => this.#nodes[i]), order, { inputs, outputs });
-  }
-
-  /**
-   * A model with this one's header and a graph of the encoded `nodes` (in order), the initializers the nodes of
-   * indices `readers` read, and these inputs and outputs (float tensors of any shape).
-   */
-  splice(nodes: Uint8Array[], readers: number[], io: { inputs: string[]; outputs: string[] }): Uint8Array {
-    return assemble({ ...this.parts(readers), nodes }, io);
   }
 
   /** This model's header, graph name, and the raw initializers the nodes of indices `readers` read. */

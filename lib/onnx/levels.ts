@@ -1,25 +1,25 @@
-// Level-synchronised pooling: the graphs a windowed plan needs so that every global average pool of a model (the
+// Level-synchronised pooling: what a windowed plan needs so that every global average pool of a model (the
 // squeeze-excitation blocks of the text detector) pools over the whole image while only some windows of it run.
 //
-// The pooled vectors fall in dependency levels (a level's vectors depend only on earlier levels'). The model is cut
-// into one segment per level plus a last one: segment k computes, from the image or the tensors earlier segments left,
-// everything that needs no pooled vector of level ≥ k — among it the feature maps the level-k pools average. Between
-// segments the caller reduces those maps over all windows (and the blank page around them) into the level's vectors
-// and feeds them to the later segments. Every node of the model runs once per window: the windows' FLOPs are those
-// of the whole model at their shapes.
+// The pooled vectors fall in dependency levels (a level's vectors depend only on earlier levels'). Every other node
+// of the model gets the level it runs at: the first at which all its inputs exist (a level-k pooled vector exists from
+// level k + 1 on), or later, as late as its readers allow (a pooled map at its pool's level), so that what a level
+// leaves for the next is the maps and little else. The page graph (lib/onnx/page.ts) holds one copy of those nodes per
+// window and sums each level's maps over all windows and the blank page around them into the level's vectors before
+// the next level runs. Every node of the model runs once per window.
 //
 // The blank graph gives, for a 1×1 input of one colour, the value the feature maps take far inside a page of that
 // colour under given pooled vectors: on a constant map a k×k convolution is a 1×1 one with the kernel summed over
 // space (stride, padding and dilation only matter at the edges), so the model's graph up to the maps, with every Conv
 // kernel summed, run on one pixel, gives it exactly.
 //
-// Graphs are spliced at the protobuf level (lib/onnx/_splice.ts): nodes and initializers are copied as raw bytes.
+// Nodes are copied at the protobuf level (lib/onnx/_splice.ts): as the raw bytes of the model file.
 
 import { DataType, decodeModel } from "./proto.ts";
 import { planGraph, runGraph } from "./_infer.ts";
 import { isKernel, type ModelParts, RawModel, SpliceError } from "./_splice.ts";
 
-/** One global average pool: its output (a graph input of later segments), the map it averages, its level. */
+/** One global average pool: its output, the map it averages, its level. */
 export interface PooledVector {
   name: string;
   map: string;
@@ -29,29 +29,14 @@ export interface PooledVector {
   stride: number;
 }
 
-/** One segment: ONNX bytes, its inputs (tensors of the model or pooled vectors) and outputs by name. */
-export interface LevelSegment {
-  bytes: Uint8Array;
-  inputs: string[];
-  outputs: string[];
-}
-
-/** The segments and the blank graph of a model with global average pools (see the module's comment). */
+/** A model with global average pools, cut in levels (see the module's comment). */
 export interface LevelGraphs {
   /** The model's image input and its (first) output. */
   input: string;
   output: string;
   pools: PooledVector[];
-  /** Number of levels; segments has one more. */
+  /** Number of levels of pooled vectors. */
   levels: number;
-  segments: LevelSegment[];
-  /** Per segment: the tensors of earlier segments it is the last to use (the caller may drop them after it). */
-  lastUse: string[][];
-  /**
-   * Per level, the summed-kernel graph of its maps: inputs the model's image input and the (earlier levels') pooled
-   * vectors it reads, outputs the level's maps.
-   */
-  blank: LevelSegment[];
   /** What a page graph (lib/onnx/page.ts) is spliced from. */
   page: PageParts;
 }
@@ -99,12 +84,12 @@ const BLANK_OPS = new Set([
 export class LevelGraphError extends Error {}
 
 /**
- * Cuts a model into level segments and builds its blank graph; null when the model has no global average pool.
+ * Cuts a model in levels and builds its blank graph; null when the model has no global average pool.
  *
  * @example
  * ```ts ignore
  * const g = levelGraphs(await Deno.readFile("det.onnx"));
- * g?.segments.length; // 5 for PP-OCRv4's detector: 4 levels of pooled vectors
+ * g?.levels; // 4 for PP-OCRv4's detector
  * ```
  * @throws {LevelGraphError} when the model has pools but a node the blank graph cannot hold.
  */
@@ -124,8 +109,8 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   const graphInputs = g.inputs.map((v) => v.name).filter((n) => !initIdx.has(n));
   const isGap = new Set(gapIdx);
 
-  // Static: computable from weights alone (initializers, Constants and nodes of them only); copied into every
-  // segment that needs them instead of passed between segments.
+  // Static: computable from weights alone (initializers, Constants and nodes of them only); once in a page graph,
+  // shared by its windows.
   const staticMemo = new Map<number, boolean>();
   const isStaticTensor = (t: string): boolean => {
     if (initIdx.has(t)) return true;
@@ -142,21 +127,21 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     return v;
   };
 
-  // Segment of each node: the first in which all its inputs exist (a level-L pooled vector exists from L + 1 on).
-  const segMemo = new Map<number, number>();
+  // Level of each node: the first at which all its inputs exist (a level-L pooled vector exists from L + 1 on).
+  const levelMemo = new Map<number, number>();
   const availability = (t: string): number => {
     if (t === "" || isStaticTensor(t)) return 0;
     const p = producer.get(t);
     if (p === undefined) return 0; // a graph input
-    return isGap.has(p) ? segOf(p) + 1 : segOf(p);
+    return isGap.has(p) ? levelOf(p) + 1 : levelOf(p);
   };
-  const segOf = (i: number): number => {
-    let s = segMemo.get(i);
+  const levelOf = (i: number): number => {
+    let s = levelMemo.get(i);
     if (s === undefined) {
-      segMemo.set(i, 0);
-      // A pool's level is its map's segment.
+      levelMemo.set(i, 0);
+      // A pool's level is its map's.
       s = isGap.has(i) ? availability(g.nodes[i].inputs[0]) : Math.max(0, ...g.nodes[i].inputs.map(availability));
-      segMemo.set(i, s);
+      levelMemo.set(i, s);
     }
     return s;
   };
@@ -174,16 +159,13 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     const channels = shapes.get(g.nodes[i].inputs[0])?.shape[1];
     if (!channels) throw new LevelGraphError(`cannot infer the channels of ${g.nodes[i].inputs[0]}`);
     const stride = probe[2] / shapes.get(g.nodes[i].inputs[0])!.shape[2];
-    return { name: g.nodes[i].outputs[0], map: g.nodes[i].inputs[0], level: segOf(i), channels, stride };
+    return { name: g.nodes[i].outputs[0], map: g.nodes[i].inputs[0], level: levelOf(i), channels, stride };
   });
   const levels = Math.max(...pools.map((p) => p.level)) + 1;
-  const poolNames = new Set(pools.map((p) => p.name));
-  const graphOutputs = g.outputs.map((v) => v.name);
 
-  // Runtime nodes per segment, and where each runtime tensor is consumed. A node runs in the last segment it can (as
-  // late as its readers allow; a pooled map in its level's segment): what passes between segments is then the maps and
-  // little else. Run as early as possible, the detector's neck would also pass its large re-weighted maps on (the
-  // outputs a segment hands back are copied out of the runtime: on a 1920×1088 page 160 MB, +20 % time).
+  // The level each node other than the pools runs at: the last it can (as late as its readers allow; a pooled map at
+  // its pool's level). Run as early as possible, the detector's neck would also keep its large re-weighted maps alive
+  // while the next level's pools wait for every window.
   const runtime = g.nodes.map((_, i) => i).filter((i) => !isStaticNode(i) && !isGap.has(i));
   const readers = new Map<string, number[]>();
   for (const i of runtime.concat(gapIdx)) {
@@ -195,48 +177,16 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     if (s === undefined) {
       s = levels;
       for (const o of g.nodes[i].outputs) {
-        for (const r of readers.get(o) ?? []) s = Math.min(s, isGap.has(r) ? segOf(r) : lateOf(r));
+        for (const r of readers.get(o) ?? []) s = Math.min(s, isGap.has(r) ? levelOf(r) : lateOf(r));
       }
       latest.set(i, s);
     }
     return s;
   };
-  const placed = (i: number) => Math.max(segOf(i), lateOf(i));
-  const consumers = new Map<string, Set<number>>(); // tensor → segments that read it (GAP maps: their level)
-  const consume = (t: string, seg: number) => {
-    if (t === "" || isStaticTensor(t)) return;
-    (consumers.get(t) ?? consumers.set(t, new Set()).get(t)!).add(seg);
-  };
-  for (const i of runtime) for (const t of g.nodes[i].inputs) consume(t, placed(i));
-  for (const p of pools) consume(p.map, p.level);
-  const segments: LevelSegment[] = [];
-  const lastUse: string[][] = Array.from({ length: levels + 1 }, () => []);
-  for (const [t, segs] of consumers) {
-    if (!poolNames.has(t)) lastUse[Math.max(...segs)].push(t);
-  }
-  for (let k = 0; k <= levels; k++) {
-    const nodes = runtime.filter((i) => placed(i) === k);
-    const produced = new Set(nodes.flatMap((i) => g.nodes[i].outputs));
-    const inputs = [...new Set(nodes.flatMap((i) => g.nodes[i].inputs))]
-      .filter((t) => t !== "" && !isStaticTensor(t) && !produced.has(t));
-    const outputs = [...produced].filter((t) =>
-      [...(consumers.get(t) ?? [])].some((s) => s > k) ||
-      pools.some((p) => p.map === t) ||
-      graphOutputs.includes(t)
-    );
-    segments.push({
-      bytes: raw.closure(nodes, inputs, outputs),
-      inputs,
-      outputs,
-    });
-  }
-  for (const p of pools) {
-    if (!segments[p.level].outputs.includes(p.map)) {
-      throw new LevelGraphError(`pooled map ${p.map} is not an output of segment ${p.level}`);
-    }
-  }
+  const placed = (i: number) => Math.max(levelOf(i), lateOf(i));
 
-  // The blank graphs: per level, every node its maps need, convolutions' kernels summed over space.
+  // The blank graph: every node the maps of the pools need, convolutions' kernels summed over space; a node belongs to
+  // the first level whose maps need it.
   const blankNodes = (maps: string[]): number[] => {
     const need = new Set<number>();
     const stack = maps.slice();
@@ -262,15 +212,6 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     }
   };
   const levelMaps = (k: number) => pools.filter((p) => p.level === k).map((p) => p.map);
-  const blank = Array.from({ length: levels }, (_, k): LevelSegment => {
-    const maps = levelMaps(k);
-    const order = blankNodes(maps);
-    const reads = new Set(order.flatMap((i) => g.nodes[i].inputs));
-    const inputs = [...graphInputs, ...pools.map((p) => p.name)].filter((t) => reads.has(t));
-    return { bytes: raw.splice(order.flatMap(encodeBlank), order, { inputs, outputs: maps }), inputs, outputs: maps };
-  });
-
-  // The page graph's parts: a blank node belongs to the first level whose maps need it.
   const blankLevel = new Map<number, number>();
   for (let k = levels - 1; k >= 0; k--) for (const i of blankNodes(levelMaps(k))) blankLevel.set(i, k);
   const pageBlank: LevelNodes = { nodes: [], level: [] };
@@ -287,5 +228,5 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     window: { nodes: runtime.map((i) => raw.node(i)), level: runtime.map(placed) },
     blank: pageBlank,
   };
-  return { input: graphInputs[0], output: graphOutputs[0], pools, levels, segments, lastUse, blank, page };
+  return { input: graphInputs[0], output: g.outputs[0].name, pools, levels, page };
 }

@@ -1,15 +1,15 @@
 // The page graph: all windows of a level-by-level plan (lib/onnx/levels.ts) in one ONNX graph, so that one run
-// computes them, every global average pool averaging over the page inside the graph. The level segments hand each
-// level's maps out of the runtime to be pooled in JS and back in: through onnxruntime-node that crossing cost +11–15 %
-// of a window's model time (a 736×1984 window's segment 0 alone hands out 45 MB); here nothing but the windows' outputs
-// leaves the runtime.
+// computes them, every global average pool averaging over the page inside the graph. Level segments run one by one
+// (this project's first way) handed each level's maps out of the runtime to be pooled in JS and back in: through
+// onnxruntime-node that crossing cost +11–15 % of a window's model time (a 736×1984 window's first segment alone
+// handed out 45 MB); here nothing but the windows' outputs leaves the runtime.
 //
 // The graph holds one copy of the model's runtime nodes per window (tensor names prefixed `w<i>:`), the nodes
-// computable from weights once, and the blank graphs' nodes once (prefixed `b:`, run on one pixel per blank colour).
-// Each pool becomes a sum that gives the page mean workers/levels.ts `pageMean` computes: per window, its map
-// (flattened to [1, C, h·w]) times a column of weights — 1 ÷ page positions where the window counts the position, 0
-// elsewhere — plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The
-// weights are the graph's inputs, one per window and stride, so one graph serves every plan with that many windows.
+// computable from weights once, and the blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour).
+// Each pool becomes a weighted sum over the page: per window, its map (flattened to [1, C, h·w]) times a column of
+// weights — 1 ÷ page positions where the window counts the position, 0 elsewhere (workers/levels.ts `pageFeeds`) —
+// plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The weights are
+// the graph's inputs, one per window and stride, so one graph serves every plan with that many windows.
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
@@ -17,7 +17,7 @@ import { assemble } from "./_splice.ts";
 import type { LevelGraphs } from "./levels.ts";
 import { CostCounter } from "./counter.ts";
 
-/** What a page graph is built from: a model's level cut, less its segments. */
+/** What a page graph is built from (what the workers get of a model's level cut). */
 export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page">;
 
 /** The names of a page graph's inputs and outputs. */
@@ -58,9 +58,9 @@ export const poolStrides = (g: PageSource): number[] => [...new Set(g.pools.map(
 
 /**
  * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
- * ({@link pageNames}); outputs each window's model output.
+ * ({@link pageNames}); outputs each window's model output, and any of its tensors named in `extra` (a test's view).
  */
-export function pageGraph(g: PageSource, n: number): Uint8Array {
+export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8Array {
   const { page } = g;
   const shared = new Set<string>(page.shared.flatMap((b) => nodeNames(b).outputs));
   for (const p of g.pools) shared.add(p.name);
@@ -108,7 +108,7 @@ export function pageGraph(g: PageSource, n: number): Uint8Array {
       pageNames.blankWeights(s),
     ]),
   ];
-  const outputs = Array.from({ length: n }, (_, i) => pageNames.output(g, i));
+  const outputs = [...Array.from({ length: n }, (_, i) => pageNames.output(g, i)), ...extra];
   return assemble({ ...page, nodes }, { inputs, outputs });
 }
 

@@ -125,13 +125,13 @@ export function coverShare(geo: FocusGeometry, windows: FocusWindow[]): number {
 /** Most blank colours a level-by-level plan counts the uncovered page at (one blank graph input each). */
 const MAX_BLANK_COLOURS = 4;
 
-/** Whether the ink cover's windows pool over the page: asked for, the model has level segments, cells on its grid. */
+/** Whether the ink cover's windows pool over the page: asked for, the model is cut in levels, cells on its grid. */
 function poolsOverPage(model: LoadedModel, o: InkCoverOptions): boolean {
   return o.pooling === "page" && !!model.levels && (o.cell ?? model.spec.input.multiple) === model.spec.input.multiple;
 }
 
 /**
- * Level-by-level pooling of the ink cover (workers/levels.ts), where the model has level segments, the cell grid is
+ * Level-by-level pooling of the ink cover (lib/onnx/page.ts), where the model is cut in levels, the cell grid is
  * the model's input multiple (the page's grid) and the windows' pixels together stay within one execution's limit
  * (the job holds all their feature maps at once); undefined otherwise (each window then pools alone).
  */

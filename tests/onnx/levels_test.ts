@@ -1,18 +1,19 @@
-// Level-by-level pooling (lib/onnx/levels.ts, workers/levels.ts) on the real text detector through the native
-// runtime: the segments compute the whole model, the blank graph is the value deep inside a blank page, the cost is
-// the whole model's, and a plan's windows pool close to the whole image.
+// Level-by-level pooling (lib/onnx/levels.ts, lib/onnx/page.ts, workers/levels.ts) on the real text detector through
+// the native runtime: the page graph of one window over the page is the whole model, the blank graph is the value deep
+// inside a blank page, the cost is counted from the page graph, and a plan's windows pool close to the whole image.
 
 import assert from "node:assert/strict";
-import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
+import { decodeImage, type RgbaImage, type Window, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
-import { levelGraphs } from "../../lib/onnx/levels.ts";
+import { levelGraphs, type PageParts } from "../../lib/onnx/levels.ts";
+import { pageGraph, pageNames, pageShapes, type PageSource } from "../../lib/onnx/page.ts";
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
-import { blankPixels, ownership, pageMean, runLevels } from "../../workers/levels.ts";
+import { blankPixels, ownership, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
-import type { Tensor } from "../../workers/protocol.ts";
+import type { LevelsInput, Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
 import { iou } from "../../bench/_bench.ts";
 import { textImage } from "../_util.ts";
@@ -22,9 +23,14 @@ const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;
 const fmt = text.spec.input;
 
-type Sessions = { full: RuntimeSession; segments: RuntimeSession[]; blank: RuntimeSession[] };
+type Job = Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour" | "colours">;
+type Sessions = {
+  full: RuntimeSession;
+  /** Runs the page graph of the job's windows on an image; its outputs, and the `extra` tensors asked for. */
+  page(img: RgbaImage, job: Job, extra?: string[]): Promise<Record<string, Tensor>>;
+};
 
-/** A test with native sessions of the whole model, its segments and its blank graphs, released after. */
+/** A test with native sessions of the whole model and of page graphs, released after. */
 function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
   Deno.test({
     name,
@@ -32,34 +38,51 @@ function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
     sanitizeOps: false,
     async fn() {
       const rt = nodeRuntime();
-      const s = {
+      const loaded: RuntimeSession[] = [];
+      const s: Sessions = {
         full: await rt.load(text.bytes, 2),
-        segments: await Promise.all(g.segments.map((s) => rt.load(s.bytes, 2))),
-        blank: await Promise.all(g.blank.map((s) => rt.load(s.bytes, 2))),
+        async page(img, job, extra = []) {
+          const session = await rt.load(pageGraph(g, job.windows.length, extra), 2);
+          loaded.push(session);
+          const inputs = job.windows.map((w) => ({
+            dims: [1, 3, w.h, w.w],
+            data: windowsTensor(img, fmt, [w], w.h, w.w),
+          }));
+          return await session.runFeeds(pageFeeds(g, job, inputs, blankPixels(job.colours, fmt)));
+        },
       };
       try {
         await fn(s);
       } finally {
-        for (const sess of [s.full, ...s.segments, ...s.blank]) await sess.release();
+        for (const sess of [s.full, ...loaded]) await sess.release();
       }
     },
   });
 }
 
-/** One pixel per colour (RGBA bytes) as the model's input. */
-const pixels = (rgba: number[]): Tensor => blankPixels(Uint8Array.from(rgba), fmt);
+/** A job of windows over a `w`×`h` page (multiples of 32) of one blank colour, each counting itself first. */
+function uniformJob(windows: Window[], w: number, h: number, colour: number[]): Job {
+  return {
+    windows,
+    counted: windows,
+    page: { w, h },
+    cell: 32,
+    cellColour: new Uint8Array((w / 32) * (h / 32)),
+    colours: Uint8Array.from(colour),
+  };
+}
 
-Deno.test("levels: the detector's 10 pools in 4 levels, 5 segments; models without pools have none", () => {
+Deno.test("levels: the detector's 10 pools in 4 levels; models without pools have none", () => {
   assert.equal(g.levels, 4);
-  assert.equal(g.segments.length, 5);
   assert.deepEqual(g.pools.map((p) => p.level), [0, 1, 2, 0, 0, 0, 3, 3, 3, 3]);
-  assert.deepEqual(g.segments[0].inputs, [g.input]);
-  assert.deepEqual(g.segments[4].outputs, [g.output]);
+  assert.deepEqual(g.pools.map((p) => p.stride), [32, 32, 32, 16, 8, 4, 32, 16, 8, 4]);
+  // Window nodes run up to the last level (the head after the last pools); the blank graph only feeds the pools.
+  assert.equal(Math.max(...g.page.window.level), g.levels);
+  assert.equal(Math.max(...g.page.blank.level), g.levels - 1);
   for (const m of registry.modelsOf("digits")) assert.equal(levelGraphs(m.bytes), null);
-  assert.equal(g.blank.length, 4);
 });
 
-Deno.test("page mean: every page position once, by the window that counts it, the rest at its blank colour", () => {
+Deno.test("page weights: every page position once, by the window that counts it, the rest at its blank colour", () => {
   // A 12×4 page at stride 1, cells of 4: two 5×4 windows overlapping in column 4; columns 9–11 covered by none, in a
   // cell of blank colour 1.
   const job = {
@@ -72,18 +95,39 @@ Deno.test("page mean: every page position once, by the window that counts it, th
   const own = ownership(job, 1, 2);
   assert.equal(own.positions, 48);
   assert.deepEqual([...own.uncovered], [0, 12]);
-  // Two channels; each window's value at a position is its index + 1, channel 1 ten times channel 0.
-  const map = (k: number): Tensor => {
-    const data = new Float32Array(2 * 20);
-    for (let i = 0; i < 20; i++) [data[i], data[20 + i]] = [k + 1, 10 * (k + 1)];
-    return { dims: [1, 2, 4, 5], data };
+  // One pool at stride 1 (page graphs' names only).
+  const src: PageSource = {
+    input: "x",
+    output: "y",
+    pools: [{ name: "v", map: "m", level: 0, channels: 1, stride: 1 }],
+    page: {} as PageParts,
   };
-  const blank: Tensor = { dims: [2, 2, 1, 1], data: new Float32Array([100, 1000, 7, 70]) };
-  const v = pageMean([map(0), map(1)], blank, own);
-  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–8 (8 from its halo: a
-  // run of one, after runs of four); 9–11 go to colour 1 (7).
-  const expect = (16 * 1 + 20 * 2 + 12 * 7) / 48;
-  assert.ok(Math.abs(v.data[0] - expect) < 1e-6 && Math.abs(v.data[1] - 10 * expect) < 1e-5, `${v.data}`);
+  const blankInput = { dims: [2, 3, 1, 1], data: new Float32Array(6) };
+  const feeds = pageFeeds(src, job, [], blankInput);
+  // Each window's value at a position is its index + 1; blank colours 0 and 1 are 100 and 7.
+  let mean = 0;
+  for (const i of [0, 1]) mean += (i + 1) * feeds[pageNames.weights(1, i)].data.reduce((a, b) => a + b, 0);
+  const bw = feeds[pageNames.blankWeights(1)];
+  assert.deepEqual(bw.dims, [1, 2]);
+  mean += 100 * bw.data[0] + 7 * bw.data[1];
+  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–8 (8 from its halo);
+  // 9–11 go to colour 1 (7).
+  assert.ok(Math.abs(mean - (16 * 1 + 20 * 2 + 12 * 7) / 48) < 1e-6, `${mean}`);
+  // Window 1's weights: its first column (page column 4) and its halo's last (page column 8) count, row by row.
+  assert.deepEqual([...feeds[pageNames.weights(1, 1)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
+    1,
+    1,
+    1,
+    1,
+    1,
+  ]);
+  assert.deepEqual([...feeds[pageNames.weights(1, 0)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
+    1,
+    1,
+    1,
+    1,
+    0,
+  ]);
 });
 
 Deno.test("wire writer: fields read back with the reader", () => {
@@ -99,39 +143,35 @@ Deno.test("wire writer: fields read back with the reader", () => {
 });
 
 withSessions(
-  "levels: one window over the whole page is the whole model; costs add up to the whole model's",
+  "levels: the page graph of one window over the page is the whole model; its cost is counted from its graph",
   async (s) => {
     const img = await decodeImage(await Deno.readFile("docs/examples/text-0.png"));
     const W = Math.ceil(img.width / 32) * 32, H = Math.ceil(img.height / 32) * 32;
     const win = [{ x: 0, y: 0, w: W, h: H }];
-    const x = { dims: [1, 3, H, W], data: windowsTensor(img, fmt, win, H, W) };
-    const want = Object.values(await s.full.run(x.data, x.dims))[0].data;
-    const shapes: Record<string, number[]>[] = g.segments.map(() => ({}));
-    const [got] = await runLevels(
-      g,
-      { windows: win, counted: win, page: { w: W, h: H }, cell: 32, cellColour: new Uint8Array((W / 32) * (H / 32)) },
-      () => x,
-      pixels([255, 255, 255, 255]),
-      (graph, k, feeds) => {
-        if (graph === "segment") { for (const [n, t] of Object.entries(feeds)) shapes[k][n] = t.dims; }
-        return (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds);
-      },
-    );
+    const dims = [1, 3, H, W];
+    const want = Object.values(await s.full.run(windowsTensor(img, fmt, win, H, W), dims))[0].data;
+    const got = (await s.page(img, uniformJob(win, W, H, [255, 255, 255, 255])))[pageNames.output(g, 0)].data;
     let worst = 0, flips = 0;
     for (let i = 0; i < want.length; i++) {
-      worst = Math.max(worst, Math.abs(want[i] - got.data[i]));
-      if ((want[i] > 0.3) !== (got.data[i] > 0.3)) flips++;
+      worst = Math.max(worst, Math.abs(want[i] - got[i]));
+      if ((want[i] > 0.3) !== (got[i] > 0.3)) flips++;
     }
     assert.ok(worst < 5e-3, `largest difference ${worst}`);
     assert.ok(flips < want.length * 1e-4, `${flips} pixels change sides`);
-    // Segment FLOPs at the shapes they ran with, plus the pools' own (one per input element), are the whole model's.
-    const segments = g.segments.reduce(
-      (sum, seg, k) => sum + CostCounter.fromBytes(seg.bytes).count(shapes[k]).flops,
-      0,
+    // The price (a window's part plus the blank part) is the page graph counted whole, for one window and for two;
+    // a window costs the whole model plus the pools' weighted sums in place of their averages (under 0.1 % more).
+    const cost = text.levels!.cost;
+    const counted = (windows: number[][], colours: number) =>
+      CostCounter.fromBytes(pageGraph(g, windows.length)).count(pageShapes(g, windows, colours, 3)).flops;
+    assert.equal(cost.window(dims).flops + cost.blank(1, 3).flops, counted([dims], 1));
+    const other = [1, 3, 320, 96];
+    assert.equal(
+      cost.window(dims).flops + cost.window(other).flops + cost.blank(2, 3).flops,
+      counted([dims, other], 2),
     );
-    const whole = text.counter.report(x.dims);
-    const gap = whole.byOpType.find((r) => r.op === "GlobalAveragePool")!.flops;
-    assert.equal(segments + gap, whole.flops);
+    const whole = text.counter.count(dims).flops;
+    assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.001, `${cost.window(dims).flops}`);
+    assert.ok(cost.blank(2, 3).flops > 0 && cost.blank(2, 3).flops < whole * 1e-3);
   },
 );
 
@@ -139,38 +179,17 @@ withSessions("levels: the blank graph on one pixel is the maps deep inside a pag
   const P = 960, colour = [250, 245, 240, 255];
   const page = { width: P, height: P, data: new Uint8Array(P * P * 4) };
   for (let i = 0; i < P * P; i++) page.data.set(colour, 4 * i);
-  const win = [{ x: 0, y: 0, w: P, h: P }];
-  // Arbitrary pooled vectors, the same for both.
-  const vectors = new Map<string, Tensor>(g.pools.map((p) => [p.name, {
-    dims: [1, p.channels, 1, 1],
-    data: Float32Array.from({ length: p.channels }, (_, c) => Math.sin(c + p.channels)),
-  }]));
-  const maps = new Map<string, Tensor>();
-  await runLevels(
-    g,
-    { windows: win, counted: win, page: { w: P, h: P }, cell: 32, cellColour: new Uint8Array((P / 32) ** 2) },
-    () => ({ dims: [1, 3, P, P], data: windowsTensor(page, fmt, win, P, P) }),
-    pixels(colour),
-    async (graph, k, feeds) => {
-      const out = await (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds);
-      if (graph === "segment") { for (const p of g.pools) if (out[p.map]) maps.set(p.map, out[p.map]); }
-      return out;
-    },
-    new Map(vectors),
+  // One window over the page: its maps and the blank graph's under the same pooled vectors, from one run.
+  const out = await s.page(
+    page,
+    uniformJob([{ x: 0, y: 0, w: P, h: P }], P, P, colour),
+    g.pools.flatMap((p) => [`w0:${p.map}`, `b:${p.map}`]),
   );
-  for (const [k, b] of s.blank.entries()) {
-    const feeds: Record<string, Tensor> = {};
-    for (const n of g.blank[k].inputs) feeds[n] = n === g.input ? pixels(colour) : vectors.get(n)!;
-    const out = await b.runFeeds(feeds);
-    for (const p of g.pools.filter((q) => q.level === k)) {
-      const m = maps.get(p.map)!, [, C, h, w] = m.dims, v = out[p.map], plane = v.dims[2] * v.dims[3];
-      for (let c = 0; c < C; c++) {
-        const centre = m.data[c * h * w + (h >> 1) * w + (w >> 1)], blank = v.data[c * plane];
-        assert.ok(
-          Math.abs(centre - blank) <= 1e-3 * (Math.abs(centre) + 1e-2),
-          `${p.map}[${c}]: ${centre} vs ${blank}`,
-        );
-      }
+  for (const p of g.pools) {
+    const m = out[`w0:${p.map}`], [, C, h, w] = m.dims, v = out[`b:${p.map}`], plane = v.dims[2] * v.dims[3];
+    for (let c = 0; c < C; c++) {
+      const centre = m.data[c * h * w + (h >> 1) * w + (w >> 1)], blank = v.data[c * plane];
+      assert.ok(Math.abs(centre - blank) <= 1e-3 * (Math.abs(centre) + 1e-2), `${p.map}[${c}]: ${centre} vs ${blank}`);
     }
   }
 });
@@ -198,13 +217,8 @@ withSessions(
       const w = windows[i].window;
       return { dims: [1, 3, w.h, w.w], data: windowsTensor(img, fmt, [w], w.h, w.w) };
     };
-    const page = await runLevels(
-      g,
-      { ...pooling, windows: windows.map((f) => f.window) },
-      input,
-      blankPixels(pooling.colours, fmt),
-      (graph, k, feeds) => (graph === "segment" ? s.segments : s.blank)[k].runFeeds(feeds),
-    );
+    const pageOut = await s.page(img, { ...pooling, windows: windows.map((f) => f.window) });
+    const page = windows.map((_, i) => pageOut[pageNames.output(g, i)]);
     // One run at a time, as in a worker (a session whose arena is being given back must not be running).
     const alone: Record<string, Tensor>[] = [];
     for (const i of windows.keys()) alone.push(await s.full.run(input(i).data, input(i).dims));
