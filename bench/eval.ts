@@ -8,9 +8,10 @@
 
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
 import { pool, registry, ROOT, type Row, workers } from "./eval/_common.ts";
-import { evalTask, nativeClock, type ZooResult } from "./eval/zoo.ts";
+import { evalTask, type ZooResult } from "./eval/zoo.ts";
+import { inChild } from "./eval/native_clock.ts";
 import { zooSection } from "./eval/zoo_report.ts";
-import { evalText, nativeTextClock, textSection } from "./eval/text.ts";
+import { evalText, textSection } from "./eval/text.ts";
 
 const args = Deno.args;
 const flag = (name: string) => args.flatMap((a, i) => (a === `--${name}` ? [args[i + 1]] : []));
@@ -96,10 +97,11 @@ const started = performance.now();
 for (const task of TASKS) results.set(task, await evalTask(task, SCENES));
 const textRows = WITH_TEXT ? await evalText(TEXT_SET) : [];
 pool.close();
-// Last, once the WASM pool is closed: WASM runs slower for a few seconds after a native pool of the same process
-// closes (micrograph-f0: 14.4 vs 10.7 ms a request, .scratch/nativeafter.ts).
-for (const [task, result] of results) result.native = await nativeClock(task, SCENES);
-await nativeTextClock(textRows);
+// Last, once the WASM pool is closed, each in a process of its own, as a server runs (./eval/native_clock.ts: the
+// native workers' arena limit reads the process's memory).
+for (const [task, result] of results) result.native = await inChild({ task, scenes: SCENES });
+const textClock = textRows.length ? await inChild({ text: textRows.map((r) => r.image.path) }) : undefined;
+textClock?.forEach((c, i) => textRows[i].native = c);
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
 const md: string[] = [

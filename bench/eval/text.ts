@@ -126,17 +126,17 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
 
 /**
  * The wall-clock of {@link evalText} on onnxruntime-node in the server's default layout, a warm-up run of each first,
- * into each result's `native` (nothing where it does not load). Run once the WASM pool is closed: its workers share
- * the process (and its memory, which the native workers' arena limit reads) with the native ones.
+ * per image path; undefined where it does not load. Run in a process of its own (./native_clock.ts).
  */
-export async function nativeTextClock(results: TextImageResult[]): Promise<void> {
+export async function nativeTextClock(paths: string[]): Promise<TextImageResult["native"][] | undefined> {
   const native = await nativeSegmenter();
-  if (!native) return;
-  for (const res of results) {
-    const bytes = await Deno.readFile(res.image.path);
-    res.native = { ...await clock(native.segmenter, bytes, 1), layout: native.label };
+  if (!native) return undefined;
+  const out: TextImageResult["native"][] = [];
+  for (const path of paths) {
+    out.push({ ...await clock(native.segmenter, await Deno.readFile(path), 1), layout: native.label });
   }
   native.pool.close();
+  return out;
 }
 
 /** The shares of {@link TextImageResult.floor} on one image. */

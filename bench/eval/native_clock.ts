@@ -1,0 +1,44 @@
+// The evaluation's native wall-clock lines, measured in a process of their own, as a server runs: the native workers'
+// arena limit (workers/protocol.ts ARENA_LIMITS.hardMb) reads the whole process's RSS, and in the evaluation's own
+// process, which holds what the WASM runs left, a 1 GB ballast made every job recreate its sessions past the limit
+// (the text default's time saving 11.6 % → 6.9 % of 11.5 % FLOPs: .scratch/natclock3.ts).
+//
+// `deno run -A bench/eval/native_clock.ts '<job JSON>'` prints the job's result as JSON; the evaluation calls it through
+// `inChild`.
+
+import type { NativeClock } from "./zoo.ts";
+
+/** What the child measures: a zoo task's f2 and default route on its first scenes, or text images' full and default. */
+export type ClockJob = { task: string; scenes: number } | { text: string[] };
+/** Per text image, wall-clock ms of full resolution and of the default, and the layout in words. */
+export type TextClock = { fullMs: number; defaultMs: number; layout: string };
+
+/** Runs `job` in a child process; undefined where onnxruntime-node does not load there. */
+export async function inChild(job: { task: string; scenes: number }): Promise<NativeClock | undefined>;
+export async function inChild(job: { text: string[] }): Promise<TextClock[] | undefined>;
+export async function inChild(job: ClockJob): Promise<unknown> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, JSON.stringify(job)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`native clock failed (exit ${out.code})`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) ?? undefined;
+}
+
+if (import.meta.main) {
+  const { pool } = await import("./_common.ts");
+  // The WASM pool the evaluation's modules start: not used here.
+  await pool.close();
+  const job: ClockJob = JSON.parse(Deno.args[0]);
+  let result: unknown;
+  if ("task" in job) {
+    const { nativeClock } = await import("./zoo.ts");
+    result = await nativeClock(job.task, job.scenes);
+  } else {
+    const { nativeTextClock } = await import("./text.ts");
+    result = await nativeTextClock(job.text);
+  }
+  console.log(JSON.stringify(result ?? null));
+  Deno.exit(0);
+}
