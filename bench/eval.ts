@@ -9,7 +9,7 @@
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
 import { pool, registry, ROOT, type Row, workers } from "./eval/_common.ts";
 import { evalTask, type ZooResult } from "./eval/zoo.ts";
-import { inChild } from "./eval/native_clock.ts";
+import { inChild, textInChildren } from "./eval/native_clock.ts";
 import { zooSection } from "./eval/zoo_report.ts";
 import { evalText, textSection } from "./eval/text.ts";
 
@@ -100,7 +100,7 @@ pool.close();
 // Last, once the WASM pool is closed, each in a process of its own, as a server runs (./eval/native_clock.ts: the
 // native workers' arena limit reads the process's memory).
 for (const [task, result] of results) result.native = await inChild({ task, scenes: SCENES });
-const textClock = textRows.length ? await inChild({ text: textRows.map((r) => r.image.path) }) : undefined;
+const textClock = textRows.length ? await textInChildren(textRows.map((r) => r.image.path)) : undefined;
 textClock?.forEach((c, i) => textRows[i].native = c);
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";

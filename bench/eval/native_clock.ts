@@ -1,12 +1,17 @@
 // The evaluation's native wall-clock lines, measured in a process of their own, as a server runs: the native workers'
 // arena limit (workers/protocol.ts ARENA_LIMITS.hardMb) reads the whole process's RSS, and in the evaluation's own
 // process, which holds what the WASM runs left, a 1 GB ballast made every job recreate its sessions past the limit
-// (the text default's time saving 11.6 % → 6.9 % of 11.5 % FLOPs: .scratch/natclock3.ts).
+// (the text default's time saving 11.6 % → 6.9 % of 11.5 % FLOPs: .scratch/natclock3.ts). And a process's speed is
+// its own: on this machine (2 vCPUs) a process's two-thread runs of the text detector on a plan's windows took either
+// ~180 or ~265 ms, the same in every run of that process, with the whole page 10 % slower in the slow ones
+// (.scratch/pageeff.ts: 6 of 14 processes slow; one thread: no such split) — so the text clock takes, per image, the
+// median of three processes' medians.
 //
 // `deno run -A bench/eval/native_clock.ts '<job JSON>'` prints the job's result as JSON; the evaluation calls it through
 // `inChild`.
 
 import type { NativeClock } from "./zoo.ts";
+import { median } from "../_bench.ts";
 
 /** What the child measures: a zoo task's f2 and default route on its first scenes, or text images' full and default. */
 export type ClockJob = { task: string; scenes: number } | { text: string[] };
@@ -24,6 +29,21 @@ export async function inChild(job: ClockJob): Promise<unknown> {
   }).output();
   if (!out.success) throw new Error(`native clock failed (exit ${out.code})`);
   return JSON.parse(new TextDecoder().decode(out.stdout)) ?? undefined;
+}
+
+/** The text clock in `processes` child processes in turn: per image, the median of their full and default times. */
+export async function textInChildren(paths: string[], processes = 3): Promise<TextClock[] | undefined> {
+  const runs: TextClock[][] = [];
+  for (let p = 0; p < processes; p++) {
+    const r = await inChild({ text: paths });
+    if (!r) return undefined;
+    runs.push(r);
+  }
+  return paths.map((_, i) => ({
+    fullMs: median(runs.map((r) => r[i].fullMs)),
+    defaultMs: median(runs.map((r) => r[i].defaultMs)),
+    layout: runs[0][i].layout,
+  }));
 }
 
 if (import.meta.main) {

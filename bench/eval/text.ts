@@ -284,7 +284,8 @@ export function textSection(results: TextImageResult[]): string[] {
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +
     "resolution (`segment()` in this process: decode, plan, inference, stitch), interleaved, after the runs above; " +
     "saving = mean over images of 1 − default ÷ full. The last line: the same on onnxruntime-node in the server's " +
-    "default layout, after a warm-up run of each.",
+    "default layout, after a warm-up run of each, in three processes of their own in turn (as a server runs; a " +
+    "process's speed is its own: `bench/eval/native_clock.ts`), per image the median of the three.",
     "",
     "Targets:",
     "",
