@@ -100,8 +100,14 @@ pool.close();
 // Last, once the WASM pool is closed, each in a process of its own, as a server runs (./eval/native_clock.ts: the
 // native workers' arena limit reads the process's memory).
 for (const [task, result] of results) result.native = await inChild({ task, scenes: SCENES });
-const textClock = textRows.length ? await textInChildren(textRows.map((r) => r.image.path)) : undefined;
-textClock?.forEach((c, i) => textRows[i].native = c);
+const textPaths = textRows.map((r) => r.image.path);
+if (textRows.length) {
+  (await textInChildren(textPaths, "wasm"))!.forEach((c, i) => {
+    textRows[i].fullMs = c.fullMs;
+    textRows[i].runs.default.ms = c.defaultMs;
+  });
+  (await textInChildren(textPaths, "native"))?.forEach((c, i) => textRows[i].native = c);
+}
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
 const md: string[] = [

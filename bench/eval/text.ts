@@ -8,7 +8,7 @@ import { Image } from "imagescript";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from "../../lib/plan/mod.ts";
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
-import { limits, nativeSegmenter, registry, segmenter } from "./_common.ts";
+import { limits, nativeSegmenter, registry, segmenter, workers } from "./_common.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare } from "../../lib/plan/ink_cover.ts";
@@ -39,6 +39,7 @@ export interface TextImageResult {
   width: number;
   height: number;
   fullGflops: number;
+  /** Wall-clock ms of full resolution on the evaluation's WASM pool (the default's: `runs.default.ms`). */
   fullMs: number;
   /**
    * What sets the default's price: shares of the padded page in cells with ink, and in the ink cover's windows with
@@ -101,16 +102,14 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
         runs[name] = { iou: null, cost: 0, ms: 0, emptyWhereText: false, refused: (e as Error).message };
       }
     }
-    // Wall-clock of full resolution and of the default, after the runs above.
-    const clocked = await clock(segmenter, bytes);
-    runs.default.ms = clocked.defaultMs;
     const res: TextImageResult = {
       floor: priceFloor(model, await decodeImage(bytes)),
       image,
       width: ref.width,
       height: ref.height,
       fullGflops: toGflops(full),
-      fullMs: clocked.fullMs,
+      // The wall-clock lines' times: measured in processes of their own once every image is done (bench/eval.ts).
+      fullMs: 0,
       marginIoU: iou(ref.mask, cropped),
       runs,
     };
@@ -125,17 +124,20 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
 }
 
 /**
- * The wall-clock of {@link evalText} on onnxruntime-node in the server's default layout, a warm-up run of each first,
- * per image path; undefined where it does not load. Run in a process of its own (./native_clock.ts).
+ * The wall-clock lines of {@link evalText}, per image path, a warm-up run of each first: on the evaluation's WASM pool,
+ * or on onnxruntime-node in the server's default layout (undefined where it does not load). Run in a process of its
+ * own (./native_clock.ts).
  */
-export async function nativeTextClock(paths: string[]): Promise<TextImageResult["native"][] | undefined> {
-  const native = await nativeSegmenter();
-  if (!native) return undefined;
-  const out: TextImageResult["native"][] = [];
-  for (const path of paths) {
-    out.push({ ...await clock(native.segmenter, await Deno.readFile(path), 1), layout: native.label });
-  }
-  native.pool.close();
+export async function textClock(
+  paths: string[],
+  backend: "wasm" | "native",
+): Promise<NonNullable<TextImageResult["native"]>[] | undefined> {
+  const native = backend === "native" ? await nativeSegmenter() : null;
+  if (backend === "native" && !native) return undefined;
+  const seg = native?.segmenter ?? segmenter, layout = native?.label ?? `${workers} workers × 1 thread`;
+  const out: NonNullable<TextImageResult["native"]>[] = [];
+  for (const path of paths) out.push({ ...await clock(seg, await Deno.readFile(path), 1), layout });
+  native?.pool.close();
   return out;
 }
 
@@ -282,10 +284,10 @@ export function textSection(results: TextImageResult[]): string[] {
     "few pixels tall (the photos' silkscreen), no glance reproduces it.",
     "",
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +
-    "resolution (`segment()` in this process: decode, plan, inference, stitch), interleaved, after the runs above; " +
-    "saving = mean over images of 1 − default ÷ full. The last line: the same on onnxruntime-node in the server's " +
-    "default layout, after a warm-up run of each, in three processes of their own in turn (as a server runs; a " +
-    "process's speed is its own: `bench/eval/native_clock.ts`), per image the median of the three.",
+    "resolution (`segment()`: decode, plan, inference, stitch), interleaved, after a warm-up run of each, in three " +
+    "processes of their own in turn (as a server runs; a process's speed is its own: `bench/eval/native_clock.ts`), " +
+    "per image the median of the three; saving = mean over images of 1 − default ÷ full. The first line on the WASM " +
+    "pool above, the last on onnxruntime-node in the server's default layout.",
     "",
     "Targets:",
     "",
