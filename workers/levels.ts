@@ -7,7 +7,7 @@ import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import { pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
-/** The blank graphs' input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
+/** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
 export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: number }): Tensor {
   const n = colours.length / 4;
   const windows = Array.from({ length: n }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));

@@ -18,8 +18,6 @@ export class RawModel {
   readonly #graphName: Uint8Array[];
   readonly #nodes: Uint8Array[];
   readonly #inits: Uint8Array[];
-  /** summedConv's answers (a convolution feeds the blank graphs of several levels). */
-  readonly #summed = new Map<number, [Uint8Array, Uint8Array]>();
   /** Node index producing each tensor; initializer index by name. */
   readonly producer = new Map<string, number>();
   readonly initIdx: Map<string, number>;
@@ -62,8 +60,6 @@ export class RawModel {
    * convolution reading it as a 1×1 one (stride 1, no padding; its group kept).
    */
   summedConv(i: number): [Uint8Array, Uint8Array] {
-    const done = this.#summed.get(i);
-    if (done) return done;
     const n = this.model.graph.nodes[i];
     const { dims, values } = this.#summedKernel(n.inputs[1]);
     const name = `${n.outputs[0]}::summed_kernel`;
@@ -84,9 +80,7 @@ export class RawModel {
       varintField(20, AttributeType.INTS),
     ]);
     const inputs = n.inputs.map((t, j) => lenField(1, j === 1 ? name : t));
-    const out: [Uint8Array, Uint8Array] = [constant, lenField(1, [...inputs, ...kept, ...group, kernelShape])];
-    this.#summed.set(i, out);
-    return out;
+    return [constant, lenField(1, [...inputs, ...kept, ...group, kernelShape])];
   }
 
   /** A float kernel (initializer or Constant) summed over its spatial axes. */

@@ -26,7 +26,7 @@ export const pageNames = {
   input: (g: PageSource, i: number) => `w${i}:${g.input}`,
   /** Window `i`'s model output. */
   output: (g: PageSource, i: number) => `w${i}:${g.output}`,
-  /** The blank graphs' input: one pixel per blank colour, [colours, C, 1, 1]. */
+  /** The blank graph's input: one pixel per blank colour, [colours, C, 1, 1]. */
   blank: (g: PageSource) => `b:${g.input}`,
   /** Window `i`'s pooling weights at `stride`: [h·w, 1], its map's positions in row-major order. */
   weights: (stride: number, i: number) => `weights:${stride}:${i}`,
@@ -76,10 +76,10 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const flat = "page:flat", vector = "page:vector";
   entries.push(
     { bytes: int64Constant(flat, [0, 0, -1]), key: [-1, 1, 0] },
-    { bytes: int64Constant(vector, [0, 0, 1, 1]), key: [-1, 1, 2] },
+    { bytes: int64Constant(vector, [0, 0, 1, 1]), key: [-1, 1, 1] },
   );
   // Each pool's sum runs blank page first, then adds the windows one by one: a window's nodes and their cost are then
-  // the same in every page graph (see pageCost), whatever the number of windows.
+  // the same in every page graph (see PageCost), whatever the number of windows.
   g.pools.forEach((p, j) => {
     const at = (q: number) => ({ key: [p.level, n + 1, g.pools.length * q + j] });
     const acc = (i: number) => (i === n ? p.name : `${p.name}::acc${i}`);
