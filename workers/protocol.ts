@@ -152,7 +152,8 @@ export const ARENA_LIMITS = {
    * Process RSS past which the sessions a worker used are recreated right after the job, MiB. The text default's
    * page graphs (lib/onnx/page.ts) keep arenas of their own beside the whole model's. An arena keeps the peak of
    * the largest shape it ran, not of every shape: the server's native pool running fixed and default on all 42 text
-   * eval pages (phone 1170×2532 to desktop 2400×1350) in turn levels off at 2.3 GB RSS (peak 2.47 GB) with no limit.
+   * eval pages (phone 1170×2532 to desktop 2400×1350) in turn levels off at 2.4 GB RSS (peak 2.53 GB; 2.3 / 2.47 GB when
+   * the default ran level segments instead of page graphs) with no limit (.scratch/rssgrow.ts).
    * Under the limit's old 2048 the large pages' peaks crossed it, every job recreated its sessions, and each next run
    * grew its arenas again: a 2400×1350 page took 2.7× a 1920×1080 one instead of 1.7×, and the default plan's time
    * jumped run to run.
