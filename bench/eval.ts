@@ -102,11 +102,12 @@ pool.close();
 for (const [task, result] of results) result.native = await inChild({ task, scenes: SCENES });
 const textPaths = textRows.map((r) => r.image.path);
 if (textRows.length) {
-  (await textInChildren(textPaths, "wasm"))!.forEach((c, i) => {
+  const clocks = await textInChildren(textPaths);
+  clocks.wasm.forEach((c, i) => {
     textRows[i].fullMs = c.fullMs;
     textRows[i].runs.default.ms = c.defaultMs;
   });
-  (await textInChildren(textPaths, "native"))?.forEach((c, i) => textRows[i].native = c);
+  clocks.native?.forEach((c, i) => textRows[i].native = c);
 }
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";

@@ -1,12 +1,13 @@
 // The evaluation's wall-clock lines, measured in processes of their own, as a server runs: the native workers' arena
 // limit (workers/protocol.ts ARENA_LIMITS.hardMb) reads the whole process's RSS, and in the evaluation's own process,
 // which holds what the WASM runs left, a 1 GB ballast made every job recreate its sessions past the limit (the text
-// default's time saving 11.6 % → 6.9 % of 11.5 % FLOPs: .scratch/natclock3.ts). And a process's speed is its own: on
-// this machine (2 vCPUs) a process's two-thread native runs of the text detector on a plan's windows took either ~180
-// or ~265 ms, the same in every run of that process, with the whole page 10 % slower in the slow ones
-// (.scratch/pageeff.ts: 6 of 14 processes slow; one thread: no such split). The text lines take, per image, the median
-// of three processes' medians, on WASM too: measured in the evaluation's process after each image's other runs, the
-// WASM line read 81–91 % of the FLOP saving over four runs, in fresh processes 100 % (.scratch/wasmclock.ts).
+// default's time saving 11.6 % → 6.9 % of 11.5 % FLOPs: .scratch/natclock3.ts). And speed comes in phases: on this
+// machine (2 vCPUs) two-thread native runs of one of a plan's windows took 85 ms for minutes, then ~135 ms for about a
+// minute, in every process running meanwhile (one thread: ~148 ms throughout; the whole page: 1.5–1.6× one thread's
+// speed in both phases: .scratch/bimodal.ts). So the text lines take, per image, the median of three processes'
+// medians, the two backends' processes alternating so that each line's three spread over several minutes; on WASM too:
+// measured in the evaluation's process after each image's other runs, the WASM line read 81–91 % of the FLOP saving
+// over four runs, in fresh processes 100 % (.scratch/wasmclock.ts).
 //
 // `deno run -A bench/eval/native_clock.ts '<job JSON>'` prints the job's result as JSON; the evaluation calls it through
 // `inChild`.
@@ -32,23 +33,29 @@ export async function inChild(job: ClockJob): Promise<unknown> {
   return JSON.parse(new TextDecoder().decode(out.stdout)) ?? undefined;
 }
 
-/** The text clock in `processes` child processes in turn: per image, the median of their full and default times. */
+/**
+ * The text clock on WASM and on the native backend, each in `processes` child processes, the backends alternating:
+ * per backend and image, the median of its processes' full and default times (native undefined where it does not
+ * load).
+ */
 export async function textInChildren(
   paths: string[],
-  backend: "wasm" | "native",
   processes = 3,
-): Promise<TextClock[] | undefined> {
-  const runs: TextClock[][] = [];
+): Promise<{ wasm: TextClock[]; native?: TextClock[] }> {
+  const runs = { wasm: [] as TextClock[][], native: [] as TextClock[][] };
   for (let p = 0; p < processes; p++) {
-    const r = await inChild({ text: paths, backend });
-    if (!r) return undefined;
-    runs.push(r);
+    for (const backend of ["wasm", "native"] as const) {
+      const r = await inChild({ text: paths, backend });
+      if (r) runs[backend].push(r);
+    }
   }
-  return paths.map((_, i) => ({
-    fullMs: median(runs.map((r) => r[i].fullMs)),
-    defaultMs: median(runs.map((r) => r[i].defaultMs)),
-    layout: runs[0][i].layout,
-  }));
+  const merged = (all: TextClock[][]) =>
+    paths.map((_, i) => ({
+      fullMs: median(all.map((r) => r[i].fullMs)),
+      defaultMs: median(all.map((r) => r[i].defaultMs)),
+      layout: all[0][i].layout,
+    }));
+  return { wasm: merged(runs.wasm), ...(runs.native.length ? { native: merged(runs.native) } : {}) };
 }
 
 if (import.meta.main) {

@@ -285,9 +285,10 @@ export function textSection(results: TextImageResult[]): string[] {
     "",
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +
     "resolution (`segment()`: decode, plan, inference, stitch), interleaved, after a warm-up run of each, in three " +
-    "processes of their own in turn (as a server runs; a process's speed is its own: `bench/eval/native_clock.ts`), " +
-    "per image the median of the three; saving = mean over images of 1 − default ÷ full. The first line on the WASM " +
-    "pool above, the last on onnxruntime-node in the server's default layout.",
+    "processes of their own (as a server runs), the two backends' in turn so that each line's spread over several " +
+    "minutes (two-thread native speed comes in phases on this machine: `bench/eval/native_clock.ts`), per image the " +
+    "median of the three; saving = mean over images of 1 − default ÷ full. The first line on the WASM pool above, the " +
+    "last on onnxruntime-node in the server's default layout.",
     "",
     "Targets:",
     "",
