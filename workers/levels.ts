@@ -4,7 +4,7 @@
 // that position's colour (the blank graph on one pixel per colour).
 
 import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
-import { pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
+import { mapPositions, pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
@@ -34,7 +34,7 @@ export function pageFeeds(
   for (const s of poolStrides(g)) {
     const own = ownership(job, s, blankInput.dims[0]), share = 1 / own.positions;
     job.windows.forEach((w, i) => {
-      const weights = new Float32Array((w.h / s) * (w.w / s)), runs = own.owned[i];
+      const weights = new Float32Array(mapPositions(w.h, w.w, s)), runs = own.owned[i];
       for (let j = 0; j < runs.length; j += 2) weights.fill(share, runs[j], runs[j + 1]);
       feeds[pageNames.weights(s, i)] = { dims: [weights.length, 1], data: weights };
     });

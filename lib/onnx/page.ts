@@ -46,12 +46,15 @@ export function pageShapes(
 ): Record<string, number[]> {
   const shapes: Record<string, number[]> = { [pageNames.blank(g)]: [colours, channels, 1, 1] };
   for (const s of poolStrides(g)) {
-    windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [(d[2] / s) * (d[3] / s), 1]);
+    windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [mapPositions(d[2], d[3], s), 1]);
     shapes[pageNames.blankWeights(s)] = [1, colours];
   }
   windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
   return shapes;
 }
+
+/** Positions of the map at `stride` of an h×w input: the length of a window's pooling weights there. */
+export const mapPositions = (h: number, w: number, stride: number): number => (h / stride) * (w / stride);
 
 /** The distinct strides of a model's pooled maps. */
 export const poolStrides = (g: PageSource): number[] => [...new Set(g.pools.map((p) => p.stride))];
