@@ -180,16 +180,24 @@ Deno.test("a lone worker takes a job that would run alone, and large ones; jobs 
       models,
     });
     await pool.start();
-    const job = (s: number) => pool.run(text.spec.id, [1, 3, s, s], input(s), 30_000);
+    const job = (s: number) => {
+      const dims = [1, 3, s, s];
+      return pool.run(text.spec.id, dims, input(s), 30_000, { flops: text.counter.count(dims).flops });
+    };
     try {
       assert.equal(pool.workers, 2, "the lone worker does not add to the jobs run side by side");
       assert.equal(pool.stats().size, 3);
       assert.equal((await job(288)).threads, 2);
-      assert.equal((await job(64)).threads, 1, "a small job alone gains nothing from more threads");
-      // A burst: the first finds the pool idle, the others run on the two one-thread workers, never beside a job on
-      // the lone one while they are busy.
+      assert.equal((await job(32)).threads, 1, "a small job alone gains nothing from more threads");
+      // Jobs sent at once (one request's batches) are not alone: they run side by side on the two one-thread workers,
+      // none of them on the lone one with the others beside it.
       const burst = await Promise.all([0, 1, 2, 3].map(() => job(288)));
-      assert.deepEqual(burst.map((r) => r.threads), [2, 1, 1, 1], backend);
+      assert.deepEqual(burst.map((r) => r.threads), [1, 1, 1, 1], backend);
+      // One that arrives while the pool is idle is.
+      const first = job(288);
+      await new Promise((r) => setTimeout(r, 0));
+      const rest = await Promise.all([first, job(288), job(288)]);
+      assert.deepEqual(rest.map((r) => r.threads), [2, 1, 1], backend);
       assert.equal((await job(288)).threads, 2, "alone again");
       // Large jobs run on the lone worker only, one after another, whatever the load.
       const large = await Promise.all([0, 1, 2].map(() => job(352)));

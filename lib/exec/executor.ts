@@ -188,28 +188,40 @@ export class Executor {
       this.flops += b.flops;
       this.macs += b.macs;
     }
-    const results = await Promise.all(batches.map((b) => {
-      const call = calls[b.call];
-      const input: Float32Array | ModelInput = "data" in call ? call.data : call.levels
-        ? {
-          kind: "levels",
-          image: this.#sharedImage(),
-          windows: call.windows,
-          ...call.levels,
-        }
-        : {
-          kind: "windows",
-          image: this.#sharedImage(),
-          windows: b.items.map((i) => call.windows[i]),
-          ...(call.summary ? { summary: call.summary } : {}),
-        };
-      return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {
-        flops: b.flops,
-        priority: this.#priority,
-      });
-    }));
+    // Longest first: a request's jobs enter the pool's queue in this order (FIFO among one request's jobs), so the
+    // largest start first and the short ones fill in beside them.
+    const order = batches.map((_, k) => k).sort((a, k) => batches[k].flops - batches[a].flops);
+    const pending = new Array<ReturnType<InferencePool["run"]>>(batches.length);
+    for (const k of order) pending[k] = this.#send(calls, batches[k]);
+    const results = await Promise.all(pending);
     this.wallMs += performance.now() - t0;
+    return this.#collect(calls, batches, results);
+  }
 
+  /** One batch to the pool: its call's tensor, or its windows of the shared image. */
+  #send(calls: (WindowCall | TensorCall)[], b: Batch): ReturnType<InferencePool["run"]> {
+    const call = calls[b.call];
+    const input: Float32Array | ModelInput = "data" in call ? call.data : call.levels
+      ? {
+        kind: "levels",
+        image: this.#sharedImage(),
+        windows: call.windows,
+        ...call.levels,
+      }
+      : {
+        kind: "windows",
+        image: this.#sharedImage(),
+        windows: b.items.map((i) => call.windows[i]),
+        ...(call.summary ? { summary: call.summary } : {}),
+      };
+    return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {
+      flops: b.flops,
+      priority: this.#priority,
+    });
+  }
+
+  /** Per call, the outputs of its windows in order (window calls) or by name (tensor calls); see {@link run}. */
+  #collect(calls: (WindowCall | TensorCall)[], batches: Batch[], results: Awaited<ReturnType<InferencePool["run"]>>[]) {
     const out: (WindowOutput[] | Record<string, Tensor>)[] = calls.map((c) => ("data" in c ? {} : []));
     batches.forEach((b, k) => {
       const r = results[k];

@@ -34,6 +34,12 @@ export interface WorkerSpec {
   lone: boolean;
 }
 
+/** What {@link WorkerLayout.pick} needs to know of the next job: its input shape and its exact cost (0: unknown). */
+export interface JobShape {
+  dims: number[];
+  flops: number;
+}
+
 /** What {@link WorkerLayout.pick} needs to know of a worker (the pool's slots). */
 export interface WorkerState {
   ready: boolean;
@@ -46,13 +52,13 @@ export function inputPixels([n = 1, , h = 1, w = 1]: number[]): number {
 }
 
 /**
- * Jobs whose items (H·W) are at most this small never run on the lone worker: a small model gains little from more
- * threads, and its spinning threads then compete with the job a multi-stage request runs beside it (soak phase (b), a
- * 256×256 digits scene in adaptive mode, two one-thread workers vs the same plus a lone worker taking such jobs: p50
- * 37 vs 62 ms unloaded, 520 vs 337 answered in 10 s of 3× overload; `deno run -A bench/soak.ts --quick --only b`
- * with the layout set in bench/soak/phases.ts `baseEnv`). A 320×240 text page (320×256 padded) is above it.
+ * Jobs cheaper than this (FLOPs) never run on the lone worker: their runs are too short for a second thread to pay.
+ * Measured on onnxruntime-node, one session alone, 1 vs 2 threads: the digits routing policy on a 256² scene (0.018
+ * GFLOPs, 0.25 ms) gains nothing; micrograph f0 on a 128² window (0.029 GFLOPs) 1.3×, digits f1 on an 80² tile (0.079
+ * GFLOPs) 1.5×, f0 on a whole 256² scene 1.5×, f2 on it 1.9×. Counted in FLOPs, not pixels: an earlier rule by item
+ * pixels (over 256²) kept a lone digits or micrograph request on one thread, f2 on a 256² scene included.
  */
-const LONE_MIN_ITEM_PIXELS = 2 ** 16;
+const LONE_MIN_FLOPS = 2.5e7;
 
 /** Default {@link LayoutOptions.loneAbovePixels}. */
 const LONE_ABOVE_PIXELS = 2 ** 19;
@@ -66,7 +72,7 @@ const LONE_ABOVE_PIXELS = 2 ** 19;
  * const layout = new WorkerLayout({ size: 2, threads: 1, loneThreads: 2 });
  * layout.workers.map((w) => w.threads); // [1, 1, 2]
  * const idle = { ready: true, job: null };
- * layout.pick([1, 3, 640, 640], 1, [idle, idle, idle]); // 2: alone, on the lone worker
+ * layout.pick({ dims: [1, 3, 640, 640], flops: 4.8e9 }, 1, [idle, idle, idle]); // 2: alone, on the lone worker
  * ```
  */
 export class WorkerLayout {
@@ -97,15 +103,14 @@ export class WorkerLayout {
   }
 
   /**
-   * The worker for a job of shape `dims`, the first of `waiting` jobs, given the workers' states: the lone worker when
-   * a job that is not small would run alone (nothing running, nothing else waiting), when it is large, or when no
-   * other worker is up; else a free one of the others. -1: the job waits.
+   * The worker for `job`, the first of `waiting` jobs, given the workers' states: the lone worker when a job that is
+   * not small ({@link LONE_MIN_FLOPS}; unknown FLOPs count as small) would run alone (nothing running, nothing else
+   * waiting), when it is large, or when no other worker is up; else a free one of the others. -1: the job waits.
    */
-  pick(dims: number[], waiting: number, states: (WorkerState | undefined)[]): number {
+  pick({ dims, flops }: JobShape, waiting: number, states: (WorkerState | undefined)[]): number {
     const free = (i: number) => i >= 0 && states[i] !== undefined && states[i]!.ready && !states[i]!.job;
     const lone = this.#lone;
-    const [, , h = 1, w = 1] = dims;
-    if (free(lone) && h * w > LONE_MIN_ITEM_PIXELS && waiting === 1 && !states.some((s) => s?.job)) return lone;
+    if (free(lone) && flops >= LONE_MIN_FLOPS && waiting === 1 && !states.some((s) => s?.job)) return lone;
     if (lone >= 0 && states[lone]?.ready && inputPixels(dims) > this.#loneAbove) return free(lone) ? lone : -1;
     const size = lone >= 0 ? lone : this.workers.length;
     for (let i = 0; i < size; i++) if (free(i)) return i;

@@ -63,6 +63,7 @@ export class WorkerPool {
   #recycled = 0;
   #backend: Backend;
   #closed = false;
+  #dispatchQueued = false;
   /** Replacements loading for recycled workers (terminated on close). */
   #loading = new Set<Worker>();
   /** Throughput of one worker, FLOPs per ms (exponentially weighted; 0 until a job with FLOPs has run). */
@@ -117,6 +118,8 @@ export class WorkerPool {
     opts: RunOptions = {},
   ): Promise<RunResult> {
     if (this.#closed) return Promise.reject(new UnavailableError("the server is shutting down"));
+    // Jobs not dispatched yet (see below) go to free workers first: only jobs that would wait count against the limit.
+    if (this.#queue.length >= this.options.queueLimit) this.#dispatch();
     if (this.#queue.length >= this.options.queueLimit) {
       return Promise.reject(
         new UnavailableError(`inference queue is full (${this.options.queueLimit} jobs waiting)`, 1, "queue-full"),
@@ -142,7 +145,16 @@ export class WorkerPool {
       let at = this.#queue.length;
       while (at > 0 && this.#queue[at - 1].priority > job.priority) at--;
       this.#queue.splice(at, 0, job);
-      this.#dispatch();
+      // Dispatched once the caller's synchronous code is done: the jobs a request sends at once are all queued when a
+      // worker is picked, so the first of them does not look alone to the lone worker (WorkerLayout.pick) and then run
+      // beside the others with its threads spinning.
+      if (!this.#dispatchQueued) {
+        this.#dispatchQueued = true;
+        queueMicrotask(() => {
+          this.#dispatchQueued = false;
+          this.#dispatch();
+        });
+      }
     });
   }
 
@@ -341,7 +353,7 @@ export class WorkerPool {
   #dispatch() {
     for (;;) {
       if (this.#queue.length === 0) return;
-      const index = this.#layout.pick(this.#queue[0].dims, this.#queue.length, this.#slots);
+      const index = this.#layout.pick(this.#queue[0], this.#queue.length, this.#slots);
       if (index < 0) return;
       const slot = this.#slots[index];
       const job = this.#queue.shift()!;

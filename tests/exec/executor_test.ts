@@ -23,17 +23,20 @@ Deno.test("executor: the price of a set of calls is the counter's FLOPs of the b
   ];
   const price = exec.price(calls);
   const out = await exec.run(calls);
-  // f1: three 80×80 windows in batches of at most 2, one 112×112 window alone; f2: one window.
+  // f1: three 80×80 windows in batches of at most 2, one 112×112 window alone; f2: one window. They reach the pool
+  // largest first (the executions list them in the calls' order).
   assert.deepEqual(pool.jobs.map((j) => [j.model, ...j.dims]), [
-    ["digits-f1", 2, 1, 80, 80],
-    ["digits-f1", 1, 1, 80, 80],
-    ["digits-f1", 1, 1, 112, 112],
     ["digits-f2", 1, 1, 80, 80],
+    ["digits-f1", 2, 1, 80, 80],
+    ["digits-f1", 1, 1, 112, 112],
+    ["digits-f1", 1, 1, 80, 80],
   ]);
+  const flops = pool.jobs.map((j) => registry.model(j.model).counter.count(j.dims).flops);
+  assert.deepEqual(flops, flops.toSorted((a, b) => b - a));
   const recount = pool.jobs.reduce((s, j) => s + registry.model(j.model).counter.count(j.dims).flops, 0);
   assert.equal(price.flops, recount);
   assert.equal(exec.flops, recount);
-  assert.deepEqual(exec.executions.map((e) => e.dims), pool.jobs.map((j) => j.dims));
+  assert.deepEqual(exec.executions.map((e) => e.model + e.dims).sort(), pool.jobs.map((j) => j.model + j.dims).sort());
   // Every window gets its own output back, in order, at window size.
   assert.deepEqual(out[0].map((o) => o.window), calls[0].windows);
   assert.ok(out[0].every((o) => o.c === 2 && o.data.length === 2 * o.window.w * o.window.h));

@@ -4,7 +4,11 @@ import { WorkerLayout } from "../../lib/exec/layout.ts";
 const idle = { ready: true, job: null };
 const busy = { ready: true, job: {} };
 const down = { ready: false, job: null };
-const page = [1, 3, 640, 640], small = [1, 1, 256, 256], large = [1, 3, 1088, 1920];
+// Jobs as the pool passes them: the input's shape and the job's FLOPs.
+const page = { dims: [1, 3, 640, 640], flops: 4.8e9 };
+const small = { dims: [1, 2, 256, 256], flops: 1.8e7 }; // the digits routing policy on a scene
+const scene = { dims: [1, 1, 256, 256], flops: 4.6e9 }; // digits f2 on a whole scene
+const large = { dims: [1, 3, 1088, 1920], flops: 2.4e10 };
 
 Deno.test("layout: threads, spinning and input buffers per worker", () => {
   const plain = new WorkerLayout({ size: 1, threads: 2 });
@@ -26,6 +30,8 @@ Deno.test("layout: the lone worker takes a page alone and every large job; the o
   assert.equal(l.pick(page, 2, [idle, idle, idle]), 0, "not alone: another job waits");
   assert.equal(l.pick(page, 1, [busy, idle, idle]), 1, "not alone: another job runs");
   assert.equal(l.pick(small, 1, [idle, idle, idle]), 0, "small jobs never take it");
+  assert.equal(l.pick({ ...page, flops: 0 }, 1, [idle, idle, idle]), 0, "nor jobs of unknown cost");
+  assert.equal(l.pick(scene, 1, [idle, idle, idle]), 2, "a costly job on a small input does");
   assert.equal(l.pick(large, 3, [idle, idle, idle]), 2, "large jobs take it whatever the load");
   assert.equal(l.pick(large, 1, [idle, idle, busy]), -1, "and wait for it");
   assert.equal(l.pick(page, 2, [busy, busy, idle]), -1, "the others busy: wait, not beside them on the lone one");
