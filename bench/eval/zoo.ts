@@ -35,6 +35,8 @@ export interface ZooResult {
 export interface NativeClock {
   f2Ms: number;
   defaultMs: number;
+  /** f0 alone on the whole image (`fixed`): the route's first step, which every route pays. */
+  f0Ms: number;
   layout: string;
 }
 
@@ -47,23 +49,28 @@ export async function nativeClock(task: string, count: number): Promise<NativeCl
   if (!native) return undefined;
   const list = await scenes(task, count);
   const zoo = native.segmenter.zoo(registry.task(task))!;
-  const f2 = zoo.locals[zoo.locals.length - 1].spec.id;
-  const ms = { f2: 0, default: 0 };
+  const fixed = { f2: zoo.locals[zoo.locals.length - 1].spec.id, f0: zoo.global.spec.id };
+  const ms = { f2: 0, default: 0, f0: 0 };
   for (let pass = 0; pass < 2; pass++) {
     for (const s of list) {
-      for (const which of ["f2", "default"] as const) {
+      for (const which of ["f2", "default", "f0"] as const) {
         const t = performance.now();
         await native.segmenter.segment({
           task,
           bytes: s.bytes,
-          ...(which === "f2" ? { mode: "fixed", model: f2 } : { mode: "adaptive" }),
+          ...(which === "default" ? { mode: "adaptive" } : { mode: "fixed", model: fixed[which] }),
         });
         if (pass === 1) ms[which] += performance.now() - t;
       }
     }
   }
   native.pool.close();
-  return { f2Ms: ms.f2 / list.length, defaultMs: ms.default / list.length, layout: native.label };
+  return {
+    f2Ms: ms.f2 / list.length,
+    defaultMs: ms.default / list.length,
+    f0Ms: ms.f0 / list.length,
+    layout: native.label,
+  };
 }
 
 /** A row of a zoo task: adaptive and oracle rows know their budget (fraction of f2's whole-image GFLOPs). */

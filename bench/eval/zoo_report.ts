@@ -151,5 +151,29 @@ export function zooSection(task: string, { rows, f2, adaptive, note, diagnosis, 
     );
   }
   md.push("");
+  const glance = statics.reduce((a, b) => (b.gflops < a.gflops ? b : a));
+  if (def && glance !== f2) {
+    // The glance's own time, against a route whose every other FLOP ran at f2's FLOPs per ms.
+    const flopSave = 1 - def.gflops / f2.gflops;
+    const bound = (glanceMs: number, f2Ms: number) => {
+      const best = 1 - glanceMs / f2Ms - (def.gflops - glance.gflops) / f2.gflops;
+      return `${(100 * glanceMs / f2Ms).toFixed(1)}% of f2's time; the route then saves at most ` +
+        `${(100 * best / flopSave).toFixed(0)}% of its FLOP saving`;
+    };
+    md.push(
+      `What bounds the wall-clock lines: every route starts with ${glance.name.split(" ")[1]} on the whole image (${
+        pct(glance.gflops)
+      } of f2's FLOPs), whose few-channel convolutions run far below f2's ` +
+        `FLOPs per second. Alone (\`fixed\`), it takes ${glance.ms.toFixed(1)} ms on WASM (${
+          bound(glance.ms, f2.ms)
+        } even if every other FLOP of the default route ran at f2's speed)` +
+        (native
+          ? ` and ${native.f0Ms.toFixed(1)} ms on the native backend (${bound(native.f0Ms, native.f2Ms)}).`
+          : ".") +
+        " On the native backend a lone f2 request runs on every core (the lone worker), while the route's steps are " +
+        "short or run side by side.",
+      "",
+    );
+  }
   return md;
 }
