@@ -1,10 +1,11 @@
 // Speed of the per-request image work that is not model compute: mask
-// encoding (PNG and RLE) at a typical and a large size, upload decoding, and
-// turning the decoded upload into a model tensor.
+// encoding (PNG and RLE) at a typical and a large size, upload decoding,
+// turning the decoded upload into a model tensor, and the per-pixel summary of
+// a zoo model's class scores.
 // Run: deno bench -A bench/image_bench.ts
 
 import { Image } from "imagescript";
-import { decodeImage, encodeMaskPng, encodeMaskRle, resizeCHW, toCHW } from "../lib/image/mod.ts";
+import { decodeImage, encodeMaskPng, encodeMaskRle, resizeCHW, summariseBatch, toCHW } from "../lib/image/mod.ts";
 
 /** A mask shaped like real output: 3 classes in overlapping round blobs. */
 function blobMask(size: number, seed = 1): Uint8Array {
@@ -103,3 +104,21 @@ Deno.bench("resizeCHW 3x640x640 -> 320x320", { group: "tensor" }, () => {
 Deno.bench("resizeCHW 3x640x640 -> 160x160 (area)", { group: "tensor" }, () => {
   resizeCHW(tensor, 3, 640, 640, 160, 160);
 });
+
+/** Class scores shaped like a model's: smooth fields, each class ahead somewhere, confident far from the borders. */
+function scores(c: number, size: number): { dims: number[]; data: Float32Array } {
+  const data = new Float32Array(c * size * size);
+  for (let k = 0; k < c; k++) {
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) data[(k * size + y) * size + x] = 6 * Math.sin((x + 40 * k) / 23 + y / 31 + k);
+    }
+  }
+  return { dims: [1, c, size, size], data };
+}
+
+for (const c of [2, 3, 4]) {
+  const s = scores(c, 256);
+  Deno.bench(`summarise ${c}-class scores 256x256 (top, class, entropy)`, { group: "summary" }, () => {
+    summariseBatch(s, 256, 256, "all");
+  });
+}

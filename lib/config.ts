@@ -106,7 +106,7 @@ export interface PoolLayout {
  * core), no lone worker. Neither set, as measured on 2 cores (docs/BENCHMARKS.md "Thread policy", each pool in a
  * process of its own):
  * - native: one worker per core with one thread each, plus a lone worker with every core that takes a job only when it
- *   would run alone and is not small (lib/exec/pool.ts `loneThreads`; its threads spin between operators, which pays only alone). A
+ *   would run alone and is not small (lib/exec/layout.ts `LONE_MIN_FLOPS`; its threads spin between operators, which pays only alone). A
  *   lone request runs as fast as on one worker with every core, four clients at once run side by side (640²: c=1
  *   61.0–63.2 vs 62.3–62.8 ms, c=4 20.7–21.3 vs 15.9–16.0 jobs/s in two `deno task bench` runs; rows `2×1 + lone ×2`
  *   and `1×2`). Jobs over 2¹⁹ input pixels run on the lone worker only (one such run keeps every core busy anyway).

@@ -249,6 +249,36 @@ export function summariseScores(
 ): void {
   const { top, best, entropy } = dst;
   const lnC = Math.log(c);
+  // Two and three classes (every zoo task so far) unrolled: the same operations in the same order as the general loop
+  // below, so the same values, in 0.6–0.75× its time (f0's scores of a 256² digits / 224×256 micrograph scene: 1.7 vs
+  // 2.3 ms, 2.1 vs 3.3 ms; `deno bench -A bench/image_bench.ts` times these paths). Most of a zoo glance's time outside
+  // its model is this summary.
+  if (c === 2) {
+    for (let i = 0; i < n; i++, o++, p++) {
+      const a = logits[o], b = logits[plane + o], arg = b > a ? 1 : 0;
+      best[p] = arg;
+      if (!top || !entropy) continue;
+      const z = arg ? a - b : b - a, e = Math.exp(z), sum = 1 + e;
+      top[p] = 1 / sum;
+      entropy[p] = Math.max(0, Math.log(sum) - e * z / sum) / lnC;
+    }
+    return;
+  }
+  if (c === 3) {
+    for (let i = 0; i < n; i++, o++, p++) {
+      const a = logits[o], b = logits[plane + o], d = logits[2 * plane + o];
+      // max and its class; x, y the other two logits in class order.
+      let max = a, arg = 0, x = b, y = d;
+      if (b > max) (max = b, arg = 1, x = a);
+      if (d > max) (max = d, arg = 2, x = a, y = b);
+      best[p] = arg;
+      if (!top || !entropy) continue;
+      const zx = x - max, zy = y - max, ex = Math.exp(zx), ey = Math.exp(zy), sum = 1 + ex + ey;
+      top[p] = 1 / sum;
+      entropy[p] = Math.max(0, Math.log(sum) - (ex * zx + ey * zy) / sum) / lnC;
+    }
+    return;
+  }
   for (let i = 0; i < n; i++, o++, p++) {
     let max = -Infinity, arg = 0;
     for (let k = 0; k < c; k++) {
