@@ -56,7 +56,13 @@ export function inputPixels([n = 1, , h = 1, w = 1]: number[]): number {
  * Measured on onnxruntime-node, one session alone, 1 vs 2 threads: the digits routing policy on a 256² scene (0.018
  * GFLOPs, 0.25 ms) gains nothing; micrograph f0 on a 128² window (0.029 GFLOPs) 1.3×, digits f1 on an 80² tile (0.079
  * GFLOPs) 1.5×, f0 on a whole 256² scene 1.5×, f2 on it 1.9×. Counted in FLOPs, not pixels: an earlier rule by item
- * pixels (over 256²) kept a lone digits or micrograph request on one thread, f2 on a 256² scene included.
+ * pixels (over 256²) kept a lone digits or micrograph request on one thread, f2 on a 256² scene included. That rule
+ * came from soak phase (b) (a 256² digits scene in adaptive mode), where small jobs on the lone worker ran beside the
+ * rest of their request: the pool dispatched a request's first job before the others were queued, so it looked alone
+ * (lib/exec/pool.ts now queues them together). Rerun with the server's default layout (`deno run -A bench/soak.ts
+ * --quick --only b`, `baseEnv` without WORKERS and THREADS), old rule → this one: admitted p99 58 and 48 → 52 and 49
+ * ms over two runs each; in the second, unloaded p50 29 → 24 ms, capacity 24.6 → 25.8 req/s, 517 → 521 answered in 10
+ * s of 3× overload.
  */
 const LONE_MIN_FLOPS = 2.5e7;
 
