@@ -100,9 +100,8 @@ pool.close();
 // Last, once the WASM pool is closed, each in a process of its own, as a server runs (./eval/native_clock.ts: the
 // native workers' arena limit reads the process's memory).
 for (const [task, result] of results) result.native = await inChild({ task, scenes: SCENES });
-const textPaths = textRows.map((r) => r.image.path);
 if (textRows.length) {
-  const clocks = await textInChildren(textPaths);
+  const clocks = await textInChildren(textRows.map((r) => r.image.path));
   clocks.wasm.forEach((c, i) => {
     textRows[i].fullMs = c.fullMs;
     textRows[i].runs.default.ms = c.defaultMs;

@@ -14,11 +14,13 @@ export const ROOT = new URL("../../", import.meta.url);
 tuneMalloc();
 export const registry = await ModelRegistry.load();
 export const workers = Math.max(1, navigator.hardwareConcurrency ?? 2);
+const wasmLayout = { size: workers, threads: 1, loneThreads: 0 };
+/** The evaluation's WASM pool, in words (as {@link nativeSegmenter}'s label). */
+export const wasmLabel = layoutLabel(wasmLayout);
 export const pool = new WorkerPool({
-  size: workers,
+  ...wasmLayout,
   queueLimit: 1024,
   backend: "wasm-simd",
-  threads: 1,
   models: registry.workerModels(),
 });
 await pool.start();
@@ -37,10 +39,13 @@ export async function nativeSegmenter(): Promise<
   const layout = poolLayout(loadConfig({}), "native");
   const native = new WorkerPool({ ...layout, queueLimit: 1024, backend: "native", models: registry.workerModels() });
   await native.start();
-  const { size, threads, loneThreads } = layout;
-  const label = `${size} workers × ${threads} thread${threads > 1 ? "s" : ""}` +
+  return { segmenter: new Segmenter(registry, native, limits), pool: native, layout, label: layoutLabel(layout) };
+}
+
+/** A pool layout in words, e.g. "2 workers × 1 thread + a lone worker × 2". */
+function layoutLabel({ size, threads, loneThreads }: PoolLayout): string {
+  return `${size} workers × ${threads} thread${threads > 1 ? "s" : ""}` +
     (loneThreads ? ` + a lone worker × ${loneThreads}` : "");
-  return { segmenter: new Segmenter(registry, native, limits), pool: native, layout, label };
 }
 
 /** One line of a results table. */

@@ -8,7 +8,7 @@ import { Image } from "imagescript";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from "../../lib/plan/mod.ts";
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
-import { limits, nativeSegmenter, registry, segmenter, workers } from "./_common.ts";
+import { limits, nativeSegmenter, registry, segmenter, wasmLabel } from "./_common.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare } from "../../lib/plan/ink_cover.ts";
@@ -134,7 +134,7 @@ export async function textClock(
 ): Promise<NonNullable<TextImageResult["native"]>[] | undefined> {
   const native = backend === "native" ? await nativeSegmenter() : null;
   if (backend === "native" && !native) return undefined;
-  const seg = native?.segmenter ?? segmenter, layout = native?.label ?? `${workers} workers × 1 thread`;
+  const seg = native?.segmenter ?? segmenter, layout = native?.label ?? wasmLabel;
   const out: NonNullable<TextImageResult["native"]>[] = [];
   for (const path of paths) out.push({ ...await clock(seg, await Deno.readFile(path), 1), layout });
   native?.pool.close();

@@ -102,6 +102,9 @@ export interface ExecutorOptions {
   maxQueueDelayMs?: number;
 }
 
+/** What the pool answers for one batch. */
+type PoolRun = ReturnType<InferencePool["run"]>;
+
 interface Batch {
   call: number;
   dims: number[];
@@ -191,7 +194,7 @@ export class Executor {
     // Longest first: a request's jobs enter the pool's queue in this order (FIFO among one request's jobs), so the
     // largest start first and the short ones fill in beside them.
     const order = batches.map((_, k) => k).sort((a, k) => batches[k].flops - batches[a].flops);
-    const pending = new Array<ReturnType<InferencePool["run"]>>(batches.length);
+    const pending = new Array<PoolRun>(batches.length);
     for (const k of order) pending[k] = this.#send(calls, batches[k]);
     const results = await Promise.all(pending);
     this.wallMs += performance.now() - t0;
@@ -199,7 +202,7 @@ export class Executor {
   }
 
   /** One batch to the pool: its call's tensor, or its windows of the shared image. */
-  #send(calls: (WindowCall | TensorCall)[], b: Batch): ReturnType<InferencePool["run"]> {
+  #send(calls: (WindowCall | TensorCall)[], b: Batch): PoolRun {
     const call = calls[b.call];
     const input: Float32Array | ModelInput = "data" in call ? call.data : call.levels
       ? {
@@ -221,7 +224,7 @@ export class Executor {
   }
 
   /** Per call, the outputs of its windows in order (window calls) or by name (tensor calls); see {@link run}. */
-  #collect(calls: (WindowCall | TensorCall)[], batches: Batch[], results: Awaited<ReturnType<InferencePool["run"]>>[]) {
+  #collect(calls: (WindowCall | TensorCall)[], batches: Batch[], results: Awaited<PoolRun>[]) {
     const out: (WindowOutput[] | Record<string, Tensor>)[] = calls.map((c) => ("data" in c ? {} : []));
     batches.forEach((b, k) => {
       const r = results[k];
