@@ -15,7 +15,7 @@ tuneMalloc();
 export const registry = await ModelRegistry.load();
 export const workers = Math.max(1, navigator.hardwareConcurrency ?? 2);
 const wasmLayout = { size: workers, threads: 1, loneThreads: 0 };
-/** The evaluation's WASM pool, in words (as {@link nativeSegmenter}'s label). */
+/** The evaluation's WASM pool, in words (as {@link serverSegmenter}'s label). */
 export const wasmLabel = layoutLabel(wasmLayout);
 export const pool = new WorkerPool({
   ...wasmLayout,
@@ -27,24 +27,28 @@ await pool.start();
 export const limits = { maxPixels: 16e6, timeoutMs: 600_000, planner: DEFAULT_PLANNER_OPTIONS };
 export const segmenter = new Segmenter(registry, pool, limits);
 
+/** The backends the wall-clock lines run on: onnxruntime-web's WASM-SIMD and onnxruntime-node. */
+export type ClockBackend = "wasm" | "native";
+
 /**
- * A Segmenter on onnxruntime-node in the layout the server starts with by default (lib/config.ts `poolLayout`), for
- * the wall-clock rows on the server's own default backend, with that layout in words; null where onnxruntime-node
- * does not load. Closed with `pool.close()` by its caller.
+ * A Segmenter on `backend` in the pool layout the server starts with by default there (lib/config.ts `poolLayout`),
+ * for the wall-clock lines, with that layout in words; null where onnxruntime-node does not load. Closed with
+ * `pool.close()` by its caller.
  */
-export async function nativeSegmenter(): Promise<
+export async function serverSegmenter(backend: ClockBackend): Promise<
   { segmenter: Segmenter; pool: WorkerPool; layout: PoolLayout; label: string } | null
 > {
-  if ((await detectBackend("auto")) !== "native") return null;
-  const layout = poolLayout(loadConfig({}), "native");
-  const native = new WorkerPool({ ...layout, queueLimit: 1024, backend: "native", models: registry.workerModels() });
-  await native.start();
-  return { segmenter: new Segmenter(registry, native, limits), pool: native, layout, label: layoutLabel(layout) };
+  if (backend === "native" && (await detectBackend("auto")) !== "native") return null;
+  const kind = backend === "native" ? "native" : "wasm-simd";
+  const layout = poolLayout(loadConfig({}), kind);
+  const served = new WorkerPool({ ...layout, queueLimit: 1024, backend: kind, models: registry.workerModels() });
+  await served.start();
+  return { segmenter: new Segmenter(registry, served, limits), pool: served, layout, label: layoutLabel(layout) };
 }
 
 /** A pool layout in words, e.g. "2 workers × 1 thread + a lone worker × 2". */
 function layoutLabel({ size, threads, loneThreads }: PoolLayout): string {
-  return `${size} workers × ${threads} thread${threads > 1 ? "s" : ""}` +
+  return `${size} worker${size > 1 ? "s" : ""} × ${threads} thread${threads > 1 ? "s" : ""}` +
     (loneThreads ? ` + a lone worker × ${loneThreads}` : "");
 }
 

@@ -8,7 +8,8 @@ import { Image } from "imagescript";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from "../../lib/plan/mod.ts";
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
-import { limits, nativeSegmenter, registry, segmenter, wasmLabel } from "./_common.ts";
+import { type ClockBackend, limits, registry, segmenter, serverSegmenter } from "./_common.ts";
+import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare } from "../../lib/plan/ink_cover.ts";
@@ -39,15 +40,16 @@ export interface TextImageResult {
   width: number;
   height: number;
   fullGflops: number;
-  /** Wall-clock ms of full resolution on the evaluation's WASM pool (the default's: `runs.default.ms`). */
-  fullMs: number;
   /**
    * What sets the default's price: shares of the padded page in cells with ink, and in the ink cover's windows with
    * no halo, a 32 px halo and the served page halo (lib/plan/ink_cover.ts `coverInk`).
    */
   floor: { ink: number; halo0: number; halo32: number; served: number };
-  /** Wall-clock ms of full resolution and of the default on onnxruntime-node, when it loads. */
-  native?: { fullMs: number; defaultMs: number; layout: string };
+  /**
+   * Wall-clock ms of full resolution and of the default per backend, in the server's default layout there (native:
+   * where it loads); measured in processes of their own once every image is done (bench/eval.ts).
+   */
+  clocks: Partial<Record<ClockBackend, TextClock>>;
   /** IoU of the full-resolution mask of the image with a 64 px white margin vs without (the model's own drift). */
   marginIoU: number;
   runs: Record<string, TextRun>;
@@ -108,8 +110,7 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
       width: ref.width,
       height: ref.height,
       fullGflops: toGflops(full),
-      // The wall-clock lines' times: measured in processes of their own once every image is done (bench/eval.ts).
-      fullMs: 0,
+      clocks: {},
       marginIoU: iou(ref.mask, cropped),
       runs,
     };
@@ -124,20 +125,20 @@ export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<T
 }
 
 /**
- * The wall-clock lines of {@link evalText}, per image path, a warm-up run of each first: on the evaluation's WASM pool,
- * or on onnxruntime-node in the server's default layout (undefined where it does not load). Run in a process of its
- * own (./native_clock.ts).
+ * The wall-clock lines of {@link evalText}, per image path, a warm-up run of each first, on `backend` in the server's
+ * default layout there (undefined where onnxruntime-node does not load). Run in a process of its own (./clock.ts).
  */
 export async function textClock(
   paths: string[],
-  backend: "wasm" | "native",
-): Promise<NonNullable<TextImageResult["native"]>[] | undefined> {
-  const native = backend === "native" ? await nativeSegmenter() : null;
-  if (backend === "native" && !native) return undefined;
-  const seg = native?.segmenter ?? segmenter, layout = native?.label ?? wasmLabel;
-  const out: NonNullable<TextImageResult["native"]>[] = [];
-  for (const path of paths) out.push({ ...await clock(seg, await Deno.readFile(path), 1), layout });
-  native?.pool.close();
+  backend: ClockBackend,
+): Promise<TextClock[] | undefined> {
+  const served = await serverSegmenter(backend);
+  if (!served) return undefined;
+  const out: TextClock[] = [];
+  for (const path of paths) {
+    out.push({ ...await clock(served.segmenter, await Deno.readFile(path), 1), layout: served.label });
+  }
+  await served.pool.close();
   return out;
 }
 
@@ -212,7 +213,22 @@ export function textSection(results: TextImageResult[]): string[] {
       flopSaving > 0 ? pct(time / flopSaving) : "—"
     }) | ${yes(flopSaving > 0 && time >= 0.9 * flopSaving)} |`;
   };
-  const native = results.every((r) => r.native) ? results.map((r) => r.native!) : null;
+  // Per FLOP, the default's time against full resolution's, on the images where it ran windows.
+  const windowed = results.filter((r) => r.runs.default.cost < 0.999);
+  const rates = (["wasm", "native"] as const).flatMap((backend) =>
+    windowed.length && windowed.every((r) => r.clocks[backend])
+      ? [
+        `${
+          mean(windowed.map((r) => r.clocks[backend]!.defaultMs / r.clocks[backend]!.fullMs / r.runs.default.cost))
+            .toFixed(2)
+        }× (${backend === "wasm" ? "WASM" : "native"})`,
+      ]
+      : []
+  );
+  const perFlop = rates.length
+    ? ` Where the default ran windows (${windowed.length} images), its time per FLOP is, on the mean, ` +
+      `${rates.join(" and ")} full resolution's.`
+    : "";
   // Responses a client can get: the default and budgets (the scale selector is an eval-only baseline, never served).
   const served = names.filter((n) => n === "default" || n.startsWith("budget"));
   const coverageAll = results.every((r) => served.every((n) => r.runs[n].iou === null || r.runs[n].coverage));
@@ -286,9 +302,9 @@ export function textSection(results: TextImageResult[]): string[] {
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +
     "resolution (`segment()`: decode, plan, inference, stitch), interleaved, after a warm-up run of each, in three " +
     "processes of their own (as a server runs), the two backends' in turn so that each line's spread over several " +
-    "minutes (two-thread native speed comes in phases on this machine: `bench/eval/native_clock.ts`), per image the " +
-    "median of the three; saving = mean over images of 1 − default ÷ full. The first line on the WASM pool above, the " +
-    "last on onnxruntime-node in the server's default layout.",
+    "minutes (two-thread native speed comes in phases on this machine: `bench/eval/clock.ts`), per image the " +
+    "median of the three; saving = mean over images of 1 − default ÷ full. Each backend runs in the server's " +
+    "default layout there: the first line on WASM-SIMD, the last on onnxruntime-node." + perFlop,
     "",
     "Targets:",
     "",
@@ -305,18 +321,18 @@ export function textSection(results: TextImageResult[]): string[] {
     `| \`plan.coverage\` on every adaptive response (default, budgets) | ${coverageAll ? "all" : "missing on some"} | ${
       yes(coverageAll)
     } |`,
-    clockLine(
-      "wall-clock saving ≥ 90% of the FLOP saving (default vs fixed)",
-      results.map((r) => ({ fullMs: r.fullMs, defaultMs: r.runs.default.ms })),
-    ),
-    ...(native
-      ? [
+    ...(["wasm", "native"] as const).flatMap((backend) => {
+      const times = results.map((r) => r.clocks[backend]!);
+      if (!results.length || times.some((t) => !t)) return [];
+      const on = backend === "wasm" ? "WASM-SIMD (onnxruntime-web)" : "native (onnxruntime-node)";
+      return [
         clockLine(
-          `the same on the native backend (onnxruntime-node, the server's default: ${native[0].layout})`,
-          native,
+          `wall-clock saving ≥ 90% of the FLOP saving (default vs fixed), ${on}, the server's default layout ` +
+            `(${times[0].layout})`,
+          times,
         ),
-      ]
-      : []),
+      ];
+    }),
     "",
   ];
 }

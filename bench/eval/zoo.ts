@@ -18,7 +18,7 @@ import {
   variant,
 } from "./oracle.ts";
 import { fromGflops, toGflops } from "../../lib/units.ts";
-import { IoU, nativeSegmenter, pool, registry, ROOT, type Row, segmenter } from "./_common.ts";
+import { type ClockBackend, IoU, pool, registry, ROOT, type Row, segmenter, serverSegmenter } from "./_common.ts";
 
 /** One zoo task's rows, its f2 row, the adaptive rows the targets are checked on, and a note. */
 export interface ZooResult {
@@ -27,12 +27,12 @@ export interface ZooResult {
   adaptive: ZooRow[];
   note: string;
   diagnosis?: Diagnosis;
-  /** Mean wall-clock ms of f2 (whole image) and the default route on onnxruntime-node, when it loads. */
-  native?: NativeClock;
+  /** Mean wall-clock ms of f2 (whole image), the default route and f0 per backend (native: where it loads). */
+  clocks: Partial<Record<ClockBackend, ZooClock>>;
 }
 
-/** Wall-clock on the native backend, in the server's default layout. */
-export interface NativeClock {
+/** Wall-clock on one backend, in the server's default layout there. */
+export interface ZooClock {
   f2Ms: number;
   defaultMs: number;
   /** f0 alone on the whole image (`fixed`): the route's first step, which every route pays. */
@@ -41,21 +41,21 @@ export interface NativeClock {
 }
 
 /**
- * f2 on the whole image and the default adaptive route, scene by scene in turn, on onnxruntime-node in the pool
- * layout the server starts with (one warm-up pass first): the rest of the evaluation runs on WASM.
+ * f2 on the whole image, the default adaptive route and f0, scene by scene in turn, on `backend` in the pool layout
+ * the server starts with there (one warm-up pass first); undefined where onnxruntime-node does not load.
  */
-export async function nativeClock(task: string, count: number): Promise<NativeClock | undefined> {
-  const native = await nativeSegmenter();
-  if (!native) return undefined;
+export async function zooClock(task: string, count: number, backend: ClockBackend): Promise<ZooClock | undefined> {
+  const served = await serverSegmenter(backend);
+  if (!served) return undefined;
   const list = await scenes(task, count);
-  const zoo = native.segmenter.zoo(registry.task(task))!;
+  const zoo = served.segmenter.zoo(registry.task(task))!;
   const fixed = { f2: zoo.locals[zoo.locals.length - 1].spec.id, f0: zoo.global.spec.id };
   const ms = { f2: 0, default: 0, f0: 0 };
   for (let pass = 0; pass < 2; pass++) {
     for (const s of list) {
       for (const which of ["f2", "default", "f0"] as const) {
         const t = performance.now();
-        await native.segmenter.segment({
+        await served.segmenter.segment({
           task,
           bytes: s.bytes,
           ...(which === "default" ? { mode: "adaptive" } : { mode: "fixed", model: fixed[which] }),
@@ -64,12 +64,12 @@ export async function nativeClock(task: string, count: number): Promise<NativeCl
       }
     }
   }
-  native.pool.close();
+  await served.pool.close();
   return {
     f2Ms: ms.f2 / list.length,
     defaultMs: ms.default / list.length,
     f0Ms: ms.f0 / list.length,
-    layout: native.label,
+    layout: served.label,
   };
 }
 
@@ -239,7 +239,7 @@ export async function evalTask(task: string, count: number): Promise<ZooResult> 
       budgetFlops: fromGflops(budget),
     }),
   );
-  return { rows, f2, adaptive, note, diagnosis };
+  return { rows, f2, adaptive, note, diagnosis, clocks: {} };
 }
 
 /** What the per-tile outcomes say about the zoo, the tiling and the policy on the test scenes. */

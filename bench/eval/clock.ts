@@ -7,22 +7,33 @@
 // speed in both phases: .scratch/bimodal.ts). So the text lines take, per image, the median of three processes'
 // medians, the two backends' processes alternating so that each line's three spread over several minutes; on WASM too:
 // measured in the evaluation's process after each image's other runs, the WASM line read 81–91 % of the FLOP saving
-// over four runs, in fresh processes 100 % (.scratch/wasmclock.ts).
+// over four runs, in fresh processes 100 % (.scratch/wasmclock.ts). The zoo lines likewise: in the evaluation's process
+// the micrograph WASM line read 89.8 % and 91.1 % of the FLOP saving from the rows' mean latencies (f2's and the
+// default's measured minutes apart), 88.7 % in a fresh process with the scenes interleaved (.scratch/wasmlayout.ts).
+// Each line runs in the pool layout a server starts with on that backend by default (WASM: one worker with every
+// core's thread, not the evaluation's pool of one-thread workers, where a lone f2 used one core while a route's windows
+// ran on two: digits read 104.8 % there, 78–80 % in the server's layout).
 //
-// `deno run -A bench/eval/native_clock.ts '<job JSON>'` prints the job's result as JSON; the evaluation calls it through
+// `deno run -A bench/eval/clock.ts '<job JSON>'` prints the job's result as JSON; the evaluation calls it through
 // `inChild`.
 
-import type { NativeClock } from "./zoo.ts";
+import type { ZooClock } from "./zoo.ts";
+import type { ClockBackend } from "./_common.ts";
 import { median } from "../_bench.ts";
 
-/** What the child measures: a zoo task's f2 and default route on its first scenes, or text images' full and default. */
-export type ClockJob = { task: string; scenes: number } | { text: string[]; backend: "wasm" | "native" };
+/** What the child measures: a zoo task's f2, default route and f0 on its first scenes, or text images' full and default. */
+export type ClockJob = { task: string; scenes: number; backend: ClockBackend } | {
+  text: string[];
+  backend: ClockBackend;
+};
 /** Per text image, wall-clock ms of full resolution and of the default, and the layout in words. */
 export type TextClock = { fullMs: number; defaultMs: number; layout: string };
 
 /** Runs `job` in a child process; undefined where onnxruntime-node does not load there. */
-export async function inChild(job: { task: string; scenes: number }): Promise<NativeClock | undefined>;
-export async function inChild(job: { text: string[]; backend: "wasm" | "native" }): Promise<TextClock[] | undefined>;
+export async function inChild(
+  job: { task: string; scenes: number; backend: ClockBackend },
+): Promise<ZooClock | undefined>;
+export async function inChild(job: { text: string[]; backend: ClockBackend }): Promise<TextClock[] | undefined>;
 export async function inChild(job: ClockJob): Promise<unknown> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, JSON.stringify(job)],
@@ -41,7 +52,7 @@ export async function inChild(job: ClockJob): Promise<unknown> {
 export async function textInChildren(
   paths: string[],
   processes = 3,
-): Promise<{ wasm: TextClock[]; native?: TextClock[] }> {
+): Promise<Partial<Record<ClockBackend, TextClock[]>>> {
   const runs = { wasm: [] as TextClock[][], native: [] as TextClock[][] };
   for (let p = 0; p < processes; p++) {
     for (const backend of ["wasm", "native"] as const) {
@@ -55,18 +66,18 @@ export async function textInChildren(
       defaultMs: median(all.map((r) => r[i].defaultMs)),
       layout: all[0][i].layout,
     }));
-  return { wasm: merged(runs.wasm), ...(runs.native.length ? { native: merged(runs.native) } : {}) };
+  return Object.fromEntries(Object.entries(runs).filter(([, r]) => r.length).map(([b, r]) => [b, merged(r)]));
 }
 
 if (import.meta.main) {
   const { pool } = await import("./_common.ts");
   const job: ClockJob = JSON.parse(Deno.args[0]);
-  // The WASM pool the evaluation's modules start: used by WASM text jobs only.
-  if (!("backend" in job && job.backend === "wasm")) await pool.close();
+  // The evaluation's own WASM pool, which its modules start: every clock runs in the server's layout instead.
+  await pool.close();
   let result: unknown;
   if ("task" in job) {
-    const { nativeClock } = await import("./zoo.ts");
-    result = await nativeClock(job.task, job.scenes);
+    const { zooClock } = await import("./zoo.ts");
+    result = await zooClock(job.task, job.scenes, job.backend);
   } else {
     const { textClock } = await import("./text.ts");
     result = await textClock(job.text, job.backend);
