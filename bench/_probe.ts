@@ -22,7 +22,8 @@ const [what, backend, ...nums] = Deno.args;
 const [a, b, lone = 0] = nums.map(Number);
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
-const models = [{ id: text.spec.id, bytes: text.bytes, input: text.spec.input }];
+// As the server's workers load it (the elementwise runs folded: lib/models.ts `workerModels`).
+const models = registry.workerModels().filter((m) => m.id === text.spec.id);
 const S = PROBE_SIZE, dims = [1, 3, S, S];
 const [size, threads] = what === "raw" ? [1, a] : [a, b];
 const pool = new WorkerPool({ size, queueLimit: 64, backend: backend as Backend, threads, loneThreads: lone, models });

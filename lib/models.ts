@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { CostCounter } from "./onnx/mod.ts";
 import { LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
+import { foldElementwise } from "./onnx/fuse.ts";
 import { PageCost } from "./onnx/page.ts";
 import type { WorkerModel } from "../workers/protocol.ts";
 import { NotFoundError } from "./errors.ts";
@@ -128,6 +129,7 @@ function withLevels(id: string, bytes: Uint8Array): Pick<LoadedModel, "levels"> 
 export class ModelRegistry {
   readonly tasks: Map<string, TaskSpec>;
   readonly models: Map<string, LoadedModel>;
+  #workerModels?: WorkerModel[];
 
   private constructor(tasks: Map<string, TaskSpec>, models: Map<string, LoadedModel>) {
     this.tasks = tasks;
@@ -193,12 +195,18 @@ export class ModelRegistry {
     return m;
   }
 
-  /** What the inference workers load: every model's bytes and input format. */
+  /**
+   * What the inference workers load: every model's graph with its elementwise runs folded (lib/onnx/fuse.ts: the same
+   * function in fewer passes), its level cut made from that graph, and its input format. Costs stay counted on the
+   * model's own graph (`counter`, `levels.cost`). Made once, the first time it is asked for.
+   */
   workerModels(): WorkerModel[] {
-    return [...this.models.values()].map((m) => {
-      if (!m.levels) return { id: m.spec.id, bytes: m.bytes, input: m.spec.input };
-      const { input, output, pools, page } = m.levels.graphs;
-      return { id: m.spec.id, bytes: m.bytes, input: m.spec.input, levels: { input, output, pools, page } };
+    return this.#workerModels ??= [...this.models.values()].map((m) => {
+      const bytes = foldElementwise(m.bytes);
+      if (!m.levels) return { id: m.spec.id, bytes, input: m.spec.input };
+      const { input, output, pools, page } = bytes === m.bytes ? m.levels.graphs : withLevels(m.spec.id, bytes)
+        .levels?.graphs ?? m.levels.graphs;
+      return { id: m.spec.id, bytes, input: m.spec.input, levels: { input, output, pools, page } };
     });
   }
 

@@ -1,0 +1,132 @@
+// Folding elementwise runs before a runtime loads a graph (lib/onnx/fuse.ts): fewer nodes, the same outputs to float
+// rounding, nothing folded that another node or the caller reads; on the real text detector and its page graphs too.
+
+import assert from "node:assert/strict";
+import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
+import { ModelRegistry } from "../../lib/models.ts";
+import { decodeModel } from "../../lib/onnx/mod.ts";
+import { foldElementwise } from "../../lib/onnx/fuse.ts";
+import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
+import { blankPixels, pageFeeds } from "../../workers/levels.ts";
+import { nodeRuntime } from "../../workers/runtime_node.ts";
+import type { Tensor } from "../../workers/protocol.ts";
+import { GraphBuilder } from "./_builder.ts";
+import { textImage } from "../_util.ts";
+
+const registry = await ModelRegistry.load();
+const text = registry.model("text-ppocrv4-det");
+const ops = (bytes: Uint8Array) => decodeModel(bytes).graph.nodes.map((n) => n.opType);
+const count = (list: string[], op: string) => list.filter((o) => o === op).length;
+
+/** Largest absolute difference between two runs' outputs of the same names. */
+function maxDiff(a: Record<string, Tensor>, b: Record<string, Tensor>, names = Object.keys(a)): number {
+  let d = 0;
+  for (const k of names) {
+    assert.deepEqual(b[k].dims, a[k].dims, k);
+    for (let i = 0; i < a[k].data.length; i++) d = Math.max(d, Math.abs(a[k].data[i] - b[k].data[i]));
+  }
+  return d;
+}
+
+/** Runs `bytes` and its folded graph on the same feeds (native runtime, one thread). */
+async function both(bytes: Uint8Array, feeds: Record<string, Tensor>) {
+  const rt = nodeRuntime();
+  const folded = foldElementwise(bytes);
+  const [a, b] = [await rt.load(bytes, 1), await rt.load(folded, 1)];
+  try {
+    return { folded, before: await a.runFeeds(feeds), after: await b.runFeeds(feeds) };
+  } finally {
+    await a.release();
+    await b.release();
+  }
+}
+
+const random = (n: number, seed = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
+
+Deno.test({
+  name: "fold: a convolution's scalar affine and a spelled-out hard-swish fold; what is read elsewhere stays",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const w = { dims: [4, 2, 3, 3], values: [...random(72, 2)] };
+    const bytes = new GraphBuilder({ opset: 11 })
+      .input("x", [1, 2, 8, 8])
+      .initializer("w", w)
+      .floats("bias", [0.1, -0.2, 0.3, 0.05])
+      .floats("s", [1.7], [])
+      .floats("b", [-0.4], [1])
+      .floats("three", [3], [])
+      .floats("zero", [0], [])
+      .floats("six", [6], [])
+      .node("Conv", ["x", "w", "bias"], ["c"], { pads: [1, 1, 1, 1] })
+      .node("Mul", ["s", "c"], ["cs"])
+      .node("Add", ["cs", "b"], ["y"])
+      .node("Add", ["y", "three"], ["y3"])
+      .node("Clip", ["y3", "zero", "six"], ["yc"])
+      .node("Mul", ["y", "yc"], ["ym"])
+      .node("Div", ["ym", "six"], ["z"])
+      // A second convolution whose output the caller reads too: its Mul must not fold into it.
+      .node("Conv", ["x", "w"], ["c2"], { pads: [1, 1, 1, 1] })
+      .node("Mul", ["c2", "s"], ["z2"])
+      .output("z")
+      .output("c2")
+      .output("z2")
+      .build();
+    const { folded, before, after } = await both(bytes, { x: { dims: [1, 2, 8, 8], data: random(128) } });
+    assert.deepEqual(ops(folded), ["Constant", "Constant", "Conv", "HardSigmoid", "Mul", "Conv", "Mul"]);
+    assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
+    // Nothing to fold: the very same bytes back.
+    const plain = new GraphBuilder().input("x", [1, 1, 4, 4]).node("Relu", ["x"], ["y"]).output("y").build();
+    assert.equal(foldElementwise(plain), plain);
+  },
+});
+
+Deno.test({
+  name: "fold: the text detector and a page graph of its windows run the same in fewer nodes; zoo models unchanged",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const original = ops(text.bytes);
+    const H = 96, W = 160;
+    const { folded, before, after } = await both(text.bytes, {
+      [text.levels!.graphs.input]: { dims: [1, 3, H, W], data: random(3 * H * W) },
+    });
+    const now = ops(folded);
+    // 24 hard-swishes (4 nodes each → 2) and the scalar affines after 28 convolutions (2 nodes each → 0).
+    assert.equal(count(original, "Div"), 24);
+    assert.equal(count(now, "Div"), 0);
+    assert.equal(count(now, "HardSigmoid"), count(original, "HardSigmoid") + 24);
+    assert.ok(now.length < original.length - 150, `${original.length} → ${now.length}`);
+    assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
+
+    // The workers' page graphs are spliced from the folded model's level cut: the same maps as the model's own.
+    const exec = registry.workerModels().find((m) => m.id === text.spec.id)!;
+    assert.equal(ops(exec.bytes).length, now.length);
+    const doc = await textImage(320, 192, [{ text: "Folded, not changed", x: 16, y: 40, size: 24 }]);
+    const img = await decodeImage(new Uint8Array(await doc.image.encode()));
+    const win = { x: 0, y: 0, w: 320, h: 192 }, g = text.levels!.graphs;
+    const job = {
+      windows: [win],
+      counted: [win],
+      page: { w: 320, h: 192 },
+      cell: 32,
+      cellColour: new Uint8Array(60),
+      colours: Uint8Array.from([255, 255, 255, 255]),
+    };
+    const input = { dims: [1, 3, 192, 320], data: windowsTensor(img, text.spec.input, [win], 192, 320) };
+    const rt = nodeRuntime();
+    const outs: Record<string, Tensor>[] = [];
+    for (const source of [g, exec.levels!]) {
+      const s = await rt.load(pageGraph(source, 1), 1);
+      outs.push(await s.runFeeds(pageFeeds(source, job, [input], blankPixels(job.colours, text.spec.input))));
+      await s.release();
+    }
+    // The pools' weighted sums carry the last bits further: 2.3e-5 measured, on probabilities thresholded at 0.3.
+    const name = pageNames.output(g, 0);
+    assert.ok(maxDiff(outs[0], outs[1], [name]) < 1e-4, `${maxDiff(outs[0], outs[1], [name])}`);
+
+    for (const m of registry.models.values()) {
+      if (!m.levels) assert.equal(foldElementwise(m.bytes), m.bytes, `${m.spec.id} has nothing to fold`);
+    }
+  },
+});
