@@ -1,11 +1,12 @@
-// Elementwise runs folded away before a runtime loads a graph (workers/infer.ts): the same function in fewer passes
-// over the feature maps. The text detector (PP-OCRv4, exported by paddle2onnx) follows most convolutions with a scalar
-// affine (Mul, Add: its learnable affine blocks) and spells every hard-swish as Add → Clip → Mul → Div; onnxruntime
-// fuses neither (its Conv–Mul fusion wants the constant second, and it has no hard-swish fusion for opset 11), so each
-// is a pass of its own over the map. Measured on 640² (`.scratch/swapab.ts`, the graph rewritten in Python the same
-// way, interleaved): onnxruntime-node 0.86–0.87× the time on one thread, onnxruntime-web 0.96–0.97×; outputs within
-// 2e-7. What a request costs is still counted on the model's own graph (lib/onnx/counter.ts): this is an execution
-// detail, like the runtime's own fusions.
+// Elementwise runs folded away in the graphs the workers load (lib/models.ts `workerModels`): the same function in
+// fewer passes over the feature maps. The text detector (PP-OCRv4, exported by paddle2onnx) follows most convolutions
+// with a scalar affine (Mul, Add: its learnable affine blocks) and spells every hard-swish as Add → Clip → Mul → Div;
+// onnxruntime folds neither (with the Mul's operands swapped either, its outputs bit-identical: `.scratch/swapab.ts`),
+// so each is a pass of its own over the map. Measured, the model alone on 640², interleaved: onnxruntime-node 0.86–0.87×
+// the time on one thread, onnxruntime-web 0.96–0.97× (the same rewrite in Python, `.scratch/swapab.ts`); `fixed` text
+// requests on two screenshots through the server's default pools, alternating processes: native 0.81–0.91×, WASM 0.94×
+// (`.scratch/foldab.ts`). What a request costs is still counted on the model's own graph (lib/onnx/counter.ts): this is
+// an execution detail, like the runtime's own fusions.
 //
 //   Conv(X, W, B) → Mul(·, s) → Add(·, b)   ⇒  Conv(X, s·W, s·B + b)     (s, b scalars; either step alone too)
 //   Add(x, 3) → Clip(·, 0, 6) → Mul(x, ·) → Div(·, 6)   ⇒  HardSigmoid(x; 1/6, ½) → Mul(x, ·)
