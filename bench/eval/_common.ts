@@ -29,6 +29,11 @@ export const segmenter = new Segmenter(registry, pool, limits);
 
 /** The backends the wall-clock lines run on: onnxruntime-web's WASM-SIMD and onnxruntime-node. */
 export type ClockBackend = "wasm" | "native";
+/** Each clock backend's runtime: in a target line, in a sentence ("… on WASM") and as a tag ("(WASM)"). */
+export const CLOCK_NAMES: Record<ClockBackend, { long: string; on: string; short: string }> = {
+  wasm: { long: "WASM-SIMD (onnxruntime-web)", on: "WASM", short: "WASM" },
+  native: { long: "native (onnxruntime-node)", on: "the native backend", short: "native" },
+};
 
 /**
  * A Segmenter on `backend` in the pool layout the server starts with by default there (lib/config.ts `poolLayout`),

@@ -8,7 +8,7 @@ import { Image } from "imagescript";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from "../../lib/plan/mod.ts";
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
-import { type ClockBackend, limits, registry, segmenter, serverSegmenter } from "./_common.ts";
+import { CLOCK_NAMES, type ClockBackend, limits, registry, segmenter, serverSegmenter } from "./_common.ts";
 import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
@@ -221,7 +221,7 @@ export function textSection(results: TextImageResult[]): string[] {
         `${
           mean(windowed.map((r) => r.clocks[backend]!.defaultMs / r.clocks[backend]!.fullMs / r.runs.default.cost))
             .toFixed(2)
-        }× (${backend === "wasm" ? "WASM" : "native"})`,
+        }× (${CLOCK_NAMES[backend].short})`,
       ]
       : []
   );
@@ -324,10 +324,11 @@ export function textSection(results: TextImageResult[]): string[] {
     ...(["wasm", "native"] as const).flatMap((backend) => {
       const times = results.map((r) => r.clocks[backend]!);
       if (!results.length || times.some((t) => !t)) return [];
-      const on = backend === "wasm" ? "WASM-SIMD (onnxruntime-web)" : "native (onnxruntime-node)";
       return [
         clockLine(
-          `wall-clock saving ≥ 90% of the FLOP saving (default vs fixed), ${on}, the server's default layout ` +
+          `wall-clock saving ≥ 90% of the FLOP saving (default vs fixed), ${
+            CLOCK_NAMES[backend].long
+          }, the server's default layout ` +
             `(${times[0].layout})`,
           times,
         ),

@@ -1,8 +1,8 @@
 // The report's section of one zoo task (docs/EVAL.md): the table of every mode, the diagnosis and the targets, from
 // what bench/eval/zoo.ts measured.
 
-import type { ZooResult, ZooRow } from "./zoo.ts";
-import type { Row } from "./_common.ts";
+import type { ZooClock, ZooResult, ZooRow } from "./zoo.ts";
+import { CLOCK_NAMES, type ClockBackend, type Row } from "./_common.ts";
 
 const f = (v: number, d = 4) => v.toFixed(d);
 
@@ -131,13 +131,14 @@ export function zooSection(task: string, { rows, f2, adaptive, note, diagnosis, 
       `${showOracle(0.4, 0.01)} |`,
   );
   // FLOPs do not depend on the backend: the default route's saving, against each backend's time.
-  const names = { wasm: "WASM-SIMD (onnxruntime-web)", native: "native (onnxruntime-node)" };
+  const measured = def ? Object.entries(clocks) as [ClockBackend, ZooClock][] : [];
   const flopSave = def ? 1 - def.gflops / f2.gflops : 0;
-  for (const [backend, clock] of Object.entries(clocks) as [keyof typeof names, NonNullable<typeof clocks.wasm>][]) {
-    if (!def) break;
+  for (const [backend, clock] of measured) {
     const timeSave = 1 - clock.defaultMs / clock.f2Ms;
     md.push(
-      `| wall-clock saving ≥ 90% of the FLOP saving (default route), ${names[backend]}, the server's default ` +
+      `| wall-clock saving ≥ 90% of the FLOP saving (default route), ${
+        CLOCK_NAMES[backend].long
+      }, the server's default ` +
         `layout (${clock.layout}) | FLOPs −${(100 * flopSave).toFixed(1)}%, time −${(100 * timeSave).toFixed(1)}% (${
           (100 * timeSave / flopSave).toFixed(1)
         }%; f2 ${clock.f2Ms.toFixed(1)} ms, default route ` +
@@ -146,17 +147,17 @@ export function zooSection(task: string, { rows, f2, adaptive, note, diagnosis, 
   }
   md.push("");
   const glance = statics.reduce((a, b) => (b.gflops < a.gflops ? b : a));
-  const measured = Object.entries(clocks) as [keyof typeof names, NonNullable<typeof clocks.wasm>][];
   if (def && glance !== f2 && measured.length) {
     // The glance's own time, against a route whose every other FLOP ran at f2's FLOPs per ms.
-    const bound = ([backend, c]: (typeof measured)[number]) => {
+    const bound = ([backend, c]: [ClockBackend, ZooClock]) => {
       const best = 1 - c.f0Ms / c.f2Ms - (def.gflops - glance.gflops) / f2.gflops;
-      return `${c.f0Ms.toFixed(1)} ms on ${backend === "wasm" ? "WASM" : "the native backend"} (${
+      return `${c.f0Ms.toFixed(1)} ms on ${CLOCK_NAMES[backend].on} (${
         (100 * c.f0Ms / c.f2Ms).toFixed(1)
-      }% of f2's time; the route then saves at most ${(100 * best / flopSave).toFixed(0)}% of its FLOP saving)`;
+      }% of f2's time; ` +
+        `the route then saves at most ${(100 * best / flopSave).toFixed(0)}% of its FLOP saving)`;
     };
-    const rate = ([backend, c]: (typeof measured)[number]) =>
-      `${((c.defaultMs / def.gflops) / (c.f2Ms / f2.gflops)).toFixed(2)}× (${backend === "wasm" ? "WASM" : "native"})`;
+    const rate = ([backend, c]: [ClockBackend, ZooClock]) =>
+      `${((c.defaultMs / def.gflops) / (c.f2Ms / f2.gflops)).toFixed(2)}× (${CLOCK_NAMES[backend].short})`;
     md.push(
       `What bounds the wall-clock lines: the default route's time per FLOP is ${
         measured.map(rate).join(" and ")
