@@ -5,7 +5,7 @@
 // with a protobuf library: nothing in the npm registry reads and writes ONNX without a generated schema of the whole
 // format, and the edit needs six message types.
 
-import { AttributeType, DataType, type OnnxModel, type OnnxNode, tensorValues } from "./proto.ts";
+import { AttributeType, DataType, type OnnxModel, type OnnxNode, type OnnxTensor, tensorValues } from "./proto.ts";
 import { concatBytes, lenField, payloadOf, type RawField, rawFields, varintField } from "./_wire.ts";
 
 /** Raised when a model cannot be spliced or rewritten. */
@@ -83,15 +83,20 @@ export class RawModel {
     return [constant, lenField(1, [...inputs, ...kept, ...group, kernelShape])];
   }
 
-  /** A float kernel (initializer or Constant) summed over its spatial axes. */
-  #summedKernel(name: string): { dims: number[]; values: Float32Array } {
+  /** The tensor a name holds when it is a constant: an initializer, or the value of a Constant node. */
+  constant(name: string): OnnxTensor | undefined {
     const g = this.model.graph;
     const i = this.initIdx.get(name), p = this.producer.get(name);
-    const t = i !== undefined
+    return i !== undefined
       ? g.initializers[i]
       : p !== undefined && g.nodes[p].opType === "Constant"
       ? g.nodes[p].attributes.get("value")?.t
       : undefined;
+  }
+
+  /** A float kernel (initializer or Constant) summed over its spatial axes. */
+  #summedKernel(name: string): { dims: number[]; values: Float32Array } {
+    const t = this.constant(name);
     if (!t || t.dataType !== DataType.FLOAT) throw new SpliceError(`conv kernel ${name} is not a float constant`);
     const v = tensorValues(t);
     if (!v || t.dims.length !== 4) throw new SpliceError(`conv kernel ${name} cannot be read`);

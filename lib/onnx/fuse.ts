@@ -14,7 +14,7 @@
 // Every folded tensor has exactly one reader, so no other node sees a value change. Float rounding differs from the
 // unfolded graph in the last bits (a weight scaled before, not a sum after).
 
-import { AttributeType, DataType, decodeModel, type OnnxModel, type OnnxNode, tensorValues } from "./proto.ts";
+import { AttributeType, DataType, decodeModel, type OnnxNode, tensorValues } from "./proto.ts";
 import { RawModel } from "./_splice.ts";
 import { concatBytes, lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 
@@ -42,12 +42,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
   const values = new Map<string, number[] | undefined>();
   const constant = (t: string): number[] | undefined => {
     if (values.has(t)) return values.get(t);
-    const i = raw.initIdx.get(t), p = raw.producer.get(t);
-    const tensor = i !== undefined
-      ? g.initializers[i]
-      : p !== undefined && g.nodes[p].opType === "Constant"
-      ? g.nodes[p].attributes.get("value")?.t
-      : undefined;
+    const tensor = raw.constant(t);
     const v = tensor && tensor.dataType === DataType.FLOAT ? tensorValues(tensor) : undefined;
     values.set(t, v);
     return v;
@@ -67,7 +62,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
 
   g.nodes.forEach((conv, i) => {
     if (conv.opType !== "Conv" || conv.outputs.length !== 1) return;
-    const w = constant(conv.inputs[1]), dims = tensorDims(model, conv.inputs[1]);
+    const w = constant(conv.inputs[1]), dims = raw.constant(conv.inputs[1])?.dims;
     const b = conv.inputs[2] ? constant(conv.inputs[2]) : [];
     const outChannels = dims?.[0] ?? 0;
     if (!w || !b || !dims || !outChannels || (b.length && b.length !== outChannels)) return;
@@ -107,23 +102,15 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     const mul = only(clip.outputs[0]);
     if (!mul || mul.opType !== "Mul" || scalarWith(mul, clip.outputs[0]) !== undefined) return;
     if (!mul.inputs.includes(x) || mul.inputs.length !== 2) return;
-    const div = only(mul.outputs[0]);
-    if (!div || div.opType !== "Div" || div.inputs[0] !== mul.outputs[0] || constant(div.inputs[1])?.[0] !== 6) return;
-    if (constant(div.inputs[1])!.length !== 1) return;
+    const div = only(mul.outputs[0]), six = div && constant(div.inputs[1]);
+    if (!div || div.opType !== "Div" || div.inputs[0] !== mul.outputs[0] || six?.length !== 1 || six[0] !== 6) return;
     replace.set(add, [hardSigmoid(x, clip.outputs[0])]);
     replace.set(index.get(mul)!, [withIo(raw.node(index.get(mul)!), [x, clip.outputs[0]], [div.outputs[0]])]);
     skip.add(i).add(index.get(div)!);
   });
 
   if (!replace.size) return bytes;
-  const nodes: Uint8Array[] = [];
-  const kept: number[] = [];
-  g.nodes.forEach((_, i) => {
-    if (skip.has(i)) return;
-    const r = replace.get(i);
-    if (r) nodes.push(...r);
-    else (nodes.push(raw.node(i)), kept.push(i));
-  });
+  const nodes = g.nodes.flatMap((_, i) => skip.has(i) ? [] : replace.get(i) ?? [raw.node(i)]);
   // Constants and initializers the folded nodes read only are dropped with them.
   const read = new Set<string>(g.outputs.map((o) => o.name));
   const decoded = nodes.map((n) => decodeNodeIo(n));
@@ -138,14 +125,6 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     ...top.filter((f) => f.field !== 7).map((f) => f.raw),
     lenField(7, [...live, ...inits, ...rest]),
   ]);
-}
-
-/** The dims of a constant tensor (initializer or Constant node). */
-function tensorDims(model: OnnxModel, name: string): number[] | undefined {
-  const g = model.graph;
-  const init = g.initializers.find((t) => t.name === name);
-  if (init) return init.dims;
-  return g.nodes.find((n) => n.opType === "Constant" && n.outputs[0] === name)?.attributes.get("value")?.t?.dims;
 }
 
 /** An encoded Constant node holding a float tensor. */
