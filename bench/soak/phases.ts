@@ -52,7 +52,9 @@ async function eventCount(url: string, secret: string): Promise<number> {
   }
 }
 
-const baseEnv = (dir: string): Record<string, string> => ({ DATA_DIR: dir, WORKERS: "2", THREADS: "1", AUTH: "off" });
+// The server as it ships: its default pool layout (lib/config.ts `poolLayout`), so overload and hostile inputs also meet
+// the lone worker.
+const baseEnv = (dir: string): Record<string, string> => ({ DATA_DIR: dir, AUTH: "off" });
 
 // ---- (a) hostile inputs ----------------------------------------------------
 
