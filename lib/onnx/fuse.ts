@@ -14,7 +14,7 @@
 // Every folded tensor has exactly one reader, so no other node sees a value change. Float rounding differs from the
 // unfolded graph in the last bits (a weight scaled before, not a sum after).
 
-import { AttributeType, DataType, decodeModel, type OnnxNode, tensorValues } from "./proto.ts";
+import { AttributeType, DataType, decodeModel, type OnnxNode, type OnnxTensor, tensorValues } from "./proto.ts";
 import { RawModel } from "./_splice.ts";
 import { concatBytes, lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 
@@ -39,13 +39,12 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     return r?.length === 1 && r[0] >= 0 ? g.nodes[r[0]] : undefined;
   };
   const index = new Map(g.nodes.map((n, i) => [n, i]));
-  const values = new Map<string, number[] | undefined>();
-  const constant = (t: string): number[] | undefined => {
+  const values = new Map<string, Float32Array | undefined>();
+  const constant = (t: string): Float32Array | undefined => {
     if (values.has(t)) return values.get(t);
     const tensor = raw.constant(t);
-    const v = tensor && tensor.dataType === DataType.FLOAT ? tensorValues(tensor) : undefined;
-    values.set(t, v);
-    return v;
+    values.set(t, tensor && tensor.dataType === DataType.FLOAT ? floats(tensor) : undefined);
+    return values.get(t);
   };
   /** The scalar operand of a binary node whose other operand is `t`. */
   const scalarWith = (n: OnnxNode, t: string): number | undefined => {
@@ -84,7 +83,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
       made.set(key, name = `${last}::folded`);
       const bias = Float32Array.from({ length: outChannels }, (_, o) => (b.length ? b[o] : 0) * scale + shift);
       out.push(
-        constantNode(`${name}_w`, dims, Float32Array.from(w, (x) => x * scale)),
+        constantNode(`${name}_w`, dims, w.map((x) => x * scale)),
         constantNode(`${name}_b`, [outChannels], bias),
       );
     }
@@ -125,6 +124,17 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     ...top.filter((f) => f.field !== 7).map((f) => f.raw),
     lenField(7, [...live, ...inits, ...rest]),
   ]);
+}
+
+/**
+ * A float tensor's values, copied straight from its raw bytes where it has them (a kernel as JS numbers took the main
+ * thread tens of MB to fold the text detector).
+ */
+function floats(t: OnnxTensor): Float32Array | undefined {
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  if (t.rawData.length === 4 * n) return new Float32Array(t.rawData.slice().buffer);
+  const v = tensorValues(t);
+  return v && Float32Array.from(v);
 }
 
 /** An encoded Constant node holding a float tensor. */
