@@ -105,16 +105,20 @@ function modelPath(spec: ModelSpec): URL {
 }
 
 /** A model's level cut, when it has global average pools (a model whose pools cannot be cut runs without). */
-function withLevels(id: string, bytes: Uint8Array): Pick<LoadedModel, "levels"> {
+function cutLevels(id: string, bytes: Uint8Array): LevelGraphs | null {
   try {
-    const graphs = levelGraphs(bytes);
-    if (!graphs) return {};
-    return { levels: { graphs, cost: new PageCost(graphs) } };
+    return levelGraphs(bytes);
   } catch (err) {
     if (!(err instanceof LevelGraphError)) throw err;
     console.warn(`model ${id}: pools over its windows only (${err.message})`);
-    return {};
+    return null;
   }
+}
+
+/** A model's level cut and what its page graphs cost (none without one). */
+function withLevels(id: string, bytes: Uint8Array): Pick<LoadedModel, "levels"> {
+  const graphs = cutLevels(id, bytes);
+  return graphs ? { levels: { graphs, cost: new PageCost(graphs) } } : {};
 }
 
 /**
@@ -204,8 +208,10 @@ export class ModelRegistry {
     return this.#workerModels ??= [...this.models.values()].map((m) => {
       const bytes = foldElementwise(m.bytes);
       if (!m.levels) return { id: m.spec.id, bytes, input: m.spec.input };
-      const { input, output, pools, page } = bytes === m.bytes ? m.levels.graphs : withLevels(m.spec.id, bytes)
-        .levels?.graphs ?? m.levels.graphs;
+      // The cut only: the folded graph's page graphs are never priced.
+      const { input, output, pools, page } = bytes === m.bytes
+        ? m.levels.graphs
+        : cutLevels(m.spec.id, bytes) ?? m.levels.graphs;
       return { id: m.spec.id, bytes, input: m.spec.input, levels: { input, output, pools, page } };
     });
   }

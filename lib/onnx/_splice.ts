@@ -63,13 +63,7 @@ export class RawModel {
     const n = this.model.graph.nodes[i];
     const { dims, values } = this.#summedKernel(n.inputs[1]);
     const name = `${n.outputs[0]}::summed_kernel`;
-    const tensor = [
-      ...dims.map((d) => varintField(1, d)),
-      varintField(2, DataType.FLOAT),
-      lenField(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength)),
-    ];
-    const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
-    const constant = lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
+    const constant = constantNode(name, dims, values);
     const fields = rawFields(payloadOf({ field: 1, raw: this.#nodes[i] }));
     const kept = fields.filter((f) => f.field !== 1 && f.field !== 5).map((f) => f.raw);
     const group = fields.filter((f) => f.field === 5 && attrName(f) === "group").map((f) => f.raw);
@@ -109,6 +103,17 @@ export class RawModel {
     }
     return { dims: [o, c, 1, 1], values };
   }
+}
+
+/** An encoded node (a GraphProto node field) of op Constant holding a float tensor, named `name` as is its output. */
+export function constantNode(name: string, dims: number[], values: Float32Array): Uint8Array {
+  const tensor = [
+    ...dims.map((d) => varintField(1, d)),
+    varintField(2, DataType.FLOAT),
+    lenField(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength)),
+  ];
+  const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
+  return lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
 }
 
 /** Raw pieces of a model that new graphs are spliced from (structured-cloneable: they travel to the workers). */

@@ -14,8 +14,8 @@
 // Every folded tensor has exactly one reader, so no other node sees a value change. Float rounding differs from the
 // unfolded graph in the last bits (a weight scaled before, not a sum after).
 
-import { AttributeType, DataType, decodeModel, type OnnxNode, type OnnxTensor, tensorValues } from "./proto.ts";
-import { RawModel } from "./_splice.ts";
+import { AttributeType, DataType, decodeModel, numel, type OnnxNode, type OnnxTensor, tensorValues } from "./proto.ts";
+import { constantNode, RawModel } from "./_splice.ts";
 import { concatBytes, lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 
 /**
@@ -131,21 +131,9 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
  * thread tens of MB to fold the text detector).
  */
 function floats(t: OnnxTensor): Float32Array | undefined {
-  const n = t.dims.reduce((a, b) => a * b, 1);
-  if (t.rawData.length === 4 * n) return new Float32Array(t.rawData.slice().buffer);
+  if (t.rawData.length === 4 * numel(t.dims)) return new Float32Array(t.rawData.slice().buffer);
   const v = tensorValues(t);
   return v && Float32Array.from(v);
-}
-
-/** An encoded Constant node holding a float tensor. */
-function constantNode(name: string, dims: number[], values: Float32Array): Uint8Array {
-  const tensor = [
-    ...dims.map((d) => varintField(1, d)),
-    varintField(2, DataType.FLOAT),
-    lenField(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength)),
-  ];
-  const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
-  return lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
 }
 
 /** An encoded HardSigmoid node computing clip(x / 6 + ½, 0, 1). */
