@@ -208,11 +208,12 @@ export class ModelRegistry {
     return this.#workerModels ??= [...this.models.values()].map((m) => {
       const bytes = foldElementwise(m.bytes);
       if (!m.levels) return { id: m.spec.id, bytes, input: m.spec.input };
-      // The cut only: the folded graph's page graphs are never priced.
-      const { input, output, pools, page } = bytes === m.bytes
-        ? m.levels.graphs
-        : cutLevels(m.spec.id, bytes) ?? m.levels.graphs;
-      return { id: m.spec.id, bytes, input: m.spec.input, levels: { input, output, pools, page } };
+      // The cut only: the folded graph's page graphs are never priced. Plans are made with the model's own cut, so
+      // the folded one serves only where its tail has the same halo (where it runs on the same regions).
+      const folded = bytes === m.bytes ? null : cutLevels(m.spec.id, bytes);
+      const cut = folded?.tail.halo === m.levels.graphs.tail.halo ? folded : m.levels.graphs;
+      const { input, output, pools, page, tail } = cut;
+      return { id: m.spec.id, bytes, input: m.spec.input, levels: { input, output, pools, page, tail } };
     });
   }
 

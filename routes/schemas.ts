@@ -100,7 +100,14 @@ export const SegmentResponse = z.object({
   plan: z.object({
     mode: z.enum(["adaptive", "glimpse", "fixed"]),
     tiles: z.array(Tile),
-    executions: z.array(z.object({ model: z.string(), shape: z.array(z.number().int()), gflops: z.number() })),
+    executions: z.array(z.object({
+      model: z.string(),
+      shape: z.array(z.number().int()),
+      tail: z.array(z.number().int()).optional().describe(
+        "a window's tail region [H, W] where smaller than the window: the model's last layers run only there",
+      ),
+      gflops: z.number(),
+    })),
     glimpses: z.array(Glimpse),
     stop: z.string().optional().describe(
       "glimpse: why it stopped (confidence, budget, never-dearer, deadline, exhausted)",

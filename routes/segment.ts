@@ -70,7 +70,12 @@ function planJson(r: SegmentResult) {
       halo: t.halo,
       ...(t.score !== undefined ? { score: t.score } : {}),
     })),
-    executions: r.plan.executions.map((e) => ({ model: e.model, shape: e.dims, gflops: toGflops(e.flops) })),
+    executions: r.plan.executions.map((e) => ({
+      model: e.model,
+      shape: e.dims,
+      ...(e.tail ? { tail: e.tail } : {}),
+      gflops: toGflops(e.flops),
+    })),
     glimpses: r.plan.glimpses ?? [],
     ...(r.plan.stop ? { stop: r.plan.stop } : {}),
     ...(r.plan.coverage ? { coverage: r.plan.coverage } : {}),

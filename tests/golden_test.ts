@@ -121,7 +121,7 @@ Deno.test({
       const got: Record<string, unknown> = {};
       for (const c of CASES) got[JSON.stringify(c)] = JSON.parse(JSON.stringify(await snapshot(seg, c)));
       if (Deno.env.get("GOLDEN_UPDATE") === "1") {
-        await Deno.writeTextFile(GOLDEN, JSON.stringify(got, null, 1) + "\n");
+        await Deno.writeTextFile(GOLDEN, JSON.stringify(got, null, 2) + "\n");
         return;
       }
       const want = JSON.parse(await Deno.readTextFile(GOLDEN));

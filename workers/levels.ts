@@ -4,7 +4,7 @@
 // that position's colour (the blank graph on one pixel per colour).
 
 import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
-import { mapPositions, pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
+import { cutStrides, mapPositions, pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
@@ -21,11 +21,12 @@ export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: 
  * The inputs of a page graph (lib/onnx/page.ts) for one job: each window's model input, the blank pixels, and per
  * stride each window's pooling weights (1 ÷ page positions where {@link ownership} has it count a position, else 0)
  * and each blank colour's (its uncovered positions ÷ page positions): the pools' weighted sums are then means over
- * the page.
+ * the page. Where the model has a tail (lib/onnx/tail.ts), per stride of the maps it crops, where each window's tail
+ * region starts and ends in them.
  */
 export function pageFeeds(
   g: PageSource,
-  job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour">,
+  job: Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "cell" | "cellColour">,
   inputs: Tensor[],
   blankInput: Tensor,
 ): Record<string, Tensor> {
@@ -42,6 +43,13 @@ export function pageFeeds(
       dims: [1, own.uncovered.length],
       data: Float32Array.from(own.uncovered, (u) => u * share),
     };
+  }
+  for (const s of cutStrides(g)) {
+    job.windows.forEach((w, i) => {
+      const t = job.tails[i], y = (t.y - w.y) / s, x = (t.x - w.x) / s;
+      feeds[pageNames.tailStarts(s, i)] = { dims: [2], data: Float32Array.of(y, x) };
+      feeds[pageNames.tailEnds(s, i)] = { dims: [2], data: Float32Array.of(y + t.h / s, x + t.w / s) };
+    });
   }
   return feeds;
 }

@@ -54,6 +54,11 @@ export interface LevelsInput {
   windows: Window[];
   /** Per window, the page region it counts first (its core, in whole cells); what halos add is counted after. */
   counted: Window[];
+  /**
+   * Per window, the region its model's tail runs on (lib/onnx/tail.ts; the whole window for a model without one): its
+   * output covers that region.
+   */
+  tails: Window[];
   /** The page the pools average over: the image padded to the model's multiple. */
   page: { w: number; h: number };
   /** Cell size of `cellColour`'s grid, px. */

@@ -133,8 +133,9 @@ for (const file of images) {
       for (const f of wins) writeCore(mask, W, await windowMap(img, f.window, full.pools), f, threshold);
     },
     async (mask: Uint8Array) => {
+      // Each output covers its window's tail region.
       const outs = await pageMaps(img, wins, pooling);
-      wins.forEach((f, i) => writeCore(mask, W, outs[i], f, threshold));
+      wins.forEach((f, i) => writeCore(mask, W, outs[i], { ...f, window: pooling.tails[i] }, threshold));
     },
   ];
   for (const fill of defaults) {

@@ -303,6 +303,8 @@ export interface components {
         executions: {
           model: string;
           shape: number[];
+          /** @description a window's tail region [H, W] where smaller than the window: the model's last layers run only there */
+          tail?: number[];
           gflops: number;
         }[];
         glimpses: {

@@ -79,6 +79,8 @@ export interface Execution {
   model: string;
   /** Input shape [N, C, H, W]. */
   dims: number[];
+  /** A level-by-level window's tail region [H, W] (lib/onnx/tail.ts), where smaller than the window. */
+  tail?: number[];
   flops: number;
   macs: number;
 }
@@ -236,7 +238,8 @@ export class Executor {
         return;
       }
       if (call.levels) {
-        out[b.call] = call.windows.map((window, i) => {
+        // Each output covers its window's tail region (the whole window for a model without a tail).
+        out[b.call] = call.levels.tails.map((window, i) => {
           const t = r.outputs[String(i)];
           return { window, c: t.dims[1], data: t.data };
         });
@@ -365,10 +368,11 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
   if (!m.levels) throw new Error(`${id} is not cut in levels`);
   if ((call.scale ?? 1) !== 1 || (call.scaleY ?? 1) !== 1) throw new Error("level-by-level windows run at scale 1");
   const { cost } = m.levels;
-  const parts: Execution[] = call.windows.map((w) => {
-    const dims = [1, c, w.h, w.w];
+  const parts: Execution[] = call.windows.map((w, i) => {
+    const dims = [1, c, w.h, w.w], tail = call.levels!.tails[i];
     if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
-    return { model: id, dims, ...cost.window(dims) };
+    const cut = tail.h !== w.h || tail.w !== w.w ? { tail: [tail.h, tail.w] } : {};
+    return { model: id, dims, ...cut, ...cost.window(dims, [tail.h, tail.w]) };
   });
   const colours = call.levels!.colours.length / 4;
   parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });

@@ -159,7 +159,8 @@ export class CostCounter {
   /**
    * Cost of ONE execution at these input shapes (batch included). A bare
    * array is the shape of the first input; other inputs must then have fixed
-   * declared dims.
+   * declared dims. `inputValues` gives the contents of small inputs whose values
+   * decide shapes (a Slice's starts and ends fed at run time).
    *
    * @example
    * ```ts
@@ -172,9 +173,9 @@ export class CostCounter {
    * @throws {UnsupportedOpError} listing every op type without a rule.
    * @throws {OnnxShapeError} when shapes cannot be inferred.
    */
-  count(inputShapes: Record<string, number[]> | number[]): Cost {
+  count(inputShapes: Record<string, number[]> | number[], inputValues?: Record<string, number[]>): Cost {
     if (this.unknownOps.length) throw new UnsupportedOpError(this.unknownOps);
-    const { macs, flops, gmacs, gflops } = this.report(inputShapes);
+    const { macs, flops, gmacs, gflops } = this.report(inputShapes, inputValues);
     return { macs, flops, gmacs, gflops };
   }
 
@@ -192,24 +193,39 @@ export class CostCounter {
    * ```
    * @throws {OnnxShapeError} when shapes cannot be inferred.
    */
-  report(inputShapes: Record<string, number[]> | number[]): CostReport {
+  report(inputShapes: Record<string, number[]> | number[], inputValues: Record<string, number[]> = {}): CostReport {
     const shapes = this.#resolveInputs(inputShapes);
-    const key = [...shapes].map(([name, s]) => `${name}:${s.join("x")}`).join(";");
+    for (const [name, v] of Object.entries(inputValues)) {
+      const n = shapes.get(name)?.reduce((a, b) => a * b, 1);
+      if (n !== v.length) {
+        throw new OnnxShapeError(`input "${name}": ${v.length} values given for ${n ?? "no"} elements`);
+      }
+    }
+    const key = [...shapes].map(([name, s]) =>
+      `${name}:${s.join("x")}${name in inputValues ? `=${inputValues[name]}` : ""}`
+    )
+      .join(";");
     const hit = this.#cache.get(key);
     if (hit) {
       this.#cache.delete(key);
       this.#cache.set(key, hit);
       return hit;
     }
-    const report = this.#compute(shapes);
+    const report = this.#compute(shapes, inputValues);
     this.#cache.set(key, report);
     if (this.#cache.size > CACHE_SIZE) this.#cache.delete(this.#cache.keys().next().value!);
     return report;
   }
 
-  #compute(shapes: Map<string, number[]>): CostReport {
+  #compute(shapes: Map<string, number[]>, values: Record<string, number[]>): CostReport {
     const inputs = new Map<string, TensorInfo>();
-    for (const [name, shape] of shapes) inputs.set(name, { shape, dtype: this.#inputTypes.get(name)! });
+    for (const [name, shape] of shapes) {
+      inputs.set(name, {
+        shape,
+        dtype: this.#inputTypes.get(name)!,
+        ...(name in values ? { values: values[name] } : {}),
+      });
+    }
     const strict = this.unknownOps.length === 0;
     const run = runGraph(this.#plan, inputs, strict);
     const byOpType = [...run.byOp].map(([op, t]) =>

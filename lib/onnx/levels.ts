@@ -18,6 +18,14 @@
 import { DataType, decodeModel } from "./proto.ts";
 import { planGraph, runGraph } from "./_infer.ts";
 import { isKernel, type ModelParts, RawModel, SpliceError } from "./_splice.ts";
+import { modelTail, type TailCut } from "./tail.ts";
+
+/**
+ * Px of image around a window's core its tail (lib/onnx/tail.ts) runs on. 16 px keeps the text detector's head (its
+ * last stride-4 convolution and the transposed ones) in the tail; a multiple of 16 so that maps up to stride 16 crop
+ * on their own grid from windows on a 32 px grid.
+ */
+export const TAIL_HALO = 16;
 
 /** One global average pool: its output, the map it averages, its level. */
 export interface PooledVector {
@@ -39,12 +47,18 @@ export interface LevelGraphs {
   levels: number;
   /** What a page graph (lib/onnx/page.ts) is spliced from. */
   page: PageParts;
+  /**
+   * The model's tail (lib/onnx/tail.ts): px of image around a window's core it runs on (0: no tail, every node runs on
+   * the whole window), and the maps it crops to that region.
+   */
+  tail: { halo: number; cuts: TailCut[] };
 }
 
-/** Encoded nodes, each with the level it belongs to. */
+/** Encoded nodes, each with the level it belongs to (and, per window, whether it runs on the tail's region). */
 export interface LevelNodes {
   nodes: Uint8Array[];
   level: number[];
+  tail?: boolean[];
 }
 
 /**
@@ -147,7 +161,7 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   };
   // Channels of each pooled vector, from the counter's shape walk at a small input.
   const declared = g.inputs.find((v) => v.name === graphInputs[0])?.dims ?? [];
-  const probe = [1, typeof declared[1] === "number" ? declared[1] : 3, 64, 64];
+  const probe = [1, typeof declared[1] === "number" ? declared[1] : 3, 128, 128];
   let shapes: Map<string, { shape: number[] }>;
   try {
     shapes = runGraph(planGraph(model), new Map([[graphInputs[0], { shape: probe, dtype: DataType.FLOAT }]]), false)
@@ -155,18 +169,26 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   } catch (err) {
     throw new LevelGraphError(`cannot infer the pooled maps' shapes: ${(err as Error).message}`);
   }
+  // A 4-D map's stride at the probe; 0 for a vector.
+  const strideOf = (t: string): number | undefined => {
+    const s = shapes.get(t)?.shape;
+    if (s?.length !== 4) return undefined;
+    return s[2] === 1 && s[3] === 1 ? 0 : probe[2] / s[2];
+  };
+  const runtime = g.nodes.map((_, i) => i).filter((i) => !isStaticNode(i) && !isGap.has(i));
+  const tail = modelTail(g, new Set(runtime), (i) => isGap.has(i), producer, strideOf, TAIL_HALO);
   const pools: PooledVector[] = gapIdx.map((i) => {
-    const channels = shapes.get(g.nodes[i].inputs[0])?.shape[1];
-    if (!channels) throw new LevelGraphError(`cannot infer the channels of ${g.nodes[i].inputs[0]}`);
-    const stride = probe[2] / shapes.get(g.nodes[i].inputs[0])!.shape[2];
-    return { name: g.nodes[i].outputs[0], map: g.nodes[i].inputs[0], level: levelOf(i), channels, stride };
+    const map = g.nodes[i].inputs[0];
+    const channels = shapes.get(map)?.shape[1];
+    if (!channels) throw new LevelGraphError(`cannot infer the channels of ${map}`);
+    const stride = probe[2] / shapes.get(map)!.shape[2];
+    return { name: g.nodes[i].outputs[0], map, level: levelOf(i), channels, stride };
   });
   const levels = Math.max(...pools.map((p) => p.level)) + 1;
 
   // The level each node other than the pools runs at: the last it can (as late as its readers allow; a pooled map at
   // its pool's level). Run as early as possible, the detector's neck would also keep its large re-weighted maps alive
   // while the next level's pools wait for every window.
-  const runtime = g.nodes.map((_, i) => i).filter((i) => !isStaticNode(i) && !isGap.has(i));
   const readers = new Map<string, number[]>();
   for (const i of runtime.concat(gapIdx)) {
     for (const t of g.nodes[i].inputs) (readers.get(t) ?? readers.set(t, []).get(t)!).push(i);
@@ -225,8 +247,13 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   const page: PageParts = {
     ...raw.parts(g.nodes.map((_, i) => i)),
     shared: g.nodes.flatMap((_, i) => (isStaticNode(i) ? [raw.node(i)] : [])),
-    window: { nodes: runtime.map((i) => raw.node(i)), level: runtime.map(placed) },
+    window: {
+      nodes: runtime.map((i) => raw.node(i)),
+      level: runtime.map(placed),
+      tail: runtime.map((i) => tail.nodes.has(i)),
+    },
     blank: pageBlank,
   };
-  return { input: graphInputs[0], output: g.outputs[0].name, pools, levels, page };
+  const tailPart = tail.nodes.size ? { halo: tail.halo, cuts: tail.cuts } : { halo: 0, cuts: [] };
+  return { input: graphInputs[0], output: g.outputs[0].name, pools, levels, page, tail: tailPart };
 }

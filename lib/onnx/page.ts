@@ -18,7 +18,7 @@ import type { LevelGraphs } from "./levels.ts";
 import { CostCounter } from "./counter.ts";
 
 /** What a page graph is built from (what the workers get of a model's level cut). */
-export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page">;
+export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page" | "tail">;
 
 /** The names of a page graph's inputs and outputs. */
 export const pageNames = {
@@ -32,7 +32,16 @@ export const pageNames = {
   weights: (stride: number, i: number) => `weights:${stride}:${i}`,
   /** Each blank colour's weight at `stride`: [1, colours]. */
   blankWeights: (stride: number) => `blank_weights:${stride}`,
+  /**
+   * Where window `i`'s tail region starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
+   * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
+   */
+  tailStarts: (stride: number, i: number) => `tail_starts:${stride}:${i}`,
+  tailEnds: (stride: number, i: number) => `tail_ends:${stride}:${i}`,
 };
+
+/** The distinct strides of the maps the tail crops. */
+export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.map((c) => c.stride))];
 
 /**
  * The input shapes of a page graph of windows whose model inputs have shapes `windows` ([1, C, H, W] each), on
@@ -49,8 +58,26 @@ export function pageShapes(
     windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [mapPositions(d[2], d[3], s), 1]);
     shapes[pageNames.blankWeights(s)] = [1, colours];
   }
+  for (const s of cutStrides(g)) {
+    windows.forEach((_, i) => shapes[pageNames.tailStarts(s, i)] = shapes[pageNames.tailEnds(s, i)] = [2]);
+  }
   windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
   return shapes;
+}
+
+/**
+ * Crops that give each window's tail region its size `tails[i]` ([H, W]), from the window's corner: the values of a
+ * page graph's tail inputs a cost count needs (the crops' sizes decide the tail's shapes; where they lie does not).
+ */
+export function tailValues(g: PageSource, tails: number[][]): Record<string, number[]> {
+  const values: Record<string, number[]> = {};
+  for (const s of cutStrides(g)) {
+    tails.forEach(([h, w], i) => {
+      values[pageNames.tailStarts(s, i)] = [0, 0];
+      values[pageNames.tailEnds(s, i)] = [h / s, w / s];
+    });
+  }
+  return values;
 }
 
 /** Positions of the map at `stride` of an h×w input: the length of a window's pooling weights there. */
@@ -71,9 +98,30 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   // Nodes with a sort key: level, then windows before the blank graph and the pools, then their order in the file.
   const entries: { bytes: Uint8Array; key: number[] }[] = [];
   page.shared.forEach((b, j) => entries.push({ bytes: b, key: [-1, 0, j] }));
+  // The tail's nodes read the maps it cuts cropped to the window's tail region (`::tail`).
+  const cut = new Map(g.tail.cuts.map((c) => [c.name, c.stride]));
+  const hw = "page:hw";
+  if (cut.size) entries.push({ bytes: int64Constant(hw, [2, 3]), key: [-1, 1, 2] });
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
-    page.window.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] }));
+    const renameTail = (t: string) => (cut.has(t) ? `w${i}:${t}::tail` : rename(t));
+    page.window.nodes.forEach((b, j) => {
+      const tail = page.window.tail?.[j] ?? false;
+      entries.push({ bytes: renamed(b, tail ? renameTail : rename), key: [page.window.level[j], i, j] });
+    });
+    for (const s of cutStrides(g)) {
+      const starts = `w${i}:tail_starts:${s}`, ends = `w${i}:tail_ends:${s}`;
+      entries.push(
+        { bytes: node("Cast", [pageNames.tailStarts(s, i)], [starts], toInt64), key: [0, i, -2] },
+        { bytes: node("Cast", [pageNames.tailEnds(s, i)], [ends], toInt64), key: [0, i, -2] },
+      );
+    }
+    for (const [t, s] of cut) {
+      const crop = node("Slice", [`w${i}:${t}`, `w${i}:tail_starts:${s}`, `w${i}:tail_ends:${s}`, hw], [
+        `w${i}:${t}::tail`,
+      ]);
+      entries.push({ bytes: crop, key: [0, i, -1] });
+    }
   }
   page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
   const flat = "page:flat", vector = "page:vector";
@@ -103,13 +151,12 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     }
   });
   const nodes = topological(entries);
+  const windows = Array.from({ length: n }, (_, i) => i);
   const inputs = [
-    ...Array.from({ length: n }, (_, i) => pageNames.input(g, i)),
+    ...windows.map((i) => pageNames.input(g, i)),
     pageNames.blank(g),
-    ...poolStrides(g).flatMap((s) => [
-      ...Array.from({ length: n }, (_, i) => pageNames.weights(s, i)),
-      pageNames.blankWeights(s),
-    ]),
+    ...poolStrides(g).flatMap((s) => [...windows.map((i) => pageNames.weights(s, i)), pageNames.blankWeights(s)]),
+    ...cutStrides(g).flatMap((s) => windows.flatMap((i) => [pageNames.tailStarts(s, i), pageNames.tailEnds(s, i)])),
   ];
   const outputs = [...Array.from({ length: n }, (_, i) => pageNames.output(g, i)), ...extra];
   return assemble({ ...page, nodes }, { inputs, outputs });
@@ -136,9 +183,9 @@ export class PageCost {
     return { flops, macs };
   }
 
-  /** One window's part, its model input of shape `dims` [1, C, H, W]. */
-  window(dims: number[]): { flops: number; macs: number } {
-    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]));
+  /** One window's part, its model input of shape `dims` [1, C, H, W], its tail region `tail` [H, W] (default: all). */
+  window(dims: number[], tail: number[] = dims.slice(2)): { flops: number; macs: number } {
+    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tail]));
     const none = this.blank(1, dims[1]);
     return { flops: one.flops - none.flops, macs: one.macs - none.macs };
   }
@@ -211,6 +258,9 @@ const spatialMean = [
   lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
   lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)]),
 ];
+
+/** A Cast's attribute: to int64. */
+const toInt64 = [lenField(5, [lenField(1, "to"), varintField(3, DataType.INT64), varintField(20, AttributeType.INT)])];
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
 function int64Constant(name: string, values: number[]): Uint8Array {

@@ -146,10 +146,26 @@ export function inkPooling(
   // One job holds every window's feature maps at once: bounded like one execution's input.
   if (windows.reduce((s, f) => s + f.window.w * f.window.h, 0) > geo.maxExecPixels) return undefined;
   const { cell } = geo;
+  const counted = windows.map(({ rect: r }) => ({
+    x: r.col * cell,
+    y: r.row * cell,
+    w: r.cols * cell,
+    h: r.rows * cell,
+  }));
+  // The model's tail runs on each counted region grown by the tail's halo, inside its window (lib/onnx/tail.ts).
+  const t = model.levels!.graphs.tail.halo;
+  const tails = windows.map(({ window: w }, i) => {
+    if (!t) return w;
+    const c = counted[i];
+    const x0 = Math.max(w.x, c.x - t), y0 = Math.max(w.y, c.y - t);
+    const x1 = Math.min(w.x + w.w, c.x + c.w + t), y1 = Math.min(w.y + w.h, c.y + c.h + t);
+    return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+  });
   return {
     page: { w: geo.padW, h: geo.padH },
     cell,
-    counted: windows.map(({ rect: r }) => ({ x: r.col * cell, y: r.row * cell, w: r.cols * cell, h: r.rows * cell })),
+    counted,
+    tails,
     ...blankColours(ink, o.inkRange, MAX_BLANK_COLOURS),
   };
 }

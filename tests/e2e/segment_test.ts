@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
 import { ModelRegistry } from "../../lib/models.ts";
-import { pageGraph, pageShapes } from "../../lib/onnx/page.ts";
+import { pageGraph, pageShapes, tailValues } from "../../lib/onnx/page.ts";
+import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { decodeMaskRle } from "../../lib/image/mod.ts";
 
@@ -108,19 +109,24 @@ Deno.test({
       assert.equal(body.plan.mode, "adaptive");
       // The windows' runs at their shapes and the blank part on its colours: one run of the page graph of that many
       // windows, counted whole here.
-      type Run = { model: string; shape: number[] };
+      type Run = { model: string; shape: number[]; tail?: number[] };
       const blanks = body.plan.executions.filter((e: Run) => e.model.endsWith(":blank"));
-      const runs = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank")).map((e: Run) => e.shape);
+      const windows: Run[] = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank"));
+      const runs = windows.map((e) => e.shape);
+      // Each window's tail (the model's last layers) runs on a region around its core, reported where smaller.
+      const tails = windows.map((e) => e.tail ?? e.shape.slice(2));
+      assert.ok(windows.some((e) => e.tail), "the tail runs on less than a window");
       const g = textModel.levels!.graphs;
       const recount = CostCounter.fromBytes(pageGraph(g, runs.length))
-        .count(pageShapes(g, runs, blanks[0].shape[0], 3)).flops;
+        .count(pageShapes(g, runs, blanks[0].shape[0], 3), tailValues(g, tails)).flops;
       assert.equal(blanks.length, 1);
       assert.equal(body.cost.flops, recount);
       assert.equal(Number(res.headers.get("x-cost-gflops")), body.cost.gflops);
       assert.ok(body.plan.tiles.length >= 1);
       type Tile = { model: string | null; halo: number; scale: number };
       const ran = body.plan.tiles.filter((t: Tile) => t.model !== null);
-      assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.halo === 96 && t.scale === 1));
+      const halo = DEFAULT_FOCUS_OPTIONS.pageHalo;
+      assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.halo === halo && t.scale === 1));
       assert.ok(body.plan.coverage.full_res_share < 1 && body.plan.coverage.unresolved_share === 0);
       assert.ok(body.cost.flops < counter.count([1, 3, 640, 640]).flops, "adaptive should save FLOPs on this page");
       const { w, h, values } = await maskOf(body);

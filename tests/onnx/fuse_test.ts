@@ -108,6 +108,7 @@ Deno.test({
     const job = {
       windows: [win],
       counted: [win],
+      tails: [win],
       page: { w: 320, h: 192 },
       cell: 32,
       cellColour: new Uint8Array(60),

@@ -7,7 +7,7 @@ import { decodeImage, type RgbaImage, type Window, windowsTensor } from "../../l
 import { ModelRegistry } from "../../lib/models.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { levelGraphs, type PageParts } from "../../lib/onnx/levels.ts";
-import { pageGraph, pageNames, pageShapes, type PageSource } from "../../lib/onnx/page.ts";
+import { pageGraph, pageNames, pageShapes, type PageSource, tailValues } from "../../lib/onnx/page.ts";
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
@@ -23,7 +23,7 @@ const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;
 const fmt = text.spec.input;
 
-type Job = Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour" | "colours">;
+type Job = Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "cell" | "cellColour" | "colours">;
 type Sessions = {
   full: RuntimeSession;
   /** Runs the page graph of the job's windows on an image; its outputs, and the `extra` tensors asked for. */
@@ -65,6 +65,7 @@ function uniformJob(windows: Window[], w: number, h: number, colour: number[]): 
   return {
     windows,
     counted: windows,
+    tails: windows,
     page: { w, h },
     cell: 32,
     cellColour: new Uint8Array((w / 32) * (h / 32)),
@@ -88,6 +89,7 @@ Deno.test("page weights: every page position once, by the window that counts it,
   const job = {
     windows: [{ x: 0, y: 0, w: 5, h: 4 }, { x: 4, y: 0, w: 5, h: 4 }],
     counted: [{ x: 0, y: 0, w: 4, h: 4 }, { x: 4, y: 0, w: 4, h: 4 }],
+    tails: [{ x: 0, y: 0, w: 5, h: 4 }, { x: 4, y: 0, w: 5, h: 4 }],
     page: { w: 12, h: 4 },
     cell: 4,
     cellColour: new Uint8Array([0, 0, 1]),
@@ -101,6 +103,7 @@ Deno.test("page weights: every page position once, by the window that counts it,
     output: "y",
     pools: [{ name: "v", map: "m", level: 0, channels: 1, stride: 1 }],
     page: {} as PageParts,
+    tail: { halo: 0, cuts: [] },
   };
   const blankInput = { dims: [2, 3, 1, 1], data: new Float32Array(6) };
   const feeds = pageFeeds(src, job, [], blankInput);
@@ -161,14 +164,18 @@ withSessions(
     // The price (a window's part plus the blank part) is the page graph counted whole, for one window and for two;
     // a window costs the whole model plus the pools' weighted sums in place of their averages (under 0.1 % more).
     const cost = text.levels!.cost;
-    const counted = (windows: number[][], colours: number) =>
-      CostCounter.fromBytes(pageGraph(g, windows.length)).count(pageShapes(g, windows, colours, 3)).flops;
+    const counted = (windows: number[][], colours: number, tails = windows.map((d) => d.slice(2))) =>
+      CostCounter.fromBytes(pageGraph(g, windows.length))
+        .count(pageShapes(g, windows, colours, 3), tailValues(g, tails)).flops;
     assert.equal(cost.window(dims).flops + cost.blank(1, 3).flops, counted([dims], 1));
     const other = [1, 3, 320, 96];
     assert.equal(
       cost.window(dims).flops + cost.window(other).flops + cost.blank(2, 3).flops,
       counted([dims, other], 2),
     );
+    // A window whose tail runs on part of it (lib/onnx/tail.ts) is priced at that part.
+    assert.equal(cost.window(dims, [192, 320]).flops + cost.blank(1, 3).flops, counted([dims], 1, [[192, 320]]));
+    assert.ok(cost.window(dims, [192, 320]).flops < cost.window(dims).flops);
     const whole = text.counter.count(dims).flops;
     assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.001, `${cost.window(dims).flops}`);
     assert.ok(cost.blank(2, 3).flops > 0 && cost.blank(2, 3).flops < whole * 1e-3);
@@ -219,12 +226,18 @@ withSessions(
     };
     const pageOut = await s.page(img, { ...pooling, windows: windows.map((f) => f.window) });
     const page = windows.map((_, i) => pageOut[pageNames.output(g, i)]);
+    // A page graph's window output covers the window's tail region.
     // One run at a time, as in a worker (a session whose arena is being given back must not be running).
     const alone: Record<string, Tensor>[] = [];
     for (const i of windows.keys()) alone.push(await s.full.run(input(i).data, input(i).dims));
-    const masks = [page.map((t) => t.data), alone.map((o) => Object.values(o)[0].data)].map((outs) => {
+    const runs = [
+      { outs: page.map((t) => t.data), regions: pooling.tails },
+      { outs: alone.map((o) => Object.values(o)[0].data), regions: windows.map((f) => f.window) },
+    ];
+    const masks = runs.map(({ outs, regions }) => {
       const mask = new Uint8Array(W * img.height), want = new Uint8Array(W * img.height);
-      windows.forEach(({ core, window: win }, i) => {
+      windows.forEach(({ core }, i) => {
+        const win = regions[i];
         for (let y = core.y; y < core.y + core.h; y++) {
           for (let x = core.x; x < core.x + core.w; x++) {
             mask[y * W + x] = outs[i][(y - win.y) * win.w + x - win.x] > 0.3 ? 1 : 0;

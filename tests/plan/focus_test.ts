@@ -2,7 +2,7 @@
 // (no model runs), then the real detector on a rendered page through the Segmenter.
 
 import assert from "node:assert/strict";
-import { Executor, type InferencePool } from "../../lib/exec/mod.ts";
+import { Executor, type InferencePool, priceCalls } from "../../lib/exec/mod.ts";
 import { UnprocessableError } from "../../lib/errors.ts";
 import type { RgbaImage } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
@@ -18,6 +18,7 @@ import {
   inkCells,
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
+import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
 import type { LevelsInput, ModelInput, Tensor } from "../../workers/protocol.ts";
@@ -231,9 +232,18 @@ Deno.test("budget: honoured, the largest glance that fits, its mask kept where n
 });
 
 Deno.test("budget below the complete plan: the ink cover at the largest narrower halo that fits, pooling over the page", async () => {
-  // Ink on the left fifth: the cover at the page halo (96 px) is 352 px wide, at 64 px 320, at 32 px 288.
+  // Ink on the left fifth: the cover at 64 px is 320 px wide, at 32 px 288 (the tail runs on 272 in both). A budget
+  // between their prices.
   const image = page(1280, 960, [{ x: 0, y: 0, w: 256, h: 960 }]);
-  const budget = Math.floor(wholeFlops(image) * 0.24);
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
+  const price = (pageHalo: number) => {
+    const o = { ...DEFAULT_FOCUS_OPTIONS, pageHalo };
+    const { geo, ink, windows } = coverInk(text, image, maxExec, o);
+    const levels = inkPooling(text, geo, ink, windows, o)!;
+    assert.equal(windows[0].window.w, 256 + pageHalo);
+    return priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops;
+  };
+  const budget = Math.floor((price(32) + price(64)) / 2);
   const pool = new RecordingPool();
   const { outcome, exec } = await plan(pool, image, budget);
   assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);

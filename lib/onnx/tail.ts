@@ -1,0 +1,162 @@
+// The tail of a model: the nodes whose outputs, where a window's mask is written, need only a few pixels of the image
+// around them. A window of a level-by-level plan (lib/onnx/page.ts) runs the rest of the model on the whole window, its
+// wide halo included, and its tail on the window's core grown by `halo` px only: the page graph crops the maps that
+// cross into the tail. The text detector's tail is its neck's and head's last stride-4 convolutions and the two
+// transposed convolutions: half of its FLOPs (`deno run -A bench/eval/squeeze.ts`, docs/TEXT_DRIFT.md).
+//
+// How much of the image a node's output needs around the core (its *need*, in input pixels) runs backwards from the
+// model's output (0): a reader that looks r px around each output position (a k×k convolution at input stride s:
+// (k − 1) ÷ 2 · dilation · s) needs its inputs r px further out. A node is in the tail when its need plus its own
+// reach stays within the halo, and no global average pool reads it (a pool averages its map over the page, so the map
+// must exist over the whole window): the core's outputs then come out of the tail exactly as out of the whole window.
+// Ops whose reach is not known here (anything that mixes positions otherwise) reach without bound; a pool's reach is
+// not counted (its vector is the same everywhere).
+
+import type { OnnxGraph, OnnxNode } from "./proto.ts";
+
+/** Ops that map each output position from the same position of their inputs (per channel or across channels). */
+const POINTWISE = new Set([
+  "Abs",
+  "Add",
+  "BatchNormalization",
+  "Cast",
+  "Clip",
+  "Div",
+  "Exp",
+  "HardSigmoid",
+  "HardSwish",
+  "Identity",
+  "LeakyRelu",
+  "Max",
+  "Min",
+  "Mul",
+  "Neg",
+  "PRelu",
+  "Pow",
+  "Relu",
+  "Sigmoid",
+  "Sqrt",
+  "Sub",
+  "Sum",
+  "Tanh",
+]);
+
+/** A map the tail reads from the rest of the model: cropped to each window's tail region in the page graph. */
+export interface TailCut {
+  name: string;
+  /** Input pixels per map position. */
+  stride: number;
+}
+
+/** The tail of a model at one halo. */
+export interface Tail {
+  /** Px of image around the core the tail runs on. */
+  halo: number;
+  /** Indices (in the graph's node list) of the tail's nodes. */
+  nodes: Set<number>;
+  /** The maps it reads from the rest of the model. */
+  cuts: TailCut[];
+}
+
+/**
+ * The tail of `g` at `halo` px, among `runtime` nodes (those that run per window); empty when none qualifies.
+ * `strideOf` gives a 4-D map's input pixels per position, 0 for a vector ([N, C, 1, 1]: read as it is, whatever its
+ * region), undefined for anything else.
+ */
+export function modelTail(
+  g: OnnxGraph,
+  runtime: Set<number>,
+  isPool: (i: number) => boolean,
+  producer: Map<string, number>,
+  strideOf: (t: string) => number | undefined,
+  halo: number,
+): Tail {
+  const readers = new Map<string, number[]>();
+  g.nodes.forEach((n, i) => n.inputs.forEach((t) => (readers.get(t) ?? readers.set(t, []).get(t)!).push(i)));
+  const output = g.outputs[0].name;
+  // Need of each node's outputs, readers before writers.
+  const need = new Map<number, number>();
+  const needOf = (i: number): number => {
+    let v = need.get(i);
+    if (v !== undefined) return v;
+    need.set(i, Infinity); // a cycle reaches without bound
+    v = g.nodes[i].outputs.includes(output) ? 0 : -Infinity;
+    for (const t of g.nodes[i].outputs) {
+      for (const r of readers.get(t) ?? []) {
+        v = Math.max(v, isPool(r) ? needOf(r) : needOf(r) + reach(g.nodes[r], strideOf));
+      }
+    }
+    need.set(i, v);
+    return v;
+  };
+  const nodes = new Set([...runtime].filter((i) => !isPool(i) && needOf(i) + reach(g.nodes[i], strideOf) <= halo));
+  // A pool's map is made on the whole window. What the tail reads from outside must be a pooled vector, a weight, or
+  // a map the crop can cut on its own grid (the tail region's edges lie `halo` px off the cells' grid). A node that
+  // breaks either rule leaves the tail with every tail node it reads from, until none does.
+  const pooled = (i: number) => g.nodes[i].outputs.some((t) => (readers.get(t) ?? []).some(isPool));
+  const outside = (t: string) => {
+    const p = producer.get(t);
+    return p === undefined ? !isWeight(g, t) : !nodes.has(p) && runtime.has(p) && !isPool(p);
+  };
+  const croppable = (t: string) => {
+    const s = strideOf(t);
+    return s === 0 || (s !== undefined && halo % s === 0);
+  };
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const i of nodes) {
+      if (!pooled(i) && g.nodes[i].inputs.every((t) => t === "" || !outside(t) || croppable(t))) continue;
+      const drop = [i];
+      while (drop.length) {
+        const k = drop.pop()!;
+        if (!nodes.delete(k)) continue;
+        for (const t of g.nodes[k].inputs) {
+          const p = producer.get(t);
+          if (p !== undefined && nodes.has(p)) drop.push(p);
+        }
+      }
+      changed = true;
+    }
+  }
+  const cuts = new Map<string, number>();
+  for (const i of nodes) {
+    for (const t of g.nodes[i].inputs) if (t !== "" && outside(t) && strideOf(t)) cuts.set(t, strideOf(t)!);
+  }
+  return { halo, nodes, cuts: [...cuts].map(([name, stride]) => ({ name, stride })) };
+}
+
+const isWeight = (g: OnnxGraph, t: string) => g.initializers.some((w) => w.name === t);
+
+/** How far around an output position a node reads its first input, in input pixels (Infinity when not known; 0 on a
+ * vector). */
+function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number {
+  if (POINTWISE.has(n.opType)) return 0;
+  if (n.opType === "Concat") return n.attributes.get("axis")?.i === 1 ? 0 : Infinity;
+  const s = strideOf(n.inputs[0]);
+  if (s === undefined) return Infinity;
+  if (s === 0) return 0;
+  const ints = (name: string) => n.attributes.get(name)?.ints ?? [];
+  const kernel = ints("kernel_shape");
+  const dilation = Math.max(1, ...ints("dilations"));
+  switch (n.opType) {
+    case "Conv":
+    case "MaxPool":
+    case "AveragePool":
+      if (!kernel.length) return Infinity;
+      return Math.ceil(((Math.max(...kernel) - 1) / 2) * dilation) * s;
+    case "ConvTranspose": {
+      // Output o reads inputs i with i · stride + k · dilation = o + pad: within ⌈(kernel − 1) · dilation ÷ stride⌉
+      // inputs of ⌊o ÷ stride⌋, counted from both sides.
+      const stride = Math.max(1, ...ints("strides"));
+      if (!kernel.length) return Infinity;
+      return Math.max(1, Math.ceil(((Math.max(...kernel) - 1) * dilation) / stride)) * s;
+    }
+    case "Resize":
+    case "Upsample": {
+      const mode = new TextDecoder().decode(n.attributes.get("mode")?.s ?? new Uint8Array());
+      return (mode === "cubic" ? 2 : 1) * s;
+    }
+    default:
+      return Infinity;
+  }
+}

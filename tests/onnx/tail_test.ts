@@ -1,0 +1,127 @@
+// The tail of a model (lib/onnx/tail.ts): which nodes run on a window's core grown by a few pixels, how a page graph
+// crops the maps they read, and what that saves.
+
+import assert from "node:assert/strict";
+import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
+import { ModelRegistry } from "../../lib/models.ts";
+import { AttributeType, type OnnxAttribute, type OnnxGraph, type OnnxNode } from "../../lib/onnx/proto.ts";
+import { modelTail } from "../../lib/onnx/tail.ts";
+import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
+import { TAIL_HALO } from "../../lib/onnx/levels.ts";
+import { blankPixels, pageFeeds } from "../../workers/levels.ts";
+import { nodeRuntime } from "../../workers/runtime_node.ts";
+import { textImage } from "../_util.ts";
+
+const ints = (name: string, v: number[]): [string, OnnxAttribute] => [
+  name,
+  { name, type: AttributeType.INTS, f: 0, i: 0, s: new Uint8Array(), ints: v } as unknown as OnnxAttribute,
+];
+const op = (opType: string, inputs: string[], output: string, attrs: [string, OnnxAttribute][] = []): OnnxNode =>
+  ({ name: output, opType, domain: "", inputs, outputs: [output], attributes: new Map(attrs) }) as OnnxNode;
+
+Deno.test("tail: the nodes whose output needs at most the halo around the core, and the maps they cut", () => {
+  // x → a: 5×5 conv → b: 3×3 conv → c: Relu → y, all at stride 1; s: a stride-32 map the last node also reads.
+  const g = {
+    nodes: [
+      op("Conv", ["x", "wa"], "a", [ints("kernel_shape", [5, 5])]),
+      op("Conv", ["a", "wb"], "b", [ints("kernel_shape", [3, 3])]),
+      op("Relu", ["b"], "c"),
+      op("Add", ["c", "s"], "y"),
+      op("Transpose", ["x"], "s"),
+    ],
+    initializers: [{ name: "wa" }, { name: "wb" }],
+    inputs: [{ name: "x" }],
+    outputs: [{ name: "y" }],
+  } as unknown as OnnxGraph;
+  const producer = new Map(g.nodes.map((n, i) => [n.outputs[0], i]));
+  const tail = (halo: number, sStride: number) =>
+    modelTail(g, new Set([0, 1, 2, 3, 4]), () => false, producer, (t) => (t === "s" ? sStride : 1), halo);
+  // b reaches 1 px, a 2 px more: at a halo of 1 or 2 the tail starts at b and cuts a's map; at 3, at a, cutting x.
+  assert.deepEqual([...tail(2, 1).nodes].sort(), [1, 2, 3]);
+  assert.deepEqual(tail(2, 1).cuts.map((c) => c.name).sort(), ["a", "s"]);
+  assert.deepEqual([...tail(3, 1).nodes].sort(), [0, 1, 2, 3]);
+  assert.deepEqual(tail(3, 1).cuts.map((c) => c.name).sort(), ["s", "x"]);
+  // A map whose grid the halo does not fall on cannot be cropped: its reader leaves the tail, with every tail node it
+  // reads from. A transpose reaches without bound: never in a tail.
+  assert.equal(tail(16, 32).nodes.size, 0);
+  assert.ok(!tail(16, 1).nodes.has(4));
+});
+
+const registry = await ModelRegistry.load();
+const text = registry.model("text-ppocrv4-det");
+const g = text.levels!.graphs;
+
+Deno.test("tail: the detector's head, from its last stride-4 maps on: a quarter of its FLOPs", () => {
+  assert.equal(g.tail.halo, TAIL_HALO);
+  assert.ok(g.tail.cuts.length >= 1 && g.tail.cuts.every((c) => c.stride === 4), JSON.stringify(g.tail.cuts));
+  // No pool reads the tail: every pooled map is in the cut or before it.
+  const cut = new Set(g.tail.cuts.map((c) => c.name));
+  assert.ok(g.pools.some((p) => cut.has(p.map)));
+  // A window's price falls with its tail region's area.
+  const dims = [1, 3, 640, 640], whole = text.counter.count(dims).flops;
+  const full = text.levels!.cost.window(dims).flops, half = text.levels!.cost.window(dims, [320, 640]).flops;
+  const share = (full - half) / (whole / 2);
+  assert.ok(share > 0.2 && share < 0.35, `tail share ${share}`);
+});
+
+Deno.test({
+  name: "tail: a window's tail cropped to its core gives the core the output of the tail run on the whole window",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const doc = await textImage(640, 480, [
+      { text: "The tail runs on the core", x: 160, y: 200, size: 22 },
+      { text: "and a few pixels more.", x: 160, y: 240, size: 22 },
+    ]);
+    const img = await decodeImage(new Uint8Array(await doc.image.encode()));
+    const win = { x: 0, y: 0, w: 640, h: 480 }, core = { x: 128, y: 160, w: 384, h: 128 };
+    const h = TAIL_HALO, inset = { x: core.x - h, y: core.y - h, w: core.w + 2 * h, h: core.h + 2 * h };
+    const job = (tail: typeof win) => ({
+      windows: [win],
+      counted: [core],
+      tails: [tail],
+      page: { w: 640, h: 480 },
+      cell: 32,
+      cellColour: new Uint8Array(300),
+      colours: Uint8Array.from([255, 255, 255, 255]),
+    });
+    const input = { dims: [1, 3, 480, 640], data: windowsTensor(img, text.spec.input, [win], 480, 640) };
+    const rt = nodeRuntime();
+    // The maps the tail reads, as it reads them, besides the output.
+    const cuts = g.tail.cuts.map((c) => `w0:${c.name}::tail`);
+    const s = await rt.load(pageGraph(g, 1, cuts), 2);
+    const run = async (tail: typeof win) =>
+      await s.runFeeds(pageFeeds(g, job(tail), [input], blankPixels(job(tail).colours, text.spec.input)));
+    const whole = await run(win), cropped = await run(inset);
+    await s.release();
+    // Each cut map cropped to the region, exactly: what the rest of the model made there, at the map's stride.
+    g.tail.cuts.forEach((c, k) => {
+      const full = whole[cuts[k]], part = cropped[cuts[k]], st = c.stride, C = full.dims[1];
+      const [fh, fw] = full.dims.slice(2), [ph, pw] = [inset.h / st, inset.w / st];
+      assert.deepEqual(part.dims, [1, C, ph, pw]);
+      for (let ch = 0; ch < C; ch++) {
+        for (let y = 0; y < ph; y++) {
+          for (let x = 0; x < pw; x++) {
+            const want = full.data[(ch * fh + y + inset.y / st) * fw + x + inset.x / st];
+            const got = part.data[(ch * ph + y) * pw + x];
+            if (got !== want) assert.fail(`${c.name}[${ch}, ${y}, ${x}]: ${got} vs ${want}`);
+          }
+        }
+      }
+    });
+    const out = pageNames.output(g, 0);
+    assert.deepEqual(cropped[out].dims, [1, 1, inset.h, inset.w]);
+    // The core's output, read from each at its place: the same.
+    let worst = 0, inked = 0;
+    for (let y = 0; y < core.h; y++) {
+      for (let x = 0; x < core.w; x++) {
+        const p = whole[out].data[(core.y + y) * win.w + core.x + x];
+        const q = cropped[out].data[(core.y - inset.y + y) * inset.w + core.x - inset.x + x];
+        worst = Math.max(worst, Math.abs(p - q));
+        if (p > 0.3) inked++;
+      }
+    }
+    assert.ok(inked > 1000, `${inked} text pixels in the core`);
+    assert.ok(worst < 1e-5, `largest difference ${worst}`);
+  },
+});
