@@ -35,6 +35,20 @@ export interface PooledVector {
   channels: number;
   /** The map's stride: input pixels per map position along each axis. */
   stride: number;
+  /**
+   * Where the map is made by a convolution of the model's tail (lib/onnx/tail.ts): the page graph sums the pool from
+   * the convolution's input, made on the whole window.
+   */
+  conv?: PooledConv;
+}
+
+/** A convolution that keeps its input's size (lib/onnx/tail.ts `sameSizeConv`), as a page graph sums its output. */
+export interface PooledConv {
+  input: string;
+  weight: string;
+  bias?: string;
+  /** Its kernel's [out channels, in channels, height, width]. */
+  kernel: number[];
 }
 
 /** A model with global average pools, cut in levels (see the module's comment). */
@@ -182,7 +196,16 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     const channels = shapes.get(map)?.shape[1];
     if (!channels) throw new LevelGraphError(`cannot infer the channels of ${map}`);
     const stride = probe[2] / shapes.get(map)!.shape[2];
-    return { name: g.nodes[i].outputs[0], map, level: levelOf(i), channels, stride };
+    const p = producer.get(map)!, n = g.nodes[p];
+    const conv = tail.pooled.has(p)
+      ? {
+        input: n.inputs[0],
+        weight: n.inputs[1],
+        kernel: shapes.get(n.inputs[1])!.shape,
+        bias: n.inputs[2] || undefined,
+      }
+      : undefined;
+    return { name: g.nodes[i].outputs[0], map, level: levelOf(i), channels, stride, ...(conv ? { conv } : {}) };
   });
   const levels = Math.max(...pools.map((p) => p.level)) + 1;
 

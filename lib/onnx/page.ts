@@ -14,7 +14,7 @@
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 import { assemble } from "./_splice.ts";
-import type { LevelGraphs } from "./levels.ts";
+import type { LevelGraphs, PooledConv, PooledVector } from "./levels.ts";
 import { CostCounter } from "./counter.ts";
 
 /** What a page graph is built from (what the workers get of a model's level cut). */
@@ -140,14 +140,16 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
       { bytes: node("MatMul", [pageNames.blankWeights(p.stride), `${b}::rows`], [`${b}::sum`]), ...at(0) },
       { bytes: node("Reshape", [`${b}::sum`, vector], [acc(0)]), ...at(0) },
     );
+    if (p.conv) convStatics(p, p.conv).forEach((bytes, k) => entries.push({ bytes, key: [-1, 2, 16 * j + k] }));
     for (let i = 0; i < n; i++) {
-      const m = `w${i}:${p.map}`;
-      entries.push(
-        { bytes: node("Reshape", [m, flat], [`${m}::flat`]), ...at(i + 1) },
-        { bytes: node("MatMul", [`${m}::flat`, pageNames.weights(p.stride, i)], [`${m}::sum`]), ...at(i + 1) },
-        { bytes: node("Reshape", [`${m}::sum`, vector], [`${m}::sum4`]), ...at(i + 1) },
-        { bytes: node("Add", [acc(i), `${m}::sum4`], [acc(i + 1)]), ...at(i + 1) },
-      );
+      const m = `w${i}:${p.map}`, weights = pageNames.weights(p.stride, i);
+      const sum = p.conv ? convSum(p, p.conv, i, weights, `${m}::sum4`) : [
+        node("Reshape", [m, flat], [`${m}::flat`]),
+        node("MatMul", [`${m}::flat`, weights], [`${m}::sum`]),
+        node("Reshape", [`${m}::sum`, vector], [`${m}::sum4`]),
+      ];
+      for (const bytes of sum) entries.push({ bytes, ...at(i + 1) });
+      entries.push({ bytes: node("Add", [acc(i), `${m}::sum4`], [acc(i + 1)]), ...at(i + 1) });
     }
   });
   const nodes = topological(entries);
@@ -160,6 +162,62 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   ];
   const outputs = [...Array.from({ length: n }, (_, i) => pageNames.output(g, i)), ...extra];
   return assemble({ ...page, nodes }, { inputs, outputs });
+}
+
+/**
+ * The weights-only nodes of a pool whose map a convolution of the tail makes (lib/onnx/tail.ts): its kernel as a
+ * [in channels · height · width, out channels] matrix, its bias as [1, out, 1, 1].
+ */
+function convStatics(p: PooledVector, c: PooledConv): Uint8Array[] {
+  const [cout, , kh, kw] = c.kernel, pre = `${p.name}::conv`, ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const out = [
+    int64Constant(`${pre}:rows`, [cout, -1]),
+    node("Reshape", [c.weight, `${pre}:rows`], [`${pre}:w_rows`]),
+    node("Transpose", [`${pre}:w_rows`], [`${pre}:w`], perm10),
+    int64Constant(`${pre}:pads`, [0, 0, ph, pw, 0, 0, ph, pw]),
+    int64Constant(`${pre}:planes`, [-1, 1, 0, 0]),
+    int64Constant(`${pre}:unit`, [1, 1]),
+    int64Constant(`${pre}:row`, [1, -1]),
+    int64Constant(`${pre}:from`, [2]),
+    int64Constant(`${pre}:to`, [4]),
+  ];
+  if (c.bias) {
+    out.push(
+      int64Constant(`${pre}:b_shape`, [1, cout, 1, 1]),
+      node("Reshape", [c.bias, `${pre}:b_shape`], [`${pre}:b`]),
+    );
+  }
+  return out;
+}
+
+/**
+ * Window `i`'s weighted sum of the map a convolution of the tail makes, from the convolution's input x (made on the
+ * whole window), as [1, out channels, 1, 1] named `out`: Σ_p w(p) · conv(x)(p) is, over input channels and kernel
+ * positions k, kernel[k] · Σ_p w(p) · x_padded(p + k), plus bias · Σ_p w(p). The shifted sums are one convolution
+ * of the padded input (its channels as a batch) with the window's weights as its kernel: in channels × kernel
+ * positions × window positions MACs, where the convolution itself costs out channels times that.
+ */
+function convSum(p: PooledVector, c: PooledConv, i: number, weights: string, out: string): Uint8Array[] {
+  const pre = `${p.name}::conv`, x = `w${i}:${c.input}`, at = `w${i}:${pre}`;
+  const nodes = [
+    node("Reshape", [x, `${pre}:planes`], [`${at}:planes`]),
+    node("Pad", [`${at}:planes`, `${pre}:pads`], [`${at}:padded`]),
+    node("Shape", [x], [`${at}:shape`]),
+    node("Slice", [`${at}:shape`, `${pre}:from`, `${pre}:to`], [`${at}:hw`]),
+    node("Concat", [`${pre}:unit`, `${at}:hw`], [`${at}:kernel_shape`], axis0),
+    node("Reshape", [weights, `${at}:kernel_shape`], [`${at}:kernel`]),
+    node("Conv", [`${at}:padded`, `${at}:kernel`], [`${at}:shifted`]),
+    node("Reshape", [`${at}:shifted`, `${pre}:row`], [`${at}:shifted_row`]),
+    node("MatMul", [`${at}:shifted_row`, `${pre}:w`], [`${at}:sum`]),
+  ];
+  if (!c.bias) return [...nodes, node("Reshape", [`${at}:sum`, "page:vector"], [out])];
+  return [
+    ...nodes,
+    node("Reshape", [`${at}:sum`, "page:vector"], [`${at}:sum4`]),
+    node("ReduceSum", [weights], [`${at}:weight`], noKeepDims),
+    node("Mul", [`${pre}:b`, `${at}:weight`], [`${at}:bias`]),
+    node("Add", [`${at}:sum4`, `${at}:bias`], [out]),
+  ];
 }
 
 /**
@@ -258,6 +316,13 @@ const spatialMean = [
   lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
   lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)]),
 ];
+
+/** Attributes: a Transpose of a matrix; a Concat along axis 0; a reduction to a scalar. */
+const perm10 = [
+  lenField(5, [lenField(1, "perm"), varintField(8, 1), varintField(8, 0), varintField(20, AttributeType.INTS)]),
+];
+const axis0 = [lenField(5, [lenField(1, "axis"), varintField(3, 0), varintField(20, AttributeType.INT)])];
+const noKeepDims = [lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)])];
 
 /** A Cast's attribute: to int64. */
 const toInt64 = [lenField(5, [lenField(1, "to"), varintField(3, DataType.INT64), varintField(20, AttributeType.INT)])];

@@ -7,10 +7,13 @@
 // How much of the image a node's output needs around the core (its *need*, in input pixels) runs backwards from the
 // model's output (0): a reader that looks r px around each output position (a k×k convolution at input stride s:
 // (k − 1) ÷ 2 · dilation · s) needs its inputs r px further out. A node is in the tail when its need plus its own
-// reach stays within the halo, and no global average pool reads it (a pool averages its map over the page, so the map
-// must exist over the whole window): the core's outputs then come out of the tail exactly as out of the whole window.
-// Ops whose reach is not known here (anything that mixes positions otherwise) reach without bound; a pool's reach is
-// not counted (its vector is the same everywhere).
+// reach stays within the halo: the core's outputs then come out of the tail exactly as out of the whole window. Ops
+// whose reach is not known here (anything that mixes positions otherwise) reach without bound; a pool's reach is not
+// counted (its vector is the same everywhere). A global average pool sums its map over the whole window (and the page
+// around it), so a node whose output a pool reads stays out of the tail, unless it is a convolution that keeps the
+// map's size (stride 1, one group, padded by half its kernel): the page graph then sums the pool from the
+// convolution's input instead (its weighted sum over the window is the kernel applied to the input's weighted sums,
+// shifted by each kernel position: lib/onnx/page.ts), and that input is made on the whole window.
 
 import type { OnnxGraph, OnnxNode } from "./proto.ts";
 
@@ -56,6 +59,8 @@ export interface Tail {
   nodes: Set<number>;
   /** The maps it reads from the rest of the model. */
   cuts: TailCut[];
+  /** Its convolutions whose outputs pools read (their inputs are made on the whole window). */
+  pooled: Set<number>;
 }
 
 /**
@@ -90,10 +95,22 @@ export function modelTail(
     return v;
   };
   const nodes = new Set([...runtime].filter((i) => !isPool(i) && needOf(i) + reach(g.nodes[i], strideOf) <= halo));
-  // A pool's map is made on the whole window. What the tail reads from outside must be a pooled vector, a weight, or
-  // a map the crop can cut on its own grid (the tail region's edges lie `halo` px off the cells' grid). A node that
-  // breaks either rule leaves the tail with every tail node it reads from, until none does.
+  // What the tail reads from outside must be a pooled vector, a weight, or a map the crop can cut on its own grid (the
+  // tail region's edges lie `halo` px off the cells' grid); a pool's map is made on the whole window, or the input of
+  // the convolution that makes it is. A node that breaks a rule leaves the tail with every tail node it reads from;
+  // the input of a pooled convolution leaves it the same way; until no rule is broken.
   const pooled = (i: number) => g.nodes[i].outputs.some((t) => (readers.get(t) ?? []).some(isPool));
+  const leave = (i: number) => {
+    const drop = [i];
+    while (drop.length) {
+      const k = drop.pop()!;
+      if (!nodes.delete(k)) continue;
+      for (const t of g.nodes[k].inputs) {
+        const p = producer.get(t);
+        if (p !== undefined && nodes.has(p)) drop.push(p);
+      }
+    }
+  };
   const outside = (t: string) => {
     const p = producer.get(t);
     return p === undefined ? !isWeight(g, t) : !nodes.has(p) && runtime.has(p) && !isPool(p);
@@ -105,16 +122,20 @@ export function modelTail(
   for (let changed = true; changed;) {
     changed = false;
     for (const i of nodes) {
-      if (!pooled(i) && g.nodes[i].inputs.every((t) => t === "" || !outside(t) || croppable(t))) continue;
-      const drop = [i];
-      while (drop.length) {
-        const k = drop.pop()!;
-        if (!nodes.delete(k)) continue;
-        for (const t of g.nodes[k].inputs) {
-          const p = producer.get(t);
-          if (p !== undefined && nodes.has(p)) drop.push(p);
+      if (pooled(i)) {
+        if (!sameSizeConv(g.nodes[i])) {
+          leave(i);
+          changed = true;
+          continue;
+        }
+        const p = producer.get(g.nodes[i].inputs[0]);
+        if (p !== undefined && nodes.has(p)) {
+          leave(p);
+          changed = true;
         }
       }
+      if (g.nodes[i].inputs.every((t) => t === "" || !outside(t) || croppable(t))) continue;
+      leave(i);
       changed = true;
     }
   }
@@ -122,7 +143,19 @@ export function modelTail(
   for (const i of nodes) {
     for (const t of g.nodes[i].inputs) if (t !== "" && outside(t) && strideOf(t)) cuts.set(t, strideOf(t)!);
   }
-  return { halo, nodes, cuts: [...cuts].map(([name, stride]) => ({ name, stride })) };
+  const tailPooled = new Set([...nodes].filter(pooled));
+  return { halo, nodes, cuts: [...cuts].map(([name, stride]) => ({ name, stride })), pooled: tailPooled };
+}
+
+/** A convolution whose output has its input's size and grid: stride 1, dilation 1, one group, padded by half its kernel. */
+export function sameSizeConv(n: OnnxNode): boolean {
+  if (n.opType !== "Conv" || (n.attributes.get("group")?.i ?? 1) !== 1) return false;
+  const ints = (name: string) => n.attributes.get(name)?.ints ?? [];
+  const kernel = ints("kernel_shape"), pads = ints("pads");
+  const autoPad = new TextDecoder().decode(n.attributes.get("auto_pad")?.s ?? new Uint8Array());
+  if (kernel.length !== 2 || (autoPad !== "" && autoPad !== "NOTSET")) return false;
+  if (ints("strides").some((v) => v !== 1) || ints("dilations").some((v) => v !== 1)) return false;
+  return kernel.every((k, a) => k % 2 === 1 && pads[a] === (k - 1) / 2 && pads[a + 2] === (k - 1) / 2);
 }
 
 const isWeight = (g: OnnxGraph, t: string) => g.initializers.some((w) => w.name === t);

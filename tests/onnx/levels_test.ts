@@ -177,7 +177,7 @@ withSessions(
     assert.equal(cost.window(dims, [192, 320]).flops + cost.blank(1, 3).flops, counted([dims], 1, [[192, 320]]));
     assert.ok(cost.window(dims, [192, 320]).flops < cost.window(dims).flops);
     const whole = text.counter.count(dims).flops;
-    assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.001, `${cost.window(dims).flops}`);
+    assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.015, `${cost.window(dims).flops}`);
     assert.ok(cost.blank(2, 3).flops > 0 && cost.blank(2, 3).flops < whole * 1e-3);
   },
 );

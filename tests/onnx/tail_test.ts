@@ -51,17 +51,18 @@ const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;
 
-Deno.test("tail: the detector's head, from its last stride-4 maps on: a quarter of its FLOPs", () => {
+Deno.test("tail: the detector's last stride-4 convolutions and its head, near half of its FLOPs", () => {
   assert.equal(g.tail.halo, TAIL_HALO);
   assert.ok(g.tail.cuts.length >= 1 && g.tail.cuts.every((c) => c.stride === 4), JSON.stringify(g.tail.cuts));
-  // No pool reads the tail: every pooled map is in the cut or before it.
-  const cut = new Set(g.tail.cuts.map((c) => c.name));
-  assert.ok(g.pools.some((p) => cut.has(p.map)));
+  // One pool reads a map the tail makes: a 3×3 convolution, its pool summed from the convolution's input.
+  const pooled = g.pools.filter((p) => p.conv);
+  assert.deepEqual(pooled.map((p) => [p.stride, p.conv!.kernel]), [[4, [24, 96, 3, 3]]]);
+  assert.ok(g.tail.cuts.some((c) => c.name === pooled[0].conv!.input));
   // A window's price falls with its tail region's area.
   const dims = [1, 3, 640, 640], whole = text.counter.count(dims).flops;
   const full = text.levels!.cost.window(dims).flops, half = text.levels!.cost.window(dims, [320, 640]).flops;
   const share = (full - half) / (whole / 2);
-  assert.ok(share > 0.2 && share < 0.35, `tail share ${share}`);
+  assert.ok(share > 0.4 && share < 0.55, `tail share ${share}`);
 });
 
 Deno.test({
@@ -87,9 +88,10 @@ Deno.test({
     });
     const input = { dims: [1, 3, 480, 640], data: windowsTensor(img, text.spec.input, [win], 480, 640) };
     const rt = nodeRuntime();
-    // The maps the tail reads, as it reads them, besides the output.
+    // The maps the tail reads, as it reads them, besides the output; the pools of maps the tail makes, and the maps.
     const cuts = g.tail.cuts.map((c) => `w0:${c.name}::tail`);
-    const s = await rt.load(pageGraph(g, 1, cuts), 2);
+    const pooled = g.pools.filter((p) => p.conv);
+    const s = await rt.load(pageGraph(g, 1, [...cuts, ...pooled.flatMap((p) => [p.name, `w0:${p.map}`])]), 2);
     const run = async (tail: typeof win) =>
       await s.runFeeds(pageFeeds(g, job(tail), [input], blankPixels(job(tail).colours, text.spec.input)));
     const whole = await run(win), cropped = await run(inset);
@@ -109,6 +111,19 @@ Deno.test({
         }
       }
     });
+    // Where the window covers the page, its pool is the map's mean (summed from the convolution's input).
+    for (const p of pooled) {
+      const map = whole[`w0:${p.map}`], [, C, mh, mw] = map.dims, plane = mh * mw;
+      for (let ch = 0; ch < C; ch++) {
+        let sum = 0;
+        for (let k = 0; k < plane; k++) sum += map.data[ch * plane + k];
+        const got = whole[p.name].data[ch];
+        assert.ok(
+          Math.abs(got - sum / plane) < 1e-4 * (1 + Math.abs(got)),
+          `${p.name}[${ch}]: ${got} vs ${sum / plane}`,
+        );
+      }
+    }
     const out = pageNames.output(g, 0);
     assert.deepEqual(cropped[out].dims, [1, 1, inset.h, inset.w]);
     // The core's output, read from each at its place: the same.
