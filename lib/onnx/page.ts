@@ -36,9 +36,28 @@ export const pageNames = {
    * Where window `i`'s tail region starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
    * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
    */
+  /**
+   * Window `i`'s pooling weights at `stride` as a kernel of `k` = [height, width] shifts them over its map padded by
+   * half the kernel: [kernel positions, padded positions] (see `convSum`).
+   */
+  shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
   tailStarts: (stride: number, i: number) => `tail_starts:${stride}:${i}`,
   tailEnds: (stride: number, i: number) => `tail_ends:${stride}:${i}`,
 };
+
+/** The distinct strides and kernels ([height, width]) of the pools summed from a convolution's input. */
+export function convShifts(g: PageSource): { stride: number; kernel: number[] }[] {
+  const seen = new Map<string, { stride: number; kernel: number[] }>();
+  for (const p of g.pools) {
+    if (p.conv) {
+      seen.set(`${p.stride}:${p.conv.kernel[2]}x${p.conv.kernel[3]}`, {
+        stride: p.stride,
+        kernel: p.conv.kernel.slice(2),
+      });
+    }
+  }
+  return [...seen.values()];
+}
 
 /** The distinct strides of the maps the tail crops. */
 export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.map((c) => c.stride))];
@@ -57,6 +76,11 @@ export function pageShapes(
   for (const s of poolStrides(g)) {
     windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [mapPositions(d[2], d[3], s), 1]);
     shapes[pageNames.blankWeights(s)] = [1, colours];
+  }
+  for (const { stride: s, kernel: [kh, kw] } of convShifts(g)) {
+    windows.forEach((d, i) => {
+      shapes[pageNames.shiftedWeights(s, [kh, kw], i)] = [kh * kw, (d[2] / s + kh - 1) * (d[3] / s + kw - 1)];
+    });
   }
   for (const s of cutStrides(g)) {
     windows.forEach((_, i) => shapes[pageNames.tailStarts(s, i)] = shapes[pageNames.tailEnds(s, i)] = [2]);
@@ -158,6 +182,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     ...windows.map((i) => pageNames.input(g, i)),
     pageNames.blank(g),
     ...poolStrides(g).flatMap((s) => [...windows.map((i) => pageNames.weights(s, i)), pageNames.blankWeights(s)]),
+    ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
     ...cutStrides(g).flatMap((s) => windows.flatMap((i) => [pageNames.tailStarts(s, i), pageNames.tailEnds(s, i)])),
   ];
   const outputs = [...Array.from({ length: n }, (_, i) => pageNames.output(g, i)), ...extra];
@@ -175,11 +200,8 @@ function convStatics(p: PooledVector, c: PooledConv): Uint8Array[] {
     node("Reshape", [c.weight, `${pre}:rows`], [`${pre}:w_rows`]),
     node("Transpose", [`${pre}:w_rows`], [`${pre}:w`], perm10),
     int64Constant(`${pre}:pads`, [0, 0, ph, pw, 0, 0, ph, pw]),
-    int64Constant(`${pre}:planes`, [-1, 1, 0, 0]),
-    int64Constant(`${pre}:unit`, [1, 1]),
     int64Constant(`${pre}:row`, [1, -1]),
-    int64Constant(`${pre}:from`, [2]),
-    int64Constant(`${pre}:to`, [4]),
+    int64Constant(`${pre}:planes`, [c.kernel[1], -1]),
   ];
   if (c.bias) {
     out.push(
@@ -193,20 +215,18 @@ function convStatics(p: PooledVector, c: PooledConv): Uint8Array[] {
 /**
  * Window `i`'s weighted sum of the map a convolution of the tail makes, from the convolution's input x (made on the
  * whole window), as [1, out channels, 1, 1] named `out`: Σ_p w(p) · conv(x)(p) is, over input channels and kernel
- * positions k, kernel[k] · Σ_p w(p) · x_padded(p + k), plus bias · Σ_p w(p). The shifted sums are one convolution
- * of the padded input (its channels as a batch) with the window's weights as its kernel: in channels × kernel
- * positions × window positions MACs, where the convolution itself costs out channels times that.
+ * positions k, kernel[k] · Σ_p w(p) · x_padded(p + k), plus bias · Σ_p w(p). The shifted sums are one product of the
+ * padded input, flattened, with the window's weights shifted to each kernel position (fed: workers/levels.ts
+ * `shiftedWeights`; a convolution with the weights as its kernel computes the same, 17 ms for 44 MFLOPs natively): in
+ * channels × kernel positions × window positions MACs, where the convolution itself costs out channels times that.
  */
 function convSum(p: PooledVector, c: PooledConv, i: number, weights: string, out: string): Uint8Array[] {
   const pre = `${p.name}::conv`, x = `w${i}:${c.input}`, at = `w${i}:${pre}`;
+  const shifted = pageNames.shiftedWeights(p.stride, c.kernel.slice(2), i);
   const nodes = [
-    node("Reshape", [x, `${pre}:planes`], [`${at}:planes`]),
-    node("Pad", [`${at}:planes`, `${pre}:pads`], [`${at}:padded`]),
-    node("Shape", [x], [`${at}:shape`]),
-    node("Slice", [`${at}:shape`, `${pre}:from`, `${pre}:to`], [`${at}:hw`]),
-    node("Concat", [`${pre}:unit`, `${at}:hw`], [`${at}:kernel_shape`], axis0),
-    node("Reshape", [weights, `${at}:kernel_shape`], [`${at}:kernel`]),
-    node("Conv", [`${at}:padded`, `${at}:kernel`], [`${at}:shifted`]),
+    node("Pad", [x, `${pre}:pads`], [`${at}:padded`]),
+    node("Reshape", [`${at}:padded`, `${pre}:planes`], [`${at}:flat`]),
+    node("Gemm", [`${at}:flat`, shifted], [`${at}:shifted`], transB),
     node("Reshape", [`${at}:shifted`, `${pre}:row`], [`${at}:shifted_row`]),
     node("MatMul", [`${at}:shifted_row`, `${pre}:w`], [`${at}:sum`]),
   ];
@@ -317,11 +337,11 @@ const spatialMean = [
   lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)]),
 ];
 
-/** Attributes: a Transpose of a matrix; a Concat along axis 0; a reduction to a scalar. */
+/** Attributes: a Transpose of a matrix; a Gemm's second operand transposed; a reduction to a scalar. */
 const perm10 = [
   lenField(5, [lenField(1, "perm"), varintField(8, 1), varintField(8, 0), varintField(20, AttributeType.INTS)]),
 ];
-const axis0 = [lenField(5, [lenField(1, "axis"), varintField(3, 0), varintField(20, AttributeType.INT)])];
+const transB = [lenField(5, [lenField(1, "transB"), varintField(3, 1), varintField(20, AttributeType.INT)])];
 const noKeepDims = [lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)])];
 
 /** A Cast's attribute: to int64. */
