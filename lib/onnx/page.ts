@@ -33,14 +33,14 @@ export const pageNames = {
   /** Each blank colour's weight at `stride`: [1, colours]. */
   blankWeights: (stride: number) => `blank_weights:${stride}`,
   /**
-   * Where window `i`'s tail region starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
-   * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
-   */
-  /**
    * Window `i`'s pooling weights at `stride` as a kernel of `k` = [height, width] shifts them over its map padded by
    * half the kernel: [kernel positions, padded positions] (see `convSum`).
    */
   shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
+  /**
+   * Where window `i`'s tail region starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
+   * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
+   */
   tailStarts: (stride: number, i: number) => `tail_starts:${stride}:${i}`,
   tailEnds: (stride: number, i: number) => `tail_ends:${stride}:${i}`,
 };
@@ -110,6 +110,9 @@ export const mapPositions = (h: number, w: number, stride: number): number => (h
 /** The distinct strides of a model's pooled maps. */
 export const poolStrides = (g: PageSource): number[] => [...new Set(g.pools.map((p) => p.stride))];
 
+/** The page graph's shared shape constants: a map flattened per channel, a vector as a map, a map's spatial axes. */
+const FLAT = "page:flat", VECTOR = "page:vector", HW = "page:hw";
+
 /**
  * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
  * ({@link pageNames}); outputs each window's model output, and any of its tensors named in `extra` (a test's view).
@@ -124,8 +127,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   page.shared.forEach((b, j) => entries.push({ bytes: b, key: [-1, 0, j] }));
   // The tail's nodes read the maps it cuts cropped to the window's tail region (`::tail`).
   const cut = new Map(g.tail.cuts.map((c) => [c.name, c.stride]));
-  const hw = "page:hw";
-  if (cut.size) entries.push({ bytes: int64Constant(hw, [2, 3]), key: [-1, 1, 2] });
+  if (cut.size) entries.push({ bytes: int64Constant(HW, [2, 3]), key: [-1, 1, 2] });
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
     const renameTail = (t: string) => (cut.has(t) ? `w${i}:${t}::tail` : rename(t));
@@ -141,17 +143,16 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
       );
     }
     for (const [t, s] of cut) {
-      const crop = node("Slice", [`w${i}:${t}`, `w${i}:tail_starts:${s}`, `w${i}:tail_ends:${s}`, hw], [
+      const crop = node("Slice", [`w${i}:${t}`, `w${i}:tail_starts:${s}`, `w${i}:tail_ends:${s}`, HW], [
         `w${i}:${t}::tail`,
       ]);
       entries.push({ bytes: crop, key: [0, i, -1] });
     }
   }
   page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
-  const flat = "page:flat", vector = "page:vector";
   entries.push(
-    { bytes: int64Constant(flat, [0, 0, -1]), key: [-1, 1, 0] },
-    { bytes: int64Constant(vector, [0, 0, 1, 1]), key: [-1, 1, 1] },
+    { bytes: int64Constant(FLAT, [0, 0, -1]), key: [-1, 1, 0] },
+    { bytes: int64Constant(VECTOR, [0, 0, 1, 1]), key: [-1, 1, 1] },
   );
   // Each pool's sum runs blank page first, then adds the windows one by one: a window's nodes and their cost are then
   // the same in every page graph (see PageCost), whatever the number of windows.
@@ -162,15 +163,15 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     entries.push(
       { bytes: node("ReduceMean", [b], [`${b}::rows`], spatialMean), ...at(0) },
       { bytes: node("MatMul", [pageNames.blankWeights(p.stride), `${b}::rows`], [`${b}::sum`]), ...at(0) },
-      { bytes: node("Reshape", [`${b}::sum`, vector], [acc(0)]), ...at(0) },
+      { bytes: node("Reshape", [`${b}::sum`, VECTOR], [acc(0)]), ...at(0) },
     );
     if (p.conv) convStatics(p, p.conv).forEach((bytes, k) => entries.push({ bytes, key: [-1, 2, 16 * j + k] }));
     for (let i = 0; i < n; i++) {
       const m = `w${i}:${p.map}`, weights = pageNames.weights(p.stride, i);
       const sum = p.conv ? convSum(p, p.conv, i, weights, `${m}::sum4`) : [
-        node("Reshape", [m, flat], [`${m}::flat`]),
+        node("Reshape", [m, FLAT], [`${m}::flat`]),
         node("MatMul", [`${m}::flat`, weights], [`${m}::sum`]),
-        node("Reshape", [`${m}::sum`, vector], [`${m}::sum4`]),
+        node("Reshape", [`${m}::sum`, VECTOR], [`${m}::sum4`]),
       ];
       for (const bytes of sum) entries.push({ bytes, ...at(i + 1) });
       entries.push({ bytes: node("Add", [acc(i), `${m}::sum4`], [acc(i + 1)]), ...at(i + 1) });
@@ -230,10 +231,10 @@ function convSum(p: PooledVector, c: PooledConv, i: number, weights: string, out
     node("Reshape", [`${at}:shifted`, `${pre}:row`], [`${at}:shifted_row`]),
     node("MatMul", [`${at}:shifted_row`, `${pre}:w`], [`${at}:sum`]),
   ];
-  if (!c.bias) return [...nodes, node("Reshape", [`${at}:sum`, "page:vector"], [out])];
+  if (!c.bias) return [...nodes, node("Reshape", [`${at}:sum`, VECTOR], [out])];
   return [
     ...nodes,
-    node("Reshape", [`${at}:sum`, "page:vector"], [`${at}:sum4`]),
+    node("Reshape", [`${at}:sum`, VECTOR], [`${at}:sum4`]),
     node("ReduceSum", [weights], [`${at}:weight`], noKeepDims),
     node("Mul", [`${pre}:b`, `${at}:weight`], [`${at}:bias`]),
     node("Add", [`${at}:sum4`, `${at}:bias`], [out]),
@@ -334,18 +335,21 @@ function node(op: string, inputs: string[], outputs: string[], attributes: Uint8
  */
 const spatialMean = [
   lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
-  lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)]),
+  intAttribute("keepdims", 0),
 ];
 
-/** Attributes: a Transpose of a matrix; a Gemm's second operand transposed; a reduction to a scalar. */
+/** Attributes: a Transpose of a matrix, a Gemm's second operand transposed, a reduction to a scalar, a cast. */
 const perm10 = [
   lenField(5, [lenField(1, "perm"), varintField(8, 1), varintField(8, 0), varintField(20, AttributeType.INTS)]),
 ];
-const transB = [lenField(5, [lenField(1, "transB"), varintField(3, 1), varintField(20, AttributeType.INT)])];
-const noKeepDims = [lenField(5, [lenField(1, "keepdims"), varintField(3, 0), varintField(20, AttributeType.INT)])];
+const transB = [intAttribute("transB", 1)];
+const noKeepDims = [intAttribute("keepdims", 0)];
+const toInt64 = [intAttribute("to", DataType.INT64)];
 
-/** A Cast's attribute: to int64. */
-const toInt64 = [lenField(5, [lenField(1, "to"), varintField(3, DataType.INT64), varintField(20, AttributeType.INT)])];
+/** An INT attribute. */
+function intAttribute(name: string, v: number): Uint8Array {
+  return lenField(5, [lenField(1, name), varintField(3, v), varintField(20, AttributeType.INT)]);
+}
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
 function int64Constant(name: string, values: number[]): Uint8Array {
