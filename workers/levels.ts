@@ -32,13 +32,15 @@ export function pageFeeds(
 ): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = { [pageNames.blank(g)]: blankInput };
   inputs.forEach((t, i) => feeds[pageNames.input(g, i)] = t);
+  const shifts = convShifts(g);
   for (const s of poolStrides(g)) {
     const own = ownership(job, s, blankInput.dims[0]), share = 1 / own.positions;
+    const kernels = shifts.filter((c) => c.stride === s).map((c) => c.kernel);
     job.windows.forEach((w, i) => {
       const weights = new Float32Array(mapPositions(w.h, w.w, s)), runs = own.owned[i];
       for (let j = 0; j < runs.length; j += 2) weights.fill(share, runs[j], runs[j + 1]);
       feeds[pageNames.weights(s, i)] = { dims: [weights.length, 1], data: weights };
-      for (const { kernel } of convShifts(g).filter((c) => c.stride === s)) {
+      for (const kernel of kernels) {
         feeds[pageNames.shiftedWeights(s, kernel, i)] = shiftedWeights(weights, w.w / s, kernel);
       }
     });

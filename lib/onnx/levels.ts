@@ -21,9 +21,9 @@ import { isKernel, type ModelParts, RawModel, SpliceError } from "./_splice.ts";
 import { modelTail, type TailCut } from "./tail.ts";
 
 /**
- * Px of image around a window's core its tail (lib/onnx/tail.ts) runs on. 16 px keeps the text detector's head (its
- * last stride-4 convolution and the transposed ones) in the tail; a multiple of 16 so that maps up to stride 16 crop
- * on their own grid from windows on a 32 px grid.
+ * Px of image around a window's core its tail (lib/onnx/tail.ts) runs on. 16 px keeps the text detector's last
+ * stride-4 convolutions and its head in the tail (8 and 32 px priced the test pages higher: bench/eval/squeeze.ts); a
+ * multiple of 16 so that maps up to stride 16 crop on their own grid from windows on a 32 px grid.
  */
 export const TAIL_HALO = 16;
 

@@ -2,7 +2,7 @@
 // around them. A window of a level-by-level plan (lib/onnx/page.ts) runs the rest of the model on the whole window, its
 // wide halo included, and its tail on the window's core grown by `halo` px only: the page graph crops the maps that
 // cross into the tail. The text detector's tail is its neck's and head's last stride-4 convolutions and the two
-// transposed convolutions: half of its FLOPs (`deno run -A bench/eval/squeeze.ts`, docs/TEXT_DRIFT.md).
+// transposed convolutions: 47.6 % of its FLOPs at 640² (computed in docs/EVAL.md's text section, `deno task eval`).
 //
 // How much of the image a node's output needs around the core (its *need*, in input pixels) runs backwards from the
 // model's output (0): a reader that looks r px around each output position (a k×k convolution at input stride s:
@@ -76,6 +76,7 @@ export function modelTail(
   strideOf: (t: string) => number | undefined,
   halo: number,
 ): Tail {
+  const weights = new Set(g.initializers.map((w) => w.name));
   const readers = new Map<string, number[]>();
   g.nodes.forEach((n, i) => n.inputs.forEach((t) => (readers.get(t) ?? readers.set(t, []).get(t)!).push(i)));
   const output = g.outputs[0].name;
@@ -113,7 +114,7 @@ export function modelTail(
   };
   const outside = (t: string) => {
     const p = producer.get(t);
-    return p === undefined ? !isWeight(g, t) : !nodes.has(p) && runtime.has(p) && !isPool(p);
+    return p === undefined ? !weights.has(t) : !nodes.has(p) && runtime.has(p) && !isPool(p);
   };
   const croppable = (t: string) => {
     const s = strideOf(t);
@@ -150,15 +151,16 @@ export function modelTail(
 /** A convolution whose output has its input's size and grid: stride 1, dilation 1, one group, padded by half its kernel. */
 export function sameSizeConv(n: OnnxNode): boolean {
   if (n.opType !== "Conv" || (n.attributes.get("group")?.i ?? 1) !== 1) return false;
-  const ints = (name: string) => n.attributes.get(name)?.ints ?? [];
-  const kernel = ints("kernel_shape"), pads = ints("pads");
-  const autoPad = new TextDecoder().decode(n.attributes.get("auto_pad")?.s ?? new Uint8Array());
+  const kernel = ints(n, "kernel_shape"), pads = ints(n, "pads"), autoPad = text(n, "auto_pad");
   if (kernel.length !== 2 || (autoPad !== "" && autoPad !== "NOTSET")) return false;
-  if (ints("strides").some((v) => v !== 1) || ints("dilations").some((v) => v !== 1)) return false;
+  if (ints(n, "strides").some((v) => v !== 1) || ints(n, "dilations").some((v) => v !== 1)) return false;
   return kernel.every((k, a) => k % 2 === 1 && pads[a] === (k - 1) / 2 && pads[a + 2] === (k - 1) / 2);
 }
 
-const isWeight = (g: OnnxGraph, t: string) => g.initializers.some((w) => w.name === t);
+/** A node's INTS attribute (empty when absent); a STRING attribute as text. */
+const ints = (n: OnnxNode, name: string): number[] => n.attributes.get(name)?.ints ?? [];
+const text = (n: OnnxNode, name: string): string =>
+  new TextDecoder().decode(n.attributes.get(name)?.s ?? new Uint8Array());
 
 /** How far around an output position a node reads its first input, in input pixels (Infinity when not known; 0 on a
  * vector). */
@@ -168,9 +170,8 @@ function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number
   const s = strideOf(n.inputs[0]);
   if (s === undefined) return Infinity;
   if (s === 0) return 0;
-  const ints = (name: string) => n.attributes.get(name)?.ints ?? [];
-  const kernel = ints("kernel_shape");
-  const dilation = Math.max(1, ...ints("dilations"));
+  const kernel = ints(n, "kernel_shape");
+  const dilation = Math.max(1, ...ints(n, "dilations"));
   switch (n.opType) {
     case "Conv":
     case "MaxPool":
@@ -180,14 +181,13 @@ function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number
     case "ConvTranspose": {
       // Output o reads inputs i with i · stride + k · dilation = o + pad: within ⌈(kernel − 1) · dilation ÷ stride⌉
       // inputs of ⌊o ÷ stride⌋, counted from both sides.
-      const stride = Math.max(1, ...ints("strides"));
+      const stride = Math.max(1, ...ints(n, "strides"));
       if (!kernel.length) return Infinity;
       return Math.max(1, Math.ceil(((Math.max(...kernel) - 1) * dilation) / stride)) * s;
     }
     case "Resize":
     case "Upsample": {
-      const mode = new TextDecoder().decode(n.attributes.get("mode")?.s ?? new Uint8Array());
-      return (mode === "cubic" ? 2 : 1) * s;
+      return (text(n, "mode") === "cubic" ? 2 : 1) * s;
     }
     default:
       return Infinity;

@@ -12,6 +12,7 @@ import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import { GraphBuilder } from "./_builder.ts";
 import { textImage } from "../_util.ts";
+import { uniformJob } from "./_page.ts";
 
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
@@ -105,15 +106,7 @@ Deno.test({
     const doc = await textImage(320, 192, [{ text: "Folded, not changed", x: 16, y: 40, size: 24 }]);
     const img = await decodeImage(new Uint8Array(await doc.image.encode()));
     const win = { x: 0, y: 0, w: 320, h: 192 }, g = text.levels!.graphs;
-    const job = {
-      windows: [win],
-      counted: [win],
-      tails: [win],
-      page: { w: 320, h: 192 },
-      cell: 32,
-      cellColour: new Uint8Array(60),
-      colours: Uint8Array.from([255, 255, 255, 255]),
-    };
+    const job = uniformJob([win], 320, 192, [255, 255, 255, 255]);
     const input = { dims: [1, 3, 192, 320], data: windowsTensor(img, text.spec.input, [win], 192, 320) };
     const rt = nodeRuntime();
     const outs: Record<string, Tensor>[] = [];

@@ -3,7 +3,7 @@
 // inside a blank page, the cost is counted from the page graph, and a plan's windows pool close to the whole image.
 
 import assert from "node:assert/strict";
-import { decodeImage, type RgbaImage, type Window, windowsTensor } from "../../lib/image/mod.ts";
+import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { levelGraphs, type PageParts } from "../../lib/onnx/levels.ts";
@@ -13,17 +13,18 @@ import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { blankPixels, ownership, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
-import type { LevelsInput, Tensor } from "../../workers/protocol.ts";
+import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
 import { iou } from "../../bench/_bench.ts";
 import { textImage } from "../_util.ts";
+import { type PageJob, uniformJob } from "./_page.ts";
 
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;
 const fmt = text.spec.input;
 
-type Job = Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "cell" | "cellColour" | "colours">;
+type Job = PageJob;
 type Sessions = {
   full: RuntimeSession;
   /** Runs the page graph of the job's windows on an image; its outputs, and the `extra` tensors asked for. */
@@ -58,19 +59,6 @@ function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
       }
     },
   });
-}
-
-/** A job of windows over a `w`×`h` page (multiples of 32) of one blank colour, each counting itself first. */
-function uniformJob(windows: Window[], w: number, h: number, colour: number[]): Job {
-  return {
-    windows,
-    counted: windows,
-    tails: windows,
-    page: { w, h },
-    cell: 32,
-    cellColour: new Uint8Array((w / 32) * (h / 32)),
-    colours: Uint8Array.from(colour),
-  };
 }
 
 Deno.test("levels: the detector's 10 pools in 4 levels; models without pools have none", () => {

@@ -11,6 +11,7 @@ import { TAIL_HALO } from "../../lib/onnx/levels.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import { textImage } from "../_util.ts";
+import { uniformJob } from "./_page.ts";
 
 const ints = (name: string, v: number[]): [string, OnnxAttribute] => [
   name,
@@ -77,15 +78,8 @@ Deno.test({
     const img = await decodeImage(new Uint8Array(await doc.image.encode()));
     const win = { x: 0, y: 0, w: 640, h: 480 }, core = { x: 128, y: 160, w: 384, h: 128 };
     const h = TAIL_HALO, inset = { x: core.x - h, y: core.y - h, w: core.w + 2 * h, h: core.h + 2 * h };
-    const job = (tail: typeof win) => ({
-      windows: [win],
-      counted: [core],
-      tails: [tail],
-      page: { w: 640, h: 480 },
-      cell: 32,
-      cellColour: new Uint8Array(300),
-      colours: Uint8Array.from([255, 255, 255, 255]),
-    });
+    const job = (tail: typeof win) =>
+      uniformJob([win], 640, 480, [255, 255, 255, 255], { counted: [core], tails: [tail] });
     const input = { dims: [1, 3, 480, 640], data: windowsTensor(img, text.spec.input, [win], 480, 640) };
     const rt = nodeRuntime();
     // The maps the tail reads, as it reads them, besides the output; the pools of maps the tail makes, and the maps.
