@@ -1,20 +1,33 @@
 // Elementwise runs folded away in the graphs the workers load (lib/models.ts `workerModels`): the same function in
 // fewer passes over the feature maps. The text detector (PP-OCRv4, exported by paddle2onnx) follows most convolutions
-// with a scalar affine (Mul, Add: its learnable affine blocks) and spells every hard-swish as Add → Clip → Mul → Div;
-// onnxruntime folds neither (with the Mul's operands swapped either, its outputs bit-identical: `.scratch/swapab.ts`),
-// so each is a pass of its own over the map. Measured, the model alone on 640², interleaved: onnxruntime-node 0.86–0.87×
-// the time on one thread, onnxruntime-web 0.96–0.97× (the same rewrite in Python, `.scratch/swapab.ts`); `fixed` text
-// requests on two screenshots through the server's default pools, alternating processes: native 0.81–0.91×, WASM 0.94×
-// (`.scratch/foldab.ts`). What a request costs is still counted on the model's own graph (lib/onnx/counter.ts): this is
-// an execution detail, like the runtime's own fusions.
+// with a scalar affine (Mul, Add: its learnable affine blocks), spells every hard-swish as Add → Clip → Mul → Div, and
+// puts a learnable affine after each hard-swish too; onnxruntime folds none of these (with the Mul's operands swapped
+// either, its outputs bit-identical: `.scratch/swapab.ts`), so each is a pass of its own over the map, and on
+// onnxruntime-node two more: a scalar Mul or Add has no blocked-layout (NCHWc) kernel, so the map is reordered out of
+// that layout and back around it. Measured, the model alone, interleaved (`.scratch/foldtime.ts`, `.scratch/swapab.ts`):
+// onnxruntime-node 0.86–0.87× the time at 640² on one thread for the first two rules, and the last two then 0.86× at
+// 1088×1920 (0.94× at 640²); onnxruntime-web 0.96–0.97× and 0.99×. What a request costs is still counted on the model's
+// own graph (lib/onnx/counter.ts): this is an execution detail, like the runtime's own fusions.
 //
 //   Conv(X, W, B) → Mul(·, s) → Add(·, b)   ⇒  Conv(X, s·W, s·B + b)     (s, b scalars; either step alone too)
 //   Add(x, 3) → Clip(·, 0, 6) → Mul(x, ·) → Div(·, 6)   ⇒  HardSigmoid(x; 1/6, ½) → Mul(x, ·)
+//   Mul(x, s) → Add(·, b) → 1×1 Conv(·, W, B), unpadded   ⇒  Conv(x, s·W, B + b·ΣW)   (every reader such a Conv)
+//   Mul(x, s) → Add(·, b) → any other Conv   ⇒  depthwise 1×1 Conv(x; s, b) → the Conv   (padding sees 0, not b)
 //
-// Every folded tensor has exactly one reader, so no other node sees a value change. Float rounding differs from the
-// unfolded graph in the last bits (a weight scaled before, not a sum after).
+// Every folded tensor has exactly one reader (or, in the third rule, only such readers), so no other node sees a value
+// change. Float rounding differs from the unfolded graph in the last bits (a weight scaled before, not a sum after).
 
-import { AttributeType, DataType, decodeModel, numel, type OnnxNode, type OnnxTensor, tensorValues } from "./proto.ts";
+import {
+  AttributeType,
+  DataType,
+  decodeModel,
+  nodeInts,
+  nodeText,
+  numel,
+  type OnnxNode,
+  type OnnxTensor,
+  tensorValues,
+} from "./proto.ts";
 import { constantNode, RawModel } from "./_splice.ts";
 import { concatBytes, lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 
@@ -59,36 +72,89 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
   /** Node index → its replacement, encoded (one or more nodes). */
   const replace = new Map<number, Uint8Array[]>();
 
-  g.nodes.forEach((conv, i) => {
-    if (conv.opType !== "Conv" || conv.outputs.length !== 1) return;
-    const w = constant(conv.inputs[1]), dims = raw.constant(conv.inputs[1])?.dims;
-    const b = conv.inputs[2] ? constant(conv.inputs[2]) : [];
-    const outChannels = dims?.[0] ?? 0;
-    if (!w || !b || !dims || !outChannels || (b.length && b.length !== outChannels)) return;
-    let scale = 1, shift = 0, last = conv.outputs[0];
-    const folded: number[] = [];
-    for (let step = only(last); step && (step.opType === "Mul" || step.opType === "Add"); step = only(last)) {
-      const v = scalarWith(step, last);
-      if (v === undefined) break;
+  /**
+   * A run of scalar Mul and Add steps on `t` (from `first`, or from `t`'s only reader), each the only reader of the
+   * step before: the affine it makes.
+   */
+  const affineAfter = (t: string, first = only(t)) => {
+    let scale = 1, shift = 0, last = t;
+    const steps: number[] = [];
+    for (let step = first; step && (step.opType === "Mul" || step.opType === "Add"); step = only(last)) {
+      const v = scalarWith(step, last), k = index.get(step)!;
+      if (v === undefined || skip.has(k) || replace.has(k)) break;
       if (step.opType === "Mul") (scale *= v, shift *= v);
       else shift += v;
-      folded.push(index.get(step)!);
+      steps.push(k);
       last = step.outputs[0];
     }
-    if (!folded.length) return;
-    const key = `${conv.inputs[1]}|${conv.inputs[2] ?? ""}|${scale}|${shift}`;
+    return { scale, shift, last, steps };
+  };
+  /** A Conv's float kernel and bias (an empty bias where it has none); undefined when they are not constants. */
+  const kernelOf = (conv: OnnxNode) => {
+    const w = constant(conv.inputs[1]), dims = raw.constant(conv.inputs[1])?.dims;
+    const b = conv.inputs[2] ? constant(conv.inputs[2]) : new Float32Array();
+    const outChannels = dims?.[0] ?? 0;
+    if (conv.opType !== "Conv" || conv.outputs.length !== 1 || !w || !b || !dims || !outChannels) return undefined;
+    return b.length && b.length !== outChannels ? undefined : { w, b, dims, outChannels };
+  };
+  const unpadded = (n: OnnxNode) =>
+    nodeInts(n, "pads").every((p) => p === 0) && ["", "NOTSET", "VALID"].includes(nodeText(n, "auto_pad"));
+  /** Per 1×1 convolution, the scalar affine of its input it takes in, and the tensor it then reads instead. */
+  const inputAffine = new Map<number, { scale: number; shift: number; from: string }>();
+  g.nodes.forEach((n, i) => {
+    if ((n.opType !== "Mul" && n.opType !== "Add") || skip.has(i)) return;
+    const x = n.inputs.find((t) => scalarWith(n, t) !== undefined);
+    const p = x === undefined ? undefined : raw.producer.get(x);
+    // A run starts at its first step; one right after a convolution folds into that convolution (below).
+    const isStep = (k: number) =>
+      ["Mul", "Add"].includes(g.nodes[k].opType) &&
+      g.nodes[k].inputs.some((t) => scalarWith(g.nodes[k], t) !== undefined);
+    if (x === undefined || (p !== undefined && (isStep(p) || kernelOf(g.nodes[p])))) return;
+    const run = affineAfter(x, n), readBy = readers.get(run.last) ?? [];
+    const convs = readBy.map((k) => g.nodes[k]);
+    if (!run.steps.length || !readBy.length || readBy.some((k) => k < 0) || convs.some((c) => !kernelOf(c))) return;
+    if (convs.some((c) => c.inputs[0] !== run.last)) return;
+    if (convs.every((c) => kernelOf(c)!.dims.slice(2).every((k) => k === 1) && unpadded(c))) {
+      readBy.forEach((k) => inputAffine.set(k, { scale: run.scale, shift: run.shift, from: x }));
+      run.steps.forEach((k) => skip.add(k));
+      return;
+    }
+    // Read by a padded convolution (zeros around s·x + t are not zeros around x): one depthwise 1×1 convolution.
+    const channels = (convs[0].attributes.get("group")?.i ?? 1) * kernelOf(convs[0])!.dims[1];
+    const name = `${run.last}::affine`;
+    replace.set(run.steps[0], [
+      constantNode(`${name}_w`, [channels, 1, 1, 1], new Float32Array(channels).fill(run.scale)),
+      constantNode(`${name}_b`, [channels], new Float32Array(channels).fill(run.shift)),
+      depthwise(name, [x, `${name}_w`, `${name}_b`], run.last, channels),
+    ]);
+    run.steps.slice(1).forEach((k) => skip.add(k));
+  });
+
+  g.nodes.forEach((conv, i) => {
+    const kernel = kernelOf(conv);
+    if (!kernel) return;
+    const { w, b, dims, outChannels } = kernel;
+    const before = inputAffine.get(i) ?? { scale: 1, shift: 0, from: conv.inputs[0] };
+    const { scale, shift, last, steps } = affineAfter(conv.outputs[0]);
+    if (!steps.length && !inputAffine.has(i)) return;
+    const key = `${conv.inputs[1]}|${conv.inputs[2] ?? ""}|${before.scale}|${before.shift}|${scale}|${shift}`;
     let name = made.get(key);
     const out: Uint8Array[] = [];
     if (!name) {
       made.set(key, name = `${last}::folded`);
-      const bias = Float32Array.from({ length: outChannels }, (_, o) => (b.length ? b[o] : 0) * scale + shift);
+      const per = w.length / outChannels;
+      const bias = Float32Array.from({ length: outChannels }, (_, o) => {
+        let sum = 0;
+        if (before.shift) { for (let k = o * per; k < (o + 1) * per; k++) sum += w[k]; }
+        return ((b.length ? b[o] : 0) + before.shift * sum) * scale + shift;
+      });
       out.push(
-        constantNode(`${name}_w`, dims, w.map((x) => x * scale)),
+        constantNode(`${name}_w`, dims, w.map((x) => x * before.scale * scale)),
         constantNode(`${name}_b`, [outChannels], bias),
       );
     }
-    replace.set(i, [...out, withIo(raw.node(i), [conv.inputs[0], `${name}_w`, `${name}_b`], [last])]);
-    folded.forEach((k) => skip.add(k));
+    replace.set(i, [...out, withIo(raw.node(i), [before.from, `${name}_w`, `${name}_b`], [last])]);
+    steps.forEach((k) => skip.add(k));
   });
 
   g.nodes.forEach((clip, i) => {
@@ -147,6 +213,17 @@ function hardSigmoid(x: string, out: string): Uint8Array {
     lenField(4, "HardSigmoid"),
     attr("alpha", 1 / 6),
     attr("beta", 0.5),
+  ]);
+}
+
+/** An encoded depthwise Conv node (its kernel's shape, from its weights, 1×1 here). */
+function depthwise(name: string, inputs: string[], out: string, group: number): Uint8Array {
+  return lenField(1, [
+    ...inputs.map((t) => lenField(1, t)),
+    lenField(2, out),
+    lenField(3, name),
+    lenField(4, "Conv"),
+    lenField(5, [lenField(1, "group"), varintField(3, group), varintField(20, AttributeType.INT)]),
   ]);
 }
 

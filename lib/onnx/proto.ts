@@ -584,6 +584,13 @@ export function numel(dims: readonly number[]): number {
   return n;
 }
 
+/** A node's INTS attribute, empty when it has none. */
+export const nodeInts = (n: OnnxNode, name: string): number[] => n.attributes.get(name)?.ints ?? [];
+
+/** A node's STRING attribute as text, empty when it has none. */
+export const nodeText = (n: OnnxNode, name: string): string =>
+  new TextDecoder().decode(n.attributes.get(name)?.s ?? new Uint8Array());
+
 /**
  * The contents of a tensor as plain numbers, or undefined when they are not
  * in the file (stripped or external data) or have more than `limit` elements.

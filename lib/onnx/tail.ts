@@ -15,7 +15,7 @@
 // convolution's input instead (its weighted sum over the window is the kernel applied to the input's weighted sums,
 // shifted by each kernel position: lib/onnx/page.ts), and that input is made on the whole window.
 
-import type { OnnxGraph, OnnxNode } from "./proto.ts";
+import { nodeInts, nodeText, type OnnxGraph, type OnnxNode } from "./proto.ts";
 
 /** Ops that map each output position from the same position of their inputs (per channel or across channels). */
 const POINTWISE = new Set([
@@ -151,16 +151,11 @@ export function modelTail(
 /** A convolution whose output has its input's size and grid: stride 1, dilation 1, one group, padded by half its kernel. */
 export function sameSizeConv(n: OnnxNode): boolean {
   if (n.opType !== "Conv" || (n.attributes.get("group")?.i ?? 1) !== 1) return false;
-  const kernel = ints(n, "kernel_shape"), pads = ints(n, "pads"), autoPad = text(n, "auto_pad");
+  const kernel = nodeInts(n, "kernel_shape"), pads = nodeInts(n, "pads"), autoPad = nodeText(n, "auto_pad");
   if (kernel.length !== 2 || (autoPad !== "" && autoPad !== "NOTSET")) return false;
-  if (ints(n, "strides").some((v) => v !== 1) || ints(n, "dilations").some((v) => v !== 1)) return false;
+  if (nodeInts(n, "strides").some((v) => v !== 1) || nodeInts(n, "dilations").some((v) => v !== 1)) return false;
   return kernel.every((k, a) => k % 2 === 1 && pads[a] === (k - 1) / 2 && pads[a + 2] === (k - 1) / 2);
 }
-
-/** A node's INTS attribute (empty when absent); a STRING attribute as text. */
-const ints = (n: OnnxNode, name: string): number[] => n.attributes.get(name)?.ints ?? [];
-const text = (n: OnnxNode, name: string): string =>
-  new TextDecoder().decode(n.attributes.get(name)?.s ?? new Uint8Array());
 
 /** How far around an output position a node reads its first input, in input pixels (Infinity when not known; 0 on a
  * vector). */
@@ -170,8 +165,8 @@ function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number
   const s = strideOf(n.inputs[0]);
   if (s === undefined) return Infinity;
   if (s === 0) return 0;
-  const kernel = ints(n, "kernel_shape");
-  const dilation = Math.max(1, ...ints(n, "dilations"));
+  const kernel = nodeInts(n, "kernel_shape");
+  const dilation = Math.max(1, ...nodeInts(n, "dilations"));
   switch (n.opType) {
     case "Conv":
     case "MaxPool":
@@ -181,13 +176,13 @@ function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number
     case "ConvTranspose": {
       // Output o reads inputs i with i · stride + k · dilation = o + pad: within ⌈(kernel − 1) · dilation ÷ stride⌉
       // inputs of ⌊o ÷ stride⌋, counted from both sides.
-      const stride = Math.max(1, ...ints(n, "strides"));
+      const stride = Math.max(1, ...nodeInts(n, "strides"));
       if (!kernel.length) return Infinity;
       return Math.max(1, Math.ceil(((Math.max(...kernel) - 1) * dilation) / stride)) * s;
     }
     case "Resize":
     case "Upsample": {
-      return (text(n, "mode") === "cubic" ? 2 : 1) * s;
+      return (nodeText(n, "mode") === "cubic" ? 2 : 1) * s;
     }
     default:
       return Infinity;

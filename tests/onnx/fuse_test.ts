@@ -83,6 +83,55 @@ Deno.test({
 });
 
 Deno.test({
+  name: "fold: a scalar affine before 1×1 convolutions folds into them; before a padded one it is one depthwise Conv",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const bytes = new GraphBuilder({ opset: 11 })
+      .input("x", [1, 3, 6, 6])
+      .initializer("p1", { dims: [4, 3, 1, 1], values: [...random(12, 3)] })
+      .initializer("p2", { dims: [2, 3, 1, 1], values: [...random(6, 4)] })
+      .initializer("k", { dims: [3, 1, 3, 3], values: [...random(27, 5)] })
+      .floats("bias", [0.1, -0.2, 0.3, 0.05])
+      .floats("s", [1.7], [])
+      .floats("t", [-0.4], [1])
+      .floats("u", [0.6], [])
+      .node("Relu", ["x"], ["r"])
+      // Read by two 1×1 convolutions: into both.
+      .node("Mul", ["r", "s"], ["rs"])
+      .node("Add", ["t", "rs"], ["a"])
+      .node("Conv", ["a", "p1", "bias"], ["y1"])
+      .node("Conv", ["a", "p2"], ["y2"])
+      // Read by a depthwise 3×3 convolution padded by 1: the affine stays, as one node.
+      .node("Add", ["r", "u"], ["ru"])
+      .node("Mul", ["ru", "s"], ["d"])
+      .node("Conv", ["d", "k"], ["y3"], { pads: [1, 1, 1, 1], group: 3 })
+      // Read by a 1×1 convolution and by the caller: nothing folds.
+      .node("Mul", ["r", "u"], ["e"])
+      .node("Conv", ["e", "p2"], ["y4"])
+      .output("y1")
+      .output("y2")
+      .output("y3")
+      .output("y4")
+      .output("e")
+      .build();
+    const { folded, before, after } = await both(bytes, { x: { dims: [1, 3, 6, 6], data: random(108) } });
+    assert.deepEqual(ops(folded).filter((o) => o !== "Constant"), [
+      "Relu",
+      "Conv",
+      "Conv",
+      "Conv",
+      "Conv",
+      "Mul",
+      "Conv",
+    ]);
+    const dw = decodeModel(folded).graph.nodes.filter((n) => n.opType === "Conv" && n.attributes.get("group")?.i === 3);
+    assert.equal(dw.length, 2, "the depthwise affine and the depthwise 3×3");
+    assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
+  },
+});
+
+Deno.test({
   name: "fold: the text detector and a page graph of its windows run the same in fewer nodes; zoo models unchanged",
   sanitizeResources: false,
   sanitizeOps: false,
