@@ -132,6 +132,37 @@ Deno.test({
 });
 
 Deno.test({
+  name: "fold: per-channel steps and a batch norm after a transposed convolution; x + x·v as x·(1 + v)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const bytes = new GraphBuilder({ opset: 11 })
+      .input("x", [1, 2, 5, 5])
+      .input("v", [1, 3, 1, 1])
+      .initializer("w", { dims: [2, 3, 2, 2], values: [...random(24, 6)] })
+      .floats("bias", [0.2, -0.1, 0.4], [3])
+      .floats("c", [0.3, -0.5, 0.25], [1, 3, 1, 1])
+      .floats("gamma", [1.2, 0.7, -0.9], [3])
+      .floats("beta", [0.1, 0.2, -0.3], [3])
+      .floats("mean", [0.05, -0.4, 0.6], [3])
+      .floats("var", [0.8, 1.5, 0.3], [3])
+      .node("ConvTranspose", ["x", "w", "bias"], ["t"], { strides: [2, 2] })
+      .node("Add", ["t", "c"], ["tc"])
+      .node("BatchNormalization", ["tc", "gamma", "beta", "mean", "var"], ["y"], { epsilon: { f: 1e-3 } })
+      .node("Mul", ["y", "v"], ["yv"])
+      .node("Add", ["yv", "y"], ["z"])
+      .output("z")
+      .build();
+    const { folded, before, after } = await both(bytes, {
+      x: { dims: [1, 2, 5, 5], data: random(50) },
+      v: { dims: [1, 3, 1, 1], data: random(3, 7) },
+    });
+    assert.deepEqual(ops(folded).filter((o) => o !== "Constant"), ["ConvTranspose", "Add", "Mul"]);
+    assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
+  },
+});
+
+Deno.test({
   name: "fold: the text detector and a page graph of its windows run the same in fewer nodes; zoo models unchanged",
   sanitizeResources: false,
   sanitizeOps: false,
