@@ -103,8 +103,8 @@ export const SegmentResponse = z.object({
     executions: z.array(z.object({
       model: z.string(),
       shape: z.array(z.number().int()),
-      tail: z.array(z.number().int()).optional().describe(
-        "a window's tail region [H, W] where smaller than the window: the model's last layers run only there",
+      tails: z.array(z.array(z.number().int())).optional().describe(
+        "a window's tail regions [[H, W], ...] where not the whole window: the model's last layers run only there",
       ),
       gflops: z.number(),
     })),

@@ -73,7 +73,7 @@ function planJson(r: SegmentResult) {
     executions: r.plan.executions.map((e) => ({
       model: e.model,
       shape: e.dims,
-      ...(e.tail ? { tail: e.tail } : {}),
+      ...(e.tails ? { tails: e.tails } : {}),
       gflops: toGflops(e.flops),
     })),
     glimpses: r.plan.glimpses ?? [],

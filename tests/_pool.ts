@@ -26,11 +26,13 @@ export class RecordingPool implements InferencePool {
   }> {
     this.jobs.push({ model, dims, input });
     if (!(input instanceof Float32Array) && input.kind === "levels") {
-      // A level-by-level job answers each window by its index.
-      const outputs = Object.fromEntries(input.windows.map((win, i) => [String(i), {
-        dims: [1, this.channels, win.h, win.w],
-        data: new Float32Array(this.channels * win.h * win.w),
-      }]));
+      // A level-by-level job answers each of a window's tail regions, named `<window>.<region>`.
+      const outputs = Object.fromEntries(input.tails.flatMap((regions, i) =>
+        regions.map((r, j) => [`${i}.${j}`, {
+          dims: [1, this.channels, r.h, r.w],
+          data: new Float32Array(this.channels * r.h * r.w),
+        }])
+      ));
       return Promise.resolve({ outputs, inferMs: 0, queueMs: 0 });
     }
     const [n, , h, w] = dims;

@@ -135,9 +135,11 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
   const t0 = performance.now();
   const out = await session.runFeeds(feeds);
   const ms = performance.now() - t0;
-  const outs = input.windows.map((_, i) => out[pageNames.output(source, i)]);
-  const outputs: Record<string, Tensor> = Object.fromEntries(outs.map((t, i) => [String(i), t]));
-  const buffers = [...new Set(outs.map((t) => t.data.buffer as ArrayBuffer))];
+  const outputs: Record<string, Tensor> = {};
+  input.tails.forEach((regions, i) =>
+    regions.forEach((_, j) => outputs[`${i}.${j}`] = out[pageNames.output(source, i, j)])
+  );
+  const buffers = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 

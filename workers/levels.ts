@@ -4,7 +4,16 @@
 // that position's colour (the blank graph on one pixel per colour).
 
 import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
-import { convShifts, cutStrides, mapPositions, pageNames, type PageSource, poolStrides } from "../lib/onnx/page.ts";
+import {
+  convShifts,
+  cutStrides,
+  mapPositions,
+  pageNames,
+  type PageSource,
+  poolStrides,
+  slotted,
+  TAIL_DUMMY,
+} from "../lib/onnx/page.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
@@ -22,7 +31,7 @@ export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: 
  * stride each window's pooling weights (1 ÷ page positions where {@link ownership} has it count a position, else 0)
  * and each blank colour's (its uncovered positions ÷ page positions): the pools' weighted sums are then means over
  * the page. Where the model has a tail (lib/onnx/tail.ts), per stride of the maps it crops, where each window's tail
- * region starts and ends in them.
+ * regions start and end in them (slots no region uses: a {@link TAIL_DUMMY} px square at the window's corner).
  */
 export function pageFeeds(
   g: PageSource,
@@ -51,9 +60,12 @@ export function pageFeeds(
   }
   for (const s of cutStrides(g)) {
     job.windows.forEach((w, i) => {
-      const t = job.tails[i], y = (t.y - w.y) / s, x = (t.x - w.x) / s;
-      feeds[pageNames.tailStarts(s, i)] = { dims: [2], data: Float32Array.of(y, x) };
-      feeds[pageNames.tailEnds(s, i)] = { dims: [2], data: Float32Array.of(y + t.h / s, x + t.w / s) };
+      const dummy = { x: w.x, y: w.y, w: TAIL_DUMMY, h: TAIL_DUMMY };
+      slotted(g, job.tails[i], dummy).forEach((t, j) => {
+        const y = (t.y - w.y) / s, x = (t.x - w.x) / s;
+        feeds[pageNames.tailStarts(s, i, j)] = { dims: [2], data: Float32Array.of(y, x) };
+        feeds[pageNames.tailEnds(s, i, j)] = { dims: [2], data: Float32Array.of(y + t.h / s, x + t.w / s) };
+      });
     });
   }
   return feeds;

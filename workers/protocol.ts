@@ -45,8 +45,8 @@ export type ModelInput =
 /**
  * Windows of a shared image run level by level (workers/levels.ts): every global average pool of the model averages
  * over the whole padded page — the windows' own feature maps where they cover it, the value of blank page of its
- * colour where they do not — instead of over each window alone. The job's outputs are each window's model output,
- * named by the window's index.
+ * colour where they do not — instead of over each window alone. The job's outputs are each window's model output on
+ * each of its tail regions, named `<window>.<region>` by their indices.
  */
 export interface LevelsInput {
   kind: "levels";
@@ -55,10 +55,10 @@ export interface LevelsInput {
   /** Per window, the page region it counts first (its core, in whole cells); what halos add is counted after. */
   counted: Window[];
   /**
-   * Per window, the region its model's tail runs on (lib/onnx/tail.ts; the whole window for a model without one): its
-   * output covers that region.
+   * Per window, the regions its model's tail runs on (lib/onnx/tail.ts; up to the model's tail slots; the whole window,
+   * alone, for a model without a tail): its outputs cover those regions, one each.
    */
-  tails: Window[];
+  tails: Window[][];
   /** The page the pools average over: the image padded to the model's multiple. */
   page: { w: number; h: number };
   /** Cell size of `cellColour`'s grid, px. */

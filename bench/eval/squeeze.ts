@@ -19,7 +19,7 @@ import { renderMissing } from "./render_pages.ts";
 import { iou } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
-import { coverInk, coverShare, type FocusWindow, inkPooling } from "../../lib/plan/ink_cover.ts";
+import { coverInk, coverShare, type FocusWindow, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
 import type { Box } from "../../lib/plan/geometry.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
@@ -133,9 +133,11 @@ for (const file of images) {
       for (const f of wins) writeCore(mask, W, await windowMap(img, f.window, full.pools), f, threshold);
     },
     async (mask: Uint8Array) => {
-      // Each output covers its window's tail region.
-      const outs = await pageMaps(img, wins, pooling);
-      wins.forEach((f, i) => writeCore(mask, W, outs[i], { ...f, window: pooling.tails[i] }, threshold));
+      // Each output covers one of its window's tail regions, and is written on that region's part of the window.
+      const outs = await pageMaps(img, wins, pooling), regions = pooling.tails.flat();
+      outputCores(geo, wins, pooling).forEach((core, k) =>
+        writeCore(mask, W, outs[k], { core, window: regions[k] }, threshold)
+      );
     },
   ];
   for (const fill of defaults) {
@@ -286,7 +288,9 @@ async function pageMaps(
   const out = await session.run(
     Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor("float32", t.data, t.dims)])),
   );
-  return wins.map((_, i) => out[pageNames.output(levels, i)].data as Float32Array);
+  return pooling.tails.flatMap((regions, i) =>
+    regions.map((_, j) => out[pageNames.output(levels, i, j)].data as Float32Array)
+  );
 }
 
 /** Thresholds a window's output map over its core into a page-sized mask. */

@@ -13,7 +13,8 @@ import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare } from "../../lib/plan/ink_cover.ts";
-import { TAIL_HALO } from "../../lib/onnx/levels.ts";
+import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
+import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
 import { iou, median } from "../_bench.ts";
 
@@ -151,7 +152,7 @@ export async function textClock(
 function windowShares(): { tail: number; sums: number } {
   const m = registry.model("text-ppocrv4-det"), dims = [1, m.spec.input.channels, 640, 640];
   const { cost } = m.levels!, whole = m.counter.count(dims).flops, window = cost.window(dims).flops;
-  return { tail: (window - cost.window(dims, [4, 4]).flops) / whole, sums: window / whole - 1 };
+  return { tail: (window - cost.window(dims, [[TAIL_DUMMY, TAIL_DUMMY]]).flops) / whole, sums: window / whole - 1 };
 }
 
 function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floor"] {
@@ -291,19 +292,20 @@ export function textSection(results: TextImageResult[]): string[] {
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages), but only ` +
     "the model's front runs on all of a window: its tail (`lib/onnx/tail.ts`: the last stride-4 convolutions and the " +
     `head, the nodes whose outputs on a window's core need at most ${TAIL_HALO} px of image around it, ` +
-    pct(windowShares().tail) + " of the detector's FLOPs at 640²) runs on the core grown by " + TAIL_HALO +
-    " px, on maps the graph crops, and gives " +
-    "the core bitwise what it gives on the whole window; the pool of a map a tail convolution makes is summed from " +
+    pct(windowShares().tail) + ` of the detector's FLOPs at 640²) runs near the window's ink only: on up to ` +
+    `${TAIL_SLOTS} rectangles of its inked cells, each grown by ${TAIL_HALO} px, on maps the graph crops, and gives ` +
+    "them bitwise what it gives on the whole window (the mask is written there only: a cell without ink holds no " +
+    "text); the pool of a map a tail convolution makes is summed from " +
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
     "FLOPs there). The price is what runs: the front on the windows, the " +
-    "tail on their cores' regions, the pools' sums, the 1×1 runs. What is left is the page area near text that no " +
+    "tail on those regions, the pools' sums, the 1×1 runs. What is left is the page area near text that no " +
     "window covers, counted at the far-from-text value.",
     "",
     "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
     "`lib/plan/ink_cover.ts`): cells with ink " + pct(mean(shots.map((r) => r.floor.ink))) + "; the ink cover's " +
     "windows with no halo " + pct(mean(shots.map((r) => r.floor.halo0))) + ", with a 32 px halo " +
     pct(mean(shots.map((r) => r.floor.halo32))) + ", with the served " + DEFAULT_FOCUS_OPTIONS.pageHalo + " px halo " +
-    pct(mean(shots.map((r) => r.floor.served))) + ", which the tail on the cores brings to the default's " +
+    pct(mean(shots.map((r) => r.floor.served))) + ", which the tail near the ink brings to the default's " +
     pct(mean(shots.map((r) => r.runs.default.cost))) +
     " (above). The halo, not the cut, sets it: a halo that wide makes no " +
     "further cut of a window pay, and a smaller one loses the ≥ 0.97 line (`pageHalo` above); ≤ 70% lies between no " +

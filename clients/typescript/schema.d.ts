@@ -303,8 +303,8 @@ export interface components {
         executions: {
           model: string;
           shape: number[];
-          /** @description a window's tail region [H, W] where smaller than the window: the model's last layers run only there */
-          tail?: number[];
+          /** @description a window's tail regions [[H, W], ...] where not the whole window: the model's last layers run only there */
+          tails?: number[][];
           gflops: number;
         }[];
         glimpses: {

@@ -79,8 +79,11 @@ export interface Execution {
   model: string;
   /** Input shape [N, C, H, W]. */
   dims: number[];
-  /** A level-by-level window's tail region [H, W] (lib/onnx/tail.ts), where smaller than the window. */
-  tail?: number[];
+  /**
+   * A level-by-level window's tail regions [[H, W], ...] (lib/onnx/tail.ts), where not the whole window; each slot of
+   * the model's tail no region uses runs on a 16 px square, priced in `flops` but not listed.
+   */
+  tails?: number[][];
   flops: number;
   macs: number;
 }
@@ -238,11 +241,14 @@ export class Executor {
         return;
       }
       if (call.levels) {
-        // Each output covers its window's tail region (the whole window for a model without a tail).
-        out[b.call] = call.levels.tails.map((window, i) => {
-          const t = r.outputs[String(i)];
-          return { window, c: t.dims[1], data: t.data };
-        });
+        // Each output covers one of its window's tail regions (the whole window for a model without a tail): the
+        // windows' outputs in turn, each window's regions in order.
+        out[b.call] = call.levels.tails.flatMap((regions, i) =>
+          regions.map((window, j) => {
+            const t = r.outputs[`${i}.${j}`];
+            return { window, c: t.dims[1], data: t.data };
+          })
+        );
         return;
       }
       const first = Object.values(r.outputs)[0];
@@ -369,10 +375,10 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
   if ((call.scale ?? 1) !== 1 || (call.scaleY ?? 1) !== 1) throw new Error("level-by-level windows run at scale 1");
   const { cost } = m.levels;
   const parts: Execution[] = call.windows.map((w, i) => {
-    const dims = [1, c, w.h, w.w], tail = call.levels!.tails[i];
+    const dims = [1, c, w.h, w.w], tails = call.levels!.tails[i].map((t) => [t.h, t.w]);
     if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
-    const cut = tail.h !== w.h || tail.w !== w.w ? { tail: [tail.h, tail.w] } : {};
-    return { model: id, dims, ...cut, ...cost.window(dims, [tail.h, tail.w]) };
+    const whole = tails.length === 1 && tails[0][0] === w.h && tails[0][1] === w.w;
+    return { model: id, dims, ...(whole ? {} : { tails }), ...cost.window(dims, tails) };
   });
   const colours = call.levels!.colours.length / 4;
   parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });

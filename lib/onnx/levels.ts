@@ -27,6 +27,16 @@ import { modelTail, type TailCut } from "./tail.ts";
  */
 export const TAIL_HALO = 16;
 
+/**
+ * Regions a window's tail runs on, at most: the page graph holds this many copies of the tail per window (lib/onnx/
+ * page.ts), each on its own crop of the maps, so that the tail runs near the window's ink only, in a few rectangles
+ * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer runs the rest on a 16 px square. Mean
+ * served cost ÷ full with 3, 6 and 10 (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0`):
+ * tuning 0.831, 0.828, 0.826; validation 0.706, 0.690, 0.668 (one region per window: 0.851, 0.726). Six, not more:
+ * every copy adds its nodes to every run and to the graphs a worker loads.
+ */
+export const TAIL_SLOTS = 6;
+
 /** One global average pool: its output, the map it averages, its level. */
 export interface PooledVector {
   name: string;
@@ -63,9 +73,9 @@ export interface LevelGraphs {
   page: PageParts;
   /**
    * The model's tail (lib/onnx/tail.ts): px of image around a window's core it runs on (0: no tail, every node runs on
-   * the whole window), and the maps it crops to that region.
+   * the whole window), the maps it crops to that region, and how many regions per window a page graph runs it on.
    */
-  tail: { halo: number; cuts: TailCut[] };
+  tail: { halo: number; cuts: TailCut[]; slots: number };
 }
 
 /** Encoded nodes, each with the level it belongs to (and, per window, whether it runs on the tail's region). */
@@ -277,6 +287,8 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     },
     blank: pageBlank,
   };
-  const tailPart = tail.nodes.size ? { halo: tail.halo, cuts: tail.cuts } : { halo: 0, cuts: [] };
+  const tailPart = tail.nodes.size
+    ? { halo: tail.halo, cuts: tail.cuts, slots: TAIL_SLOTS }
+    : { halo: 0, cuts: [], slots: 1 };
   return { input: graphInputs[0], output: g.outputs[0].name, pools, levels, page, tail: tailPart };
 }

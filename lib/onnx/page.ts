@@ -24,8 +24,8 @@ export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page"
 export const pageNames = {
   /** Window `i`'s model input. */
   input: (g: PageSource, i: number) => `w${i}:${g.input}`,
-  /** Window `i`'s model output. */
-  output: (g: PageSource, i: number) => `w${i}:${g.output}`,
+  /** Window `i`'s model output: of its tail on region `j` where the model has a tail (lib/onnx/tail.ts). */
+  output: (g: PageSource, i: number, j = 0) => g.tail.halo ? `w${i}.${j}:${g.output}` : `w${i}:${g.output}`,
   /** The blank graph's input: one pixel per blank colour, [colours, C, 1, 1]. */
   blank: (g: PageSource) => `b:${g.input}`,
   /** Window `i`'s pooling weights at `stride`: [h·w, 1], its map's positions in row-major order. */
@@ -38,11 +38,11 @@ export const pageNames = {
    */
   shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
   /**
-   * Where window `i`'s tail region starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
+   * Where window `i`'s tail region `j` starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
    * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
    */
-  tailStarts: (stride: number, i: number) => `tail_starts:${stride}:${i}`,
-  tailEnds: (stride: number, i: number) => `tail_ends:${stride}:${i}`,
+  tailStarts: (stride: number, i: number, j: number) => `tail_starts:${stride}:${i}:${j}`,
+  tailEnds: (stride: number, i: number, j: number) => `tail_ends:${stride}:${i}:${j}`,
 };
 
 /** The distinct strides and kernels ([height, width]) of the pools summed from a convolution's input. */
@@ -83,25 +83,43 @@ export function pageShapes(
     });
   }
   for (const s of cutStrides(g)) {
-    windows.forEach((_, i) => shapes[pageNames.tailStarts(s, i)] = shapes[pageNames.tailEnds(s, i)] = [2]);
+    windows.forEach((_, i) => {
+      for (let j = 0; j < g.tail.slots; j++) {
+        shapes[pageNames.tailStarts(s, i, j)] = shapes[pageNames.tailEnds(s, i, j)] = [2];
+      }
+    });
   }
   windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
   return shapes;
 }
 
 /**
- * Crops that give each window's tail region its size `tails[i]` ([H, W]), from the window's corner: the values of a
- * page graph's tail inputs a cost count needs (the crops' sizes decide the tail's shapes; where they lie does not).
+ * Crops that give each window's tail regions their sizes `tails[i]` ([[H, W], ...], up to the model's tail slots; the
+ * rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail inputs a cost count needs
+ * (the crops' sizes decide the tail's shapes; where they lie does not).
  */
-export function tailValues(g: PageSource, tails: number[][]): Record<string, number[]> {
+export function tailValues(g: PageSource, tails: number[][][]): Record<string, number[]> {
   const values: Record<string, number[]> = {};
   for (const s of cutStrides(g)) {
-    tails.forEach(([h, w], i) => {
-      values[pageNames.tailStarts(s, i)] = [0, 0];
-      values[pageNames.tailEnds(s, i)] = [h / s, w / s];
+    tails.forEach((sizes, i) => {
+      slotted(g, sizes, [TAIL_DUMMY, TAIL_DUMMY]).forEach(([h, w], j) => {
+        values[pageNames.tailStarts(s, i, j)] = [0, 0];
+        values[pageNames.tailEnds(s, i, j)] = [h / s, w / s];
+      });
     });
   }
   return values;
+}
+
+/** Px on a side of the square at a window's corner a tail slot no region uses runs on. */
+export const TAIL_DUMMY = 16;
+
+/** `regions` filled up to the model's tail slots with `dummy` (a slot always runs). */
+export function slotted<T>(g: PageSource, regions: T[], dummy: T): T[] {
+  if (regions.length > g.tail.slots) {
+    throw new Error(`${regions.length} tail regions for a window, over the model's ${g.tail.slots} slots`);
+  }
+  return [...regions, ...Array.from({ length: g.tail.slots - regions.length }, () => dummy)];
 }
 
 /** Positions of the map at `stride` of an h×w input: the length of a window's pooling weights there. */
@@ -125,28 +143,42 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   // Nodes with a sort key: level, then windows before the blank graph and the pools, then their order in the file.
   const entries: { bytes: Uint8Array; key: number[] }[] = [];
   page.shared.forEach((b, j) => entries.push({ bytes: b, key: [-1, 0, j] }));
-  // The tail's nodes read the maps it cuts cropped to the window's tail region (`::tail`).
+  // The tail's nodes, once per slot j of a window, read the maps it cuts cropped to that slot's region (`::tail`); what
+  // they make is the slot's own (`w<i>.<j>:`).
   const cut = new Map(g.tail.cuts.map((c) => [c.name, c.stride]));
   if (cut.size) entries.push({ bytes: int64Constant(HW, [2, 3]), key: [-1, 1, 2] });
+  const isTail = (j: number) => page.window.tail?.[j] ?? false;
+  const windowMade = new Set(page.window.nodes.flatMap((b, j) => isTail(j) ? [] : nodeNames(b).outputs));
+  const count = page.window.nodes.length;
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
-    const renameTail = (t: string) => (cut.has(t) ? `w${i}:${t}::tail` : rename(t));
     page.window.nodes.forEach((b, j) => {
-      const tail = page.window.tail?.[j] ?? false;
-      entries.push({ bytes: renamed(b, tail ? renameTail : rename), key: [page.window.level[j], i, j] });
+      if (!isTail(j)) entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] });
     });
-    for (const s of cutStrides(g)) {
-      const starts = `w${i}:tail_starts:${s}`, ends = `w${i}:tail_ends:${s}`;
-      entries.push(
-        { bytes: node("Cast", [pageNames.tailStarts(s, i)], [starts], toInt64), key: [0, i, -2] },
-        { bytes: node("Cast", [pageNames.tailEnds(s, i)], [ends], toInt64), key: [0, i, -2] },
-      );
-    }
-    for (const [t, s] of cut) {
-      const crop = node("Slice", [`w${i}:${t}`, `w${i}:tail_starts:${s}`, `w${i}:tail_ends:${s}`, HW], [
-        `w${i}:${t}::tail`,
-      ]);
-      entries.push({ bytes: crop, key: [0, i, -1] });
+    for (let k = 0; k < (g.tail.halo ? g.tail.slots : 0); k++) {
+      const slot = `w${i}.${k}:`;
+      const renameTail = (t: string) =>
+        cut.has(t) ? `${slot}${t}::tail` : shared.has(t) || t === "" ? t : windowMade.has(t) ? rename(t) : slot + t;
+      page.window.nodes.forEach((b, j) => {
+        if (isTail(j)) {
+          entries.push({ bytes: renamed(b, renameTail), key: [page.window.level[j], i, (k + 1) * count + j] });
+        }
+      });
+      for (const s of cutStrides(g)) {
+        entries.push(
+          {
+            bytes: node("Cast", [pageNames.tailStarts(s, i, k)], [`${slot}tail_starts:${s}`], toInt64),
+            key: [0, i, -2],
+          },
+          { bytes: node("Cast", [pageNames.tailEnds(s, i, k)], [`${slot}tail_ends:${s}`], toInt64), key: [0, i, -2] },
+        );
+      }
+      for (const [t, s] of cut) {
+        const crop = node("Slice", [`w${i}:${t}`, `${slot}tail_starts:${s}`, `${slot}tail_ends:${s}`, HW], [
+          `${slot}${t}::tail`,
+        ]);
+        entries.push({ bytes: crop, key: [0, i, -1] });
+      }
     }
   }
   page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
@@ -184,9 +216,18 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     pageNames.blank(g),
     ...poolStrides(g).flatMap((s) => [...windows.map((i) => pageNames.weights(s, i)), pageNames.blankWeights(s)]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
-    ...cutStrides(g).flatMap((s) => windows.flatMap((i) => [pageNames.tailStarts(s, i), pageNames.tailEnds(s, i)])),
+    ...cutStrides(g).flatMap((s) =>
+      windows.flatMap((i) =>
+        Array.from({ length: g.tail.slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
+          .flat()
+      )
+    ),
   ];
-  const outputs = [...Array.from({ length: n }, (_, i) => pageNames.output(g, i)), ...extra];
+  const slots = g.tail.halo ? g.tail.slots : 1;
+  const outputs = [
+    ...windows.flatMap((i) => Array.from({ length: slots }, (_, j) => pageNames.output(g, i, j))),
+    ...extra,
+  ];
   return assemble({ ...page, nodes }, { inputs, outputs });
 }
 
@@ -262,9 +303,12 @@ export class PageCost {
     return { flops, macs };
   }
 
-  /** One window's part, its model input of shape `dims` [1, C, H, W], its tail region `tail` [H, W] (default: all). */
-  window(dims: number[], tail: number[] = dims.slice(2)): { flops: number; macs: number } {
-    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tail]));
+  /**
+   * One window's part, its model input of shape `dims` [1, C, H, W], its tail regions' sizes `tails` ([[H, W], ...];
+   * default: the whole window).
+   */
+  window(dims: number[], tails: number[][] = [dims.slice(2)]): { flops: number; macs: number } {
+    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tails]));
     const none = this.blank(1, dims[1]);
     return { flops: one.flops - none.flops, macs: one.macs - none.macs };
   }

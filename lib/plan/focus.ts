@@ -25,7 +25,14 @@ import {
   largestGlance,
   scaledCall,
 } from "./glance.ts";
-import { coverInk, type FocusGeometry, type FocusWindow, type InkCoverOptions, inkPooling } from "./ink_cover.ts";
+import {
+  coverInk,
+  type FocusGeometry,
+  type FocusWindow,
+  type InkCoverOptions,
+  inkPooling,
+  outputCores,
+} from "./ink_cover.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus (the ink cover's own: lib/plan/ink_cover.ts). */
@@ -237,7 +244,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // Under a smaller budget, the same cover with the largest narrower halo that fits, if any.
     const complete = o.unbudgeted === "ink" && exec.fits(Math.min(inkFlops, wholeFlops));
     const cover = complete
-      ? (inkFlops < wholeFlops ? { windows: inkPlan.windows, calls: inkCalls, halo: inkPlan.geo.halo } : null)
+      ? (inkFlops < wholeFlops ? { windows: inkPlan.windows, calls: inkCalls, geo: inkPlan.geo } : null)
       : o.unbudgeted === "ink" && pooling
       ? narrowerCover(model, image, maxExec, o, paged.ink, exec, wholeFlops)
       : null;
@@ -257,8 +264,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       }
       const [outs] = await running;
       if (windows) {
-        outs.forEach((out, i) => canvas.write(out, windows[i].core));
-        return finish(reportTiles(model, width, height, null, windows, cover!.halo), {
+        const cores = outputCores(cover!.geo, windows, cover!.calls[0]?.levels);
+        outs.forEach((out, i) => canvas.write(out, cores[i]));
+        return finish(reportTiles(model, width, height, null, windows, cover!.geo.halo), {
           full_res_share: fullShare(windows),
           unresolved_share: 0,
         }, minFlops);
@@ -326,14 +334,14 @@ function narrowerCover(
   ink: CellGrid,
   exec: PlanContext["exec"],
   wholeFlops: number,
-): { windows: FocusWindow[]; calls: WindowCall[]; halo: number } | null {
+): { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry } | null {
   for (const pageHalo of o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a)) {
     const { geo, windows } = coverInk(model, image, maxExec, { ...o, pageHalo }, ink);
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels) continue;
     const calls = focusCalls(model, windows, levels);
     const flops = exec.price(calls).flops;
-    if (flops < wholeFlops && exec.fits(flops)) return { windows, calls, halo: geo.halo };
+    if (flops < wholeFlops && exec.fits(flops)) return { windows, calls, geo };
   }
   return null;
 }

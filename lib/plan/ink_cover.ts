@@ -44,6 +44,12 @@ export interface FocusWindow {
   rect: CellRect;
   core: { x: number; y: number; w: number; h: number };
   window: { x: number; y: number; w: number; h: number };
+  /**
+   * Where the window runs level by level and its model has a tail (lib/onnx/tail.ts): the rectangles of its ink cells
+   * (px of the padded page, whole cells) the tail runs on, each grown by the tail's halo; the mask is written there
+   * only (a cell without ink holds no text).
+   */
+  parts?: { x: number; y: number; w: number; h: number }[];
 }
 
 /**
@@ -114,7 +120,52 @@ export function coverInk(
   const cell = o.cell ?? m;
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels);
   ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background);
-  return { geo, ink, windows: geo.cover(ink) };
+  const tail = poolsOverPage(model, o) ? model.levels!.graphs.tail : undefined;
+  const windows = geo.cover(ink);
+  if (!tail?.halo) return { geo, ink, windows };
+  return { geo, ink, windows: windows.map((f) => ({ ...f, parts: tailParts(ink, f.rect, tail.halo, tail.slots) })) };
+}
+
+/**
+ * What one more region of a window's tail costs, in px of tail region: the XY cut of a window's ink cells into tail
+ * regions weighs it against the area a cut saves. 16384 instead priced the tuning and validation pages 0.4 and 0.1
+ * points higher (lib/onnx/levels.ts `TAIL_SLOTS` has the command).
+ */
+const TAIL_REGION_PIXELS = 4096;
+
+/**
+ * The rectangles of `rect`'s ink cells a window's tail runs on, at most `slots`: XY cuts of those cells, each
+ * rectangle priced at its area grown by the tail's `halo` on every side, plus {@link TAIL_REGION_PIXELS} (doubled
+ * until the cut needs no more than `slots`).
+ */
+function tailParts(ink: CellGrid, rect: CellRect, halo: number, slots: number): FocusWindow["window"][] {
+  const c = ink.cell;
+  const on = new Uint8Array(rect.cols * rect.rows);
+  for (let y = 0; y < rect.rows; y++) {
+    for (let x = 0; x < rect.cols; x++) on[y * rect.cols + x] = ink.on[(y + rect.row) * ink.cols + x + rect.col];
+  }
+  const sub = { cols: rect.cols, rows: rect.rows, cell: c, on };
+  for (let extra = TAIL_REGION_PIXELS;; extra *= 2) {
+    const rects = coverCells(sub, (q) => (q.cols * c + 2 * halo) * (q.rows * c + 2 * halo) + extra);
+    if (rects.length > slots) continue;
+    return rects.map((q) => ({ x: (q.col + rect.col) * c, y: (q.row + rect.row) * c, w: q.cols * c, h: q.rows * c }));
+  }
+}
+
+/**
+ * The mask region each output of `windows`' run writes, in order: where they ran level by level (`levels`) with a
+ * tail, each window's parts (clipped to the image); else each window's core.
+ */
+export function outputCores(geo: FocusGeometry, windows: FocusWindow[], levels?: LevelPooling): FocusWindow["core"][] {
+  return windows.flatMap((f) =>
+    levels && f.parts
+      ? f.parts.map((p) => ({
+        ...p,
+        w: Math.min(geo.width, p.x + p.w) - p.x,
+        h: Math.min(geo.height, p.y + p.h) - p.y,
+      }))
+      : [f.core]
+  );
 }
 
 /** The share of the padded page the windows' model input takes (at most 1): what a cover pays, before any 1×1 runs. */
@@ -152,14 +203,16 @@ export function inkPooling(
     w: r.cols * cell,
     h: r.rows * cell,
   }));
-  // The model's tail runs on each counted region grown by the tail's halo, inside its window (lib/onnx/tail.ts).
+  // The model's tail runs on each of a window's parts (its counted region where it has none) grown by the tail's
+  // halo, inside the window (lib/onnx/tail.ts).
   const t = model.levels!.graphs.tail.halo;
-  const tails = windows.map(({ window: w }, i) => {
-    if (!t) return w;
-    const c = counted[i];
-    const x0 = Math.max(w.x, c.x - t), y0 = Math.max(w.y, c.y - t);
-    const x1 = Math.min(w.x + w.w, c.x + c.w + t), y1 = Math.min(w.y + w.h, c.y + c.h + t);
-    return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+  const tails = windows.map(({ window: w, parts }, i) => {
+    if (!t) return [w];
+    return (parts ?? [counted[i]]).map((c) => {
+      const x0 = Math.max(w.x, c.x - t), y0 = Math.max(w.y, c.y - t);
+      const x1 = Math.min(w.x + w.w, c.x + c.w + t), y1 = Math.min(w.y + w.h, c.y + c.h + t);
+      return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+    });
   });
   return {
     page: { w: geo.padW, h: geo.padH },

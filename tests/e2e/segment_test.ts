@@ -109,13 +109,13 @@ Deno.test({
       assert.equal(body.plan.mode, "adaptive");
       // The windows' runs at their shapes and the blank part on its colours: one run of the page graph of that many
       // windows, counted whole here.
-      type Run = { model: string; shape: number[]; tail?: number[] };
+      type Run = { model: string; shape: number[]; tails?: number[][] };
       const blanks = body.plan.executions.filter((e: Run) => e.model.endsWith(":blank"));
       const windows: Run[] = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank"));
       const runs = windows.map((e) => e.shape);
-      // Each window's tail (the model's last layers) runs on a region around its core, reported where smaller.
-      const tails = windows.map((e) => e.tail ?? e.shape.slice(2));
-      assert.ok(windows.some((e) => e.tail), "the tail runs on less than a window");
+      // Each window's tail (the model's last layers) runs on regions around its ink, reported where not the window.
+      const tails = windows.map((e) => e.tails ?? [e.shape.slice(2)]);
+      assert.ok(windows.some((e) => e.tails), "the tail runs on less than a window");
       const g = textModel.levels!.graphs;
       const recount = CostCounter.fromBytes(pageGraph(g, runs.length))
         .count(pageShapes(g, runs, blanks[0].shape[0], 3), tailValues(g, tails)).flops;

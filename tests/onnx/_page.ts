@@ -7,7 +7,7 @@ export type PageJob = Pick<LevelsInput, "windows" | "counted" | "tails" | "page"
 
 /**
  * A job of windows over a `w`×`h` page (multiples of 32) of one blank colour; each window counts itself first and runs
- * its tail on all of itself unless `regions` says otherwise.
+ * its tail on all of itself (one region) unless `regions` says otherwise.
  */
 export function uniformJob(
   windows: Window[],
@@ -19,7 +19,7 @@ export function uniformJob(
   return {
     windows,
     counted: regions.counted ?? windows,
-    tails: regions.tails ?? windows,
+    tails: regions.tails ?? windows.map((w) => [w]),
     page: { w, h },
     cell: 32,
     cellColour: new Uint8Array((w / 32) * (h / 32)),

@@ -10,7 +10,7 @@ import { levelGraphs, type PageParts } from "../../lib/onnx/levels.ts";
 import { pageGraph, pageNames, pageShapes, type PageSource, tailValues } from "../../lib/onnx/page.ts";
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
-import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
+import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
 import { blankPixels, ownership, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
@@ -19,6 +19,8 @@ import { iou } from "../../bench/_bench.ts";
 import { textImage } from "../_util.ts";
 import { type PageJob, uniformJob } from "./_page.ts";
 
+/** Window 0's copy of a pool's map in a page graph (one the tail makes is its first region's: lib/onnx/page.ts). */
+const mapName = (p: { map: string; conv?: unknown }) => p.conv ? `w0.0:${p.map}` : `w0:${p.map}`;
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;
@@ -77,7 +79,7 @@ Deno.test("page weights: every page position once, by the window that counts it,
   const job = {
     windows: [{ x: 0, y: 0, w: 5, h: 4 }, { x: 4, y: 0, w: 5, h: 4 }],
     counted: [{ x: 0, y: 0, w: 4, h: 4 }, { x: 4, y: 0, w: 4, h: 4 }],
-    tails: [{ x: 0, y: 0, w: 5, h: 4 }, { x: 4, y: 0, w: 5, h: 4 }],
+    tails: [[{ x: 0, y: 0, w: 5, h: 4 }], [{ x: 4, y: 0, w: 5, h: 4 }]],
     page: { w: 12, h: 4 },
     cell: 4,
     cellColour: new Uint8Array([0, 0, 1]),
@@ -91,7 +93,7 @@ Deno.test("page weights: every page position once, by the window that counts it,
     output: "y",
     pools: [{ name: "v", map: "m", level: 0, channels: 1, stride: 1 }],
     page: {} as PageParts,
-    tail: { halo: 0, cuts: [] },
+    tail: { halo: 0, cuts: [], slots: 1 },
   };
   const blankInput = { dims: [2, 3, 1, 1], data: new Float32Array(6) };
   const feeds = pageFeeds(src, job, [], blankInput);
@@ -152,7 +154,7 @@ withSessions(
     // The price (a window's part plus the blank part) is the page graph counted whole, for one window and for two;
     // a window costs the whole model plus the pools' weighted sums in place of their averages (under 0.1 % more).
     const cost = text.levels!.cost;
-    const counted = (windows: number[][], colours: number, tails = windows.map((d) => d.slice(2))) =>
+    const counted = (windows: number[][], colours: number, tails = windows.map((d) => [d.slice(2)])) =>
       CostCounter.fromBytes(pageGraph(g, windows.length))
         .count(pageShapes(g, windows, colours, 3), tailValues(g, tails)).flops;
     assert.equal(cost.window(dims).flops + cost.blank(1, 3).flops, counted([dims], 1));
@@ -162,8 +164,8 @@ withSessions(
       counted([dims, other], 2),
     );
     // A window whose tail runs on part of it (lib/onnx/tail.ts) is priced at that part.
-    assert.equal(cost.window(dims, [192, 320]).flops + cost.blank(1, 3).flops, counted([dims], 1, [[192, 320]]));
-    assert.ok(cost.window(dims, [192, 320]).flops < cost.window(dims).flops);
+    assert.equal(cost.window(dims, [[192, 320]]).flops + cost.blank(1, 3).flops, counted([dims], 1, [[[192, 320]]]));
+    assert.ok(cost.window(dims, [[192, 320]]).flops < cost.window(dims).flops);
     const whole = text.counter.count(dims).flops;
     assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.015, `${cost.window(dims).flops}`);
     assert.ok(cost.blank(2, 3).flops > 0 && cost.blank(2, 3).flops < whole * 1e-3);
@@ -178,10 +180,10 @@ withSessions("levels: the blank graph on one pixel is the maps deep inside a pag
   const out = await s.page(
     page,
     uniformJob([{ x: 0, y: 0, w: P, h: P }], P, P, colour),
-    g.pools.flatMap((p) => [`w0:${p.map}`, `b:${p.map}`]),
+    g.pools.flatMap((p) => [mapName(p), `b:${p.map}`]),
   );
   for (const p of g.pools) {
-    const m = out[`w0:${p.map}`], [, C, h, w] = m.dims, v = out[`b:${p.map}`], plane = v.dims[2] * v.dims[3];
+    const m = out[mapName(p)], [, C, h, w] = m.dims, v = out[`b:${p.map}`], plane = v.dims[2] * v.dims[3];
     for (let c = 0; c < C; c++) {
       const centre = m.data[c * h * w + (h >> 1) * w + (w >> 1)], blank = v.data[c * plane];
       assert.ok(Math.abs(centre - blank) <= 1e-3 * (Math.abs(centre) + 1e-2), `${p.map}[${c}]: ${centre} vs ${blank}`);
@@ -213,18 +215,22 @@ withSessions(
       return { dims: [1, 3, w.h, w.w], data: windowsTensor(img, fmt, [w], w.h, w.w) };
     };
     const pageOut = await s.page(img, { ...pooling, windows: windows.map((f) => f.window) });
-    const page = windows.map((_, i) => pageOut[pageNames.output(g, i)]);
-    // A page graph's window output covers the window's tail region.
+    const page = pooling.tails.flatMap((regions, i) => regions.map((_, j) => pageOut[pageNames.output(g, i, j)]));
+    // A page graph's outputs cover each window's tail regions, written on their cores.
     // One run at a time, as in a worker (a session whose arena is being given back must not be running).
     const alone: Record<string, Tensor>[] = [];
     for (const i of windows.keys()) alone.push(await s.full.run(input(i).data, input(i).dims));
     const runs = [
-      { outs: page.map((t) => t.data), regions: pooling.tails },
-      { outs: alone.map((o) => Object.values(o)[0].data), regions: windows.map((f) => f.window) },
+      { outs: page.map((t) => t.data), regions: pooling.tails.flat(), cores: outputCores(geo, windows, pooling) },
+      {
+        outs: alone.map((o) => Object.values(o)[0].data),
+        regions: windows.map((f) => f.window),
+        cores: windows.map((f) => f.core),
+      },
     ];
-    const masks = runs.map(({ outs, regions }) => {
+    const masks = runs.map(({ outs, regions, cores }) => {
       const mask = new Uint8Array(W * img.height), want = new Uint8Array(W * img.height);
-      windows.forEach(({ core }, i) => {
+      cores.forEach((core, i) => {
         const win = regions[i];
         for (let y = core.y; y < core.y + core.h; y++) {
           for (let x = core.x; x < core.x + core.w; x++) {

@@ -61,7 +61,7 @@ Deno.test("tail: the detector's last stride-4 convolutions and its head, near ha
   assert.ok(g.tail.cuts.some((c) => c.name === pooled[0].conv!.input));
   // A window's price falls with its tail region's area.
   const dims = [1, 3, 640, 640], whole = text.counter.count(dims).flops;
-  const full = text.levels!.cost.window(dims).flops, half = text.levels!.cost.window(dims, [320, 640]).flops;
+  const full = text.levels!.cost.window(dims).flops, half = text.levels!.cost.window(dims, [[320, 640]]).flops;
   const share = (full - half) / (whole / 2);
   assert.ok(share > 0.4 && share < 0.55, `tail share ${share}`);
 });
@@ -78,17 +78,21 @@ Deno.test({
     const img = await decodeImage(new Uint8Array(await doc.image.encode()));
     const win = { x: 0, y: 0, w: 640, h: 480 }, core = { x: 128, y: 160, w: 384, h: 128 };
     const h = TAIL_HALO, inset = { x: core.x - h, y: core.y - h, w: core.w + 2 * h, h: core.h + 2 * h };
-    const job = (tail: typeof win) =>
-      uniformJob([win], 640, 480, [255, 255, 255, 255], { counted: [core], tails: [tail] });
     const input = { dims: [1, 3, 480, 640], data: windowsTensor(img, text.spec.input, [win], 480, 640) };
     const rt = nodeRuntime();
     // The maps the tail reads, as it reads them, besides the output; the pools of maps the tail makes, and the maps.
-    const cuts = g.tail.cuts.map((c) => `w0:${c.name}::tail`);
+    // (What the tail makes and reads is its region's own: the first region's, `w0.0:`.)
+    const cuts = g.tail.cuts.map((c) => `w0.0:${c.name}::tail`);
     const pooled = g.pools.filter((p) => p.conv);
-    const s = await rt.load(pageGraph(g, 1, [...cuts, ...pooled.flatMap((p) => [p.name, `w0:${p.map}`])]), 2);
-    const run = async (tail: typeof win) =>
-      await s.runFeeds(pageFeeds(g, job(tail), [input], blankPixels(job(tail).colours, text.spec.input)));
-    const whole = await run(win), cropped = await run(inset);
+    const s = await rt.load(pageGraph(g, 1, [...cuts, ...pooled.flatMap((p) => [p.name, `w0.0:${p.map}`])]), 2);
+    const run = async (...tails: (typeof win)[]) => {
+      const j = uniformJob([win], 640, 480, [255, 255, 255, 255], { counted: [core], tails: [tails] });
+      return await s.runFeeds(pageFeeds(g, j, [input], blankPixels(j.colours, text.spec.input)));
+    };
+    // The core in two halves, each with its own region (two of the tail's slots): the same again on each half.
+    const halves = [{ ...core, w: core.w / 2 }, { ...core, x: core.x + core.w / 2, w: core.w / 2 }];
+    const grown = halves.map((c) => ({ x: c.x - h, y: c.y - h, w: c.w + 2 * h, h: c.h + 2 * h }));
+    const whole = await run(win), cropped = await run(inset), split = await run(...grown);
     await s.release();
     // Each cut map cropped to the region, exactly: what the rest of the model made there, at the map's stride.
     g.tail.cuts.forEach((c, k) => {
@@ -107,7 +111,7 @@ Deno.test({
     });
     // Where the window covers the page, its pool is the map's mean (summed from the convolution's input).
     for (const p of pooled) {
-      const map = whole[`w0:${p.map}`], [, C, mh, mw] = map.dims, plane = mh * mw;
+      const map = whole[`w0.0:${p.map}`], [, C, mh, mw] = map.dims, plane = mh * mw;
       for (let ch = 0; ch < C; ch++) {
         let sum = 0;
         for (let k = 0; k < plane; k++) sum += map.data[ch * plane + k];
@@ -121,16 +125,24 @@ Deno.test({
     const out = pageNames.output(g, 0);
     assert.deepEqual(cropped[out].dims, [1, 1, inset.h, inset.w]);
     // The core's output, read from each at its place: the same.
-    let worst = 0, inked = 0;
-    for (let y = 0; y < core.h; y++) {
-      for (let x = 0; x < core.w; x++) {
-        const p = whole[out].data[(core.y + y) * win.w + core.x + x];
-        const q = cropped[out].data[(core.y - inset.y + y) * inset.w + core.x - inset.x + x];
-        worst = Math.max(worst, Math.abs(p - q));
-        if (p > 0.3) inked++;
+    const compare = (c: typeof core, region: typeof core, got: Float32Array) => {
+      let worst = 0, inked = 0;
+      for (let y = 0; y < c.h; y++) {
+        for (let x = 0; x < c.w; x++) {
+          const p = whole[out].data[(c.y + y) * win.w + c.x + x];
+          const q = got[(c.y - region.y + y) * region.w + c.x - region.x + x];
+          worst = Math.max(worst, Math.abs(p - q));
+          if (p > 0.3) inked++;
+        }
       }
-    }
-    assert.ok(inked > 1000, `${inked} text pixels in the core`);
-    assert.ok(worst < 1e-5, `largest difference ${worst}`);
+      return { worst, inked };
+    };
+    const one = compare(core, inset, cropped[out].data);
+    assert.ok(one.inked > 1000, `${one.inked} text pixels in the core`);
+    assert.ok(one.worst < 1e-5, `largest difference ${one.worst}`);
+    halves.forEach((c, j) => {
+      const { worst, inked } = compare(c, grown[j], split[pageNames.output(g, 0, j)].data);
+      assert.ok(inked > 300 && worst < 1e-5, `half ${j}: ${inked} text pixels, largest difference ${worst}`);
+    });
   },
 });

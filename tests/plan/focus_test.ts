@@ -18,7 +18,7 @@ import {
   inkCells,
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
-import { coverInk, inkPooling } from "../../lib/plan/ink_cover.ts";
+import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
 import type { LevelsInput, ModelInput, Tensor } from "../../workers/protocol.ts";
@@ -111,6 +111,21 @@ Deno.test("glance scale: ½, or ¼ for images far above the reference size or ov
   assert.deepEqual([w.w % 64, w.h % 64], [0, 0], "the scaled glance is a multiple of 32");
 });
 
+Deno.test("the tail's regions: a window's inked cells in few rectangles, the mask written there only", () => {
+  // Two bands of ink 128 px apart: one window or two, but the blank band between them is no tail region's.
+  const image = page(640, 480, [{ x: 64, y: 64, w: 400, h: 64 }, { x: 64, y: 256, w: 400, h: 64 }]);
+  const o = DEFAULT_FOCUS_OPTIONS;
+  const { geo, ink, windows } = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o);
+  const parts = windows.flatMap((f) => f.parts ?? []);
+  assert.equal(parts.length, 2);
+  for (const p of parts) assert.ok(p.y + p.h <= 160 || p.y >= 224, `${JSON.stringify(p)} spans the blank band`);
+  const levels = inkPooling(text, geo, ink, windows, o)!;
+  assert.deepEqual(outputCores(geo, windows, levels), parts);
+  assert.deepEqual(levels.tails.flat().map((r) => [r.w, r.h]), parts.map((p) => [p.w + 32, p.h + 32]));
+  // Without level-by-level pooling each window writes its whole core.
+  assert.deepEqual(outputCores(geo, windows), windows.map((f) => f.core));
+});
+
 Deno.test("no budget: only the ink runs, on haloed windows aligned to the model's multiple, cheaper than full", async () => {
   const image = page(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
   const pool = new RecordingPool();
@@ -128,6 +143,15 @@ Deno.test("no budget: only the ink runs, on haloed windows aligned to the model'
   job.counted.forEach((c, i) => {
     const win = job.windows[i];
     assert.ok(c.x >= win.x && c.y >= win.y && c.x + c.w <= win.x + win.w && c.y + c.h <= win.y + win.h);
+  });
+  // Its tail runs on up to the model's slots of regions inside it, each its inked cells grown by the tail's halo:
+  // here one block of ink per window, so one region, smaller than the window.
+  job.tails.forEach((regions, i) => {
+    const win = job.windows[i], c = job.counted[i], t = text.levels!.graphs.tail.halo;
+    assert.equal(regions.length, 1);
+    const [r] = regions;
+    assert.ok(r.x >= win.x && r.y >= win.y && r.x + r.w <= win.x + win.w && r.y + r.h <= win.y + win.h);
+    assert.ok(r.w * r.h < win.w * win.h && r.w <= c.w + 2 * t && r.h <= c.h + 2 * t);
   });
   const ran = outcome.tiles.filter((t) => t.model !== null);
   assert.ok(ran.every((t) => t.scale === 1 && t.halo === DEFAULT_FOCUS_OPTIONS.pageHalo));
