@@ -4,9 +4,9 @@
 // onnxruntime-node that crossing cost +11–15 % of a window's model time (a 736×1984 window's first segment alone
 // handed out 45 MB); here nothing but the windows' outputs leaves the runtime.
 //
-// The graph holds one copy of the model's runtime nodes per window (tensor names prefixed `w<i>:`; the tail's, lib/onnx/
-// tail.ts, once per tail slot `j` of the window, `w<i>.<j>:`), the nodes
-// computable from weights once, and the blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour).
+// The graph holds one copy of the model's runtime nodes per window (tensor names prefixed `w<i>:`; its tail's,
+// lib/onnx/tail.ts, one per tail slot `j` of the window, `w<i>.<j>:`), the nodes computable from weights once, and the
+// blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour).
 // Each pool becomes a weighted sum over the page: per window, its map (flattened to [1, C, h·w]) times a column of
 // weights — 1 ÷ page positions where the window counts the position, 0 elsewhere (workers/levels.ts `pageFeeds`) —
 // plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The weights are
