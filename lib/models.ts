@@ -6,7 +6,7 @@ import { z } from "zod";
 import { CostCounter } from "./onnx/mod.ts";
 import { LevelGraphError, type LevelGraphs, levelGraphs } from "./onnx/levels.ts";
 import { foldElementwise } from "./onnx/fuse.ts";
-import { PageCost } from "./onnx/page.ts";
+import { PageCost } from "./onnx/page_cost.ts";
 import type { WorkerModel } from "../workers/protocol.ts";
 import { NotFoundError } from "./errors.ts";
 

@@ -16,7 +16,6 @@ import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 import { assemble } from "./_splice.ts";
 import type { LevelGraphs, PooledConv, PooledVector } from "./levels.ts";
-import { CostCounter } from "./counter.ts";
 
 /** What a page graph is built from (what the workers get of a model's level cut). */
 export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page" | "tail">;
@@ -188,7 +187,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     { bytes: int64Constant(VECTOR, [0, 0, 1, 1]), key: [-1, 1, 1] },
   );
   // Each pool's sum runs blank page first, then adds the windows one by one: a window's nodes and their cost are then
-  // the same in every page graph (see PageCost), whatever the number of windows.
+  // the same in every page graph (see lib/onnx/page_cost.ts), whatever the number of windows.
   g.pools.forEach((p, j) => {
     const at = (q: number) => ({ key: [p.level, n + 1, g.pools.length * q + j] });
     const acc = (i: number) => (i === n ? p.name : `${p.name}::acc${i}`);
@@ -281,38 +280,6 @@ function convSum(p: PooledVector, c: PooledConv, i: number, weights: string, out
     node("Mul", [`${pre}:b`, `${at}:weight`], [`${at}:bias`]),
     node("Add", [`${at}:sum4`, `${at}:bias`], [out]),
   ];
-}
-
-/**
- * What a page graph computes, counted from its graph: a window's nodes (its copy of the model's, its share of the
- * pools' sums) cost the same in a page graph of any number of windows, so a page graph's cost is each window's plus
- * its blank part's. Counted as differences of two graphs: the page graph of no window (the blank part alone) and of
- * one.
- */
-export class PageCost {
-  readonly #none: CostCounter;
-  readonly #one: CostCounter;
-
-  constructor(readonly g: PageSource) {
-    this.#none = CostCounter.fromBytes(pageGraph(g, 0));
-    this.#one = CostCounter.fromBytes(pageGraph(g, 1));
-  }
-
-  /** The blank part on `colours` pixels of a `channels`-channel input. */
-  blank(colours: number, channels: number): { flops: number; macs: number } {
-    const { flops, macs } = this.#none.count(pageShapes(this.g, [], colours, channels));
-    return { flops, macs };
-  }
-
-  /**
-   * One window's part, its model input of shape `dims` [1, C, H, W], its tail regions' sizes `tails` ([[H, W], ...];
-   * default: the whole window).
-   */
-  window(dims: number[], tails: number[][] = [dims.slice(2)]): { flops: number; macs: number } {
-    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tails]));
-    const none = this.blank(1, dims[1]);
-    return { flops: one.flops - none.flops, macs: one.macs - none.macs };
-  }
 }
 
 /**
