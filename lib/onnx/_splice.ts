@@ -105,6 +105,50 @@ export class RawModel {
   }
 }
 
+/** An encoded node (a GraphProto node field) of the default domain, named `name` (default: its first output). */
+export function opNode(
+  op: string,
+  inputs: string[],
+  outputs: string[],
+  attributes: Uint8Array[] = [],
+  name = outputs[0],
+): Uint8Array {
+  return lenField(1, [
+    ...inputs.map((t) => lenField(1, t)),
+    ...outputs.map((t) => lenField(2, t)),
+    lenField(3, name),
+    lenField(4, op),
+    ...attributes,
+  ]);
+}
+
+/** An encoded INT attribute. */
+export function intAttribute(name: string, v: number): Uint8Array {
+  return lenField(5, [lenField(1, name), varintField(3, v), varintField(20, AttributeType.INT)]);
+}
+
+/** An encoded FLOAT attribute. */
+export function floatAttribute(name: string, v: number): Uint8Array {
+  const f = new Uint8Array(5);
+  f[0] = 2 * 8 + 5; // field 2, fixed32
+  new DataView(f.buffer).setFloat32(1, v, true);
+  return lenField(5, [lenField(1, name), f, varintField(20, AttributeType.FLOAT)]);
+}
+
+const ioDecoder = new TextDecoder();
+
+/** The op type, inputs and outputs of an encoded node (a GraphProto node field). */
+export function nodeIo(node: Uint8Array): { opType: string; inputs: string[]; outputs: string[] } {
+  const out = { opType: "", inputs: [] as string[], outputs: [] as string[] };
+  for (const f of rawFields(payloadOf({ field: 1, raw: node }))) {
+    const s = () => ioDecoder.decode(payloadOf(f));
+    if (f.field === 1) out.inputs.push(s());
+    else if (f.field === 2) out.outputs.push(s());
+    else if (f.field === 4) out.opType = s();
+  }
+  return out;
+}
+
 /** An encoded node (a GraphProto node field) of op Constant holding a float tensor, named `name` as is its output. */
 export function constantNode(name: string, dims: number[], values: Float32Array): Uint8Array {
   const tensor = [

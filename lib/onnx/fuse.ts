@@ -22,7 +22,6 @@
 // change. Float rounding differs from the unfolded graph in the last bits (a weight scaled before, not a sum after).
 
 import {
-  AttributeType,
   DataType,
   decodeModel,
   nodeInts,
@@ -32,8 +31,8 @@ import {
   type OnnxTensor,
   tensorValues,
 } from "./proto.ts";
-import { constantNode, RawModel } from "./_splice.ts";
-import { concatBytes, lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
+import { constantNode, floatAttribute, intAttribute, nodeIo, opNode, RawModel } from "./_splice.ts";
+import { concatBytes, lenField, payloadOf, rawFields } from "./_wire.ts";
 
 /**
  * `bytes` with the runs above folded, or `bytes` itself when the graph has none.
@@ -90,6 +89,13 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     return [scale, beta.map((v, c) => v - mean[c] * scale[c])];
   };
 
+  /** Channel `c` of a per-channel value (length 1: the same for every channel). */
+  const at = (x: Float32Array, c: number) => x[x.length > 1 ? c : 0];
+  /** A Mul or Add by a scalar constant. */
+  const isStep = (k: number) =>
+    ["Mul", "Add"].includes(g.nodes[k].opType) &&
+    g.nodes[k].inputs.some((t) => scalarWith(g.nodes[k], t) !== undefined);
+
   const skip = new Set<number>();
   /** Folded kernels and biases by what they are made of: copies of one layer (a page graph's windows) share them. */
   const made = new Map<string, string>();
@@ -111,8 +117,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
       const v = bn || step.opType !== "Mul" && step.opType !== "Add" ? undefined : channelsWith(step, last);
       if (!bn && (!v || (!perChannel && v.length !== 1))) break;
       const [s, b] = bn ?? (step.opType === "Mul" ? [v!, Float32Array.of(0)] : [Float32Array.of(1), v!]);
-      const n = Math.max(scale.length, s.length, b.length),
-        at = (x: Float32Array, c: number) => x[x.length > 1 ? c : 0];
+      const n = Math.max(scale.length, s.length, b.length);
       if ([scale, s, b].some((x) => x.length !== 1 && x.length !== n)) break;
       [scale, shift] = [
         Float32Array.from({ length: n }, (_, c) => at(scale, c) * at(s, c)),
@@ -149,9 +154,6 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     const x = n.inputs.find((t) => scalarWith(n, t) !== undefined);
     const p = x === undefined ? undefined : raw.producer.get(x);
     // A run starts at its first step; one right after a convolution folds into that convolution (below).
-    const isStep = (k: number) =>
-      ["Mul", "Add"].includes(g.nodes[k].opType) &&
-      g.nodes[k].inputs.some((t) => scalarWith(g.nodes[k], t) !== undefined);
     if (x === undefined || (p !== undefined && (isStep(p) || kernelOf(g.nodes[p])))) return;
     const run = affineAfter(x, false, n), readBy = readers.get(run.last) ?? [];
     const [scale, shift] = [run.scale[0], run.shift[0]];
@@ -169,9 +171,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     replace.set(run.steps[0], [
       constantNode(`${name}_w`, [channels, 1, 1, 1], new Float32Array(channels).fill(scale)),
       constantNode(`${name}_b`, [channels], new Float32Array(channels).fill(shift)),
-      encodeNode(name, "Conv", [x, `${name}_w`, `${name}_b`], run.last, [
-        lenField(5, [lenField(1, "group"), varintField(3, channels), varintField(20, AttributeType.INT)]),
-      ]),
+      opNode("Conv", [x, `${name}_w`, `${name}_b`], [run.last], [intAttribute("group", channels)], name),
     ]);
     run.steps.slice(1).forEach((k) => skip.add(k));
   });
@@ -181,14 +181,17 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     if (!kernel) return;
     const { w, b, dims, outChannels, channelOf } = kernel;
     const before = inputAffine.get(i) ?? { scale: 1, shift: 0, from: conv.inputs[0] };
-    const { scale, shift, last, steps } = affineAfter(conv.outputs[0], true);
-    if ((!steps.length && !inputAffine.has(i)) || (scale.length !== 1 && scale.length !== outChannels)) return;
+    let { scale, shift, last, steps } = affineAfter(conv.outputs[0], true);
+    // An affine with another channel count stays (the input's affine, taken in already, still folds).
+    if (scale.length !== 1 && scale.length !== outChannels) {
+      [scale, shift, last, steps] = [Float32Array.of(1), Float32Array.of(0), conv.outputs[0], []];
+    }
+    if (!steps.length && !inputAffine.has(i)) return;
     const key = `${conv.inputs[1]}|${conv.inputs[2] ?? ""}|${before.scale}|${before.shift}|${scale}|${shift}`;
     let name = made.get(key);
     const out: Uint8Array[] = [];
     if (!name) {
       made.set(key, name = `${last}::folded`);
-      const at = (x: Float32Array, c: number) => x[x.length > 1 ? c : 0];
       const sums = new Float64Array(outChannels);
       if (before.shift) w.forEach((v, k) => sums[channelOf(k)] += v);
       const bias = Float32Array.from(
@@ -216,10 +219,8 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
     if (!mul.inputs.includes(x) || mul.inputs.length !== 2) return;
     const div = only(mul.outputs[0]), six = div && constant(div.inputs[1]);
     if (!div || div.opType !== "Div" || div.inputs[0] !== mul.outputs[0] || six?.length !== 1 || six[0] !== 6) return;
-    replace.set(add, [encodeNode(`${clip.outputs[0]}::hard_sigmoid`, "HardSigmoid", [x], clip.outputs[0], [
-      floatAttribute("alpha", 1 / 6),
-      floatAttribute("beta", 0.5),
-    ])]);
+    const hardSigmoid = [floatAttribute("alpha", 1 / 6), floatAttribute("beta", 0.5)];
+    replace.set(add, [opNode("HardSigmoid", [x], [clip.outputs[0]], hardSigmoid, `${clip.outputs[0]}::hard_sigmoid`)]);
     replace.set(index.get(mul)!, [withIo(raw.node(index.get(mul)!), [x, clip.outputs[0]], [div.outputs[0]])]);
     skip.add(i).add(index.get(div)!);
   });
@@ -234,7 +235,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
       const v = mul.inputs.find((t) => t !== x)!, name = `${add.outputs[0]}::plus_one`;
       replace.set(m!, [
         constantNode(`${name}_1`, [], Float32Array.of(1)),
-        encodeNode(name, "Add", [v, `${name}_1`], name),
+        opNode("Add", [v, `${name}_1`], [name]),
         withIo(raw.node(m!), [x, name], [add.outputs[0]]),
       ]);
       skip.add(i);
@@ -246,7 +247,7 @@ export function foldElementwise(bytes: Uint8Array): Uint8Array {
   const nodes = g.nodes.flatMap((_, i) => skip.has(i) ? [] : replace.get(i) ?? [raw.node(i)]);
   // Constants and initializers the folded nodes read only are dropped with them.
   const read = new Set<string>(g.outputs.map((o) => o.name));
-  const decoded = nodes.map((n) => decodeNodeIo(n));
+  const decoded = nodes.map(nodeIo);
   decoded.forEach((n) => n.inputs.forEach((t) => read.add(t)));
   const live = nodes.filter((_, k) => decoded[k].opType !== "Constant" || decoded[k].outputs.some((o) => read.has(o)));
   const top = rawFields(bytes);
@@ -270,35 +271,6 @@ function floats(t: OnnxTensor): Float32Array | undefined {
   return v && Float32Array.from(v);
 }
 
-/** An encoded node of the default domain. */
-function encodeNode(
-  name: string,
-  op: string,
-  inputs: string[],
-  out: string,
-  attributes: Uint8Array[] = [],
-): Uint8Array {
-  return lenField(1, [
-    ...inputs.map((t) => lenField(1, t)),
-    lenField(2, out),
-    lenField(3, name),
-    lenField(4, op),
-    ...attributes,
-  ]);
-}
-
-/** An encoded FLOAT attribute. */
-const floatAttribute = (name: string, v: number) =>
-  lenField(5, [lenField(1, name), floatField(2, v), varintField(20, AttributeType.FLOAT)]);
-
-/** A fixed32 float field. */
-function floatField(field: number, v: number): Uint8Array {
-  const out = new Uint8Array(5);
-  out[0] = field * 8 + 5;
-  new DataView(out.buffer).setFloat32(1, v, true);
-  return out;
-}
-
 /** A raw GraphProto node field with its inputs and outputs replaced (name, op, attributes and domain kept). */
 function withIo(node: Uint8Array, inputs: string[], outputs: string[]): Uint8Array {
   const fields = rawFields(payloadOf({ field: 1, raw: node })).filter((f) => f.field !== 1 && f.field !== 2);
@@ -307,17 +279,4 @@ function withIo(node: Uint8Array, inputs: string[], outputs: string[]): Uint8Arr
     ...outputs.map((t) => lenField(2, t)),
     ...fields.map((f) => f.raw),
   ]);
-}
-
-/** The op type, inputs and outputs of a raw GraphProto node field. */
-function decodeNodeIo(node: Uint8Array): { opType: string; inputs: string[]; outputs: string[] } {
-  const dec = new TextDecoder();
-  const out = { opType: "", inputs: [] as string[], outputs: [] as string[] };
-  for (const f of rawFields(payloadOf({ field: 1, raw: node }))) {
-    const s = () => dec.decode(payloadOf(f));
-    if (f.field === 1) out.inputs.push(s());
-    else if (f.field === 2) out.outputs.push(s());
-    else if (f.field === 4) out.opType = s();
-  }
-  return out;
 }

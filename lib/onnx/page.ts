@@ -14,7 +14,7 @@
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
-import { assemble } from "./_splice.ts";
+import { assemble, intAttribute, nodeIo, opNode as node } from "./_splice.ts";
 import type { LevelGraphs, PooledConv, PooledVector } from "./levels.ts";
 
 /** What a page graph is built from (what the workers get of a model's level cut). */
@@ -24,8 +24,10 @@ export type PageSource = Pick<LevelGraphs, "input" | "output" | "pools" | "page"
 export const pageNames = {
   /** Window `i`'s model input. */
   input: (g: PageSource, i: number) => `w${i}:${g.input}`,
-  /** Window `i`'s model output: of its tail on region `j` where the model has a tail (lib/onnx/tail.ts). */
-  output: (g: PageSource, i: number, j = 0) => g.tail.halo ? `w${i}.${j}:${g.output}` : `w${i}:${g.output}`,
+  /** What window `i`'s tail makes on its region `j` is named with this prefix (lib/onnx/tail.ts). */
+  slot: (i: number, j: number) => `w${i}.${j}:`,
+  /** Window `i`'s model output: of its tail on region `j` where the model has a tail. */
+  output: (g: PageSource, i: number, j = 0) => (g.tail.halo ? pageNames.slot(i, j) : `w${i}:`) + g.output,
   /** The blank graph's input: one pixel per blank colour, [colours, C, 1, 1]. */
   blank: (g: PageSource) => `b:${g.input}`,
   /** Window `i`'s pooling weights at `stride`: [h·w, 1], its map's positions in row-major order. */
@@ -137,7 +139,7 @@ const FLAT = "page:flat", VECTOR = "page:vector", HW = "page:hw";
  */
 export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8Array {
   const { page } = g;
-  const shared = new Set<string>(page.shared.flatMap((b) => nodeNames(b).outputs));
+  const shared = new Set<string>(page.shared.flatMap((b) => nodeIo(b).outputs));
   for (const p of g.pools) shared.add(p.name);
   const keep = (prefix: string) => (t: string) => t === "" || shared.has(t) ? t : prefix + t;
   // Nodes with a sort key: level, then windows before the blank graph and the pools, then their order in the file.
@@ -148,7 +150,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const cut = new Map(g.tail.cuts.map((c) => [c.name, c.stride]));
   if (cut.size) entries.push({ bytes: int64Constant(HW, [2, 3]), key: [-1, 1, 2] });
   const isTail = (j: number) => page.window.tail?.[j] ?? false;
-  const windowMade = new Set(page.window.nodes.flatMap((b, j) => isTail(j) ? [] : nodeNames(b).outputs));
+  const windowMade = new Set(page.window.nodes.flatMap((b, j) => isTail(j) ? [] : nodeIo(b).outputs));
   const count = page.window.nodes.length;
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
@@ -156,7 +158,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
       if (!isTail(j)) entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] });
     });
     for (let k = 0; k < (g.tail.halo ? g.tail.slots : 0); k++) {
-      const slot = `w${i}.${k}:`;
+      const slot = pageNames.slot(i, k);
       const renameTail = (t: string) =>
         cut.has(t) ? `${slot}${t}::tail` : shared.has(t) || t === "" ? t : windowMade.has(t) ? rename(t) : slot + t;
       page.window.nodes.forEach((b, j) => {
@@ -290,7 +292,7 @@ function topological(entries: { bytes: Uint8Array; key: number[] }[]): Uint8Arra
   const cmp = (a: number[], b: number[]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
   const sorted = entries.slice().sort((a, b) => cmp(a.key, b.key)).map((e) => ({
     bytes: e.bytes,
-    ...nodeNames(e.bytes),
+    ...nodeIo(e.bytes),
   }));
   const produced = new Set(sorted.flatMap((e) => e.outputs));
   const have = new Set<string>();
@@ -312,33 +314,12 @@ function topological(entries: { bytes: Uint8Array; key: number[] }[]): Uint8Arra
 
 const decoder = new TextDecoder();
 
-/** A node's input and output names, read from its encoded bytes (a GraphProto `node` field). */
-function nodeNames(bytes: Uint8Array): { inputs: string[]; outputs: string[] } {
-  const inputs: string[] = [], outputs: string[] = [];
-  for (const f of rawFields(payloadOf({ field: 1, raw: bytes }))) {
-    if (f.field === 1) inputs.push(decoder.decode(payloadOf(f)));
-    if (f.field === 2) outputs.push(decoder.decode(payloadOf(f)));
-  }
-  return { inputs, outputs };
-}
-
 /** A node with its inputs, outputs and name passed through `rename`; its other fields as they were. */
 function renamed(bytes: Uint8Array, rename: (t: string) => string): Uint8Array {
   const fields = rawFields(payloadOf({ field: 1, raw: bytes })).map((f) =>
     f.field === 1 || f.field === 2 || f.field === 3 ? lenField(f.field, rename(decoder.decode(payloadOf(f)))) : f.raw
   );
   return lenField(1, fields);
-}
-
-/** A node of the default domain, named after its first output. */
-function node(op: string, inputs: string[], outputs: string[], attributes: Uint8Array[] = []): Uint8Array {
-  return lenField(1, [
-    ...inputs.map((t) => lenField(1, t)),
-    ...outputs.map((t) => lenField(2, t)),
-    lenField(3, outputs[0]),
-    lenField(4, op),
-    ...attributes,
-  ]);
 }
 
 /**
@@ -357,11 +338,6 @@ const perm10 = [
 const transB = [intAttribute("transB", 1)];
 const noKeepDims = [intAttribute("keepdims", 0)];
 const toInt64 = [intAttribute("to", DataType.INT64)];
-
-/** An INT attribute. */
-function intAttribute(name: string, v: number): Uint8Array {
-  return lenField(5, [lenField(1, name), varintField(3, v), varintField(20, AttributeType.INT)]);
-}
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
 function int64Constant(name: string, values: number[]): Uint8Array {

@@ -20,7 +20,7 @@ import { textImage } from "../_util.ts";
 import { type PageJob, uniformJob } from "./_page.ts";
 
 /** Window 0's copy of a pool's map in a page graph (one the tail makes is its first region's: lib/onnx/page.ts). */
-const mapName = (p: { map: string; conv?: unknown }) => p.conv ? `w0.0:${p.map}` : `w0:${p.map}`;
+const mapName = (p: { map: string; conv?: unknown }) => (p.conv ? pageNames.slot(0, 0) : "w0:") + p.map;
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;

@@ -81,10 +81,10 @@ Deno.test({
     const input = { dims: [1, 3, 480, 640], data: windowsTensor(img, text.spec.input, [win], 480, 640) };
     const rt = nodeRuntime();
     // The maps the tail reads, as it reads them, besides the output; the pools of maps the tail makes, and the maps.
-    // (What the tail makes and reads is its region's own: the first region's, `w0.0:`.)
-    const cuts = g.tail.cuts.map((c) => `w0.0:${c.name}::tail`);
+    // (What the tail makes and reads is its region's own: here the first region's.)
+    const first = pageNames.slot(0, 0), cuts = g.tail.cuts.map((c) => `${first}${c.name}::tail`);
     const pooled = g.pools.filter((p) => p.conv);
-    const s = await rt.load(pageGraph(g, 1, [...cuts, ...pooled.flatMap((p) => [p.name, `w0.0:${p.map}`])]), 2);
+    const s = await rt.load(pageGraph(g, 1, [...cuts, ...pooled.flatMap((p) => [p.name, first + p.map])]), 2);
     const run = async (...tails: (typeof win)[]) => {
       const j = uniformJob([win], 640, 480, [255, 255, 255, 255], { counted: [core], tails: [tails] });
       return await s.runFeeds(pageFeeds(g, j, [input], blankPixels(j.colours, text.spec.input)));
@@ -111,7 +111,7 @@ Deno.test({
     });
     // Where the window covers the page, its pool is the map's mean (summed from the convolution's input).
     for (const p of pooled) {
-      const map = whole[`w0.0:${p.map}`], [, C, mh, mw] = map.dims, plane = mh * mw;
+      const map = whole[first + p.map], [, C, mh, mw] = map.dims, plane = mh * mw;
       for (let ch = 0; ch < C; ch++) {
         let sum = 0;
         for (let k = 0; k < plane; k++) sum += map.data[ch * plane + k];
