@@ -73,16 +73,21 @@ export function pageFeeds(
 
 /**
  * A window's pooling weights (its map's positions, `width` per row) shifted to each position k of a `kernel` over the
- * map padded by half the kernel: [kernel positions, padded positions], weight w(p) at (k, p + k) (lib/onnx/page.ts
- * `convSum`). Row by row copies: 3.3 ms for a 272×400 map written position by position, kernel positions innermost.
+ * map: [kernel positions, map positions], weight w(p) at (k, p + k − half the kernel), where that lies on the map
+ * (lib/onnx/page.ts `convSum`). Row by row copies: 3.3 ms for a 272×400 map written position by position, kernel
+ * positions innermost.
  */
 export function shiftedWeights(weights: Float32Array, width: number, [kh, kw]: number[]): Tensor {
-  const height = weights.length / width, pw = width + kw - 1, plane = (height + kh - 1) * pw;
+  const height = weights.length / width, plane = height * width, ph = (kh - 1) / 2, pw = (kw - 1) / 2;
   const data = new Float32Array(kh * kw * plane);
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
-      const at = (ky * kw + kx) * plane + ky * pw + kx;
-      for (let y = 0; y < height; y++) data.set(weights.subarray(y * width, (y + 1) * width), at + y * pw);
+      // Source columns whose shifted column x + kx − pw lies on the map.
+      const dx = kx - pw, x0 = Math.max(0, -dx), x1 = Math.min(width, width - dx);
+      for (let y = Math.max(0, ph - ky); y < Math.min(height, height + ph - ky); y++) {
+        const to = (ky * kw + kx) * plane + (y + ky - ph) * width + x0 + dx;
+        data.set(weights.subarray(y * width + x0, y * width + x1), to);
+      }
     }
   }
   return { dims: [kh * kw, plane], data };

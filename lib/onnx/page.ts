@@ -35,8 +35,8 @@ export const pageNames = {
   /** Each blank colour's weight at `stride`: [1, colours]. */
   blankWeights: (stride: number) => `blank_weights:${stride}`,
   /**
-   * Window `i`'s pooling weights at `stride` as a kernel of `k` = [height, width] shifts them over its map padded by
-   * half the kernel: [kernel positions, padded positions] (see `convSum`).
+   * Window `i`'s pooling weights at `stride` as a kernel of `k` = [height, width] shifts them over its map: [kernel
+   * positions, map positions] (see `convSum`).
    */
   shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
   /**
@@ -81,7 +81,7 @@ export function pageShapes(
   }
   for (const { stride: s, kernel: [kh, kw] } of convShifts(g)) {
     windows.forEach((d, i) => {
-      shapes[pageNames.shiftedWeights(s, [kh, kw], i)] = [kh * kw, (d[2] / s + kh - 1) * (d[3] / s + kw - 1)];
+      shapes[pageNames.shiftedWeights(s, [kh, kw], i)] = [kh * kw, mapPositions(d[2], d[3], s)];
     });
   }
   for (const s of cutStrides(g)) {
@@ -238,12 +238,11 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
  * [in channels · height · width, out channels] matrix, its bias as [1, out, 1, 1].
  */
 function convStatics(p: PooledVector, c: PooledConv): Uint8Array[] {
-  const [cout, , kh, kw] = c.kernel, pre = `${p.name}::conv`, ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const cout = c.kernel[0], pre = `${p.name}::conv`;
   const out = [
     int64Constant(`${pre}:rows`, [cout, -1]),
     node("Reshape", [c.weight, `${pre}:rows`], [`${pre}:w_rows`]),
     node("Transpose", [`${pre}:w_rows`], [`${pre}:w`], perm10),
-    int64Constant(`${pre}:pads`, [0, 0, ph, pw, 0, 0, ph, pw]),
     int64Constant(`${pre}:row`, [1, -1]),
     int64Constant(`${pre}:planes`, [c.kernel[1], -1]),
   ];
@@ -259,17 +258,18 @@ function convStatics(p: PooledVector, c: PooledConv): Uint8Array[] {
 /**
  * Window `i`'s weighted sum of the map a convolution of the tail makes, from the convolution's input x (made on the
  * whole window), as [1, out channels, 1, 1] named `out`: Σ_p w(p) · conv(x)(p) is, over input channels and kernel
- * positions k, kernel[k] · Σ_p w(p) · x_padded(p + k), plus bias · Σ_p w(p). The shifted sums are one product of the
- * padded input, flattened, with the window's weights shifted to each kernel position (fed: workers/levels.ts
- * `shiftedWeights`; a convolution with the weights as its kernel computes the same, 17 ms for 44 MFLOPs natively): in
- * channels × kernel positions × window positions MACs, where the convolution itself costs out channels times that.
+ * positions k, kernel[k] · Σ_p w(p) · x_padded(p + k), plus bias · Σ_p w(p); and Σ_p w(p) · x_padded(p + k) =
+ * Σ_q w(q − k + pad) · x(q) over the map's positions q. The shifted sums are one product of the input, flattened, with
+ * the window's weights shifted to each kernel position (fed: workers/levels.ts `shiftedWeights`; a convolution with the
+ * weights as its kernel computes the same, 17 ms for 44 MFLOPs natively, and padding the input first cost a copy of
+ * it, 1.6 ms of a 768×928 window's 90 natively): in channels × kernel positions × map positions MACs, where the
+ * convolution itself costs out channels times that.
  */
 function convSum(p: PooledVector, c: PooledConv, i: number, weights: string, out: string): Uint8Array[] {
   const pre = `${p.name}::conv`, x = `w${i}:${c.input}`, at = `w${i}:${pre}`;
   const shifted = pageNames.shiftedWeights(p.stride, c.kernel.slice(2), i);
   const nodes = [
-    node("Pad", [x, `${pre}:pads`], [`${at}:padded`]),
-    node("Reshape", [`${at}:padded`, `${pre}:planes`], [`${at}:flat`]),
+    node("Reshape", [x, `${pre}:planes`], [`${at}:flat`]),
     node("Gemm", [`${at}:flat`, shifted], [`${at}:shifted`], transB),
     node("Reshape", [`${at}:shifted`, `${pre}:row`], [`${at}:shifted_row`]),
     node("MatMul", [`${at}:shifted_row`, `${pre}:w`], [`${at}:sum`]),
