@@ -6,11 +6,12 @@
 //
 //   deno task bench                  # BENCH_ITER=16 requests per server and size at c=1 (c=4: 2×), in 4 rounds
 
-import { decodeImage } from "../lib/image/mod.ts";
+import { SHARP_PNG_MIN_PIXELS } from "../lib/image/decode.ts";
 import { ModelRegistry } from "../lib/models.ts";
 import type { Backend } from "../lib/exec/mod.ts";
 import { bar, clockGHz, iou, type Lat, median, probe, quantile, settle } from "./_bench.ts";
 import { benchImages, post, type Reply, startServers } from "./_http.ts";
+import { decoderTable, measureDecoders } from "./decoders.ts";
 
 const ITER = Number(Deno.env.get("BENCH_ITER") ?? 16);
 // 16 requests in 4 interleaved rounds: with 8 in 2 rounds, one run to the next moved a ratio by ±0.1 on this VM.
@@ -76,25 +77,8 @@ for (let r = 0; r < ROUNDS; r++) {
 // ── 4. The images: a page of text lines at five sizes (PNG, and the largest as JPEG too).
 const images = await benchImages();
 
-// ── 5. Decoders in Deno, both through lib/image's decodeImage (header limits first): imagescript's WebAssembly decoders
-// (the WASM backend's) vs sharp (libvips through N-API: the native backend's). As in the server's decode worker, the
-// pixels go into one reused buffer: into fresh memory, page faults were most of a 640² PNG's time here (7.5 vs 1.8
-// ms), and which of the two a decode got depended on the allocator's state.
-const decoders: { label: string; imagescript: number; sharp: number }[] = [];
-let reused = new Uint8Array(0);
-const into = (n: number) => (reused = reused.length >= n ? reused : new Uint8Array(n)).subarray(0, n);
-for (const img of images) {
-  const is: number[] = [], sh: number[] = [];
-  for (let i = 0; i < ITER + 1; i++) {
-    let t = performance.now();
-    await decodeImage(img.bytes, {}, undefined, { into });
-    is.push(performance.now() - t);
-    t = performance.now();
-    await decodeImage(img.bytes, {}, undefined, { native: true, into });
-    sh.push(performance.now() - t);
-  }
-  decoders.push({ label: img.label, imagescript: median(is.slice(1)), sharp: median(sh.slice(1)) });
-}
+// ── 5. Decoders in Deno (bench/decoders.ts).
+const decoders = await measureDecoders(ITER);
 
 // ── 6. HTTP: the peer and thriftseg on both CPU backends, interleaved.
 const servers = await startServers();
@@ -227,20 +211,14 @@ log();
 log("## Decoders in Deno");
 log();
 log(
-  "Median ms to RGBA through lib/image's `decodeImage`, header limits checked first in both cases: imagescript's " +
-    "WebAssembly decoders (what the WASM backend decodes with) and sharp (libvips through N-API, `lib/image/_sharp.ts`: " +
-    "what the native backend decodes PNG and JPEG with), in the same Deno process.",
+  "Median ms to RGBA (bench/decoders.ts) into one reused buffer, as the decode worker writes: imagescript's " +
+    "WebAssembly decoders through lib/image's `decodeImage` (header limits first; what the WASM backend decodes " +
+    "with) and sharp (libvips through N-API, `lib/image/_sharp.ts`), in the same Deno process. The native backend " +
+    `decodes JPEG, and PNG over ${SHARP_PNG_MIN_PIXELS} pixels (lib/image/decode.ts \`SHARP_PNG_MIN_PIXELS\`), with ` +
+    "sharp; the last column says which. The screenshots are test pages of the text evaluation (bench/eval/render_pages.ts).",
 );
 log();
-log("| image | bytes | imagescript ms | sharp ms | ratio |");
-log("|---|---|---|---|---|");
-for (const [i, d] of decoders.entries()) {
-  log(
-    `| ${d.label} | ${(images[i].bytes.length / 1024).toFixed(0)} KiB | ${d.imagescript.toFixed(2)} | ${
-      d.sharp.toFixed(2)
-    } | ${(d.imagescript / d.sharp).toFixed(1)}× |`,
-  );
-}
+for (const line of decoderTable(decoders)) log(line);
 log();
 log("## HTTP end to end: POST /v1/segment/text, `X-Mode: fixed`, AUTH=off");
 log();

@@ -7,6 +7,7 @@ import { WorkerPool } from "../../lib/exec/pool.ts";
 import { detectBackend } from "../../lib/exec/mod.ts";
 import { loadConfig, type PoolLayout, poolLayout } from "../../lib/config.ts";
 import { Segmenter } from "../../lib/segment.ts";
+import { decodeImage } from "../../lib/image/mod.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
 
 export const ROOT = new URL("../../", import.meta.url);
@@ -37,7 +38,8 @@ export const CLOCK_NAMES: Record<ClockBackend, { long: string; on: string; short
 
 /**
  * A Segmenter on `backend` in the pool layout the server starts with by default there (lib/config.ts `poolLayout`),
- * for the wall-clock lines, with that layout in words; null where onnxruntime-node does not load. Closed with
+ * decoding as the server does there (natively: sharp for JPEG and large PNG), for the wall-clock lines, with that
+ * layout in words; null where onnxruntime-node does not load. Closed with
  * `pool.close()` by its caller.
  */
 export async function serverSegmenter(backend: ClockBackend): Promise<
@@ -48,7 +50,9 @@ export async function serverSegmenter(backend: ClockBackend): Promise<
   const layout = poolLayout(loadConfig({}), kind);
   const served = new WorkerPool({ ...layout, queueLimit: 1024, backend: kind, models: registry.workerModels() });
   await served.start();
-  return { segmenter: new Segmenter(registry, served, limits), pool: served, layout, label: layoutLabel(layout) };
+  const native = backend === "native";
+  const segmenter = new Segmenter(registry, served, limits, (b, l, t) => decodeImage(b, l, t, { native }));
+  return { segmenter, pool: served, layout, label: layoutLabel(layout) };
 }
 
 /** A pool layout in words, e.g. "2 workers × 1 thread + a lone worker × 2". */

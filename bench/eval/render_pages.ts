@@ -129,11 +129,14 @@ function viewOf(name: string): View {
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-/** Renders the screenshots that are missing; returns the images whose file exists. */
-export async function renderMissing(chromium = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium"): Promise<EvalImage[]> {
+/** Renders the screenshots that are missing (of `names` only, where given); returns the images whose file exists. */
+export async function renderMissing(
+  chromium = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium",
+  names?: string[],
+): Promise<EvalImage[]> {
   await Deno.mkdir(DIR, { recursive: true });
   const ready: EvalImage[] = [];
-  for (const img of evalImages()) {
+  for (const img of evalImages().filter((i) => !names || names.includes(i.name))) {
     if (!(await exists(img.path)) && img.kind === "screenshot" && (await exists(img.source))) {
       const v = viewOf(img.name);
       const out = await new Deno.Command(chromium, {

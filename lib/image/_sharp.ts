@@ -1,10 +1,11 @@
-// Native JPEG decoding with sharp (libvips, libjpeg-turbo over N-API), used only when the native inference backend is
-// on (the decode pool is told so by main.ts; it needs --allow-ffi, as onnxruntime-node does). Why JPEG only: measured
-// in Deno by `deno task bench` ("Decoders" in docs/BENCHMARKS.md), sharp decodes a 1920×1080 JPEG about 4× faster than
-// imagescript's WebAssembly decoder, while imagescript's PNG decoder, its instance kept between decodes (_codecs.ts),
-// is 2–5× faster than sharp up to 640×640 and as fast at 1280×720 (sharp's own pipeline and its fresh output buffer
-// cost more than the decoding there). PNG, GIF and TIFF stay on imagescript / our own decoder. The header checks of decode.ts (pixels, scans, completeness) run first in
-// either case, so no limit depends on which decoder runs.
+// Native decoding with sharp (libvips: libjpeg-turbo, libspng, over N-API), used only when the native inference
+// backend is on (the decode pool is told so by main.ts; it needs --allow-ffi, as onnxruntime-node does), for every JPEG
+// and for PNGs over decode.ts's `SHARP_PNG_MIN_PIXELS`. Why: measured in Deno by bench/decoders.ts ("Decoders" in
+// docs/BENCHMARKS.md), sharp decodes a 1920×1080 JPEG about 4× faster than imagescript's WebAssembly decoder and
+// screenshots of 1–3 megapixels 1.5–1.8× faster, while imagescript's PNG decoder, its instance kept between decodes
+// (_codecs.ts), is faster up to 640×640 (sharp's own pipeline costs about a millisecond before any pixel). GIF and
+// TIFF stay on imagescript / our own decoder. The header checks of decode.ts (pixels, scans, completeness) run first
+// in either case, so no limit depends on which decoder runs.
 
 import type { RgbaImage } from "./types.ts";
 

@@ -74,16 +74,28 @@ export const MAX_JPEG_SCANS = 500;
 
 /** How {@link decodeImage} decodes once the limits are checked. */
 export interface DecodeOptions {
-  /** JPEG through sharp (native; needs --allow-ffi) instead of imagescript's WebAssembly decoder. */
+  /**
+   * JPEG, and PNG over {@link SHARP_PNG_MIN_PIXELS}, through sharp (native; needs --allow-ffi) instead of imagescript's
+   * WebAssembly decoders.
+   */
   native?: boolean;
   /**
    * Where the RGBA goes: a buffer of exactly `length` bytes, such as one the caller reuses (fresh memory is paid in
-   * page faults: _codecs.ts). Any contents are overwritten. PNG, GIF and JPEG write into it (sharp's JPEG by a copy,
-   * its own buffer freed at once: _sharp.ts); TIFF returns its own buffer. Default: a fresh Uint8Array (sharp: its
+   * page faults: _codecs.ts). Any contents are overwritten. PNG, GIF and JPEG write into it (sharp by a copy, its
+   * own buffer freed at once: _sharp.ts); TIFF returns its own buffer. Default: a fresh Uint8Array (sharp: its
    * own buffer).
    */
   into?: (length: number) => Uint8Array;
 }
+
+/**
+ * Pixels above which the native backend decodes PNG with sharp: measured in Deno through this module, into a reused
+ * buffer (median of 15, `deno run -A bench/decoders.ts`), imagescript's kept WebAssembly instance wins on small PNGs
+ * (sharp's pipeline costs about a millisecond before any pixel: 320×240, 0.6 vs 2.0 ms) and ties at 640×640
+ * (2.7 vs 2.6 ms); above, sharp's inflate wins: screenshots of 1–3 megapixels decode 1.3–1.8× faster (1366×768 in
+ * 11.0 vs 8.8 ms, 1170×2532 in 32.5 vs 18.6 ms), with the same pixels on every screenshot of bench/eval's pages.
+ */
+export const SHARP_PNG_MIN_PIXELS = 640 * 640;
 
 const DECODABLE: ReadonlySet<ImageFormat> = new Set([
   "png",
@@ -114,8 +126,9 @@ const DECODABLE: ReadonlySet<ImageFormat> = new Set([
  * clients mislabel uploads far more often than they send a format we would
  * wrongly accept, and decoding is driven by the bytes anyway.
  *
- * Then PNG and JPEG are decoded with imagescript's decoders (JPEG with sharp
- * when `options.native`: lib/image/_sharp.ts), GIF to its
+ * Then PNG and JPEG are decoded with imagescript's decoders (with sharp when
+ * `options.native`: every JPEG, and PNG over {@link SHARP_PNG_MIN_PIXELS}
+ * pixels; lib/image/_sharp.ts), GIF to its
  * first frame composited on a transparent logical screen, and TIFF (IFD0)
  * by a built-in baseline decoder: uncompressed, LZW, Deflate or PackBits;
  * bilevel, grey, palette, RGB(A) at up to 16 bits. Other TIFF variants
@@ -157,7 +170,9 @@ export async function decodeImage(
 
   // Loading a decoder can only fail for server reasons (permissions,
   // missing files), which must surface as 500s, not as the client's 400.
-  const decode = await decoderFor(header.format, options.native === true, maxPixels, options.into);
+  const native = options.native === true &&
+    (header.format === "jpeg" || (header.format === "png" && header.width * header.height > SHARP_PNG_MIN_PIXELS));
+  const decode = await decoderFor(header.format, native, maxPixels, options.into);
   let image: RgbaImage;
   try {
     image = await decode(bytes);
@@ -284,9 +299,7 @@ async function decoderFor(
   maxPixels: number,
   given: ((length: number) => Uint8Array) | undefined,
 ): Promise<(bytes: Uint8Array) => RgbaImage | Promise<RgbaImage>> {
-  if (format === "jpeg" && native) {
-    return (bytes) => sharpDecode(bytes, maxPixels, given);
-  }
+  if (native) return (bytes) => sharpDecode(bytes, maxPixels, given);
   const into = given ?? fresh;
   switch (format) {
     case "png": {

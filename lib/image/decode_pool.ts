@@ -21,7 +21,7 @@ export interface DecodeRequest {
   bytes: Uint8Array;
   limits: Partial<DecodeLimits>;
   contentType?: string;
-  /** JPEG through sharp (lib/image/_sharp.ts). */
+  /** JPEG, and PNG over SHARP_PNG_MIN_PIXELS, through sharp (lib/image/_sharp.ts). */
   native: boolean;
   /** Not an image but a multipart/form-data body with this Content-Type: reply with its `image` field. */
   form?: string;
@@ -71,7 +71,10 @@ export interface DecodePoolOptions {
    * 200th job, and the restart's main-thread cost lands when nothing is waiting.
    */
   idleRecycleMs: number;
-  /** Decode JPEG natively with sharp (default false; main.ts turns it on with the native backend). */
+  /**
+   * Decode JPEG, and PNG over SHARP_PNG_MIN_PIXELS (lib/image/decode.ts), natively with sharp (default false; main.ts
+   * turns it on with the native backend).
+   */
   native: boolean;
 }
 
