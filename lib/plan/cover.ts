@@ -149,50 +149,83 @@ function bbox(grid: CellGrid, r: CellRect): CellRect | null {
 
 /**
  * Splits `r` (a tight box) once along the column or row boundary that minimises the summed cost of the two halves'
- * tight boxes; null when no boundary leaves on-cells on both sides.
+ * tight boxes; null when no boundary leaves on-cells on both sides. The first such boundary wins a tie, columns first.
  */
 function bestCut(
   grid: CellGrid,
   r: CellRect,
   cost: (r: CellRect) => number,
 ): { halves: [CellRect, CellRect]; cost: number } | null {
+  // Per column the first and last row with an on-cell, per row the first and last column (-1: none), in one pass.
+  const n = Math.max(r.cols, r.rows) + 1;
+  if (scratch.length < 12 * n) scratch = new Int32Array(12 * n);
+  const part = (k: number) => scratch.subarray(k * n, (k + 1) * n);
+  const colLo = part(0).fill(-1), colHi = part(1), rowLo = part(2).fill(-1), rowHi = part(3);
+  for (let y = 0; y < r.rows; y++) {
+    const at = (r.row + y) * grid.cols + r.col;
+    for (let x = 0; x < r.cols; x++) {
+      if (!grid.on[at + x]) continue;
+      if (colLo[x] < 0) colLo[x] = y;
+      colHi[x] = y;
+      if (rowLo[y] < 0) rowLo[y] = x;
+      rowHi[y] = x;
+    }
+  }
   let best = Infinity, out: [CellRect, CellRect] | null = null;
   for (const axis of [0, 1]) {
-    // Along the axis: per line (column for axis 0, row for axis 1), the min and max cross index of its on-cells.
-    const n = axis === 0 ? r.cols : r.rows, m = axis === 0 ? r.rows : r.cols;
-    const mn = new Int32Array(n).fill(0x7fffffff), mx = new Int32Array(n).fill(-1);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < m; j++) {
-        const x = axis === 0 ? r.col + i : r.col + j, y = axis === 0 ? r.row + j : r.row + i;
-        if (!grid.on[y * grid.cols + x]) continue;
-        if (j < mn[i]) mn[i] = j;
-        mx[i] = j;
-      }
-    }
-    // Prefix boxes (lines 0..k-1) and suffix boxes (lines k..n-1) in O(n).
-    const pre: (CellRect | null)[] = new Array(n + 1).fill(null),
-      suf: (CellRect | null)[] = new Array(n + 1).fill(null);
-    const grow = (box: CellRect | null, i: number): CellRect | null => {
-      if (mx[i] < 0) return box;
-      const line = axis === 0
-        ? { col: r.col + i, row: r.row + mn[i], cols: 1, rows: mx[i] - mn[i] + 1 }
-        : { col: r.col + mn[i], row: r.row + i, cols: mx[i] - mn[i] + 1, rows: 1 };
-      if (!box) return line;
-      const c0 = Math.min(box.col, line.col), r0 = Math.min(box.row, line.row);
-      const c1 = Math.max(box.col + box.cols, line.col + line.cols),
-        r1 = Math.max(box.row + box.rows, line.row + line.rows);
-      return { col: c0, row: r0, cols: c1 - c0, rows: r1 - r0 };
-    };
-    for (let i = 0; i < n; i++) pre[i + 1] = grow(pre[i], i);
-    for (let i = n - 1; i >= 0; i--) suf[i] = grow(suf[i + 1], i);
-    for (let k = 1; k < n; k++) {
-      const a = pre[k], b = suf[k];
-      if (!a || !b) continue;
+    // Lines along the axis (columns for 0, rows for 1) and, per line, the cross extent of its on-cells.
+    const lo = axis === 0 ? colLo : rowLo, hi = axis === 0 ? colHi : rowHi, m = axis === 0 ? r.cols : r.rows;
+    // The tight box of lines [0, k) and of lines [k, m): first and last line with on-cells, least and most cross index.
+    const pre = boxes(lo, hi, 0, m, 1, [part(4), part(5), part(6), part(7)]);
+    const suf = boxes(lo, hi, m - 1, -1, -1, [part(8), part(9), part(10), part(11)]);
+    const rect = (first: number, last: number, min: number, max: number): CellRect =>
+      axis === 0
+        ? { col: r.col + first, row: r.row + min, cols: last - first + 1, rows: max - min + 1 }
+        : { col: r.col + min, row: r.row + first, cols: max - min + 1, rows: last - first + 1 };
+    for (let k = 1; k < m; k++) {
+      if (pre[1][k] < 0 || suf[1][m - k] < 0) continue;
+      const a = rect(pre[0][k], pre[1][k], pre[2][k], pre[3][k]);
+      const b = rect(suf[1][m - k], suf[0][m - k], suf[2][m - k], suf[3][m - k]);
       const c = cost(a) + cost(b);
-      if (c < best) [best, out] = [c, [a, b]];
+      if (c < best) {
+        best = c;
+        out = [a, b];
+      }
     }
   }
   return out && { halves: out, cost: best };
+}
+
+// bestCut's working memory, kept between calls: the tail's cuts call it thousands of times per request on the main
+// thread, mostly on small boxes, where allocating its arrays each time cost more than the scan.
+let scratch = new Int32Array(0);
+
+/**
+ * Running tight boxes over lines `from`, `from + step`, … (before `to`), into `[first, last, min, max]`: entry j covers
+ * the first j lines visited — the first and last of them with on-cells (-1: none yet) and the least and most cross
+ * index of those.
+ */
+function boxes(lo: Int32Array, hi: Int32Array, from: number, to: number, step: number, into: Int32Array[]) {
+  const [first, last, min, max] = into;
+  first[0] = last[0] = -1;
+  for (let j = 0, i = from; i !== to; j++, i += step) {
+    let f = first[j], a = min[j], b = max[j];
+    if (lo[i] >= 0) {
+      if (f < 0) {
+        f = i;
+        a = lo[i];
+        b = hi[i];
+      } else {
+        if (lo[i] < a) a = lo[i];
+        if (hi[i] > b) b = hi[i];
+      }
+    }
+    first[j + 1] = f;
+    last[j + 1] = lo[i] >= 0 ? i : last[j];
+    min[j + 1] = a;
+    max[j + 1] = b;
+  }
+  return into;
 }
 
 /**
@@ -213,8 +246,9 @@ function bestCut(
  * ```
  */
 export function coverCells(grid: CellGrid, cost: (r: CellRect) => number, lookahead = 0.25): CellRect[] {
-  const solve = (region: CellRect): { rects: CellRect[]; cost: number } => {
-    const box = bbox(grid, region);
+  // `tight`: the region is already the tight box of its on-cells (bestCut's halves are).
+  const solve = (region: CellRect, tight = false): { rects: CellRect[]; cost: number } => {
+    const box = tight ? region : bbox(grid, region);
     if (!box) return { rects: [], cost: 0 };
     const whole = cost(box);
     if (box.cols * box.rows === 1) return { rects: [box], cost: whole };
@@ -227,7 +261,8 @@ export function coverCells(grid: CellGrid, cost: (r: CellRect) => number, lookah
       // A cut that does not pay at once may still pay after further cuts (an L shape): look `lookahead` deeper.
       return { rects: [box], cost: whole };
     } else halves = cut.halves;
-    const a = solve(halves[0]), b = solve(halves[1]);
+    const exact = cut !== null && halves === cut.halves;
+    const a = solve(halves[0], exact), b = solve(halves[1], exact);
     const split = a.cost + b.cost;
     return split < whole ? { rects: [...a.rects, ...b.rects], cost: split } : { rects: [box], cost: whole };
   };
