@@ -176,7 +176,10 @@ export const WORKER_NICE = 10;
 /**
  * Memory a pool's workers keep for building model inputs in (workers/infer.ts): each worker reuses one buffer of up
  * to its share (an equal one; with a lone worker, all of it there and what the others' jobs need beside it:
- * lib/exec/pool.ts), so inputs up to a 1920×1088 RGB image (25 MB) are built without page faults where large jobs
- * run, and the pool's idle footprint stays bounded whatever the worker count.
+ * lib/exec/pool.ts), so inputs up to the default MAX_EXEC_PIXELS (2048², 3 channels: 48 MiB, the largest one execution
+ * or one page graph's windows may take) are built without page faults where large jobs run, and the pool's idle
+ * footprint stays bounded whatever the worker count. At 32 MiB, a 1170×2532 screenshot's input (36 MB) was built in
+ * fresh memory: its windows' inputs took 29–41 ms to build instead of 10–22 (`fixed` alike), natively, in the lone
+ * worker (a scratch timing of the worker's levels job).
  */
-export const INPUT_BUFFERS_BYTES = 32 * 2 ** 20;
+export const INPUT_BUFFERS_BYTES = 48 * 2 ** 20;
