@@ -7,7 +7,7 @@
 //
 //   deno run -A bench/decoders.ts
 
-import { decodeImage, SHARP_PNG_MIN_PIXELS } from "../lib/image/decode.ts";
+import { checkImageHeader, decodeImage, nativeDecodes } from "../lib/image/decode.ts";
 import { sharpDecode } from "../lib/image/_sharp.ts";
 import { median } from "./_bench.ts";
 import { benchImages } from "./_http.ts";
@@ -51,24 +51,22 @@ export async function measureDecoders(iter: number): Promise<DecoderRow[]> {
   const into = (n: number) => (reused = reused.length >= n ? reused : new Uint8Array(n)).subarray(0, n);
   const rows: DecoderRow[] = [];
   for (const { label, bytes } of await images()) {
+    const header = checkImageHeader(bytes), pixels = header.width * header.height;
     const is: number[] = [], sh: number[] = [];
-    let pixels = 0;
     for (let i = 0; i < iter + 1; i++) {
       let t = performance.now();
-      const img = await decodeImage(bytes, {}, undefined, { into });
+      await decodeImage(bytes, {}, undefined, { into });
       is.push(performance.now() - t);
-      pixels = img.width * img.height;
       t = performance.now();
       await sharpDecode(bytes, pixels, into);
       sh.push(performance.now() - t);
     }
-    const png = bytes[0] === 0x89;
     rows.push({
       label,
       bytes: bytes.length,
       imagescript: median(is.slice(1)),
       sharp: median(sh.slice(1)),
-      native: png && pixels <= SHARP_PNG_MIN_PIXELS ? "imagescript" : "sharp",
+      native: nativeDecodes(header) ? "sharp" : "imagescript",
     });
   }
   return rows;

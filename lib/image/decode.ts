@@ -87,6 +87,20 @@ export interface DecodeOptions {
  */
 export const SHARP_PNG_MIN_PIXELS = 640 * 640;
 
+/**
+ * Whether the native backend decodes an image of this header with sharp (every JPEG, PNG over
+ * {@link SHARP_PNG_MIN_PIXELS}) rather than imagescript's decoders.
+ *
+ * @example
+ * ```ts
+ * import { nativeDecodes } from "./decode.ts";
+ * nativeDecodes({ format: "png", width: 320, height: 240 }); // false
+ * ```
+ */
+export function nativeDecodes(header: { format: ImageFormat; width: number; height: number }): boolean {
+  return header.format === "jpeg" || (header.format === "png" && header.width * header.height > SHARP_PNG_MIN_PIXELS);
+}
+
 const DECODABLE: ReadonlySet<ImageFormat> = new Set([
   "png",
   "jpeg",
@@ -160,8 +174,7 @@ export async function decodeImage(
 
   // Loading a decoder can only fail for server reasons (permissions,
   // missing files), which must surface as 500s, not as the client's 400.
-  const native = options.native === true &&
-    (header.format === "jpeg" || (header.format === "png" && header.width * header.height > SHARP_PNG_MIN_PIXELS));
+  const native = options.native === true && nativeDecodes(header);
   const decode = await decoderFor(header.format, native, maxPixels, options.into);
   let image: RgbaImage;
   try {

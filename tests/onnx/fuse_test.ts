@@ -44,11 +44,14 @@ async function both(bytes: Uint8Array, feeds: Record<string, Tensor>) {
 
 const random = (n: number, seed = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
 
-Deno.test({
-  name: "fold: a convolution's scalar affine and a spelled-out hard-swish fold; what is read elsewhere stays",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+/** A test that runs onnxruntime-node, whose sessions keep native resources past the test. */
+function ortTest(name: string, fn: () => Promise<void> | void) {
+  Deno.test({ name, sanitizeResources: false, sanitizeOps: false, fn });
+}
+
+ortTest(
+  "fold: a convolution's scalar affine and a spelled-out hard-swish fold; what is read elsewhere stays",
+  async () => {
     const w = { dims: [4, 2, 3, 3], values: [...random(72, 2)] };
     const bytes = new GraphBuilder({ opset: 11 })
       .input("x", [1, 2, 8, 8])
@@ -80,13 +83,11 @@ Deno.test({
     const plain = new GraphBuilder().input("x", [1, 1, 4, 4]).node("Relu", ["x"], ["y"]).output("y").build();
     assert.equal(foldElementwise(plain), plain);
   },
-});
+);
 
-Deno.test({
-  name: "fold: a scalar affine before 1×1 convolutions folds into them; before a padded one it is one depthwise Conv",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+ortTest(
+  "fold: a scalar affine before 1×1 convolutions folds into them; before a padded one it is one depthwise Conv",
+  async () => {
     const bytes = new GraphBuilder({ opset: 11 })
       .input("x", [1, 3, 6, 6])
       .initializer("p1", { dims: [4, 3, 1, 1], values: [...random(12, 3)] })
@@ -129,44 +130,37 @@ Deno.test({
     assert.equal(dw.length, 2, "the depthwise affine and the depthwise 3×3");
     assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
   },
+);
+
+ortTest("fold: per-channel steps and a batch norm after a transposed convolution; x + x·v as x·(1 + v)", async () => {
+  const bytes = new GraphBuilder({ opset: 11 })
+    .input("x", [1, 2, 5, 5])
+    .input("v", [1, 3, 1, 1])
+    .initializer("w", { dims: [2, 3, 2, 2], values: [...random(24, 6)] })
+    .floats("bias", [0.2, -0.1, 0.4], [3])
+    .floats("c", [0.3, -0.5, 0.25], [1, 3, 1, 1])
+    .floats("gamma", [1.2, 0.7, -0.9], [3])
+    .floats("beta", [0.1, 0.2, -0.3], [3])
+    .floats("mean", [0.05, -0.4, 0.6], [3])
+    .floats("var", [0.8, 1.5, 0.3], [3])
+    .node("ConvTranspose", ["x", "w", "bias"], ["t"], { strides: [2, 2] })
+    .node("Add", ["t", "c"], ["tc"])
+    .node("BatchNormalization", ["tc", "gamma", "beta", "mean", "var"], ["y"], { epsilon: { f: 1e-3 } })
+    .node("Mul", ["y", "v"], ["yv"])
+    .node("Add", ["yv", "y"], ["z"])
+    .output("z")
+    .build();
+  const { folded, before, after } = await both(bytes, {
+    x: { dims: [1, 2, 5, 5], data: random(50) },
+    v: { dims: [1, 3, 1, 1], data: random(3, 7) },
+  });
+  assert.deepEqual(ops(folded).filter((o) => o !== "Constant"), ["ConvTranspose", "Add", "Mul"]);
+  assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
 });
 
-Deno.test({
-  name: "fold: per-channel steps and a batch norm after a transposed convolution; x + x·v as x·(1 + v)",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const bytes = new GraphBuilder({ opset: 11 })
-      .input("x", [1, 2, 5, 5])
-      .input("v", [1, 3, 1, 1])
-      .initializer("w", { dims: [2, 3, 2, 2], values: [...random(24, 6)] })
-      .floats("bias", [0.2, -0.1, 0.4], [3])
-      .floats("c", [0.3, -0.5, 0.25], [1, 3, 1, 1])
-      .floats("gamma", [1.2, 0.7, -0.9], [3])
-      .floats("beta", [0.1, 0.2, -0.3], [3])
-      .floats("mean", [0.05, -0.4, 0.6], [3])
-      .floats("var", [0.8, 1.5, 0.3], [3])
-      .node("ConvTranspose", ["x", "w", "bias"], ["t"], { strides: [2, 2] })
-      .node("Add", ["t", "c"], ["tc"])
-      .node("BatchNormalization", ["tc", "gamma", "beta", "mean", "var"], ["y"], { epsilon: { f: 1e-3 } })
-      .node("Mul", ["y", "v"], ["yv"])
-      .node("Add", ["yv", "y"], ["z"])
-      .output("z")
-      .build();
-    const { folded, before, after } = await both(bytes, {
-      x: { dims: [1, 2, 5, 5], data: random(50) },
-      v: { dims: [1, 3, 1, 1], data: random(3, 7) },
-    });
-    assert.deepEqual(ops(folded).filter((o) => o !== "Constant"), ["ConvTranspose", "Add", "Mul"]);
-    assert.ok(maxDiff(before, after) < 1e-5, `${maxDiff(before, after)}`);
-  },
-});
-
-Deno.test({
-  name: "fold: the text detector and a page graph of its windows run the same in fewer nodes; zoo models unchanged",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+ortTest(
+  "fold: the text detector and a page graph of its windows run the same in fewer nodes; zoo models unchanged",
+  async () => {
     const original = ops(text.bytes);
     const H = 96, W = 160;
     const { folded, before, after } = await both(text.bytes, {
@@ -203,4 +197,4 @@ Deno.test({
       if (!m.levels) assert.equal(foldElementwise(m.bytes), m.bytes, `${m.spec.id} has nothing to fold`);
     }
   },
-});
+);
