@@ -1,6 +1,6 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
 // `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune] [--page-halo 64]
-// [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
+// [--tail-cell 32] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
@@ -38,6 +38,7 @@ const EDGE_HALOS = arg("--edge-halos", "0,32,96").split(",").map(Number);
 const focus = {
   ...DEFAULT_FOCUS_OPTIONS,
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
+  tailCell: Number(arg("--tail-cell", String(DEFAULT_FOCUS_OPTIONS.tailCell))),
 };
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
 const images = files.length ? files : (await renderMissing()).filter((i) => i.set === SET).map((i) => i.path);

@@ -31,13 +31,11 @@ export const TAIL_HALO = 16;
  * Regions a window's tail runs on, at most: the page graph holds this many copies of the tail per window (lib/onnx/
  * page.ts), each on its own crop of the maps, so that the tail runs near the window's ink only, in a few rectangles
  * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer runs the rest on a 16 px square. Mean
- * served cost ÷ full with 3, 6, 8, 10 and 16 (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none
- * --edge-halos 0`): tuning 0.831, 0.828, 0.826, 0.826, 0.819; validation 0.706, 0.690, 0.682, 0.668, 0.655 (one region
- * per window: 0.851, 0.726). Per request, 10 and 6 ran as fast on both backends; 16 up to 4 % slower on WASM on two of
- * four validation pages, and its graphs load 0.2 s slower at a worker's start (`.scratch/foldab.ts` with the constant
- * from the environment).
+ * served cost ÷ full with 10, 16 and 24, the regions cut on 8 px cells (`deno run -A bench/eval/squeeze.ts --set
+ * tune|val --halo none --edge-halos 0`): tuning 0.791, 0.769, 0.763; validation 0.635, 0.620, 0.616 (on 32 px cells,
+ * 3, 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819; validation 0.706, 0.690, 0.682, 0.668, 0.655).
  */
-export const TAIL_SLOTS = 10;
+export const TAIL_SLOTS = 16;
 
 /** One global average pool: its output, the map it averages, its level. */
 export interface PooledVector {

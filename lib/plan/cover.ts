@@ -28,7 +28,8 @@ export interface CellRect {
 /**
  * The cells of `image` that hold any ink: the largest max − min of R, G or B (alpha composited over `background`)
  * inside the cell exceeds `range` (0–255). A blank cell holds no stroke, so no text: no model needs to look at it. A
- * cell is read only until its rows so far show ink.
+ * cell is read only until its rows so far show ink. With `within` (a coarser grid of the same image, its cell a multiple
+ * of `cell`), the cells inside its blank cells are not read (they count blank) and the grid has no colours.
  *
  * @example
  * ```ts
@@ -38,7 +39,13 @@ export interface CellRect {
  * inkCells({ width: 4, height: 4, data }, 2, 8).on; // Uint8Array [0, 1, 0, 0]
  * ```
  */
-export function inkCells(image: RgbaImage, cell: number, range: number, background = 255): CellGrid {
+export function inkCells(
+  image: RgbaImage,
+  cell: number,
+  range: number,
+  background = 255,
+  within?: CellGrid,
+): CellGrid {
   const { width, height } = image;
   const px = pixelWords(image.data);
   const cols = Math.ceil(width / cell), rows = Math.ceil(height / cell);
@@ -48,6 +55,15 @@ export function inkCells(image: RgbaImage, cell: number, range: number, backgrou
   // 1170×2532 screenshot, on the main thread of every text request (the same cells, and the same colours of the blank
   // ones, on 438 images and grids checked side by side).
   const inked = new Uint8Array(cols * rows);
+  if (within) {
+    // A cell of a blank coarse cell is blank: marked as if it showed ink (not read), it keeps lo > hi, so stays off.
+    const k = within.cell / cell;
+    if (!Number.isInteger(k)) throw new Error(`inkCells: ${within.cell} px cells are not made of ${cell} px cells`);
+    for (let y = 0; y < rows; y++) {
+      const parent = Math.floor(y / k) * within.cols;
+      for (let x = 0; x < cols; x++) if (!within.on[parent + Math.floor(x / k)]) inked[y * cols + x] = 1;
+    }
+  }
   // One word per pixel, each cell's part of a row in registers, a run of equal pixels read once: on the main thread
   // of every text request, 4.8 ms on a 1920×1080 screenshot instead of 17.5 for the per-byte loop it replaced (same
   // cells and colours on random images with and without alpha, checked side by side when it was written).
@@ -92,7 +108,7 @@ export function inkCells(image: RgbaImage, cell: number, range: number, backgrou
       colour[3 * c + k] = (hi[3 * c + k] + lo[3 * c + k]) >> 1;
     }
   }
-  return { cols, rows, cell, on, colour };
+  return within ? { cols, rows, cell, on } : { cols, rows, cell, on, colour };
 }
 
 /**
@@ -143,6 +159,12 @@ export function blankColours(
   return { colours, cellColour };
 }
 
+/** A box's cut: its two halves' tight boxes and their summed cost. */
+export interface CellCut {
+  halves: [CellRect, CellRect];
+  cost: number;
+}
+
 /** Tight bounding rectangle of the on-cells of `grid` inside `r`, or null when there are none. */
 function bbox(grid: CellGrid, r: CellRect): CellRect | null {
   let c0 = Infinity, c1 = -1, r0 = Infinity, r1 = -1;
@@ -162,16 +184,17 @@ function bbox(grid: CellGrid, r: CellRect): CellRect | null {
  * Splits `r` (a tight box) once along the column or row boundary that minimises the summed cost of the two halves'
  * tight boxes; null when no boundary leaves on-cells on both sides. The first such boundary wins a tie, columns first.
  */
-function bestCut(
-  grid: CellGrid,
-  r: CellRect,
-  cost: (r: CellRect) => number,
-): { halves: [CellRect, CellRect]; cost: number } | null {
+function bestCut(grid: CellGrid, r: CellRect, cost: (r: CellRect) => number): CellCut | null {
   // Per column the first and last row with an on-cell, per row the first and last column (-1: none), in one pass.
   const n = Math.max(r.cols, r.rows) + 1;
-  if (scratch.length < 12 * n) scratch = new Int32Array(12 * n);
-  const part = (k: number) => scratch.subarray(k * n, (k + 1) * n);
-  const colLo = part(0).fill(-1), colHi = part(1), rowLo = part(2).fill(-1), rowHi = part(3);
+  if (lines < n) {
+    lines = Math.max(n, 2 * lines);
+    const scratch = new Int32Array(12 * lines);
+    views = Array.from({ length: 12 }, (_, k) => scratch.subarray(k * lines, (k + 1) * lines));
+  }
+  const [colLo, colHi, rowLo, rowHi] = views;
+  colLo.fill(-1, 0, n);
+  rowLo.fill(-1, 0, n);
   for (let y = 0; y < r.rows; y++) {
     const at = (r.row + y) * grid.cols + r.col;
     for (let x = 0; x < r.cols; x++) {
@@ -183,24 +206,29 @@ function bestCut(
     }
   }
   let best = Infinity, out: [CellRect, CellRect] | null = null;
+  const a = { col: 0, row: 0, cols: 0, rows: 0 }, b = { col: 0, row: 0, cols: 0, rows: 0 };
   for (const axis of [0, 1]) {
     // Lines along the axis (columns for 0, rows for 1) and, per line, the cross extent of its on-cells.
     const lo = axis === 0 ? colLo : rowLo, hi = axis === 0 ? colHi : rowHi, m = axis === 0 ? r.cols : r.rows;
     // The tight box of lines [0, k) and of lines [k, m): first and last line with on-cells, least and most cross index.
-    const pre = boxes(lo, hi, 0, m, 1, [part(4), part(5), part(6), part(7)]);
-    const suf = boxes(lo, hi, m - 1, -1, -1, [part(8), part(9), part(10), part(11)]);
-    const rect = (first: number, last: number, min: number, max: number): CellRect =>
-      axis === 0
-        ? { col: r.col + first, row: r.row + min, cols: last - first + 1, rows: max - min + 1 }
-        : { col: r.col + min, row: r.row + first, cols: max - min + 1, rows: last - first + 1 };
+    const pre = boxes(lo, hi, 0, m, 1, views.slice(4, 8));
+    const suf = boxes(lo, hi, m - 1, -1, -1, views.slice(8, 12));
+    const set = (into: CellRect, first: number, last: number, min: number, max: number) => {
+      into.col = axis === 0 ? r.col + first : r.col + min;
+      into.row = axis === 0 ? r.row + min : r.row + first;
+      into.cols = axis === 0 ? last - first + 1 : max - min + 1;
+      into.rows = axis === 0 ? max - min + 1 : last - first + 1;
+    };
+    // The candidates are priced in two objects reused for every boundary (`cost` must not keep them): on an 8 px grid
+    // the tail's cuts price tens of thousands per request.
     for (let k = 1; k < m; k++) {
       if (pre[1][k] < 0 || suf[1][m - k] < 0) continue;
-      const a = rect(pre[0][k], pre[1][k], pre[2][k], pre[3][k]);
-      const b = rect(suf[1][m - k], suf[0][m - k], suf[2][m - k], suf[3][m - k]);
+      set(a, pre[0][k], pre[1][k], pre[2][k], pre[3][k]);
+      set(b, suf[1][m - k], suf[0][m - k], suf[2][m - k], suf[3][m - k]);
       const c = cost(a) + cost(b);
       if (c < best) {
         best = c;
-        out = [a, b];
+        out = [{ ...a }, { ...b }];
       }
     }
   }
@@ -208,8 +236,10 @@ function bestCut(
 }
 
 // bestCut's working memory, kept between calls: the tail's cuts call it thousands of times per request on the main
-// thread, mostly on small boxes, where allocating its arrays each time cost more than the scan.
-let scratch = new Int32Array(0);
+// thread, mostly on small boxes, where allocating its arrays each time cost more than the scan. Twelve arrays of
+// `lines` entries each.
+let lines = 0;
+let views: Int32Array[] = [];
 
 /**
  * Running tight boxes over lines `from`, `from + step`, … (before `to`), into `[first, last, min, max]`: entry j covers
@@ -243,8 +273,9 @@ function boxes(lo: Int32Array, hi: Int32Array, from: number, to: number, step: n
  * Few rectangles covering every on-cell of `grid`, chosen by recursive XY cuts: a box is split along the boundary
  * that makes the tight boxes of its two halves cheapest, the halves are covered the same way, and the split is kept
  * when it costs less than the box (always, when the box may not run as one window: `cost` Infinity). A cut is only
- * explored when its two boxes cost less than `1 + lookahead` times the box. `cost` of a rectangle: its window's price.
- * Rectangles do not overlap.
+ * explored when its two boxes cost less than `1 + lookahead` times the box. `cost` of a rectangle: its window's price
+ * (called on objects it must not keep). Rectangles do not overlap. `cuts` keeps each box's best cut for the next call
+ * on the same grid whose `cost` differs from this one's by a constant per rectangle (the best cut is the same then).
  *
  * @example
  * ```ts
@@ -256,14 +287,25 @@ function boxes(lo: Int32Array, hi: Int32Array, from: number, to: number, step: n
  * coverCells({ cols: 10, rows: 1, cell: 32, on }, cost).length; // 2
  * ```
  */
-export function coverCells(grid: CellGrid, cost: (r: CellRect) => number, lookahead = 0.25): CellRect[] {
+export function coverCells(
+  grid: CellGrid,
+  cost: (r: CellRect) => number,
+  lookahead = 0.25,
+  cuts?: Map<number, CellCut | null>,
+): CellRect[] {
   // `tight`: the region is already the tight box of its on-cells (bestCut's halves are).
   const solve = (region: CellRect, tight = false): { rects: CellRect[]; cost: number } => {
     const box = tight ? region : bbox(grid, region);
     if (!box) return { rects: [], cost: 0 };
     const whole = cost(box);
     if (box.cols * box.rows === 1) return { rects: [box], cost: whole };
-    const cut = bestCut(grid, box, cost);
+    let cut;
+    if (cuts) {
+      const key = ((box.col * 4096 + box.row) * 4096 + box.cols) * 4096 + box.rows;
+      cut = cuts.get(key);
+      if (cut === undefined) cuts.set(key, cut = bestCut(grid, box, cost));
+      else if (cut) cut = { halves: cut.halves, cost: cost(cut.halves[0]) + cost(cut.halves[1]) };
+    } else cut = bestCut(grid, box, cost);
     let halves: [CellRect, CellRect];
     if (whole === Infinity) {
       // Too large for one window: split, at the cheapest cut or else through the middle of the longer side.

@@ -86,6 +86,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   budgetHalos: [64, 32, 16],
   pooling: "page",
   pageHalo: 96,
+  tailCell: 8,
   aspect: 0.6,
   shrunkThreshold: 0.7,
 };

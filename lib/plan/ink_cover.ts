@@ -7,7 +7,7 @@
 import type { LevelPooling } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
-import { blankColours, type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
+import { blankColours, type CellCut, type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
 import { roundUp } from "./geometry.ts";
 
 /** The ink cover's knobs (part of lib/plan/focus.ts `FocusOptions`; defaults in `DEFAULT_FOCUS_OPTIONS`). */
@@ -37,6 +37,11 @@ export interface InkCoverOptions {
    * tuning pages alone; it read 0.962 on the test pages, and the validation pages were added.)
    */
   pageHalo: number;
+  /**
+   * Cell size of the grid a window's tail regions are cut on, px (lib/onnx/tail.ts): a divisor of the cover's cell
+   * and a multiple of every stride the tail crops its maps at, so regions cut on it crop exactly.
+   */
+  tailCell: number;
 }
 
 /** A focus window: a rectangle of cells, the mask region it writes (core) and the model input it runs on (window). */
@@ -123,7 +128,20 @@ export function coverInk(
   const tail = poolsOverPage(model, o) ? model.levels!.graphs.tail : undefined;
   const windows = geo.cover(ink);
   if (!tail?.halo) return { geo, ink, windows };
-  return { geo, ink, windows: windows.map((f) => ({ ...f, parts: tailParts(ink, f.rect, tail.halo, tail.slots) })) };
+  const fine = o.tailCell;
+  if (cell % fine || tail.cuts.some((c) => fine % c.stride)) {
+    throw new Error(`tail cell ${fine} px: not a divisor of the ${cell} px cell and a multiple of the tail's strides`);
+  }
+  const tailInk = fine === cell ? ink : inkCells(image, fine, o.inkRange, model.spec.input.background, ink);
+  const grown = (parts: FocusWindow["window"][]) =>
+    parts.reduce((s, p) => s + (p.w + 2 * tail.halo) * (p.h + 2 * tail.halo), 0);
+  const parts = (f: FocusWindow) => {
+    const a = tailParts(tailInk, f.rect, cell / fine, tail.halo, tail.slots);
+    if (fine === cell) return a;
+    const b = tailParts(ink, f.rect, 1, tail.halo, tail.slots);
+    return grown(b) < grown(a) ? b : a;
+  };
+  return { geo, ink, windows: windows.map((f) => ({ ...f, parts: parts(f) })) };
 }
 
 /**
@@ -134,22 +152,33 @@ export function coverInk(
 const TAIL_REGION_PIXELS = 4096;
 
 /**
- * The rectangles of `rect`'s ink cells a window's tail runs on, at most `slots`: XY cuts of those cells, each
- * rectangle priced at its area grown by the tail's `halo` on every side, plus {@link TAIL_REGION_PIXELS} (doubled
- * until the cut needs no more than `slots`).
+ * The rectangles of ink cells of `ink` (a grid `scale` times finer than the cover's) inside the cover's rectangle
+ * `rect` a window's tail runs on, at most `slots`: XY cuts of those cells, each rectangle priced at its area grown by
+ * the tail's `halo` on every side, plus {@link TAIL_REGION_PIXELS} (doubled until the cut needs no more than `slots`).
  */
-function tailParts(ink: CellGrid, rect: CellRect, halo: number, slots: number): FocusWindow["window"][] {
-  const c = ink.cell;
-  const on = new Uint8Array(rect.cols * rect.rows);
-  for (let y = 0; y < rect.rows; y++) {
-    for (let x = 0; x < rect.cols; x++) on[y * rect.cols + x] = ink.on[(y + rect.row) * ink.cols + x + rect.col];
+function tailParts(
+  ink: CellGrid,
+  rect: CellRect,
+  scale: number,
+  halo: number,
+  slots: number,
+): FocusWindow["window"][] {
+  const c = ink.cell, col = rect.col * scale, row = rect.row * scale;
+  // The fine grid ends where the image does; the cover's last cells may reach past it (the padded page).
+  const cols = Math.min(rect.cols * scale, ink.cols - col), rows = Math.min(rect.rows * scale, ink.rows - row);
+  const on = new Uint8Array(cols * rows);
+  for (let y = 0; y < rows; y++) {
+    on.set(ink.on.subarray((y + row) * ink.cols + col, (y + row) * ink.cols + col + cols), y * cols);
   }
-  const sub = { cols: rect.cols, rows: rect.rows, cell: c, on };
-  for (let extra = TAIL_REGION_PIXELS;; extra *= 2) {
-    const rects = coverCells(sub, (q) => (q.cols * c + 2 * halo) * (q.rows * c + 2 * halo) + extra);
-    if (rects.length > slots) continue;
-    return rects.map((q) => ({ x: (q.col + rect.col) * c, y: (q.row + rect.row) * c, w: q.cols * c, h: q.rows * c }));
+  const sub = { cols, rows, cell: c, on };
+  // Each larger per-rectangle cost redoes the cut; the best cut of a box does not depend on it, so it is found once.
+  const cuts = new Map<number, CellCut | null>();
+  const cost = (extra: number) => (q: CellRect) => (q.cols * c + 2 * halo) * (q.rows * c + 2 * halo) + extra;
+  let rects = coverCells(sub, cost(TAIL_REGION_PIXELS), undefined, cuts);
+  for (let extra = 2 * TAIL_REGION_PIXELS; rects.length > slots; extra *= 2) {
+    rects = coverCells(sub, cost(extra), undefined, cuts);
   }
+  return rects.map((q) => ({ x: (q.col + col) * c, y: (q.row + row) * c, w: q.cols * c, h: q.rows * c }));
 }
 
 /**

@@ -8,14 +8,12 @@ import type { RgbaImage } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import {
   type Box,
-  coverCells,
   DEFAULT_FOCUS_OPTIONS,
   DEFAULT_PLANNER_OPTIONS,
   focusPlanner,
   glanceCall,
   glancePath,
   glanceScale,
-  inkCells,
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
@@ -69,40 +67,6 @@ const glanceFlops = (image: RgbaImage, scale: number, scaleY = scale) => {
   return text.counter.count([1, 3, Math.round(w.h * scaleY), Math.round(w.w * scale)]).flops;
 };
 
-Deno.test("inkCells marks the cells with strokes; coverCells covers every marked cell once, in few rectangles", () => {
-  const image = page(640, 480, [{ x: 40, y: 40, w: 200, h: 60 }, { x: 500, y: 400, w: 100, h: 40 }]);
-  const grid = inkCells(image, 32, 8);
-  assert.equal(grid.cols, 20);
-  assert.equal(grid.rows, 15);
-  assert.equal(grid.on[0], 0);
-  assert.equal(grid.on[1 * 20 + 1], 1);
-  const rects = coverCells(grid, (r) => (r.cols + 2) * (r.rows + 2));
-  assert.equal(rects.length, 2, "two blocks far apart run as two windows");
-  const seen = new Uint8Array(grid.on.length);
-  for (const r of rects) {
-    for (let y = r.row; y < r.row + r.rows; y++) for (let x = r.col; x < r.col + r.cols; x++) seen[y * 20 + x]++;
-  }
-  assert.ok(seen.every((v) => v <= 1), "rectangles overlap");
-  assert.ok(grid.on.every((v, i) => !v || seen[i] === 1), "a marked cell is left out");
-  // A box that may not run as one window (cost Infinity) is always split.
-  const capped = coverCells(grid, (r) => (r.cols > 4 ? Infinity : (r.cols + 2) * (r.rows + 2)));
-  assert.ok(capped.every((r) => r.cols <= 4));
-});
-
-Deno.test("inkCells: transparent pixels are composited over the background; each cell's colour is its mid-range", () => {
-  // 4×2 px, cells of 2: cell 0 white with one fully transparent black pixel (white over a white background: blank),
-  // cell 1 white with one half-transparent black pixel (grey: ink).
-  const data = new Uint8Array(4 * 2 * 4).fill(255);
-  data.set([0, 0, 0, 0], 0);
-  data.set([0, 0, 0, 128], 4 * 2);
-  const grid = inkCells({ width: 4, height: 2, data }, 2, 8, 255);
-  assert.deepEqual([...grid.on], [0, 1]);
-  assert.deepEqual([...grid.colour!.subarray(0, 3)], [255, 255, 255]);
-  assert.deepEqual([...grid.colour!.subarray(3, 6)], [191, 191, 191], "mid-range of 127 and 255");
-  // Over a black background the transparent pixel is black: ink.
-  assert.deepEqual([...inkCells({ width: 4, height: 2, data }, 2, 8, 0).on], [1, 1]);
-});
-
 Deno.test("glance scale: ½, or ¼ for images far above the reference size or over the execution limit", () => {
   assert.equal(glanceScale(1366, 768, task.reference, 1 << 22), 0.5);
   assert.equal(glanceScale(4000, 3000, task.reference, 1 << 22), 0.25);
@@ -124,6 +88,21 @@ Deno.test("the tail's regions: a window's inked cells in few rectangles, the mas
   assert.deepEqual(levels.tails.flat().map((r) => [r.w, r.h]), parts.map((p) => [p.w + 32, p.h + 32]));
   // Without level-by-level pooling each window writes its whole core.
   assert.deepEqual(outputCores(geo, windows), windows.map((f) => f.core));
+});
+
+Deno.test("the tail's regions are cut on the finer tail cells: a thin line of text is not a whole cell tall", () => {
+  // Ink (2-px stripes) in rows 72–81 and columns 100–299 only: inside the 32 px cells of rows 64–95 and columns
+  // 96–319, but on 8 px cells rows 72–87 and columns 96–303.
+  const image = page(640, 480, [{ x: 100, y: 70, w: 200, h: 12 }]);
+  const o = DEFAULT_FOCUS_OPTIONS;
+  assert.equal(o.tailCell, 8);
+  const { windows } = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o);
+  assert.deepEqual(windows.map((f) => f.core), [{ x: 96, y: 64, w: 224, h: 32 }]);
+  assert.deepEqual(windows[0].parts, [{ x: 96, y: 72, w: 208, h: 16 }]);
+  // On the cover's own cells the part is the whole core.
+  const coarse = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailCell: 32 });
+  assert.deepEqual(coarse.windows[0].parts, [{ x: 96, y: 64, w: 224, h: 32 }]);
+  assert.throws(() => coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailCell: 2 }), /tail cell/);
 });
 
 Deno.test("no budget: only the ink runs, on haloed windows aligned to the model's multiple, cheaper than full", async () => {

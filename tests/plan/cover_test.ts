@@ -1,0 +1,94 @@
+// The cell grids of glance → focus (lib/plan/cover.ts): which cells hold ink, and their cover by few rectangles.
+
+import assert from "node:assert/strict";
+import type { RgbaImage } from "../../lib/image/mod.ts";
+import { type CellCut, type CellGrid, type CellRect, coverCells, inkCells } from "../../lib/plan/cover.ts";
+
+/** White, with black `boxes` of 2-px stripes (ink). */
+function page(width: number, height: number, boxes: { x: number; y: number; w: number; h: number }[]): RgbaImage {
+  const data = new Uint8Array(width * height * 4).fill(255);
+  for (const b of boxes) {
+    for (let y = b.y; y < Math.min(height, b.y + b.h); y++) {
+      if (y % 4 >= 2) continue;
+      for (let x = b.x; x < Math.min(width, b.x + b.w); x++) data.fill(0, 4 * (y * width + x), 4 * (y * width + x) + 3);
+    }
+  }
+  return { width, height, data };
+}
+
+/** A deterministic pseudo-random source in [0, 1). */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+Deno.test("inkCells marks the cells with strokes; coverCells covers every marked cell once, in few rectangles", () => {
+  const image = page(640, 480, [{ x: 40, y: 40, w: 200, h: 60 }, { x: 500, y: 400, w: 100, h: 40 }]);
+  const grid = inkCells(image, 32, 8);
+  assert.equal(grid.cols, 20);
+  assert.equal(grid.rows, 15);
+  assert.equal(grid.on[0], 0);
+  assert.equal(grid.on[1 * 20 + 1], 1);
+  const rects = coverCells(grid, (r) => (r.cols + 2) * (r.rows + 2));
+  assert.equal(rects.length, 2, "two blocks far apart run as two windows");
+  const seen = new Uint8Array(grid.on.length);
+  for (const r of rects) {
+    for (let y = r.row; y < r.row + r.rows; y++) for (let x = r.col; x < r.col + r.cols; x++) seen[y * 20 + x]++;
+  }
+  assert.ok(seen.every((v) => v <= 1), "rectangles overlap");
+  assert.ok(grid.on.every((v, i) => !v || seen[i] === 1), "a marked cell is left out");
+  // A box that may not run as one window (cost Infinity) is always split.
+  const capped = coverCells(grid, (r) => (r.cols > 4 ? Infinity : (r.cols + 2) * (r.rows + 2)));
+  assert.ok(capped.every((r) => r.cols <= 4));
+});
+
+Deno.test("inkCells: transparent pixels are composited over the background; each cell's colour is its mid-range", () => {
+  // 4×2 px, cells of 2: cell 0 white with one fully transparent black pixel (white over a white background: blank),
+  // cell 1 white with one half-transparent black pixel (grey: ink).
+  const data = new Uint8Array(4 * 2 * 4).fill(255);
+  data.set([0, 0, 0, 0], 0);
+  data.set([0, 0, 0, 128], 4 * 2);
+  const grid = inkCells({ width: 4, height: 2, data }, 2, 8, 255);
+  assert.deepEqual([...grid.on], [0, 1]);
+  assert.deepEqual([...grid.colour!.subarray(0, 3)], [255, 255, 255]);
+  assert.deepEqual([...grid.colour!.subarray(3, 6)], [191, 191, 191], "mid-range of 127 and 255");
+  // Over a black background the transparent pixel is black: ink.
+  assert.deepEqual([...inkCells({ width: 4, height: 2, data }, 2, 8, 0).on], [1, 1]);
+});
+
+Deno.test("inkCells within a coarser grid: the same cells as reading every fine cell, the blank coarse ones unread", () => {
+  const rnd = random(7);
+  for (let n = 0; n < 20; n++) {
+    const width = 40 + Math.floor(rnd() * 300), height = 40 + Math.floor(rnd() * 300);
+    const boxes = Array.from({ length: 1 + Math.floor(rnd() * 6) }, () => ({
+      x: Math.floor(rnd() * width),
+      y: Math.floor(rnd() * height),
+      w: 1 + Math.floor(rnd() * 60),
+      h: 1 + Math.floor(rnd() * 20),
+    }));
+    const image = page(width, height, boxes);
+    // A faint gradient: coarse cells it spans may show ink while none of their fine cells does.
+    for (let i = 0; i < width * height; i++) if (image.data[4 * i] === 255) image.data[4 * i] = 255 - (i % width) % 12;
+    const coarse = inkCells(image, 32, 8);
+    const within = inkCells(image, 8, 8, 255, coarse);
+    assert.deepEqual(within.on, inkCells(image, 8, 8).on, `image ${n}`);
+    assert.equal(within.colour, undefined);
+  }
+  assert.throws(() => inkCells(page(64, 64, []), 12, 8, 255, inkCells(page(64, 64, []), 32, 8)), /not made of/);
+});
+
+Deno.test("coverCells: best cuts kept for a cost larger by a constant per rectangle give the same cover", () => {
+  const rnd = random(11);
+  for (let n = 0; n < 50; n++) {
+    const cols = 1 + Math.floor(rnd() * 40), rows = 1 + Math.floor(rnd() * 40), p = rnd() * 0.3;
+    const grid: CellGrid = { cols, rows, cell: 8, on: Uint8Array.from({ length: cols * rows }, () => +(rnd() < p)) };
+    const cuts = new Map<number, CellCut | null>();
+    for (let extra = 64; extra <= 4096; extra *= 4) {
+      const cost = (r: CellRect) => (r.cols * 8 + 32) * (r.rows * 8 + 32) + extra;
+      assert.deepEqual(coverCells(grid, cost, undefined, cuts), coverCells(grid, cost), `grid ${n}, extra ${extra}`);
+    }
+  }
+});
