@@ -91,18 +91,21 @@ Deno.test("the tail's regions: a window's inked cells in few rectangles, the mas
 });
 
 Deno.test("the tail's regions are cut on the finer tail cells: a thin line of text is not a whole cell tall", () => {
-  // Ink (2-px stripes) in rows 72–81 and columns 100–299 only: inside the 32 px cells of rows 64–95 and columns
-  // 96–319, but on 8 px cells rows 72–87 and columns 96–303.
-  const image = page(640, 480, [{ x: 100, y: 70, w: 200, h: 12 }]);
+  // Two lines of ink (2-px stripes): rows 72–81, columns 100–299 and rows 136–145, columns 100–163. On the cover's
+  // 32 px cells they fill rows 64–95 and 128–159; on the tail's 8 px cells rows 72–87 and 136–151.
+  const image = page(640, 480, [{ x: 100, y: 70, w: 200, h: 12 }, { x: 100, y: 136, w: 64, h: 10 }]);
   const o = DEFAULT_FOCUS_OPTIONS;
   assert.equal(o.tailCell, 8);
-  const { windows } = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o);
-  assert.deepEqual(windows.map((f) => f.core), [{ x: 96, y: 64, w: 224, h: 32 }]);
-  assert.deepEqual(windows[0].parts, [{ x: 96, y: 72, w: 208, h: 16 }]);
-  // On the cover's own cells the part is the whole core.
-  const coarse = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailCell: 32 });
-  assert.deepEqual(coarse.windows[0].parts, [{ x: 96, y: 64, w: 224, h: 32 }]);
-  assert.throws(() => coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailCell: 2 }), /tail cell/);
+  const parts = (tailCell: number) =>
+    coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailCell }).windows
+      .flatMap((f) => f.parts ?? []).sort((a, b) => a.y - b.y);
+  assert.deepEqual(parts(8), [{ x: 96, y: 72, w: 208, h: 16 }, { x: 96, y: 136, w: 72, h: 16 }]);
+  assert.deepEqual(parts(32), [{ x: 96, y: 64, w: 224, h: 32 }, { x: 96, y: 128, w: 96, h: 32 }]);
+  assert.throws(() => parts(2), /tail cell/);
+  // Ink in every cell of a window (a photo): its core, whatever the cell.
+  const dense = page(256, 256, [{ x: 0, y: 0, w: 256, h: 256 }]);
+  const [photo] = coverInk(text, dense, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o).windows;
+  assert.deepEqual(photo.parts, [photo.core]);
 });
 
 Deno.test("no budget: only the ink runs, on haloed windows aligned to the model's multiple, cheaper than full", async () => {
