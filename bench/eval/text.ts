@@ -12,7 +12,7 @@ import { CLOCK_NAMES, type ClockBackend, limits, registry, segmenter, serverSegm
 import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
-import { coverInk, coverShare } from "../../lib/plan/ink_cover.ts";
+import { coverInk, coverShare, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
@@ -44,9 +44,10 @@ export interface TextImageResult {
   fullGflops: number;
   /**
    * What sets the default's price: shares of the padded page in cells with ink, and in the ink cover's windows with
-   * no halo, a 32 px halo and the served page halo (lib/plan/ink_cover.ts `coverInk`).
+   * no halo, a 32 px halo and the served page halo (lib/plan/ink_cover.ts `coverInk`), and in the served windows'
+   * tail regions (their parts grown by the tail's halo, inside the window).
    */
-  floor: { ink: number; halo0: number; halo32: number; served: number };
+  floor: { ink: number; halo0: number; halo32: number; served: number; tail: number };
   /**
    * Wall-clock ms of full resolution and of the default per backend, in the server's default layout there (native:
    * where it loads); measured in processes of their own once every image is done (bench/eval.ts).
@@ -144,7 +145,6 @@ export async function textClock(
   return out;
 }
 
-/** The shares of {@link TextImageResult.floor} on one image. */
 /**
  * On a 640² window of the text detector, as shares of the model's own FLOPs: what its tail takes (lib/onnx/tail.ts),
  * and what a window of a page graph adds (the pools' sums).
@@ -155,10 +155,12 @@ function windowShares(): { tail: number; sums: number } {
   return { tail: (window - cost.window(dims, [[TAIL_DUMMY, TAIL_DUMMY]]).flops) / whole, sums: window / whole - 1 };
 }
 
+/** The shares of {@link TextImageResult.floor} on one image. */
 function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floor"] {
   // The served cover first; the others reuse its ink grid and page (the image padded to the model's multiple).
   const served = coverInk(model, image, limits.planner.maxExecPixels, DEFAULT_FOCUS_OPTIONS);
   const { ink, geo } = served;
+  const pooling = inkPooling(model, geo, ink, served.windows, DEFAULT_FOCUS_OPTIONS);
   const at = (halo: number) =>
     coverShare(
       geo,
@@ -169,6 +171,7 @@ function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floo
     halo0: at(0),
     halo32: at(32),
     served: coverShare(geo, served.windows),
+    tail: pooling ? pooling.tails.flat().reduce((s, t) => s + t.w * t.h, 0) / (geo.padW * geo.padH) : 0,
   };
 }
 
@@ -293,7 +296,9 @@ export function textSection(results: TextImageResult[]): string[] {
     "the model's front runs on all of a window: its tail (`lib/onnx/tail.ts`: the last stride-4 convolutions and the " +
     `head, the nodes whose outputs on a window's core need at most ${TAIL_HALO} px of image around it, ` +
     pct(windowShares().tail) + ` of the detector's FLOPs at 640²) runs near the window's ink only: on up to ` +
-    `${TAIL_SLOTS} rectangles of its inked cells, each grown by ${TAIL_HALO} px, on maps the graph crops, and gives ` +
+    `${TAIL_SLOTS} rectangles of its ${DEFAULT_FOCUS_OPTIONS.tailCell} px cells with ink (finer than the windows' ` +
+    "cells, so that a thin line of text is not a whole cell tall), each grown by " +
+    `${TAIL_HALO} px, on maps the graph crops, and gives ` +
     "them bitwise what it gives on the whole window (the mask is written there only: a cell without ink holds no " +
     "text); the pool of a map a tail convolution makes is summed from " +
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
@@ -302,14 +307,15 @@ export function textSection(results: TextImageResult[]): string[] {
     "window covers, counted at the far-from-text value.",
     "",
     "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
-    "`lib/plan/ink_cover.ts`): cells with ink " + pct(mean(shots.map((r) => r.floor.ink))) + "; the ink cover's " +
+    "`lib/plan/ink_cover.ts`): its " + registry.model(MODEL).spec.input.multiple + " px cells with ink " +
+    pct(mean(shots.map((r) => r.floor.ink))) + "; the ink cover's " +
     "windows with no halo " + pct(mean(shots.map((r) => r.floor.halo0))) + ", with a 32 px halo " +
     pct(mean(shots.map((r) => r.floor.halo32))) + ", with the served " + DEFAULT_FOCUS_OPTIONS.pageHalo + " px halo " +
-    pct(mean(shots.map((r) => r.floor.served))) + ", which the tail near the ink brings to the default's " +
-    pct(mean(shots.map((r) => r.runs.default.cost))) +
-    " (above). The halo, not the cut, sets it: a halo that wide makes no " +
-    "further cut of a window pay, and a smaller one loses the ≥ 0.97 line (`pageHalo` above); ≤ 70% lies between no " +
-    "halo and 32 px. Exact pooling would not rescue such a halo, nor would padding a window's edges with blank page " +
+    pct(mean(shots.map((r) => r.floor.served))) + " (where the front runs); the tail's regions " +
+    pct(mean(shots.map((r) => r.floor.tail))) + " (where the tail runs): together the default's " +
+    pct(mean(shots.map((r) => r.runs.default.cost))) + " (above), the front's share of the FLOPs times the first " +
+    "plus the tail's times the second, and the pools' sums. A smaller halo loses the ≥ 0.97 line (`pageHalo` " +
+    "above). Exact pooling would not rescue such a halo, nor would padding a window's edges with blank page " +
     "instead of zeros: [docs/TEXT_DRIFT.md](TEXT_DRIFT.md)'s second table feeds the cover's windows the whole image's " +
     "pooled vectors at each halo, their edges padded either way. The windows need the page around them for the " +
     "model's receptive field, not for its padding.",

@@ -89,13 +89,15 @@ export function modelTail(
     v = g.nodes[i].outputs.includes(output) ? 0 : -Infinity;
     for (const t of g.nodes[i].outputs) {
       for (const r of readers.get(t) ?? []) {
-        v = Math.max(v, isPool(r) ? needOf(r) : needOf(r) + reach(g.nodes[r], strideOf));
+        v = Math.max(v, isPool(r) ? needOf(r) : needOf(r) + reach(g.nodes[r], strideOf, halo));
       }
     }
     need.set(i, v);
     return v;
   };
-  const nodes = new Set([...runtime].filter((i) => !isPool(i) && needOf(i) + reach(g.nodes[i], strideOf) <= halo));
+  const nodes = new Set(
+    [...runtime].filter((i) => !isPool(i) && needOf(i) + reach(g.nodes[i], strideOf, halo) <= halo),
+  );
   // What the tail reads from outside must be a pooled vector, a weight, or a map the crop can cut on its own grid (the
   // tail region's edges lie `halo` px off the cells' grid); a pool's map is made on the whole window, or the input of
   // the convolution that makes it is. A node that breaks a rule leaves the tail with every tail node it reads from;
@@ -158,8 +160,8 @@ export function sameSizeConv(n: OnnxNode): boolean {
 }
 
 /** How far around an output position a node reads its first input, in input pixels (Infinity when not known; 0 on a
- * vector). */
-function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number {
+ * vector), for regions whose edges lie `halo` px off a grid of the cells. */
+function reach(n: OnnxNode, strideOf: (t: string) => number | undefined, halo: number): number {
   if (POINTWISE.has(n.opType)) return 0;
   if (n.opType === "Concat") return n.attributes.get("axis")?.i === 1 ? 0 : Infinity;
   const s = strideOf(n.inputs[0]);
@@ -175,9 +177,13 @@ function reach(n: OnnxNode, strideOf: (t: string) => number | undefined): number
       return Math.ceil(((Math.max(...kernel) - 1) / 2) * dilation) * s;
     case "ConvTranspose": {
       // Output o reads inputs i with i · stride + k · dilation = o + pad: within ⌈(kernel − 1) · dilation ÷ stride⌉
-      // inputs of ⌊o ÷ stride⌋, counted from both sides.
+      // inputs of ⌊o ÷ stride⌋, counted from both sides. With a kernel no larger than the stride, no padding and no
+      // dilation, o reads input ⌊o ÷ stride⌋ alone (the text detector's head: 2×2 at stride 2): a region whose edges
+      // lie on the input's grid (the tail's do, `modelTail`) gets there exactly what the whole map gives.
       const stride = Math.max(1, ...nodeInts(n, "strides"));
       if (!kernel.length) return Infinity;
+      const unpadded = nodeInts(n, "pads").every((p) => p === 0) && nodeInts(n, "output_padding").every((p) => !p);
+      if (Math.max(...kernel) <= stride && dilation === 1 && unpadded && halo % s === 0) return 0;
       return Math.max(1, Math.ceil(((Math.max(...kernel) - 1) * dilation) / stride)) * s;
     }
     case "Resize":

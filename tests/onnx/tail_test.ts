@@ -48,6 +48,44 @@ Deno.test("tail: the nodes whose output needs at most the halo around the core, 
   assert.ok(!tail(16, 1).nodes.has(4));
 });
 
+Deno.test("tail: a transposed convolution no larger than its stride reads one input position, on the halo's grid", () => {
+  // x (stride 4) → a: 3×3 conv → u: 2×2 transposed conv at stride 2 → y (stride 2).
+  const graph = (pads: number[]) =>
+    ({
+      nodes: [
+        op("Conv", ["x", "wa"], "a", [ints("kernel_shape", [3, 3])]),
+        op("ConvTranspose", ["a", "wu"], "y", [
+          ints("kernel_shape", [2, 2]),
+          ints("strides", [2, 2]),
+          ints("pads", pads),
+        ]),
+      ],
+      initializers: [{ name: "wa" }, { name: "wu" }],
+      inputs: [{ name: "x" }],
+      outputs: [{ name: "y" }],
+    }) as unknown as OnnxGraph;
+  const tail = (pads: number[], halo: number) => {
+    const g = graph(pads);
+    const producer = new Map(g.nodes.map((n, i) => [n.outputs[0], i]));
+    return [...modelTail(g, new Set([0, 1]), () => false, producer, (t) => (t === "y" ? 2 : 4), halo).nodes].sort();
+  };
+  // The conv reaches 4 px, the transposed one none: both fit a halo of 4 (a multiple of the stride-4 input).
+  assert.deepEqual(tail([0, 0, 0, 0], 4), [0, 1]);
+  // Padded, it reads a neighbour too (4 px more): the conv no longer fits.
+  assert.deepEqual(tail([1, 1, 1, 1], 4), [1]);
+  // Its input at stride 8 (a 1×1 conv at stride 2 first): regions 4 px off that grid would split its cells, so there
+  // it reaches 8 px and leaves a 4 px tail; an 8 px halo takes both.
+  const strided = (halo: number) => {
+    const g = graph([0, 0, 0, 0]);
+    g.nodes[0] = op("Conv", ["x", "wa"], "a", [ints("kernel_shape", [1, 1]), ints("strides", [2, 2])]);
+    const producer = new Map(g.nodes.map((n, i) => [n.outputs[0], i]));
+    const stride = (t: string) => ({ x: 4, a: 8, y: 4 })[t];
+    return [...modelTail(g, new Set([0, 1]), () => false, producer, stride, halo).nodes].sort();
+  };
+  assert.deepEqual(strided(4), []);
+  assert.deepEqual(strided(8), [0, 1]);
+});
+
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const g = text.levels!.graphs;

@@ -85,7 +85,8 @@ Deno.test("the tail's regions: a window's inked cells in few rectangles, the mas
   for (const p of parts) assert.ok(p.y + p.h <= 160 || p.y >= 224, `${JSON.stringify(p)} spans the blank band`);
   const levels = inkPooling(text, geo, ink, windows, o)!;
   assert.deepEqual(outputCores(geo, windows, levels), parts);
-  assert.deepEqual(levels.tails.flat().map((r) => [r.w, r.h]), parts.map((p) => [p.w + 32, p.h + 32]));
+  const h = text.levels!.graphs.tail.halo;
+  assert.deepEqual(levels.tails.flat().map((r) => [r.w, r.h]), parts.map((p) => [p.w + 2 * h, p.h + 2 * h]));
   // Without level-by-level pooling each window writes its whole core.
   assert.deepEqual(outputCores(geo, windows), windows.map((f) => f.core));
 });
