@@ -103,9 +103,8 @@ function glanceCalls(
 }
 
 /** The calls of a set of focus windows (one call; the executor batches equal window sizes). */
-function focusCalls(model: LoadedModel, windows: FocusWindow[], levels?: LevelPooling): WindowCall[] {
-  return windows.length ? [{ model, windows: windows.map((f) => f.window), ...(levels ? { levels } : {}) }] : [];
-}
+const focusCalls = (model: LoadedModel, windows: FocusWindow[], levels?: LevelPooling): WindowCall[] =>
+  windows.length ? [{ model, windows: windows.map((f) => f.window), ...(levels ? { levels } : {}) }] : [];
 
 /**
  * Per cell of the image's grid: glance pixels ≥ low (may be text) and pixels in [low, high) (unsure), over the region
