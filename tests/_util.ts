@@ -2,6 +2,7 @@
 
 export { samplePage, textImage, type TextLine } from "../dev/fixtures.ts";
 import { loadConfig } from "../lib/config.ts";
+import type { RgbaImage } from "../lib/image/mod.ts";
 import { type RunningServer, startServer } from "../main.ts";
 
 /**
@@ -25,4 +26,20 @@ export async function testServer(env: Record<string, string> = {}): Promise<Runn
   );
   await server.ready;
   return server;
+}
+
+/** White, with black `boxes` of 2-px stripes (ink). */
+export function stripedPage(
+  width: number,
+  height: number,
+  boxes: { x: number; y: number; w: number; h: number }[],
+): RgbaImage {
+  const data = new Uint8Array(width * height * 4).fill(255);
+  for (const b of boxes) {
+    for (let y = b.y; y < Math.min(height, b.y + b.h); y++) {
+      if (y % 4 >= 2) continue;
+      for (let x = b.x; x < Math.min(width, b.x + b.w); x++) data.fill(0, 4 * (y * width + x), 4 * (y * width + x) + 3);
+    }
+  }
+  return { width, height, data };
 }

@@ -1,20 +1,8 @@
 // The cell grids of glance → focus (lib/plan/cover.ts): which cells hold ink, and their cover by few rectangles.
 
 import assert from "node:assert/strict";
-import type { RgbaImage } from "../../lib/image/mod.ts";
 import { type CellCut, type CellGrid, type CellRect, coverCells, inkCells } from "../../lib/plan/cover.ts";
-
-/** White, with black `boxes` of 2-px stripes (ink). */
-function page(width: number, height: number, boxes: { x: number; y: number; w: number; h: number }[]): RgbaImage {
-  const data = new Uint8Array(width * height * 4).fill(255);
-  for (const b of boxes) {
-    for (let y = b.y; y < Math.min(height, b.y + b.h); y++) {
-      if (y % 4 >= 2) continue;
-      for (let x = b.x; x < Math.min(width, b.x + b.w); x++) data.fill(0, 4 * (y * width + x), 4 * (y * width + x) + 3);
-    }
-  }
-  return { width, height, data };
-}
+import { stripedPage } from "../_util.ts";
 
 /** A deterministic pseudo-random source in [0, 1). */
 function random(seed: number): () => number {
@@ -26,7 +14,7 @@ function random(seed: number): () => number {
 }
 
 Deno.test("inkCells marks the cells with strokes; coverCells covers every marked cell once, in few rectangles", () => {
-  const image = page(640, 480, [{ x: 40, y: 40, w: 200, h: 60 }, { x: 500, y: 400, w: 100, h: 40 }]);
+  const image = stripedPage(640, 480, [{ x: 40, y: 40, w: 200, h: 60 }, { x: 500, y: 400, w: 100, h: 40 }]);
   const grid = inkCells(image, 32, 8);
   assert.equal(grid.cols, 20);
   assert.equal(grid.rows, 15);
@@ -69,7 +57,7 @@ Deno.test("inkCells within a coarser grid: the same cells as reading every fine 
       w: 1 + Math.floor(rnd() * 60),
       h: 1 + Math.floor(rnd() * 20),
     }));
-    const image = page(width, height, boxes);
+    const image = stripedPage(width, height, boxes);
     // A faint gradient: coarse cells it spans may show ink while none of their fine cells does.
     for (let i = 0; i < width * height; i++) if (image.data[4 * i] === 255) image.data[4 * i] = 255 - (i % width) % 12;
     const coarse = inkCells(image, 32, 8);
@@ -77,7 +65,10 @@ Deno.test("inkCells within a coarser grid: the same cells as reading every fine 
     assert.deepEqual(within.on, inkCells(image, 8, 8).on, `image ${n}`);
     assert.equal(within.colour, undefined);
   }
-  assert.throws(() => inkCells(page(64, 64, []), 12, 8, 255, inkCells(page(64, 64, []), 32, 8)), /not made of/);
+  assert.throws(
+    () => inkCells(stripedPage(64, 64, []), 12, 8, 255, inkCells(stripedPage(64, 64, []), 32, 8)),
+    /not made of/,
+  );
 });
 
 Deno.test("coverCells: best cuts kept for a cost larger by a constant per rectangle give the same cover", () => {

@@ -21,7 +21,7 @@ import { Segmenter } from "../../lib/segment.ts";
 
 import type { LevelsInput, ModelInput, Tensor } from "../../workers/protocol.ts";
 import { RecordingPool, startPool } from "../_pool.ts";
-import { textImage } from "../_util.ts";
+import { stripedPage, textImage } from "../_util.ts";
 import { iou } from "../../bench/_bench.ts";
 
 const registry = await ModelRegistry.load();
@@ -39,18 +39,6 @@ class ConstantPool implements InferencePool {
     const out: Tensor = { dims: [n, 1, h, w], data: new Float32Array(n * h * w).fill(this.p) };
     return Promise.resolve({ outputs: { out }, inferMs: 0, queueMs: 0 });
   }
-}
-
-/** White, with black `boxes` of 2-px stripes (ink). */
-function page(width: number, height: number, boxes: { x: number; y: number; w: number; h: number }[]): RgbaImage {
-  const data = new Uint8Array(width * height * 4).fill(255);
-  for (const b of boxes) {
-    for (let y = b.y; y < Math.min(height, b.y + b.h); y++) {
-      if (y % 4 >= 2) continue;
-      for (let x = b.x; x < Math.min(width, b.x + b.w); x++) data.fill(0, 4 * (y * width + x), 4 * (y * width + x) + 3);
-    }
-  }
-  return { width, height, data };
 }
 
 async function plan(pool: InferencePool, image: RgbaImage, budgetFlops?: number) {
@@ -77,7 +65,7 @@ Deno.test("glance scale: ½, or ¼ for images far above the reference size or ov
 
 Deno.test("the tail's regions: a window's inked cells in few rectangles, the mask written there only", () => {
   // Two bands of ink 128 px apart: one window or two, but the blank band between them is no tail region's.
-  const image = page(640, 480, [{ x: 64, y: 64, w: 400, h: 64 }, { x: 64, y: 256, w: 400, h: 64 }]);
+  const image = stripedPage(640, 480, [{ x: 64, y: 64, w: 400, h: 64 }, { x: 64, y: 256, w: 400, h: 64 }]);
   const o = DEFAULT_FOCUS_OPTIONS;
   const { geo, ink, windows } = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o);
   const parts = windows.flatMap((f) => f.parts ?? []);
@@ -94,7 +82,7 @@ Deno.test("the tail's regions: a window's inked cells in few rectangles, the mas
 Deno.test("the tail's regions are cut on the finer tail cells: a thin line of text is not a whole cell tall", () => {
   // Two lines of ink (2-px stripes): rows 72–81, columns 100–299 and rows 136–145, columns 100–163. On the cover's
   // 32 px cells they fill rows 64–95 and 128–159; on the tail's 8 px cells rows 72–87 and 136–151.
-  const image = page(640, 480, [{ x: 100, y: 70, w: 200, h: 12 }, { x: 100, y: 136, w: 64, h: 10 }]);
+  const image = stripedPage(640, 480, [{ x: 100, y: 70, w: 200, h: 12 }, { x: 100, y: 136, w: 64, h: 10 }]);
   const o = DEFAULT_FOCUS_OPTIONS;
   assert.equal(o.tailCell, 8);
   const parts = (tailCell: number) =>
@@ -104,13 +92,13 @@ Deno.test("the tail's regions are cut on the finer tail cells: a thin line of te
   assert.deepEqual(parts(32), [{ x: 96, y: 64, w: 224, h: 32 }, { x: 96, y: 128, w: 96, h: 32 }]);
   assert.throws(() => parts(2), /tail cell/);
   // Ink in every cell of a window (a photo): its core, whatever the cell.
-  const dense = page(256, 256, [{ x: 0, y: 0, w: 256, h: 256 }]);
+  const dense = stripedPage(256, 256, [{ x: 0, y: 0, w: 256, h: 256 }]);
   const [photo] = coverInk(text, dense, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o).windows;
   assert.deepEqual(photo.parts, [photo.core]);
 });
 
 Deno.test("no budget: only the ink runs, on haloed windows aligned to the model's multiple, cheaper than full", async () => {
-  const image = page(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
+  const image = stripedPage(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
   const pool = new RecordingPool();
   const { outcome, exec } = await plan(pool, image);
   assert.ok(exec.flops < wholeFlops(image));
@@ -148,13 +136,13 @@ Deno.test("no budget: only the ink runs, on haloed windows aligned to the model'
   const cores = ran.reduce((s, t) => s + t.w * t.h, 0) / (1280 * 720);
   assert.ok(Math.abs(outcome.coverage.full_res_share - cores) < 1e-3);
   // A blank image costs nothing and has no text.
-  const blank = await plan(new RecordingPool(), page(640, 480, []));
+  const blank = await plan(new RecordingPool(), stripedPage(640, 480, []));
   assert.equal(blank.exec.flops, 0);
   assert.ok(blank.outcome.mask.every((v) => v === 0));
 });
 
 Deno.test("no budget, windows over one execution's limit together: each pools alone, at the model's halo", async () => {
-  const image = page(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
+  const image = stripedPage(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
   const pool = new RecordingPool();
   const options = { ...DEFAULT_PLANNER_OPTIONS, maxExecPixels: 2 ** 18 };
   const exec = new Executor(pool, image, { maxExecPixels: options.maxExecPixels, timeoutMs: 1000 });
@@ -166,7 +154,7 @@ Deno.test("no budget, windows over one execution's limit together: each pools al
 });
 
 Deno.test("never dearer than full resolution: ink everywhere runs the whole image once", async () => {
-  const image = page(700, 500, [{ x: 0, y: 0, w: 700, h: 500 }]);
+  const image = stripedPage(700, 500, [{ x: 0, y: 0, w: 700, h: 500 }]);
   const pool = new RecordingPool();
   const { outcome, exec } = await plan(pool, image);
   assert.equal(exec.flops, wholeFlops(image));
@@ -191,7 +179,7 @@ Deno.test("glance path: full height while the width shrinks to the aspect, then 
 });
 
 Deno.test("budget: honoured, the largest glance that fits, its mask kept where nothing was focused", async () => {
-  const image = page(1280, 960, [{ x: 0, y: 0, w: 1280, h: 960 }]);
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 1280, h: 960 }]);
   const full = wholeFlops(image);
   const path = glancePath(32, DEFAULT_FOCUS_OPTIONS.aspect);
   const seen = new Set<string>();
@@ -241,7 +229,7 @@ Deno.test("budget: honoured, the largest glance that fits, its mask kept where n
 Deno.test("budget below the complete plan: the ink cover at the largest narrower halo that fits, pooling over the page", async () => {
   // Ink on the left fifth: the cover at 64 px is 320 px wide, at 32 px 288 (the tail runs on 272 in both). A budget
   // between their prices.
-  const image = page(1280, 960, [{ x: 0, y: 0, w: 256, h: 960 }]);
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 256, h: 960 }]);
   const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
   const price = (pageHalo: number) => {
     const o = { ...DEFAULT_FOCUS_OPTIONS, pageHalo };
@@ -281,7 +269,7 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
 
 Deno.test("budget: where ink covers little of the page, the glance runs on the ink cover's windows, at more detail", async () => {
   // Ink on the left third only: the windows skip the blank two thirds, so the same budget buys them more resolution.
-  const image = page(1280, 960, [{ x: 0, y: 0, w: 400, h: 960 }]);
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 400, h: 960 }]);
   const budget = Math.floor(wholeFlops(image) * 0.3);
   const pool = new ConstantPool(0.8);
   const { outcome, exec } = await plan(pool, image, budget);
