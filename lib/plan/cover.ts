@@ -191,6 +191,8 @@ function bestCut(grid: CellGrid, r: CellRect, cost: (r: CellRect) => number): Ce
     lines = Math.max(n, 2 * lines);
     const scratch = new Int32Array(12 * lines);
     views = Array.from({ length: 12 }, (_, k) => scratch.subarray(k * lines, (k + 1) * lines));
+    prefixViews = views.slice(4, 8);
+    suffixViews = views.slice(8, 12);
   }
   const [colLo, colHi, rowLo, rowHi] = views;
   colLo.fill(-1, 0, n);
@@ -211,8 +213,8 @@ function bestCut(grid: CellGrid, r: CellRect, cost: (r: CellRect) => number): Ce
     // Lines along the axis (columns for 0, rows for 1) and, per line, the cross extent of its on-cells.
     const lo = axis === 0 ? colLo : rowLo, hi = axis === 0 ? colHi : rowHi, m = axis === 0 ? r.cols : r.rows;
     // The tight box of lines [0, k) and of lines [k, m): first and last line with on-cells, least and most cross index.
-    const pre = boxes(lo, hi, 0, m, 1, views.slice(4, 8));
-    const suf = boxes(lo, hi, m - 1, -1, -1, views.slice(8, 12));
+    const pre = boxes(lo, hi, 0, m, 1, prefixViews);
+    const suf = boxes(lo, hi, m - 1, -1, -1, suffixViews);
     const set = (into: CellRect, first: number, last: number, min: number, max: number) => {
       into.col = axis === 0 ? r.col + first : r.col + min;
       into.row = axis === 0 ? r.row + min : r.row + first;
@@ -239,7 +241,7 @@ function bestCut(grid: CellGrid, r: CellRect, cost: (r: CellRect) => number): Ce
 // thread, mostly on small boxes, where allocating its arrays each time cost more than the scan. Twelve arrays of
 // `lines` entries each.
 let lines = 0;
-let views: Int32Array[] = [];
+let views: Int32Array[] = [], prefixViews: Int32Array[] = [], suffixViews: Int32Array[] = [];
 
 /**
  * Running tight boxes over lines `from`, `from + step`, … (before `to`), into `[first, last, min, max]`: entry j covers
@@ -301,7 +303,7 @@ export function coverCells(
     if (box.cols * box.rows === 1) return { rects: [box], cost: whole };
     let cut;
     if (cuts) {
-      const key = ((box.col * 4096 + box.row) * 4096 + box.cols) * 4096 + box.rows;
+      const key = ((box.col * grid.rows + box.row) * (grid.cols + 1) + box.cols) * (grid.rows + 1) + box.rows;
       cut = cuts.get(key);
       if (cut === undefined) cuts.set(key, cut = bestCut(grid, box, cost));
       else if (cut) cut = { halves: cut.halves, cost: cost(cut.halves[0]) + cost(cut.halves[1]) };

@@ -132,8 +132,10 @@ export function coverInk(
   if (cell % fine || tail.cuts.some((c) => fine % c.stride)) {
     throw new Error(`tail cell ${fine} px: not a divisor of the ${cell} px cell and a multiple of the tail's strides`);
   }
-  // The fine grid is read where the cover's cells have ink, once a window needs it.
-  let tailInk: CellGrid | undefined;
+  // The fine grid is read where the cover's cells have ink, once a window needs it, and once per ink grid: the budget
+  // paths cover the same ink again at narrower halos.
+  let tailInk = fineGrids.get(ink);
+  if (tailInk?.cell !== fine) tailInk = undefined;
   const grown = (parts: FocusWindow["window"][]) => parts.reduce((s, p) => s + grownArea(p.w, p.h, tail.halo), 0);
   const parts = (f: FocusWindow) => {
     const r = f.rect;
@@ -144,7 +146,7 @@ export function coverInk(
     }
     const coarse = tailParts(ink, r, 1, tail.halo, tail.slots);
     if (fine === cell) return coarse;
-    tailInk ??= inkCells(image, fine, o.inkRange, model.spec.input.background, ink);
+    if (!tailInk) fineGrids.set(ink, tailInk = inkCells(image, fine, o.inkRange, model.spec.input.background, ink));
     const a = tailParts(tailInk, r, cell / fine, tail.halo, tail.slots);
     return grown(coarse) < grown(a) ? coarse : a;
   };
@@ -204,6 +206,9 @@ function tailParts(
   }
   return rects.map((q) => ({ x: (q.col + col) * c, y: (q.row + row) * c, w: q.cols * c, h: q.rows * c }));
 }
+
+/** Each ink grid's finer grid for the tail's regions (`coverInk`), while the ink grid lives. */
+const fineGrids = new WeakMap<CellGrid, CellGrid>();
 
 /** Px of a w×h rectangle grown by `halo` on every side. */
 const grownArea = (w: number, h: number, halo: number) => (w + 2 * halo) * (h + 2 * halo);
