@@ -12,7 +12,7 @@ import { CLOCK_NAMES, type ClockBackend, limits, registry, segmenter, serverSegm
 import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
-import { coverInk, coverShare, inkPooling } from "../../lib/plan/ink_cover.ts";
+import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
@@ -321,7 +321,8 @@ export function textSection(results: TextImageResult[]): string[] {
     "model's receptive field, not for its padding.",
     "",
     "Under a budget below the default plan's price the answer is the same ink cover with the largest narrower halo " +
-    "that fits (of " + DEFAULT_FOCUS_OPTIONS.budgetHalos.join(", ") + " px), where one does; else one glance at the " +
+    "that fits (of " + DEFAULT_FOCUS_OPTIONS.budgetHalos.join(", ") + " px; at 0 px a window still sees " +
+    `${CROSSED_HALO} px past each side where the cover's cut runs through text), where one does; else one glance at the ` +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +

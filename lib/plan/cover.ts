@@ -324,6 +324,45 @@ export function coverCells(
   return solve({ col: 0, row: 0, cols: grid.cols, rows: grid.rows }).rects;
 }
 
+/**
+ * Per rectangle of `rects` (disjoint, covering the on-cells of `grid`), which of its sides [left, top, right, bottom]
+ * text crosses: an on-cell on that edge has an on-cell of another rectangle next to it, across the edge.
+ *
+ * @example
+ * ```ts
+ * import { crossedSides } from "./cover.ts";
+ * // A line of three on-cells cut in two, and a cell apart, in a 6×1 grid.
+ * const on = Uint8Array.of(1, 1, 1, 0, 1, 0);
+ * const rects = [{ col: 0, row: 0, cols: 2, rows: 1 }, { col: 2, row: 0, cols: 1, rows: 1 }, { col: 4, row: 0, cols: 1, rows: 1 }];
+ * crossedSides({ cols: 6, rows: 1, cell: 32, on }, rects); // [[false, false, true, false], [true, false, false, false], [false, false, false, false]]
+ * ```
+ */
+export function crossedSides(grid: CellGrid, rects: CellRect[]): boolean[][] {
+  const owner = new Int32Array(grid.on.length).fill(-1);
+  rects.forEach((r, k) => {
+    for (let y = r.row; y < r.row + r.rows; y++) owner.fill(k, y * grid.cols + r.col, y * grid.cols + r.col + r.cols);
+  });
+  return rects.map((r, k) => {
+    // Whether the on-cell (c, y) of this rectangle has an on-cell of another one at (c + dc, y + dy).
+    const across = (c: number, y: number, dc: number, dy: number) => {
+      const x = c + dc, w = y + dy;
+      if (x < 0 || w < 0 || x >= grid.cols || w >= grid.rows || !grid.on[y * grid.cols + c]) return false;
+      const o = owner[w * grid.cols + x];
+      return o >= 0 && o !== k && grid.on[w * grid.cols + x] === 1;
+    };
+    const sides = [false, false, false, false];
+    for (let y = r.row; y < r.row + r.rows; y++) {
+      sides[0] ||= across(r.col, y, -1, 0);
+      sides[2] ||= across(r.col + r.cols - 1, y, 1, 0);
+    }
+    for (let c = r.col; c < r.col + r.cols; c++) {
+      sides[1] ||= across(c, r.row, 0, -1);
+      sides[3] ||= across(c, r.row + r.rows - 1, 0, 1);
+    }
+    return sides;
+  });
+}
+
 /** `r` cut in two through the middle of its longer side. */
 function middle(r: CellRect): [CellRect, CellRect] {
   if (r.cols >= r.rows) {

@@ -45,12 +45,13 @@ export interface FocusOptions extends InkCoverOptions {
   unbudgeted: "ink" | "glance";
   /**
    * Under a budget the complete plan does not fit in, the ink cover pooling over the page with the largest of these
-   * halos (px, below `pageHalo`) that fits runs instead of a glance. Mean IoU vs full resolution at 75 / 50 / 25 % of
-   * its price, validation pages (`render_pages.ts` set `val`), glance only → [64, 32, 16]: 0.9525 / 0.8937 / 0.8143
-   * → 0.9523 / 0.9045 / 0.8282; tuning pages 0.9403 / 0.8803 / 0.7969 → 0.9403 / 0.8838 / 0.7969; least IoU unchanged
-   * on both. With a halo of 0 as well: validation 0.9306 at 75 %, least 0.651 (a 1708×960 page whose cover at no halo
-   * costs 51 %: 0.921 for the glance). Same images and budgets through `focusPlanner(model, { budgetHalos })`, a
-   * scratch script.
+   * halos (px, below `pageHalo`) that fits runs instead of a glance (at 0, its windows still see past the sides where
+   * text crosses into another: lib/plan/ink_cover.ts `CROSSED_HALO`). Mean IoU vs full resolution at 75 / 60 / 50 / 40
+   * / 25 % of its price, [64, 32, 16] → [64, 32, 16, 0]: tuning pages (`render_pages.ts` set `tune`) 0.946 / 0.897 /
+   * 0.897 / 0.866 / 0.797 → 0.955 / 0.902 / 0.904 / 0.873 / 0.797; validation 0.971 / 0.924 / 0.925 / 0.895 / 0.829 →
+   * 0.971 / 0.934 / 0.925 / 0.895 / 0.829; least IoU unchanged on both (a scratch script over `focusPlanner(model, {
+   * budgetHalos })`). Without the crossed sides' halo, a cover at 0 read 0.651 on a 1708×960 validation page where the
+   * glance read 0.846. Earlier, [64, 32, 16] instead of none: validation 0.8937 → 0.9045 at 50 %.
    */
   budgetHalos: number[];
   /**
@@ -83,7 +84,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   inkRange: 8,
   windowPixels: 256 * 256,
   unbudgeted: "ink",
-  budgetHalos: [64, 32, 16],
+  budgetHalos: [64, 32, 16, 0],
   pooling: "page",
   pageHalo: 96,
   tailCell: 8,

@@ -7,7 +7,15 @@
 import type { LevelPooling } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
-import { blankColours, type CellCut, type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
+import {
+  blankColours,
+  type CellCut,
+  type CellGrid,
+  type CellRect,
+  coverCells,
+  crossedSides,
+  inkCells,
+} from "./cover.ts";
 import { roundUp } from "./geometry.ts";
 
 /** The ink cover's knobs (part of lib/plan/focus.ts `FocusOptions`; defaults in `DEFAULT_FOCUS_OPTIONS`). */
@@ -79,17 +87,21 @@ export class FocusGeometry {
     this.padH = roundUp(height, multiple);
   }
 
-  /** The window of a rectangle of cells. */
-  window(r: CellRect): FocusWindow {
-    const { cell, halo, width, height } = this;
+  /**
+   * The window of a rectangle of cells, grown by the halo on every side, or by `sides` px on each of [left, top, right,
+   * bottom].
+   */
+  window(r: CellRect, sides?: number[]): FocusWindow {
+    const { cell, width, height } = this;
+    const [left, top, right, bottom] = sides ?? [this.halo, this.halo, this.halo, this.halo];
     const x0 = r.col * cell, y0 = r.row * cell;
     const x1 = (r.col + r.cols) * cell, y1 = (r.row + r.rows) * cell;
     // The window: the core plus the halo, clipped to the padded image, its size rounded up to the model's multiple
     // (growing right and down, then left and up where the padded image ends).
     const m = this.multiple;
-    const wx0 = Math.max(0, x0 - halo), wy0 = Math.max(0, y0 - halo);
-    const ww = Math.min(this.padW, roundUp(Math.min(this.padW, x1 + halo) - wx0, m));
-    const wh = Math.min(this.padH, roundUp(Math.min(this.padH, y1 + halo) - wy0, m));
+    const wx0 = Math.max(0, x0 - left), wy0 = Math.max(0, y0 - top);
+    const ww = Math.min(this.padW, roundUp(Math.min(this.padW, x1 + right) - wx0, m));
+    const wh = Math.min(this.padH, roundUp(Math.min(this.padH, y1 + bottom) - wy0, m));
     return {
       rect: r,
       core: { x: x0, y: y0, w: Math.min(width, x1) - x0, h: Math.min(height, y1) - y0 },
@@ -103,11 +115,30 @@ export class FocusGeometry {
     return w.w * w.h > this.maxExecPixels ? Infinity : w.w * w.h + this.windowPixels;
   };
 
-  /** Few windows covering the on-cells of `grid`. */
+  /**
+   * Few windows covering the on-cells of `grid`. Without a halo, a window still sees {@link CROSSED_HALO} px past each
+   * side text crosses into another window (`crossedSides`).
+   */
   cover(grid: CellGrid): FocusWindow[] {
-    return coverCells(grid, this.cost).map((r) => this.window(r));
+    const rects = coverCells(grid, this.cost);
+    if (this.halo) return rects.map((r) => this.window(r));
+    const crossed = crossedSides(grid, rects);
+    return rects.map((r, k) => this.window(r, crossed[k].map((c) => (c ? CROSSED_HALO : 0))));
   }
 }
+
+/**
+ * Px a window of a cover without a halo sees past a side text crosses into another window (where the XY cut cut
+ * through text): a window that ends there loses the rest of the text, and the model's receptive field reads far.
+ * Mean / least IoU vs full resolution of the cover at no halo pooling over the page, and its mean cost ÷ full, on the
+ * validation pages (`deno run -A bench/eval/squeeze.ts --set val --halo none --edge-halos 0 --page-halo 0 --out
+ * /tmp/v.md`): without this 0.927 / 0.651, 45.7 %; 32 px 0.963 / 0.902, 48.2 %; 64 px 0.967 / 0.915, 50.3 % (tuning
+ * pages: least 0.936 in all three).
+ * Mean IoU of the budget plans (lib/plan/focus.ts `budgetHalos`) at 40 / 50 / 60 / 75 % of full, tuning pages: 32 px
+ * 0.873 / 0.904 / 0.902 / 0.955, 64 px 0.866 / 0.897 / 0.902 / 0.952; validation the same but at 60 %: 0.934 / 0.934
+ * (a scratch script over `focusPlanner(model, { budgetHalos })`).
+ */
+export const CROSSED_HALO = 32;
 
 /**
  * The full-resolution windows the plan without a budget runs: the cells with ink (`inkCells`), covered by few haloed

@@ -134,13 +134,30 @@ Deno.test({
     });
 
     await t.step(
-      "adaptive under a third of the full price (no narrower cover fits): a glance, narrower than it is short",
+      "adaptive at a third of the full price: the ink cover at no halo, at full resolution",
       async () => {
         const third = counter.count([1, 3, 640, 640]).flops / 3 / 1e9;
         const res = await post(png, { "x-budget-gflops": third.toFixed(3) });
         assert.equal(res.status, 200);
         const body = await res.json();
         assert.ok(body.cost.gflops <= third);
+        type Tile = { scale: number; halo: number; model: string | null };
+        const ran = body.plan.tiles.filter((t: Tile) => t.model !== null);
+        assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.scale === 1 && t.halo === 0), JSON.stringify(ran));
+        assert.ok(body.plan.coverage.full_res_share > 0 && body.plan.coverage.unresolved_share === 0);
+        const { w, h, values } = await maskOf(body);
+        assertCoversText(values, w, h);
+      },
+    );
+
+    await t.step(
+      "adaptive under a quarter of the full price (no narrower cover fits): a glance, narrower than it is short",
+      async () => {
+        const quarter = counter.count([1, 3, 640, 640]).flops / 4 / 1e9;
+        const res = await post(png, { "x-budget-gflops": quarter.toFixed(3) });
+        assert.equal(res.status, 200);
+        const body = await res.json();
+        assert.ok(body.cost.gflops <= quarter);
         // The glance: the first execution, on the whole image or on windows over the ink, all at one pair of scales.
         type Tile = { w: number; h: number; scale: number; scale_y?: number; model: string | null };
         const glance: Tile[] = body.plan.tiles.filter((t: Tile) => t.model !== null && t.scale < 1);

@@ -1,7 +1,14 @@
 // The cell grids of glance → focus (lib/plan/cover.ts): which cells hold ink, and their cover by few rectangles.
 
 import assert from "node:assert/strict";
-import { type CellCut, type CellGrid, type CellRect, coverCells, inkCells } from "../../lib/plan/cover.ts";
+import {
+  type CellCut,
+  type CellGrid,
+  type CellRect,
+  coverCells,
+  crossedSides,
+  inkCells,
+} from "../../lib/plan/cover.ts";
 import { stripedPage } from "../_util.ts";
 
 /** A deterministic pseudo-random source in [0, 1). */
@@ -82,4 +89,26 @@ Deno.test("coverCells: best cuts kept for a cost larger by a constant per rectan
       assert.deepEqual(coverCells(grid, cost, undefined, cuts), coverCells(grid, cost), `grid ${n}, extra ${extra}`);
     }
   }
+});
+
+Deno.test("crossedSides: the sides of a cover's rectangles that text crosses into another rectangle", () => {
+  // A 6×3 grid: an L of on-cells (row 0, columns 0–3, and column 0, rows 1–2) cut into its bar and its stem, and a
+  // cell apart (row 2, column 5) next to nothing.
+  const on = Uint8Array.from([1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+  const grid: CellGrid = { cols: 6, rows: 3, cell: 32, on };
+  const bar = { col: 0, row: 0, cols: 4, rows: 1 }, stem = { col: 0, row: 1, cols: 1, rows: 2 };
+  const apart = { col: 5, row: 2, cols: 1, rows: 1 };
+  // [left, top, right, bottom]: the bar's bottom and the stem's top; nothing for the cell apart.
+  assert.deepEqual(crossedSides(grid, [bar, stem, apart]), [
+    [false, false, false, true],
+    [false, true, false, false],
+    [false, false, false, false],
+  ]);
+  // Blank cells across an edge do not count: the bar's bottom row under columns 1–3 is blank, so a stem moved there
+  // (on-cells nowhere next to the bar's) is crossed by nothing.
+  const gap = Uint8Array.from([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+  assert.deepEqual(
+    crossedSides({ ...grid, on: gap }, [bar, { col: 2, row: 2, cols: 1, rows: 1 }]),
+    [[false, false, false, false], [false, false, false, false]],
+  );
 });

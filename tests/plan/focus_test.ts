@@ -16,7 +16,7 @@ import {
   glanceScale,
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
-import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
+import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
 import type { LevelsInput, ModelInput, Tensor } from "../../workers/protocol.ts";
@@ -265,6 +265,24 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
     budgetFlops: budget,
   });
   assert.ok(o2.tiles.some((t) => t.model !== null && t.scale < 1));
+});
+
+Deno.test("budget: the cover at no halo sees past the sides where its XY cut cut through text", () => {
+  // An L of ink: a bar along the top (640×64) and a stem down the left (64×576). At no halo the cut parts the stem (the
+  // first 64 px columns, top to bottom) from the rest of the bar, each a window of its own: text crosses the bar's left
+  // side and the stem's right, so each window sees 32 px past them, and only there.
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 640, h: 64 }, { x: 0, y: 64, w: 64, h: 576 }]);
+  assert.ok(DEFAULT_FOCUS_OPTIONS.budgetHalos.includes(0));
+  assert.equal(CROSSED_HALO, 32);
+  const { windows } = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, {
+    ...DEFAULT_FOCUS_OPTIONS,
+    pageHalo: 0,
+  });
+  const got = windows.map((f) => [f.core, f.window]).sort((a, b) => a[0].x - b[0].x);
+  assert.deepEqual(got, [
+    [{ x: 0, y: 0, w: 64, h: 640 }, { x: 0, y: 0, w: 96, h: 640 }],
+    [{ x: 64, y: 0, w: 576, h: 64 }, { x: 32, y: 0, w: 608, h: 64 }],
+  ]);
 });
 
 Deno.test("budget: where ink covers little of the page, the glance runs on the ink cover's windows, at more detail", async () => {
