@@ -26,8 +26,17 @@ export type ClockJob = { task: string; scenes: number; backend: ClockBackend } |
   text: string[];
   backend: ClockBackend;
 };
-/** Per text image, wall-clock ms of full resolution and of the default, and the layout in words. */
-export type TextClock = { fullMs: number; defaultMs: number; layout: string };
+/** Median ms of one plan's phases (the Segmenter's timings): decoding, its planner's own time, the model. */
+export type TextPhases = { decode: number; plan: number; model: number };
+/**
+ * Per text image, wall-clock ms of full resolution and of the default, each one's phases, and the layout in words.
+ */
+export type TextClock = {
+  fullMs: number;
+  defaultMs: number;
+  phases: { full: TextPhases; default: TextPhases };
+  layout: string;
+};
 
 /** Runs `job` in a child process; undefined where onnxruntime-node does not load there. */
 export async function inChild(
@@ -60,10 +69,19 @@ export async function textInChildren(
       if (r) runs[backend].push(r);
     }
   }
+  const phases = (all: TextPhases[]): TextPhases => ({
+    decode: median(all.map((p) => p.decode)),
+    plan: median(all.map((p) => p.plan)),
+    model: median(all.map((p) => p.model)),
+  });
   const merged = (all: TextClock[][]) =>
     paths.map((_, i) => ({
       fullMs: median(all.map((r) => r[i].fullMs)),
       defaultMs: median(all.map((r) => r[i].defaultMs)),
+      phases: {
+        full: phases(all.map((r) => r[i].phases.full)),
+        default: phases(all.map((r) => r[i].phases.default)),
+      },
       layout: all[0][i].layout,
     }));
   return Object.fromEntries(Object.entries(runs).filter(([, r]) => r.length).map(([b, r]) => [b, merged(r)]));

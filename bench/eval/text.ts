@@ -9,7 +9,7 @@ import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from 
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
 import { CLOCK_NAMES, type ClockBackend, limits, registry, segmenter, serverSegmenter } from "./_common.ts";
-import type { TextClock } from "./clock.ts";
+import type { TextClock, TextPhases } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
@@ -180,16 +180,28 @@ function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floo
  * interleaved, after `warmup` runs of each (one run each read ±5 % apart on this machine, and the default saves ~10 %
  * of the FLOPs).
  */
-async function clock(seg: Segmenter, bytes: Uint8Array, warmup = 0): Promise<{ fullMs: number; defaultMs: number }> {
+async function clock(seg: Segmenter, bytes: Uint8Array, warmup = 0): Promise<Omit<TextClock, "layout">> {
   const times = { fixed: [] as number[], adaptive: [] as number[] };
+  const timings = { fixed: [] as SegmentResult["timings"][], adaptive: [] as SegmentResult["timings"][] };
   for (let r = 0; r < warmup + TIMING_ROUNDS; r++) {
     for (const mode of ["fixed", "adaptive"] as const) {
       const t = performance.now();
-      await seg.segment({ task: "text", mode, bytes });
-      if (r >= warmup) times[mode].push(performance.now() - t);
+      const res = await seg.segment({ task: "text", mode, bytes });
+      if (r < warmup) continue;
+      times[mode].push(performance.now() - t);
+      timings[mode].push(res.timings);
     }
   }
-  return { fullMs: median(times.fixed), defaultMs: median(times.adaptive) };
+  const phases = (all: SegmentResult["timings"][]): TextPhases => ({
+    decode: median(all.map((t) => t.decode)),
+    plan: median(all.map((t) => t.plan)),
+    model: median(all.map((t) => t.model)),
+  });
+  return {
+    fullMs: median(times.fixed),
+    defaultMs: median(times.adaptive),
+    phases: { full: phases(timings.fixed), default: phases(timings.adaptive) },
+  };
 }
 
 const f = (v: number | null | undefined, d = 3) => (v == null ? "—" : v.toFixed(d));
@@ -240,9 +252,22 @@ export function textSection(results: TextImageResult[]): string[] {
       ]
       : []
   );
+  // Where that time goes: the model's own time per FLOP, and the planner's time on the main thread before it runs.
+  const phaseRates = (["wasm", "native"] as const).flatMap((backend) => {
+    if (!windowed.length || !windowed.every((r) => r.clocks[backend]?.phases)) return [];
+    const c = (r: TextImageResult) => r.clocks[backend]!;
+    const model = mean(windowed.map((r) => c(r).phases.default.model / c(r).phases.full.model / r.runs.default.cost));
+    const plan = mean(windowed.map((r) => c(r).phases.default.plan));
+    const share = mean(windowed.map((r) => c(r).phases.default.plan / c(r).fullMs));
+    return [
+      `on ${CLOCK_NAMES[backend].on}, the model's own time per FLOP ${model.toFixed(2)}× full resolution's, and ` +
+      `the planner ${plan.toFixed(1)} ms per image before the model runs (${pct(share)} of full resolution's time)`,
+    ];
+  });
   const perFlop = rates.length
     ? ` Where the default ran windows (${windowed.length} images), its time per FLOP is, on the mean, ` +
-      `${rates.join(" and ")} full resolution's.`
+      `${rates.join(" and ")} full resolution's` +
+      (phaseRates.length ? `; of that, ${phaseRates.join("; ")}.` : ".")
     : "";
   // Responses a client can get: the default and budgets (the scale selector is an eval-only baseline, never served).
   const served = names.filter((n) => n === "default" || n.startsWith("budget"));
