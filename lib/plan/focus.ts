@@ -9,13 +9,12 @@
 // glance saw as text-or-unsure and nobody resolved.
 
 import { BudgetTooSmallError } from "../errors.ts";
-import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
-import type { RgbaImage } from "../image/mod.ts";
+import type { WindowCall } from "../exec/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
-import type { CellGrid } from "./cover.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, tileGrid } from "./geometry.ts";
+import { chooseFocus, focusCalls, glanceCells, narrowerCover } from "./focus_budget.ts";
 import {
   type Glance,
   glanceCall,
@@ -25,14 +24,7 @@ import {
   largestGlance,
   scaledCall,
 } from "./glance.ts";
-import {
-  coverInk,
-  type FocusGeometry,
-  type FocusWindow,
-  type InkCoverOptions,
-  inkPooling,
-  outputCores,
-} from "./ink_cover.ts";
+import { coverInk, type FocusWindow, type InkCoverOptions, inkPooling, outputCores } from "./ink_cover.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus (the ink cover's own: lib/plan/ink_cover.ts). */
@@ -101,41 +93,6 @@ function glanceCalls(
 ): WindowCall[] {
   const preferred = glanceScale(width, height, task.reference, options.maxExecPixels);
   return [preferred, 0.25].map((s) => glanceCall(model, width, height, s));
-}
-
-/** The calls of a set of focus windows (one call; the executor batches equal window sizes). */
-const focusCalls = (model: LoadedModel, windows: FocusWindow[], levels?: LevelPooling): WindowCall[] =>
-  windows.length ? [{ model, windows: windows.map((f) => f.window), ...(levels ? { levels } : {}) }] : [];
-
-/**
- * Per cell of the image's grid: glance pixels ≥ low (may be text) and pixels in [low, high) (unsure), over the region
- * each glance output wrote (its core).
- */
-function glanceCells(
-  outs: WindowOutput[],
-  cores: Box[],
-  width: number,
-  height: number,
-  cell: number,
-  low: number,
-  high: number,
-) {
-  const cols = Math.ceil(width / cell), rows = Math.ceil(height / cell);
-  const marked = new Uint32Array(cols * rows), unsure = new Uint32Array(cols * rows);
-  outs.forEach(({ data, window: win }, i) => {
-    const core = cores[i];
-    for (let y = core.y; y < core.y + core.h; y++) {
-      const crow = Math.floor(y / cell) * cols, orow = (y - win.y) * win.w - win.x;
-      for (let x = core.x; x < core.x + core.w; x++) {
-        const p = data[orow + x];
-        if (p < low) continue;
-        const c = crow + Math.floor(x / cell);
-        marked[c]++;
-        if (p < high) unsure[c]++;
-      }
-    }
-  });
-  return { cols, rows, marked, unsure };
 }
 
 /**
@@ -321,81 +278,6 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
   };
   plan.preflight = ({ width, height, task, options }) => glanceCalls(model, width, height, { task, options });
   return plan;
-}
-
-/**
- * The ink cover pooling over the page at the largest of `o.budgetHalos` (below the page halo) that fits the budget and
- * costs less than the whole image once (`wholeFlops`); null when none does.
- */
-function narrowerCover(
-  model: LoadedModel,
-  image: RgbaImage,
-  maxExec: number,
-  o: FocusOptions,
-  ink: CellGrid,
-  exec: PlanContext["exec"],
-  wholeFlops: number,
-): { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry } | null {
-  for (const pageHalo of o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a)) {
-    const { geo, windows } = coverInk(model, image, maxExec, { ...o, pageHalo }, ink);
-    const levels = inkPooling(model, geo, ink, windows, o);
-    if (!levels) continue;
-    const calls = focusCalls(model, windows, levels);
-    const flops = exec.price(calls).flops;
-    if (flops < wholeFlops && exec.fits(flops)) return { windows, calls, geo };
-  }
-  return null;
-}
-
-/**
- * The focus windows under a cap on their FLOPs: all wanted cells when they fit, else the 4×4-cell blocks where the
- * glance is least sure (most unsure pixels), as many as fit, in that order.
- */
-function chooseFocus(
-  exec: PlanContext["exec"],
-  model: LoadedModel,
-  geo: FocusGeometry,
-  wanted: CellGrid,
-  unsure: Uint32Array,
-  cap: number,
-): FocusWindow[] {
-  const price = (w: FocusWindow[]) => exec.price(focusCalls(model, w)).flops;
-  const all = geo.cover(wanted);
-  if (price(all) <= cap) return all;
-  const B = 4, bcols = Math.ceil(wanted.cols / B), brows = Math.ceil(wanted.rows / B);
-  const value = new Float64Array(bcols * brows);
-  for (let r = 0; r < wanted.rows; r++) {
-    for (let c = 0; c < wanted.cols; c++) {
-      if (wanted.on[r * wanted.cols + c]) {
-        value[Math.floor(r / B) * bcols + Math.floor(c / B)] += unsure[r * wanted.cols + c] + 1;
-      }
-    }
-  }
-  const order = [...value.keys()].filter((b) => value[b] > 0).sort((a, b) => value[b] - value[a] || a - b);
-  const upTo = (k: number) => {
-    const on = new Uint8Array(wanted.on.length);
-    for (const b of order.slice(0, k)) {
-      const br = Math.floor(b / bcols), bc = b % bcols;
-      for (let r = br * B; r < Math.min(wanted.rows, br * B + B); r++) {
-        for (let c = bc * B; c < Math.min(wanted.cols, bc * B + B); c++) {
-          on[r * wanted.cols + c] = wanted.on[r * wanted.cols + c];
-        }
-      }
-    }
-    return geo.cover({ ...wanted, on });
-  };
-  // Largest k whose plan fits (plans grow with k, nearly monotonically: search, then step down until it fits).
-  let lo = 0, hi = order.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (price(upTo(mid)) <= cap) lo = mid;
-    else hi = mid - 1;
-  }
-  for (let k = lo; k > 0; k--) {
-    const w = upTo(k);
-    if (price(w) <= cap) return w;
-  }
-  return [];
 }
 
 const round = (v: number) => Math.round(v * 1e4) / 1e4;
