@@ -30,6 +30,14 @@ export function quantile(xs: number[], q: number): number {
 /** The median. */
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 
+/** Median ms of a plan's phases over runs (the Segmenter's timings): decoding, its planner's own time, the model. */
+export type Phases = { decode: number; plan: number; model: number };
+export const medianPhases = (all: Phases[]): Phases => ({
+  decode: median(all.map((p) => p.decode)),
+  plan: median(all.map((p) => p.plan)),
+  model: median(all.map((p) => p.model)),
+});
+
 /** 250 ms of quiet before a block of timed work (the previous work's threads wind down first). */
 export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 250));
 

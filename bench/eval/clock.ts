@@ -19,22 +19,20 @@
 
 import type { ZooClock } from "./zoo.ts";
 import type { ClockBackend } from "./_common.ts";
-import { median } from "../_bench.ts";
+import { median, medianPhases, type Phases } from "../_bench.ts";
 
 /** What the child measures: a zoo task's f2, default route and f0 on its first scenes, or text images' full and default. */
 export type ClockJob = { task: string; scenes: number; backend: ClockBackend } | {
   text: string[];
   backend: ClockBackend;
 };
-/** Median ms of one plan's phases (the Segmenter's timings): decoding, its planner's own time, the model. */
-export type TextPhases = { decode: number; plan: number; model: number };
 /**
  * Per text image, wall-clock ms of full resolution and of the default, each one's phases, and the layout in words.
  */
 export type TextClock = {
   fullMs: number;
   defaultMs: number;
-  phases: { full: TextPhases; default: TextPhases };
+  phases: { full: Phases; default: Phases };
   layout: string;
 };
 
@@ -69,18 +67,13 @@ export async function textInChildren(
       if (r) runs[backend].push(r);
     }
   }
-  const phases = (all: TextPhases[]): TextPhases => ({
-    decode: median(all.map((p) => p.decode)),
-    plan: median(all.map((p) => p.plan)),
-    model: median(all.map((p) => p.model)),
-  });
   const merged = (all: TextClock[][]) =>
     paths.map((_, i) => ({
       fullMs: median(all.map((r) => r[i].fullMs)),
       defaultMs: median(all.map((r) => r[i].defaultMs)),
       phases: {
-        full: phases(all.map((r) => r[i].phases.full)),
-        default: phases(all.map((r) => r[i].phases.default)),
+        full: medianPhases(all.map((r) => r[i].phases.full)),
+        default: medianPhases(all.map((r) => r[i].phases.default)),
       },
       layout: all[0][i].layout,
     }));

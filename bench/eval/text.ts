@@ -9,14 +9,14 @@ import { DEFAULT_FOCUS_OPTIONS, focusPlanner, type Planner, scalePlanner } from 
 import type { Segmenter, SegmentResult } from "../../lib/segment.ts";
 import { toGflops } from "../../lib/units.ts";
 import { CLOCK_NAMES, type ClockBackend, limits, registry, segmenter, serverSegmenter } from "./_common.ts";
-import type { TextClock, TextPhases } from "./clock.ts";
+import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing } from "./render_pages.ts";
-import { iou, median } from "../_bench.ts";
+import { iou, median, medianPhases } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
 const BUDGETS = [0.75, 0.5, 0.25];
@@ -192,15 +192,10 @@ async function clock(seg: Segmenter, bytes: Uint8Array, warmup = 0): Promise<Omi
       timings[mode].push(res.timings);
     }
   }
-  const phases = (all: SegmentResult["timings"][]): TextPhases => ({
-    decode: median(all.map((t) => t.decode)),
-    plan: median(all.map((t) => t.plan)),
-    model: median(all.map((t) => t.model)),
-  });
   return {
     fullMs: median(times.fixed),
     defaultMs: median(times.adaptive),
-    phases: { full: phases(timings.fixed), default: phases(timings.adaptive) },
+    phases: { full: medianPhases(timings.fixed), default: medianPhases(timings.adaptive) },
   };
 }
 
