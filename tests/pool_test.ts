@@ -216,6 +216,7 @@ Deno.test("wasm-simd: a recycled worker serves on while its replacement loads, t
     threads: 1,
     models,
     recycleAbovePixels: 128 * 128,
+    recycleCooldownMs: 0,
   });
   const t0 = performance.now();
   await pool.start();
@@ -235,6 +236,31 @@ Deno.test("wasm-simd: a recycled worker serves on while its replacement loads, t
       if (pool.stats().recycled < 2) await new Promise((r) => setTimeout(r, 250));
     }
     assert.equal(pool.stats().recycled, 2);
+    assert.equal(pool.stats().restarts, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("wasm-simd: a slot recycles at most once per cooldown; a large job within it recycles when it ends", async () => {
+  const cooldown = 2000;
+  const opts = { size: 1, queueLimit: 4, threads: 1, models, recycleAbovePixels: 128 * 128 };
+  const pool = new WorkerPool({ ...opts, backend: "wasm-simd", recycleCooldownMs: cooldown });
+  await pool.start();
+  try {
+    await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
+    const first = performance.now();
+    assert.equal(pool.stats().recycled, 1);
+    // Large jobs every 250 ms, on the old worker or its replacement: none recycles before the cooldown ends.
+    let jobs = 0;
+    for (; jobs < 80 && pool.stats().recycled < 2; jobs++) {
+      await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
+      if (pool.stats().recycled < 2) await new Promise((r) => setTimeout(r, 250));
+    }
+    const second = performance.now();
+    assert.equal(pool.stats().recycled, 2, `no second recycle after ${jobs} large jobs`);
+    assert.ok(second - first >= cooldown, `recycled again after ${(second - first).toFixed(0)} ms`);
+    assert.ok(jobs > 2, "large jobs inside the cooldown did not recycle");
     assert.equal(pool.stats().restarts, 0);
   } finally {
     pool.close();

@@ -7,6 +7,7 @@ import { TimeoutError, UnavailableError } from "../errors.ts";
 import { inputPixels, WorkerLayout } from "./layout.ts";
 import type { Backend, FromWorker, ModelInput, ToWorker } from "../../workers/protocol.ts";
 import type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
+import { RECYCLE_COOLDOWN_MS } from "./pool_api.ts";
 
 export type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
 
@@ -34,6 +35,8 @@ interface Slot {
   job: Job | null;
   /** A replacement is loading (a recycle): this worker serves until it is ready. */
   renewing?: boolean;
+  /** It ran a job over the recycle size: its WebAssembly memory grew. */
+  grown?: boolean;
   /** Set once the replacement is ready: hands the slot over when this worker's job is done. */
   retire?: () => void;
 }
@@ -66,6 +69,9 @@ export class WorkerPool {
   #dispatchQueued = false;
   /** Replacements loading for recycled workers (terminated on close). */
   #loading = new Set<Worker>();
+  /** Per slot: when its last recycle started, and the timer of a recycle put off until the cooldown ends. */
+  #recycledAt: number[] = [];
+  #recycleTimers: (ReturnType<typeof setTimeout> | undefined)[] = [];
   /** Throughput of one worker, FLOPs per ms (exponentially weighted; 0 until a job with FLOPs has run). */
   #rate = 0;
 
@@ -193,6 +199,7 @@ export class WorkerPool {
       slot.worker.terminate();
     }
     for (const worker of this.#loading) worker.terminate();
+    this.#recycleTimers.forEach((t) => clearTimeout(t));
   }
 
   /**
@@ -225,7 +232,8 @@ export class WorkerPool {
             this.#rate = this.#rate ? 0.8 * this.#rate + 0.2 * r : r;
           }
           if (this.#backend !== "native" && inputPixels(job.dims) > (this.options.recycleAbovePixels ?? 2 ** 21)) {
-            this.#renew(index, slot);
+            slot.grown = true;
+            this.#recycleSoon(index);
           }
           slot.retire?.();
           if (job.abandoned) {
@@ -296,6 +304,21 @@ export class WorkerPool {
     // A recycled worker whose replacement has loaded already: the replacement takes over.
     if (slot.retire) return slot.retire();
     this.#spawn(index).catch((err) => console.error(`worker ${index} could not restart: ${err}`));
+  }
+
+  /** Recycles slot `index`'s grown worker now, or when the cooldown since the slot's last recycle ends. */
+  #recycleSoon(index: number) {
+    if (this.#recycleTimers[index] !== undefined) return;
+    const go = () => {
+      this.#recycleTimers[index] = undefined;
+      const slot = this.#slots[index];
+      if (!slot?.grown || slot.renewing || this.#closed) return;
+      this.#recycledAt[index] = performance.now();
+      this.#renew(index, slot);
+    };
+    const until = (this.#recycledAt[index] ?? -Infinity) + (this.options.recycleCooldownMs ?? RECYCLE_COOLDOWN_MS);
+    if (until <= performance.now()) return go();
+    this.#recycleTimers[index] = setTimeout(go, until - performance.now());
   }
 
   /**
