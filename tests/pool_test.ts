@@ -248,8 +248,9 @@ Deno.test("wasm-simd: a slot recycles at most once per cooldown; a large job wit
   const pool = new WorkerPool({ ...opts, backend: "wasm-simd", recycleCooldownMs: cooldown });
   await pool.start();
   try {
-    await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
+    // The first recycle starts while this job is answered: after `first`.
     const first = performance.now();
+    await pool.run(text.spec.id, [1, 3, 160, 160], input(160), 30_000);
     assert.equal(pool.stats().recycled, 1);
     // Large jobs every 250 ms, on the old worker or its replacement: none recycles before the cooldown ends.
     let jobs = 0;
