@@ -7,7 +7,7 @@ import { TimeoutError, UnavailableError } from "../errors.ts";
 import { inputPixels, WorkerLayout } from "./layout.ts";
 import type { Backend, FromWorker, ModelInput, ToWorker } from "../../workers/protocol.ts";
 import type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
-import { RECYCLE_COOLDOWN_MS } from "./pool_api.ts";
+import { RecycleSchedule } from "./recycle.ts";
 
 export type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
 
@@ -69,9 +69,7 @@ export class WorkerPool {
   #dispatchQueued = false;
   /** Replacements loading for recycled workers (terminated on close). */
   #loading = new Set<Worker>();
-  /** Per slot: when its last recycle started, and the timer of a recycle put off until the cooldown ends. */
-  #recycledAt: number[] = [];
-  #recycleTimers: (ReturnType<typeof setTimeout> | undefined)[] = [];
+  readonly #recycles: RecycleSchedule;
   /** Throughput of one worker, FLOPs per ms (exponentially weighted; 0 until a job with FLOPs has run). */
   #rate = 0;
 
@@ -79,6 +77,7 @@ export class WorkerPool {
     this.options = options;
     this.#layout = new WorkerLayout(options);
     this.#backend = options.backend;
+    this.#recycles = new RecycleSchedule(options.recycleCooldownMs);
   }
 
   /** Spawns the workers and resolves once every one has its sessions. */
@@ -199,7 +198,7 @@ export class WorkerPool {
       slot.worker.terminate();
     }
     for (const worker of this.#loading) worker.terminate();
-    this.#recycleTimers.forEach((t) => clearTimeout(t));
+    this.#recycles.close();
   }
 
   /**
@@ -233,7 +232,7 @@ export class WorkerPool {
           }
           if (this.#backend !== "native" && inputPixels(job.dims) > (this.options.recycleAbovePixels ?? 2 ** 21)) {
             slot.grown = true;
-            this.#recycleSoon(index);
+            this.#recycles.ask(index, () => this.#renew(index, this.#slots[index]));
           }
           slot.retire?.();
           if (job.abandoned) {
@@ -306,33 +305,19 @@ export class WorkerPool {
     this.#spawn(index).catch((err) => console.error(`worker ${index} could not restart: ${err}`));
   }
 
-  /** Recycles slot `index`'s grown worker now, or when the cooldown since the slot's last recycle ends. */
-  #recycleSoon(index: number) {
-    if (this.#recycleTimers[index] !== undefined) return;
-    const go = () => {
-      this.#recycleTimers[index] = undefined;
-      const slot = this.#slots[index];
-      if (!slot?.grown || slot.renewing || this.#closed) return;
-      this.#recycledAt[index] = performance.now();
-      this.#renew(index, slot);
-    };
-    const until = (this.#recycledAt[index] ?? -Infinity) + (this.options.recycleCooldownMs ?? RECYCLE_COOLDOWN_MS);
-    if (until <= performance.now()) return go();
-    this.#recycleTimers[index] = setTimeout(go, until - performance.now());
-  }
-
   /**
-   * Recycles a healthy worker (its WebAssembly memory only grows): the replacement loads beside it, so a pool of one
-   * worker never stops serving for the seconds onnxruntime-web takes to start.
+   * Recycles a healthy worker whose WebAssembly memory grew (it only grows): the replacement loads beside it, so a pool
+   * of one worker never stops serving for the seconds onnxruntime-web takes to start. Says whether it started one.
    */
-  #renew(index: number, slot: Slot) {
-    if (slot.renewing || this.#closed) return;
+  #renew(index: number, slot: Slot | undefined): boolean {
+    if (!slot?.grown || slot.renewing || this.#closed) return false;
     slot.renewing = true;
     this.#recycled++;
     this.#spawn(index, slot).catch((err) => {
-      slot.renewing = false; // the next large job tries again
+      slot.renewing = false; // a later large job tries again
       console.error(`worker ${index} could not be recycled: ${err}`);
     });
+    return true;
   }
 
   /** The replacement `next` of the recycled worker `old` is ready: it takes the slot as soon as `old` is idle. */

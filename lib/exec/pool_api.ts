@@ -16,19 +16,11 @@ export interface WorkerPoolOptions extends LayoutOptions {
    */
   recycleAbovePixels?: number;
   /**
-   * At most one recycle per worker slot in this many ms (default {@link RECYCLE_COOLDOWN_MS}): a large job within it
-   * leaves the recycle for when it ends.
+   * At most one recycle per worker slot in this many ms (default lib/exec/recycle.ts `RECYCLE_COOLDOWN_MS`): a large
+   * job within it leaves the recycle for when it ends.
    */
   recycleCooldownMs?: number;
 }
-
-/**
- * Starting a WASM worker with every model takes 2.4 s of one core here (.scratch measurement, `WorkerPool.start` with
- * the registry's 9 models). Recycling after every large job made a stream of 3-megapixel screenshots on WASM 10–25 %
- * slower per request (replacements loading beside the jobs on 2 cores); once per 30 s costs at most 8 % of a core, and
- * a rare large request's memory still goes back within 30 s.
- */
-export const RECYCLE_COOLDOWN_MS = 30_000;
 
 /** Per-job hints from the executor. */
 export interface RunOptions {
