@@ -38,8 +38,10 @@ export class RecycleSchedule {
       if (recycle()) this.#at[index] = performance.now();
     };
     const until = (this.#at[index] ?? -Infinity) + this.cooldownMs;
-    if (until <= performance.now()) go();
-    else this.#timers[index] = setTimeout(go, until - performance.now());
+    if (until <= performance.now()) return go();
+    const timer = this.#timers[index] = setTimeout(go, until - performance.now());
+    // A recycle put off must not keep a process (a tool, a test) alive on its own.
+    Deno.unrefTimer(timer);
   }
 
   /** Cancels the recycles put off. */
