@@ -133,14 +133,20 @@ Deno.test({
       assertCoversText(values, w, h);
     });
 
+    // An adaptive request with a budget of `share` of the full-resolution price: answered 200 within it.
+    const underShare = async (share: number) => {
+      const budget = (counter.count([1, 3, 640, 640]).flops * share) / 1e9;
+      const res = await post(png, { "x-budget-gflops": budget.toFixed(3) });
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.ok(body.cost.gflops <= budget);
+      return body;
+    };
+
     await t.step(
       "adaptive at a third of the full price: the ink cover at no halo, at full resolution",
       async () => {
-        const third = counter.count([1, 3, 640, 640]).flops / 3 / 1e9;
-        const res = await post(png, { "x-budget-gflops": third.toFixed(3) });
-        assert.equal(res.status, 200);
-        const body = await res.json();
-        assert.ok(body.cost.gflops <= third);
+        const body = await underShare(1 / 3);
         type Tile = { scale: number; halo: number; model: string | null };
         const ran = body.plan.tiles.filter((t: Tile) => t.model !== null);
         assert.ok(ran.length >= 1 && ran.every((t: Tile) => t.scale === 1 && t.halo === 0), JSON.stringify(ran));
@@ -153,11 +159,7 @@ Deno.test({
     await t.step(
       "adaptive under a quarter of the full price (no narrower cover fits): a glance, narrower than it is short",
       async () => {
-        const quarter = counter.count([1, 3, 640, 640]).flops / 4 / 1e9;
-        const res = await post(png, { "x-budget-gflops": quarter.toFixed(3) });
-        assert.equal(res.status, 200);
-        const body = await res.json();
-        assert.ok(body.cost.gflops <= quarter);
+        const body = await underShare(1 / 4);
         // The glance: the first execution, on the whole image or on windows over the ink, all at one pair of scales.
         type Tile = { w: number; h: number; scale: number; scale_y?: number; model: string | null };
         const glance: Tile[] = body.plan.tiles.filter((t: Tile) => t.model !== null && t.scale < 1);
