@@ -69,7 +69,9 @@ const Tile = z.object({
   model: z.string().nullable().describe("null: the tile kept the global model's output (or was skipped)"),
   scale: z.number().describe("resolution factor the tile ran at (1 = full)"),
   scale_y: z.number().optional().describe("vertical resolution factor, when it differs from scale (a text glance)"),
-  halo: z.number().int(),
+  halo: z.number().int().describe(
+    "real neighbour pixels fed around the core (a text window gets more on a side where text runs on into another's)",
+  ),
   score: z.number().optional(),
 });
 

@@ -1,6 +1,6 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
 // `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune] [--page-halo 64]
-// [--tail-cell 32] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
+// [--tail-cell 32] [--crossed-halo 160|none] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
@@ -39,6 +39,9 @@ const focus = {
   ...DEFAULT_FOCUS_OPTIONS,
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
   tailCell: Number(arg("--tail-cell", String(DEFAULT_FOCUS_OPTIONS.tailCell))),
+  crossedHalo: arg("--crossed-halo", String(DEFAULT_FOCUS_OPTIONS.crossedHalo)) === "none"
+    ? undefined
+    : Number(arg("--crossed-halo", String(DEFAULT_FOCUS_OPTIONS.crossedHalo))),
 };
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
 const images = files.length ? files : (await renderMissing()).filter((i) => i.set === SET).map((i) => i.path);
@@ -231,7 +234,7 @@ async function edgeCells(img: RgbaImage, ref: Uint8Array, pools: Record<string, 
   const { width: W, height: H } = img;
   const cells: string[] = [];
   for (const halo of EDGE_HALOS) {
-    const o = { ...focus, pageHalo: halo };
+    const o = { ...focus, pageHalo: halo, crossedHalo: undefined };
     const { geo, ink, windows: wins } = coverInk(model, img, 1 << 30, o);
     const pooling = inkPooling(model, geo, ink, wins, o)!;
     // The page's commonest blank colour: blankColours lists it first.

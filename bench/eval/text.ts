@@ -15,7 +15,7 @@ import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
-import { type EvalImage, renderMissing } from "./render_pages.ts";
+import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
@@ -72,7 +72,7 @@ async function timed(bytes: Uint8Array, budgetFlops?: number, planner?: Planner)
   return { r, ms: performance.now() - t0 };
 }
 
-export async function evalText(set: "tune" | "val" | "test" = "test"): Promise<TextImageResult[]> {
+export async function evalText(set: TextSet = "test"): Promise<TextImageResult[]> {
   const model = registry.model(MODEL);
   const images = (await renderMissing()).filter((i) => i.set === set);
   const out: TextImageResult[] = [];
@@ -164,7 +164,12 @@ function priceFloor(model: LoadedModel, image: RgbaImage): TextImageResult["floo
   const at = (halo: number) =>
     coverShare(
       geo,
-      coverInk(model, image, limits.planner.maxExecPixels, { ...DEFAULT_FOCUS_OPTIONS, pageHalo: halo }, ink).windows,
+      coverInk(model, image, limits.planner.maxExecPixels, {
+        ...DEFAULT_FOCUS_OPTIONS,
+        pageHalo: halo,
+        crossedHalo: undefined,
+      }, ink)
+        .windows,
     );
   return {
     ink: (ink.on.reduce((s, v) => s + v, 0) * ink.cell * ink.cell) / (geo.padW * geo.padH),

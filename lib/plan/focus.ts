@@ -79,6 +79,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   budgetHalos: [64, 32, 16, 0],
   pooling: "page",
   pageHalo: 96,
+  crossedHalo: 160,
   tailCell: 8,
   aspect: 0.6,
   shrunkThreshold: 0.7,

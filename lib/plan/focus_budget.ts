@@ -58,7 +58,8 @@ export function narrowerCover(
   wholeFlops: number,
 ): { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry } | null {
   for (const pageHalo of o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a)) {
-    const { geo, windows } = coverInk(model, image, maxExec, { ...o, pageHalo }, ink);
+    // One halo on every side, the crossed ones too (lib/plan/ink_cover.ts `crossedHalo`).
+    const { geo, windows } = coverInk(model, image, maxExec, { ...o, pageHalo, crossedHalo: undefined }, ink);
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels) continue;
     const calls = focusCalls(model, windows, levels);

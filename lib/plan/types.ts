@@ -21,7 +21,10 @@ export interface PlannedTile {
   scale: number;
   /** Vertical resolution factor, when it differs from `scale` (a text glance shrinks lines less than their length). */
   scaleY?: number;
-  /** Real neighbour pixels around the core fed to the model and cropped off after. */
+  /**
+   * Real neighbour pixels around the core fed to the model and cropped off after (a text cover's window gets more on
+   * the sides where text runs on into another window: lib/plan/ink_cover.ts `crossedHalo`).
+   */
   halo: number;
   /** Score the selector ranked this tile by (complexity selectors). */
   score?: number;

@@ -17,6 +17,7 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
+import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
 import type { LevelsInput, ModelInput, Tensor } from "../../workers/protocol.ts";
@@ -277,12 +278,39 @@ Deno.test("budget: the cover at no halo sees past the sides where its XY cut cut
   const { windows } = coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, {
     ...DEFAULT_FOCUS_OPTIONS,
     pageHalo: 0,
+    crossedHalo: undefined,
   });
   const got = windows.map((f) => [f.core, f.window]).sort((a, b) => a[0].x - b[0].x);
   assert.deepEqual(got, [
     [{ x: 0, y: 0, w: 64, h: 640 }, { x: 0, y: 0, w: 96, h: 640 }],
     [{ x: 64, y: 0, w: 576, h: 64 }, { x: 32, y: 0, w: 608, h: 64 }],
   ]);
+});
+
+Deno.test("default cover: a window's sides where text runs on into another window get the crossed halo, the rest the page halo", () => {
+  // An L of ink away from the page's edges: a bar (1280×64) and a stem under its left end (64×896). One window around
+  // both would be mostly blank, so the cut parts them, through text at the corner.
+  const image = stripedPage(2560, 1920, [{ x: 320, y: 320, w: 1280, h: 64 }, { x: 320, y: 384, w: 64, h: 896 }]);
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
+  const { pageHalo, crossedHalo } = DEFAULT_FOCUS_OPTIONS;
+  assert.ok(crossedHalo! > pageHalo);
+  const sidesOf = (o: typeof DEFAULT_FOCUS_OPTIONS) => {
+    const { ink, windows } = coverInk(text, image, maxExec, o);
+    assert.equal(windows.length, 2);
+    const crossed = crossedSides(ink, windows.map((f) => f.rect));
+    return windows.map(({ core: c, window: w }, k) => ({
+      // Px of image the window adds past each side of its core: left, top, right, bottom.
+      sides: [c.x - w.x, c.y - w.y, w.x + w.w - (c.x + c.w), w.y + w.h - (c.y + c.h)],
+      crossed: crossed[k],
+    }));
+  };
+  const served = sidesOf(DEFAULT_FOCUS_OPTIONS);
+  assert.ok(served.every((s) => s.crossed.some(Boolean)), "text crosses a side of each window");
+  for (const { sides, crossed } of served) assert.deepEqual(sides, crossed.map((c) => (c ? crossedHalo : pageHalo)));
+  // Without it, one halo on every side.
+  for (const { sides } of sidesOf({ ...DEFAULT_FOCUS_OPTIONS, crossedHalo: undefined })) {
+    assert.deepEqual(sides, [pageHalo, pageHalo, pageHalo, pageHalo]);
+  }
 });
 
 Deno.test("budget: where ink covers little of the page, the glance runs on the ink cover's windows, at more detail", async () => {
