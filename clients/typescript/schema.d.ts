@@ -297,6 +297,7 @@ export interface components {
           scale: number;
           /** @description vertical resolution factor, when it differs from scale (a text glance) */
           scale_y?: number;
+          /** @description real neighbour pixels fed around the core (a text window gets more on a side where text runs on into another's) */
           halo: number;
           score?: number;
         }[];
