@@ -24,7 +24,7 @@ import { modelTail, type TailCut } from "./tail.ts";
  * Px of image around a window's core its tail (lib/onnx/tail.ts) runs on. 8 px keeps the text detector's last
  * stride-4 convolutions and its head in the tail (its two 3×3 convolutions at stride 4 reach 4 px each; the head's
  * 2×2 transposed convolutions at stride 2 reach none), and a multiple of 4 lets its stride-4 maps crop on their own grid.
- * Mean served cost ÷ full (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0`): 16 px (when
+ * Mean served cost ÷ full (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0 --crossed-halo none`): 16 px (when
  * the transposed convolutions were counted as reaching a neighbour) tuning 0.770, validation 0.621; 8 px 0.725, 0.592;
  * the least IoU vs full resolution the same (0.991, 0.983): the tail gives its region's core exactly what the whole
  * window gives.
@@ -36,7 +36,7 @@ export const TAIL_HALO = 8;
  * page.ts), each on its own crop of the maps, so that the tail runs near the window's ink only, in a few rectangles
  * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer runs the rest on a 16 px square. Mean
  * served cost ÷ full with 10, 16 and 24, the regions cut on 8 px cells, a 16 px tail halo (`deno run -A bench/eval/squeeze.ts --set
- * tune|val --halo none --edge-halos 0`): tuning 0.791, 0.769, 0.763; validation 0.635, 0.620, 0.616 (on 32 px cells,
+ * tune|val --halo none --edge-halos 0 --crossed-halo none`): tuning 0.791, 0.769, 0.763; validation 0.635, 0.620, 0.616 (on 32 px cells,
  * 3, 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819; validation 0.706, 0.690, 0.682, 0.668, 0.655).
  */
 export const TAIL_SLOTS = 16;
