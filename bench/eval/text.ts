@@ -317,7 +317,9 @@ export function textSection(results: TextImageResult[]): string[] {
     "every window in one ONNX graph) averages each level's maps over the page before the next level runs, the area no " +
     "window covers counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input " +
     "through the graph with every kernel summed over space). Its windows carry a " +
-    `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages), but only ` +
+    `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages; ` +
+    `${DEFAULT_FOCUS_OPTIONS.crossedHalo} px on a side where the cover's cut runs through text, \`crossedHalo\`, ` +
+    "chosen on the second validation pages), but only " +
     "the model's front runs on all of a window: its tail (`lib/onnx/tail.ts`: the last stride-4 convolutions and the " +
     `head, the nodes whose outputs on a window's core need at most ${TAIL_HALO} px of image around it, ` +
     pct(windowShares().tail) + ` of the detector's FLOPs at 640²) runs near the window's ink only: on up to ` +
@@ -336,6 +338,7 @@ export function textSection(results: TextImageResult[]): string[] {
     pct(mean(shots.map((r) => r.floor.ink))) + "; the ink cover's " +
     "windows with no halo " + pct(mean(shots.map((r) => r.floor.halo0))) + ", with a 32 px halo " +
     pct(mean(shots.map((r) => r.floor.halo32))) + ", with the served " + DEFAULT_FOCUS_OPTIONS.pageHalo + " px halo " +
+    `(${DEFAULT_FOCUS_OPTIONS.crossedHalo} px where the cut runs through text) ` +
     pct(mean(shots.map((r) => r.floor.served))) + " (where the front runs); the tail's regions " +
     pct(mean(shots.map((r) => r.floor.tail))) + " (where the tail runs): together the default's " +
     pct(mean(shots.map((r) => r.runs.default.cost))) + " (above), the front's share of the FLOPs times the first " +
