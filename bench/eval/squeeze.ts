@@ -198,8 +198,11 @@ const md = [
   "the whole image, so this is an upper bound), or from the ½ or ¼ glance (what a glance could supply).",
   "",
   "The last three columns run the windows the served default plan runs (`lib/plan/focus.ts`: the ink cover's few large",
-  `windows, halo ${defaultHalo} px) with their own pooled vectors and with the whole image's (the gap between the two is`,
-  "what the squeeze-excitation pooling alone costs them), and as the server runs them (docs/EVAL.md's default column):",
+  `windows, halo ${defaultHalo} px, ${
+    focus.crossedHalo ?? defaultHalo
+  } px on a side where the cover's cut runs through`,
+  "text) with their own pooled vectors and with the whole image's (the gap between the two is what the",
+  "squeeze-excitation pooling alone costs them), and as the server runs them (docs/EVAL.md's default column):",
   "pooling over the page, level by level (`lib/onnx/levels.ts`, `lib/onnx/page.ts`): the windows' own feature maps",
   "where they cover the page, and for the area they do not, the value the maps take far inside blank page of that",
   "area's colour (exact, from a 1×1 input through the graph with its kernels summed over space), at the windows' price.",
