@@ -205,10 +205,11 @@ export function coverInk(
 
 /**
  * What one more region of a window's tail costs, in px of tail region: the XY cut of a window's ink cells into tail
- * regions weighs it against the area a cut saves. 16384 instead priced the tuning and validation pages 0.4 and 0.1
- * points higher (lib/onnx/levels.ts `TAIL_SLOTS` has the command).
+ * regions weighs it against the area a cut saves. 16384 instead of 4096 priced the tuning and validation pages 0.4 and
+ * 0.1 points higher; with 24 slots, 1024 instead of 4096 0.4 and 0.1 points lower (lib/onnx/levels.ts `TAIL_SLOTS` has
+ * the command).
  */
-const TAIL_REGION_PIXELS = 4096;
+const TAIL_REGION_PIXELS = 1024;
 
 /**
  * How much dearer than its box a cut of the tail's regions may be and still be explored further (coverCells'

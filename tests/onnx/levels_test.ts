@@ -152,7 +152,8 @@ withSessions(
     assert.ok(worst < 5e-3, `largest difference ${worst}`);
     assert.ok(flips < want.length * 1e-4, `${flips} pixels change sides`);
     // The price (a window's part plus the blank part) is the page graph counted whole, for one window and for two;
-    // a window costs the whole model plus the pools' weighted sums in place of their averages (under 0.1 % more).
+    // a window costs the whole model plus the pools' weighted sums in place of their averages and the tail on its
+    // unused slots' 16 px squares (1.4 MFLOPs each): 1.7 % more at 640².
     const cost = text.levels!.cost;
     const counted = (windows: number[][], colours: number, tails = windows.map((d) => [d.slice(2)])) =>
       CostCounter.fromBytes(pageGraph(g, windows.length))
@@ -167,7 +168,7 @@ withSessions(
     assert.equal(cost.window(dims, [[192, 320]]).flops + cost.blank(1, 3).flops, counted([dims], 1, [[[192, 320]]]));
     assert.ok(cost.window(dims, [[192, 320]]).flops < cost.window(dims).flops);
     const whole = text.counter.count(dims).flops;
-    assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.015, `${cost.window(dims).flops}`);
+    assert.ok(cost.window(dims).flops > whole && cost.window(dims).flops < whole * 1.02, `${cost.window(dims).flops}`);
     assert.ok(cost.blank(2, 3).flops > 0 && cost.blank(2, 3).flops < whole * 1e-3);
   },
 );
