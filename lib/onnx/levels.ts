@@ -21,13 +21,13 @@ import { isKernel, type ModelParts, RawModel, SpliceError } from "./_splice.ts";
 import { modelTail, type TailCut } from "./tail.ts";
 
 /**
- * Px of image around a window's core its tail (lib/onnx/tail.ts) runs on. 8 px keeps the text detector's last
- * stride-4 convolutions and its head in the tail (its two 3×3 convolutions at stride 4 reach 4 px each; the head's
- * 2×2 transposed convolutions at stride 2 reach none), and a multiple of 4 lets its stride-4 maps crop on their own grid.
- * Mean served cost ÷ full (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0 --crossed-halo none`): 16 px (when
- * the transposed convolutions were counted as reaching a neighbour) tuning 0.770, validation 0.621; 8 px 0.725, 0.592;
- * the least IoU vs full resolution the same (0.991, 0.983): the tail gives its region's core exactly what the whole
- * window gives.
+ * Px of image around a window's core its tail (lib/onnx/tail.ts) runs on. 8 px keeps the text detector's last stride-4
+ * convolutions and its head in the tail (its two 3×3 convolutions at stride 4 reach 4 px each; the head's 2×2
+ * transposed convolutions at stride 2 reach none), and a multiple of 4 lets its stride-4 maps crop on their own grid.
+ * Mean served cost ÷ full (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0 --crossed-halo
+ * none`): 16 px (when the transposed convolutions were counted as reaching a neighbour) tuning 0.770, validation 0.621;
+ * 8 px 0.725, 0.592; the least IoU vs full resolution the same (0.991, 0.983): the tail gives its region's core exactly
+ * what the whole window gives.
  */
 export const TAIL_HALO = 8;
 
@@ -35,16 +35,16 @@ export const TAIL_HALO = 8;
  * Regions a window's tail runs on, at most: the page graph holds this many copies of the tail per window (lib/onnx/
  * page.ts), each on its own crop of the maps, so that the tail runs near the window's ink only, in a few rectangles
  * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer runs the rest on a 16 px square. Mean
- * served cost ÷ full with 10, 16 and 24, the regions cut on 8 px cells, a 16 px tail halo (`deno run -A bench/eval/squeeze.ts --set
- * tune|val --halo none --edge-halos 0 --crossed-halo none`): tuning 0.791, 0.769, 0.763; validation 0.635, 0.620, 0.616 (on 32 px cells,
- * 3, 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819; validation 0.706, 0.690, 0.682, 0.668, 0.655).
- * Later, with the 8 px tail halo and the crossed halo (the same command without `--crossed-halo none`), 16 → 24 → 32:
- * tuning 0.731 → 0.719 → 0.713 (0.715 at 24 with lib/plan/ink_cover.ts `TAIL_REGION_PIXELS` 1024), validation 0.599
- * → 0.590 → 0.584 (0.589); least IoU unchanged (0.990–0.991, 0.983). Each slot is a copy of the tail in the page
- * graph: on WASM 32 slots cost more time than they saved (the default's time saving on 12 test laptop and desktop
- * pages, two alternating runs each: 16 → 25.0 / 29.6 %, 32 → 21.9 / 23.1 %), 24 did not (22.4 / 24.5 % → 22.7 / 26.0
- * %); on the native backend 32 saved time (25.8 / 25.1 % → 29.7 / 26.7 %). Workers start 0.1–0.5 s later with 32 (a
- * scratch script for each).
+ * served cost ÷ full with 10, 16 and 24, the regions cut on 8 px cells, a 16 px tail halo (`deno run -A
+ * bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0 --crossed-halo none`): tuning 0.791, 0.769, 0.763;
+ * validation 0.635, 0.620, 0.616 (on 32 px cells, 3, 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819;
+ * validation 0.706, 0.690, 0.682, 0.668, 0.655). Later, with the 8 px tail halo and the crossed halo (the same command
+ * without `--crossed-halo none`), 16 → 24 → 32: tuning 0.731 → 0.719 → 0.713 (0.715 at 24 with lib/plan/ink_cover.ts
+ * `TAIL_REGION_PIXELS` 1024), validation 0.599 → 0.590 → 0.584 (0.589); least IoU unchanged (0.990–0.991, 0.983). Each
+ * slot is a copy of the tail in the page graph: on WASM 32 slots cost more time than they saved (the default's time
+ * saving on 12 test laptop and desktop pages, two alternating runs each: 16 → 25.0 / 29.6 %, 32 → 21.9 / 23.1 %), 24
+ * did not (22.4 / 24.5 % → 22.7 / 26.0 %); on the native backend 32 saved time (25.8 / 25.1 % → 29.7 / 26.7 %). Workers
+ * start 0.1–0.5 s later with 32 (a scratch script for each).
  */
 export const TAIL_SLOTS = 24;
 

@@ -39,10 +39,10 @@ export interface InkCoverOptions {
   /**
    * Halo of the ink cover's windows when they pool over the page, px: the smallest whose least IoU vs full resolution
    * is at least 0.98 on both the tuning and the validation pages (`deno run -A bench/eval/squeeze.ts --set tune|val
-   * --halo none --page-halo H --crossed-halo none --out /tmp/t.md`; mean / least IoU, mean cost ÷ full). Tuning: 32 → 0.992 / 0.981,
-   * 82.2 %; 64 → 0.996 / 0.989, 84.9 %; 96 → 0.997 / 0.991, 87.2 %. Validation: 32 → 0.990 / 0.966, 68.5 %; 64 →
-   * 0.994 / 0.975, 72.5 %; 96 → 0.996 / 0.983, 75.5 %; 128 → 0.996 / 0.985, 78.0 %. (64 was chosen first, on the
-   * tuning pages alone; it read 0.962 on the test pages, and the validation pages were added.)
+   * --halo none --page-halo H --crossed-halo none --out /tmp/t.md`; mean / least IoU, mean cost ÷ full). Tuning: 32 →
+   * 0.992 / 0.981, 82.2 %; 64 → 0.996 / 0.989, 84.9 %; 96 → 0.997 / 0.991, 87.2 %. Validation: 32 → 0.990 / 0.966, 68.5
+   * %; 64 → 0.994 / 0.975, 72.5 %; 96 → 0.996 / 0.983, 75.5 %; 128 → 0.996 / 0.985, 78.0 %. (64 was chosen first, on
+   * the tuning pages alone; it read 0.962 on the test pages, and the validation pages were added.)
    */
   pageHalo: number;
   /**
@@ -145,15 +145,14 @@ export class FocusGeometry {
 }
 
 /**
- * Px a window of a cover without a halo sees past a side text crosses into another window (where the XY cut cut
- * through text): a window that ends there loses the rest of the text, and the model's receptive field reads far.
- * Mean / least IoU vs full resolution of the cover at no halo pooling over the page, and its mean cost ÷ full, on the
- * validation pages (`deno run -A bench/eval/squeeze.ts --set val --halo none --edge-halos 0 --page-halo 0 --crossed-halo none --out
- * /tmp/v.md`): without this 0.927 / 0.651, 45.7 %; 32 px 0.963 / 0.902, 48.2 %; 64 px 0.967 / 0.915, 50.3 % (tuning
- * pages: least 0.936 in all three).
- * Mean IoU of the budget plans (lib/plan/focus.ts `budgetHalos`) at 40 / 50 / 60 / 75 % of full, tuning pages: 32 px
- * 0.873 / 0.904 / 0.902 / 0.955, 64 px 0.866 / 0.897 / 0.902 / 0.952; validation the same but at 60 %: 0.934 / 0.934
- * (a scratch script over `focusPlanner(model, { budgetHalos })`).
+ * Px a window of a cover without a halo sees past a side text crosses into another window (where the XY cut cut through
+ * text): a window that ends there loses the rest of the text, and the model's receptive field reads far. Mean / least
+ * IoU vs full resolution of the cover at no halo pooling over the page, and its mean cost ÷ full, on the validation
+ * pages (`deno run -A bench/eval/squeeze.ts --set val --halo none --edge-halos 0 --page-halo 0 --crossed-halo none
+ * --out /tmp/v.md`): without this 0.927 / 0.651, 45.7 %; 32 px 0.963 / 0.902, 48.2 %; 64 px 0.967 / 0.915, 50.3 %
+ * (tuning pages: least 0.936 in all three). Mean IoU of the budget plans (lib/plan/focus.ts `budgetHalos`) at 40 / 50 /
+ * 60 / 75 % of full, tuning pages: 32 px 0.873 / 0.904 / 0.902 / 0.955, 64 px 0.866 / 0.897 / 0.902 / 0.952; validation
+ * the same but at 60 %: 0.934 / 0.934 (a scratch script over `focusPlanner(model, { budgetHalos })`).
  */
 export const CROSSED_HALO = 32;
 
@@ -222,8 +221,8 @@ const TAIL_LOOKAHEAD = 0.1;
 /**
  * Factor the per-region cost of the tail's cut grows by until the cut needs no more than the slots: a finer step ends
  * nearer the slot count. Doubling left a 1170×2532 test page 5 regions for 16 slots at 95.1 % of full; 1.25: 16
- * regions, 86.1 %; mean served cost ÷ full, tuning / validation (`bench/eval/squeeze.ts --crossed-halo none`): 2 → 0.725 / 0.592, 1.25 →
- * 0.721 / 0.588, 1.1 → 0.718 / 0.587 (2.5 ms more planning on a 1170×2532 page at 1.25).
+ * regions, 86.1 %; mean served cost ÷ full, tuning / validation (`bench/eval/squeeze.ts --crossed-halo none`): 2 →
+ * 0.725 / 0.592, 1.25 → 0.721 / 0.588, 1.1 → 0.718 / 0.587 (2.5 ms more planning on a 1170×2532 page at 1.25).
  */
 const TAIL_COST_STEP = 1.25;
 
