@@ -174,7 +174,7 @@ export function coverInk(
   const crossed = paged && o.crossedHalo !== undefined ? Math.max(halo, o.crossedHalo) : undefined;
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels, crossed);
   ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background);
-  const tail = poolsOverPage(model, o) ? model.levels!.graphs.tail : undefined;
+  const tail = paged ? model.levels!.graphs.tail : undefined;
   const windows = geo.cover(ink);
   if (!tail?.halo) return { geo, ink, windows };
   const fine = o.tailCell;
