@@ -34,14 +34,13 @@ const CORE = Number(arg("--core", "320"));
 const OUT = arg("--out", "docs/TEXT_DRIFT.md");
 const SET = arg("--set", "test");
 const EDGE_HALOS = arg("--edge-halos", "0,32,96").split(",").map(Number);
+const crossedArg = arg("--crossed-halo", String(DEFAULT_FOCUS_OPTIONS.crossedHalo));
 // The default plan's options, with another halo for its windows pooling over the page if asked.
 const focus = {
   ...DEFAULT_FOCUS_OPTIONS,
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
   tailCell: Number(arg("--tail-cell", String(DEFAULT_FOCUS_OPTIONS.tailCell))),
-  crossedHalo: arg("--crossed-halo", String(DEFAULT_FOCUS_OPTIONS.crossedHalo)) === "none"
-    ? undefined
-    : Number(arg("--crossed-halo", String(DEFAULT_FOCUS_OPTIONS.crossedHalo))),
+  crossedHalo: crossedArg === "none" ? undefined : Number(crossedArg),
 };
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
 const images = files.length ? files : (await renderMissing()).filter((i) => i.set === SET).map((i) => i.path);
