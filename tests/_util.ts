@@ -28,7 +28,10 @@ export async function testServer(env: Record<string, string> = {}): Promise<Runn
   return server;
 }
 
-/** White, with black `boxes` of 2-px stripes (ink). */
+/**
+ * White, with black `boxes` of 2-px stripes broken every 6 px (ink, like strokes of text: an unbroken stripe is a rule,
+ * which the default's tail skips, lib/plan/cover.ts `withoutLines`).
+ */
 export function stripedPage(
   width: number,
   height: number,
@@ -38,7 +41,9 @@ export function stripedPage(
   for (const b of boxes) {
     for (let y = b.y; y < Math.min(height, b.y + b.h); y++) {
       if (y % 4 >= 2) continue;
-      for (let x = b.x; x < Math.min(width, b.x + b.w); x++) data.fill(0, 4 * (y * width + x), 4 * (y * width + x) + 3);
+      for (let x = b.x; x < Math.min(width, b.x + b.w); x++) {
+        if (x % 6 !== 5) data.fill(0, 4 * (y * width + x), 4 * (y * width + x) + 3);
+      }
     }
   }
   return { width, height, data };

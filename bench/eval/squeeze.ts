@@ -1,6 +1,6 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
 // `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune] [--page-halo 64]
-// [--tail-cell 32] [--crossed-halo 160|none] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
+// [--tail-cell 32] [--tail-line-run 8|0] [--crossed-halo 160|none] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
@@ -40,6 +40,7 @@ const focus = {
   ...DEFAULT_FOCUS_OPTIONS,
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
   tailCell: Number(arg("--tail-cell", String(DEFAULT_FOCUS_OPTIONS.tailCell))),
+  tailLineRun: Number(arg("--tail-line-run", String(DEFAULT_FOCUS_OPTIONS.tailLineRun))),
   crossedHalo: crossedArg === "none" ? undefined : Number(crossedArg),
 };
 const files = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));

@@ -112,6 +112,90 @@ export function inkCells(
 }
 
 /**
+ * `grid` (an inkCells grid of `image`) without the ink of long straight lines: the on-cells whose rows are each of one
+ * colour (to `range`, every channel: a horizontal line or the edge of a box or a coloured band) in a row of at least
+ * `run` such cells, likewise with columns, and the on-cells where such lines meet (a corner or a junction: a long
+ * horizontal line beside it and a long vertical one above or below). Frames, rules, table borders and the edges of
+ * code blocks are not text, and a stroke of text is never that long. Returns a new grid; `grid` is not changed.
+ *
+ * @example
+ * ```ts
+ * import { inkCells, withoutLines } from "./cover.ts";
+ * // A 1 px rule across a white 64×16 image, and one dark pixel under it.
+ * const data = new Uint8Array(4 * 64 * 16).fill(255);
+ * for (let x = 0; x < 64; x++) data.set([0, 0, 0, 255], 4 * (4 * 64 + x));
+ * data.set([0, 0, 0, 255], 4 * (12 * 64 + 20));
+ * const image = { width: 64, height: 16, data };
+ * const grid = inkCells(image, 8, 8);
+ * grid.on; // the rule's row of 8 cells on, and the cell of the dot
+ * withoutLines(image, grid, 8, 8).on; // the dot's cell alone: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+ * ```
+ */
+export function withoutLines(image: RgbaImage, grid: CellGrid, range: number, run: number, background = 255): CellGrid {
+  const { width, height } = image;
+  const px = pixelWords(image.data);
+  const { cols, rows, cell } = grid;
+  // Whether n pixels from `start`, `step` apart, are of one colour to `range`.
+  const flat = (start: number, step: number, n: number) => {
+    let r0 = 255, g0 = 255, b0 = 255, r1 = 0, g1 = 0, b1 = 0, last = -1;
+    for (let k = 0, i = start; k < n; k++, i += step) {
+      const w = px[i];
+      if (w === last) continue;
+      last = w;
+      const a = w >>> 24;
+      let r = w & 255, g = (w >>> 8) & 255, b = (w >>> 16) & 255;
+      if (a !== 255) {
+        r = Math.round((r * a + background * (255 - a)) / 255);
+        g = Math.round((g * a + background * (255 - a)) / 255);
+        b = Math.round((b * a + background * (255 - a)) / 255);
+      }
+      if (r < r0) r0 = r;
+      if (r > r1) r1 = r;
+      if (g < g0) g0 = g;
+      if (g > g1) g1 = g;
+      if (b < b0) b0 = b;
+      if (b > b1) b1 = b;
+    }
+    return r1 - r0 <= range && g1 - g0 <= range && b1 - b0 <= range;
+  };
+  // Per on-cell: 1 when its rows are flat (horizontal structure), 2 when its columns are (vertical).
+  const kind = new Uint8Array(cols * rows);
+  for (let cy = 0; cy < rows; cy++) {
+    for (let cx = 0; cx < cols; cx++) {
+      if (!grid.on[cy * cols + cx]) continue;
+      const x0 = cx * cell, y0 = cy * cell, w = Math.min(cell, width - x0), h = Math.min(cell, height - y0);
+      let across = true, down = true;
+      for (let y = 0; y < h && across; y++) across = flat((y0 + y) * width + x0, 1, w);
+      for (let x = 0; x < w && down; x++) down = flat(y0 * width + x0 + x, width, h);
+      kind[cy * cols + cx] = (across ? 1 : 0) | (down ? 2 : 0);
+    }
+  }
+  // 1: in a run of at least `run` cells of horizontal structure along its row; 2: of vertical, along its column.
+  const line = new Uint8Array(cols * rows);
+  const mark = (n: number, at: (k: number) => number, bit: number) => {
+    for (let k = 0; k < n;) {
+      let e = k;
+      while (e < n && kind[at(e)] & bit) e++;
+      if (e - k >= run) { for (let j = k; j < e; j++) line[at(j)] |= bit; }
+      k = Math.max(e, k + 1);
+    }
+  };
+  for (let cy = 0; cy < rows; cy++) mark(cols, (k) => cy * cols + k, 1);
+  for (let cx = 0; cx < cols; cx++) mark(rows, (k) => k * cols + cx, 2);
+  const at = (x: number, y: number) => (x >= 0 && y >= 0 && x < cols && y < rows ? line[y * cols + x] : 0);
+  const on = grid.on.slice();
+  for (let cy = 0; cy < rows; cy++) {
+    for (let cx = 0; cx < cols; cx++) {
+      const c = cy * cols + cx;
+      if (!on[c]) continue;
+      const corner = (at(cx - 1, cy) | at(cx + 1, cy)) & 1 && (at(cx, cy - 1) | at(cx, cy + 1)) & 2;
+      if (line[c] || corner) on[c] = 0;
+    }
+  }
+  return { ...grid, on };
+}
+
+/**
  * The colours of the blank cells of an inkCells grid, merged: a colour within `range` (every channel) of a more common
  * one counts as it, and past `max` colours the rest count as the nearest. Returns the colours as opaque RGBA and, per
  * cell, the index of its colour (0 for cells with ink). White alone when no cell is blank.

@@ -81,6 +81,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   pageHalo: 96,
   crossedHalo: 160,
   tailCell: 8,
+  tailLineRun: 8,
   aspect: 0.6,
   shrunkThreshold: 0.7,
 };

@@ -8,6 +8,7 @@ import {
   coverCells,
   crossedSides,
   inkCells,
+  withoutLines,
 } from "../../lib/plan/cover.ts";
 import { stripedPage } from "../_util.ts";
 
@@ -111,4 +112,39 @@ Deno.test("crossedSides: the sides of a cover's rectangles that text crosses int
     crossedSides({ ...grid, on: gap }, [bar, { col: 2, row: 2, cols: 1, rows: 1 }]),
     [[false, false, false, false], [false, false, false, false]],
   );
+});
+
+Deno.test("withoutLines: long straight lines, box edges and their corners leave the grid; strokes and short dashes stay", () => {
+  const width = 256, height = 128;
+  const data = new Uint8Array(width * height * 4).fill(255);
+  const paint = (x0: number, y0: number, x1: number, y1: number, v: number) => {
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) data.fill(v, 4 * (y * width + x), 4 * (y * width + x) + 3);
+    }
+  };
+  paint(0, 10, 256, 11, 0); // a 1 px rule across the image (cell row 1)
+  paint(200, 20, 202, 128, 90); // a 2 px vertical line (cell column 25, rows 2–15)
+  paint(0, 60, 150, 128, 200); // a grey box: its top edge in cell row 7, its right edge in cell column 18
+  paint(100, 40, 120, 41, 0); // a dash of 20 px (3 cells): shorter than a line
+  const rnd = random(3);
+  for (let y = 28; y < 46; y++) for (let x = 40; x < 80; x++) if (rnd() < 0.3) paint(x, y, x + 1, y + 1, 0); // "text"
+  const image = { width, height, data };
+  const grid = inkCells(image, 8, 8);
+  const kept = withoutLines(image, grid, 8, 8);
+  const at = (g: CellGrid, col: number, row: number) => g.on[row * g.cols + col];
+  assert.ok(kept.on.every((v, i) => !v || grid.on[i]), "only removes cells");
+  assert.notEqual(kept.on, grid.on, "a new grid");
+  for (let col = 0; col < 32; col++) assert.equal(at(grid, col, 1) - at(kept, col, 1), 1, `rule, cell ${col}`);
+  for (let row = 3; row < 16; row++) assert.equal(at(kept, 25, row), 0, `vertical line, row ${row}`);
+  for (let col = 0; col < 18; col++) assert.equal(at(kept, col, 7), 0, `box's top edge, cell ${col}`);
+  for (let row = 8; row < 16; row++) assert.equal(at(kept, 18, row), 0, `box's right edge, row ${row}`);
+  assert.equal(at(grid, 18, 7), 1);
+  assert.equal(at(kept, 18, 7), 0, "the box's corner");
+  for (const col of [12, 13, 14]) assert.equal(at(kept, col, 5), 1, `dash, cell ${col}`);
+  for (let row = 4; row < 6; row++) {
+    for (let col = 5; col < 10; col++) assert.equal(at(kept, col, row), at(grid, col, row), `text, ${col}, ${row}`);
+  }
+  assert.ok([5, 6, 7, 8, 9].some((col) => at(kept, col, 4)), "the text has ink");
+  // No run that long: nothing leaves.
+  assert.deepEqual(withoutLines(image, grid, 8, 64).on, grid.on);
 });

@@ -98,6 +98,34 @@ Deno.test("the tail's regions are cut on the finer tail cells: a thin line of te
   assert.deepEqual(photo.parts, [photo.core]);
 });
 
+Deno.test("the tail skips a frame around the text: its regions cover the text's cells, not the rules", () => {
+  // Two blocks of text (broken stripes) inside a 1 px frame: rules at rows 40 and 439, columns 40 and 599.
+  const image = stripedPage(640, 480, [{ x: 100, y: 100, w: 300, h: 40 }, { x: 100, y: 300, w: 200, h: 40 }]);
+  const line = (x0: number, y0: number, x1: number, y1: number) => {
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) image.data.fill(0, 4 * (y * 640 + x), 4 * (y * 640 + x) + 3);
+    }
+  };
+  line(40, 40, 600, 41), line(40, 439, 600, 440), line(40, 40, 41, 440), line(599, 40, 600, 440);
+  const o = DEFAULT_FOCUS_OPTIONS;
+  assert.equal(o.tailLineRun, 8);
+  const parts = (tailLineRun: number) =>
+    coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailLineRun }).windows
+      .flatMap((f) => f.parts ?? []);
+  const area = (ps: { w: number; h: number }[]) => ps.reduce((s, p) => s + p.w * p.h, 0);
+  const skipping = parts(8), all = parts(0);
+  // Both cover the text's cells; only the runs of 0 cover the frame.
+  for (const ps of [skipping, all]) {
+    for (const [x, y] of [[100, 100], [399, 139], [100, 300], [299, 339]]) {
+      assert.ok(ps.some((p) => x >= p.x && x < p.x + p.w && y >= p.y && y < p.y + p.h), `(${x}, ${y})`);
+    }
+  }
+  const onFrame = (ps: typeof all) => ps.some((p) => p.y <= 40 && p.y + p.h > 40 || p.x <= 40 && p.x + p.w > 40);
+  assert.ok(onFrame(all));
+  assert.ok(!onFrame(skipping));
+  assert.ok(area(skipping) < area(all) / 2, `${area(skipping)} vs ${area(all)}`);
+});
+
 Deno.test("no budget: only the ink runs, on haloed windows aligned to the model's multiple, cheaper than full", async () => {
   const image = stripedPage(1280, 720, [{ x: 64, y: 64, w: 400, h: 200 }, { x: 700, y: 500, w: 300, h: 100 }]);
   const pool = new RecordingPool();
