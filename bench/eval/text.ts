@@ -324,7 +324,9 @@ export function textSection(results: TextImageResult[]): string[] {
     `head, the nodes whose outputs on a window's core need at most ${TAIL_HALO} px of image around it, ` +
     pct(windowShares().tail) + ` of the detector's FLOPs at 640²) runs near the window's ink only: on up to ` +
     `${TAIL_SLOTS} rectangles of its ${DEFAULT_FOCUS_OPTIONS.tailCell} px cells with ink (finer than the windows' ` +
-    "cells, so that a thin line of text is not a whole cell tall), each grown by " +
+    "cells, so that a thin line of text is not a whole cell tall; a straight line of ink " +
+    `${DEFAULT_FOCUS_OPTIONS.tailLineRun * DEFAULT_FOCUS_OPTIONS.tailCell} px long or longer, a rule, a frame or ` +
+    "the edge of a box, counts as none: `tailLineRun`), each grown by " +
     `${TAIL_HALO} px, on maps the graph crops, and gives ` +
     "them bitwise what it gives on the whole window (the mask is written there only: a cell without ink holds no " +
     "text); the pool of a map a tail convolution makes is summed from " +
