@@ -26,6 +26,40 @@ export interface CellRect {
 }
 
 /**
+ * The lowest and highest R, G and B (alpha composited over `background`) of `n` pixel words of `px` from `start`, `step`
+ * apart, into `out` as [R, G, B lowest, R, G, B highest]. A run of one colour (most of a page) is read once. `inkCells`
+ * keeps this loop inline, in registers: called per cell row, its 32 px pass over the text test screenshots took 4.4 ms
+ * instead of 3.0 (8 px: 7.2 instead of 5.0; a scratch script, side by side).
+ */
+function spanRange(px: Uint32Array, start: number, step: number, n: number, background: number, out: Uint8Array) {
+  let r0 = 255, g0 = 255, b0 = 255, r1 = 0, g1 = 0, b1 = 0, last = -1;
+  for (let k = 0, i = start; k < n; k++, i += step) {
+    const w = px[i];
+    if (w === last) continue;
+    last = w;
+    const a = w >>> 24;
+    let r = w & 255, g = (w >>> 8) & 255, b = (w >>> 16) & 255;
+    if (a !== 255) {
+      r = Math.round((r * a + background * (255 - a)) / 255);
+      g = Math.round((g * a + background * (255 - a)) / 255);
+      b = Math.round((b * a + background * (255 - a)) / 255);
+    }
+    if (r < r0) r0 = r;
+    if (r > r1) r1 = r;
+    if (g < g0) g0 = g;
+    if (g > g1) g1 = g;
+    if (b < b0) b0 = b;
+    if (b > b1) b1 = b;
+  }
+  out[0] = r0;
+  out[1] = g0;
+  out[2] = b0;
+  out[3] = r1;
+  out[4] = g1;
+  out[5] = b1;
+}
+
+/**
  * The cells of `image` that hold any ink: the largest max − min of R, G or B (alpha composited over `background`)
  * inside the cell exceeds `range` (0–255). A blank cell holds no stroke, so no text: no model needs to look at it. A
  * cell is read only until its rows so far show ink. With `within` (a coarser grid of the same image, its cell a multiple
@@ -136,27 +170,10 @@ export function withoutLines(image: RgbaImage, grid: CellGrid, range: number, ru
   const px = pixelWords(image.data);
   const { cols, rows, cell } = grid;
   // Whether n pixels from `start`, `step` apart, are of one colour to `range`.
+  const span = new Uint8Array(6);
   const flat = (start: number, step: number, n: number) => {
-    let r0 = 255, g0 = 255, b0 = 255, r1 = 0, g1 = 0, b1 = 0, last = -1;
-    for (let k = 0, i = start; k < n; k++, i += step) {
-      const w = px[i];
-      if (w === last) continue;
-      last = w;
-      const a = w >>> 24;
-      let r = w & 255, g = (w >>> 8) & 255, b = (w >>> 16) & 255;
-      if (a !== 255) {
-        r = Math.round((r * a + background * (255 - a)) / 255);
-        g = Math.round((g * a + background * (255 - a)) / 255);
-        b = Math.round((b * a + background * (255 - a)) / 255);
-      }
-      if (r < r0) r0 = r;
-      if (r > r1) r1 = r;
-      if (g < g0) g0 = g;
-      if (g > g1) g1 = g;
-      if (b < b0) b0 = b;
-      if (b > b1) b1 = b;
-    }
-    return r1 - r0 <= range && g1 - g0 <= range && b1 - b0 <= range;
+    spanRange(px, start, step, n, background, span);
+    return span[3] - span[0] <= range && span[4] - span[1] <= range && span[5] - span[2] <= range;
   };
   // Per on-cell: 1 when its rows are flat (horizontal structure), 2 when its columns are (vertical).
   const kind = new Uint8Array(cols * rows);
