@@ -30,7 +30,7 @@ export async function testServer(env: Record<string, string> = {}): Promise<Runn
 
 /**
  * White, with black `boxes` of 2-px stripes broken every 6 px (ink, like strokes of text: an unbroken stripe is a rule,
- * which the default's tail skips, lib/plan/cover.ts `withoutLines`).
+ * which the default's tail skips, lib/plan/ink_cells.ts `withoutLines`).
  */
 export function stripedPage(
   width: number,

@@ -7,16 +7,8 @@
 import type { LevelPooling } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
-import {
-  blankColours,
-  type CellCut,
-  type CellGrid,
-  type CellRect,
-  coverCells,
-  crossedSides,
-  inkCells,
-  withoutLines,
-} from "./cover.ts";
+import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "./cover.ts";
+import { blankColours, inkCells, withoutLines } from "./ink_cells.ts";
 import { roundUp } from "./geometry.ts";
 
 /** The ink cover's knobs (part of lib/plan/focus.ts `FocusOptions`; defaults in `DEFAULT_FOCUS_OPTIONS`). */
@@ -68,7 +60,7 @@ export interface InkCoverOptions {
   tailCell: number;
   /**
    * Cells of the tail's grid in a row (or column) from which a straight line of ink (a rule, a frame, a table border,
-   * the edge of a box) counts as no text, and the tail does not run on it (lib/plan/cover.ts `withoutLines`; 0: it
+   * the edge of a box) counts as no text, and the tail does not run on it (lib/plan/ink_cells.ts `withoutLines`; 0: it
    * does). The windows stay as they are: only the tail's regions shrink, and the mask is written there only (the model
    * finds no text on a rule). Mean / least IoU vs full resolution and mean cost ÷ full of the default without → with
    * (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0 --tail-line-run 0|8 --out

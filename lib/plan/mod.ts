@@ -12,7 +12,8 @@
 export { cascadePlanner } from "./cascade.ts";
 export { MaskCanvas } from "./canvas.ts";
 export { regionComplexity, tileEdgeEnergy } from "./complexity.ts";
-export { type CellGrid, type CellRect, coverCells, inkCells } from "./cover.ts";
+export { type CellGrid, type CellRect, coverCells } from "./cover.ts";
+export { inkCells } from "./ink_cells.ts";
 export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
 export { DEFAULT_FOCUS_OPTIONS, type FocusOptions, focusPlanner } from "./focus.ts";
 export { glanceCall, glancePath, glanceScale } from "./glance.ts";

@@ -1,15 +1,9 @@
-// The cell grids of glance → focus (lib/plan/cover.ts): which cells hold ink, and their cover by few rectangles.
+// The cell grids of glance → focus: which cells hold ink (lib/plan/ink_cells.ts), and their cover by few rectangles
+// (lib/plan/cover.ts).
 
 import assert from "node:assert/strict";
-import {
-  type CellCut,
-  type CellGrid,
-  type CellRect,
-  coverCells,
-  crossedSides,
-  inkCells,
-  withoutLines,
-} from "../../lib/plan/cover.ts";
+import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "../../lib/plan/cover.ts";
+import { inkCells, withoutLines } from "../../lib/plan/ink_cells.ts";
 import { stripedPage } from "../_util.ts";
 
 /** A deterministic pseudo-random source in [0, 1). */
@@ -114,7 +108,7 @@ Deno.test("crossedSides: the sides of a cover's rectangles that text crosses int
   );
 });
 
-Deno.test("withoutLines: long straight lines, box edges and their corners leave the grid; strokes and short dashes stay", () => {
+Deno.test("withoutLines: long lines, box edges and their corners leave the grid; strokes and short dashes stay", () => {
   const width = 256, height = 128;
   const data = new Uint8Array(width * height * 4).fill(255);
   const paint = (x0: number, y0: number, x1: number, y1: number, v: number) => {
