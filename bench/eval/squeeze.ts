@@ -1,6 +1,7 @@
 // Why windows of the text detector drift from its whole-image mask (the text eval's IoU ≥ 0.97 target):
-// `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune] [--page-halo 64]
-// [--tail-cell 32] [--tail-line-run 8|0] [--crossed-halo 160|none] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md] [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
+// `deno run -A bench/eval/squeeze.ts [--halo 32,128|none] [--core 320] [--set test|tune|val|val2] [--page-halo 64]
+// [--tail-cell 32] [--tail-line-run 8|0] [--crossed-halo 160|none] [--edge-halos 0,32,96] [--out docs/TEXT_DRIFT.md]
+// [images…]` (default: the text test images; writes docs/TEXT_DRIFT.md). Each
 // image is cut into core×core windows with a halo, run one by one, and the stitched mask compared (IoU of the text
 // class) with the whole-image run, four ways: every squeeze-excitation block pooling over its own window (what
 // thriftseg serves), or fed the pooled vectors of the whole-image run (exact: an upper bound no windowed plan can
