@@ -352,7 +352,9 @@ export function textSection(results: TextImageResult[]): string[] {
     "",
     "Under a budget below the default plan's price the answer is the same ink cover with the largest narrower halo " +
     "that fits (of " + DEFAULT_FOCUS_OPTIONS.budgetHalos.join(", ") + " px; at 0 px a window still sees " +
-    `${CROSSED_HALO} px past each side where the cover's cut runs through text), where one does; else one glance at the ` +
+    `${CROSSED_HALO} px past each side where the cover's cut runs through text), cut with the largest per-window ` +
+    "cost that fits there (of " + DEFAULT_FOCUS_OPTIONS.budgetWindowPixels.join(", ") + " px: smaller windows skip " +
+    "the blank between blocks of text, `budgetWindowPixels`), where one does; else one glance at the " +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +

@@ -1,5 +1,5 @@
-// What a budget below the default plan's price buys (lib/plan/focus.ts): the ink cover at a narrower halo, or, after a
-// glance, full-resolution focus windows where the glance is least sure, as far as the budget allows.
+// What a budget below the default plan's price buys (lib/plan/focus.ts): the ink cover at a narrower halo (and smaller
+// windows where they let a wider halo fit), or, after a glance, full-resolution focus windows where the glance is least sure, as far as the budget allows.
 
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
@@ -46,25 +46,30 @@ export function glanceCells(
 
 /**
  * The ink cover pooling over the page at the largest of `o.budgetHalos` (below the page halo) that fits the budget and
- * costs less than the whole image once (`wholeFlops`); null when none does.
+ * costs less than the whole image once (`wholeFlops`), cut with the largest per-window cost of `o.budgetWindowPixels`
+ * that fits at that halo; null when none does.
  */
 export function narrowerCover(
   model: LoadedModel,
   image: RgbaImage,
   maxExec: number,
-  o: InkCoverOptions & { budgetHalos: number[] },
+  o: InkCoverOptions & { budgetHalos: number[]; budgetWindowPixels: number[] },
   ink: CellGrid,
   exec: PlanContext["exec"],
   wholeFlops: number,
 ): { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry } | null {
+  const sizes = [...new Set(o.budgetWindowPixels)].sort((a, b) => b - a);
   for (const pageHalo of o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a)) {
-    // One halo on every side, the crossed ones too (lib/plan/ink_cover.ts `crossedHalo`).
-    const { geo, windows } = coverInk(model, image, maxExec, { ...o, pageHalo, crossedHalo: undefined }, ink);
-    const levels = inkPooling(model, geo, ink, windows, o);
-    if (!levels) continue;
-    const calls = focusCalls(model, windows, levels);
-    const flops = exec.price(calls).flops;
-    if (flops < wholeFlops && exec.fits(flops)) return { windows, calls, geo };
+    for (const windowPixels of sizes) {
+      // One halo on every side, the crossed ones too (lib/plan/ink_cover.ts `crossedHalo`).
+      const cut = { ...o, pageHalo, windowPixels, crossedHalo: undefined };
+      const { geo, windows } = coverInk(model, image, maxExec, cut, ink);
+      const levels = inkPooling(model, geo, ink, windows, o);
+      if (!levels) continue;
+      const calls = focusCalls(model, windows, levels);
+      const flops = exec.price(calls).flops;
+      if (flops < wholeFlops && exec.fits(flops)) return { windows, calls, geo };
+    }
   }
   return null;
 }

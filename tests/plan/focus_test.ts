@@ -296,6 +296,49 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
   assert.ok(o2.tiles.some((t) => t.model !== null && t.scale < 1));
 });
 
+Deno.test("budget: smaller windows skip the blank between blocks of text, so a wider halo fits", async () => {
+  // Two blocks of ink 224 px apart: with the default's per-window cost one window at 64 px spans both and the blank
+  // between them, with a smaller one each block gets its own. A budget between the two covers' prices.
+  const image = stripedPage(1280, 960, [{ x: 256, y: 128, w: 256, h: 64 }, { x: 256, y: 416, w: 256, h: 64 }]);
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
+  const cover = (pageHalo: number, windowPixels: number) => {
+    const o = { ...DEFAULT_FOCUS_OPTIONS, pageHalo, windowPixels, crossedHalo: undefined };
+    const { geo, ink, windows } = coverInk(text, image, maxExec, o);
+    const levels = inkPooling(text, geo, ink, windows, o)!;
+    return {
+      windows,
+      flops: priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops,
+    };
+  };
+  const [large, small] = DEFAULT_FOCUS_OPTIONS.budgetWindowPixels;
+  assert.equal(cover(64, large).windows.length, 1);
+  assert.equal(cover(64, small).windows.length, 2);
+  const budget = Math.floor((cover(64, large).flops + cover(64, small).flops) / 2);
+  const ran = async (options: Partial<typeof DEFAULT_FOCUS_OPTIONS>) => {
+    const exec = new Executor(new RecordingPool(), image, {
+      budgetFlops: budget,
+      maxExecPixels: maxExec,
+      timeoutMs: 1000,
+    });
+    const outcome = await focusPlanner(text, options)({
+      registry,
+      task,
+      image,
+      exec,
+      options: DEFAULT_PLANNER_OPTIONS,
+      budgetFlops: budget,
+    });
+    assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
+    return outcome.tiles.filter((t) => t.model !== null);
+  };
+  const tiles = await ran({});
+  assert.equal(tiles.length, 2, JSON.stringify(tiles));
+  assert.ok(tiles.every((t) => t.scale === 1 && t.halo === 64), JSON.stringify(tiles));
+  // Cut with the default's per-window cost only, the same budget buys a narrower halo.
+  const before = await ran({ budgetWindowPixels: [large] });
+  assert.ok(before.every((t) => t.scale === 1 && t.halo < 64), JSON.stringify(before));
+});
+
 Deno.test("budget: the cover at no halo sees past the sides where its XY cut cut through text", () => {
   // An L of ink: a bar along the top (640×64) and a stem down the left (64×576). At no halo the cut parts the stem (the
   // first 64 px columns, top to bottom) from the rest of the bar, each a window of its own: text crosses the bar's left

@@ -1,0 +1,42 @@
+// What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--shares
+// 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096]` runs the `adaptive` plan
+// (lib/plan/focus.ts, the default options but those given) on each screenshot of the sets under `X-Budget-GFLOPs` at
+// those shares of its full-resolution price, and prints per image and per share the IoU of the text class vs full
+// resolution @ the cost as a share of full, then the mean and least IoU per share. For tuning the budget's options on
+// the tuning and validation pages; docs/EVAL.md (`deno task eval`) reports the test pages.
+
+import { registry, segmenter } from "./_common.ts";
+import { renderMissing } from "./render_pages.ts";
+import { iou } from "../_bench.ts";
+import { DEFAULT_FOCUS_OPTIONS, focusPlanner } from "../../lib/plan/focus.ts";
+
+const arg = (name: string, fallback: string) => {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Deno.args[i + 1] : fallback;
+};
+const numbers = (name: string, fallback: number[]) => arg(name, fallback.join(",")).split(",").map(Number);
+const sets = arg("--set", "tune,val").split(",");
+const shares = numbers("--shares", [0.5, 0.75]);
+const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
+  budgetHalos: numbers("--budget-halos", DEFAULT_FOCUS_OPTIONS.budgetHalos),
+  budgetWindowPixels: numbers("--budget-window-pixels", DEFAULT_FOCUS_OPTIONS.budgetWindowPixels),
+});
+
+const ious = shares.map(() => [] as number[]);
+for (const im of (await renderMissing()).filter((i) => sets.includes(i.set) && i.kind === "screenshot")) {
+  const bytes = await Deno.readFile(im.path);
+  const full = await segmenter.segment({ task: "text", mode: "fixed", bytes });
+  const row = [im.name.padEnd(44)];
+  for (const [k, share] of shares.entries()) {
+    const budgetFlops = Math.floor(full.cost.flops * share);
+    const cut = await segmenter.segment({ task: "text", mode: "adaptive", bytes, budgetFlops }, planner);
+    ious[k].push(iou(full.mask, cut.mask));
+    row.push(`${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * cut.cost.flops / full.cost.flops).toFixed(1)}%`);
+  }
+  console.log(row.join("  "));
+}
+const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+for (const [k, share] of shares.entries()) {
+  console.log(`${share}: mean IoU ${mean(ious[k]).toFixed(4)}, least ${Math.min(...ious[k]).toFixed(3)}`);
+}
+Deno.exit(0);
