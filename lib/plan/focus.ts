@@ -2,11 +2,11 @@
 // training-free. Blank cells (no ink: every channel flat) cannot hold text and are never run. The model runs at full
 // resolution on few large haloed windows covering the cells that may hold text (recursive XY cuts, lib/plan/cover.ts),
 // never dearer than one full-resolution run of the whole image. Under a budget too small for that, the same cover with
-// a narrower halo (in smaller windows where that lets a wider halo fit) if one fits; else the same model glances at the largest resolution the budget allows, narrower
-// before shorter (lib/plan/glance.ts), at the whole image or at the ink cover's windows, whichever gets the larger
-// resolution; the glance's mask is the answer everywhere, and what the budget has left buys full resolution where the
-// glance is least sure. The outcome reports which share of the image came from full resolution and which share the
-// glance saw as text-or-unsure and nobody resolved.
+// a narrower halo (in smaller windows where that lets a wider halo fit) if one fits; else the same model glances at the
+// largest resolution the budget allows, narrower before shorter (lib/plan/glance.ts), at the whole image or at the ink
+// cover's windows, whichever gets the larger resolution; the glance's mask is the answer everywhere, and what the
+// budget has left buys full resolution where the glance is least sure. The outcome reports which share of the image
+// came from full resolution and which share the glance saw as text-or-unsure and nobody resolved.
 
 import { BudgetTooSmallError } from "../errors.ts";
 import type { WindowCall } from "../exec/mod.ts";
@@ -48,11 +48,11 @@ export interface FocusOptions extends InkCoverOptions {
   budgetHalos: number[];
   /**
    * The per-window costs (px, `windowPixels`) a narrower cover under a budget is cut with, largest first at each of
-   * `budgetHalos`: smaller windows skip more blank between blocks of text, so a wider halo fits the same budget.
-   * Mean IoU vs full resolution at 50 / 75 % of its price, [65536] → [65536, 16384, 4096] (`deno run -A
+   * `budgetHalos`: smaller windows skip more blank between blocks of text, so a wider halo fits the same budget. Mean
+   * IoU vs full resolution at 50 / 75 % of its price, [65536] → [65536, 16384, 4096] (`deno run -A
    * bench/eval/budget_sweep.ts --set tune,val|val2 --budget-window-pixels 65536`, then without the option): tuning +
-   * validation pages 0.9143 / 0.9765 → 0.9191 / 0.9785; second validation pages 0.920 / 0.978 → 0.922 / 0.981; least
-   * IoU unchanged on both. Adding 1024 changed nothing on the tuning and validation pages.
+   * validation pages 0.9143 / 0.9765 → 0.9191 / 0.9785; second validation pages 0.9199 / 0.9779 → 0.9223 / 0.9806;
+   * least IoU unchanged on both. Adding 1024 changed nothing on the tuning and validation pages.
    */
   budgetWindowPixels: number[];
   /**

@@ -1,5 +1,6 @@
 // What a budget below the default plan's price buys (lib/plan/focus.ts): the ink cover at a narrower halo (and smaller
-// windows where they let a wider halo fit), or, after a glance, full-resolution focus windows where the glance is least sure, as far as the budget allows.
+// windows where they let a wider halo fit), or, after a glance, full-resolution focus windows where the glance is least
+// sure, as far as the budget allows.
 
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
