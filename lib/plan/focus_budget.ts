@@ -52,6 +52,9 @@ export function glanceCells(
   return { cols, rows, marked, unsure };
 }
 
+/** A narrower cover's windows, their call and the geometry they were cut on. */
+type NarrowerCover = { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry };
+
 /**
  * The ink cover pooling over the page at the largest of `o.budgetHalos` (below the page halo) that fits the budget and
  * costs less than the whole image once (`wholeFlops`), cut with the largest per-window cost of `o.budgetWindowPixels`
@@ -65,10 +68,10 @@ export function narrowerCover(
   ink: CellGrid,
   exec: PlanContext["exec"],
   wholeFlops: number,
-): { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry } | null {
+): NarrowerCover | null {
   const sizes = [...new Set(o.budgetWindowPixels)].sort((a, b) => b - a);
   const halos = o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a);
-  const tried = new Map<string, { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry } | null>();
+  const tried = new Map<string, NarrowerCover | null>();
   const fitting = (pageHalo: number, windowPixels: number) => {
     const key = `${pageHalo}:${windowPixels}`;
     if (tried.has(key)) return tried.get(key)!;
@@ -78,7 +81,7 @@ export function narrowerCover(
     const levels = inkPooling(model, geo, ink, windows, o);
     const calls = levels ? focusCalls(model, windows, levels) : [];
     const flops = levels ? exec.price(calls).flops : Infinity;
-    const plan = flops < wholeFlops && exec.fits(flops) ? { windows, calls, geo } : null;
+    const plan: NarrowerCover | null = flops < wholeFlops && exec.fits(flops) ? { windows, calls, geo } : null;
     tried.set(key, plan);
     return plan;
   };
