@@ -13,8 +13,11 @@ import type { CellGrid } from "./cover.ts";
  * 2.7 (scratch `.scratch/plantime2.ts`, side by side).
  */
 function spanRange(px: Uint32Array, start: number, step: number, n: number, background: number, out: Uint8Array) {
+  // A leading run of one colour is skipped first, as in `inkCells` (withoutLines: 2.3 → 2.1 ms, the same scratch).
+  let k = 1, i = start + step;
+  while (k < n && px[i] === px[start]) k++, i += step;
   let r0 = 255, g0 = 255, b0 = 255, r1 = 0, g1 = 0, b1 = 0, last = -1;
-  for (let k = 0, i = start; k < n; k++, i += step) {
+  for (k--, i -= step; k < n; k++, i += step) {
     const w = px[i];
     if (w === last) continue;
     last = w;
@@ -86,10 +89,15 @@ export function inkCells(
     const crow = Math.floor(y / cell) * cols, row = y * width;
     for (let cx = 0; cx < cols; cx++) {
       if (inked[crow + cx]) continue;
+      const start = row + cx * cell, end = row + Math.min(width, cx * cell + cell), first = px[start];
+      // A run of one colour (most of a page) is counted once: a leading run skipped in a loop of its own, then from its
+      // last pixel on, a run skipped pixel by pixel. The loop of its own: on the mean text test screenshot, the 32 px
+      // pass 3.7 → 2.2 ms, the 8 px pass 3.2 → 2.8 (same grids on every evaluation image; `.scratch/inkcheck.ts`).
+      let x = start + 1;
+      while (x < end && px[x] === first) x++;
       let r0 = 255, g0 = 255, b0 = 255, r1 = 0, g1 = 0, b1 = 0, last = -1;
-      for (let x = cx * cell, end = Math.min(width, x + cell); x < end; x++) {
-        const w = px[row + x];
-        // A run of one colour (most of a page) is counted once.
+      for (x--; x < end; x++) {
+        const w = px[x];
         if (w === last) continue;
         last = w;
         const a = w >>> 24;

@@ -49,6 +49,54 @@ Deno.test("inkCells: transparent pixels are composited over the background; each
   assert.deepEqual([...inkCells({ width: 4, height: 2, data }, 2, 8, 0).on], [1, 1]);
 });
 
+Deno.test("inkCells: the runs it skips and the cells it stops reading change nothing (vs reading every pixel)", () => {
+  // Every cell's range read pixel by pixel, composited over `bg`: what the shortcuts must reproduce.
+  const reference = (image: { width: number; height: number; data: Uint8Array }, cell: number, bg: number) => {
+    const cols = Math.ceil(image.width / cell), rows = Math.ceil(image.height / cell);
+    const lo = new Array(cols * rows * 3).fill(255), hi = new Array(cols * rows * 3).fill(0);
+    for (let y = 0; y < image.height; y++) {
+      for (let x = 0; x < image.width; x++) {
+        const p = 4 * (y * image.width + x), a = image.data[p + 3];
+        const c = 3 * (Math.floor(y / cell) * cols + Math.floor(x / cell));
+        for (let k = 0; k < 3; k++) {
+          const v = Math.round((image.data[p + k] * a + bg * (255 - a)) / 255);
+          lo[c + k] = Math.min(lo[c + k], v);
+          hi[c + k] = Math.max(hi[c + k], v);
+        }
+      }
+    }
+    return Array.from(
+      { length: cols * rows },
+      (_, c) => [0, 1, 2].some((k) => hi[3 * c + k] - lo[3 * c + k] > 8) ? 1 : 0,
+    );
+  };
+  const rnd = random(11);
+  for (let n = 0; n < 60; n++) {
+    const width = 1 + Math.floor(rnd() * 90),
+      height = 1 + Math.floor(rnd() * 50),
+      data = new Uint8Array(width * height * 4);
+    // Runs of one colour (a page), broken at random: a run may start at any pixel of a cell's row, last one pixel,
+    // or hold a translucent colour; a faint colour (within the range) keeps a cell blank.
+    let colour = [255, 255, 255, 255];
+    for (let i = 0; i < width * height; i++) {
+      const r = rnd();
+      if (r < 0.02) colour = [0, 0, 0, 255];
+      else if (r < 0.04) colour = [255, 255, 255, 255];
+      else if (r < 0.05) colour = [250, 251, 249, 255];
+      else if (r < 0.06) colour = [20, 200, 90, Math.floor(rnd() * 256)];
+      data.set(colour, 4 * i);
+    }
+    const image = { width, height, data };
+    for (const [cell, bg] of [[8, 255], [32, 255], [4, 0]]) {
+      assert.deepEqual(
+        [...inkCells(image, cell, 8, bg).on],
+        reference(image, cell, bg),
+        `image ${n}, ${cell} px cells`,
+      );
+    }
+  }
+});
+
 Deno.test("inkCells within a coarser grid: the same cells as reading every fine cell, the blank coarse ones unread", () => {
   const rnd = random(7);
   for (let n = 0; n < 20; n++) {
