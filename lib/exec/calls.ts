@@ -1,7 +1,7 @@
 // What planners hand the Executor (lib/exec/executor.ts) and what it hands back: the calls, their outputs, the
 // executions a response reports, and what the executor needs from a worker pool.
 
-import type { SummaryKind, Window } from "../image/mod.ts";
+import type { RgbaImage, SummaryKind, Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { LevelsInput, ModelInput, PlanesModelInput, Tensor } from "../../workers/protocol.ts";
 
@@ -42,6 +42,11 @@ export interface WindowCall {
    * each window: one job for all windows. The model must be cut in levels (`LoadedModel.levels`); `scale` is 1.
    */
   levels?: LevelPooling;
+  /**
+   * The image the windows are of, when not the request's: one the planner derived from it (lib/plan/focus_budget.ts
+   * `squeezedCover`: the image squeezed across). Its pixels go to the workers once per request, shared.
+   */
+  image?: RgbaImage;
 }
 
 /** What a level-by-level call needs besides its windows: the page, each window's counted region, the blank colours. */

@@ -59,6 +59,8 @@ export class Executor {
   /** Wall time spent inside {@link run}. */
   wallMs = 0;
   #shared: SharedImage | null = null;
+  /** Images the planner derived (a call's `image`), each shared once. */
+  #derived = new WeakMap<RgbaImage, SharedImage>();
   /** Jobs of older requests run first: the pool orders by this. */
   readonly #priority = performance.now();
   #admitted = false;
@@ -126,13 +128,13 @@ export class Executor {
     const input: Float32Array | ModelInput = "data" in call ? call.data : call.levels
       ? {
         kind: "levels",
-        image: this.#sharedImage(),
+        image: this.#sharedImage(call.image),
         windows: call.windows,
         ...call.levels,
       }
       : {
         kind: "windows",
-        image: this.#sharedImage(),
+        image: this.#sharedImage(call.image),
         windows: b.items.map((i) => call.windows[i]),
         ...(call.summary ? { summary: call.summary } : {}),
       };
@@ -207,15 +209,27 @@ export class Executor {
     return Math.max(1, left);
   }
 
-  /** The image in a SharedArrayBuffer, made once per request, so workers read the pixels without a copy. */
-  #sharedImage(): SharedImage {
-    if (this.#shared) return this.#shared;
-    const { width, height, data } = this.image;
-    if (data.buffer instanceof SharedArrayBuffer) return this.#shared = this.image;
-    const bytes = new Uint8Array(new SharedArrayBuffer(data.length));
-    bytes.set(data);
-    return this.#shared = { width, height, data: bytes };
+  /**
+   * The image (the request's, or one a call derived from it) in a SharedArrayBuffer, made once per request, so workers
+   * read the pixels without a copy.
+   */
+  #sharedImage(derived?: RgbaImage): SharedImage {
+    if (derived) {
+      let s = this.#derived.get(derived);
+      if (!s) this.#derived.set(derived, s = shared(derived));
+      return s;
+    }
+    return this.#shared ??= shared(this.image);
   }
+}
+
+/** `image` with its pixels in a SharedArrayBuffer (itself, when they already are). */
+function shared(image: RgbaImage): SharedImage {
+  const { width, height, data } = image;
+  if (data.buffer instanceof SharedArrayBuffer) return image;
+  const bytes = new Uint8Array(new SharedArrayBuffer(data.length));
+  bytes.set(data);
+  return { width, height, data: bytes };
 }
 
 /**

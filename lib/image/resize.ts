@@ -2,6 +2,7 @@
 // class masks (their results brought back to full resolution).
 
 import { checkInt, checkPlanar } from "./_shape.ts";
+import type { RgbaImage } from "./types.ts";
 
 // Beyond this shrink factor bilinear sampling skips source pixels entirely
 // and aliases, so the axis switches to area averaging.
@@ -122,6 +123,37 @@ export function resizeCHW(
     }
   }
   return out;
+}
+
+/**
+ * `image` squeezed across to `outW` px, its height kept: each row resampled as {@link resizeCHW} resamples an axis
+ * (bilinear, area averaging past 2×), every RGBA channel alike, rounded to bytes. A run of one colour stays that colour.
+ * The pixels are in a SharedArrayBuffer when `shared` (workers read them without a copy).
+ *
+ * @example
+ * ```ts
+ * import { squeezeWidth } from "./resize.ts";
+ * const image = { width: 4, height: 1, data: new Uint8Array([0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255]) };
+ * squeezeWidth(image, 2).data; // [0, 0, 0, 255, 255, 255, 255, 255]
+ * ```
+ */
+export function squeezeWidth(image: RgbaImage, outW: number, shared = false): RgbaImage {
+  const { width, height, data } = image;
+  checkInt("output width", outW);
+  if (outW < 1 || outW > width) throw new RangeError(`cannot squeeze ${width} px across to ${outW}`);
+  const out = new Uint8Array(shared ? new SharedArrayBuffer(4 * outW * height) : new ArrayBuffer(4 * outW * height));
+  const { taps, index, weight } = axisFilter(width, outW);
+  for (let y = 0; y < height; y++) {
+    const s = 4 * y * width, o = 4 * y * outW;
+    for (let j = 0; j < outW; j++) {
+      for (let k = 0; k < 4; k++) {
+        let acc = 0;
+        for (let t = j * taps; t < (j + 1) * taps; t++) acc += data[s + 4 * index[t] + k] * weight[t];
+        out[o + 4 * j + k] = Math.round(acc);
+      }
+    }
+  }
+  return { width: outW, height, data: out };
 }
 
 /**

@@ -10,11 +10,12 @@
 
 import { BudgetTooSmallError } from "../errors.ts";
 import type { WindowCall } from "../exec/mod.ts";
+import { resizeCHW } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, tileGrid } from "./geometry.ts";
-import { chooseFocus, focusCalls, glanceCells, narrowerCover } from "./focus_budget.ts";
+import { chooseFocus, focusCalls, glanceCells, narrowerCover, squeezedCover } from "./focus_budget.ts";
 import {
   type Glance,
   glanceCall,
@@ -67,6 +68,12 @@ export interface FocusOptions extends InkCoverOptions {
    */
   aspect: number;
   /**
+   * Under a budget no narrower cover fits, the default cover of the image squeezed across (full height) runs instead
+   * of a glance while its width keeps at least this share of the image's (lib/plan/focus_budget.ts `squeezedCover`);
+   * 1: never.
+   */
+  minSqueeze: number;
+  /**
    * Threshold of a glance that ran vertically shrunk (its map, scaled back, blurs across each text line's height):
    * 0.5 instead of 0.7 read 0.755 / 0.847 at 25 / 50 % on the tuning pages before glances ran on ink windows, 0.6 /
    * 0.8 read 0.790 / 0.880 and 0.799 / 0.876 after (0.7: 0.797 / 0.880; same scratch script as `aspect`).
@@ -93,6 +100,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   tailCell: 8,
   tailLineRun: 8,
   aspect: 0.6,
+  minSqueeze: 0.6,
   shrunkThreshold: 0.7,
 };
 
@@ -246,6 +254,47 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
         full_res_share: 1,
         unresolved_share: 0,
       }, minFlops);
+    }
+
+    const squeezed = o.unbudgeted === "ink" && pooling && inkFlops < wholeFlops
+      ? squeezedCover(model, image, maxExec, o, exec, wholeFlops, inkFlops)
+      : null;
+    if (squeezed) {
+      const running = exec.run(squeezed.calls);
+      let minFlops: number;
+      try {
+        minFlops = budgeted().minFlops;
+      } catch (err) {
+        await running.catch(() => {});
+        throw err;
+      }
+      const [outs] = await running;
+      // The outputs, at the squeezed width, into one map of the text probability; stretched back across, thresholded.
+      const sw = squeezed.image.width, prob = new Float32Array(sw * height);
+      const cores = outputCores(squeezed.geo, squeezed.windows, squeezed.calls[0].levels);
+      outs.forEach(({ window: win, data }, i) => {
+        const c = cores[i];
+        for (let y = c.y; y < c.y + c.h; y++) {
+          const at = (y - win.y) * win.w + c.x - win.x;
+          prob.set(data.subarray(at, at + c.w), y * sw + c.x);
+        }
+      });
+      const back = resizeCHW(prob, 1, height, sw, height, width);
+      canvas.write({ window: wholeBox, c: 1, data: back }, wholeBox);
+      // Every pixel it saw as text or unsure ran below full resolution: what a glance would report unresolved.
+      let unresolved = 0;
+      for (let p = 0; p < back.length; p++) if (back[p] >= o.low) unresolved++;
+      const across = (x: number) => Math.min(width, Math.ceil((x * width) / sw));
+      const ran = squeezed.windows.map(({ core }) => {
+        const x = Math.floor((core.x * width) / sw);
+        return { x, y: core.y, w: across(core.x + core.w) - x, h: Math.min(height, core.y + core.h) - core.y };
+      });
+      const halo = Math.round((squeezed.geo.halo * width) / sw);
+      return finish(
+        reportTiles(model, width, height, { scale: sw / width, scaleY: 1, cores: ran, halo }, [], 0),
+        { full_res_share: 0, unresolved_share: unresolved / area },
+        minFlops,
+      );
     }
 
     const { glances, inkCover, minFlops } = budgeted();

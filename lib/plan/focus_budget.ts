@@ -3,7 +3,7 @@
 // sure, as far as the budget allows.
 
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
-import type { RgbaImage } from "../image/mod.ts";
+import { type RgbaImage, squeezeWidth } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import type { Box } from "./geometry.ts";
@@ -98,6 +98,39 @@ export function narrowerCover(
       const plan = fitting(pageHalo, windowPixels);
       if (plan) return plan;
     }
+  }
+  return null;
+}
+
+/** The default cover of the image squeezed across: that image, the cover's windows, their call, its geometry. */
+export type SqueezedCover = { image: RgbaImage; windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry };
+
+/**
+ * Where no narrower cover fits the budget: the default cover (page halo, pooling over the page) of the image squeezed
+ * across, its full height kept, at the widest width that fits the budget and costs less than the whole image once;
+ * null below `o.minSqueeze` of the image's width. The cover's price falls about as the width does, so the first width
+ * tried is the budget's share of the unsqueezed cover's price (`coverFlops`), then a few narrower ones.
+ */
+export function squeezedCover(
+  model: LoadedModel,
+  image: RgbaImage,
+  maxExec: number,
+  o: InkCoverOptions & { minSqueeze: number },
+  exec: PlanContext["exec"],
+  wholeFlops: number,
+  coverFlops: number,
+): SqueezedCover | null {
+  const share = Math.min(exec.left, wholeFlops - 1) / coverFlops;
+  for (let k = 0, f = share; k < 4 && f >= o.minSqueeze; k++, f *= 0.96) {
+    const width = Math.round(image.width * f);
+    if (width >= image.width) continue;
+    const squeezed = squeezeWidth(image, width);
+    const { geo, ink, windows } = coverInk(model, squeezed, maxExec, o);
+    const levels = inkPooling(model, geo, ink, windows, o);
+    if (!levels || !windows.length) return null;
+    const calls = focusCalls(model, windows, levels).map((c) => ({ ...c, image: squeezed }));
+    const flops = exec.price(calls).flops;
+    if (flops < wholeFlops && exec.fits(flops)) return { image: squeezed, windows, calls, geo };
   }
   return null;
 }
