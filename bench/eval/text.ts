@@ -354,7 +354,10 @@ export function textSection(results: TextImageResult[]): string[] {
     "that fits (of " + DEFAULT_FOCUS_OPTIONS.budgetHalos.join(", ") + " px; at 0 px a window still sees " +
     `${CROSSED_HALO} px past each side where the cover's cut runs through text), cut with the largest per-window ` +
     "cost that fits there (of " + DEFAULT_FOCUS_OPTIONS.budgetWindowPixels.join(", ") + " px: smaller windows skip " +
-    "the blank between blocks of text, `budgetWindowPixels`), where one does; else one glance at the " +
+    "the blank between blocks of text, `budgetWindowPixels`), where one does; else the default cover of the " +
+    "image squeezed across, its full height kept, at the widest width that fits, while that width is at least " +
+    `${DEFAULT_FOCUS_OPTIONS.minSqueeze} of the image's (\`squeezedCover\` in \`lib/plan/focus_budget.ts\`: the ` +
+    "model's map stretched back across); else one glance at the " +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +

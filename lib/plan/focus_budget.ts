@@ -120,17 +120,24 @@ export function squeezedCover(
   wholeFlops: number,
   coverFlops: number,
 ): SqueezedCover | null {
-  const share = Math.min(exec.left, wholeFlops - 1) / coverFlops;
-  for (let k = 0, f = share; k < 4 && f >= o.minSqueeze; k++, f *= 0.96) {
+  const cap = Math.min(exec.left, wholeFlops - 1);
+  // The first width: the cap's share of the unsqueezed cover's price; the next, that width scaled by how far the
+  // price missed, by 4 % at least (the squeezed cover costs a little more than its share of the width: halos keep their
+  // px, and ink rounds up to whole cells).
+  for (let k = 0, f = Math.min(1, cap / coverFlops); k < 3 && f >= o.minSqueeze; k++) {
     const width = Math.round(image.width * f);
-    if (width >= image.width) continue;
-    const squeezed = squeezeWidth(image, width);
+    if (width >= image.width) {
+      f = (image.width - 1) / image.width;
+      continue;
+    }
+    const squeezed = squeezeWidth(image, width, true);
     const { geo, ink, windows } = coverInk(model, squeezed, maxExec, o);
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels || !windows.length) return null;
     const calls = focusCalls(model, windows, levels).map((c) => ({ ...c, image: squeezed }));
     const flops = exec.price(calls).flops;
-    if (flops < wholeFlops && exec.fits(flops)) return { image: squeezed, windows, calls, geo };
+    if (flops <= cap && exec.fits(flops)) return { image: squeezed, windows, calls, geo };
+    f *= Math.min(0.96, (0.99 * cap) / flops);
   }
   return null;
 }

@@ -41,7 +41,10 @@ export interface GlimpseStep {
   confidence: number;
 }
 
-/** How much of the image ran at full resolution, and how much the glance left unsure and unfocused. */
+/**
+ * How much of the image ran at full resolution, and how much a budget left below it: what the glance (or the squeezed
+ * cover) saw as text or unsure and no full-resolution window ran on.
+ */
 export interface Coverage {
   full_res_share: number;
   unresolved_share: number;

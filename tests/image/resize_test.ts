@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { resizeCHW, resizeMaskNearest } from "../../lib/image/mod.ts";
+import { resizeCHW, resizeMaskNearest, squeezeWidth } from "../../lib/image/mod.ts";
 
 function close(actual: ArrayLike<number>, expected: number[], eps = 1e-6) {
   assert.equal(actual.length, expected.length);
@@ -106,4 +106,30 @@ Deno.test("resizeMaskNearest: downscale samples pixel centres, odd sizes", () =>
   assert.equal(out.length, 19 * 11);
   for (const v of out) assert.ok(v <= 2);
   assert.throws(() => resizeMaskNearest(mask, 7, 4, 2, 2), RangeError);
+});
+
+Deno.test("squeezeWidth: each row resampled as resizeCHW resamples an axis; runs of one colour exact; height kept", () => {
+  const width = 97, height = 5, data = new Uint8Array(4 * width * height);
+  for (let i = 0; i < width * height; i++) {
+    const x = i % width;
+    data.set(x < 40 ? [250, 250, 250, 255] : [(x * 7) % 256, (x * 13) % 256, 255 - x, 128 + (x % 128)], 4 * i);
+  }
+  const image = { width, height, data };
+  for (const outW of [96, 61, 40, 17]) {
+    const out = squeezeWidth(image, outW);
+    assert.deepEqual([out.width, out.height], [outW, height]);
+    // Channel by channel, the float resampler's rows, rounded.
+    for (let k = 0; k < 4; k++) {
+      const plane = Float32Array.from({ length: width * height }, (_, i) => data[4 * i + k]);
+      const want = resizeCHW(plane, 1, height, width, height, outW);
+      want.forEach((v, i) => assert.equal(out.data[4 * i + k], Math.round(v), `${outW} px, channel ${k}, pixel ${i}`));
+    }
+    // Where the source is one colour throughout the taps, the colour itself.
+    assert.deepEqual([...out.data.subarray(0, 4)], [250, 250, 250, 255]);
+  }
+  assert.ok(squeezeWidth(image, 50, true).data.buffer instanceof SharedArrayBuffer);
+  assert.ok(!(squeezeWidth(image, 50).data.buffer instanceof SharedArrayBuffer));
+  assert.throws(() => squeezeWidth(image, 0), RangeError);
+  assert.throws(() => squeezeWidth(image, 98), RangeError);
+  assert.throws(() => squeezeWidth(image, 1.5), RangeError);
 });

@@ -10,6 +10,7 @@ import {
   type Box,
   DEFAULT_FOCUS_OPTIONS,
   DEFAULT_PLANNER_OPTIONS,
+  type FocusOptions,
   focusPlanner,
   glanceCall,
   glancePath,
@@ -36,16 +37,28 @@ class ConstantPool implements InferencePool {
   constructor(readonly p: number) {}
   run(_model: string, dims: number[], input: Float32Array | ModelInput) {
     this.jobs.push({ dims, input });
+    if (!(input instanceof Float32Array) && input.kind === "levels") {
+      // A level-by-level job answers each of a window's tail regions, named `<window>.<region>`.
+      const outputs = Object.fromEntries(
+        input.tails.flatMap((regions, i) =>
+          regions.map((
+            r,
+            j,
+          ) => [`${i}.${j}`, { dims: [1, 1, r.h, r.w], data: new Float32Array(r.h * r.w).fill(this.p) }])
+        ),
+      );
+      return Promise.resolve({ outputs, inferMs: 0, queueMs: 0 });
+    }
     const [n, , h, w] = dims;
     const out: Tensor = { dims: [n, 1, h, w], data: new Float32Array(n * h * w).fill(this.p) };
     return Promise.resolve({ outputs: { out }, inferMs: 0, queueMs: 0 });
   }
 }
 
-async function plan(pool: InferencePool, image: RgbaImage, budgetFlops?: number) {
+async function plan(pool: InferencePool, image: RgbaImage, budgetFlops?: number, focus: Partial<FocusOptions> = {}) {
   const options = DEFAULT_PLANNER_OPTIONS;
   const exec = new Executor(pool, image, { budgetFlops, maxExecPixels: options.maxExecPixels, timeoutMs: 1000 });
-  const outcome = await focusPlanner(text)({ registry, task, image, exec, options, budgetFlops });
+  const outcome = await focusPlanner(text, focus)({ registry, task, image, exec, options, budgetFlops });
   return { outcome, exec };
 }
 
@@ -277,23 +290,45 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
   assert.ok(ran.length >= 1 && ran.every((t) => t.scale === 1 && t.halo === 32), JSON.stringify(ran));
   assert.equal(Math.max(...ran.map((t) => t.x + t.w)), 256, "the cores cover the ink");
   assert.deepEqual(outcome.coverage, { full_res_share: 0.2, unresolved_share: 0 });
-  // With the narrower covers off, the same budget glances.
-  const options = DEFAULT_PLANNER_OPTIONS;
-  const glanced = new ConstantPool(0.8);
-  const exec2 = new Executor(glanced, image, {
-    budgetFlops: budget,
-    maxExecPixels: options.maxExecPixels,
-    timeoutMs: 1000,
-  });
-  const o2 = await focusPlanner(text, { budgetHalos: [] })({
-    registry,
-    task,
-    image,
-    exec: exec2,
-    options,
-    budgetFlops: budget,
-  });
+  // With the narrower covers and the squeezed cover off, the same budget glances.
+  const { outcome: o2 } = await plan(new ConstantPool(0.8), image, budget, { budgetHalos: [], minSqueeze: 1 });
   assert.ok(o2.tiles.some((t) => t.model !== null && t.scale < 1));
+});
+
+Deno.test("budget: where no narrower cover fits, the default cover of the image squeezed across runs, full height", async () => {
+  // Ink on the left half, the narrower covers off: the budget buys the default cover of the image squeezed across.
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 640, h: 960 }]);
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels, o = DEFAULT_FOCUS_OPTIONS;
+  const { geo, ink, windows } = coverInk(text, image, maxExec, o);
+  const levels = inkPooling(text, geo, ink, windows, o)!;
+  const coverPrice = priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops;
+  const budget = Math.floor(coverPrice * 0.8);
+  const pool = new ConstantPool(0.8);
+  const { outcome, exec } = await plan(pool, image, budget, { budgetHalos: [] });
+  assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
+  assert.equal(pool.jobs.length, 1, "no glance: one job");
+  const job = pool.jobs[0].input as LevelsInput;
+  assert.equal(job.kind, "levels");
+  assert.equal(job.image.height, 960, "full height");
+  assert.ok(job.image.width < 1280 && job.image.width >= 0.7 * 1280, `squeezed to ${job.image.width} px`);
+  assert.ok(job.windows.every((w) => w.x + w.w <= Math.ceil(job.image.width / 32) * 32));
+  // Reported on the image: cores across the ink at the squeezed scale, full height; nothing at full resolution.
+  const ran = outcome.tiles.filter((t) => t.model !== null);
+  const scale = job.image.width / 1280;
+  assert.ok(ran.length >= 1 && ran.every((t) => t.scale === scale && t.scaleY === 1), JSON.stringify(ran));
+  assert.ok(Math.max(...ran.map((t) => t.x + t.w)) >= 640);
+  assert.ok(outcome.tiles.some((t) => t.model === null && t.x >= 768), "the blank half is skipped");
+  assert.equal(outcome.coverage!.full_res_share, 0);
+  // The stand-in answers 0.8 where it runs: text on the ink, stretched back across; background on the blank half. All
+  // of what it saw as text ran below full resolution: unresolved.
+  assert.equal(outcome.mask[100 * 1280 + 100], 1);
+  assert.equal(outcome.mask[100 * 1280 + 630], 1);
+  assert.equal(outcome.mask[100 * 1280 + 1000], 0);
+  assert.ok(outcome.coverage!.unresolved_share >= 0.45, JSON.stringify(outcome.coverage));
+  // Below `minSqueeze` of the width, a glance instead.
+  const glanced = new ConstantPool(0.8);
+  await plan(glanced, image, budget, { budgetHalos: [], minSqueeze: 0.9 });
+  assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
 });
 
 Deno.test("budget: smaller windows skip the blank between blocks of text, so a wider halo fits", async () => {
@@ -389,7 +424,8 @@ Deno.test("budget: where ink covers little of the page, the glance runs on the i
   const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 400, h: 960 }]);
   const budget = Math.floor(wholeFlops(image) * 0.3);
   const pool = new ConstantPool(0.8);
-  const { outcome, exec } = await plan(pool, image, budget);
+  // (The squeezed cover off: it would run here instead, at 77 % of the width.)
+  const { outcome, exec } = await plan(pool, image, budget, { minSqueeze: 1 });
   assert.ok(exec.flops <= budget);
   const ran = outcome.tiles.filter((t) => t.model !== null);
   assert.ok(ran.length >= 1 && ran.every((t) => t.halo === 32 && t.x + t.w <= 480), JSON.stringify(ran));
