@@ -75,8 +75,9 @@ export interface FocusOptions extends InkCoverOptions {
    * resolution at 50 / 75 % of its price (`deno run -A bench/eval/budget_sweep.ts --set tune,val|val2 --min-squeeze
    * 1`, then without the option): tuning + validation pages 0.9191 / 0.9785 → 0.9299 / 0.9831 (least 0.826 / 0.891 →
    * 0.826 / 0.922; 25 % unchanged, 0.8137); second validation pages 0.9223 / 0.9806 → 0.9322 / 0.9848. At 50 %, 0.5
-   * read 0.9285 and 0.7 0.9239 on tuning + validation. Tried before the narrower covers where it keeps 75 or 85 % of
-   * the width: 0.9218 at 50 % (a temporary patch): a narrower halo at full resolution reads better where it fits.
+   * read 0.9285 and 0.7 0.9239 on tuning + validation (with fixed 4 % width steps then). Tried before the narrower
+   * covers where it keeps 75 or 85 % of the width: 0.9218 at 50 % (a temporary patch): a narrower halo at full
+   * resolution reads better where it fits.
    */
   minSqueeze: number;
   /**
