@@ -9,13 +9,12 @@
 // came from full resolution and which share the glance saw as text-or-unsure and nobody resolved.
 
 import { BudgetTooSmallError } from "../errors.ts";
-import type { WindowCall } from "../exec/mod.ts";
-import { resizeCHW } from "../image/mod.ts";
+import type { WindowCall, WindowOutput } from "../exec/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, tileGrid } from "./geometry.ts";
-import { chooseFocus, focusCalls, glanceCells, narrowerCover, squeezedCover } from "./focus_budget.ts";
+import { chooseFocus, focusCalls, glanceCells, narrowerCover, squeezedCover, stretchSqueezed } from "./focus_budget.ts";
 import {
   type Glance,
   glanceCall,
@@ -223,6 +222,18 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       stitchMs: canvas.writeMs,
     });
     const fullShare = (windows: FocusWindow[]) => windows.reduce((s, f) => s + f.core.w * f.core.h, 0) / area;
+    // The cheapest plan's price is worked out while the model runs: on an image of a new size it prices several
+    // shapes never seen (about 1 ms each, lib/onnx/counter.ts), on the request's path before.
+    const whilePricing = async (running: Promise<WindowOutput[][]>) => {
+      let minFlops: number;
+      try {
+        minFlops = budgeted().minFlops;
+      } catch (err) {
+        await running.catch(() => {});
+        throw err;
+      }
+      return { outs: (await running)[0], minFlops };
+    };
 
     // The complete plan (every cell that may hold text at full resolution): the cheaper of the ink cover and the
     // whole image. Without a budget, or with one it fits in, it runs as is (unless the glance-first plan is asked for).
@@ -235,19 +246,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       : null;
     if (complete || cover) {
       const windows = cover?.windows ?? null;
-      const running = cover
-        ? (cover.windows.length ? exec.run(cover.calls) : Promise.resolve([[]]))
-        : exec.run([whole!]);
-      // The cheapest plan's price is worked out while the model runs: on an image of a new size it prices several
-      // shapes never seen (about 1 ms each, lib/onnx/counter.ts), on the request's path before.
-      let minFlops: number;
-      try {
-        minFlops = budgeted().minFlops;
-      } catch (err) {
-        await running.catch(() => {});
-        throw err;
-      }
-      const [outs] = await running;
+      const { outs, minFlops } = await whilePricing(
+        cover ? (cover.windows.length ? exec.run(cover.calls) : Promise.resolve([[]])) : exec.run([whole!]),
+      );
       if (windows) {
         const cores = outputCores(cover!.geo, windows, cover!.calls[0]?.levels);
         outs.forEach((out, i) => canvas.write(out, cores[i]));
@@ -267,39 +268,13 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       ? squeezedCover(model, image, maxExec, o, exec, wholeFlops, inkFlops)
       : null;
     if (squeezed) {
-      const running = exec.run(squeezed.calls);
-      let minFlops: number;
-      try {
-        minFlops = budgeted().minFlops;
-      } catch (err) {
-        await running.catch(() => {});
-        throw err;
-      }
-      const [outs] = await running;
-      // The outputs, at the squeezed width, into one map of the text probability; stretched back across, thresholded.
-      const sw = squeezed.image.width, prob = new Float32Array(sw * height);
-      const cores = outputCores(squeezed.geo, squeezed.windows, squeezed.calls[0].levels);
-      outs.forEach(({ window: win, data }, i) => {
-        const c = cores[i];
-        for (let y = c.y; y < c.y + c.h; y++) {
-          const at = (y - win.y) * win.w + c.x - win.x;
-          prob.set(data.subarray(at, at + c.w), y * sw + c.x);
-        }
-      });
-      const back = resizeCHW(prob, 1, height, sw, height, width);
-      canvas.write({ window: wholeBox, c: 1, data: back }, wholeBox);
-      // Every pixel it saw as text or unsure ran below full resolution: what a glance would report unresolved.
-      let unresolved = 0;
-      for (let p = 0; p < back.length; p++) if (back[p] >= o.low) unresolved++;
-      const across = (x: number) => Math.min(width, Math.ceil((x * width) / sw));
-      const ran = squeezed.windows.map(({ core }) => {
-        const x = Math.floor((core.x * width) / sw);
-        return { x, y: core.y, w: across(core.x + core.w) - x, h: Math.min(height, core.y + core.h) - core.y };
-      });
-      const halo = Math.round((squeezed.geo.halo * width) / sw);
+      const { outs, minFlops } = await whilePricing(exec.run(squeezed.calls));
+      const { probability, seen, ran } = stretchSqueezed(squeezed, outs, width, o.low);
+      canvas.write({ window: wholeBox, c: 1, data: probability }, wholeBox);
+      // All it saw as text or unsure ran below full resolution: what a glance would report unresolved.
       return finish(
-        reportTiles(model, width, height, { scale: sw / width, scaleY: 1, cores: ran, halo }, [], 0),
-        { full_res_share: 0, unresolved_share: unresolved / area },
+        reportTiles(model, width, height, ran, [], 0),
+        { full_res_share: 0, unresolved_share: seen / area },
         minFlops,
       );
     }

@@ -3,7 +3,7 @@
 // sure, as far as the budget allows.
 
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
-import { type RgbaImage, squeezeWidth } from "../image/mod.ts";
+import { resizeCHW, type RgbaImage, squeezeWidth } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import type { Box } from "./geometry.ts";
@@ -14,6 +14,7 @@ import {
   type FocusWindow,
   type InkCoverOptions,
   inkPooling,
+  outputCores,
 } from "./ink_cover.ts";
 import type { PlanContext } from "./types.ts";
 
@@ -140,6 +141,34 @@ export function squeezedCover(
     f *= Math.min(0.96, (0.99 * cap) / flops);
   }
   return null;
+}
+
+/**
+ * A squeezed cover's outputs on the image: its text probability map stretched back across to `width` (zero where no
+ * tail region wrote), how many pixels of it reach `low` (seen as text or unsure), and its windows' cores on the image
+ * with their scale and halo, as a glance's are reported.
+ */
+export function stretchSqueezed(squeezed: SqueezedCover, outs: WindowOutput[], width: number, low: number) {
+  const { image: { width: sw, height }, geo } = squeezed;
+  const prob = new Float32Array(sw * height);
+  const written = outputCores(geo, squeezed.windows, squeezed.calls[0].levels);
+  outs.forEach(({ window: win, data }, i) => {
+    const c = written[i];
+    for (let y = c.y; y < c.y + c.h; y++) {
+      const at = (y - win.y) * win.w + c.x - win.x;
+      prob.set(data.subarray(at, at + c.w), y * sw + c.x);
+    }
+  });
+  const probability = resizeCHW(prob, 1, height, sw, height, width);
+  let seen = 0;
+  for (let p = 0; p < probability.length; p++) if (probability[p] >= low) seen++;
+  const across = (x: number) => Math.min(width, Math.ceil((x * width) / sw));
+  const cores = squeezed.windows.map(({ core }) => {
+    const x = Math.floor((core.x * width) / sw);
+    return { x, y: core.y, w: across(core.x + core.w) - x, h: Math.min(height, core.y + core.h) - core.y };
+  });
+  const ran = { scale: sw / width, scaleY: 1, cores, halo: Math.round((geo.halo * width) / sw) };
+  return { probability, seen, ran };
 }
 
 /**
