@@ -72,11 +72,12 @@ export interface FocusOptions extends InkCoverOptions {
    * 1: never. It pools over the page as the default does, where a glance on the ink cover's windows pools over each,
    * and keeps the lines' height, which the text detector's map needs more than the characters' width. Mean IoU vs full
    * resolution at 50 / 75 % of its price (`deno run -A bench/eval/budget_sweep.ts --set tune,val|val2 --min-squeeze
-   * 1`, then without the option): tuning + validation pages 0.9191 / 0.9785 → 0.9299 / 0.9831 (least 0.826 / 0.891 →
-   * 0.826 / 0.922; 25 % unchanged, 0.8137); second validation pages 0.9223 / 0.9806 → 0.9322 / 0.9848. At 50 %, 0.5
-   * read 0.9285 and 0.7 0.9239 on tuning + validation (with fixed 4 % width steps then). Tried before the narrower
-   * covers where it keeps 75 or 85 % of the width: 0.9218 at 50 % (a temporary patch): a narrower halo at full
-   * resolution reads better where it fits.
+   * 1`, then without the option): tuning + validation pages 0.9191 / 0.9785 → 0.9309 / 0.9829 (least 0.826 / 0.891 →
+   * 0.826 / 0.923; 25 % unchanged, 0.8137); second validation pages 0.9223 / 0.9806 → 0.9323 / 0.9844. At 50 %, 0.5
+   * read 0.9290 on tuning + validation and 0.9319 on the second validation pages, 0.6 0.9299 and 0.9322 (both before
+   * the first width tried became 0.97 of the estimate), 0.7 0.9239 (fixed 4 % width steps then). Tried before the
+   * narrower covers where it keeps 75 or 85 % of the width: 0.9218 at 50 % (a temporary patch): a narrower halo at
+   * full resolution reads better where it fits.
    */
   minSqueeze: number;
   /**
