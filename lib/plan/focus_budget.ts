@@ -8,6 +8,7 @@ import type { LoadedModel } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import type { Box } from "./geometry.ts";
 import {
+  coverFloor,
   coverInk,
   CROSSED_HALO,
   type FocusGeometry,
@@ -73,11 +74,21 @@ export function narrowerCover(
   const sizes = [...new Set(o.budgetWindowPixels)].sort((a, b) => b - a);
   const halos = o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a);
   const tried = new Map<string, NarrowerCover | null>();
+  const price = (calls: WindowCall[]) => exec.price(calls).flops, cap = Math.min(exec.left, wholeFlops - 1);
   const fitting = (pageHalo: number, windowPixels: number) => {
     const key = `${pageHalo}:${windowPixels}`;
     if (tried.has(key)) return tried.get(key)!;
     // One halo on every side, the crossed ones too (lib/plan/ink_cover.ts `crossedHalo`).
     const cut = { ...o, pageHalo, windowPixels, crossedHalo: undefined };
+    // Where even the floor under its price does not fit, the tail's regions are not cut: on a 1170×2532 page where
+    // no cover fits, the six covers' cuts took 88 ms (`.scratch/budprof.ts`). Main-thread plan time on the tuning and
+    // validation screenshots, mean at 50 / 75 % of full: 59.6 / 30.3 → 45.5 / 36.5 ms (the floor costs a little where
+    // a cover fits; 1170×2532 pages at 50 %: 138–183 → 90–142 ms; `.scratch/sqtries.ts`). The floor was below the
+    // price on all 1065 covers of every screenshot at five halos and three window sizes (`.scratch/floorcheck.ts`).
+    if (coverFloor(model, image, maxExec, cut, ink, price) > cap) {
+      tried.set(key, null);
+      return null;
+    }
     const { geo, windows } = coverInk(model, image, maxExec, cut, ink);
     const levels = inkPooling(model, geo, ink, windows, o);
     const calls = levels ? focusCalls(model, windows, levels) : [];

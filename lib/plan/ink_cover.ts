@@ -4,7 +4,7 @@
 // model with global average pools can run the cover's windows pooling over the page, level by level
 // (workers/levels.ts): `inkPooling` gives the job its page, the region each window counts and the blank colours.
 
-import type { LevelPooling } from "../exec/mod.ts";
+import type { LevelPooling, WindowCall } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "./cover.ts";
@@ -163,7 +163,8 @@ export const CROSSED_HALO = 32;
 
 /**
  * The full-resolution windows the plan without a budget runs: the cells with ink (`inkCells`), covered by few haloed
- * windows. Also what bench/eval/squeeze.ts measures the default's drift on.
+ * windows, each with the regions its tail runs on (without them when not `withParts`). Also what
+ * bench/eval/squeeze.ts measures the default's drift on.
  */
 export function coverInk(
   model: LoadedModel,
@@ -171,6 +172,7 @@ export function coverInk(
   maxExecPixels: number,
   o: InkCoverOptions,
   ink?: CellGrid,
+  withParts = true,
 ): { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] } {
   const m = model.spec.input.multiple;
   const paged = poolsOverPage(model, o);
@@ -181,15 +183,14 @@ export function coverInk(
   ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background);
   const tail = paged ? model.levels!.graphs.tail : undefined;
   const windows = geo.cover(ink);
-  if (!tail?.halo) return { geo, ink, windows };
+  if (!tail?.halo || !withParts) return { geo, ink, windows };
   const fine = o.tailCell;
   if (cell % fine || tail.cuts.some((c) => fine % c.stride)) {
     throw new Error(`tail cell ${fine} px: not a divisor of the ${cell} px cell and a multiple of the tail's strides`);
   }
   // The fine grid is read where the cover's cells have ink, once a window needs it, and once per ink grid: the budget
   // paths cover the same ink again at narrower halos.
-  const cached = fineGrids.get(ink);
-  let tailInk = cached?.grid.cell === fine && cached.lineRun === o.tailLineRun ? cached.grid : undefined;
+  let tailInk: CellGrid | undefined;
   const grown = (parts: FocusWindow["window"][]) => parts.reduce((s, p) => s + grownArea(p.w, p.h, tail.halo), 0);
   const parts = (f: FocusWindow) => {
     const r = f.rect;
@@ -200,12 +201,7 @@ export function coverInk(
     }
     const coarse = tailParts(ink, r, 1, tail.halo, tail.slots);
     if (fine === cell) return coarse;
-    if (!tailInk) {
-      const bg = model.spec.input.background;
-      tailInk = inkCells(image, fine, o.inkRange, bg, ink);
-      if (o.tailLineRun) tailInk = withoutLines(image, tailInk, o.inkRange, o.tailLineRun, bg);
-      fineGrids.set(ink, { grid: tailInk, lineRun: o.tailLineRun });
-    }
+    tailInk ??= tailGrid(model, image, o, ink);
     const a = tailParts(tailInk, r, cell / fine, tail.halo, tail.slots);
     return grown(coarse) < grown(a) ? coarse : a;
   };
@@ -269,6 +265,70 @@ function tailParts(
 
 /** Each ink grid's finer grid for the tail's regions (`coverInk`), while the ink grid lives. */
 const fineGrids = new WeakMap<CellGrid, { grid: CellGrid; lineRun: number }>();
+
+/** The finer grid of `ink` the tail's regions are cut on: its `o.tailCell` px cells with ink, long lines left out. */
+function tailGrid(model: LoadedModel, image: RgbaImage, o: InkCoverOptions, ink: CellGrid): CellGrid {
+  const cached = fineGrids.get(ink);
+  if (cached?.grid.cell === o.tailCell && cached.lineRun === o.tailLineRun) return cached.grid;
+  const bg = model.spec.input.background;
+  let grid = inkCells(image, o.tailCell, o.inkRange, bg, ink);
+  if (o.tailLineRun) grid = withoutLines(image, grid, o.inkRange, o.tailLineRun, bg);
+  fineGrids.set(ink, { grid, lineRun: o.tailLineRun });
+  return grid;
+}
+
+/**
+ * Per model: FLOPs of its page graph's tail per px of a tail region (linear in the region's area), and the area an
+ * unused slot runs on anyway (what a region costs no more than).
+ */
+const tailRates = new WeakMap<LoadedModel, { rate: number; free: number }>();
+
+/**
+ * A floor under the price of `coverInk`'s level-by-level plan at options `o` (`price`: an executor's), without cutting
+ * the tail's regions (most of coverInk's time on a large page): the windows with every tail slot left unused, plus
+ * the tail on each window's inked cells of the tail's grid, less the squares the slots run on anyway. Each region of
+ * a window holds its inked cells and runs in a slot of its own, so no cut costs less. Infinity where the windows do
+ * not pool over the page (the plan is then not level by level).
+ */
+export function coverFloor(
+  model: LoadedModel,
+  image: RgbaImage,
+  maxExecPixels: number,
+  o: InkCoverOptions,
+  ink: CellGrid,
+  price: (calls: WindowCall[]) => number,
+): number {
+  const { geo, windows } = coverInk(model, image, maxExecPixels, o, ink, false);
+  const levels = inkPooling(model, geo, ink, windows, o);
+  if (!levels || !model.levels) return Infinity;
+  const bare = price([{
+    model,
+    windows: windows.map((f) => f.window),
+    levels: { ...levels, tails: windows.map(() => []) },
+  }]);
+  const tail = model.levels.graphs.tail;
+  if (!tail.halo) return bare;
+  let rates = tailRates.get(model);
+  if (!rates) {
+    const dims = [1, model.spec.input.channels, 64, 64],
+      at = (t: number[][]) => model.levels!.cost.window(dims, t).flops;
+    const rate = (at([[32, 32]]) - at([[16, 32]])) / 512;
+    rates = { rate, free: 1024 - (at([[32, 32]]) - at([])) / rate };
+    tailRates.set(model, rates);
+  }
+  const fine = tailGrid(model, image, o, ink), k = geo.cell / fine.cell;
+  let extra = 0;
+  for (const { rect } of windows) {
+    let cells = 0;
+    for (let y = rect.row * k; y < Math.min(fine.rows, (rect.row + rect.rows) * k); y++) {
+      for (let x = rect.col * k; x < Math.min(fine.cols, (rect.col + rect.cols) * k); x++) {
+        cells += fine.on[y * fine.cols + x];
+      }
+    }
+    extra += Math.max(0, cells * fine.cell * fine.cell - tail.slots * rates.free);
+  }
+  return bare + rates.rate * extra;
+}
 
 /** Px of a w×h rectangle grown by `halo` on every side. */
 const grownArea = (w: number, h: number, halo: number) => (w + 2 * halo) * (h + 2 * halo);

@@ -17,7 +17,7 @@ import {
   glanceScale,
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
-import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
+import { coverFloor, coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
 import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
@@ -329,6 +329,37 @@ Deno.test("budget: where no narrower cover fits, the default cover of the image 
   const glanced = new ConstantPool(0.8);
   await plan(glanced, image, budget, { budgetHalos: [], minSqueeze: 0.9 });
   assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
+});
+
+Deno.test("coverFloor: never above the price of the cover it bounds, without cutting the tail's regions", () => {
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
+  const price = (calls: Parameters<typeof priceCalls>[0]) => priceCalls(calls, maxExec).flops;
+  let seed = 5;
+  const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  let tight = 0;
+  for (let n = 0; n < 12; n++) {
+    const width = 320 + Math.floor(rnd() * 900), height = 240 + Math.floor(rnd() * 900);
+    const boxes = Array.from({ length: 1 + Math.floor(rnd() * 8) }, () => ({
+      x: Math.floor(rnd() * width * 0.8),
+      y: Math.floor(rnd() * height * 0.8),
+      w: 8 + Math.floor(rnd() * 300),
+      h: 8 + Math.floor(rnd() * 120),
+    }));
+    const image = stripedPage(width, height, boxes);
+    const { ink } = coverInk(text, image, maxExec, DEFAULT_FOCUS_OPTIONS);
+    for (const pageHalo of [96, 32, 0]) {
+      for (const windowPixels of [65536, 4096]) {
+        const o = { ...DEFAULT_FOCUS_OPTIONS, pageHalo, windowPixels };
+        const floor = coverFloor(text, image, maxExec, o, ink, price);
+        const { geo, windows } = coverInk(text, image, maxExec, o, ink);
+        const levels = inkPooling(text, geo, ink, windows, o)!;
+        const real = price([{ model: text, windows: windows.map((f) => f.window), levels }]);
+        assert.ok(floor <= real, `page ${n}, halo ${pageHalo}, ${windowPixels} px: floor ${floor} over ${real}`);
+        if (floor > 0.6 * real) tight++;
+      }
+    }
+  }
+  assert.ok(tight > 50, `the floor is near the price (${tight} of 72 above 0.6 of it)`);
 });
 
 Deno.test("budget: smaller windows skip the blank between blocks of text, so a wider halo fits", async () => {
