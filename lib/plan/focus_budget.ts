@@ -82,9 +82,9 @@ export function narrowerCover(
     const cut = { ...o, pageHalo, windowPixels, crossedHalo: undefined };
     // Where even the floor under its price does not fit, the tail's regions are not cut: on a 1170×2532 page where
     // no cover fits, the six covers' cuts took 88 ms (`.scratch/budprof.ts`). Main-thread plan time on the tuning and
-    // validation screenshots, mean at 50 / 75 % of full: 59.6 / 30.3 → 45.5 / 36.5 ms (the floor costs a little where
-    // a cover fits; 1170×2532 pages at 50 %: 138–183 → 90–142 ms; `.scratch/sqtries.ts`). The floor was below the
-    // price on all 1065 covers of every screenshot at five halos and three window sizes (`.scratch/floorcheck.ts`).
+    // validation screenshots, mean at 50 / 75 % of full, without and with the floor, two interleaved runs each:
+    // 62.4 and 59.3 / 34.2 and 31.5 ms → 36.4 and 53.4 / 31.7 and 33.1 ms (`.scratch/sqtries.ts`). The floor was below
+    // the price on all 1065 covers of every screenshot at five halos and three window sizes (`.scratch/floorcheck.ts`).
     if (coverFloor(model, image, maxExec, cut, ink, price) > cap) {
       tried.set(key, null);
       return null;
