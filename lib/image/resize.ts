@@ -96,8 +96,9 @@ export function resizeCHW(
       const s = row * w;
       const o = row * outW;
       if (taps === 2) {
-        // Bilinear, spelled out: the same sums in the same order as the loop below, in a third of the time (a glance's
-        // map stretched back to a 1170×2532 page: 47 → 15 ms, `.scratch/sqbench.ts`).
+        // Bilinear, spelled out: the same sums in the same order as the loop below, bitwise the same output, in less
+        // time (a 624×2532 map stretched across to 1170, as a squeezed or narrow glance's is: 46 → 18–23 ms;
+        // `.scratch/rsbench.ts`, `.scratch/rscheck.ts` for the bits).
         for (let j = 0; j < outW; j++) {
           wide[o + j] = 0 + src[s + index[2 * j]] * weight[2 * j] + src[s + index[2 * j + 1]] * weight[2 * j + 1];
         }
@@ -159,8 +160,8 @@ export function squeezeWidth(image: RgbaImage, outW: number, shared = false): Rg
   const out = new Uint8Array(shared ? new SharedArrayBuffer(4 * outW * height) : new ArrayBuffer(4 * outW * height));
   const { taps, index, weight } = axisFilter(width, outW);
   // Where the taps read one pixel word (blank page, most of a screenshot), that word: the bytes the weighted sum rounds
-  // to. Bilinear (two taps, what a squeeze by up to 2× is) reads words, not bytes. A 1170×2532 page squeezed to 0.7:
-  // 117 ms tap by tap, byte by byte; 31 ms skipping equal taps; 8 ms with both (`.scratch/sqbench.ts`).
+  // to. Bilinear (two taps, what a squeeze by up to 2× is) reads words, not bytes. The test pages of 1170×2532
+  // squeezed to 0.7: 50–72 ms tap by tap and byte by byte, 13–19 ms so (same bytes; `.scratch/sqvariants.ts`).
   const bytes = data.byteOffset % 4 === 0 ? data : data.slice();
   const src = new Uint32Array(bytes.buffer, bytes.byteOffset, width * height), dst = new Uint32Array(out.buffer);
   for (let y = 0; y < height; y++) {
