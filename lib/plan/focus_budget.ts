@@ -8,7 +8,6 @@ import type { LoadedModel } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import type { Box } from "./geometry.ts";
 import {
-  coverFloor,
   coverInk,
   CROSSED_HALO,
   type FocusGeometry,
@@ -16,6 +15,7 @@ import {
   type InkCoverOptions,
   inkPooling,
   outputCores,
+  tailGrid,
 } from "./ink_cover.ts";
 import type { PlanContext } from "./types.ts";
 
@@ -52,6 +52,59 @@ export function glanceCells(
     }
   });
   return { cols, rows, marked, unsure };
+}
+
+/**
+ * Per model: FLOPs of its page graph's tail per px of a tail region (linear in the region's area), and the area an
+ * unused slot runs on anyway (what a region costs no more than).
+ */
+const tailRates = new WeakMap<LoadedModel, { rate: number; free: number }>();
+
+/**
+ * A floor under the price of `coverInk`'s (lib/plan/ink_cover.ts) level-by-level plan at options `o` (`price`: an executor's), without cutting
+ * the tail's regions (most of coverInk's time on a large page): the windows with every tail slot left unused, plus
+ * the tail on each window's inked cells of the tail's grid, less the squares the slots run on anyway. Each region of
+ * a window holds its inked cells and runs in a slot of its own, so no cut costs less. Infinity where the windows do
+ * not pool over the page (the plan is then not level by level).
+ */
+export function coverFloor(
+  model: LoadedModel,
+  image: RgbaImage,
+  maxExecPixels: number,
+  o: InkCoverOptions,
+  ink: CellGrid,
+  price: (calls: WindowCall[]) => number,
+): number {
+  const { geo, windows } = coverInk(model, image, maxExecPixels, o, ink, false);
+  const levels = inkPooling(model, geo, ink, windows, o);
+  if (!levels || !model.levels) return Infinity;
+  const bare = price([{
+    model,
+    windows: windows.map((f) => f.window),
+    levels: { ...levels, tails: windows.map(() => []) },
+  }]);
+  const tail = model.levels.graphs.tail;
+  if (!tail.halo) return bare;
+  let rates = tailRates.get(model);
+  if (!rates) {
+    const dims = [1, model.spec.input.channels, 64, 64],
+      at = (t: number[][]) => model.levels!.cost.window(dims, t).flops;
+    const rate = (at([[32, 32]]) - at([[16, 32]])) / 512;
+    rates = { rate, free: 1024 - (at([[32, 32]]) - at([])) / rate };
+    tailRates.set(model, rates);
+  }
+  const fine = tailGrid(model, image, o, ink), k = geo.cell / fine.cell;
+  let extra = 0;
+  for (const { rect } of windows) {
+    let cells = 0;
+    for (let y = rect.row * k; y < Math.min(fine.rows, (rect.row + rect.rows) * k); y++) {
+      for (let x = rect.col * k; x < Math.min(fine.cols, (rect.col + rect.cols) * k); x++) {
+        cells += fine.on[y * fine.cols + x];
+      }
+    }
+    extra += Math.max(0, cells * fine.cell * fine.cell - tail.slots * rates.free);
+  }
+  return bare + rates.rate * extra;
 }
 
 /** A narrower cover's windows, their call and the geometry they were cut on. */

@@ -4,7 +4,7 @@
 // model with global average pools can run the cover's windows pooling over the page, level by level
 // (workers/levels.ts): `inkPooling` gives the job its page, the region each window counts and the blank colours.
 
-import type { LevelPooling, WindowCall } from "../exec/mod.ts";
+import type { LevelPooling } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "./cover.ts";
@@ -267,7 +267,7 @@ function tailParts(
 const fineGrids = new WeakMap<CellGrid, { grid: CellGrid; lineRun: number }>();
 
 /** The finer grid of `ink` the tail's regions are cut on: its `o.tailCell` px cells with ink, long lines left out. */
-function tailGrid(model: LoadedModel, image: RgbaImage, o: InkCoverOptions, ink: CellGrid): CellGrid {
+export function tailGrid(model: LoadedModel, image: RgbaImage, o: InkCoverOptions, ink: CellGrid): CellGrid {
   const cached = fineGrids.get(ink);
   if (cached?.grid.cell === o.tailCell && cached.lineRun === o.tailLineRun) return cached.grid;
   const bg = model.spec.input.background;
@@ -275,59 +275,6 @@ function tailGrid(model: LoadedModel, image: RgbaImage, o: InkCoverOptions, ink:
   if (o.tailLineRun) grid = withoutLines(image, grid, o.inkRange, o.tailLineRun, bg);
   fineGrids.set(ink, { grid, lineRun: o.tailLineRun });
   return grid;
-}
-
-/**
- * Per model: FLOPs of its page graph's tail per px of a tail region (linear in the region's area), and the area an
- * unused slot runs on anyway (what a region costs no more than).
- */
-const tailRates = new WeakMap<LoadedModel, { rate: number; free: number }>();
-
-/**
- * A floor under the price of `coverInk`'s level-by-level plan at options `o` (`price`: an executor's), without cutting
- * the tail's regions (most of coverInk's time on a large page): the windows with every tail slot left unused, plus
- * the tail on each window's inked cells of the tail's grid, less the squares the slots run on anyway. Each region of
- * a window holds its inked cells and runs in a slot of its own, so no cut costs less. Infinity where the windows do
- * not pool over the page (the plan is then not level by level).
- */
-export function coverFloor(
-  model: LoadedModel,
-  image: RgbaImage,
-  maxExecPixels: number,
-  o: InkCoverOptions,
-  ink: CellGrid,
-  price: (calls: WindowCall[]) => number,
-): number {
-  const { geo, windows } = coverInk(model, image, maxExecPixels, o, ink, false);
-  const levels = inkPooling(model, geo, ink, windows, o);
-  if (!levels || !model.levels) return Infinity;
-  const bare = price([{
-    model,
-    windows: windows.map((f) => f.window),
-    levels: { ...levels, tails: windows.map(() => []) },
-  }]);
-  const tail = model.levels.graphs.tail;
-  if (!tail.halo) return bare;
-  let rates = tailRates.get(model);
-  if (!rates) {
-    const dims = [1, model.spec.input.channels, 64, 64],
-      at = (t: number[][]) => model.levels!.cost.window(dims, t).flops;
-    const rate = (at([[32, 32]]) - at([[16, 32]])) / 512;
-    rates = { rate, free: 1024 - (at([[32, 32]]) - at([])) / rate };
-    tailRates.set(model, rates);
-  }
-  const fine = tailGrid(model, image, o, ink), k = geo.cell / fine.cell;
-  let extra = 0;
-  for (const { rect } of windows) {
-    let cells = 0;
-    for (let y = rect.row * k; y < Math.min(fine.rows, (rect.row + rect.rows) * k); y++) {
-      for (let x = rect.col * k; x < Math.min(fine.cols, (rect.col + rect.cols) * k); x++) {
-        cells += fine.on[y * fine.cols + x];
-      }
-    }
-    extra += Math.max(0, cells * fine.cell * fine.cell - tail.slots * rates.free);
-  }
-  return bare + rates.rate * extra;
 }
 
 /** Px of a w×h rectangle grown by `halo` on every side. */

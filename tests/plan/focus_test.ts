@@ -17,7 +17,8 @@ import {
   glanceScale,
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
-import { coverFloor, coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
+import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
+import { coverFloor } from "../../lib/plan/focus_budget.ts";
 import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
