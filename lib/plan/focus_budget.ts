@@ -61,8 +61,9 @@ export function glanceCells(
 const tailRates = new WeakMap<LoadedModel, { rate: number; free: number }>();
 
 /**
- * A floor under the price of `coverInk`'s (lib/plan/ink_cover.ts) level-by-level plan at options `o` (`price`: an executor's), without cutting
- * the tail's regions (most of coverInk's time on a large page): the windows with every tail slot left unused, plus
+ * A floor under the price of `coverInk`'s level-by-level plan (lib/plan/ink_cover.ts) at options `o` (`price`: an
+ * executor's), without cutting the tail's regions (most of coverInk's time on a large page): the windows with every
+ * tail slot left unused, plus
  * the tail on each window's inked cells of the tail's grid, less the squares the slots run on anyway. Each region of
  * a window holds its inked cells and runs in a slot of its own, so no cut costs less. Infinity where the windows do
  * not pool over the page (the plan is then not level by level).
