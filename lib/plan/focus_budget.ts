@@ -13,6 +13,7 @@ import {
   type FocusGeometry,
   type FocusWindow,
   type InkCoverOptions,
+  inkedCells,
   inkPooling,
   outputCores,
   tailGrid,
@@ -96,13 +97,15 @@ export function coverFloor(
   }
   const fine = tailGrid(model, image, o, ink), k = geo.cell / fine.cell;
   let extra = 0;
-  for (const { rect } of windows) {
-    let cells = 0;
-    for (let y = rect.row * k; y < Math.min(fine.rows, (rect.row + rect.rows) * k); y++) {
-      for (let x = rect.col * k; x < Math.min(fine.cols, (rect.col + rect.cols) * k); x++) {
-        cells += fine.on[y * fine.cols + x];
-      }
-    }
+  for (const { rect: r } of windows) {
+    // The window's cells on the tail's grid, which ends where the image does.
+    const col = r.col * k, row = r.row * k;
+    const cells = inkedCells(fine, {
+      col,
+      row,
+      cols: Math.min(fine.cols, col + r.cols * k) - col,
+      rows: Math.min(fine.rows, row + r.rows * k) - row,
+    });
     extra += Math.max(0, cells * fine.cell * fine.cell - tail.slots * rates.free);
   }
   return bare + rates.rate * extra;

@@ -281,7 +281,7 @@ export function tailGrid(model: LoadedModel, image: RgbaImage, o: InkCoverOption
 const grownArea = (w: number, h: number, halo: number) => (w + 2 * halo) * (h + 2 * halo);
 
 /** How many cells of `rect` hold ink. */
-function inkedCells(ink: CellGrid, rect: CellRect): number {
+export function inkedCells(ink: CellGrid, rect: CellRect): number {
   let n = 0;
   for (let y = rect.row; y < rect.row + rect.rows; y++) {
     for (let x = rect.col; x < rect.col + rect.cols; x++) n += ink.on[y * ink.cols + x];
