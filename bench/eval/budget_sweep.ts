@@ -1,5 +1,5 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--shares
-// 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze 0.6]` runs the
+// 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze 0.6] [--aspect 0.6]` runs the
 // `adaptive` plan
 // (lib/plan/focus.ts, the default options but those given) on each screenshot of the sets under `X-Budget-GFLOPs` at
 // those shares of its full-resolution price, and prints per image and per share the IoU of the text class vs full
@@ -22,6 +22,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   budgetHalos: numbers("--budget-halos", DEFAULT_FOCUS_OPTIONS.budgetHalos),
   budgetWindowPixels: numbers("--budget-window-pixels", DEFAULT_FOCUS_OPTIONS.budgetWindowPixels),
   minSqueeze: Number(arg("--min-squeeze", String(DEFAULT_FOCUS_OPTIONS.minSqueeze))),
+  aspect: Number(arg("--aspect", String(DEFAULT_FOCUS_OPTIONS.aspect))),
 });
 
 const ious = shares.map(() => [] as number[]);

@@ -15,7 +15,7 @@ export {
   toCHW,
   toGrey,
 } from "./tensor.ts";
-export { resizeCHW, resizeMaskNearest, squeezeWidth } from "./resize.ts";
+export { resizeCHW, resizeMaskNearest, squeezeWidth, stretchRows } from "./resize.ts";
 export { encodeMaskPng } from "./png.ts";
 export { decodeMaskRle, encodeMaskRle } from "./rle.ts";
 export { type InputFormat, pixelWords, type PlanesInput, planesTensor, type Window, windowsTensor } from "./window.ts";

@@ -3,7 +3,7 @@
 // sure, as far as the budget allows.
 
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
-import { resizeCHW, type RgbaImage, squeezeWidth } from "../image/mod.ts";
+import { type RgbaImage, squeezeWidth, stretchRows } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import type { Box } from "./geometry.ts";
@@ -221,17 +221,28 @@ export function squeezedCover(
 export function stretchSqueezed(squeezed: SqueezedCover, outs: WindowOutput[], width: number, low: number) {
   const { image: { width: sw, height }, geo } = squeezed;
   const prob = new Float32Array(sw * height);
+  // Each row's span of written pixels: the tail's regions lie near ink, and only what reaches them is stretched.
+  const spans = new Int32Array(2 * height);
+  for (let y = 0; y < height; y++) spans[2 * y] = sw;
   const written = outputCores(geo, squeezed.windows, squeezed.calls[0].levels);
   outs.forEach(({ window: win, data }, i) => {
     const c = written[i];
     for (let y = c.y; y < c.y + c.h; y++) {
       const at = (y - win.y) * win.w + c.x - win.x;
       prob.set(data.subarray(at, at + c.w), y * sw + c.x);
+      spans[2 * y] = Math.min(spans[2 * y], c.x);
+      spans[2 * y + 1] = Math.max(spans[2 * y + 1], c.x + c.w);
     }
   });
-  const probability = resizeCHW(prob, 1, height, sw, height, width);
+  const stretched = stretchRows(prob, height, sw, width, spans);
+  const probability = stretched.data;
+  // Outside the rows' spans every value is 0: seen where 0 reaches `low`.
   let seen = 0;
-  for (let p = 0; p < probability.length; p++) if (probability[p] >= low) seen++;
+  for (let y = 0; y < height; y++) {
+    const a = stretched.spans[2 * y], b = stretched.spans[2 * y + 1];
+    for (let p = y * width + a; p < y * width + b; p++) if (probability[p] >= low) seen++;
+    if (low <= 0) seen += width - (b - a);
+  }
   const across = (x: number) => Math.min(width, Math.ceil((x * width) / sw));
   const cores = squeezed.windows.map(({ core }) => {
     const x = Math.floor((core.x * width) / sw);

@@ -120,21 +120,35 @@ export class FocusGeometry {
     const x1 = (r.col + r.cols) * cell, y1 = (r.row + r.rows) * cell;
     // The window: the core plus the halo, clipped to the padded image, its size rounded up to the model's multiple
     // (growing right and down, then left and up where the padded image ends).
-    const m = this.multiple;
-    const wx0 = Math.max(0, x0 - left), wy0 = Math.max(0, y0 - top);
-    const ww = Math.min(this.padW, roundUp(Math.min(this.padW, x1 + right) - wx0, m));
-    const wh = Math.min(this.padH, roundUp(Math.min(this.padH, y1 + bottom) - wy0, m));
+    const ww = this.#span(x0, x1, left, right, this.padW), wh = this.#span(y0, y1, top, bottom, this.padH);
     return {
       rect: r,
       core: { x: x0, y: y0, w: Math.min(width, x1) - x0, h: Math.min(height, y1) - y0 },
-      window: { x: Math.min(wx0, this.padW - ww), y: Math.min(wy0, this.padH - wh), w: ww, h: wh },
+      window: {
+        x: Math.min(Math.max(0, x0 - left), this.padW - ww),
+        y: Math.min(Math.max(0, y0 - top), this.padH - wh),
+        w: ww,
+        h: wh,
+      },
     };
   }
 
-  /** What the XY cut minimises: input pixels of the rectangle's window plus the per-window cost. */
+  /** A window's extent along one axis: [a0, a1) grown by `before` and `after`, clipped to `pad`, rounded up. */
+  #span(a0: number, a1: number, before: number, after: number, pad: number): number {
+    const w0 = Math.max(0, a0 - before);
+    return Math.min(pad, roundUp(Math.min(pad, a1 + after) - w0, this.multiple));
+  }
+
+  /**
+   * What the XY cut minimises: input pixels of the rectangle's window plus the per-window cost. Its window's size
+   * alone (the XY cuts price thousands of rectangles per request; building each window took about 12 ms of a 100 ms
+   * budget plan on a 1170×2532 page, `.scratch/budmed.ts`).
+   */
   readonly cost = (r: CellRect): number => {
-    const { window: w } = this.window(r);
-    return w.w * w.h > this.maxExecPixels ? Infinity : w.w * w.h + this.windowPixels;
+    const { cell, halo } = this;
+    const ww = this.#span(r.col * cell, (r.col + r.cols) * cell, halo, halo, this.padW);
+    const wh = this.#span(r.row * cell, (r.row + r.rows) * cell, halo, halo, this.padH);
+    return ww * wh > this.maxExecPixels ? Infinity : ww * wh + this.windowPixels;
   };
 
   /**
@@ -192,8 +206,7 @@ export function coverInk(
   // paths cover the same ink again at narrower halos.
   let tailInk: CellGrid | undefined;
   const grown = (parts: FocusWindow["window"][]) => parts.reduce((s, p) => s + grownArea(p.w, p.h, tail.halo), 0);
-  const parts = (f: FocusWindow) => {
-    const r = f.rect;
+  const cut = (r: CellRect) => {
     // Ink in every cell of the window (a photo): no cut can pay, and exploring them all took 4–5 ms on a 720×477
     // photo.
     if (inkedCells(ink, r) === r.cols * r.rows) {
@@ -204,6 +217,17 @@ export function coverInk(
     tailInk ??= tailGrid(model, image, o, ink);
     const a = tailParts(tailInk, r, cell / fine, tail.halo, tail.slots);
     return grown(coarse) < grown(a) ? coarse : a;
+  };
+  // A window's regions depend on its cells only: the budget paths' covers of the same ink at other halos and window
+  // sizes share most of them (a 1170×2532 page at 75 % of its price: plan 139 and 175 → 76 and 103 ms, median of 8
+  // requests in two interleaved runs, `.scratch/budmed.ts`).
+  let known = tailCuts.get(ink);
+  if (!known) tailCuts.set(ink, known = new Map());
+  const parts = (f: FocusWindow) => {
+    const r = f.rect, key = `${model.spec.id} ${fine} ${o.tailLineRun} ${r.col} ${r.row} ${r.cols} ${r.rows}`;
+    let p = known.get(key);
+    if (!p) known.set(key, p = cut(r));
+    return p;
   };
   return { geo, ink, windows: windows.map((f) => ({ ...f, parts: parts(f) })) };
 }
@@ -262,6 +286,9 @@ function tailParts(
   }
   return rects.map((q) => ({ x: (q.col + col) * c, y: (q.row + row) * c, w: q.cols * c, h: q.rows * c }));
 }
+
+/** Each ink grid's tail regions per window cells (`coverInk`), while the ink grid lives. */
+const tailCuts = new WeakMap<CellGrid, Map<string, FocusWindow["window"][]>>();
 
 /** Each ink grid's finer grid for the tail's regions (`coverInk`), while the ink grid lives. */
 const fineGrids = new WeakMap<CellGrid, { grid: CellGrid; lineRun: number }>();

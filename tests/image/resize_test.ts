@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { resizeCHW, resizeMaskNearest, squeezeWidth } from "../../lib/image/mod.ts";
+import { resizeCHW, resizeMaskNearest, squeezeWidth, stretchRows } from "../../lib/image/mod.ts";
 
 function close(actual: ArrayLike<number>, expected: number[], eps = 1e-6) {
   assert.equal(actual.length, expected.length);
@@ -132,4 +132,32 @@ Deno.test("squeezeWidth: each row resampled as resizeCHW resamples an axis; runs
   assert.throws(() => squeezeWidth(image, 0), RangeError);
   assert.throws(() => squeezeWidth(image, 98), RangeError);
   assert.throws(() => squeezeWidth(image, 1.5), RangeError);
+});
+
+Deno.test("stretchRows: bitwise resizeCHW's rows where each row is zero outside its span; only the span's reach computed", () => {
+  // Deterministic pseudo-random rows (a linear congruential generator), each with values in a span of its own.
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (const [h, w, outW] of [[9, 60, 97], [7, 97, 60], [5, 200, 37], [6, 31, 31], [4, 1, 9], [3, 50, 1]]) {
+    const src = new Float32Array(h * w), spans = new Int32Array(2 * h);
+    for (let y = 0; y < h; y++) {
+      if (y === 1) continue; // a row nothing wrote: span [0, 0)
+      const a = Math.floor(next() * w), b = Math.min(w, a + 1 + Math.floor(next() * w));
+      spans.set([a, b], 2 * y);
+      for (let x = a; x < b; x++) src[y * w + x] = 0.1 + next();
+    }
+    const want = resizeCHW(src, 1, h, w, h, outW);
+    const got = stretchRows(src, h, w, outW, spans);
+    assert.deepEqual([...got.data], [...want], `${h}×${w} → ${outW}`);
+    for (let y = 0; y < h; y++) {
+      const [j0, j1] = [got.spans[2 * y], got.spans[2 * y + 1]];
+      // Every nonzero output lies in the row's span of outputs; the empty row has none.
+      for (let j = 0; j < outW; j++) if (want[y * outW + j] !== 0) assert.ok(j >= j0 && j < j1, `row ${y}: ${j}`);
+      if (y === 1) assert.equal(j1 - j0, 0);
+    }
+  }
+  const src = Float32Array.of(0, 1, 0, 0);
+  assert.deepEqual([...stretchRows(src, 1, 4, 8, Int32Array.of(1, 2)).spans], [0, 5]);
+  assert.throws(() => stretchRows(src, 1, 4, 8, Int32Array.of(0)), RangeError);
+  assert.throws(() => stretchRows(src, 2, 4, 8, Int32Array.of(0, 1, 0, 1)), RangeError);
 });
