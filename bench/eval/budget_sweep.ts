@@ -1,10 +1,10 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--shares
-// 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze 0.6] [--aspect 0.6]` runs the
-// `adaptive` plan
-// (lib/plan/focus.ts, the default options but those given) on each screenshot of the sets under `X-Budget-GFLOPs` at
-// those shares of its full-resolution price, and prints per image and per share the IoU of the text class vs full
-// resolution @ the cost as a share of full, then the mean and least IoU per share. For tuning the budget's options on
-// the tuning and validation pages; docs/EVAL.md (`deno task eval`) reports the test pages.
+// 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze 0.6] [--squeeze-halos
+// 32,0] [--aspect 0.6]` runs the `adaptive` plan (lib/plan/focus.ts, the default options but those given; an empty
+// list is `''`) on each screenshot of the sets under `X-Budget-GFLOPs` at those shares of its full-resolution price,
+// and prints per image and per share the IoU of the text class vs full resolution @ the cost as a share of full, then
+// the mean and least IoU per share. For tuning the budget's options on the tuning and validation pages; docs/EVAL.md
+// (`deno task eval`) reports the test pages.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
@@ -22,6 +22,9 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   budgetHalos: numbers("--budget-halos", DEFAULT_FOCUS_OPTIONS.budgetHalos),
   budgetWindowPixels: numbers("--budget-window-pixels", DEFAULT_FOCUS_OPTIONS.budgetWindowPixels),
   minSqueeze: Number(arg("--min-squeeze", String(DEFAULT_FOCUS_OPTIONS.minSqueeze))),
+  squeezeHalos: arg("--squeeze-halos", DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(",")).split(",").filter(Boolean).map(
+    Number,
+  ),
   aspect: Number(arg("--aspect", String(DEFAULT_FOCUS_OPTIONS.aspect))),
 });
 

@@ -357,7 +357,8 @@ export function textSection(results: TextImageResult[]): string[] {
     "the blank between blocks of text, `budgetWindowPixels`), where one does; else the default cover of the " +
     "image squeezed across, its full height kept, at the widest width that fits, while that width is at least " +
     `${DEFAULT_FOCUS_OPTIONS.minSqueeze} of the image's (\`squeezedCover\` in \`lib/plan/focus_budget.ts\`: the ` +
-    "model's map stretched back across); else one glance at the " +
+    "model's map stretched back across), else the same at a narrower halo (of " +
+    DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(", ") + " px, `squeezeHalos`); else one glance at the " +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +

@@ -177,10 +177,47 @@ export type SqueezedCover = { image: RgbaImage; windows: FocusWindow[]; calls: W
 /**
  * Where no narrower cover fits the budget: the default cover (page halo, pooling over the page) of the image squeezed
  * across, its full height kept, at the widest width that fits the budget and costs less than the whole image once;
- * null below `o.minSqueeze` of the image's width. The cover's price falls about as the width does, so the first width
- * tried is the budget's share of the unsqueezed cover's price (`coverFlops`), then a few narrower ones.
+ * where that width is below `o.minSqueeze` of the image's, the same at each of `o.squeezeHalos` in turn (the cover of
+ * `ink`, the image's ink grid, priced at that halo first); null where none fits.
  */
 export function squeezedCover(
+  model: LoadedModel,
+  image: RgbaImage,
+  maxExec: number,
+  o: InkCoverOptions & { minSqueeze: number; squeezeHalos: number[] },
+  ink: CellGrid,
+  exec: PlanContext["exec"],
+  wholeFlops: number,
+  coverFlops: number,
+): SqueezedCover | null {
+  const first = squeezedAt(model, image, maxExec, o, exec, wholeFlops, coverFlops);
+  if (first) return first;
+  for (const pageHalo of o.squeezeHalos.filter((h) => h < o.pageHalo)) {
+    // One halo on every side, the crossed ones too, as narrowerCover's.
+    const cut = { ...o, pageHalo, crossedHalo: undefined };
+    const { geo, windows } = coverInk(model, image, maxExec, cut, ink);
+    const levels = inkPooling(model, geo, ink, windows, cut);
+    if (!levels) continue;
+    const plan = squeezedAt(
+      model,
+      image,
+      maxExec,
+      cut,
+      exec,
+      wholeFlops,
+      exec.price(focusCalls(model, windows, levels)).flops,
+    );
+    if (plan) return plan;
+  }
+  return null;
+}
+
+/**
+ * The cover at options `o` of the image squeezed across to the widest width that fits (see squeezedCover), while that
+ * width keeps `o.minSqueeze` of the image's. The cover's price falls about as the width does, so the first width tried
+ * is the budget's share of the unsqueezed cover's price (`coverFlops`), then a few narrower ones.
+ */
+function squeezedAt(
   model: LoadedModel,
   image: RgbaImage,
   maxExec: number,

@@ -328,7 +328,33 @@ Deno.test("budget: where no narrower cover fits, the default cover of the image 
   assert.ok(outcome.coverage!.unresolved_share >= 0.45, JSON.stringify(outcome.coverage));
   // Below `minSqueeze` of the width, a glance instead.
   const glanced = new ConstantPool(0.8);
-  await plan(glanced, image, budget, { budgetHalos: [], minSqueeze: 0.9 });
+  await plan(glanced, image, budget, { budgetHalos: [], minSqueeze: 0.9, squeezeHalos: [] });
+  assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
+});
+
+Deno.test("budget: where the default cover squeezed is narrower than minSqueeze, the squeezed cover at a narrower halo", async () => {
+  // A narrow column of ink: the page halo is a large share of its window, so without it the squeeze keeps more width.
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 320, h: 960 }]);
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels, o = DEFAULT_FOCUS_OPTIONS;
+  const { geo, ink, windows } = coverInk(text, image, maxExec, o);
+  const levels = inkPooling(text, geo, ink, windows, o)!;
+  const coverPrice = priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops;
+  const budget = Math.floor(coverPrice * 0.82);
+  const options = { budgetHalos: [], minSqueeze: 0.85, squeezeHalos: [0] };
+  const pool = new ConstantPool(0.8);
+  const { outcome, exec } = await plan(pool, image, budget, options);
+  assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
+  assert.equal(pool.jobs.length, 1, "no glance: one job");
+  const job = pool.jobs[0].input as LevelsInput;
+  assert.equal(job.kind, "levels");
+  assert.equal(job.image.height, 960, "full height");
+  assert.ok(job.image.width < 1280 && job.image.width >= 0.85 * 1280, `squeezed to ${job.image.width} px`);
+  const ran = outcome.tiles.filter((t) => t.model !== null);
+  assert.ok(ran.length >= 1 && ran.every((t) => t.halo === 0), JSON.stringify(ran));
+  assert.equal(outcome.mask[100 * 1280 + 300], 1);
+  // At the page halo alone, the same budget glances.
+  const glanced = new ConstantPool(0.8);
+  await plan(glanced, image, budget, { ...options, squeezeHalos: [] });
   assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
 });
 
