@@ -198,15 +198,8 @@ export function squeezedCover(
     const { geo, windows } = coverInk(model, image, maxExec, cut, ink);
     const levels = inkPooling(model, geo, ink, windows, cut);
     if (!levels) continue;
-    const plan = squeezedAt(
-      model,
-      image,
-      maxExec,
-      cut,
-      exec,
-      wholeFlops,
-      exec.price(focusCalls(model, windows, levels)).flops,
-    );
+    const flops = exec.price(focusCalls(model, windows, levels)).flops;
+    const plan = squeezedAt(model, image, maxExec, cut, exec, wholeFlops, flops);
     if (plan) return plan;
   }
   return null;
