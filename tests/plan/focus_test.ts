@@ -296,22 +296,33 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
   assert.ok(o2.tiles.some((t) => t.model !== null && t.scale < 1));
 });
 
-Deno.test("budget: where no narrower cover fits, the default cover of the image squeezed across runs, full height", async () => {
-  // Ink on the left half, the narrower covers off: the budget buys the default cover of the image squeezed across.
-  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 640, h: 960 }]);
+/**
+ * `image` planned under `share` of its default cover's price with focus options `focus`, where that buys a squeezed
+ * cover: within the budget, one level-by-level job on the image squeezed across, full height. The outcome, that job,
+ * the budget.
+ */
+async function squeezedPlan(image: RgbaImage, share: number, focus: Partial<FocusOptions>) {
   const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels, o = DEFAULT_FOCUS_OPTIONS;
   const { geo, ink, windows } = coverInk(text, image, maxExec, o);
   const levels = inkPooling(text, geo, ink, windows, o)!;
   const coverPrice = priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops;
-  const budget = Math.floor(coverPrice * 0.8);
+  const budget = Math.floor(coverPrice * share);
   const pool = new ConstantPool(0.8);
-  const { outcome, exec } = await plan(pool, image, budget, { budgetHalos: [] });
+  const { outcome, exec } = await plan(pool, image, budget, focus);
   assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
   assert.equal(pool.jobs.length, 1, "no glance: one job");
   const job = pool.jobs[0].input as LevelsInput;
   assert.equal(job.kind, "levels");
-  assert.equal(job.image.height, 960, "full height");
-  assert.ok(job.image.width < 1280 && job.image.width >= 0.7 * 1280, `squeezed to ${job.image.width} px`);
+  assert.equal(job.image.height, image.height, "full height");
+  assert.ok(job.image.width < image.width, `squeezed to ${job.image.width} px`);
+  return { outcome, job, budget };
+}
+
+Deno.test("budget: where no narrower cover fits, the default cover of the image squeezed across runs, full height", async () => {
+  // Ink on the left half, the narrower covers off: the budget buys the default cover of the image squeezed across.
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 640, h: 960 }]);
+  const { outcome, job, budget } = await squeezedPlan(image, 0.8, { budgetHalos: [] });
+  assert.ok(job.image.width >= 0.7 * 1280, `squeezed to ${job.image.width} px`);
   assert.ok(job.windows.every((w) => w.x + w.w <= Math.ceil(job.image.width / 32) * 32));
   // Reported on the image: cores across the ink at the squeezed scale, full height; nothing at full resolution.
   const ran = outcome.tiles.filter((t) => t.model !== null);
@@ -335,20 +346,9 @@ Deno.test("budget: where no narrower cover fits, the default cover of the image 
 Deno.test("budget: where the default cover squeezed is narrower than minSqueeze, the squeezed cover at a narrower halo", async () => {
   // A narrow column of ink: the page halo is a large share of its window, so without it the squeeze keeps more width.
   const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 320, h: 960 }]);
-  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels, o = DEFAULT_FOCUS_OPTIONS;
-  const { geo, ink, windows } = coverInk(text, image, maxExec, o);
-  const levels = inkPooling(text, geo, ink, windows, o)!;
-  const coverPrice = priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops;
-  const budget = Math.floor(coverPrice * 0.82);
   const options = { budgetHalos: [], minSqueeze: 0.85, squeezeHalos: [0] };
-  const pool = new ConstantPool(0.8);
-  const { outcome, exec } = await plan(pool, image, budget, options);
-  assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
-  assert.equal(pool.jobs.length, 1, "no glance: one job");
-  const job = pool.jobs[0].input as LevelsInput;
-  assert.equal(job.kind, "levels");
-  assert.equal(job.image.height, 960, "full height");
-  assert.ok(job.image.width < 1280 && job.image.width >= 0.85 * 1280, `squeezed to ${job.image.width} px`);
+  const { outcome, job, budget } = await squeezedPlan(image, 0.82, options);
+  assert.ok(job.image.width >= 0.85 * 1280, `squeezed to ${job.image.width} px`);
   const ran = outcome.tiles.filter((t) => t.model !== null);
   assert.ok(ran.length >= 1 && ran.every((t) => t.halo === 0), JSON.stringify(ran));
   assert.equal(outcome.mask[100 * 1280 + 300], 1);
