@@ -15,6 +15,35 @@ interface AxisFilter {
   weight: Float64Array;
 }
 
+/**
+ * Outputs [j0, j1) of one row resampled across by `filter`: the row starts at `src[s]`, its outputs at `out[o]`. Every
+ * resampling across (resizeCHW's first pass, stretchRows) sums in this order, so their outputs agree bitwise.
+ */
+function acrossRow(
+  src: Float32Array,
+  s: number,
+  out: Float32Array,
+  o: number,
+  j0: number,
+  j1: number,
+  { taps, index, weight }: AxisFilter,
+) {
+  if (taps === 2) {
+    // Bilinear, spelled out: the same sums in the same order as the loop below, bitwise the same output, in less time
+    // (a 624×2532 map stretched across to 1170, as a squeezed or narrow glance's is: 46 → 18–23 ms;
+    // `.scratch/rsbench.ts`, `.scratch/rscheck.ts` for the bits).
+    for (let j = j0; j < j1; j++) {
+      out[o + j] = 0 + src[s + index[2 * j]] * weight[2 * j] + src[s + index[2 * j + 1]] * weight[2 * j + 1];
+    }
+    return;
+  }
+  for (let j = j0; j < j1; j++) {
+    let acc = 0;
+    for (let t = j * taps; t < (j + 1) * taps; t++) acc += src[s + index[t]] * weight[t];
+    out[o + j] = acc;
+  }
+}
+
 function axisFilter(n: number, out: number): AxisFilter {
   const scale = n / out;
   if (scale > AREA_ABOVE) {
@@ -90,28 +119,9 @@ export function resizeCHW(
   // Horizontal pass into (c, h, outW), then vertical pass row by row.
   let wide = src;
   if (outW !== w) {
-    const { taps, index, weight } = axisFilter(w, outW);
+    const filter = axisFilter(w, outW);
     wide = new Float32Array(c * h * outW);
-    for (let row = 0; row < c * h; row++) {
-      const s = row * w;
-      const o = row * outW;
-      if (taps === 2) {
-        // Bilinear, spelled out: the same sums in the same order as the loop below, bitwise the same output, in less
-        // time (a 624×2532 map stretched across to 1170, as a squeezed or narrow glance's is: 46 → 18–23 ms;
-        // `.scratch/rsbench.ts`, `.scratch/rscheck.ts` for the bits).
-        for (let j = 0; j < outW; j++) {
-          wide[o + j] = 0 + src[s + index[2 * j]] * weight[2 * j] + src[s + index[2 * j + 1]] * weight[2 * j + 1];
-        }
-        continue;
-      }
-      for (let j = 0; j < outW; j++) {
-        let acc = 0;
-        for (let t = j * taps; t < (j + 1) * taps; t++) {
-          acc += src[s + index[t]] * weight[t];
-        }
-        wide[o + j] = acc;
-      }
-    }
+    for (let row = 0; row < c * h; row++) acrossRow(src, row * w, wide, row * outW, 0, outW, filter);
   }
   if (outH === h) return wide;
 
@@ -170,7 +180,7 @@ export function stretchRows(
   const data = new Float32Array(h * outW), out = new Int32Array(2 * h);
   if (outW === 0) return { data, spans: out };
   if (w === 0) throw new RangeError("cannot resize an empty image");
-  const { taps, index, weight } = axisFilter(w, outW);
+  const filter = axisFilter(w, outW), { taps, index } = filter;
   // An output's taps read from its first tap's index on, at most `taps` px (unused taps: index 0, weight 0), and the
   // first taps' indices never fall with the output's: the first output whose taps may reach x0 and the first whose
   // taps all lie at or past x1.
@@ -189,19 +199,7 @@ export function stretchRows(
     const j0 = firstAt(x0 - taps + 1), j1 = firstAt(x1);
     out[2 * y] = j0;
     out[2 * y + 1] = j1;
-    const s = y * w, o = y * outW;
-    if (taps === 2) {
-      // The same sums in the same order as resizeCHW's.
-      for (let j = j0; j < j1; j++) {
-        data[o + j] = 0 + src[s + index[2 * j]] * weight[2 * j] + src[s + index[2 * j + 1]] * weight[2 * j + 1];
-      }
-      continue;
-    }
-    for (let j = j0; j < j1; j++) {
-      let acc = 0;
-      for (let t = j * taps; t < (j + 1) * taps; t++) acc += src[s + index[t]] * weight[t];
-      data[o + j] = acc;
-    }
+    acrossRow(src, y * w, data, y * outW, j0, j1, filter);
   }
   return { data, spans: out };
 }

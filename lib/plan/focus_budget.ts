@@ -115,6 +115,33 @@ export function coverFloor(
 type NarrowerCover = { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry };
 
 /**
+ * Options `o` for the ink cover at `pageHalo` cut with `windowPixels`: one halo on every side, the crossed ones too
+ * (lib/plan/ink_cover.ts `crossedHalo`).
+ */
+const atHalo = <T extends InkCoverOptions>(o: T, pageHalo: number, windowPixels = o.windowPixels): T => ({
+  ...o,
+  pageHalo,
+  windowPixels,
+  crossedHalo: undefined,
+});
+
+/** The level-by-level cover of `ink` at options `o` and its price; null where its windows do not pool over the page. */
+function pricedCover(
+  model: LoadedModel,
+  image: RgbaImage,
+  maxExec: number,
+  o: InkCoverOptions,
+  ink: CellGrid,
+  exec: PlanContext["exec"],
+): NarrowerCover & { flops: number } | null {
+  const { geo, windows } = coverInk(model, image, maxExec, o, ink);
+  const levels = inkPooling(model, geo, ink, windows, o);
+  if (!levels) return null;
+  const calls = focusCalls(model, windows, levels);
+  return { windows, calls, geo, flops: exec.price(calls).flops };
+}
+
+/**
  * The ink cover pooling over the page at the largest of `o.budgetHalos` (below the page halo) that fits the budget and
  * costs less than the whole image once (`wholeFlops`), cut with the largest per-window cost of `o.budgetWindowPixels`
  * that fits at that halo; null when none does.
@@ -135,8 +162,7 @@ export function narrowerCover(
   const fitting = (pageHalo: number, windowPixels: number) => {
     const key = `${pageHalo}:${windowPixels}`;
     if (tried.has(key)) return tried.get(key)!;
-    // One halo on every side, the crossed ones too (lib/plan/ink_cover.ts `crossedHalo`).
-    const cut = { ...o, pageHalo, windowPixels, crossedHalo: undefined };
+    const cut = atHalo(o, pageHalo, windowPixels);
     // Where even the floor under its price does not fit, the tail's regions are not cut: on a 1170×2532 page where
     // no cover fits, the six covers' cuts took 88 ms (`.scratch/budprof.ts`). Main-thread plan time on the tuning and
     // validation screenshots, mean at 50 / 75 % of full, without and with the floor, two interleaved runs each:
@@ -146,11 +172,8 @@ export function narrowerCover(
       tried.set(key, null);
       return null;
     }
-    const { geo, windows } = coverInk(model, image, maxExec, cut, ink);
-    const levels = inkPooling(model, geo, ink, windows, o);
-    const calls = levels ? focusCalls(model, windows, levels) : [];
-    const flops = levels ? exec.price(calls).flops : Infinity;
-    const plan: NarrowerCover | null = flops < wholeFlops && exec.fits(flops) ? { windows, calls, geo } : null;
+    const cover = pricedCover(model, image, maxExec, cut, ink, exec);
+    const plan = cover && cover.flops < wholeFlops && exec.fits(cover.flops) ? cover : null;
     tried.set(key, plan);
     return plan;
   };
@@ -193,13 +216,8 @@ export function squeezedCover(
   const first = squeezedAt(model, image, maxExec, o, exec, wholeFlops, coverFlops);
   if (first) return first;
   for (const pageHalo of o.squeezeHalos.filter((h) => h < o.pageHalo)) {
-    // One halo on every side, the crossed ones too, as narrowerCover's.
-    const cut = { ...o, pageHalo, crossedHalo: undefined };
-    const { geo, windows } = coverInk(model, image, maxExec, cut, ink);
-    const levels = inkPooling(model, geo, ink, windows, cut);
-    if (!levels) continue;
-    const flops = exec.price(focusCalls(model, windows, levels)).flops;
-    const plan = squeezedAt(model, image, maxExec, cut, exec, wholeFlops, flops);
+    const cut = atHalo(o, pageHalo), cover = pricedCover(model, image, maxExec, cut, ink, exec);
+    const plan = cover && squeezedAt(model, image, maxExec, cut, exec, wholeFlops, cover.flops);
     if (plan) return plan;
   }
   return null;
