@@ -1,10 +1,11 @@
-// What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--shares
-// 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze 0.6] [--squeeze-halos
-// 32,0] [--aspect 0.6]` runs the `adaptive` plan (lib/plan/focus.ts, the default options but those given; an empty
-// list is `''`) on each screenshot of the sets under `X-Budget-GFLOPs` at those shares of its full-resolution price,
-// and prints per image and per share the IoU of the text class vs full resolution @ the cost as a share of full, then
-// the mean and least IoU per share. For tuning the budget's options on the tuning and validation pages; docs/EVAL.md
-// (`deno task eval`) reports the test pages.
+// What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
+// screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
+// 0.6] [--squeeze-halos 32,0] [--aspect 0.6]` runs the `adaptive` plan (lib/plan/focus.ts, the default options but
+// those given; an empty list is `''`) on each image of those kinds (screenshot, photo) in the sets under
+// `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per image
+// and per share the IoU of the text class vs full resolution @ the cost as a share of full, then the mean and least IoU
+// per share. For tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`)
+// reports the test images.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
@@ -17,6 +18,7 @@ const arg = (name: string, fallback: string) => {
 };
 const numbers = (name: string, fallback: number[]) => arg(name, fallback.join(",")).split(",").map(Number);
 const sets = arg("--set", "tune,val").split(",");
+const kinds = arg("--kind", "screenshot").split(",");
 const shares = numbers("--shares", [0.5, 0.75]);
 const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   budgetHalos: numbers("--budget-halos", DEFAULT_FOCUS_OPTIONS.budgetHalos),
@@ -29,7 +31,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
 });
 
 const ious = shares.map(() => [] as number[]);
-for (const im of (await renderMissing()).filter((i) => sets.includes(i.set) && i.kind === "screenshot")) {
+for (const im of (await renderMissing()).filter((i) => sets.includes(i.set) && kinds.includes(i.kind))) {
   const bytes = await Deno.readFile(im.path);
   const full = await segmenter.segment({ task: "text", mode: "fixed", bytes });
   const row = [im.name.padEnd(44)];

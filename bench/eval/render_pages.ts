@@ -6,7 +6,8 @@
 // test set (the numbers in docs/EVAL.md).
 // Images are cached under data/text-eval/ (gitignored); a rerun renders only what is missing.
 //
-//   deno run -A bench/eval/render_pages.ts        (needs `apt-get install -y chromium`)
+//   deno run -A bench/eval/render_pages.ts        (needs `apt-get install -y chromium`; the tuning and validation
+//                                                  photos: `apt-get install -y opencv-doc`)
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -106,6 +107,30 @@ function photoPaths(): string[] {
   return PHOTOS.map(found).filter((p): p is string => p !== undefined);
 }
 
+/**
+ * Photos with text for the tuning and validation sets (the test set's are the toolchain's above): scene text, a
+ * circuit board, a page photographed askew, blurred text, from Debian's opencv-doc package (`apt-get install -y
+ * opencv-doc`), paths under /usr/share/doc/opencv-doc/examples/. Where it is missing, the sets have no photos.
+ */
+const OPENCV_PHOTOS: Record<"tune" | "val", string[]> = {
+  tune: [
+    "text/scenetext01.jpg",
+    "text/scenetext03.jpg",
+    "text/scenetext05.jpg",
+    "data/board.jpg",
+    "data/imageTextN.png",
+    "data/text_defocus.jpg",
+  ],
+  val: [
+    "text/scenetext02.jpg",
+    "text/scenetext04.jpg",
+    "text/scenetext06.jpg",
+    "data/imageTextR.png",
+    "data/text_motion.jpg",
+  ],
+};
+const OPENCV_DIR = `${DOC}opencv-doc/examples/`;
+
 /** The sets of evaluation images: tuning, validation (two), test. */
 export type TextSet = "tune" | "val" | "val2" | "test";
 
@@ -131,7 +156,13 @@ export function evalImages(): EvalImage[] {
         out.push({ name, set, kind: "screenshot", path: new URL(`${name}.png`, DIR).pathname, source: DOC + page });
       }
     });
+  const photos = (set: "tune" | "val") =>
+    OPENCV_PHOTOS[set].forEach((p) => {
+      const path = OPENCV_DIR + p, name = `photo-${p.split("/").at(-1)}`;
+      out.push({ name, set, kind: "photo", path, source: path });
+    });
   pages(TUNE_PAGES, "tune");
+  photos("tune");
   out.push({
     name: "example-text-0",
     set: "tune",
@@ -140,6 +171,7 @@ export function evalImages(): EvalImage[] {
     source: "docs/examples/text-0.png",
   });
   pages(VAL_PAGES, "val");
+  photos("val");
   pages(VAL2_PAGES, "val2");
   pages(TEST_PAGES, "test");
   for (const p of photoPaths()) {
