@@ -87,9 +87,9 @@ const RUST_DOC = "share/doc/rust/html/";
 const PHOTO_DIR = `${RUST_DOC}embedded-book/assets/`;
 /**
  * Pages of the third validation set, in another style: the Rust toolchain's own books (mdBook) and API pages
- * (rustdoc), paths under its share/doc/rust/html/. On these the default's least IoU vs full resolution reads 0.921 (mean
- * 0.985, 5 of 24 below 0.97; `deno run -A bench/eval/budget_sweep.ts --set val3 --shares 1`) where the sets above read
- * ≥ 0.97: windows pooling over pages with wide blank margins drift. No constant was chosen on them yet.
+ * (rustdoc), paths under its share/doc/rust/html/. On these the default's least IoU vs full resolution reads 0.921
+ * (mean 0.985, 5 of 24 below 0.97; `deno run -A bench/eval/budget_sweep.ts --set val3 --shares 1`) where the sets above
+ * read ≥ 0.97: windows pooling over pages with wide blank margins drift. No constant was chosen on them yet.
  */
 const RUST_PAGES = [
   "book/ch04-01-what-is-ownership.html",
