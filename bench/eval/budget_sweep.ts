@@ -4,8 +4,8 @@
 // options but those given; an empty list is `''`) on each image of those kinds (screenshot, photo) in the sets under
 // `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per
 // image and per share the IoU of the text class vs full resolution @ the cost as a share of full, then the mean and
-// least IoU per share. For tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`)
-// reports the test images.
+// least IoU per share. For tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task
+// eval`) reports the test images.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
