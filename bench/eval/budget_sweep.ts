@@ -4,8 +4,8 @@
 // options but those given; an empty list is `''`) on each image of those kinds (screenshot, photo) in the sets under
 // `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per
 // image and per share the IoU of the text class vs full resolution @ the cost as a share of full, then the mean and
-// least IoU per share. For tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task
-// eval`) reports the test images.
+// least IoU and the mean cost per share. For tuning the budget's options on the tuning and validation images;
+// docs/EVAL.md (`deno task eval`) reports the test images.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
@@ -31,7 +31,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
 });
 
-const ious = shares.map(() => [] as number[]);
+const ious = shares.map(() => [] as number[]), costs = shares.map(() => [] as number[]);
 for (const im of (await renderMissing()).filter((i) => sets.includes(i.set) && kinds.includes(i.kind))) {
   const bytes = await Deno.readFile(im.path);
   const full = await segmenter.segment({ task: "text", mode: "fixed", bytes });
@@ -40,12 +40,14 @@ for (const im of (await renderMissing()).filter((i) => sets.includes(i.set) && k
     const budgetFlops = Math.floor(full.cost.flops * share);
     const cut = await segmenter.segment({ task: "text", mode: "adaptive", bytes, budgetFlops }, planner);
     ious[k].push(iou(full.mask, cut.mask));
-    row.push(`${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * cut.cost.flops / full.cost.flops).toFixed(1)}%`);
+    costs[k].push(cut.cost.flops / full.cost.flops);
+    row.push(`${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * costs[k].at(-1)!).toFixed(1)}%`);
   }
   console.log(row.join("  "));
 }
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
 for (const [k, share] of shares.entries()) {
-  console.log(`${share}: mean IoU ${mean(ious[k]).toFixed(4)}, least ${Math.min(...ious[k]).toFixed(3)}`);
+  const cost = `mean cost ${(100 * mean(costs[k])).toFixed(1)}% of full`;
+  console.log(`${share}: mean IoU ${mean(ious[k]).toFixed(4)}, least ${Math.min(...ious[k]).toFixed(3)}, ${cost}`);
 }
 Deno.exit(0);

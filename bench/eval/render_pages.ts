@@ -86,10 +86,11 @@ const PHOTOS = ["f3.jpg", "verify.jpeg"];
 const RUST_DOC = "share/doc/rust/html/";
 const PHOTO_DIR = `${RUST_DOC}embedded-book/assets/`;
 /**
- * Pages of the third validation set, in another style: the Rust toolchain's own books (mdBook) and API pages
- * (rustdoc), paths under its share/doc/rust/html/. On these the default's least IoU vs full resolution reads 0.921
- * (mean 0.985, 5 of 24 below 0.97; `deno run -A bench/eval/budget_sweep.ts --set val3 --shares 1`) where the sets above
- * read ≥ 0.97: windows pooling over pages with wide blank margins drift. No constant was chosen on them yet.
+ * Pages of the third validation set, in other styles: the Rust toolchain's own books (mdBook) and API pages (rustdoc),
+ * paths under its share/doc/rust/html/, and OpenCV's Doxygen pages (`apt-get install -y opencv-doc`, see
+ * {@link OPENCV_PAGES}). On the Rust pages the default's least IoU vs full resolution reads 0.921 (mean 0.985, 5 of 24
+ * below 0.97; `deno run -A bench/eval/budget_sweep.ts --set val3 --shares 1`) where the sets above read ≥ 0.97: windows
+ * pooling over pages with wide blank margins drift. No constant was chosen on them yet.
  */
 const RUST_PAGES = [
   "book/ch04-01-what-is-ownership.html",
@@ -105,6 +106,18 @@ const RUST_PAGES = [
   "error_codes/E0382.html",
   "releases.html",
 ];
+/**
+ * OpenCV's Doxygen pages of the third validation set (under /usr/share/doc/): tutorials, class and module references.
+ * Their page's margins are a faint texture (channels 238–255), which the ink test (`inkRange` 8) reads as ink.
+ */
+const OPENCV_PAGES = [
+  "d2/d2c/tutorial_sobel_derivatives.html",
+  "d5/d98/tutorial_mat_operations.html",
+  "d2/d0b/tutorial_periodic_noise_removing_filter.html",
+  "d0/d1e/classcv_1_1plot_1_1Plot2d.html",
+  "df/d6c/classcv_1_1Point3__.html",
+  "d2/de8/group__core__array.html",
+].map((p) => `opencv-doc/opencv4/html/${p}`);
 
 /** Where a file of the Rust toolchain's docs is on this machine: under the first installed toolchain (stable first). */
 function toolchainFile(path: string): string | undefined {
@@ -195,6 +208,7 @@ export function evalImages(): EvalImage[] {
   pages(VAL2_PAGES, "val2");
   const rustRoot = toolchainFile(`${RUST_DOC}index.html`)?.replace(/index\.html$/, "");
   if (rustRoot) pages(RUST_PAGES, "val3", rustRoot, "rust-");
+  pages(OPENCV_PAGES, "val3");
   pages(TEST_PAGES, "test");
   for (const p of PHOTOS.map((name) => toolchainFile(PHOTO_DIR + name)).filter((p) => p !== undefined)) {
     out.push({ name: `photo-${p.split("/").at(-1)}`, set: "test", kind: "photo", path: p, source: p });
