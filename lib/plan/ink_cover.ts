@@ -8,7 +8,7 @@ import type { LevelPooling } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "./cover.ts";
-import { blankColours, inkCells, withoutLines } from "./ink_cells.ts";
+import { BACKGROUND_PATTERN, blankColours, inkCells, withoutLines } from "./ink_cells.ts";
 import { roundUp } from "./geometry.ts";
 
 /** The ink cover's knobs (part of lib/plan/focus.ts `FocusOptions`; defaults in `DEFAULT_FOCUS_OPTIONS`). */
@@ -194,7 +194,7 @@ export function coverInk(
   const cell = o.cell ?? m;
   const crossed = paged && o.crossedHalo !== undefined ? Math.max(halo, o.crossedHalo) : undefined;
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels, crossed);
-  ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background);
+  ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background, undefined, BACKGROUND_PATTERN);
   const tail = paged ? model.levels!.graphs.tail : undefined;
   const windows = geo.cover(ink);
   if (!tail?.halo || !withParts) return { geo, ink, windows };

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "../../lib/plan/cover.ts";
-import { inkCells, withoutLines } from "../../lib/plan/ink_cells.ts";
+import { BACKGROUND_PATTERN, inkCells, withoutLines } from "../../lib/plan/ink_cells.ts";
 import { stripedPage } from "../_util.ts";
 
 /** A deterministic pseudo-random source in [0, 1). */
@@ -95,6 +95,25 @@ Deno.test("inkCells: the runs it skips and the cells it stops reading change not
       );
     }
   }
+});
+
+Deno.test("inkCells: a faint pattern across the page counts blank (BACKGROUND_PATTERN); text, a faint word not", () => {
+  // A 256×256 page textured with faint diagonal stripes (blue 238–255, period 6 px: every 32 px cell holds all of
+  // them), a line of black text at (40, 40) and a faint grey word (range 20 < 32) at (160, 200) on plain white.
+  const width = 256, height = 256, data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) data.set([255, 255, 238 + 17 * Number((x + y) % 6 < 3), 255], 4 * (y * width + x));
+  }
+  const text = stripedPage(width, height, [{ x: 40, y: 40, w: 150, h: 14 }]);
+  for (let i = 0; i < width * height; i++) if (text.data[4 * i] === 0) data.set([0, 0, 0], 4 * i);
+  for (let y = 192; y < 224; y++) data.fill(255, 4 * y * width + 4 * 160, 4 * y * width + 4 * 192);
+  for (let y = 200; y < 210; y++) for (let x = 164; x < 186; x += 3) data.set([235, 235, 235], 4 * (y * width + x));
+  const image = { width, height, data };
+  const cell = (x: number, y: number) => Math.floor(y / 32) * 8 + Math.floor(x / 32);
+  const plain = inkCells(image, 32, 8), patterned = inkCells(image, 32, 8, 255, undefined, BACKGROUND_PATTERN);
+  assert.equal(plain.on.reduce((s, v) => s + v, 0), 64, "without it, the texture is ink everywhere");
+  const ink = [...patterned.on.keys()].filter((c) => patterned.on[c]);
+  assert.deepEqual(ink, [cell(40, 40), cell(72, 40), cell(104, 40), cell(136, 40), cell(168, 40), cell(164, 200)]);
 });
 
 Deno.test("inkCells within a coarser grid: the same cells as reading every fine cell, the blank coarse ones unread", () => {
