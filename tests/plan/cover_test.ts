@@ -51,7 +51,12 @@ Deno.test("inkCells: transparent pixels are composited over the background; each
 
 Deno.test("inkCells: the runs it skips and the cells it stops reading change nothing (vs reading every pixel)", () => {
   // Every cell's range read pixel by pixel, composited over `bg`: what the shortcuts must reproduce.
-  const reference = (image: { width: number; height: number; data: Uint8Array }, cell: number, bg: number) => {
+  const reference = (
+    image: { width: number; height: number; data: Uint8Array },
+    cell: number,
+    bg: number,
+    pattern?: typeof BACKGROUND_PATTERN,
+  ) => {
     const cols = Math.ceil(image.width / cell), rows = Math.ceil(image.height / cell);
     const lo = new Array(cols * rows * 3).fill(255), hi = new Array(cols * rows * 3).fill(0);
     for (let y = 0; y < image.height; y++) {
@@ -65,10 +70,14 @@ Deno.test("inkCells: the runs it skips and the cells it stops reading change not
         }
       }
     }
-    return Array.from(
-      { length: cols * rows },
-      (_, c) => [0, 1, 2].some((k) => hi[3 * c + k] - lo[3 * c + k] > 8) ? 1 : 0,
-    );
+    const spread = (c: number) => Math.max(...[0, 1, 2].map((k) => hi[3 * c + k] - lo[3 * c + k]));
+    const on = Array.from({ length: cols * rows }, (_, c) => spread(c) > 8 ? 1 : 0);
+    if (!pattern) return on;
+    // The faint cells whose lowest and highest colours a share of the grid's cells have count blank.
+    const key = (c: number) => [0, 1, 2].map((k) => `${lo[3 * c + k]}/${hi[3 * c + k]}`).join();
+    const faint = on.map((v, c) => v && spread(c) <= pattern.range ? key(c) : "");
+    const count = (k: string) => faint.filter((f) => f === k).length;
+    return on.map((v, c) => faint[c] && count(faint[c]) >= pattern.share * cols * rows ? 0 : v);
   };
   const rnd = random(11);
   for (let n = 0; n < 60; n++) {
@@ -92,6 +101,12 @@ Deno.test("inkCells: the runs it skips and the cells it stops reading change not
         [...inkCells(image, cell, 8, bg).on],
         reference(image, cell, bg),
         `image ${n}, ${cell} px cells`,
+      );
+      // Faint cells (one channel of a translucent colour) read whole, some of them in a pattern many cells share.
+      assert.deepEqual(
+        [...inkCells(image, cell, 8, bg, undefined, BACKGROUND_PATTERN).on],
+        reference(image, cell, bg, BACKGROUND_PATTERN),
+        `image ${n}, ${cell} px cells, background pattern`,
       );
     }
   }
