@@ -16,7 +16,8 @@ const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : fallback;
 };
-const numbers = (name: string, fallback: number[]) => arg(name, fallback.join(",")).split(",").map(Number);
+const numbers = (name: string, fallback: number[]) =>
+  arg(name, fallback.join(",")).split(",").filter(Boolean).map(Number);
 const sets = arg("--set", "tune,val").split(",");
 const kinds = arg("--kind", "screenshot").split(",");
 const shares = numbers("--shares", [0.5, 0.75]);
@@ -24,9 +25,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   budgetHalos: numbers("--budget-halos", DEFAULT_FOCUS_OPTIONS.budgetHalos),
   budgetWindowPixels: numbers("--budget-window-pixels", DEFAULT_FOCUS_OPTIONS.budgetWindowPixels),
   minSqueeze: Number(arg("--min-squeeze", String(DEFAULT_FOCUS_OPTIONS.minSqueeze))),
-  squeezeHalos: arg("--squeeze-halos", DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(",")).split(",").filter(Boolean).map(
-    Number,
-  ),
+  squeezeHalos: numbers("--squeeze-halos", DEFAULT_FOCUS_OPTIONS.squeezeHalos),
   aspect: Number(arg("--aspect", String(DEFAULT_FOCUS_OPTIONS.aspect))),
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
 });

@@ -141,8 +141,8 @@ export function inkCells(
     }
   }
   const on = new Uint8Array(cols * rows), colour = new Uint8Array(cols * rows * 3);
-  // The faint cells by their lowest and highest R, G and B.
-  const faint = new Map<string, number[]>();
+  // The faint cells by their lowest and highest R, G and B (six bytes, one number).
+  const faint = new Map<number, number[]>();
   for (let c = 0; c < cols * rows; c++) {
     let spread = 0;
     for (let k = 0; k < 3; k++) {
@@ -152,15 +152,15 @@ export function inkCells(
     if (spread <= range) continue;
     on[c] = 1;
     if (pattern && spread <= pattern.range) {
-      const key = lo.subarray(3 * c, 3 * c + 3).join() + ";" + hi.subarray(3 * c, 3 * c + 3).join();
+      const key = ((lo[3 * c] << 16) | (lo[3 * c + 1] << 8) | lo[3 * c + 2]) * 2 ** 24 +
+        ((hi[3 * c] << 16) | (hi[3 * c + 1] << 8) | hi[3 * c + 2]);
       const cells = faint.get(key);
       if (cells) cells.push(c);
       else faint.set(key, [c]);
     }
   }
-  for (const cells of faint.values()) {
-    if (cells.length >= pattern!.share * cols * rows) { for (const c of cells) on[c] = 0; }
-  }
+  const shared = (pattern?.share ?? Infinity) * cols * rows;
+  for (const cells of faint.values()) if (cells.length >= shared) { for (const c of cells) on[c] = 0; }
   return within ? { cols, rows, cell, on } : { cols, rows, cell, on, colour };
 }
 
