@@ -361,8 +361,10 @@ export function textSection(results: TextImageResult[]): string[] {
     DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(", ") + " px, `squeezeHalos`); else one glance at the " +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
-    `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both); where the model's full-resolution mask rests on text only a ` +
-    "few pixels tall (the photos' silkscreen), no glance reproduces it.",
+    `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both). On a photo (ink everywhere: the ink cover saves nothing) the ` +
+    "¼ glance scouts first, focus windows run at full resolution where it marks text, and only where it is sure of " +
+    "no text does the rest of the budget buy that largest glance (`scout`). Where the model's full-resolution mask " +
+    "rests on text only a few pixels tall (the photos' silkscreen), no glance reproduces it.",
     "",
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +
     "resolution (`segment()`: decode, plan, inference, stitch), interleaved, after a warm-up run of each, in three " +

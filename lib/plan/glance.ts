@@ -95,7 +95,7 @@ export function largestGlance(
   model: LoadedModel,
   target: GlanceTarget,
   path: [number, number][],
-  exec: PlanContext["exec"],
+  exec: Pick<PlanContext["exec"], "price" | "fits">,
   maxExecPixels: number,
 ): Glance | null {
   const m = model.spec.input.multiple;

@@ -35,7 +35,8 @@ const task = registry.task("text");
 class ConstantPool implements InferencePool {
   readonly backend = "constant";
   readonly jobs: { dims: number[]; input: Float32Array | ModelInput }[] = [];
-  constructor(readonly p: number) {}
+  /** With `spot`, the first job (a glance) answers `p` in its top-left 32×32 outputs only, 0 elsewhere. */
+  constructor(readonly p: number, readonly spot = false) {}
   run(_model: string, dims: number[], input: Float32Array | ModelInput) {
     this.jobs.push({ dims, input });
     if (!(input instanceof Float32Array) && input.kind === "levels") {
@@ -52,6 +53,10 @@ class ConstantPool implements InferencePool {
     }
     const [n, , h, w] = dims;
     const out: Tensor = { dims: [n, 1, h, w], data: new Float32Array(n * h * w).fill(this.p) };
+    if (this.spot && this.jobs.length === 1) {
+      out.data.fill(0);
+      for (let y = 0; y < Math.min(32, h); y++) out.data.fill(this.p, y * w, y * w + Math.min(32, w));
+    }
     return Promise.resolve({ outputs: { out }, inferMs: 0, queueMs: 0 });
   }
 }
@@ -222,6 +227,8 @@ Deno.test("glance path: full height while the width shrinks to the aspect, then 
 });
 
 Deno.test("budget: honoured, the largest glance that fits, its mask kept where nothing was focused", async () => {
+  // Without the scout (the next test): one glance as large as the budget allows.
+  const noScout = { scout: false };
   const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 1280, h: 960 }]);
   const full = wholeFlops(image);
   const path = glancePath(32, DEFAULT_FOCUS_OPTIONS.aspect);
@@ -230,7 +237,7 @@ Deno.test("budget: honoured, the largest glance that fits, its mask kept where n
     const budget = Math.floor(full * share);
     // A glance that sees text everywhere, above the threshold of a shrunk glance (0.7): confidently text.
     const pool = new ConstantPool(0.8);
-    const { outcome, exec } = await plan(pool, image, budget);
+    const { outcome, exec } = await plan(pool, image, budget, noScout);
     assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
     // The first execution is the glance at scale 32/qx across, 32/qy down: a step of the path, and the step before
     // it (larger) would not fit.
@@ -253,20 +260,57 @@ Deno.test("budget: honoured, the largest glance that fits, its mask kept where n
   }
   assert.deepEqual([...seen].sort(), ["full height", "shorter"], "75 % keeps full height, 30 % does not");
   // A shrunk glance thresholds at 0.7: an unsure 0.35 everywhere is not text.
-  const unsure = await plan(new ConstantPool(0.35), image, Math.floor(full * 0.3));
+  const unsure = await plan(new ConstantPool(0.35), image, Math.floor(full * 0.3), noScout);
   assert.ok(unsure.outcome.mask.every((v) => v === 0));
   // At the ¼ glance's price: the ¼ glance alone; below that, 422 with the cheapest plan's price.
   const quarter = glanceFlops(image, 0.25);
   const pool = new ConstantPool(0.8);
-  const { outcome, exec } = await plan(pool, image, quarter);
+  const { outcome, exec } = await plan(pool, image, quarter, noScout);
   assert.equal(exec.flops, quarter);
   assert.equal(outcome.tiles[0].scale, 0.25);
   assert.ok(outcome.mask.every((v) => v === 1));
-  await assert.rejects(plan(new ConstantPool(0.35), image, quarter - 1), (err: unknown) => {
+  await assert.rejects(plan(new ConstantPool(0.35), image, quarter - 1, noScout), (err: unknown) => {
     assert.ok(err instanceof UnprocessableError);
     assert.ok(Math.abs((err.extra.min_gflops as number) - quarter / 1e9) < 1e-3);
     return true;
   });
+});
+
+Deno.test("budget, ink everywhere (a photo): the ¼ glance scouts, focus where it marks, a larger glance only where it is sure of nothing", async () => {
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 1280, h: 960 }]);
+  const full = wholeFlops(image), quarter = glanceFlops(image, 0.25), budget = Math.floor(full * 0.5);
+  const path = glancePath(32, DEFAULT_FOCUS_OPTIONS.aspect);
+  const scales = (pool: ConstantPool) => pool.jobs.map((j) => j.dims.slice(2).join("x"));
+  // Sure of text everywhere (0.8): the scout, then full-resolution windows only, within the budget.
+  const sure = new ConstantPool(0.8);
+  const a = await plan(sure, image, budget);
+  assert.deepEqual(sure.jobs[0].dims, [1, 3, 256, 320], "the ¼ glance first");
+  assert.ok(sure.jobs.length > 1, "focus windows ran");
+  for (const j of sure.jobs.slice(1)) {
+    const input = j.input as Extract<ModelInput, { kind: "windows" }>;
+    assert.deepEqual(j.dims.slice(2), [input.windows[0].h, input.windows[0].w], "focus at full resolution");
+  }
+  assert.ok(a.exec.flops <= budget && a.exec.flops > quarter);
+  assert.equal(a.outcome.tiles[0].scale, 0.25);
+  assert.ok(a.outcome.coverage!.full_res_share > 0 && a.outcome.coverage!.unresolved_share > 0);
+  // Sure of text in one corner: its focus windows, and no larger glance though the budget has room for one.
+  const spot = new ConstantPool(0.8, true);
+  const c = await plan(spot, image, budget);
+  assert.equal(c.outcome.tiles[0].scale, 0.25);
+  assert.ok(spot.jobs.slice(1).every((j) => (j.input as { kind: string }).kind === "windows" && j.dims[2] <= 256));
+  assert.ok(c.exec.flops < budget / 2, "the rest of the budget is not spent");
+  // Sure of nothing (background everywhere): no focus; the largest glance of the path that fits beside the scout
+  // replaces its mask.
+  const none = new ConstantPool(0);
+  const b = await plan(none, image, budget);
+  const { scale, scaleY = scale } = b.outcome.tiles[0];
+  const i = path.findIndex(([x, y]) => x === Math.round(32 / scale) && y === Math.round(32 / scaleY));
+  assert.ok(i > 0 && scale > 0.25, `a glance of the path, larger than the scout: ${scales(none)}`);
+  assert.equal(none.jobs.length, 2);
+  assert.equal(b.exec.flops, quarter + glanceFlops(image, scale, scaleY));
+  assert.ok(b.exec.flops <= budget);
+  assert.ok(quarter + glanceFlops(image, 32 / path[i - 1][0], 32 / path[i - 1][1]) > budget, "the larger step fits");
+  assert.ok(b.outcome.mask.every((v) => v === 0));
 });
 
 Deno.test("budget below the complete plan: the ink cover at the largest narrower halo that fits, pooling over the page", async () => {
