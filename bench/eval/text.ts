@@ -362,7 +362,8 @@ export function textSection(results: TextImageResult[]): string[] {
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both). On a photo (ink everywhere: the ink cover saves nothing) the ` +
-    "¼ glance scouts first, focus windows run at full resolution where it marks text, and only where it is sure of " +
+    "¼ glance scouts first, focus windows run at full resolution where it marks text (with as wide a halo as fits, of " +
+    DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px), and only where it is sure of " +
     "no text does the rest of the budget buy that largest glance (`scout`). Where the model's full-resolution mask " +
     "rests on text only a few pixels tall (the photos' silkscreen), no glance reproduces it.",
     "",

@@ -24,7 +24,14 @@ import {
   largestGlance,
   scaledCall,
 } from "./glance.ts";
-import { coverInk, type FocusWindow, type InkCoverOptions, inkPooling, outputCores } from "./ink_cover.ts";
+import {
+  coverInk,
+  FocusGeometry,
+  type FocusWindow,
+  type InkCoverOptions,
+  inkPooling,
+  outputCores,
+} from "./ink_cover.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
 /** Knobs of glance → focus (the ink cover's own: lib/plan/ink_cover.ts). */
@@ -102,13 +109,24 @@ export interface FocusOptions extends InkCoverOptions {
    * no text, what the budget leaves buys the largest glance of the whole image beside them, which replaces the scout's
    * mask; false: one glance as large as the budget allows, then focus windows with what is left. Mean IoU vs full
    * resolution at 75 / 50 / 25 % of its price on the tuning and validation photos (`deno run -A
-   * bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout false|true`): false 0.708 /
-   * 0.672 / 0.576 at a mean cost of 72.7 / 48.0 / 23.6 % of full; true 0.749 / 0.700 / 0.642 at 45.8 / 31.5 / 19.3 %
-   * (scene text 0.78–0.90 → 0.81–0.96 at 50 %; a circuit board's silkscreen 0.011 → 0, found by neither). With the
+   * bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-halos '' --scout
+   * false|true`): false 0.708 / 0.672 / 0.576 at a mean cost of 72.7 / 48.0 / 23.6 % of full; true 0.749 / 0.700 /
+   * 0.642 at 45.8 / 31.5 / 19.3 % (scene text 0.78–0.90 → 0.81–0.96 at 50 %; a circuit board's silkscreen 0.011 → 0,
+   * found by neither; the two test photos, boards too, 0.084 / 0.113 → 0.051 / 0.059 in docs/EVAL.md). With the
    * larger glance also where the scout is sure of text: 0.753 / 0.693 / 0.644 at 72.8 / 48.2 / 23.5 % (its false
    * text outside the focus windows: a scene 0.930 → 0.820 at 50 %).
    */
   scout: boolean;
+  /**
+   * Halos (px, widest first) the scout's focus windows (`scout`) take, the widest whose windows over every cell the
+   * scout marked fit the budget; none fitting, the model's halo, the most unsure cells first. Scene text is large: a
+   * window at the model's 32 px halo sees too little around a sign. Mean IoU vs full resolution at 75 / 50 / 25 % of
+   * its price on the tuning and validation photos (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val
+   * --shares 0.75,0.5,0.25 --scout-halos …`): none 0.749 / 0.700 / 0.642 at a mean cost of 45.8 / 31.5 / 19.3 % of
+   * full; 128, 96, 64: 0.772 / 0.723 / 0.662 at 53.6 / 38.3 / 21.4 %; from 256: 0.780 / 0.725 / 0.662 at 64.2 / 43.7 /
+   * 21.4 % (the five scenes 0.81–0.96 → 0.92–0.98 at 50 %); from 512: 0.782 / 0.725 / 0.662 at 68.9 / 43.7 / 21.4 %.
+   */
+  scoutHalos: number[];
 }
 
 /**
@@ -134,6 +152,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   squeezeHalos: [32, 0],
   shrunkThreshold: 0.7,
   scout: true,
+  scoutHalos: [256, 192, 128, 96, 64],
 };
 
 /** The two glances a focus plan chooses from (its preferred scale, then ¼, the cheapest plan there is). */
@@ -326,7 +345,20 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     for (let c = 0; c < wanted.length; c++) if (cells.marked[c] && ink.on[c]) wanted[c] = 1;
     // Never dearer than the whole image (the glance already spent), never over the budget.
     const cap = Math.min(exec.left, wholeFlops - glance.flops - 1);
-    const focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, cap);
+    let focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, cap), focusHalo = halo;
+    if (scouting && focus.length) {
+      // The scout's focus windows over every cell it marked, with the widest halo that fits.
+      for (const h of o.scoutHalos) {
+        const all = new FocusGeometry(width, height, cell, h, m, maxExec, geo.windowPixels).cover({
+          ...ink,
+          on: wanted,
+        });
+        if (exec.price(focusCalls(model, all)).flops <= cap) {
+          [focus, focusHalo] = [all, h];
+          break;
+        }
+      }
+    }
     const focusCall = focusCalls(model, focus);
     // A scout sure of no text: the largest glance of the whole image that fits beside the focus windows (larger than
     // the scout) shows the rest.
@@ -360,7 +392,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     }
     let unresolved = 0;
     for (let c = 0; c < wanted.length; c++) if (ink.on[c] && !covered[c]) unresolved += cells.marked[c];
-    return finish(reportTiles(model, width, height, shown, focus, halo), {
+    return finish(reportTiles(model, width, height, shown, focus, focusHalo), {
       full_res_share: fullShare(focus),
       unresolved_share: unresolved / area,
     }, minFlops);

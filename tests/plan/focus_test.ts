@@ -297,8 +297,16 @@ Deno.test("budget, ink everywhere (a photo): the ¼ glance scouts, focus where i
   const spot = new ConstantPool(0.8, true);
   const c = await plan(spot, image, budget);
   assert.equal(c.outcome.tiles[0].scale, 0.25);
-  assert.ok(spot.jobs.slice(1).every((j) => (j.input as { kind: string }).kind === "windows" && j.dims[2] <= 256));
+  assert.deepEqual(spot.jobs.slice(1).map((j) => j.dims), [[1, 3, 416, 416]], "one window at full resolution");
   assert.ok(c.exec.flops < budget / 2, "the rest of the budget is not spent");
+  // The cells it marked (its top-left 32×32 outputs, scaled up to 128 px and blurred into a fifth cell: 160 px) in
+  // windows with the widest halo that fits: 256 px at half the price (416² px), 64 px (224² px) where 96 px (256² px)
+  // does not fit.
+  assert.deepEqual(c.outcome.tiles.filter((t) => t.scale === 1).map((t) => t.halo), [256]);
+  const at = (side: number) => text.counter.count([1, 3, side, side]).flops;
+  const narrow = await plan(new ConstantPool(0.8, true), image, quarter + at(224) + 1);
+  assert.deepEqual(narrow.outcome.tiles.filter((t) => t.scale === 1).map((t) => t.halo), [64]);
+  assert.equal(narrow.exec.flops, quarter + at(224));
   // Sure of nothing (background everywhere): no focus; the largest glance of the path that fits beside the scout
   // replaces its mask.
   const none = new ConstantPool(0);
