@@ -118,8 +118,8 @@ export interface FocusOptions extends InkCoverOptions {
    */
   scout: boolean;
   /**
-   * Halos (px, widest first) the scout's focus windows (`scout`) take, the widest whose windows over every cell the
-   * scout marked fit the budget; none fitting, the model's halo, the most unsure cells first. Scene text is large: a
+   * Halos (px, widest first) the scout's focus windows (`scout`) take where it is sure of some text: the widest whose
+   * windows over every cell it marked fit the budget; none fitting, the model's halo, the most unsure cells first. Scene text is large: a
    * window at the model's 32 px halo sees too little around a sign. Mean IoU vs full resolution at 75 / 50 / 25 % of
    * its price on the tuning and validation photos (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val
    * --shares 0.75,0.5,0.25 --scout-halos …`): none 0.749 / 0.700 / 0.642 at a mean cost of 45.8 / 31.5 / 19.3 % of
@@ -346,7 +346,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // Never dearer than the whole image (the glance already spent), never over the budget.
     const cap = Math.min(exec.left, wholeFlops - glance.flops - 1);
     let focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, cap), focusHalo = halo;
-    if (scouting && focus.length) {
+    // Whether the scout is sure of no text (what it marks, it is unsure of): the budget then goes to a larger glance.
+    const blind = scouting && !cells.marked.some((n, c) => n > cells.unsure[c]);
+    if (scouting && !blind && focus.length) {
       // The scout's focus windows over every cell it marked, with the widest halo that fits.
       for (const h of o.scoutHalos) {
         const all = new FocusGeometry(width, height, cell, h, m, maxExec, geo.windowPixels).cover({
@@ -360,10 +362,10 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       }
     }
     const focusCall = focusCalls(model, focus);
-    // A scout sure of no text: the largest glance of the whole image that fits beside the focus windows (larger than
-    // the scout) shows the rest.
+    // A blind scout: the largest glance of the whole image that fits beside the focus windows (larger than the scout)
+    // shows the rest.
     const focusFlops = focus.length ? exec.price(focusCall).flops : 0;
-    const view = scouting && !cells.marked.some((n, c) => n > cells.unsure[c])
+    const view = blind
       ? largestGlance(
         model,
         onImage,
@@ -373,8 +375,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       )
       : null;
     const shown = view && view.scale * view.scaleY > glance.scale * glance.scaleY ? view : glance;
-    const ran = await exec.run([...(shown !== glance ? [shown.call] : []), ...focusCall]);
-    const shownOuts = shown !== glance ? ran[0] : outs;
+    const calls = [...(shown !== glance ? [shown.call] : []), ...focusCall];
+    const ran = calls.length ? await exec.run(calls) : [];
+    const [shownOuts, focusOuts] = shown !== glance ? ran : [outs, ran[0]];
     shownOuts.forEach((out, i) => canvas.write(out, shown.cores[i], shown.scaleY < 1 ? o.shrunkThreshold : threshold));
     if (shown !== glance) {
       // What either glance saw as text or unsure.
@@ -382,7 +385,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       for (let c = 0; c < seen.marked.length; c++) seen.marked[c] = Math.max(seen.marked[c], cells.marked[c]);
       cells = seen;
     }
-    if (focus.length) ran.at(-1)!.forEach((out, i) => canvas.write(out, focus[i].core));
+    focusOuts?.forEach((out, i) => canvas.write(out, focus[i].core));
     // What a glance saw as text or unsure (in cells with ink) and no focus window resolved.
     const covered = new Uint8Array(wanted.length);
     for (const f of focus) {

@@ -307,6 +307,11 @@ Deno.test("budget, ink everywhere (a photo): the ¼ glance scouts, focus where i
   const narrow = await plan(new ConstantPool(0.8, true), image, quarter + at(224) + 1);
   assert.deepEqual(narrow.outcome.tiles.filter((t) => t.scale === 1).map((t) => t.halo), [64]);
   assert.equal(narrow.exec.flops, quarter + at(224));
+  // Unsure in that corner only (0.35): blind still; its corner at the model's halo, and the larger glance beside it.
+  const unsure = new ConstantPool(0.35, true);
+  const u = await plan(unsure, image, budget);
+  assert.deepEqual(u.outcome.tiles.filter((t) => t.scale === 1).map((t) => t.halo), [32]);
+  assert.ok(u.outcome.tiles[0].scale > 0.25, "a glance larger than the scout");
   // Sure of nothing (background everywhere): no focus; the largest glance of the path that fits beside the scout
   // replaces its mask.
   const none = new ConstantPool(0);
