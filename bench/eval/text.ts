@@ -363,8 +363,9 @@ export function textSection(results: TextImageResult[]): string[] {
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both). On a photo (ink everywhere: the ink cover saves nothing) the ` +
     "¼ glance scouts first, focus windows run at full resolution where it marks text (with as wide a halo as fits, of " +
-    DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px), and only where it is sure of " +
-    "no text does the rest of the budget buy that largest glance (`scout`). Where the model's full-resolution mask " +
+    DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px; where it is sure of some text, on at most " +
+    `${DEFAULT_FOCUS_OPTIONS.scoutFocusShare} of what the budget leaves), and the largest glance that fits beside ` +
+    "them shows the rest (`scout`). Where the model's full-resolution mask " +
     "rests on text only a few pixels tall (the photos' silkscreen), no glance reproduces it.",
     "",
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +

@@ -105,9 +105,10 @@ export interface FocusOptions extends InkCoverOptions {
   shrunkThreshold: number;
   /**
    * Under a budget, on an image whose ink cover saves nothing (a photo: ink everywhere), the ¼ glance first scouts
-   * where text is, and focus windows run at full resolution on what it marks (most unsure first); where it is sure of
-   * no text, what the budget leaves buys the largest glance of the whole image beside them, which replaces the scout's
-   * mask; false: one glance as large as the budget allows, then focus windows with what is left. Mean IoU vs full
+   * where text is, focus windows run at full resolution on what it marks (most unsure first; `scoutHalos`,
+   * `scoutFocusShare`), and what the budget leaves buys the largest glance of the whole image beside them, which
+   * replaces the scout's mask; false: one glance as large as the budget allows, then focus windows with what is left.
+   * Below, as first built (the larger glance only where the scout is sure of no text, no `scoutHalos`). Mean IoU vs full
    * resolution at 75 / 50 / 25 % of its price on the tuning and validation photos (`deno run -A
    * bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-halos '' --scout
    * false|true`): false 0.708 / 0.672 / 0.576 at a mean cost of 72.7 / 48.0 / 23.6 % of full; true 0.749 / 0.700 /
@@ -127,6 +128,18 @@ export interface FocusOptions extends InkCoverOptions {
    * 21.4 % (the five scenes 0.81–0.96 → 0.92–0.98 at 50 %); from 512: 0.782 / 0.725 / 0.662 at 68.9 / 43.7 / 21.4 %.
    */
   scoutHalos: number[];
+  /**
+   * Share of what the budget leaves after the scout that its focus windows may take where it is sure of some text;
+   * the largest glance of the whole image that fits takes the rest (its mask under theirs). The ¼ scout sees a sign
+   * but not a page's small text: a screenshot on a textured background (every cell ink, so it takes this path)
+   * needs the larger glance. Mean IoU vs full resolution at 75 / 50 / 25 % on the tuning and validation photos
+   * (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-focus-share
+   * S`), and on three tuning screenshots with ±20 of noise on every channel (`.scratch/noisy.ts`, kept out of the
+   * repo; valgrind desktop at 50 / 25 %): 1 (no larger glance) 0.780 / 0.725 / 0.662, screenshot 0.340 / 0.339;
+   * 0.5: 0.775 / 0.724 / 0.625, 0.772 / 0.532; 0.3: 0.773 / 0.711 / 0.597, 0.811 / 0.696; without the scout (one
+   * glance as large as the budget allows): 0.708 / 0.672 / 0.576, 0.850 / 0.701.
+   */
+  scoutFocusShare: number;
 }
 
 /**
@@ -153,6 +166,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   shrunkThreshold: 0.7,
   scout: true,
   scoutHalos: [256, 192, 128, 96, 64],
+  scoutFocusShare: 0.3,
 };
 
 /** The two glances a focus plan chooses from (its preferred scale, then ¼, the cheapest plan there is). */
@@ -345,9 +359,13 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     for (let c = 0; c < wanted.length; c++) if (cells.marked[c] && ink.on[c]) wanted[c] = 1;
     // Never dearer than the whole image (the glance already spent), never over the budget.
     const cap = Math.min(exec.left, wholeFlops - glance.flops - 1);
-    let focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, cap), focusHalo = halo;
-    // Whether the scout is sure of no text (what it marks, it is unsure of): the budget then goes to a larger glance.
+    // Whether the scout is sure of no text (what it marks, it is unsure of): the budget then goes to a larger glance
+    // beside the focus windows on what it is unsure of. Where it is sure of some, its focus windows take at most
+    // `scoutFocusShare` of what is left (the widest halo that fits, else the most unsure cells at the model's halo),
+    // and the larger glance the rest: a ¼ glance misses a page's small text, which the larger glance sees.
     const blind = scouting && !cells.marked.some((n, c) => n > cells.unsure[c]);
+    const focusCap = scouting && !blind ? cap * o.scoutFocusShare : cap;
+    let focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, focusCap), focusHalo = halo;
     if (scouting && !blind && focus.length) {
       // The scout's focus windows over every cell it marked, with the widest halo that fits.
       for (const h of o.scoutHalos) {
@@ -355,17 +373,16 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
           ...ink,
           on: wanted,
         });
-        if (exec.price(focusCalls(model, all)).flops <= cap) {
+        if (exec.price(focusCalls(model, all)).flops <= focusCap) {
           [focus, focusHalo] = [all, h];
           break;
         }
       }
     }
     const focusCall = focusCalls(model, focus);
-    // A blind scout: the largest glance of the whole image that fits beside the focus windows (larger than the scout)
-    // shows the rest.
+    // The largest glance of the whole image that fits beside the focus windows (larger than the scout) shows the rest.
     const focusFlops = focus.length ? exec.price(focusCall).flops : 0;
-    const view = blind
+    const view = scouting
       ? largestGlance(
         model,
         onImage,
