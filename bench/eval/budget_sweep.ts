@@ -1,8 +1,9 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
 // screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
 // 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--scout true] [--scout-halos 256,192,128,96,64]
-// [--scout-focus-share 0.3]` runs the `adaptive` plan (lib/plan/focus.ts, the default options but those given; an
-// empty list is `''`) on each image of those kinds (screenshot, photo) in the sets under `X-Budget-GFLOPs` at those
+// [--scout-focus-share 0.3] [--only name,…] [--noise 20]` runs the `adaptive` plan (lib/plan/focus.ts, the default
+// options but those given; an empty list is `''`) on each image of those kinds (screenshot, photo) in the sets (only
+// those named, and with a texture of ±noise on every channel where given) under `X-Budget-GFLOPs` at those
 // shares of its full-resolution price (at 1: the plan without a budget), and prints per image and per share the IoU of
 // the text class vs full resolution @ the cost as a share of full, then the mean and least IoU and the mean cost per
 // share. For tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`) reports
@@ -10,6 +11,7 @@
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
+import sharp from "sharp";
 import { iou } from "../_bench.ts";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner } from "../../lib/plan/focus.ts";
 
@@ -34,9 +36,30 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   scoutFocusShare: Number(arg("--scout-focus-share", String(DEFAULT_FOCUS_OPTIONS.scoutFocusShare))),
 });
 
+const only = arg("--only", "").split(",").filter(Boolean);
+const noise = Number(arg("--noise", "0"));
+
+/**
+ * The image with a texture of up to ±`amount` on every channel of every pixel (the same pseudo-random one each run),
+ * as PNG: a page on a textured background, every cell of it ink.
+ */
+async function textured(bytes: Uint8Array, amount: number): Promise<Uint8Array> {
+  const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  let seed = 1;
+  for (let i = 0; i < data.length; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    data[i] = Math.max(0, Math.min(255, data[i] + (seed % (2 * amount + 1)) - amount));
+  }
+  const { width, height } = info;
+  return new Uint8Array(await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer());
+}
+
 const ious = shares.map(() => [] as number[]), costs = shares.map(() => [] as number[]);
-for (const im of (await renderMissing()).filter((i) => sets.includes(i.set) && kinds.includes(i.kind))) {
-  const bytes = await Deno.readFile(im.path);
+const images = (await renderMissing()).filter((i) =>
+  sets.includes(i.set) && kinds.includes(i.kind) && (!only.length || only.includes(i.name))
+);
+for (const im of images) {
+  const raw = await Deno.readFile(im.path), bytes = noise ? await textured(raw, noise) : raw;
   const full = await segmenter.segment({ task: "text", mode: "fixed", bytes });
   const row = [im.name.padEnd(44)];
   for (const [k, share] of shares.entries()) {

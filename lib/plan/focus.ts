@@ -108,8 +108,8 @@ export interface FocusOptions extends InkCoverOptions {
    * where text is, focus windows run at full resolution on what it marks (most unsure first; `scoutHalos`,
    * `scoutFocusShare`), and what the budget leaves buys the largest glance of the whole image beside them, which
    * replaces the scout's mask; false: one glance as large as the budget allows, then focus windows with what is left.
-   * Below, as first built (the larger glance only where the scout is sure of no text, no `scoutHalos`). Mean IoU vs full
-   * resolution at 75 / 50 / 25 % of its price on the tuning and validation photos (`deno run -A
+   * Below, as first built (the larger glance only where the scout is sure of no text, no `scoutHalos`). Mean IoU vs
+   * full resolution at 75 / 50 / 25 % of its price on the tuning and validation photos (`deno run -A
    * bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-halos '' --scout
    * false|true`): false 0.708 / 0.672 / 0.576 at a mean cost of 72.7 / 48.0 / 23.6 % of full; true 0.749 / 0.700 /
    * 0.642 at 45.8 / 31.5 / 19.3 % (scene text 0.78–0.90 → 0.81–0.96 at 50 %; a circuit board's silkscreen 0.011 → 0,
@@ -120,10 +120,11 @@ export interface FocusOptions extends InkCoverOptions {
   scout: boolean;
   /**
    * Halos (px, widest first) the scout's focus windows (`scout`) take where it is sure of some text: the widest whose
-   * windows over every cell it marked fit the budget; none fitting, the model's halo, the most unsure cells first. Scene text is large: a
-   * window at the model's 32 px halo sees too little around a sign. Mean IoU vs full resolution at 75 / 50 / 25 % of
-   * its price on the tuning and validation photos (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val
-   * --shares 0.75,0.5,0.25 --scout-halos …`): none 0.749 / 0.700 / 0.642 at a mean cost of 45.8 / 31.5 / 19.3 % of
+   * windows over every cell it marked fit their share of the budget; none fitting, the model's halo, the most unsure
+   * cells first. Scene text is large: a window at the model's 32 px halo sees too little around a sign. Mean IoU vs
+   * full resolution at 75 / 50 / 25 % of its price on the tuning and validation photos, the focus windows taking all
+   * that is left (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25
+   * --scout-focus-share 1 --scout-halos …`): none 0.749 / 0.700 / 0.642 at a mean cost of 45.8 / 31.5 / 19.3 % of
    * full; 128, 96, 64: 0.772 / 0.723 / 0.662 at 53.6 / 38.3 / 21.4 %; from 256: 0.780 / 0.725 / 0.662 at 64.2 / 43.7 /
    * 21.4 % (the five scenes 0.81–0.96 → 0.92–0.98 at 50 %); from 512: 0.782 / 0.725 / 0.662 at 68.9 / 43.7 / 21.4 %.
    */
@@ -134,10 +135,10 @@ export interface FocusOptions extends InkCoverOptions {
    * but not a page's small text: a screenshot on a textured background (every cell ink, so it takes this path)
    * needs the larger glance. Mean IoU vs full resolution at 75 / 50 / 25 % on the tuning and validation photos
    * (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-focus-share
-   * S`), and on three tuning screenshots with ±20 of noise on every channel (`.scratch/noisy.ts`, kept out of the
-   * repo; valgrind desktop at 50 / 25 %): 1 (no larger glance) 0.780 / 0.725 / 0.662, screenshot 0.340 / 0.339;
-   * 0.5: 0.775 / 0.724 / 0.625, 0.772 / 0.532; 0.3: 0.773 / 0.711 / 0.597, 0.811 / 0.696; without the scout (one
-   * glance as large as the budget allows): 0.708 / 0.672 / 0.576, 0.850 / 0.701.
+   * S`), and on a tuning screenshot with ±20 of noise on every channel at 50 / 25 % (the same with `--set tune --kind
+   * screenshot --only valgrind-quick-start-desktop@1 --noise 20 --shares 0.5,0.25`): 1 (no larger glance) 0.780 /
+   * 0.725 / 0.662, screenshot 0.340 / 0.339; 0.5: 0.775 / 0.724 / 0.625, 0.772 / 0.532; 0.3: 0.773 / 0.711 / 0.597,
+   * 0.811 / 0.696; without the scout (one glance as large as the budget allows): 0.708 / 0.672 / 0.576, 0.850 / 0.701.
    */
   scoutFocusShare: number;
 }
