@@ -1,0 +1,139 @@
+// The glance → focus planner's knobs (lib/plan/focus.ts), their defaults, and what each was measured to buy.
+
+import type { InkCoverOptions } from "./ink_cover.ts";
+
+/** Knobs of glance → focus (the ink cover's own: lib/plan/ink_cover.ts). */
+export interface FocusOptions extends InkCoverOptions {
+  /** Glance probability from which a pixel counts as unsure (below: confidently background). */
+  low: number;
+  /** Glance probability from which a pixel counts as confidently text (between low and high: unsure). */
+  high: number;
+  /** Which plan runs without a budget: the full-resolution cover of the ink ("ink"), or glance first ("glance"). */
+  unbudgeted: "ink" | "glance";
+  /**
+   * Under a budget the complete plan does not fit in, the ink cover pooling over the page with the largest of these
+   * halos (px, below `pageHalo`) that fits runs instead of a glance (at 0, its windows still see past the sides where
+   * text crosses into another: lib/plan/ink_cover.ts `CROSSED_HALO`). Mean IoU vs full resolution at 75 / 60 / 50 / 40
+   * / 25 % of its price, [64, 32, 16] → [64, 32, 16, 0]: tuning pages (`render_pages.ts` set `tune`) 0.946 / 0.897 /
+   * 0.897 / 0.866 / 0.797 → 0.955 / 0.902 / 0.904 / 0.873 / 0.797; validation 0.971 / 0.924 / 0.925 / 0.895 / 0.829 →
+   * 0.971 / 0.934 / 0.925 / 0.895 / 0.829; least IoU unchanged on both (a scratch script over `focusPlanner(model, {
+   * budgetHalos })`). Without the crossed sides' halo, a cover at 0 read 0.651 on a 1708×960 validation page where the
+   * glance read 0.846. Earlier, [64, 32, 16] instead of none: validation 0.8937 → 0.9045 at 50 %.
+   */
+  budgetHalos: number[];
+  /**
+   * The per-window costs (px, `windowPixels`) a narrower cover under a budget is cut with, largest first at each of
+   * `budgetHalos`: smaller windows skip more blank between blocks of text, so a wider halo fits the same budget. Mean
+   * IoU vs full resolution at 50 / 75 % of its price, [65536] → [65536, 16384, 4096] (`deno run -A
+   * bench/eval/budget_sweep.ts --set tune,val|val2 --budget-window-pixels 65536`, then without the option): tuning +
+   * validation pages 0.9143 / 0.9765 → 0.9191 / 0.9785; second validation pages 0.9199 / 0.9779 → 0.9223 / 0.9806;
+   * least IoU unchanged on both. Adding 1024 changed nothing on the tuning and validation pages.
+   */
+  budgetWindowPixels: number[];
+  /**
+   * Under a budget, the glance keeps full height and shrinks only the width until its horizontal scale reaches this
+   * ratio to its vertical one, then shrinks both at that ratio (lib/plan/glance.ts `glancePath`). Chosen on the tuning
+   * pages, mean IoU vs full resolution at 25 / 50 / 75 % of its price: 0.6 → 0.797 / 0.880 / 0.926 (`deno task eval
+   * --text-only --text-set tune`); 0.5 → 0.809 / 0.856 / 0.926 and 0.72 → 0.781 / 0.883 / 0.921 (the same images and
+   * budgets through `focusPlanner(model, { aspect })`, a scratch script). A uniformly shrunk glance of the whole image
+   * read 0.632 / 0.764 / 0.888, and the ½ glance plus focus windows 0.464 / 0.757 / 0.866 (the eval command in turn
+   * 11: one glance as large as the budget allows sees the whole page; windows see only their own context and pay for
+   * their halos).
+   */
+  aspect: number;
+  /**
+   * Under a budget no narrower cover fits, the default cover of the image squeezed across (full height) runs instead
+   * of a glance while its width keeps at least this share of the image's (lib/plan/focus_budget.ts `squeezedCover`);
+   * 1: never. It pools over the page as the default does, where a glance on the ink cover's windows pools over each,
+   * and keeps the lines' height, which the text detector's map needs more than the characters' width. Mean IoU vs full
+   * resolution at 50 / 75 % of its price (`deno run -A bench/eval/budget_sweep.ts --set tune,val|val2 --min-squeeze
+   * 1`, then without the option): tuning + validation pages 0.9191 / 0.9785 → 0.9309 / 0.9829 (least 0.826 / 0.891 →
+   * 0.826 / 0.923; 25 % unchanged, 0.8137); second validation pages 0.9223 / 0.9806 → 0.9323 / 0.9844. At 50 %, 0.5
+   * read 0.9290 on tuning + validation and 0.9319 on the second validation pages, 0.6 0.9299 and 0.9322 (both before
+   * the first width tried became 0.97 of the estimate), 0.7 0.9239 (fixed 4 % width steps then). Tried before the
+   * narrower covers where it keeps 75 or 85 % of the width: 0.9218 at 50 % (a temporary patch): a narrower halo at
+   * full resolution reads better where it fits.
+   */
+  minSqueeze: number;
+  /**
+   * Halos (px, below `pageHalo`, tried in this order) of the squeezed cover where the default's (at the page halo)
+   * would be narrower than `minSqueeze`: a narrower halo buys a wider squeeze before the plan falls to a glance (the
+   * dense phone pages at half their price). Mean / least IoU vs full resolution at 50 % (`deno run -A
+   * bench/eval/budget_sweep.ts --set tune,val|val2 --shares 0.25,0.5,0.75 --squeeze-halos ''`, then without the
+   * option): tuning + validation pages 0.9309 / 0.826 → 0.9343 / 0.857; second validation pages 0.9323 / 0.826 →
+   * 0.9338 / 0.837 (five pages that glanced gain 0.013–0.031, one loses 0.001). At 25 %: 0.8137 → 0.8292 and 0.8212 →
+   * 0.8251; 75 % unchanged. [64, 32, 16, 0] at 50 %: 0.9339 / 0.857 and 0.9338 / 0.837.
+   */
+  squeezeHalos: number[];
+  /**
+   * Threshold of a glance that ran vertically shrunk (its map, scaled back, blurs across each text line's height):
+   * 0.5 instead of 0.7 read 0.755 / 0.847 at 25 / 50 % on the tuning pages before glances ran on ink windows, 0.6 /
+   * 0.8 read 0.790 / 0.880 and 0.799 / 0.876 after (0.7: 0.797 / 0.880; same scratch script as `aspect`).
+   */
+  shrunkThreshold: number;
+  /**
+   * Under a budget, on an image whose ink cover saves nothing (a photo: ink everywhere), the ¼ glance first scouts
+   * where text is, focus windows run at full resolution on what it marks (most unsure first; `scoutHalos`,
+   * `scoutFocusShare`), and what the budget leaves buys the largest glance of the whole image beside them, which
+   * replaces the scout's mask; false: one glance as large as the budget allows, then focus windows with what is left.
+   * Below, as first built (the larger glance only where the scout is sure of no text, no `scoutHalos`). Mean IoU vs
+   * full resolution at 75 / 50 / 25 % of its price on the tuning and validation photos (`deno run -A
+   * bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-halos '' --scout
+   * false|true`): false 0.708 / 0.672 / 0.576 at a mean cost of 72.7 / 48.0 / 23.6 % of full; true 0.749 / 0.700 /
+   * 0.642 at 45.8 / 31.5 / 19.3 % (scene text 0.78–0.90 → 0.81–0.96 at 50 %; a circuit board's silkscreen 0.011 → 0,
+   * found by neither; the two test photos, boards too, 0.084 / 0.113 → 0.051 / 0.059 in docs/EVAL.md). With the
+   * larger glance also where the scout is sure of text: 0.753 / 0.693 / 0.644 at 72.8 / 48.2 / 23.5 % (its false
+   * text outside the focus windows: a scene 0.930 → 0.820 at 50 %).
+   */
+  scout: boolean;
+  /**
+   * Halos (px, widest first) the scout's focus windows (`scout`) take where it is sure of some text: the widest whose
+   * windows over every cell it marked fit their share of the budget; none fitting, the model's halo, the most unsure
+   * cells first. Scene text is large: a window at the model's 32 px halo sees too little around a sign. Mean IoU vs
+   * full resolution at 75 / 50 / 25 % of its price on the tuning and validation photos, the focus windows taking all
+   * that is left (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25
+   * --scout-focus-share 1 --scout-halos …`): none 0.749 / 0.700 / 0.642 at a mean cost of 45.8 / 31.5 / 19.3 % of
+   * full; 128, 96, 64: 0.772 / 0.723 / 0.662 at 53.6 / 38.3 / 21.4 %; from 256: 0.780 / 0.725 / 0.662 at 64.2 / 43.7 /
+   * 21.4 % (the five scenes 0.81–0.96 → 0.92–0.98 at 50 %); from 512: 0.782 / 0.725 / 0.662 at 68.9 / 43.7 / 21.4 %.
+   */
+  scoutHalos: number[];
+  /**
+   * Share of what the budget leaves after the scout that its focus windows may take where it is sure of some text;
+   * the largest glance of the whole image that fits takes the rest (its mask under theirs). The ¼ scout sees a sign
+   * but not a page's small text: a screenshot on a textured background (every cell ink, so it takes this path)
+   * needs the larger glance. Mean IoU vs full resolution at 75 / 50 / 25 % on the tuning and validation photos
+   * (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val --shares 0.75,0.5,0.25 --scout-focus-share
+   * S`), and on a tuning screenshot with ±20 of noise on every channel at 50 / 25 % (the same with `--set tune --kind
+   * screenshot --only valgrind-quick-start-desktop@1 --noise 20 --shares 0.5,0.25`): 1 (no larger glance) 0.780 /
+   * 0.725 / 0.662, screenshot 0.340 / 0.339; 0.5: 0.775 / 0.724 / 0.625, 0.772 / 0.532; 0.3: 0.773 / 0.711 / 0.597,
+   * 0.811 / 0.696; without the scout (one glance as large as the budget allows): 0.708 / 0.672 / 0.576, 0.850 / 0.701.
+   */
+  scoutFocusShare: number;
+}
+
+/**
+ * Defaults for {@link FocusOptions}, chosen on the tuning images of bench/eval/render_pages.ts (the page halo also on
+ * the validation images): a large per-window cost (few, large windows), because a window that pools alone (the
+ * budgeted paths) sees only its own image-wide context, so many small windows drift from the whole-image mask.
+ */
+export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
+  low: 0.05,
+  high: 0.7,
+  inkRange: 8,
+  windowPixels: 256 * 256,
+  unbudgeted: "ink",
+  budgetHalos: [64, 32, 16, 0],
+  budgetWindowPixels: [256 * 256, 128 * 128, 64 * 64],
+  pooling: "page",
+  pageHalo: 96,
+  crossedHalo: 160,
+  tailCell: 8,
+  tailLineRun: 8,
+  aspect: 0.6,
+  minSqueeze: 0.6,
+  squeezeHalos: [32, 0],
+  shrunkThreshold: 0.7,
+  scout: true,
+  scoutHalos: [256, 192, 128, 96, 64],
+  scoutFocusShare: 0.3,
+};
