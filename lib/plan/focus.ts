@@ -226,22 +226,19 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // beside the focus windows on what it is unsure of. Where it is sure of some, its focus windows take at most
     // `scoutFocusShare` of what is left (the widest halo that fits, else the most unsure cells at the model's halo),
     // and the larger glance the rest: a ¼ glance misses a page's small text, which the larger glance sees.
-    const blind = scouting && !cells.marked.some((n, c) => n > cells.unsure[c]);
-    const focusCap = scouting && !blind ? cap * o.scoutFocusShare : cap;
-    let focus = chooseFocus(exec, model, geo, { ...ink, on: wanted }, cells.unsure, focusCap), focusHalo = halo;
-    if (scouting && !blind && focus.length) {
-      // The scout's focus windows over every cell it marked, with the widest halo that fits.
-      for (const h of o.scoutHalos) {
-        const all = new FocusGeometry(width, height, cell, h, m, maxExec, geo.windowPixels).cover({
-          ...ink,
-          on: wanted,
-        });
-        if (exec.price(focusCalls(model, all)).flops <= focusCap) {
-          [focus, focusHalo] = [all, h];
-          break;
-        }
+    const blind = scouting && !cells.marked.some((n, c) => n > cells.unsure[c]), sure = scouting && !blind;
+    const focusCap = sure ? cap * o.scoutFocusShare : cap, wantedGrid = { ...ink, on: wanted };
+    let focus: FocusWindow[] = [], focusHalo = halo;
+    // A sure scout's focus windows over every cell it marked, with the widest halo that fits (tried first: the cut of
+    // the most unsure cells at the model's halo is the dearer search, and a wider cover that fits makes it moot).
+    for (const h of sure ? o.scoutHalos : []) {
+      const all = new FocusGeometry(width, height, cell, h, m, maxExec, geo.windowPixels).cover(wantedGrid);
+      if (all.length && exec.price(focusCalls(model, all)).flops <= focusCap) {
+        [focus, focusHalo] = [all, h];
+        break;
       }
     }
+    if (!focus.length) focus = chooseFocus(exec, model, geo, wantedGrid, cells.unsure, focusCap);
     const focusCall = focusCalls(model, focus);
     // The largest glance of the whole image that fits beside the focus windows (larger than the scout) shows the rest.
     const focusFlops = focus.length ? exec.price(focusCall).flops : 0;
