@@ -16,7 +16,7 @@ import {
   type WorkerModel,
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
-import { blankPixels, borderWindows, levelsInputs, pageFeeds } from "./levels.ts";
+import { blankPixels, pageFeeds } from "./levels.ts";
 import { pageGraph, pageNames, type PageSource } from "../lib/onnx/page.ts";
 
 const sessions = new Map<string, RuntimeSession>();
@@ -119,10 +119,18 @@ function pageSession(id: string, n: number): Promise<RuntimeSession> {
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
   const { source } = pageModels.get(msg.model) ?? {};
   if (!source) throw new Error(`model ${msg.model} is not cut in levels`);
-  const session = await pageSession(msg.model, input.windows.length + borderWindows(input).length);
+  const session = await pageSession(msg.model, input.windows.length);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
-  const inputs = levelsInputs(input, { ...fmt, channels: c }, (n) => inputBuffer(n));
+  // Every window's input at once, side by side in one buffer.
+  const sizes = input.windows.map((w) => c * w.h * w.w);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const buffer = inputBuffer(total) ?? new Float32Array(total);
+  let at = 0;
+  const inputs = input.windows.map((win, i) => {
+    const into = buffer.subarray(at, at += sizes[i]);
+    return { dims: [1, c, win.h, win.w], data: windowsTensor(input.image, fmt, [win], win.h, win.w, into) };
+  });
   const feeds = pageFeeds(source, input, inputs, blankPixels(input.colours, { ...fmt, channels: c }));
   const t0 = performance.now();
   const out = await session.runFeeds(feeds);

@@ -67,18 +67,6 @@ export interface LevelsInput {
   colours: Uint8Array;
   /** Per cell of the page's grid (row-major), the index of the colour its area counts at where no window covers it. */
   cellColour: Uint8Array;
-  /**
-   * Blank page along the page's borders that no window covers, counted at what a blank page of its colour reads near
-   * its borders (workers/levels.ts `ownership`): per entry of `colours` (indices of the blank colours), one more
-   * window of `size`×`size` px of that colour (the page's padding where the page has it) runs with the others, and its
-   * positions within `size` ÷ 2 px of its sides stand for the page's positions as far from the page's sides.
-   */
-  border?: { size: number; colours: number[] };
-  /**
-   * The windows pad their sides inside the page with zeros, as the model pads its input's sides, instead of with blank
-   * page of the colour around them (lib/onnx/page.ts): what the budget's narrower covers read better with.
-   */
-  zeroPadded?: boolean;
 }
 
 /** Planes a worker turns into a [1, P, H, W] input (lib/image/window.ts `planesTensor`). */

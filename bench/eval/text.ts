@@ -316,10 +316,7 @@ export function textSection(results: TextImageResult[]): string[] {
     "at a time: `lib/onnx/levels.ts` cuts the model in levels, and one run of its page graph (`lib/onnx/page.ts`: " +
     "every window in one ONNX graph) averages each level's maps over the page before the next level runs, the area no " +
     "window covers counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input " +
-    "through the graph with every kernel summed over space), and near the page's sides at what a blank page reads " +
-    `there (a ${DEFAULT_FOCUS_OPTIONS.borderWindow} px square of blank page per blank colour, at most two, runs with ` +
-    "the windows: `borderWindow`); a window pads its sides inside the page with blank page of the colour around it, " +
-    "not zeros (`blankPadding`). Its windows carry a " +
+    "through the graph with every kernel summed over space). Its windows carry a " +
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages; ` +
     `${DEFAULT_FOCUS_OPTIONS.crossedHalo} px on a side where the cover's cut runs through text, \`crossedHalo\`, ` +
     "chosen on the second validation pages), but only " +
@@ -335,8 +332,8 @@ export function textSection(results: TextImageResult[]): string[] {
     "text); the pool of a map a tail convolution makes is summed from " +
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
     "FLOPs there). The price is what runs: the front on the windows, the " +
-    "tail on those regions, the pools' sums, the 1×1 runs, the blank squares. What is left is the page area near " +
-    "text that no window covers, counted at the far-from-text value.",
+    "tail on those regions, the pools' sums, the 1×1 runs. What is left is the page area near text that no " +
+    "window covers, counted at the far-from-text value.",
     "",
     "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
     "`lib/plan/ink_cover.ts`): its " + registry.model(MODEL).spec.input.multiple + " px cells with ink " +

@@ -308,16 +308,9 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
     const whole = tails.length === 1 && tails[0][0] === w.h && tails[0][1] === w.w;
     return { model: id, dims, ...(whole ? {} : { tails }), ...cost.window(dims, tails) };
   });
-  // The border windows (workers/levels.ts `borderWindows`), blank squares with no tail region.
-  const border = call.levels!.border;
-  for (const _ of border?.colours ?? []) {
-    const dims = [1, c, border!.size, border!.size];
-    parts.push({ model: `${id}:border`, dims, tails: [], ...cost.window(dims, []) });
-  }
   const colours = call.levels!.colours.length / 4;
   parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });
-  const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0) +
-    (border?.colours.length ?? 0) * (border?.size ?? 0) ** 2;
+  const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0);
   return {
     call: ci,
     dims: [1, c, 1, pixels],

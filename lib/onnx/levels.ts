@@ -15,7 +15,7 @@
 //
 // Nodes are copied at the protobuf level (lib/onnx/_splice.ts): as the raw bytes of the model file.
 
-import { DataType, decodeModel, nodeInts, nodeText, type OnnxNode } from "./proto.ts";
+import { DataType, decodeModel } from "./proto.ts";
 import { planGraph, runGraph } from "./_infer.ts";
 import { isKernel, type ModelParts, RawModel, SpliceError } from "./_splice.ts";
 import { modelTail, type TailCut } from "./tail.ts";
@@ -94,11 +94,6 @@ export interface LevelNodes {
   nodes: Uint8Array[];
   level: number[];
   tail?: boolean[];
-  /**
-   * Per node, a convolution's pads ([top, left, bottom, right]) where the page graph pads its input itself: with blank
-   * page on a window's sides inside the page, with zeros on the page's own (null: the node as it is).
-   */
-  pads?: (number[] | null)[];
 }
 
 /**
@@ -133,14 +128,6 @@ const BLANK_OPS = new Set([
   "Tanh",
   "Upsample",
 ]);
-
-/** A 2-D convolution's explicit pads ([top, left, bottom, right]) where it has any, else null. */
-function convPads(n: OnnxNode): number[] | null {
-  const auto = nodeText(n, "auto_pad");
-  if (n.opType !== "Conv" || (auto && auto !== "NOTSET")) return null;
-  const pads = nodeInts(n, "pads");
-  return pads.length === 4 && pads.some((v) => v > 0) ? pads : null;
-}
 
 /** Why a model cannot be run level by level. */
 export class LevelGraphError extends Error {}
@@ -301,13 +288,6 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
       pageBlank.level.push(k);
     }
   }
-  // A window's convolution pads its sides inside the page with blank page where the blank graph makes its input and
-  // its output (lib/onnx/page.ts); the tail's, on regions inside the window, keep their zeros.
-  const blankMade = new Set([graphInputs[0], ...[...blankLevel.keys()].flatMap((i) => g.nodes[i].outputs)]);
-  const blankPads = (i: number) =>
-    !tail.nodes.has(i) && blankMade.has(g.nodes[i].inputs[0]) && blankMade.has(g.nodes[i].outputs[0])
-      ? convPads(g.nodes[i])
-      : null;
   const page: PageParts = {
     ...raw.parts(g.nodes.map((_, i) => i)),
     shared: g.nodes.flatMap((_, i) => (isStaticNode(i) ? [raw.node(i)] : [])),
@@ -315,7 +295,6 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
       nodes: runtime.map((i) => raw.node(i)),
       level: runtime.map(placed),
       tail: runtime.map((i) => tail.nodes.has(i)),
-      pads: runtime.map(blankPads),
     },
     blank: pageBlank,
   };

@@ -11,11 +11,6 @@
 // weights — 1 ÷ page positions where the window counts the position, 0 elsewhere (workers/levels.ts `pageFeeds`) —
 // plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The weights are
 // the graph's inputs, one per window and stride, so one graph serves every plan with that many windows.
-// A window's convolutions whose input and output the blank graph has pad its sides inside the page with blank page (its
-// surroundings' colour, a graph input), not zeros: the pools count the page around a window at the blank graph's maps,
-// and a window's border band padded with zeros read as no page the model ever sees (on an mdBook page the pools' error
-// 0.10–0.23 → 0.04–0.15, and with the border windows of workers/levels.ts 0.01–0.07: `.scratch/bordercheck.ts`). The
-// page's own sides keep their zeros, as on the whole image.
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
@@ -50,34 +45,7 @@ export const pageNames = {
    */
   tailStarts: (stride: number, i: number, j: number) => `tail_starts:${stride}:${i}:${j}`,
   tailEnds: (stride: number, i: number, j: number) => `tail_ends:${stride}:${i}:${j}`,
-  /**
-   * Window `i`'s pads of its convolutions whose pads are `pads` ([top, left, bottom, right]), as Pad's [8] (float: the
-   * graph casts them): on its sides inside the page (with blank page) and on the page's own (with zeros).
-   */
-  padInner: (pads: number[], i: number) => `pad_inner:${pads.join("_")}:${i}`,
-  padPage: (pads: number[], i: number) => `pad_page:${pads.join("_")}:${i}`,
-  /** The blank colour window `i` pads with ([1], float). */
-  padColour: (i: number) => `pad_colour:${i}`,
 };
-
-/** The distinct pads ([top, left, bottom, right]) of the window convolutions a page graph pads itself. */
-export function padKeys(g: PageSource): number[][] {
-  const seen = new Map<string, number[]>();
-  for (const p of g.page?.window?.pads ?? []) if (p) seen.set(p.join("_"), p);
-  return [...seen.values()];
-}
-
-/**
- * A window's pads of a convolution whose pads are `pads` ([top, left, bottom, right]) as Pad's, [0, 0, top, left, 0, 0,
- * bottom, right]: `inner` on its sides inside the page (`sides`: [top, left, bottom, right], whether that side is),
- * `page` on the page's own.
- */
-export function windowPadValues(pads: number[], sides: boolean[]): { inner: number[]; page: number[] } {
-  const [t, l, b, r] = pads.map((p, k) => (sides[k] ? p : 0));
-  const within = [0, 0, t, l, 0, 0, b, r];
-  const all = [0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]];
-  return { inner: within, page: all.map((v, k) => v - within[k]) };
-}
 
 /** The distinct strides and kernels ([height, width]) of the pools summed from a convolution's input. */
 export function convShifts(g: PageSource): { stride: number; kernel: number[] }[] {
@@ -123,10 +91,6 @@ export function pageShapes(
       }
     });
   }
-  for (const p of padKeys(g)) {
-    windows.forEach((_, i) => shapes[pageNames.padInner(p, i)] = shapes[pageNames.padPage(p, i)] = [8]);
-  }
-  if (padKeys(g).length) windows.forEach((_, i) => shapes[pageNames.padColour(i)] = [1]);
   windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
   return shapes;
 }
@@ -145,25 +109,6 @@ export function tailValues(g: PageSource, tails: number[][][]): Record<string, n
         values[pageNames.tailEnds(s, i, j)] = [h / s, w / s];
       });
     });
-  }
-  return values;
-}
-
-/**
- * The values of a page graph's pad inputs for `n` windows, as a cost count needs them (every side the page's: the
- * count is the same for any).
- */
-export function padValues(g: PageSource, n: number): Record<string, number[]> {
-  const values: Record<string, number[]> = {};
-  for (const p of padKeys(g)) {
-    const { inner, page } = windowPadValues(p, [false, false, false, false]);
-    for (let i = 0; i < n; i++) {
-      [values[pageNames.padInner(p, i)], values[pageNames.padPage(p, i)], values[pageNames.padColour(i)]] = [
-        inner,
-        page,
-        [0],
-      ];
-    }
   }
   return values;
 }
@@ -210,34 +155,8 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
     page.window.nodes.forEach((b, j) => {
-      if (isTail(j)) return;
-      const key = [page.window.level[j], i, j], pads = page.window.pads?.[j];
-      if (!pads) {
-        entries.push({ bytes: renamed(b, rename), key });
-        return;
-      }
-      // The convolution reads its input padded here: with zeros on the page's own sides (as on the whole image), with
-      // blank page on the window's sides inside the page (where the pools count the page at the blank graph's maps).
-      // Padding x with blank b is padding x − b with zeros and adding back what b everywhere gives: the convolution of
-      // blank page without its bias, the blank graph's output (which has it).
-      const { inputs, outputs } = nodeIo(b), x = rename(inputs[0]), y = rename(outputs[0]);
-      const colour = int64Name(pageNames.padColour(i)), bx = `${y}::blank_in`, by = `${y}::blank_out`;
-      const inner = int64Name(pageNames.padInner(pads, i)), own = int64Name(pageNames.padPage(pads, i));
-      entries.push(
-        { bytes: node("Pad", [x, own], [`${y}::page_padded`]), key },
-        { bytes: node("Gather", [`b:${inputs[0]}`, colour], [`${bx}:map`]), key },
-        { bytes: node("ReduceMean", [`${bx}:map`], [bx], spatialMeanKept), key },
-        { bytes: node("Sub", [`${y}::page_padded`, bx], [`${y}::less_blank`]), key },
-        { bytes: node("Pad", [`${y}::less_blank`, inner], [`${y}::padded`]), key },
-        { bytes: unpadded(b, rename, `${y}::padded`, `${y}::less_blank_out`), key },
-        { bytes: node("Gather", [`b:${outputs[0]}`, colour], [`${by}:map`]), key },
-        { bytes: node("ReduceMean", [`${by}:map`], [by], spatialMeanKept), key },
-        { bytes: node("Add", [`${y}::less_blank_out`, by], [y]), key },
-      );
+      if (!isTail(j)) entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] });
     });
-    const padInputs = padKeys(g).flatMap((p) => [pageNames.padInner(p, i), pageNames.padPage(p, i)]);
-    if (padInputs.length) padInputs.push(pageNames.padColour(i));
-    for (const t of padInputs) entries.push({ bytes: node("Cast", [t], [int64Name(t)], toInt64), key: [0, i, -3] });
     for (let k = 0; k < (g.tail.halo ? g.tail.slots : 0); k++) {
       const slot = pageNames.slot(i, k);
       const renameTail = (t: string) =>
@@ -299,8 +218,6 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     pageNames.blank(g),
     ...poolStrides(g).flatMap((s) => [...windows.map((i) => pageNames.weights(s, i)), pageNames.blankWeights(s)]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
-    ...padKeys(g).flatMap((p) => windows.flatMap((i) => [pageNames.padInner(p, i), pageNames.padPage(p, i)])),
-    ...(padKeys(g).length ? windows.map((i) => pageNames.padColour(i)) : []),
     ...cutStrides(g).flatMap((s) =>
       windows.flatMap((i) =>
         Array.from({ length: g.tail.slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
@@ -406,26 +323,6 @@ function renamed(bytes: Uint8Array, rename: (t: string) => string): Uint8Array {
 }
 
 /**
- * A convolution (encoded) renamed by `rename`, reading `input` instead of its first input and writing `output`, without
- * its pads and its bias.
- */
-function unpadded(bytes: Uint8Array, rename: (t: string) => string, input: string, output: string): Uint8Array {
-  let k = 0;
-  const fields = rawFields(payloadOf({ field: 1, raw: bytes })).flatMap((f) => {
-    if (f.field === 5 && decoder.decode(payloadOf(rawFields(payloadOf(f)).find((a) => a.field === 1)!)) === "pads") {
-      return [];
-    }
-    if (f.field === 1) {
-      return k++ === 0 ? [lenField(1, input)] : k > 2 ? [] : [lenField(1, rename(decoder.decode(payloadOf(f))))];
-    }
-    if (f.field === 2) return [lenField(2, output)];
-    if (f.field === 3) return [lenField(3, output)];
-    return [f.raw];
-  });
-  return lenField(1, fields);
-}
-
-/**
  * A blank map's value per colour and channel, [colours, C]: its mean over space (a blank map is constant over space,
  * but its extent is whatever upsampling a 1×1 input got on its way).
  */
@@ -434,9 +331,6 @@ const spatialMean = [
   intAttribute("keepdims", 0),
 ];
 
-/** The same, keeping the spatial axes (a [1, C, 1, 1] vector to add to a map). */
-const spatialMeanKept = [spatialMean[0]];
-
 /** Attributes: a Transpose of a matrix, a Gemm's second operand transposed, a reduction to a scalar, a cast. */
 const perm10 = [
   lenField(5, [lenField(1, "perm"), varintField(8, 1), varintField(8, 0), varintField(20, AttributeType.INTS)]),
@@ -444,9 +338,6 @@ const perm10 = [
 const transB = [intAttribute("transB", 1)];
 const noKeepDims = [intAttribute("keepdims", 0)];
 const toInt64 = [intAttribute("to", DataType.INT64)];
-
-/** The int64 cast a page graph makes of one of its float inputs. */
-const int64Name = (input: string) => `${input}::int64`;
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
 function int64Constant(name: string, values: number[]): Uint8Array {

@@ -1,7 +1,7 @@
 // A page graph's price (lib/onnx/page.ts), counted from the graph itself.
 
 import { CostCounter } from "./counter.ts";
-import { padValues, pageGraph, pageShapes, type PageSource, tailValues } from "./page.ts";
+import { pageGraph, pageShapes, type PageSource, tailValues } from "./page.ts";
 
 /**
  * What a page graph computes, counted from its graph: a window's nodes (its copy of the model's, its share of the
@@ -29,10 +29,7 @@ export class PageCost {
    * default: the whole window).
    */
   window(dims: number[], tails: number[][] = [dims.slice(2)]): { flops: number; macs: number } {
-    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), {
-      ...tailValues(this.g, [tails]),
-      ...padValues(this.g, 1),
-    });
+    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tails]));
     const none = this.blank(1, dims[1]);
     return { flops: one.flops - none.flops, macs: one.macs - none.macs };
   }

@@ -27,10 +27,10 @@ import {
   scaledCall,
 } from "./glance.ts";
 import { coverInk, FocusGeometry, type FocusWindow, inkPooling, outputCores } from "./ink_cover.ts";
-import { budgetCoverOptions, DEFAULT_FOCUS_OPTIONS, type FocusOptions } from "./focus_options.ts";
+import { DEFAULT_FOCUS_OPTIONS, type FocusOptions } from "./focus_options.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
-export { budgetCoverOptions, DEFAULT_FOCUS_OPTIONS, type FocusOptions } from "./focus_options.ts";
+export { DEFAULT_FOCUS_OPTIONS, type FocusOptions } from "./focus_options.ts";
 
 /** The two glances a focus plan chooses from (its preferred scale, then ¼, the cheapest plan there is). */
 function glanceCalls(
@@ -81,7 +81,6 @@ function reportTiles(
  */
 export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> = {}): Planner {
   const o = { ...DEFAULT_FOCUS_OPTIONS, ...options };
-  const underBudget = budgetCoverOptions(o);
   const plan: Planner = async (ctx: PlanContext) => {
     const { exec, image } = ctx;
     const { width, height } = image;
@@ -165,7 +164,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const cover = complete
       ? (inkFlops < wholeFlops ? { windows: inkPlan.windows, calls: inkCalls, geo: inkPlan.geo } : null)
       : o.unbudgeted === "ink" && pooling
-      ? narrowerCover(model, image, maxExec, underBudget, paged.ink, exec, wholeFlops)
+      ? narrowerCover(model, image, maxExec, o, paged.ink, exec, wholeFlops)
       : null;
     if (complete || cover) {
       const windows = cover?.windows ?? null;
@@ -187,13 +186,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       }, minFlops);
     }
 
-    // The default cover's price as the budget's covers pool (the squeezed cover's first width is its share of it).
-    const budgetInkFlops = () =>
-      underBudget === o ? inkFlops : exec.price(
-        focusCalls(model, paged.windows, inkPooling(model, paged.geo, paged.ink, paged.windows, underBudget)),
-      ).flops;
     const squeezed = o.unbudgeted === "ink" && pooling && inkFlops < wholeFlops
-      ? squeezedCover(model, image, maxExec, underBudget, paged.ink, exec, wholeFlops, budgetInkFlops())
+      ? squeezedCover(model, image, maxExec, o, paged.ink, exec, wholeFlops, inkFlops)
       : null;
     if (squeezed) {
       const { outs, minFlops } = await whilePricing(exec.run(squeezed.calls));

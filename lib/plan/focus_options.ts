@@ -11,16 +11,6 @@ export interface FocusOptions extends InkCoverOptions {
   /** Which plan runs without a budget: the full-resolution cover of the ink ("ink"), or glance first ("glance"). */
   unbudgeted: "ink" | "glance";
   /**
-   * Under a budget, whether the narrower and squeezed covers pool over the page as the default does (`blankPadding`,
-   * `borderWindow`); false: their windows pad with zeros and no border windows run, as before both were built. Mean IoU
-   * vs full resolution at 50 / 25 % of its price on the tuning and validation pages (`deno run -A
-   * bench/eval/budget_sweep.ts --set tune,val --shares 0.5,0.25 --budget-blank-page B`): false 0.9331 / 0.8291; true
-   * 0.9302 / 0.8150 (the border windows take budget a narrower halo needs); true without border windows 0.9308 /
-   * 0.8286; before both were built (8443c13) 0.9343 / 0.8292 (the zero-padded page graph, the same maps as before, now
-   * adds 0.3 % to a cover's price: on some pages a squeeze a little narrower).
-   */
-  budgetBlankPage: boolean;
-  /**
    * Under a budget the complete plan does not fit in, the ink cover pooling over the page with the largest of these
    * halos (px, below `pageHalo`) that fits runs instead of a glance (at 0, its windows still see past the sides where
    * text crosses into another: lib/plan/ink_cover.ts `CROSSED_HALO`). Mean IoU vs full resolution at 75 / 60 / 50 / 40
@@ -139,9 +129,6 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   crossedHalo: 160,
   tailCell: 8,
   tailLineRun: 8,
-  borderWindow: 256,
-  blankPadding: true,
-  budgetBlankPage: false,
   aspect: 0.6,
   minSqueeze: 0.6,
   squeezeHalos: [32, 0],
@@ -150,7 +137,3 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   scoutHalos: [256, 192, 128, 96, 64],
   scoutFocusShare: 0.3,
 };
-
-/** The options the budget's narrower and squeezed covers are made with (see `budgetBlankPage`). */
-export const budgetCoverOptions = (o: FocusOptions): FocusOptions =>
-  o.budgetBlankPage ? o : { ...o, blankPadding: false, borderWindow: 0 };

@@ -70,27 +70,6 @@ export interface InkCoverOptions {
    * cost 81.6 → 71.6 % of full, least IoU 0.986 → 0.989. About 2 ms more planning per test screenshot.
    */
   tailLineRun: number;
-  /**
-   * Size of the border windows of the ink cover's windows pooling over the page, px (`LevelsInput.border`; 0: none):
-   * blank page no window covers within half of it of the page's sides counts at what a blank page reads there (the
-   * model's padding reaches in from the sides), not at what it reads far inside; a square of each of the (at most two)
-   * blank colours with most such page runs with the windows. A multiple of twice the model's input multiple. Mean /
-   * least IoU vs full resolution and mean price of the default on the tuning, validation and second validation pages
-   * (51, Debian's) and on the third validation pages (36: mdBook, rustdoc, Doxygen) (`deno run -A
-   * bench/eval/budget_sweep.ts --set tune,val,val2,val3 --shares 1 --border-window N`): before blank padding and border
-   * windows (8443c13) 0.9945 / 0.973 / 60.8 % and 0.9884 / 0.921 / 64.7 %; blank padding, N 0: 0.9928 / 0.969 / 61.1 %
-   * and 0.9903 / 0.903 / 65.0 %; 128: 0.9936 / 0.958 / 61.5 % and 0.9930 / 0.955 / 65.3 %; 256: 0.9952 / 0.975 / 62.3 %
-   * and 0.9949 / 0.964 / 66.0 % (Rust pages 0.921–0.967 → 0.964–0.995); 256 with a 64 px page halo: 0.9933 / 0.970 /
-   * 61.6 % and 0.9940 / 0.961 / 65.5 %. Blank padding alone removes the windows' error, border windows alone the border
-   * band's: each of the two errors had hidden part of the other (on the pages where the first won, the pools' error
-   * grew 2–3×).
-   */
-  borderWindow: number;
-  /**
-   * Whether the windows pooling over the page pad their sides inside the page with blank page of the colour around
-   * them (lib/onnx/page.ts) rather than with zeros (`LevelsInput.zeroPadded`); see `borderWindow` for what it buys.
-   */
-  blankPadding: boolean;
 }
 
 /** A focus window: a rectangle of cells, the mask region it writes (core) and the model input it runs on (window). */
@@ -399,53 +378,11 @@ export function inkPooling(
       return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
     });
   });
-  const blank = blankColours(ink, o.inkRange, MAX_BLANK_COLOURS);
-  const border = borderColours(geo, windows, blank.cellColour, o.borderWindow);
   return {
     page: { w: geo.padW, h: geo.padH },
     cell,
     counted,
     tails,
-    ...blank,
-    ...(border.length ? { border: { size: o.borderWindow, colours: border } } : {}),
-    ...(o.blankPadding ? {} : { zeroPadded: true }),
+    ...blankColours(ink, o.inkRange, MAX_BLANK_COLOURS),
   };
-}
-
-/** Most border windows a level-by-level plan runs (one per blank colour, those with most uncovered border first). */
-const MAX_BORDER_WINDOWS = 2;
-
-/**
- * The blank colours (indices of `cellColour`'s) of the cells within `size` ÷ 2 px of the page's sides that no window
- * covers, most cells first, at most {@link MAX_BORDER_WINDOWS}: those the border windows of size `size` stand for. None
- * where `size` is 0 or the page is smaller than it.
- */
-export function borderColours(
-  geo: FocusGeometry,
-  windows: FocusWindow[],
-  cellColour: Uint8Array,
-  size: number,
-): number[] {
-  const { cell, padW, padH } = geo;
-  if (!size || padW < size || padH < size) return [];
-  if (size % (2 * cell)) throw new Error(`border window ${size} px: not a multiple of twice the ${cell} px cell`);
-  const cols = padW / cell, rows = padH / cell, band = size / 2 / cell;
-  const covered = new Uint8Array(cols * rows);
-  for (const { window: w } of windows) {
-    // Whole cells only (the budget's narrower halos end inside cells).
-    const x0 = Math.ceil(w.x / cell), x1 = Math.floor((w.x + w.w) / cell);
-    for (let y = Math.ceil(w.y / cell); y < Math.floor((w.y + w.h) / cell); y++) {
-      covered.fill(1, y * cols + x0, y * cols + x1);
-    }
-  }
-  const count = new Map<number, number>();
-  for (let y = 0; y < rows; y++) {
-    const nearY = y < band || rows - 1 - y < band;
-    for (let x = 0; x < cols; x++) {
-      if (covered[y * cols + x] || !(nearY || x < band || cols - 1 - x < band)) continue;
-      const c = cellColour[y * cols + x];
-      count.set(c, (count.get(c) ?? 0) + 1);
-    }
-  }
-  return [...count].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, MAX_BORDER_WINDOWS).map(([c]) => c);
 }

@@ -15,7 +15,7 @@ export { regionComplexity, tileEdgeEnergy } from "./complexity.ts";
 export { type CellGrid, type CellRect, coverCells } from "./cover.ts";
 export { inkCells } from "./ink_cells.ts";
 export { fixedPlanner, runWholeImage, wholeImageCall } from "./fixed.ts";
-export { budgetCoverOptions, DEFAULT_FOCUS_OPTIONS, type FocusOptions, focusPlanner } from "./focus.ts";
+export { DEFAULT_FOCUS_OPTIONS, type FocusOptions, focusPlanner } from "./focus.ts";
 export { glanceCall, glancePath, glanceScale } from "./glance.ts";
 export { type Box, mergeTiles, type Rect, roundUp, splitAxis, tileGrid } from "./geometry.ts";
 export { DEFAULT_CONFIDENCE, glimpsePlanner } from "./glimpse.ts";

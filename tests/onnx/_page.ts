@@ -3,10 +3,7 @@
 import type { Window } from "../../lib/image/mod.ts";
 import type { LevelsInput } from "../../workers/protocol.ts";
 
-export type PageJob = Pick<
-  LevelsInput,
-  "windows" | "counted" | "tails" | "page" | "cell" | "cellColour" | "colours" | "border" | "zeroPadded"
->;
+export type PageJob = Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "cell" | "cellColour" | "colours">;
 
 /**
  * A job of windows over a `w`×`h` page (multiples of 32) of one blank colour; each window counts itself first and runs

@@ -8,7 +8,6 @@ import type { RgbaImage } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import {
   type Box,
-  budgetCoverOptions,
   DEFAULT_FOCUS_OPTIONS,
   DEFAULT_PLANNER_OPTIONS,
   type FocusOptions,
@@ -334,7 +333,7 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
   const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 256, h: 960 }]);
   const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
   const price = (pageHalo: number) => {
-    const o = { ...budgetCoverOptions(DEFAULT_FOCUS_OPTIONS), pageHalo };
+    const o = { ...DEFAULT_FOCUS_OPTIONS, pageHalo };
     const { geo, ink, windows } = coverInk(text, image, maxExec, o);
     const levels = inkPooling(text, geo, ink, windows, o)!;
     assert.equal(windows[0].window.w, 256 + pageHalo);
@@ -454,7 +453,7 @@ Deno.test("budget: smaller windows skip the blank between blocks of text, so a w
   const image = stripedPage(1280, 960, [{ x: 256, y: 128, w: 256, h: 64 }, { x: 256, y: 416, w: 256, h: 64 }]);
   const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
   const cover = (pageHalo: number, windowPixels: number) => {
-    const o = { ...budgetCoverOptions(DEFAULT_FOCUS_OPTIONS), pageHalo, windowPixels, crossedHalo: undefined };
+    const o = { ...DEFAULT_FOCUS_OPTIONS, pageHalo, windowPixels, crossedHalo: undefined };
     const { geo, ink, windows } = coverInk(text, image, maxExec, o);
     const levels = inkPooling(text, geo, ink, windows, o)!;
     return {
