@@ -362,12 +362,11 @@ export function textSection(results: TextImageResult[]): string[] {
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both). On a photo (ink everywhere: the ink cover saves nothing) the ` +
-    "¼ glance scouts first, focus windows run at full resolution where it marks text (with as wide a halo as fits, of " +
-    DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px; where it is sure of some text, on at most " +
+    "¼ glance scouts first, focus windows run at full resolution where it marks text (with as wide a halo as fits, " +
+    "of " + DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px; where it is sure of some text, on at most " +
     `${DEFAULT_FOCUS_OPTIONS.scoutFocusShare} of what the budget leaves), and the largest glance that fits ` +
-    "beside " +
-    "them shows the rest (`scout`). Where the model's full-resolution mask " +
-    "rests on text only a few pixels tall (the photos' silkscreen), no glance reproduces it.",
+    "beside them shows the rest (`scout`). Where the model's full-resolution mask rests on text only a few pixels " +
+    "tall (the photos' silkscreen), no glance reproduces it.",
     "",
     "The wall-clock lines compare, per image, the median of " + TIMING_ROUNDS + " runs of the default and of full " +
     "resolution (`segment()`: decode, plan, inference, stitch), interleaved, after a warm-up run of each, in three " +

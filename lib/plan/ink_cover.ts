@@ -169,9 +169,9 @@ export class FocusGeometry {
  * IoU vs full resolution of the cover at no halo pooling over the page, and its mean cost ÷ full, on the validation
  * pages (`deno run -A bench/eval/squeeze.ts --set val --halo none --edge-halos 0 --page-halo 0 --crossed-halo none
  * --out /tmp/v.md`): without this 0.927 / 0.651, 45.7 %; 32 px 0.963 / 0.902, 48.2 %; 64 px 0.967 / 0.915, 50.3 %
- * (tuning pages: least 0.936 in all three). Mean IoU of the budget plans (lib/plan/focus_options.ts `budgetHalos`) at 40 / 50 /
- * 60 / 75 % of full, tuning pages: 32 px 0.873 / 0.904 / 0.902 / 0.955, 64 px 0.866 / 0.897 / 0.902 / 0.952; validation
- * the same but at 60 %: 0.934 / 0.934 (a scratch script over `focusPlanner(model, { budgetHalos })`).
+ * (tuning pages: least 0.936 in all three). Mean IoU of the budget plans (lib/plan/focus_options.ts `budgetHalos`)
+ * at 40 / 50 / 60 / 75 % of full, tuning pages: 32 px 0.873 / 0.904 / 0.902 / 0.955, 64 px 0.866 / 0.897 / 0.902 /
+ * 0.952; validation the same but at 60 %: 0.934 / 0.934 (a scratch script over `focusPlanner(model, { budgetHalos })`).
  */
 export const CROSSED_HALO = 32;
 
