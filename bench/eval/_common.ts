@@ -7,7 +7,8 @@ import { WorkerPool } from "../../lib/exec/pool.ts";
 import { detectBackend } from "../../lib/exec/mod.ts";
 import { loadConfig, type PoolLayout, poolLayout } from "../../lib/config.ts";
 import { Segmenter } from "../../lib/segment.ts";
-import { decodeImage } from "../../lib/image/mod.ts";
+import { DecodePool } from "../../lib/image/decode_pool.ts";
+import { sharpAvailable } from "../../lib/image/mod.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
 
 export const ROOT = new URL("../../", import.meta.url);
@@ -38,21 +39,35 @@ export const CLOCK_NAMES: Record<ClockBackend, { long: string; on: string; short
 
 /**
  * A Segmenter on `backend` in the pool layout the server starts with by default there (lib/config.ts `poolLayout`),
- * decoding as the server does there (natively: sharp for JPEG and large PNG), for the wall-clock lines, with that
- * layout in words; null where onnxruntime-node does not load. Closed with
- * `pool.close()` by its caller.
+ * decoding as the server does (main.ts): in a DecodePool's worker, natively through sharp for JPEG and large PNG, the
+ * pixels in a SharedArrayBuffer the pool reuses once a request is answered (decoded in place instead, each request
+ * also copied its pixels into shared memory for the workers, which the server never does: 6–31 ms of a 1920×1080
+ * page, native), for the wall-clock lines, with that layout in words; null where onnxruntime-node does not load.
+ * `close()` stops both pools.
  */
 export async function serverSegmenter(backend: ClockBackend): Promise<
-  { segmenter: Segmenter; pool: WorkerPool; layout: PoolLayout; label: string } | null
+  { segmenter: Segmenter; layout: PoolLayout; label: string; close: () => Promise<void> } | null
 > {
   if (backend === "native" && (await detectBackend("auto")) !== "native") return null;
   const kind = backend === "native" ? "native" : "wasm-simd";
-  const layout = poolLayout(loadConfig({}), kind);
+  const config = loadConfig({});
+  const layout = poolLayout(config, kind);
   const served = new WorkerPool({ ...layout, queueLimit: 1024, backend: kind, models: registry.workerModels() });
   await served.start();
-  const native = backend === "native";
-  const segmenter = new Segmenter(registry, served, limits, (b, l, t) => decodeImage(b, l, t, { native }));
-  return { segmenter, pool: served, layout, label: layoutLabel(layout) };
+  const decoder = new DecodePool({ size: config.DECODE_WORKERS, timeoutMs: config.DECODE_TIMEOUT_MS });
+  decoder.native = backend === "native" && await sharpAvailable();
+  const segmenter = new Segmenter(
+    registry,
+    served,
+    limits,
+    (b, l, t) => decoder.decode(b, l, t),
+    (image) => decoder.release(image),
+  );
+  const close = async () => {
+    decoder.close();
+    await served.close();
+  };
+  return { segmenter, layout, label: layoutLabel(layout), close };
 }
 
 /** A pool layout in words, e.g. "2 workers × 1 thread + a lone worker × 2". */

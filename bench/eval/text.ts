@@ -141,7 +141,7 @@ export async function textClock(
   for (const path of paths) {
     out.push({ ...await clock(served.segmenter, await Deno.readFile(path), 1), layout: served.label });
   }
-  await served.pool.close();
+  await served.close();
   return out;
 }
 

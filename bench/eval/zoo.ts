@@ -64,7 +64,7 @@ export async function zooClock(task: string, count: number, backend: ClockBacken
       }
     }
   }
-  await served.pool.close();
+  await served.close();
   return {
     f2Ms: ms.f2 / list.length,
     defaultMs: ms.default / list.length,
