@@ -60,6 +60,7 @@ export async function serverSegmenter(backend: ClockBackend): Promise<
     registry,
     served,
     limits,
+    // Copied to the worker, not transferred as the server's uploads are: the clock sends the same bytes again.
     (b, l, t) => decoder.decode(b, l, t),
     (image) => decoder.release(image),
   );
