@@ -367,10 +367,15 @@ export class WorkerPool {
       const job = this.#queue.shift()!;
       slot.job = job;
       job.startedAt = performance.now();
-      job.hangTimer = setTimeout(
-        () => this.#replace(index, slot, new TimeoutError("inference hung; the worker was replaced")),
-        this.options.hangMs ?? 60_000,
-      );
+      const hangMs = this.options.hangMs ?? 60_000;
+      job.hangTimer = setTimeout(() => {
+        // The client gets a TimeoutError; the operator's log says which backend, model and shape hung.
+        console.error(
+          `inference hung in worker ${index} (${this.#backend}, ${job.model} ${job.dims.join("x")}, ${job.input.kind}` +
+            ` input) for ${hangMs} ms; replacing the worker`,
+        );
+        this.#replace(index, slot, new TimeoutError("inference hung; the worker was replaced"));
+      }, hangMs);
       const { input } = job;
       const transfer = input.kind === "tensor"
         ? [input.data.buffer as ArrayBuffer]
