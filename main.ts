@@ -10,7 +10,6 @@ import { Segmenter } from "./lib/segment.ts";
 import { createApp, type Ready, Services } from "./routes/app.ts";
 import { detectBackend, WorkerPool } from "./lib/exec/mod.ts";
 import { DecodePool } from "./lib/image/decode_pool.ts";
-import { sharpAvailable } from "./lib/image/mod.ts";
 import { idleRelease, tuneMalloc } from "./lib/libc.ts";
 import { guardConnections, type ResilientServer, serveResilient } from "./lib/net/mod.ts";
 
@@ -36,7 +35,7 @@ async function load(config: Config, services: Services, decoder: DecodePool): Pr
     const registry = await ModelRegistry.load();
     const backend = await detectBackend(config.BACKEND);
     // With the native backend, uploads are decoded natively too (sharp; same limits, checked before decoding).
-    decoder.native = backend === "native" && await sharpAvailable();
+    await decoder.decodeNatively(backend === "native");
     pool = new WorkerPool({
       ...poolLayout(config, backend),
       queueLimit: config.QUEUE_LIMIT,

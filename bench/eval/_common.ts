@@ -8,7 +8,6 @@ import { detectBackend } from "../../lib/exec/mod.ts";
 import { loadConfig, type PoolLayout, poolLayout } from "../../lib/config.ts";
 import { Segmenter } from "../../lib/segment.ts";
 import { DecodePool } from "../../lib/image/decode_pool.ts";
-import { sharpAvailable } from "../../lib/image/mod.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
 
 export const ROOT = new URL("../../", import.meta.url);
@@ -55,7 +54,7 @@ export async function serverSegmenter(backend: ClockBackend): Promise<
   const served = new WorkerPool({ ...layout, queueLimit: 1024, backend: kind, models: registry.workerModels() });
   await served.start();
   const decoder = new DecodePool({ size: config.DECODE_WORKERS, timeoutMs: config.DECODE_TIMEOUT_MS });
-  decoder.native = backend === "native" && await sharpAvailable();
+  await decoder.decodeNatively(backend === "native");
   const segmenter = new Segmenter(
     registry,
     served,

@@ -13,6 +13,7 @@ import {
   UnsupportedMediaTypeError,
 } from "../errors.ts";
 import type { DecodeLimits, RgbaImage } from "./types.ts";
+import { sharpAvailable } from "./_sharp.ts";
 import type { FormFile } from "./form.ts";
 
 /** main → decode worker. */
@@ -164,7 +165,7 @@ function rebuild(e: SerialisedError): Error {
  */
 export class DecodePool {
   readonly options: DecodePoolOptions;
-  /** Whether PNG and JPEG go through sharp: set once the inference backend is known (main.ts). */
+  /** Whether PNG and JPEG go through sharp: set once the inference backend is known ({@link decodeNatively}). */
   native: boolean;
   #slots: Slot[] = [];
   #queue: Job[] = [];
@@ -178,6 +179,14 @@ export class DecodePool {
     this.options = { ...DEFAULT_DECODE_POOL, ...options };
     this.native = this.options.native;
     for (let i = 0; i < this.options.size; i++) this.#slots.push(this.#spawn());
+  }
+
+  /**
+   * Decodes through sharp from now on when `wanted` (the inference backend is native) and sharp loads here, else with
+   * the WebAssembly decoders; says which.
+   */
+  async decodeNatively(wanted: boolean): Promise<boolean> {
+    return this.native = wanted && await sharpAvailable();
   }
 
   /**
