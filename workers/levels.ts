@@ -1,7 +1,7 @@
 // Windows run level by level, the worker side of a `levels` job: the inputs of the model's page graph
 // (lib/onnx/page.ts). Its pools average over the page: every page position once (the windows' counted regions first,
-// then what their halos add), and every position no window covers at the value the maps take far inside blank page of
-// that position's colour (the blank graph on one pixel per colour).
+// then what their halos add but the outer `POOL_EDGE` px of their sides inside the page), and every other position at
+// the value the maps take far inside blank page of that position's colour (the blank graph on one pixel per colour).
 
 import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import {
@@ -14,6 +14,7 @@ import {
   slotted,
   TAIL_DUMMY,
 } from "../lib/onnx/page.ts";
+import { POOL_EDGE } from "../lib/onnx/levels.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
@@ -104,20 +105,30 @@ export interface Ownership {
 }
 
 /**
- * Every page position at `stride` once: each window's counted region first, then what its halo adds; the rest by the
- * blank colour of its cell. The same for every map of that stride.
+ * Every page position at `stride` once: each window's counted region first, then what its halo adds but the outer
+ * `edge` px of its sides inside the page ({@link POOL_EDGE}; a multiple of `stride`); the rest by the blank colour of
+ * its cell. The same for every map of that stride.
  */
 export function ownership(
   job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour">,
   stride: number,
   colours: number,
+  edge = POOL_EDGE,
 ): Ownership {
   const { windows, counted, page, cell, cellColour } = job;
+  if (edge % stride) throw new Error(`ownership: a ${edge} px edge is not made of ${stride} px positions`);
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
   // Runs of consecutive unseen positions (parts of a region's rows), so that the sums read each run straight through.
   const runs: number[][] = windows.map(() => []);
-  for (const boxes of [counted, windows]) {
+  // What each window's halo adds: the window less `edge` on its sides inside the page.
+  const inner = windows.map((w) => {
+    const x0 = w.x > 0 ? w.x + edge : w.x, y0 = w.y > 0 ? w.y + edge : w.y;
+    const x1 = w.x + w.w < page.w ? w.x + w.w - edge : w.x + w.w;
+    const y1 = w.y + w.h < page.h ? w.y + w.h - edge : w.y + w.h;
+    return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
+  });
+  for (const boxes of [counted, inner]) {
     windows.forEach((win, k) => {
       const r = boxes[k], w = win.w / stride, h = win.h / stride, ox = win.x / stride, oy = win.y / stride;
       const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);

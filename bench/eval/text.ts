@@ -13,7 +13,7 @@ import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
-import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
+import { POOL_EDGE, TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
@@ -316,7 +316,9 @@ export function textSection(results: TextImageResult[]): string[] {
     "at a time: `lib/onnx/levels.ts` cuts the model in levels, and one run of its page graph (`lib/onnx/page.ts`: " +
     "every window in one ONNX graph) averages each level's maps over the page before the next level runs, the area no " +
     "window covers counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input " +
-    "through the graph with every kernel summed over space). Its windows carry a " +
+    `through the graph with every kernel summed over space), and so are the outer ${POOL_EDGE} px of a window's sides ` +
+    "inside the page (`POOL_EDGE`: there the window's maps see its zero padding, which reads like a frame). Its " +
+    "windows carry a " +
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages; ` +
     `${DEFAULT_FOCUS_OPTIONS.crossedHalo} px on a side where the cover's cut runs through text, \`crossedHalo\`, ` +
     "chosen on the second validation pages), but only " +
@@ -333,7 +335,7 @@ export function textSection(results: TextImageResult[]): string[] {
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
     "FLOPs there). The price is what runs: the front on the windows, the " +
     "tail on those regions, the pools' sums, the 1×1 runs. What is left is the page area near text that no " +
-    "window covers, counted at the far-from-text value.",
+    "window covers (or its windows' outer edge), counted at the far-from-text value.",
     "",
     "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
     "`lib/plan/ink_cover.ts`): its " + registry.model(MODEL).spec.input.multiple + " px cells with ink " +

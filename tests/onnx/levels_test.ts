@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
-import { levelGraphs, type PageParts } from "../../lib/onnx/levels.ts";
+import { levelGraphs, type PageParts, POOL_EDGE } from "../../lib/onnx/levels.ts";
 import { pageGraph, pageNames, pageShapes, type PageSource, tailValues } from "../../lib/onnx/page.ts";
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { blankPixels, ownership, pageFeeds } from "../../workers/levels.ts";
+import { blankPixels, type Ownership, ownership, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
@@ -84,9 +84,11 @@ Deno.test("page weights: every page position once, by the window that counts it,
     cell: 4,
     cellColour: new Uint8Array([0, 0, 1]),
   };
-  const own = ownership(job, 1, 2);
+  // No edge left out (pageFeeds leaves out POOL_EDGE px: below, the halo column 8 goes to the blank colour).
+  const own = ownership(job, 1, 2, 0);
   assert.equal(own.positions, 48);
   assert.deepEqual([...own.uncovered], [0, 12]);
+  assert.deepEqual([...ownership(job, 1, 2).uncovered], [0, 16]);
   // One pool at stride 1 (page graphs' names only).
   const src: PageSource = {
     input: "x",
@@ -103,16 +105,16 @@ Deno.test("page weights: every page position once, by the window that counts it,
   const bw = feeds[pageNames.blankWeights(1)];
   assert.deepEqual(bw.dims, [1, 2]);
   mean += 100 * bw.data[0] + 7 * bw.data[1];
-  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–8 (8 from its halo);
-  // 9–11 go to colour 1 (7).
-  assert.ok(Math.abs(mean - (16 * 1 + 20 * 2 + 12 * 7) / 48) < 1e-6, `${mean}`);
-  // Window 1's weights: its first column (page column 4) and its halo's last (page column 8) count, row by row.
+  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–7 (its halo's column 8
+  // lies within POOL_EDGE of its side inside the page); 8–11 go to colour 1 (7).
+  assert.ok(Math.abs(mean - (16 * 1 + 16 * 2 + 16 * 7) / 48) < 1e-6, `${mean}`);
+  // Window 1's weights: its first column (page column 4) counts, its halo's last (page column 8) does not.
   assert.deepEqual([...feeds[pageNames.weights(1, 1)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
     1,
     1,
     1,
     1,
-    1,
+    0,
   ]);
   assert.deepEqual([...feeds[pageNames.weights(1, 0)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
     1,
@@ -121,6 +123,31 @@ Deno.test("page weights: every page position once, by the window that counts it,
     1,
     0,
   ]);
+});
+
+Deno.test("page weights: a halo's outer POOL_EDGE px inside the page count at the blank colour, on the border not", () => {
+  // A 192×64 page at stride 32: one window over columns 0–3 (core 0–1, halo 2–3), on the page's left, top and bottom
+  // border; its right side is inside the page.
+  const job = {
+    windows: [{ x: 0, y: 0, w: 128, h: 64 }],
+    counted: [{ x: 0, y: 0, w: 64, h: 64 }],
+    page: { w: 192, h: 64 },
+    cell: 32,
+    cellColour: new Uint8Array(12),
+  };
+  const runs = (o: Ownership) => [...o.owned[0]];
+  assert.equal(POOL_EDGE, 32);
+  // Without an edge left out: all 8 positions of the window; 4 uncovered.
+  assert.deepEqual(runs(ownership(job, 32, 1, 0)), [0, 2, 4, 6, 2, 4, 6, 8]);
+  assert.deepEqual([...ownership(job, 32, 1, 0).uncovered], [4]);
+  // With it: the halo's last column (within 32 px of the right side) goes to the blank colour; the border sides keep
+  // theirs (column 0, rows 0 and 1).
+  const own = ownership(job, 32, 1);
+  assert.deepEqual(runs(own), [0, 2, 4, 6, 2, 3, 6, 7]);
+  assert.deepEqual([...own.uncovered], [6]);
+  // At stride 8 the same 32 px are four positions wide: 192 positions, 64 of the core and 32 of the halo counted.
+  assert.deepEqual([...ownership(job, 8, 1).uncovered], [96]);
+  assert.throws(() => ownership(job, 32, 1, 16), /not made of 32 px positions/);
 });
 
 Deno.test("wire writer: fields read back with the reader", () => {
