@@ -10,11 +10,11 @@ import {
   mapPositions,
   pageNames,
   type PageSource,
+  POOL_EDGE,
   poolStrides,
   slotted,
   TAIL_DUMMY,
 } from "../lib/onnx/page.ts";
-import { POOL_EDGE } from "../lib/onnx/levels.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */

@@ -90,7 +90,7 @@ const PHOTO_DIR = `${RUST_DOC}embedded-book/assets/`;
  * paths under its share/doc/rust/html/, and OpenCV's Doxygen pages (`apt-get install -y opencv-doc`, see
  * {@link OPENCV_PAGES}). On the Rust pages the default's least IoU vs full resolution reads 0.935 (mean 0.990, 2 of 24
  * below 0.97; `deno run -A bench/eval/budget_sweep.ts --set val3 --shares 1`) where the sets above read ≥ 0.97: windows
- * pooling over pages with wide blank margins drift. `POOL_EDGE` (lib/onnx/levels.ts) was chosen on them (before it:
+ * pooling over pages with wide blank margins drift. `POOL_EDGE` (lib/onnx/page.ts) was chosen on them (before it:
  * 0.921, mean 0.985, 5 of 24 below 0.97).
  */
 const RUST_PAGES = [

@@ -13,8 +13,8 @@ import type { TextClock } from "./clock.ts";
 import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
-import { POOL_EDGE, TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
-import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
+import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
+import { POOL_EDGE, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
 
