@@ -106,8 +106,8 @@ export interface Ownership {
 
 /**
  * Every page position at `stride` once: each window's counted region first, then what its halo adds but the outer
- * `edge` px of its sides inside the page ({@link POOL_EDGE}; a multiple of `stride`); the rest by the blank colour of
- * its cell. The same for every map of that stride.
+ * `edge` px of its sides inside the page ({@link POOL_EDGE}, rounded up to whole positions of the map); the rest by the
+ * blank colour of its cell. The same for every map of that stride.
  */
 export function ownership(
   job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour">,
@@ -116,16 +116,17 @@ export function ownership(
   edge = POOL_EDGE,
 ): Ownership {
   const { windows, counted, page, cell, cellColour } = job;
-  if (edge % stride) throw new Error(`ownership: a ${edge} px edge is not made of ${stride} px positions`);
+  // Windows lie on the page's grid of the model's largest stride, so a whole number of positions stays on it.
+  const e = Math.ceil(edge / stride) * stride;
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
   // Runs of consecutive unseen positions (parts of a region's rows), so that the sums read each run straight through.
   const runs: number[][] = windows.map(() => []);
-  // What each window's halo adds: the window less `edge` on its sides inside the page.
+  // What each window's halo adds: the window less `e` on its sides inside the page.
   const inner = windows.map((w) => {
-    const x0 = w.x > 0 ? w.x + edge : w.x, y0 = w.y > 0 ? w.y + edge : w.y;
-    const x1 = w.x + w.w < page.w ? w.x + w.w - edge : w.x + w.w;
-    const y1 = w.y + w.h < page.h ? w.y + w.h - edge : w.y + w.h;
+    const x0 = w.x > 0 ? w.x + e : w.x, y0 = w.y > 0 ? w.y + e : w.y;
+    const x1 = w.x + w.w < page.w ? w.x + w.w - e : w.x + w.w;
+    const y1 = w.y + w.h < page.h ? w.y + w.h - e : w.y + w.h;
     return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
   });
   for (const boxes of [counted, inner]) {
