@@ -3,7 +3,7 @@
 // and adaptive vs full resolution on the `text` task (bench/eval/text.ts). Writes docs/EVAL.md and docs/eval.svg
 // (generated; do not edit by hand).
 //
-//   deno task eval [--scenes 300] [--task digits --task micrograph] [--no-text] [--text-set test|tune|val|val2|val3]
+//   deno task eval [--scenes 300] [--task digits --task micrograph] [--no-text] [--text-set test|tune|val|val2|val3|val4]
 //   deno task eval --text-only     (reruns only the `text` section of docs/EVAL.md, keeping the rest)
 
 import { DEFAULT_PLANNER_OPTIONS } from "../lib/plan/mod.ts";
@@ -19,7 +19,7 @@ const SCENES = Number(flag("scenes")[0] ?? 300);
 const TEXT_ONLY = args.includes("--text-only");
 const TASKS = TEXT_ONLY ? [] : flag("task").length ? flag("task") : ["digits", "micrograph"];
 const WITH_TEXT = !args.includes("--no-text");
-const TEXT_SET = (["tune", "val", "val2", "val3"] as const).find((s) => s === flag("text-set")[0]) ?? "test";
+const TEXT_SET = (["tune", "val", "val2", "val3", "val4"] as const).find((s) => s === flag("text-set")[0]) ?? "test";
 
 const f = (v: number, d = 4) => v.toFixed(d);
 const xml = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -3,7 +3,8 @@
 // sizes and device scale factors, plus photos. Pages are split by page (never the same page in both sets) into a tuning
 // set (the planner's constants were chosen on it), validation sets (for choices the sets before them no longer told
 // apart: the halo of windows pooling over the page; their halo where a cut runs through text; a third of pages in
-// another style, the Rust toolchain's docs) and a test set (the numbers in docs/EVAL.md).
+// another style, the Rust toolchain's docs; a fourth to check a choice made on the third) and a test set (the numbers
+// in docs/EVAL.md).
 // Images are cached under data/text-eval/ (gitignored); a rerun renders only what is missing.
 //
 //   deno run -A bench/eval/render_pages.ts        (needs `apt-get install -y chromium`; the tuning and validation
@@ -120,6 +121,29 @@ const OPENCV_PAGES = [
   "d2/de8/group__core__array.html",
 ].map((p) => `opencv-doc/opencv4/html/${p}`);
 
+/**
+ * Pages of a fourth validation set, each at all six views: pages in no other set, half of them in the third set's
+ * styles (mdBook, rustdoc: paths under the Rust toolchain's share/doc/rust/html/), rendered after `POOL_EDGE`
+ * (lib/onnx/page.ts) was chosen on the third, to check it on pages no choice saw: the default's IoU vs full
+ * resolution reads mean 0.9949, least 0.972 (`deno run -A bench/eval/budget_sweep.ts --set val4 --shares 1`; with
+ * `POOL_EDGE` 0: 0.9930, least 0.943, four below 0.97).
+ */
+const VAL4_PAGES = [
+  "nodejs/api/stream.html",
+  "nodejs/api/process.html",
+  "valgrind/html/hg-manual.html",
+  "valgrind/html/dh-manual.html",
+  "libxslt1-dev/html/APIchunk10.html",
+];
+const VAL4_RUST_PAGES = [
+  "book/ch08-02-strings.html",
+  "reference/items.html",
+  "cargo/reference/manifest.html",
+  "rust-by-example/primitives.html",
+  "embedded-book/start/qemu.html",
+  "std/string/struct.String.html",
+];
+
 /** Where a file of the Rust toolchain's docs is on this machine: under the first installed toolchain (stable first). */
 function toolchainFile(path: string): string | undefined {
   const root = `${Deno.env.get("RUSTUP_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.rustup`}/toolchains/`;
@@ -165,7 +189,7 @@ const OPENCV_PHOTOS: Record<"tune" | "val", string[]> = {
 const OPENCV_DIR = `${DOC}opencv-doc/examples/`;
 
 /** The sets of evaluation images: tuning, validation (three), test. */
-export type TextSet = "tune" | "val" | "val2" | "val3" | "test";
+export type TextSet = "tune" | "val" | "val2" | "val3" | "val4" | "test";
 
 /** One evaluation image. */
 export interface EvalImage {
@@ -179,12 +203,15 @@ export interface EvalImage {
 
 export const DIR = new URL("data/text-eval/", ROOT);
 
-/** Every image of every set: each page at two views (i-th page: views i and i+3 of {@link VIEWS}). */
+/**
+ * Every image of every set: each page at two views (i-th page: views i and i+3 of {@link VIEWS}), the fourth
+ * validation set's at all six.
+ */
 export function evalImages(): EvalImage[] {
   const out: EvalImage[] = [];
   const pages = (list: string[], set: EvalImage["set"], root = DOC, prefix = "") =>
     list.forEach((page, i) => {
-      for (const v of [VIEWS[i % 6], VIEWS[(i + 3) % 6]]) {
+      for (const v of set === "val4" ? VIEWS : [VIEWS[i % 6], VIEWS[(i + 3) % 6]]) {
         const file = page.split("/").at(-1)!.replace(/\.html$/, "");
         const name = `${prefix}${page.includes("/") ? `${page.split("/")[0]}-` : ""}${file}-${v.name}`;
         out.push({ name, set, kind: "screenshot", path: new URL(`${name}.png`, DIR).pathname, source: root + page });
@@ -210,6 +237,8 @@ export function evalImages(): EvalImage[] {
   const rustRoot = toolchainFile(`${RUST_DOC}index.html`)?.replace(/index\.html$/, "");
   if (rustRoot) pages(RUST_PAGES, "val3", rustRoot, "rust-");
   pages(OPENCV_PAGES, "val3");
+  pages(VAL4_PAGES, "val4");
+  if (rustRoot) pages(VAL4_RUST_PAGES, "val4", rustRoot, "rust-");
   pages(TEST_PAGES, "test");
   for (const p of PHOTOS.map((name) => toolchainFile(PHOTO_DIR + name)).filter((p) => p !== undefined)) {
     out.push({ name: `photo-${p.split("/").at(-1)}`, set: "test", kind: "photo", path: p, source: p });
