@@ -118,22 +118,21 @@ export const TAIL_DUMMY = 16;
 
 /**
  * Px along a window's sides inside the page (not on the page's border) that its pools do not count (workers/levels.ts
- * `ownership`): there its maps see the zero padding past the window's edge, which the whole image has nowhere but
- * past its border, and read like a frame; counted instead at what the maps take far inside blank page. A multiple of
- * the largest pool stride (32). The default's windows fed the whole image's pooled vectors read 0.996–0.999 vs full
+ * `ownership`): there its maps see the zero padding past the window's edge, which the whole image has nowhere but past
+ * its border, and read like a frame; counted instead at what the maps take far inside blank page. A multiple of the
+ * largest pool stride (32). The default's windows fed the whole image's pooled vectors read 0.996–0.999 vs full
  * resolution on the third validation set's five pages that pooling over the page read 0.921–0.967 on (`deno run -A
- * bench/eval/squeeze.ts --halo none --edge-halos 96 <the five>`): the pools, not the windows' reach, lost them.
- * Default vs full resolution over the tuning, validation and test screenshots (`deno run -A bench/eval/budget_sweep.ts
- * --set tune,val,val2,val3,test --shares 1`), 0 → 32 px: of 107 images below 0.97 5 → 2, below 0.975 7 → 4, least
- * 0.921 → 0.935; but the test screenshots' least 0.988 → 0.983 (mean 0.996 → 0.994), and under budgets (the pages the
- * default fits) tuning and validation at 50 / 75 % 0.9343 / 0.9829 → 0.9328 / 0.9814 (`--set tune,val --shares
- * 0.5,0.75`), test at 50 % 0.841 → 0.837 (docs/EVAL.md): fewer pages far off, many a little further. Checked after
- * on the fourth validation set (66 images of pages no choice saw, half mdBook and rustdoc: `--set val4 --shares 1`,
- * the 0 with this constant set to 0): mean 0.9930 → 0.9949, least 0.943 → 0.972, below 0.97 4 → 0, below 0.98 7 → 2;
- * its Debian pages lose at most 0.006 (all ≥ 0.98). 16 or 24 px read
- * as 32; the ring at the deepest stride alone did less (third validation set's least 0.931, nomicon desktop@1 0.975
- * vs 0.987); counting the ring and the uncovered page within 32–128 px at the nearest counted position instead read
- * worse on the desktop pages (0.81–0.93).
+ * bench/eval/squeeze.ts --halo none --edge-halos 96 <the five>`): the pools, not the windows' reach, lost them. Default
+ * vs full resolution over the tuning, validation and test screenshots (`deno run -A bench/eval/budget_sweep.ts --set
+ * tune,val,val2,val3,test --shares 1`), 0 → 32 px: of 107 images below 0.97 5 → 2, below 0.975 7 → 4, least 0.921 →
+ * 0.935; but the test screenshots' least 0.988 → 0.983 (mean 0.996 → 0.994), and under budgets (the pages the default
+ * fits) tuning and validation at 50 / 75 % 0.9343 / 0.9829 → 0.9328 / 0.9814 (`--set tune,val --shares 0.5,0.75`), test
+ * at 50 % 0.841 → 0.837 (docs/EVAL.md): fewer pages far off, many a little further. Checked after on the fourth
+ * validation set (66 images of pages no choice saw, half mdBook and rustdoc: `--set val4 --shares 1`, the 0 with this
+ * constant set to 0): mean 0.9930 → 0.9949, least 0.943 → 0.972, below 0.97 4 → 0, below 0.98 7 → 2; its Debian pages
+ * lose at most 0.006 (all ≥ 0.98). 16 or 24 px read as 32; the ring at the deepest stride alone did less (third
+ * validation set's least 0.931, nomicon desktop@1 0.975 vs 0.987); counting the ring and the uncovered page within
+ * 32–128 px at the nearest counted position instead read worse on the desktop pages (0.81–0.93).
  */
 export const POOL_EDGE = 32;
 
