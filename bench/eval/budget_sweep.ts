@@ -1,6 +1,6 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
 // screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
-// 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--scout true] [--scout-halos 256,192,128,96,64]
+// 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true] [--scout-halos 256,192,128,96,64]
 // [--scout-focus-share 0.3] [--only name,…] [--noise 20]` runs the `adaptive` plan (lib/plan/focus.ts, the default
 // options but those given; an empty list is `''`) on each image of those kinds (screenshot, photo) in the sets (only
 // those named, and with a texture of ±noise on every channel where given) under `X-Budget-GFLOPs` at those
@@ -31,6 +31,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   squeezeHalos: numbers("--squeeze-halos", DEFAULT_FOCUS_OPTIONS.squeezeHalos),
   aspect: Number(arg("--aspect", String(DEFAULT_FOCUS_OPTIONS.aspect))),
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
+  tailGap: Number(arg("--tail-gap", String(DEFAULT_FOCUS_OPTIONS.tailGap))),
   scout: arg("--scout", String(DEFAULT_FOCUS_OPTIONS.scout)) === "true",
   scoutHalos: numbers("--scout-halos", DEFAULT_FOCUS_OPTIONS.scoutHalos),
   scoutFocusShare: Number(arg("--scout-focus-share", String(DEFAULT_FOCUS_OPTIONS.scoutFocusShare))),

@@ -328,7 +328,9 @@ export function textSection(results: TextImageResult[]): string[] {
     `${TAIL_SLOTS} rectangles of its ${DEFAULT_FOCUS_OPTIONS.tailCell} px cells with ink (finer than the windows' ` +
     "cells, so that a thin line of text is not a whole cell tall; a straight line of ink " +
     `${DEFAULT_FOCUS_OPTIONS.tailLineRun * DEFAULT_FOCUS_OPTIONS.tailCell} px long or longer, a rule, a frame or ` +
-    "the edge of a box, counts as none: `tailLineRun`), each grown by " +
+    "the edge of a box, counts as none: `tailLineRun`; a gap of up to " +
+    `${DEFAULT_FOCUS_OPTIONS.tailGap} px between ink in a row counts as ink, as the map runs on across it: ` +
+    "`tailGap`), each grown by " +
     `${TAIL_HALO} px, on maps the graph crops, and gives ` +
     "them bitwise what it gives on the whole window (the mask is written there only: a cell without ink holds no " +
     "text); the pool of a map a tail convolution makes is summed from " +

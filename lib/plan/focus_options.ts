@@ -129,6 +129,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   crossedHalo: 160,
   tailCell: 8,
   tailLineRun: 8,
+  tailGap: 48,
   aspect: 0.6,
   minSqueeze: 0.6,
   squeezeHalos: [32, 0],

@@ -232,6 +232,31 @@ export function withoutLines(image: RgbaImage, grid: CellGrid, range: number, ru
 }
 
 /**
+ * `grid` with every gap of at most `cells` blank cells between two cells with ink in one row counted as ink: the text
+ * detector's map runs on across a short gap in a line (an icon and its label, a bullet and its item, a row of toolbar
+ * icons) and marks text in it. Returns a new grid; `grid` is not changed.
+ *
+ * @example
+ * ```ts
+ * import { bridgeRows } from "./ink_cells.ts";
+ * const grid = { cols: 8, rows: 1, cell: 8, on: Uint8Array.from([1, 0, 0, 1, 0, 0, 0, 1]) };
+ * bridgeRows(grid, 2).on; // Uint8Array [1, 1, 1, 1, 0, 0, 0, 1]
+ * ```
+ */
+export function bridgeRows(grid: CellGrid, cells: number): CellGrid {
+  const { cols, rows } = grid, on = grid.on.slice();
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    for (let c = 0, last = -1; c < cols; c++) {
+      if (!grid.on[row + c]) continue;
+      if (last >= 0 && c - last - 1 <= cells) on.fill(1, row + last + 1, row + c);
+      last = c;
+    }
+  }
+  return { ...grid, on };
+}
+
+/**
  * The colours of the blank cells of an inkCells grid, merged: a colour within `range` (every channel) of a more common
  * one counts as it, and past `max` colours the rest count as the nearest. Returns the colours as opaque RGBA and, per
  * cell, the index of its colour (0 for cells with ink). White alone when no cell is blank.

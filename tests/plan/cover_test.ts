@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { type CellCut, type CellGrid, type CellRect, coverCells, crossedSides } from "../../lib/plan/cover.ts";
-import { BACKGROUND_PATTERN, inkCells, withoutLines } from "../../lib/plan/ink_cells.ts";
+import { BACKGROUND_PATTERN, bridgeRows, inkCells, withoutLines } from "../../lib/plan/ink_cells.ts";
 import { stripedPage } from "../_util.ts";
 
 /** A deterministic pseudo-random source in [0, 1). */
@@ -223,4 +223,47 @@ Deno.test("withoutLines: long lines, box edges and their corners leave the grid;
   assert.ok([5, 6, 7, 8, 9].some((col) => at(kept, col, 4)), "the text has ink");
   // No run that long: nothing leaves.
   assert.deepEqual(withoutLines(image, grid, 8, 64).on, grid.on);
+});
+
+Deno.test("bridgeRows: a short gap between ink in a row counts as ink; a long one, columns and the edges do not", () => {
+  const on = Uint8Array.from([
+    0,
+    1,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    1,
+    0, // gaps of 2 and 3 cells
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0, // ink at the start of a row only: nothing to bridge to
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0, // above and below: a column gap, not bridged
+  ]);
+  const grid = { cols: 10, rows: 3, cell: 8, on };
+  const two = bridgeRows(grid, 2);
+  assert.deepEqual([...two.on.subarray(0, 10)], [0, 1, 1, 1, 1, 0, 0, 0, 1, 0]);
+  assert.deepEqual([...two.on.subarray(10)], [...on.subarray(10)]);
+  assert.deepEqual([...bridgeRows(grid, 3).on.subarray(0, 10)], [0, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+  assert.deepEqual(bridgeRows(grid, 0).on, on);
+  assert.notEqual(two.on, on, "a new grid");
+  assert.deepEqual([...on.subarray(0, 10)], [0, 1, 0, 0, 1, 0, 0, 0, 1, 0], "the grid is not changed");
 });

@@ -117,6 +117,30 @@ Deno.test("the tail's regions are cut on the finer tail cells: a thin line of te
   assert.deepEqual(photo.parts, [photo.core]);
 });
 
+Deno.test("the tail's regions bridge a short gap in a line (an icon and its label): the mask is written across it", () => {
+  // An icon (24×32) and a line of text 40 px to its right, a longer line below: the icon's rows differ from the line's,
+  // so the cut parts them, and without the bridge no region holds the gap between them (columns 64–103).
+  const image = stripedPage(640, 480, [
+    { x: 40, y: 64, w: 24, h: 32 },
+    { x: 104, y: 72, w: 300, h: 12 },
+    { x: 64, y: 160, w: 400, h: 12 },
+  ]);
+  const o = DEFAULT_FOCUS_OPTIONS;
+  assert.equal(o.tailGap, 48);
+  const parts = (tailGap: number) =>
+    coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...o, tailGap }).windows.flatMap((f) =>
+      f.parts ?? []
+    );
+  const holds = (ps: { x: number; y: number; w: number; h: number }[], x: number, y: number) =>
+    ps.some((p) => x >= p.x && x < p.x + p.w && y >= p.y && y < p.y + p.h);
+  assert.ok(holds(parts(48), 80, 76), JSON.stringify(parts(48)));
+  assert.ok(!holds(parts(0), 80, 76), JSON.stringify(parts(0)));
+  // A gap wider than the bridge stays unwritten.
+  assert.ok(!holds(parts(32), 80, 76));
+  // Nothing above or below the line's rows is bridged.
+  assert.ok(!holds(parts(48), 80, 100));
+});
+
 Deno.test("the tail skips a frame around the text: its regions cover the text's cells, not the rules", () => {
   // Two blocks of text (broken stripes) inside a 1 px frame: rules at rows 40 and 439, columns 40 and 599.
   const image = stripedPage(640, 480, [{ x: 100, y: 100, w: 300, h: 40 }, { x: 100, y: 300, w: 200, h: 40 }]);
