@@ -141,6 +141,21 @@ Deno.test("the tail's regions bridge a short gap in a line (an icon and its labe
   assert.ok(!holds(parts(48), 80, 100));
 });
 
+Deno.test("the tail's regions bridge no gap where that would tie the lines to a tall column of ink at a cost", () => {
+  // A column of ink 8 px wide down the page (the shaded edge of a box) and 30 short lines 32 px to its right: bridged,
+  // every line joins the column and the cut keeps the blank between them (about twice the area); so the cut without
+  // the bridge runs.
+  const lines = Array.from(
+    { length: 30 },
+    (_, k) => ({ x: 80 + (k % 3) * 150, y: 10 + 15 * k, w: 60 + (k % 5) * 20, h: 6 }),
+  );
+  const image = stripedPage(640, 480, [{ x: 40, y: 8, w: 8, h: 470 }, ...lines]);
+  const parts = (tailGap: number) =>
+    coverInk(text, image, DEFAULT_PLANNER_OPTIONS.maxExecPixels, { ...DEFAULT_FOCUS_OPTIONS, tailGap }).windows
+      .flatMap((f) => f.parts ?? []);
+  assert.deepEqual(parts(48), parts(0));
+});
+
 Deno.test("the tail skips a frame around the text: its regions cover the text's cells, not the rules", () => {
   // Two blocks of text (broken stripes) inside a 1 px frame: rules at rows 40 and 439, columns 40 and 599.
   const image = stripedPage(640, 480, [{ x: 100, y: 100, w: 300, h: 40 }, { x: 100, y: 300, w: 200, h: 40 }]);
