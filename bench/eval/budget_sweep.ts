@@ -1,13 +1,13 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
 // screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
-// 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true] [--scout-halos 256,192,128,96,64]
-// [--scout-focus-share 0.3] [--only name,…] [--noise 20]` runs the `adaptive` plan (lib/plan/focus.ts, the default
-// options but those given; an empty list is `''`) on each image of those kinds (screenshot, photo) in the sets (only
-// those named, and with a texture of ±noise on every channel where given) under `X-Budget-GFLOPs` at those
-// shares of its full-resolution price (at 1: the plan without a budget), and prints per image and per share the IoU of
-// the text class vs full resolution @ the cost as a share of full, then the mean and least IoU and the mean cost per
-// share. For tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`) reports
-// the test images.
+// 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true] [--scout-halos
+// 256,192,128,96,64] [--scout-focus-share 0.3] [--only name,…] [--noise 20]` runs the `adaptive` plan
+// (lib/plan/focus.ts, the default options but those given; an empty list is `''`) on each image of those kinds
+// (screenshot, photo) in the sets (only those named, and with a texture of ±noise on every channel where given) under
+// `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per
+// image and per share the IoU of the text class vs full resolution @ the cost as a share of full, then the mean and
+// least IoU and the mean cost per share. For tuning the budget's options on the tuning and validation images;
+// docs/EVAL.md (`deno task eval`) reports the test images.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";

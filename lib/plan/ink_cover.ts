@@ -10,9 +10,9 @@ import type { LoadedModel } from "../models.ts";
 import { type CellGrid, type CellRect, coverCells, crossedSides } from "./cover.ts";
 import { BACKGROUND_PATTERN, blankColours, inkCells } from "./ink_cells.ts";
 import { tailRegions } from "./tail_regions.ts";
+import { roundUp } from "./geometry.ts";
 
 export { inkedCells, tailGrid } from "./tail_regions.ts";
-import { roundUp } from "./geometry.ts";
 
 /** The ink cover's knobs (part of lib/plan/focus_options.ts `FocusOptions`; defaults in `DEFAULT_FOCUS_OPTIONS`). */
 export interface InkCoverOptions {

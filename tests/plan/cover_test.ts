@@ -226,38 +226,10 @@ Deno.test("withoutLines: long lines, box edges and their corners leave the grid;
 });
 
 Deno.test("bridgeRows: a short gap between ink in a row counts as ink; a long one, columns and the edges do not", () => {
-  const on = Uint8Array.from([
-    0,
-    1,
-    0,
-    0,
-    1,
-    0,
-    0,
-    0,
-    1,
-    0, // gaps of 2 and 3 cells
-    1,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0, // ink at the start of a row only: nothing to bridge to
-    0,
-    1,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0, // above and below: a column gap, not bridged
-  ]);
+  const gaps = [0, 1, 0, 0, 1, 0, 0, 0, 1, 0]; // gaps of 2 and 3 cells
+  const start = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]; // ink at the start of a row only: nothing to bridge to
+  const below = [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]; // under the first row's ink: a gap down a column, not bridged
+  const on = Uint8Array.from([...gaps, ...start, ...below]);
   const grid = { cols: 10, rows: 3, cell: 8, on };
   const two = bridgeRows(grid, 2);
   assert.deepEqual([...two.on.subarray(0, 10)], [0, 1, 1, 1, 1, 0, 0, 0, 1, 0]);
