@@ -19,7 +19,8 @@ const SCENES = Number(flag("scenes")[0] ?? 300);
 const TEXT_ONLY = args.includes("--text-only");
 const TASKS = TEXT_ONLY ? [] : flag("task").length ? flag("task") : ["digits", "micrograph"];
 const WITH_TEXT = !args.includes("--no-text");
-const TEXT_SET = (["tune", "val", "val2", "val3", "val4"] as const).find((s) => s === flag("text-set")[0]) ?? "test";
+const TEXT_SET = (["tune", "val", "val2", "val3", "val4", "val5"] as const).find((s) => s === flag("text-set")[0]) ??
+  "test";
 
 const f = (v: number, d = 4) => v.toFixed(d);
 const xml = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -3,8 +3,8 @@
 // sizes and device scale factors, plus photos. Pages are split by page (never the same page in both sets) into a tuning
 // set (the planner's constants were chosen on it), validation sets (for choices the sets before them no longer told
 // apart: the halo of windows pooling over the page; their halo where a cut runs through text; a third of pages in
-// another style, the Rust toolchain's docs; a fourth to check a choice made on the third) and a test set (the numbers
-// in docs/EVAL.md).
+// another style, the Rust toolchain's docs; a fourth to check a choice made on the third; a fifth at window sizes none of
+// the others has) and a test set (the numbers in docs/EVAL.md).
 // Images are cached under data/text-eval/ (gitignored); a rerun renders only what is missing.
 //
 //   deno run -A bench/eval/render_pages.ts        (needs `apt-get install -y chromium`; the tuning and validation
@@ -144,6 +144,35 @@ const VAL4_RUST_PAGES = [
   "std/string/struct.String.html",
 ];
 
+/**
+ * Window sizes and scale factors none of {@link VIEWS} has, the fifth validation set's: the two screenshot sizes
+ * issue #15 was measured on (563×398, 1629×927), a small laptop, a tablet-ish window, a scaled 1280×720, a tall
+ * Android phone and a 1280×800 laptop.
+ */
+export const OTHER_VIEWS: View[] = [
+  { name: "563x398@1", width: 563, height: 398, dpr: 1 },
+  { name: "800x600@1", width: 800, height: 600, dpr: 1 },
+  { name: "1024x700@1", width: 1024, height: 700, dpr: 1 },
+  { name: "1280x720@1.5", width: 1280, height: 720, dpr: 1.5 },
+  { name: "1629x927@1", width: 1629, height: 927, dpr: 1 },
+  { name: "412x915@2.625", width: 412, height: 915, dpr: 2.625 },
+  { name: "1280x800@1", width: 1280, height: 800, dpr: 1 },
+];
+/**
+ * Pages of a fifth validation set, each at all of {@link OTHER_VIEWS}: pages in no other set at sizes no other set
+ * has, rendered after every choice, as a check of the default on the shapes a user sends.
+ */
+const VAL5_PAGES = [
+  "nodejs/api/dns.html",
+  "nodejs/api/console.html",
+  "nodejs/api/dgram.html",
+  "libxslt1-dev/html/xsltproc.html",
+  "libxslt1-dev/html/internals.html",
+  "libxslt1-dev/html/tutorial/libxslttutorial.html",
+  "libffi8/html/The-Basics.html",
+  "shared-mime-info/shared-mime-info-spec.html/index.html",
+];
+
 /** Where a file of the Rust toolchain's docs is on this machine: under the first installed toolchain (stable first). */
 function toolchainFile(path: string): string | undefined {
   const root = `${Deno.env.get("RUSTUP_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.rustup`}/toolchains/`;
@@ -188,8 +217,8 @@ const OPENCV_PHOTOS: Record<"tune" | "val", string[]> = {
 };
 const OPENCV_DIR = `${DOC}opencv-doc/examples/`;
 
-/** The sets of evaluation images: tuning, validation (three), test. */
-export type TextSet = "tune" | "val" | "val2" | "val3" | "val4" | "test";
+/** The sets of evaluation images: tuning, validation (five), test. */
+export type TextSet = "tune" | "val" | "val2" | "val3" | "val4" | "val5" | "test";
 
 /** One evaluation image. */
 export interface EvalImage {
@@ -205,13 +234,14 @@ export const DIR = new URL("data/text-eval/", ROOT);
 
 /**
  * Every image of every set: each page at two views (i-th page: views i and i+3 of {@link VIEWS}), the fourth
- * validation set's at all six.
+ * validation set's at all six, the fifth's at all of {@link OTHER_VIEWS}.
  */
 export function evalImages(): EvalImage[] {
   const out: EvalImage[] = [];
   const pages = (list: string[], set: EvalImage["set"], root = DOC, prefix = "") =>
     list.forEach((page, i) => {
-      for (const v of set === "val4" ? VIEWS : [VIEWS[i % 6], VIEWS[(i + 3) % 6]]) {
+      const views = set === "val5" ? OTHER_VIEWS : set === "val4" ? VIEWS : [VIEWS[i % 6], VIEWS[(i + 3) % 6]];
+      for (const v of views) {
         const file = page.split("/").at(-1)!.replace(/\.html$/, "");
         const name = `${prefix}${page.includes("/") ? `${page.split("/")[0]}-` : ""}${file}-${v.name}`;
         out.push({ name, set, kind: "screenshot", path: new URL(`${name}.png`, DIR).pathname, source: root + page });
@@ -239,6 +269,7 @@ export function evalImages(): EvalImage[] {
   pages(OPENCV_PAGES, "val3");
   pages(VAL4_PAGES, "val4");
   if (rustRoot) pages(VAL4_RUST_PAGES, "val4", rustRoot, "rust-");
+  pages(VAL5_PAGES, "val5");
   pages(TEST_PAGES, "test");
   for (const p of PHOTOS.map((name) => toolchainFile(PHOTO_DIR + name)).filter((p) => p !== undefined)) {
     out.push({ name: `photo-${p.split("/").at(-1)}`, set: "test", kind: "photo", path: p, source: p });
@@ -248,7 +279,7 @@ export function evalImages(): EvalImage[] {
 
 /** The view an image name was rendered at. */
 function viewOf(name: string): View {
-  return VIEWS.find((v) => name.endsWith(`-${v.name}`))!;
+  return [...VIEWS, ...OTHER_VIEWS].find((v) => name.endsWith(`-${v.name}`))!;
 }
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
