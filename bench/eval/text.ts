@@ -16,6 +16,7 @@ import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/i
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { POOL_EDGE, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
+import { boundSentence, type LayerTime } from "./layer_time.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
@@ -209,7 +210,7 @@ const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 
 /** The report's `text` section. */
-export function textSection(results: TextImageResult[]): string[] {
+export function textSection(results: TextImageResult[], layers: LayerTime[] = []): string[] {
   if (!results.length) return [];
   const names = Object.keys(results[0].runs);
   const shots = results.filter((r) => r.image.kind === "screenshot");
@@ -377,7 +378,8 @@ export function textSection(results: TextImageResult[]): string[] {
     "processes of their own (as a server runs), the two backends' in turn so that each line's spread over several " +
     "minutes (two-thread native speed comes in phases on this machine: `bench/eval/clock.ts`), per image the " +
     "median of the three; saving = mean over images of 1 − default ÷ full. Each backend runs in the server's " +
-    "default layout there: the first line on WASM-SIMD, the last on onnxruntime-node." + perFlop,
+    "default layout there: the first line on WASM-SIMD, the last on onnxruntime-node." + perFlop +
+    boundSentence(layers, mean(shots.map((r) => r.floor.served)), mean(shots.map((r) => r.floor.tail))),
     "",
     "Targets:",
     "",
