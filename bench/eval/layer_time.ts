@@ -122,18 +122,15 @@ export function boundSentence(times: LayerTime[], front: number, tail: number): 
   if (!times.length) return "";
   const { width, height } = times[0], each = (f: (t: LayerTime, i: number) => string) => times.map(f).join(" / ");
   const bounds = times.map((t) => planBound(t, front, tail));
+  const threads = each((t) => String(t.threads)), tailTime = each((t) => pct(t.tailTime));
+  const time = each((_, i) => pct(bounds[i].time)), saving = each((_, i) => pct(bounds[i].saving));
   return ` What bounds it on the native backend, with no overhead at all: the model's tail is ` +
-    `${pct(times[0].tailFlops)} of its FLOPs at ${width}×${height} but ${each((t) => pct(t.tailTime))} of its time ` +
-    `on ${
-      each((t) => String(t.threads))
-    } thread(s) (\`bench/eval/layer_time.ts\`: onnxruntime-node's profiler on the ` +
-    "served graph; the front's depthwise and 1×1 convolutions and resizes take more time per FLOP than the tail's " +
-    `dense 3×3 convolutions), so a plan that runs the front on ${pct(front)} of the page and the tail on ${
-      pct(tail)
-    } ` +
-    `(the screenshots' means above) spends at best ${each((_, i) => pct(bounds[i].time))} of full resolution's time ` +
-    `for ${pct(bounds[0].flops)} of its FLOPs: ${each((_, i) => pct(bounds[i].saving))} of the FLOP saving. The 90% ` +
-    "line needs a plan that saves as much of the front's FLOPs as of the tail's.";
+    `${pct(times[0].tailFlops)} of its FLOPs at ${width}×${height} but ${tailTime} of its time on ${threads} ` +
+    "thread(s) (`bench/eval/layer_time.ts`: onnxruntime-node's profiler on the served graph; the front's depthwise " +
+    "and 1×1 convolutions and resizes take more time per FLOP than the tail's dense 3×3 convolutions), so a plan " +
+    `that runs the front on ${pct(front)} of the page and the tail on ${pct(tail)} (the screenshots' means above) ` +
+    `spends at best ${time} of full resolution's time for ${pct(bounds[0].flops)} of its FLOPs: ${saving} of the ` +
+    "FLOP saving. The 90% line needs a plan that saves as much of the front's FLOPs as of the tail's.";
 }
 
 if (import.meta.main) {
@@ -148,12 +145,11 @@ if (import.meta.main) {
     `${MODEL} at ${width}×${height}, onnxruntime-node, ${t.threads} thread(s): ${t.wallMs.toFixed(1)} ms per run ` +
       `(kernels ${t.kernelMs.toFixed(1)} ms, of which layout changes ${t.layoutMs.toFixed(1)})`,
   );
+  const perFlop = (time: number, flops: number) => (time / flops).toFixed(2);
   console.log(
-    `tail: ${pct(t.tailFlops)} of the FLOPs, ${pct(t.tailTime)} of the time (${
-      (t.tailTime / t.tailFlops).toFixed(2)
-    }× ` +
+    `tail: ${pct(t.tailFlops)} of the FLOPs, ${pct(t.tailTime)} of the time (${perFlop(t.tailTime, t.tailFlops)}× ` +
       `the model's mean time per FLOP); front: ${pct(1 - t.tailFlops)} of the FLOPs, ${pct(1 - t.tailTime)} of the ` +
-      `time (${((1 - t.tailTime) / (1 - t.tailFlops)).toFixed(2)}×)`,
+      `time (${perFlop(1 - t.tailTime, 1 - t.tailFlops)}×)`,
   );
   const b = planBound(t, front, tail);
   console.log(
