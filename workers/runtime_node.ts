@@ -29,14 +29,22 @@ export function nodeRuntime(limits: typeof ARENA_LIMITS = ARENA_LIMITS, spin = f
   };
 }
 
+/**
+ * The session options every native session starts from (the served ones, bench/eval/layer_time.ts's profiled one):
+ * `threads` intra-op threads, one inter-op thread, memory patterns off (see {@link nodeRuntime}).
+ */
+export const nativeSessionOptions = (threads: number) => ({
+  executionProviders: ["cpu"],
+  graphOptimizationLevel: "all" as const,
+  executionMode: "sequential" as const,
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  enableMemPattern: false,
+});
+
 const create = (bytes: Uint8Array, threads: number, spin: boolean) =>
   ort.InferenceSession.create(bytes, {
-    executionProviders: ["cpu"],
-    graphOptimizationLevel: "all",
-    executionMode: "sequential",
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    enableMemPattern: false,
+    ...nativeSessionOptions(threads),
     // A spinning pool stops spinning when its run ends (force_spinning_stop): spinning between one run's operators is
     // what makes a lone request fast, and a pool still spinning after its run takes the cores from the next session's
     // (measured when a level-by-level job ran one session per level, back to back). Measured over HTTP, native, 4 text pages, c=1, interleaved

@@ -13,6 +13,7 @@ import * as ort from "onnxruntime-node";
 import { registry } from "./_common.ts";
 import { payloadOf, rawFields } from "../../lib/onnx/_wire.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
+import { nativeSessionOptions } from "../../workers/runtime_node.ts";
 
 const MODEL = "text-ppocrv4-det";
 
@@ -62,12 +63,7 @@ export async function layerTime(width: number, height: number, threads = 1, runs
   const { tail, known } = tailNodeNames(served.levels!);
   const dir = await Deno.makeTempDir({ prefix: "layer_time_" });
   const session = await ort.InferenceSession.create(served.bytes, {
-    executionProviders: ["cpu"],
-    graphOptimizationLevel: "all",
-    executionMode: "sequential",
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    enableMemPattern: false,
+    ...nativeSessionOptions(threads),
     enableProfiling: true,
     profileFilePrefix: `${dir}/profile`,
   });
