@@ -28,8 +28,12 @@ const RULES: [string, string[]][] = [
   ["workers/", ["workers/", "lib/image/", "lib/errors.ts", "lib/libc.ts", "lib/onnx/page.ts"]],
   ["main.ts", ["lib/", "routes/", "main.ts"]],
   // Benchmarks start real servers in-process through the entry point.
-  // ... and bench/eval/squeeze.ts feeds page graphs as the workers do, on its own sessions.
-  ["bench/", ["bench/", "lib/", "dev/", "main.ts", "workers/levels.ts", "workers/protocol.ts"]],
+  // ... and bench/eval/squeeze.ts feeds page graphs as the workers do, on its own sessions; bench/eval/layer_time.ts
+  // profiles a session opened with the workers' native options.
+  [
+    "bench/",
+    ["bench/", "lib/", "dev/", "main.ts", "workers/levels.ts", "workers/protocol.ts", "workers/runtime_node.ts"],
+  ],
   ["bin/", ["bin/", "lib/"]],
   ["dev/", ["dev/", "lib/"]],
 ];
