@@ -33,10 +33,10 @@ export function nodeRuntime(limits: typeof ARENA_LIMITS = ARENA_LIMITS, spin = f
  * The session options every native session starts from (the served ones, bench/eval/layer_time.ts's profiled one):
  * `threads` intra-op threads, one inter-op thread, memory patterns off (see {@link nodeRuntime}).
  */
-export const nativeSessionOptions = (threads: number) => ({
+export const nativeSessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
   executionProviders: ["cpu"],
-  graphOptimizationLevel: "all" as const,
-  executionMode: "sequential" as const,
+  graphOptimizationLevel: "all",
+  executionMode: "sequential",
   intraOpNumThreads: threads,
   interOpNumThreads: 1,
   enableMemPattern: false,
