@@ -118,8 +118,14 @@ export interface DecodePoolStats {
   recycled: number;
 }
 
-/** Pixel buffers larger than this are not kept for reuse (8 MiB: a 2-megapixel RGBA image). */
-export const REUSE_MAX_BYTES = 8 * 2 ** 20;
+/**
+ * Pixel buffers larger than this are not kept for reuse (16 MiB: a 4-megapixel RGBA image, a phone's or a 1440p
+ * desktop's screenshot). Each one over it is decoded into fresh memory, paid in page faults: at 8 MiB a 1170×2532
+ * screenshot cost the decode worker about 2,900 faults and 30–50 ms on every upload (`deno run -A bench/faults.ts`:
+ * the workers' faults per request). A worker keeps at most {@link REUSE_MAX_BUFFERS}, and drops them once idle
+ * (workers/decode.ts).
+ */
+export const REUSE_MAX_BYTES = 16 * 2 ** 20;
 /** How many released buffers a decode worker keeps. */
 export const REUSE_MAX_BUFFERS = 2;
 

@@ -86,6 +86,14 @@ Deno.test({
       assert.equal(c.data.buffer.byteLength, 80 * 60 * 4);
       const d = await pool.decode(await encodePng(gradient(8, 8), 8, 8), {}, "image/png");
       assert.equal(d.data.buffer.byteLength, 8 * 8 * 4);
+      // A phone's screenshot (1170×2532, 11.9 MB of RGBA) is kept too: a fresh buffer of that size costs about 2,900
+      // page faults per upload.
+      const e = await pool.decode(await encodePng(gradient(1170, 2532), 1170, 2532), {}, "image/png");
+      pool.release(e);
+      const grey = new Uint8Array(1170 * 2532 * 4).fill(200);
+      const f = await pool.decode(await encodePng(grey, 1170, 2532), {}, "image/png");
+      assert.ok(e.data.every((v) => v === 200), "e's memory now holds f's pixels");
+      assert.equal(f.data.buffer.byteLength, e.data.buffer.byteLength);
     } finally {
       pool.close();
     }
