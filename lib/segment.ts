@@ -215,6 +215,8 @@ export class Segmenter {
         deadlineAt,
         maxQueueDelayMs: this.#queueDelayBound(),
       });
+      // Once the planner is done, its outputs' memory is freed at once (Executor.releaseOutputs), for the next
+      // request's outputs to reuse.
       const outcome = await planner({
         registry: this.registry,
         task,
@@ -224,7 +226,7 @@ export class Segmenter {
         budgetFlops: req.budgetFlops,
         confidence: req.confidence,
         deadlineAt,
-      });
+      }).finally(() => exec.releaseOutputs());
       const planned = performance.now() - decoded;
       if (exec.flops > exec.budget) throw new Error(`executor bug: spent ${exec.flops} FLOPs over ${exec.budget}`);
       const { mask, stitchMs, ...plan } = outcome;

@@ -84,3 +84,20 @@ Deno.test("executor: one window over the execution-size limit is refused with th
   await exec.run([{ model: f1, windows: [win(0, 0, 128)], scale: 0.5 }]);
   assert.deepEqual(pool.jobs[0].dims, [1, 1, 64, 64]);
 });
+
+Deno.test("executor: releaseOutputs frees every output the workers sent back, once the planner is done", async () => {
+  const pool = new RecordingPool(2);
+  const exec = new Executor(pool, image, { maxExecPixels: 2 * 80 * 80, timeoutMs: 1000 });
+  const [outs] = await exec.run([{ model: f1, windows: [win(-8, -8), win(56, -8), win(120, -8)] }]);
+  assert.ok(outs.every((o) => o.data.length === 2 * 80 * 80));
+  const buffers = new Set(outs.map((o) => o.data.buffer as ArrayBuffer));
+  assert.equal(buffers.size, 2, "two batches: two buffers, the first shared by its two windows");
+  exec.releaseOutputs();
+  assert.ok([...buffers].every((b) => b.detached && b.byteLength === 0));
+  assert.ok(outs.every((o) => o.data.length === 0));
+  // Outputs of later runs are the next release's; a second release of the same is harmless.
+  const [later] = await exec.run([{ model: f2, windows: [win(0, 0)] }]);
+  exec.releaseOutputs();
+  exec.releaseOutputs();
+  assert.equal(later[0].data.length, 0);
+});
