@@ -9,12 +9,8 @@
 
 import { type ClockBackend, serverSegmenter } from "./eval/_common.ts";
 import { renderMissing } from "./eval/render_pages.ts";
-import { median } from "./_bench.ts";
+import { median, option as arg } from "./_bench.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-};
 const backend = arg("--backend", "native") as ClockBackend;
 const rounds = Number(arg("--rounds", "8"));
 const named = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));

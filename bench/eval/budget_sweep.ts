@@ -12,13 +12,9 @@
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
 import sharp from "sharp";
-import { iou } from "../_bench.ts";
+import { iou, option as arg } from "../_bench.ts";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner } from "../../lib/plan/focus.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-};
 const numbers = (name: string, fallback: number[]) =>
   arg(name, fallback.join(",")).split(",").filter(Boolean).map(Number);
 const sets = arg("--set", "tune,val").split(",");

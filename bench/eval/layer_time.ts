@@ -13,6 +13,7 @@ import * as ort from "onnxruntime-node";
 import { registry } from "./_common.ts";
 import { payloadOf, rawFields } from "../../lib/onnx/_wire.ts";
 import { TAIL_DUMMY } from "../../lib/onnx/page.ts";
+import { option as arg } from "../_bench.ts";
 import { nativeSessionOptions } from "../../workers/runtime_node.ts";
 
 const MODEL = "text-ppocrv4-det";
@@ -130,10 +131,6 @@ export function boundSentence(times: LayerTime[], front: number, tail: number): 
 }
 
 if (import.meta.main) {
-  const arg = (name: string, fallback: string) => {
-    const i = Deno.args.indexOf(name);
-    return i >= 0 ? Deno.args[i + 1] : fallback;
-  };
   const [height, width] = arg("--size", "1088x1920").split("x").map(Number);
   const t = await layerTime(width, height, Number(arg("--threads", "1")), Number(arg("--runs", "4")));
   const front = Number(arg("--front", "0.896")), tail = Number(arg("--tail", "0.375"));

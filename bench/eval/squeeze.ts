@@ -17,7 +17,7 @@ import * as ort from "onnxruntime-node";
 import { decodeImage, type RgbaImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { renderMissing } from "./render_pages.ts";
-import { iou } from "../_bench.ts";
+import { iou, option as arg } from "../_bench.ts";
 import { priceCalls } from "../../lib/exec/executor.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, coverShare, type FocusWindow, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
@@ -26,10 +26,6 @@ import { paddedWholeCall } from "../../lib/plan/fixed.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
 import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-};
 const halos = arg("--halo", "32,128") === "none" ? [] : arg("--halo", "32,128").split(",").map(Number);
 const CORE = Number(arg("--core", "320"));
 const OUT = arg("--out", "docs/TEXT_DRIFT.md");
