@@ -1,12 +1,13 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
 // screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
 // 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true] [--scout-halos
-// 256,192,128,96,64] [--scout-focus-share 0.3] [--only name,…] [--noise 20]` runs the `adaptive` plan
+// 256,192,128,96,64] [--scout-focus-share 0.3] [--only name,…] [--noise 20] [--plans true]` runs the `adaptive` plan
 // (lib/plan/focus.ts, the default options but those given; an empty list is `''`) on each image of those kinds
 // (screenshot, photo) in the sets (only those named, and with a texture of ±noise on every channel where given) under
 // `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per
-// image and per share the IoU of the text class vs full resolution @ the cost as a share of full, then the mean and
-// least IoU and the mean cost per share. For tuning the budget's options on the tuning and validation images;
+// image and per share the IoU of the text class vs full resolution @ the cost as a share of full (with `--plans true`,
+// what the plan ran: "{2× 0.61/1.00 h96 [0.0/9.6]}" is two tiles at 0.61 across and 1 down with a 96 px halo, none of
+// the image at full resolution, 9.6 % of it unresolved), then the mean and least IoU and the mean cost per share. For tuning the budget's options on the tuning and validation images;
 // docs/EVAL.md (`deno task eval`) reports the test images.
 
 import { registry, segmenter } from "./_common.ts";
@@ -14,6 +15,7 @@ import { renderMissing } from "./render_pages.ts";
 import sharp from "sharp";
 import { iou, option as arg } from "../_bench.ts";
 import { DEFAULT_FOCUS_OPTIONS, focusPlanner } from "../../lib/plan/focus.ts";
+import type { SegmentResult } from "../../lib/segment.ts";
 
 const numbers = (name: string, fallback: number[]) =>
   arg(name, fallback.join(",")).split(",").filter(Boolean).map(Number);
@@ -34,6 +36,24 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
 });
 
 const only = arg("--only", "").split(",").filter(Boolean);
+const plans = arg("--plans", "false") === "true";
+
+/**
+ * What a plan ran, in short: each distinct scale (across/down where they differ) and halo of its tiles, how many tiles
+ * ran so, and its `plan.coverage` (full-resolution share / unresolved share, %).
+ */
+function ran(plan: SegmentResult["plan"]): string {
+  const kinds = new Map<string, number>();
+  for (const t of plan.tiles) {
+    if (!t.model) continue;
+    const y = t.scaleY !== undefined && t.scaleY !== t.scale ? `/${t.scaleY.toFixed(2)}` : "";
+    const key = `${t.scale.toFixed(2)}${y} h${t.halo}`;
+    kinds.set(key, (kinds.get(key) ?? 0) + 1);
+  }
+  const c = plan.coverage, pct = (v: number) => (100 * v).toFixed(1);
+  const coverage = c ? ` [${pct(c.full_res_share)}/${pct(c.unresolved_share)}]` : "";
+  return `{${[...kinds].map(([k, n]) => `${n}× ${k}`).join(", ")}${coverage}}`;
+}
 const noise = Number(arg("--noise", "0"));
 
 /**
@@ -64,7 +84,11 @@ for (const im of images) {
     const cut = await segmenter.segment({ task: "text", mode: "adaptive", bytes, budgetFlops }, planner);
     ious[k].push(iou(full.mask, cut.mask));
     costs[k].push(cut.cost.flops / full.cost.flops);
-    row.push(`${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * costs[k].at(-1)!).toFixed(1)}%`);
+    row.push(
+      `${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * costs[k].at(-1)!).toFixed(1)}%${
+        plans ? " " + ran(cut.plan) : ""
+      }`,
+    );
   }
   console.log(row.join("  "));
 }
