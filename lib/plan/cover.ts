@@ -30,17 +30,53 @@ export interface CellCut {
   cost: number;
 }
 
-/** Tight bounding rectangle of the on-cells of `grid` inside `r`, or null when there are none. */
-function bbox(grid: CellGrid, r: CellRect): CellRect | null {
+/**
+ * Where the on-cells of a grid lie along each row and column: for every row, per column x the first on-cell at or
+ * after x (`cols` when none) and the last at or before x (-1 when none); the same for every column down its rows.
+ * With it a box's first and last on-cell in each of its rows and columns is a lookup, not a scan of the box: the XY
+ * cuts of a dense grid (a photo's tail, every 8 px cell with ink) scan nested boxes down to single lines, O(area) each.
+ */
+interface OnIndex {
+  /** Row y, column x at y · (cols + 1) + x; entry cols of a row repeats the row's none. */
+  nextInRow: Int32Array;
+  prevInRow: Int32Array;
+  /** Column x, row y at x · (rows + 1) + y. */
+  nextInCol: Int32Array;
+  prevInCol: Int32Array;
+}
+
+/** The index of the grid a `cuts` memo of coverCells belongs to. */
+const indices = new WeakMap<Map<number, CellCut | null>, OnIndex>();
+
+/** The {@link OnIndex} of a grid: four passes over its cells. */
+function onIndex({ cols, rows, on }: CellGrid): OnIndex {
+  const nextInRow = new Int32Array(rows * (cols + 1)), prevInRow = new Int32Array(rows * (cols + 1));
+  const nextInCol = new Int32Array(cols * (rows + 1)), prevInCol = new Int32Array(cols * (rows + 1));
+  for (let y = 0; y < rows; y++) {
+    const at = y * (cols + 1);
+    nextInRow[at + cols] = cols;
+    for (let x = cols - 1; x >= 0; x--) nextInRow[at + x] = on[y * cols + x] ? x : nextInRow[at + x + 1];
+    for (let x = 0, last = -1; x < cols; x++) prevInRow[at + x] = last = on[y * cols + x] ? x : last;
+  }
+  for (let x = 0; x < cols; x++) {
+    const at = x * (rows + 1);
+    nextInCol[at + rows] = rows;
+    for (let y = rows - 1; y >= 0; y--) nextInCol[at + y] = on[y * cols + x] ? y : nextInCol[at + y + 1];
+    for (let y = 0, last = -1; y < rows; y++) prevInCol[at + y] = last = on[y * cols + x] ? y : last;
+  }
+  return { nextInRow, prevInRow, nextInCol, prevInCol };
+}
+
+/** Tight bounding rectangle of the on-cells of `grid` (`index`: its {@link onIndex}) inside `r`, or null when none. */
+function bbox(grid: CellGrid, index: OnIndex, r: CellRect): CellRect | null {
   let c0 = Infinity, c1 = -1, r0 = Infinity, r1 = -1;
   for (let y = r.row; y < r.row + r.rows; y++) {
-    for (let x = r.col; x < r.col + r.cols; x++) {
-      if (!grid.on[y * grid.cols + x]) continue;
-      if (x < c0) c0 = x;
-      if (x > c1) c1 = x;
-      if (y < r0) r0 = y;
-      if (y > r1) r1 = y;
-    }
+    const at = y * (grid.cols + 1), first = index.nextInRow[at + r.col];
+    if (first >= r.col + r.cols) continue;
+    if (first < c0) c0 = first;
+    c1 = Math.max(c1, index.prevInRow[at + r.col + r.cols - 1]);
+    if (y < r0) r0 = y;
+    r1 = y;
   }
   return c1 < 0 ? null : { col: c0, row: r0, cols: c1 - c0 + 1, rows: r1 - r0 + 1 };
 }
@@ -49,8 +85,8 @@ function bbox(grid: CellGrid, r: CellRect): CellRect | null {
  * Splits `r` (a tight box) once along the column or row boundary that minimises the summed cost of the two halves'
  * tight boxes; null when no boundary leaves on-cells on both sides. The first such boundary wins a tie, columns first.
  */
-function bestCut(grid: CellGrid, r: CellRect, cost: (r: CellRect) => number): CellCut | null {
-  // Per column the first and last row with an on-cell, per row the first and last column (-1: none), in one pass.
+function bestCut(grid: CellGrid, index: OnIndex, r: CellRect, cost: (r: CellRect) => number): CellCut | null {
+  // Per column the first and last row with an on-cell, per row the first and last column (-1: none), from the index.
   const n = Math.max(r.cols, r.rows) + 1;
   if (lines < n) {
     lines = Math.max(n, 2 * lines);
@@ -60,17 +96,16 @@ function bestCut(grid: CellGrid, r: CellRect, cost: (r: CellRect) => number): Ce
     suffixViews = views.slice(8, 12);
   }
   const [colLo, colHi, rowLo, rowHi] = views;
-  colLo.fill(-1, 0, n);
-  rowLo.fill(-1, 0, n);
+  const { nextInRow, prevInRow, nextInCol, prevInCol } = index;
   for (let y = 0; y < r.rows; y++) {
-    const at = (r.row + y) * grid.cols + r.col;
-    for (let x = 0; x < r.cols; x++) {
-      if (!grid.on[at + x]) continue;
-      if (colLo[x] < 0) colLo[x] = y;
-      colHi[x] = y;
-      if (rowLo[y] < 0) rowLo[y] = x;
-      rowHi[y] = x;
-    }
+    const at = (r.row + y) * (grid.cols + 1), first = nextInRow[at + r.col];
+    rowLo[y] = first < r.col + r.cols ? first - r.col : -1;
+    rowHi[y] = prevInRow[at + r.col + r.cols - 1] - r.col;
+  }
+  for (let x = 0; x < r.cols; x++) {
+    const at = (r.col + x) * (grid.rows + 1), first = nextInCol[at + r.row];
+    colLo[x] = first < r.row + r.rows ? first - r.row : -1;
+    colHi[x] = prevInCol[at + r.row + r.rows - 1] - r.row;
   }
   let best = Infinity, out: [CellRect, CellRect] | null = null;
   const a = { col: 0, row: 0, cols: 0, rows: 0 }, b = { col: 0, row: 0, cols: 0, rows: 0 };
@@ -160,9 +195,16 @@ export function coverCells(
   lookahead = 0.25,
   cuts?: Map<number, CellCut | null>,
 ): CellRect[] {
-  // `tight`: the region is already the tight box of its on-cells (bestCut's halves are).
-  const solve = (region: CellRect, tight = false): { rects: CellRect[]; cost: number } => {
-    const box = tight ? region : bbox(grid, region);
+  // A caller passing `cuts` calls again on the same grid: its index is built once.
+  let index = cuts && indices.get(cuts);
+  if (!index) {
+    index = onIndex(grid);
+    if (cuts) indices.set(cuts, index);
+  }
+  // `tight`: the region is already the tight box of its on-cells (bestCut's halves are). `limit`: the caller uses the
+  // answer only when it costs less; at or above it, any answer costing at least `limit` does.
+  const solve = (region: CellRect, tight = false, limit = Infinity): { rects: CellRect[]; cost: number } => {
+    const box = tight ? region : bbox(grid, index, region);
     if (!box) return { rects: [], cost: 0 };
     const whole = cost(box);
     if (box.cols * box.rows === 1) return { rects: [box], cost: whole };
@@ -170,9 +212,9 @@ export function coverCells(
     if (cuts) {
       const key = ((box.col * grid.rows + box.row) * (grid.cols + 1) + box.cols) * (grid.rows + 1) + box.rows;
       cut = cuts.get(key);
-      if (cut === undefined) cuts.set(key, cut = bestCut(grid, box, cost));
+      if (cut === undefined) cuts.set(key, cut = bestCut(grid, index, box, cost));
       else if (cut) cut = { halves: cut.halves, cost: cost(cut.halves[0]) + cost(cut.halves[1]) };
-    } else cut = bestCut(grid, box, cost);
+    } else cut = bestCut(grid, index, box, cost);
     let halves: [CellRect, CellRect];
     if (whole === Infinity) {
       // Too large for one window: split, at the cheapest cut or else through the middle of the longer side.
@@ -182,7 +224,12 @@ export function coverCells(
       return { rects: [box], cost: whole };
     } else halves = cut.halves;
     const exact = cut !== null && halves === cut.halves;
-    const a = solve(halves[0], exact), b = solve(halves[1], exact);
+    // The split is kept only below the box's cost and used only below `limit`: its halves' answers matter only below
+    // what is left of the lower of the two (costs are not negative).
+    const bound = Math.min(whole, limit);
+    const a = solve(halves[0], exact, bound);
+    if (a.cost >= bound) return { rects: [box], cost: whole };
+    const b = solve(halves[1], exact, bound - a.cost);
     const split = a.cost + b.cost;
     return split < whole ? { rects: [...a.rects, ...b.rects], cost: split } : { rects: [box], cost: whole };
   };

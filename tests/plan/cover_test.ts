@@ -168,6 +168,66 @@ Deno.test("coverCells: best cuts kept for a cost larger by a constant per rectan
   }
 });
 
+/**
+ * Recursive XY cuts as coverCells defines them, read the plain way: each box's tight box and its best cut from a scan of
+ * every cell, both halves always solved. What coverCells' lookups and pruning must reproduce.
+ */
+function plainCover(grid: CellGrid, cost: (r: CellRect) => number, lookahead: number): CellRect[] {
+  const on = (x: number, y: number) => grid.on[y * grid.cols + x] === 1;
+  const tight = (r: CellRect): CellRect | null => {
+    let c0 = Infinity, c1 = -1, r0 = Infinity, r1 = -1;
+    for (let y = r.row; y < r.row + r.rows; y++) {
+      for (let x = r.col; x < r.col + r.cols; x++) {
+        if (on(x, y)) [c0, c1, r0, r1] = [Math.min(c0, x), Math.max(c1, x), Math.min(r0, y), Math.max(r1, y)];
+      }
+    }
+    return c1 < 0 ? null : { col: c0, row: r0, cols: c1 - c0 + 1, rows: r1 - r0 + 1 };
+  };
+  const halves = (r: CellRect, axis: number, k: number): [CellRect, CellRect] =>
+    axis === 0
+      ? [{ ...r, cols: k }, { ...r, col: r.col + k, cols: r.cols - k }]
+      : [{ ...r, rows: k }, { ...r, row: r.row + k, rows: r.rows - k }];
+  const solve = (region: CellRect): { rects: CellRect[]; cost: number } => {
+    const box = tight(region);
+    if (!box) return { rects: [], cost: 0 };
+    const whole = cost(box);
+    if (box.cols * box.rows === 1) return { rects: [box], cost: whole };
+    let best = Infinity, cut: [CellRect, CellRect] | null = null;
+    for (const axis of [0, 1]) {
+      for (let k = 1; k < (axis === 0 ? box.cols : box.rows); k++) {
+        const [a, b] = halves(box, axis, k).map(tight);
+        if (!a || !b) continue;
+        const c = cost(a) + cost(b);
+        if (c < best) [best, cut] = [c, [a, b]];
+      }
+    }
+    if (!cut || best >= whole * (1 + lookahead)) return { rects: [box], cost: whole };
+    const a = solve(cut[0]), b = solve(cut[1]);
+    return a.cost + b.cost < whole
+      ? { rects: [...a.rects, ...b.rects], cost: a.cost + b.cost }
+      : { rects: [box], cost: whole };
+  };
+  return solve({ col: 0, row: 0, cols: grid.cols, rows: grid.rows }).rects;
+}
+
+Deno.test("coverCells: the same cover as plain recursive XY cuts, on sparse and dense grids", () => {
+  const rnd = random(23);
+  for (let n = 0; n < 120; n++) {
+    const cols = 1 + Math.floor(rnd() * 30), rows = 1 + Math.floor(rnd() * 30), p = [0.05, 0.3, 0.8, 0.97][n % 4];
+    const grid: CellGrid = { cols, rows, cell: 8, on: Uint8Array.from({ length: cols * rows }, () => +(rnd() < p)) };
+    const halo = [0, 8, 32][n % 3], extra = [0, 1024][n % 2], lookahead = [0, 0.1, 0.25][(n >> 2) % 3];
+    const cost = (r: CellRect) => (r.cols * 8 + 2 * halo) * (r.rows * 8 + 2 * halo) + extra;
+    assert.deepEqual(coverCells(grid, cost, lookahead), plainCover(grid, cost, lookahead), `grid ${n}`);
+  }
+  // A full 12×10 block and one cell beside it: the cut pays by one column, its first half costing 0.92 of the box.
+  const on = new Uint8Array(13 * 10);
+  for (let y = 0; y < 10; y++) on.fill(1, y * 13, y * 13 + 12);
+  on[12] = 1;
+  const area = (r: CellRect) => r.cols * r.rows;
+  const cover = coverCells({ cols: 13, rows: 10, cell: 8, on }, area, 0);
+  assert.deepEqual(cover, [{ col: 0, row: 0, cols: 12, rows: 10 }, { col: 12, row: 0, cols: 1, rows: 1 }]);
+});
+
 Deno.test("crossedSides: the sides of a cover's rectangles that text crosses into another rectangle", () => {
   // A 6×3 grid: an L of on-cells (row 0, columns 0–3, and column 0, rows 1–2) cut into its bar and its stem, and a
   // cell apart (row 2, column 5) next to nothing.
