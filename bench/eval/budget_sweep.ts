@@ -7,8 +7,9 @@
 // `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per
 // image and per share the IoU of the text class vs full resolution @ the cost as a share of full (with `--plans true`,
 // what the plan ran: "{2× 0.61/1.00 h96 [0.0/9.6]}" is two tiles at 0.61 across and 1 down with a 96 px halo, none of
-// the image at full resolution, 9.6 % of it unresolved), then the mean and least IoU and the mean cost per share. For tuning the budget's options on the tuning and validation images;
-// docs/EVAL.md (`deno task eval`) reports the test images.
+// the image at full resolution, 9.6 % of it unresolved), then the mean and least IoU and the mean cost per share. For
+// tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`) reports the test
+// images.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
@@ -36,6 +37,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
 });
 
 const only = arg("--only", "").split(",").filter(Boolean);
+const noise = Number(arg("--noise", "0"));
 const plans = arg("--plans", "false") === "true";
 
 /**
@@ -54,7 +56,6 @@ function ran(plan: SegmentResult["plan"]): string {
   const coverage = c ? ` [${pct(c.full_res_share)}/${pct(c.unresolved_share)}]` : "";
   return `{${[...kinds].map(([k, n]) => `${n}× ${k}`).join(", ")}${coverage}}`;
 }
-const noise = Number(arg("--noise", "0"));
 
 /**
  * The image with a texture of up to ±`amount` on every channel of every pixel (the same pseudo-random one each run),
