@@ -39,13 +39,13 @@ export const medianPhases = (all: Phases[]): Phases => ({
 });
 
 /** 250 ms of quiet before a block of timed work (the previous work's threads wind down first). */
+export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 250));
+
 /** The value after `--name` on the command line (`Deno.args`), else `fallback`. */
 export function option(name: string, fallback: string): string {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : fallback;
 }
-
-export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 250));
 
 /** IoU of the text class (value 1) of two masks of the same size; 1 when neither has any. */
 export function iou(a: Uint8Array, b: Uint8Array): number {
