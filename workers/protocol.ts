@@ -61,6 +61,11 @@ export interface LevelsInput {
   tails: Window[][];
   /** The page the pools average over: the image padded to the model's multiple. */
   page: { w: number; h: number };
+  /**
+   * The image's size (the windows' image): the page past it is the model's zero padding, as the whole-image run pads
+   * it; the blank strips (lib/onnx/page.ts `STRIP`) end with as much of it.
+   */
+  size: { w: number; h: number };
   /** Cell size of `cellColour`'s grid, px. */
   cell: number;
   /** RGBA bytes of each blank colour. */
