@@ -9,9 +9,9 @@ import {
   cutStrides,
   insideSides,
   mapPositions,
+  padValues,
   pageNames,
   type PageSource,
-  padValues,
   POOL_EDGE,
   poolStrides,
   slotted,
@@ -24,7 +24,10 @@ import type { LevelsInput, Tensor } from "./protocol.ts";
 export function blankPixels(job: Pick<LevelsInput, "colours">, fmt: InputFormat & { channels: number }): Tensor {
   const n = job.colours.length / 4;
   const windows = Array.from({ length: n }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));
-  return { dims: [n, fmt.channels, 1, 1], data: windowsTensor({ width: n, height: 1, data: job.colours }, fmt, windows, 1, 1) };
+  return {
+    dims: [n, fmt.channels, 1, 1],
+    data: windowsTensor({ width: n, height: 1, data: job.colours }, fmt, windows, 1, 1),
+  };
 }
 
 /**
@@ -62,7 +65,10 @@ export function pageFeeds(
       data: Float32Array.from(own.uncovered, (u) => u * share),
     };
     own.strips.forEach((strip, axis) => {
-      feeds[pageNames.stripWeights(axis, s)] = { dims: [1, strip.length], data: Float32Array.from(strip, (u) => u * share) };
+      feeds[pageNames.stripWeights(axis, s)] = {
+        dims: [1, strip.length],
+        data: Float32Array.from(strip, (u) => u * share),
+      };
     });
   }
   // The strips end with the page's padding past the image (zero input): the row strip its last page.w − size.w px.
@@ -170,10 +176,11 @@ export function ownership(
   }
   const cols = Math.ceil(page.w / cell), colours = job.colours.length / 4;
   const uncovered = new Float64Array(colours);
-  const q = STRIP / stride, strips: [Float64Array, Float64Array] = [
-    new Float64Array(colours * q),
-    new Float64Array(colours * q),
-  ];
+  const q = STRIP / stride,
+    strips: [Float64Array, Float64Array] = [
+      new Float64Array(colours * q),
+      new Float64Array(colours * q),
+    ];
   // A position's place on a strip: at its distance from the nearer border, from that end; -1 past half a strip.
   const onStrip = (i: number, n: number) => {
     const d = Math.min(i, n - 1 - i);

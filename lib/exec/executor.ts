@@ -324,7 +324,12 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
     const dims = [1, c, w.h, w.w], tails = call.levels!.tails[i].map((t) => [t.h, t.w]);
     if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
     const whole = tails.length === 1 && tails[0][0] === w.h && tails[0][1] === w.w;
-    return { model: id, dims, ...(whole ? {} : { tails }), ...cost.window(dims, tails, insideSides(w, call.levels!.page)) };
+    return {
+      model: id,
+      dims,
+      ...(whole ? {} : { tails }),
+      ...cost.window(dims, tails, insideSides(w, call.levels!.page)),
+    };
   });
   const colours = call.levels!.colours.length / 4;
   parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });

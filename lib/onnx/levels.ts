@@ -11,7 +11,12 @@
 // The blank graph gives, for a 1×1 input of one colour, the value the feature maps take far inside a page of that
 // colour under given pooled vectors: on a constant map a k×k convolution is a 1×1 one with the kernel summed over
 // space (stride, padding and dilation only matter at the edges), so the model's graph up to the maps, with every Conv
-// kernel summed, run on one pixel, gives it exactly.
+// kernel summed, run on one pixel, gives it exactly. Near the page's border the whole image's convolutions pad with
+// zeros, and the maps there differ from that: the blank strips (a 1-row strip of the colour with kernels summed over
+// their height only, and a 1-column one) give what they take there, from each end of a strip (lib/onnx/page.ts
+// `STRIP`). A window's padded convolutions pad its sides inside the page with the blank graph's value of their input
+// (blank page of the page's commonest colour, as if the page went on), and only its sides on the page's border with
+// zeros: its maps near those sides then read like the page's and can count in the pools.
 //
 // Nodes are copied at the protobuf level (lib/onnx/_splice.ts): as the raw bytes of the model file.
 

@@ -6,11 +6,23 @@
 //
 // The graph holds one copy of the model's runtime nodes per window (tensor names prefixed `w<i>:`; its tail's,
 // lib/onnx/tail.ts, one per tail slot `j` of the window, `w<i>.<j>:`), the nodes computable from weights once, and the
-// blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour).
+// blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour), and the blank strips' (`bx:`, `by:`,
+// run on a strip per blank colour: `STRIP`).
 // Each pool becomes a weighted sum over the page: per window, its map (flattened to [1, C, h·w]) times a column of
 // weights — 1 ÷ page positions where the window counts the position, 0 elsewhere (workers/levels.ts `pageFeeds`) —
-// plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The weights are
-// the graph's inputs, one per window and stride, so one graph serves every plan with that many windows.
+// plus the blank maps ([colours, C]) weighted by each colour's uncovered positions far from the page's border
+// ÷ page positions, plus the strips' maps weighted by the uncovered positions near the border at each of their
+// positions. The weights are the graph's inputs, one per window and stride, so one graph serves every plan with that
+// many windows. A window's padded convolutions (`PageParts.padded`) pad its sides inside the page with the blank
+// value of their input and its sides on the page's border with zeros, by pads given per window (`padValues`).
+//
+// What the blank strips and the blank padding bought, default vs full resolution on the third validation set's and
+// the test screenshots (`deno run -A bench/eval/budget_sweep.ts --set val3,test --shares 1`): the least IoU 0.956 →
+// 0.989 (rust-edition-guide phone@2 0.956 → 0.991, rust-embedded-book desktop@1 0.960 → 0.993), for 0.8 % more of
+// full resolution's FLOPs (the strips, 46 MFLOPs a colour; the padding, 0.5 % of a window). Either alone did worse
+// than neither on some pages (a scratch simulation of the estimators, iterated to the page graph's fixed point):
+// rust-embedded-book desktop@1 0.961 → 0.937 with the strips alone, rust-edition-guide phone@2 0.956 → 0.923 with
+// the padding alone.
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
@@ -93,7 +105,16 @@ export function padValues(g: PageSource, sides: boolean[][]): Record<string, num
     sides.forEach((inside, i) => {
       const side = (v: number, k: number, want: boolean) => (inside[k] === want ? v : 0);
       for (const want of [true, false]) {
-        values[pageNames.pads(want, key, i)] = [0, 0, side(t, 0, want), side(l, 1, want), 0, 0, side(b, 2, want), side(r, 3, want)];
+        values[pageNames.pads(want, key, i)] = [
+          0,
+          0,
+          side(t, 0, want),
+          side(l, 1, want),
+          0,
+          0,
+          side(b, 2, want),
+          side(r, 3, want),
+        ];
       }
     });
   }
@@ -171,23 +192,15 @@ export const TAIL_DUMMY = 16;
 
 /**
  * Px along a window's sides inside the page (not on the page's border) that its pools do not count (workers/levels.ts
- * `ownership`): there its maps see the zero padding past the window's edge, which the whole image has nowhere but past
- * its border, and read like a frame; counted instead at what the maps take far inside blank page. A multiple of the
- * largest pool stride (32). The default's windows fed the whole image's pooled vectors read 0.996–0.999 vs full
- * resolution on the third validation set's five pages that pooling over the page read 0.921–0.967 on (`deno run -A
- * bench/eval/squeeze.ts --halo none --edge-halos 96 <the five>`): the pools, not the windows' reach, lost them. Default
- * vs full resolution over the tuning, validation and test screenshots (`deno run -A bench/eval/budget_sweep.ts --set
- * tune,val,val2,val3,test --shares 1`), 0 → 32 px: of 107 images below 0.97 5 → 2, below 0.975 7 → 4, least 0.921 →
- * 0.935; but the test screenshots' least 0.988 → 0.983 (mean 0.996 → 0.994), and under budgets (the pages the default
- * fits) tuning and validation at 50 / 75 % 0.9343 / 0.9829 → 0.9328 / 0.9814 (`--set tune,val --shares 0.5,0.75`), test
- * at 50 % 0.841 → 0.837 (docs/EVAL.md): fewer pages far off, many a little further. Checked after on the fourth
- * validation set (66 images of pages no choice saw, half mdBook and rustdoc: `--set val4 --shares 1`, the 0 with this
- * constant set to 0): mean 0.9930 → 0.9949, least 0.943 → 0.972, below 0.97 4 → 0, below 0.98 7 → 2; its Debian pages
- * lose at most 0.006 (all ≥ 0.98). 16 or 24 px read as 32; the ring at the deepest stride alone did less (third
- * validation set's least 0.931, nomicon desktop@1 0.975 vs 0.987); counting the ring and the uncovered page within
- * 32–128 px at the nearest counted position instead read worse on the desktop pages (0.81–0.93).
+ * `ownership`), counted instead as blank page. While windows padded those sides with zeros, their maps there read like
+ * a frame, and 32 px left out did best: of 107 tuning, validation and test screenshots below 0.97 vs full resolution
+ * 5 → 2, least 0.921 → 0.935 (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,test --shares 1`); on
+ * the fourth validation set least 0.943 → 0.972. Since windows pad those sides with blank page (see the top of this
+ * file) their maps there read like the page's, and counting them does better: tuning, validation and second
+ * validation screenshots (`--set tune,val,val2 --shares 1`) mean 0.9987 / 0.9980 / 0.9973, least 0.995 / 0.990 /
+ * 0.978 at 32 px; 0.9991 / 0.9984 / 0.9975, least 0.996 / 0.992 / 0.979 at 0.
  */
-export const POOL_EDGE = 32;
+export const POOL_EDGE = 0;
 
 /**
  * Px of the blank strips (lib/onnx/levels.ts `PageParts.strips`): each blank colour's 1-row strip this long, and its
@@ -243,7 +256,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const padded = new Map(page.padded.map((p) => [p.node, padKey(p.pads)]));
   const blankOf = (t: string) => (t === g.input ? pageNames.blank(g) : `b:${t}`);
   const firstBlank = new Set<string>();
-  for (const [j, key] of padded) {
+  for (const j of padded.keys()) {
     const t = nodeIo(page.window.nodes[j]).inputs[0];
     if (!firstBlank.has(t)) {
       firstBlank.add(t);
@@ -386,7 +399,9 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
       pageNames.stripWeights(1, s),
     ]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
-    ...padKeys(g).flatMap((key) => windows.flatMap((i) => [pageNames.pads(true, key, i), pageNames.pads(false, key, i)])),
+    ...padKeys(g).flatMap((key) =>
+      windows.flatMap((i) => [pageNames.pads(true, key, i), pageNames.pads(false, key, i)])
+    ),
     ...cutStrides(g).flatMap((s) =>
       windows.flatMap((i) =>
         Array.from({ length: g.tail.slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])

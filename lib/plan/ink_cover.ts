@@ -139,20 +139,16 @@ export class FocusGeometry {
     // The window: the core plus the halo, clipped to the padded image, its size rounded up to the model's multiple
     // (growing right and down, then left and up where the padded image ends).
     const ww = this.#span(x0, x1, left, right, this.padW), wh = this.#span(y0, y1, top, bottom, this.padH);
-    const [x, w] = this.#snap(Math.min(Math.max(0, x0 - left), this.padW - ww), ww, this.padW);
-    const [y, h] = this.#snap(Math.min(Math.max(0, y0 - top), this.padH - wh), wh, this.padH);
     return {
       rect: r,
       core: { x: x0, y: y0, w: Math.min(width, x1) - x0, h: Math.min(height, y1) - y0 },
-      window: { x, y, w, h },
+      window: {
+        x: Math.min(Math.max(0, x0 - left), this.padW - ww),
+        y: Math.min(Math.max(0, y0 - top), this.padH - wh),
+        w: ww,
+        h: wh,
+      },
     };
-  }
-
-  /** A window's start and extent along one axis, each end within SNAP_EDGE px of the padded page's moved onto it. */
-  #snap(a: number, w: number, pad: number): [number, number] {
-    const snap = Number(Deno.env.get("SNAP_EDGE") ?? 0);
-    const end = pad - (a + w) <= snap ? pad : a + w, start = a <= snap ? 0 : a;
-    return [start, end - start];
   }
 
   /** A window's extent along one axis: [a0, a1) grown by `before` and `after`, clipped to `pad`, rounded up. */

@@ -3,7 +3,10 @@
 import type { Window } from "../../lib/image/mod.ts";
 import type { LevelsInput } from "../../workers/protocol.ts";
 
-export type PageJob = Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "size" | "cell" | "cellColour" | "colours">;
+export type PageJob = Pick<
+  LevelsInput,
+  "windows" | "counted" | "tails" | "page" | "size" | "cell" | "cellColour" | "colours"
+>;
 
 /**
  * A job of windows over a `w`×`h` image and page (multiples of 32) of one blank colour; each window counts itself first and runs
