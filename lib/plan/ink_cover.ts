@@ -284,7 +284,6 @@ export function inkPooling(
   });
   return {
     page: { w: geo.padW, h: geo.padH },
-    size: { w: geo.width, h: geo.height },
     cell,
     counted,
     tails,
