@@ -86,7 +86,8 @@ function bbox(grid: CellGrid, index: OnIndex, r: CellRect): CellRect | null {
  * tight boxes; null when no boundary leaves on-cells on both sides. The first such boundary wins a tie, columns first.
  */
 function bestCut(grid: CellGrid, index: OnIndex, r: CellRect, cost: (r: CellRect) => number): CellCut | null {
-  // Per column the first and last row with an on-cell, per row the first and last column (-1: none), from the index.
+  // Per column the first and last row with an on-cell, per row the first and last column, from the index (first -1
+  // where a line has none; its last is then meaningless, and `boxes` reads it only where the first is not -1).
   const n = Math.max(r.cols, r.rows) + 1;
   if (lines < n) {
     lines = Math.max(n, 2 * lines);
