@@ -57,6 +57,13 @@ export interface InkCoverOptions {
    */
   crossedHalo?: number;
   /**
+   * Where the windows pool over the page: one window over the whole page instead of the cover (no page area left
+   * uncovered, no window side inside the page, so each level's averages are the whole image's, exactly; the tail still
+   * runs near ink only). Not served: the price of a default without the pools' estimates, for
+   * `bench/eval/budget_sweep.ts --whole-page true` (README, "The `text` task").
+   */
+  wholePage?: boolean;
+  /**
    * Cell size of the grid a window's tail regions are cut on, px (lib/onnx/tail.ts): a divisor of the cover's cell
    * and a multiple of every stride the tail crops its maps at, so regions cut on it crop exactly.
    */
@@ -214,7 +221,9 @@ export function coverInk(
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels, crossed);
   ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background, undefined, BACKGROUND_PATTERN);
   const tail = paged ? model.levels!.graphs.tail : undefined;
-  const windows = geo.cover(ink);
+  const windows = paged && o.wholePage
+    ? [geo.window({ col: 0, row: 0, cols: ink.cols, rows: ink.rows })]
+    : geo.cover(ink);
   if (!tail?.halo || !withParts) return { geo, ink, windows };
   const parts = tailRegions(model, image, o, ink, cell, tail);
   return { geo, ink, windows: windows.map((f) => ({ ...f, parts: parts(f) })) };

@@ -624,6 +624,17 @@ Deno.test({
       );
       assert.ok(iou(ad.mask, full.mask) > 0.91, `IoU vs full resolution ${iou(ad.mask, full.mask)}`);
       assert.ok(iou(ad.mask, full.mask) > iou(alone.mask, full.mask));
+      // One window over the whole page: its averages are the whole image's, so the tail's regions read what full
+      // resolution does there, and the mask is written there only. Dearer than the cover (the blank half runs too),
+      // cheaper than full resolution (the tail skips it).
+      const whole = await seg.segment(
+        { task: "text", mode: "adaptive", bytes },
+        focusPlanner(text, { wholePage: true }),
+      );
+      assert.ok(iou(whole.mask, full.mask) > 0.995, `one window: IoU vs full resolution ${iou(whole.mask, full.mask)}`);
+      const windows = whole.plan.executions.filter((e) => e.model === text.spec.id);
+      assert.deepEqual(windows.map((e) => e.dims), [[1, 3, 768, 1024]], "one window, the page");
+      assert.ok(whole.cost.flops > ad.cost.flops && whole.cost.flops < full.cost.flops);
       assert.ok(ad.cost.flops < full.cost.flops, "the blank half is skipped");
       assert.ok(ad.plan.coverage && ad.plan.coverage.full_res_share < 0.7);
       // Budgets down to the ¼ glance alone: never over, always a mask with the text the glance saw.
