@@ -74,6 +74,7 @@ function planJson(r: SegmentResult) {
       model: e.model,
       shape: e.dims,
       ...(e.tails ? { tails: e.tails } : {}),
+      ...(e.blankSides ? { blank_sides: e.blankSides } : {}),
       gflops: toGflops(e.flops),
     })),
     glimpses: r.plan.glimpses ?? [],

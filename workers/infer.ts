@@ -131,7 +131,7 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
     const into = buffer.subarray(at, at += sizes[i]);
     return { dims: [1, c, win.h, win.w], data: windowsTensor(input.image, fmt, [win], win.h, win.w, into) };
   });
-  const feeds = pageFeeds(source, input, inputs, blankPixels(input.colours, { ...fmt, channels: c }));
+  const feeds = pageFeeds(source, input, inputs, blankPixels(input, { ...fmt, channels: c }));
   const t0 = performance.now();
   const out = await session.runFeeds(feeds);
   const ms = performance.now() - t0;

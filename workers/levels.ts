@@ -8,22 +8,24 @@ import {
   convShifts,
   cutStrides,
   mapPositions,
+  padValues,
   pageNames,
   type PageSource,
   POOL_EDGE,
   poolStrides,
   slotted,
+  STRIP,
   TAIL_DUMMY,
 } from "../lib/onnx/page.ts";
-import type { LevelsInput, Tensor } from "./protocol.ts";
+import { insideSides, type LevelsInput, type Tensor } from "./protocol.ts";
 
-/** The blank graph's input: one pixel per colour (RGBA bytes, 4 per colour) in the model's format, [colours, C, 1, 1]. */
-export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: number }): Tensor {
-  const n = colours.length / 4;
+/** The blank graph's input: one pixel per blank colour of the job, in the model's format, [colours, C, 1, 1]. */
+export function blankPixels(job: Pick<LevelsInput, "colours">, fmt: InputFormat & { channels: number }): Tensor {
+  const n = job.colours.length / 4;
   const windows = Array.from({ length: n }, (_, x) => ({ x, y: 0, w: 1, h: 1 }));
   return {
     dims: [n, fmt.channels, 1, 1],
-    data: windowsTensor({ width: n, height: 1, data: colours }, fmt, windows, 1, 1),
+    data: windowsTensor({ width: n, height: 1, data: job.colours }, fmt, windows, 1, 1),
   };
 }
 
@@ -36,7 +38,7 @@ export function blankPixels(colours: Uint8Array, fmt: InputFormat & { channels: 
  */
 export function pageFeeds(
   g: PageSource,
-  job: Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "cell" | "cellColour">,
+  job: Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "size" | "cell" | "colours" | "cellColour">,
   inputs: Tensor[],
   blankInput: Tensor,
 ): Record<string, Tensor> {
@@ -44,7 +46,10 @@ export function pageFeeds(
   inputs.forEach((t, i) => feeds[pageNames.input(g, i)] = t);
   const shifts = convShifts(g);
   for (const s of poolStrides(g)) {
-    const own = ownership(job, s, blankInput.dims[0]), share = 1 / own.positions;
+    const own = ownership(job, s), share = 1 / own.positions;
+    if (own.uncovered.length !== blankInput.dims[0]) {
+      throw new RangeError(`${blankInput.dims[0]} blank pixels for ${own.uncovered.length} blank colours`);
+    }
     const kernels = shifts.filter((c) => c.stride === s).map((c) => c.kernel);
     job.windows.forEach((w, i) => {
       const weights = new Float32Array(mapPositions(w.h, w.w, s)), runs = own.owned[i];
@@ -58,7 +63,21 @@ export function pageFeeds(
       dims: [1, own.uncovered.length],
       data: Float32Array.from(own.uncovered, (u) => u * share),
     };
+    own.strips.forEach((strip, axis) => {
+      feeds[pageNames.stripWeights(axis, s)] = {
+        dims: [1, strip.length],
+        data: Float32Array.from(strip, (u) => u * share),
+      };
+    });
   }
+  // The strips end with the page's padding past the image (zero input): the row strip its last page.w − size.w px.
+  const { page, size } = job;
+  for (const [axis, pad] of [[0, page.w - size.w], [1, page.h - size.h]]) {
+    const mask = Float32Array.from({ length: STRIP }, (_, k) => (k < STRIP - pad ? 1 : 0));
+    feeds[pageNames.stripMask(axis)] = { dims: axis ? [1, 1, STRIP, 1] : [1, 1, 1, STRIP], data: mask };
+  }
+  const pads = padValues(g, job.windows.map((w) => insideSides(w, job.page)));
+  for (const [name, v] of Object.entries(pads)) feeds[name] = { dims: [v.length], data: Float32Array.from(v) };
   for (const s of cutStrides(g)) {
     job.windows.forEach((w, i) => {
       const dummy = { x: w.x, y: w.y, w: TAIL_DUMMY, h: TAIL_DUMMY };
@@ -98,8 +117,14 @@ export function shiftedWeights(weights: Float32Array, width: number, [kh, kw]: n
 export interface Ownership {
   /** Per window, the runs of its map's plane it counts: [start, end) index pairs, in order. */
   owned: Int32Array[];
-  /** Per blank colour, uncovered positions. */
+  /** Per blank colour, uncovered positions far from the page's border (see `strips`). */
   uncovered: Float64Array;
+  /**
+   * Per blank strip (the 1-row strip, then the 1-column one: lib/onnx/page.ts `STRIP`), per blank colour (as
+   * `uncovered`), per position of the strip's map at this stride: the uncovered positions near the page's border
+   * that count at it. A position near two borders (a corner) counts at both strips and −1 at its colour.
+   */
+  strips: [Float64Array, Float64Array];
   /** Positions of the page at this stride. */
   positions: number;
 }
@@ -107,12 +132,11 @@ export interface Ownership {
 /**
  * Every page position at `stride` once: each window's counted region first, then what its halo adds but the outer
  * `edge` px of its sides inside the page ({@link POOL_EDGE}, rounded up to whole positions of the map); the rest by the
- * blank colour of its cell. The same for every map of that stride.
+ * blank colour of its cell (at a blank strip's map near the page's border). The same for every map of that stride.
  */
 export function ownership(
-  job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "cellColour">,
+  job: Pick<LevelsInput, "windows" | "counted" | "page" | "cell" | "colours" | "cellColour">,
   stride: number,
-  colours: number,
   edge = POOL_EDGE,
 ): Ownership {
   const { windows, counted, page, cell, cellColour } = job;
@@ -149,12 +173,29 @@ export function ownership(
       }
     });
   }
-  const cols = Math.ceil(page.w / cell);
+  const cols = Math.ceil(page.w / cell), colours = job.colours.length / 4;
   const uncovered = new Float64Array(colours);
+  const q = STRIP / stride,
+    strips: [Float64Array, Float64Array] = [
+      new Float64Array(colours * q),
+      new Float64Array(colours * q),
+    ];
+  // A position's place on a strip: at its distance from the nearer border, from that end; -1 past half a strip.
+  const onStrip = (i: number, n: number) => {
+    const d = Math.min(i, n - 1 - i);
+    return d >= q / 2 ? -1 : i === d ? d : q - 1 - d;
+  };
   for (let y = 0; y < gh; y++) {
-    const row = Math.floor((y * stride) / cell) * cols;
-    for (let x = 0; x < gw; x++) if (!seen[y * gw + x]) uncovered[cellColour[row + Math.floor((x * stride) / cell)]]++;
+    const row = Math.floor((y * stride) / cell) * cols, sy = onStrip(y, gh);
+    for (let x = 0; x < gw; x++) {
+      if (seen[y * gw + x]) continue;
+      const colour = cellColour[row + Math.floor((x * stride) / cell)], sx = onStrip(x, gw);
+      if (sx >= 0) strips[0][colour * q + sx]++;
+      if (sy >= 0) strips[1][colour * q + sy]++;
+      if (sx < 0 && sy < 0) uncovered[colour]++;
+      else if (sx >= 0 && sy >= 0) uncovered[colour]--;
+    }
   }
   const owned = runs.map((l) => Int32Array.from(l));
-  return { owned, uncovered, positions: gw * gh };
+  return { owned, uncovered, strips, positions: gw * gh };
 }

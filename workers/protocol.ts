@@ -61,6 +61,11 @@ export interface LevelsInput {
   tails: Window[][];
   /** The page the pools average over: the image padded to the model's multiple. */
   page: { w: number; h: number };
+  /**
+   * The image's size (the windows' image): the page past it is the model's zero padding, as the whole-image run pads
+   * it; the blank strips (lib/onnx/page.ts `STRIP`) end with as much of it.
+   */
+  size: { w: number; h: number };
   /** Cell size of `cellColour`'s grid, px. */
   cell: number;
   /** RGBA bytes of each blank colour. */
@@ -68,6 +73,17 @@ export interface LevelsInput {
   /** Per cell of the page's grid (row-major), the index of the colour its area counts at where no window covers it. */
   cellColour: Uint8Array;
 }
+
+/**
+ * Which sides of a levels job's window ([top, left, bottom, right]) lie inside its page, not on the page's border:
+ * the page graph pads them with blank page (lib/onnx/page.ts `padValues`), the others with zeros.
+ */
+export const insideSides = (w: Window, page: { w: number; h: number }): boolean[] => [
+  w.y > 0,
+  w.x > 0,
+  w.y + w.h < page.h,
+  w.x + w.w < page.w,
+];
 
 /** Planes a worker turns into a [1, P, H, W] input (lib/image/window.ts `planesTensor`). */
 export type PlanesModelInput = { kind: "planes" } & PlanesInput;

@@ -238,7 +238,7 @@ async function edgeCells(img: RgbaImage, ref: Uint8Array, pools: Record<string, 
     const { geo, ink, windows: wins } = coverInk(model, img, 1 << 30, o);
     const pooling = inkPooling(model, geo, ink, wins, o)!;
     // The page's commonest blank colour: blankColours lists it first.
-    const px = blankPixels(pooling.colours.slice(0, 4), fmt);
+    const px = blankPixels({ colours: pooling.colours.slice(0, 4) }, fmt);
     const pixel = new ort.Tensor("float32", px.data, px.dims);
     const values = await blankValues.run({ [blankValues.inputNames[0]]: pixel, ...pools });
     // b_<tensor>: one value per channel ([1, C, 1, 1]); the image input's is the colour itself.
@@ -287,7 +287,7 @@ async function pageMaps(
     levels,
     { ...pooling, windows: wins.map((f) => f.window) },
     inputs,
-    blankPixels(pooling.colours, fmt),
+    blankPixels(pooling, fmt),
   );
   const out = await session.run(
     Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor("float32", t.data, t.dims)])),

@@ -14,7 +14,7 @@ import { decodeImage, type RgbaImage } from "../../lib/image/mod.ts";
 import type { LoadedModel } from "../../lib/models.ts";
 import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/ink_cover.ts";
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
-import { POOL_EDGE, TAIL_DUMMY } from "../../lib/onnx/page.ts";
+import { POOL_EDGE, STRIP, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
 import { boundSentence, type LayerTime } from "./layer_time.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
@@ -317,8 +317,15 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "at a time: `lib/onnx/levels.ts` cuts the model in levels, and one run of its page graph (`lib/onnx/page.ts`: " +
     "every window in one ONNX graph) averages each level's maps over the page before the next level runs, the area no " +
     "window covers counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input " +
-    `through the graph with every kernel summed over space), and so are the outer ${POOL_EDGE} px of a window's sides ` +
-    "inside the page (`POOL_EDGE`: there the window's maps see its zero padding, which reads like a frame). Its " +
+    "through the graph with every kernel summed over space), or within " + `${STRIP / 2} px of the page's border, ` +
+    "where the whole image's convolutions pad with zeros, at the maps of a " + `${STRIP} px strip of that colour ` +
+    "at the same distance from its end (a 1-row and a 1-column strip through the graph with kernels summed one way: " +
+    "`STRIP`). A window's convolutions pad its sides inside the page with that blank page, as if the page went on, " +
+    "and only its sides on the page's border with zeros, so its maps read like the page's up to its edges (" +
+    (POOL_EDGE
+      ? `but for the outer ${POOL_EDGE} px of its sides inside the page, \`POOL_EDGE\``
+      : "all of them count") +
+    "; without the strips and that padding the least IoU of the third validation set's pages read 0.956). Its " +
     "windows carry a " +
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages; ` +
     `${DEFAULT_FOCUS_OPTIONS.crossedHalo} px on a side where the cover's cut runs through text, \`crossedHalo\`, ` +

@@ -57,24 +57,57 @@ export class RawModel {
 
   /**
    * Conv node `i` as two encoded nodes: a Constant holding its kernel summed over space ([O, I/g, 1, 1]) and the
-   * convolution reading it as a 1×1 one (stride 1, no padding; its group kept).
+   * convolution reading it as a 1×1 one (stride 1, no padding; its group kept). With `over` "rows" the kernel is summed
+   * over its height only ([O, I/g, 1, kw]: a 1-row strip's convolution, its padding, stride and dilation across kept),
+   * with "columns" over its width only.
    */
-  summedConv(i: number): [Uint8Array, Uint8Array] {
+  summedConv(i: number, over: "space" | "rows" | "columns" = "space"): [Uint8Array, Uint8Array] {
     const n = this.model.graph.nodes[i];
-    const { dims, values } = this.#summedKernel(n.inputs[1]);
-    const name = `${n.outputs[0]}::summed_kernel`;
+    const axes = over === "space" ? [2, 3] : over === "rows" ? [2] : [3];
+    const { dims, values } = this.#summedKernel(n.inputs[1], axes);
+    const name = `${n.outputs[0]}::summed_kernel${over === "space" ? "" : `_${over}`}`;
     const constant = constantNode(name, dims, values);
     const fields = rawFields(payloadOf({ field: 1, raw: this.#nodes[i] }));
     const kept = fields.filter((f) => f.field !== 1 && f.field !== 5).map((f) => f.raw);
     const group = fields.filter((f) => f.field === 5 && attrName(f) === "group").map((f) => f.raw);
-    const kernelShape = lenField(5, [
-      lenField(1, "kernel_shape"),
-      varintField(8, 1),
-      varintField(8, 1),
-      varintField(20, AttributeType.INTS),
-    ]);
     const inputs = n.inputs.map((t, j) => lenField(1, j === 1 ? name : t));
-    return [constant, lenField(1, [...inputs, ...kept, ...group, kernelShape])];
+    const attrs = [...group, intsAttribute("kernel_shape", dims.slice(2))];
+    if (over !== "space") {
+      const ints = (a: string, fallback: number[]) => n.attributes.get(a)?.ints ?? fallback;
+      const autoPad = n.attributes.get("auto_pad")?.s;
+      if (autoPad?.length && new TextDecoder().decode(autoPad) !== "NOTSET") {
+        throw new SpliceError(`conv ${n.outputs[0]} pads by auto_pad`);
+      }
+      // The kept axis: 0 for height (a column strip), 1 for width (a row strip).
+      const k = over === "rows" ? 1 : 0, one = (v: number[]) => (k === 1 ? [1, v[1]] : [v[0], 1]);
+      const [t, l, b, r] = ints("pads", [0, 0, 0, 0]);
+      attrs.push(
+        intsAttribute("strides", one(ints("strides", [1, 1]))),
+        intsAttribute("dilations", one(ints("dilations", [1, 1]))),
+        intsAttribute("pads", k === 1 ? [0, l, 0, r] : [t, 0, b, 0]),
+      );
+    }
+    return [constant, lenField(1, [...inputs, ...kept, ...attrs])];
+  }
+
+  /**
+   * Resize node `i` (scaling by constant `scales`) as two encoded nodes for a strip's blank graph: a Constant holding
+   * its scales with the strip's constant axis (height for `over` "rows", width for "columns") kept at 1, and the node
+   * reading it, so that the strip's maps stay one row (column) thick.
+   */
+  stripResize(i: number, over: "rows" | "columns"): [Uint8Array, Uint8Array] {
+    const n = this.model.graph.nodes[i];
+    const t = n.inputs[2] ? this.constant(n.inputs[2]) : undefined;
+    const v = t && t.dataType === DataType.FLOAT ? tensorValues(t) : undefined;
+    if (!v || v.length !== 4) throw new SpliceError(`resize ${n.outputs[0]} does not scale by 4 constant scales`);
+    const scales = Float32Array.from(v);
+    scales[over === "rows" ? 2 : 3] = 1;
+    const name = `${n.outputs[0]}::scales_${over}`;
+    let k = 0;
+    const fields = rawFields(payloadOf({ field: 1, raw: this.#nodes[i] })).map((f) =>
+      f.field === 1 && k++ === 2 ? lenField(1, name) : f.raw
+    );
+    return [constantNode(name, [4], scales), lenField(1, fields)];
   }
 
   /** The tensor a name holds when it is a constant: an initializer, or the value of a Constant node. */
@@ -88,20 +121,24 @@ export class RawModel {
       : undefined;
   }
 
-  /** A float kernel (initializer or Constant) summed over its spatial axes. */
-  #summedKernel(name: string): { dims: number[]; values: Float32Array } {
+  /** A float kernel (initializer or Constant) summed over `axes` of its spatial ones (2: height, 3: width). */
+  #summedKernel(name: string, axes: number[]): { dims: number[]; values: Float32Array } {
     const t = this.constant(name);
     if (!t || t.dataType !== DataType.FLOAT) throw new SpliceError(`conv kernel ${name} is not a float constant`);
     const v = tensorValues(t);
     if (!v || t.dims.length !== 4) throw new SpliceError(`conv kernel ${name} cannot be read`);
-    const [o, c, kh, kw] = t.dims, k = kh * kw;
-    const values = new Float32Array(o * c);
+    const [o, c, kh, kw] = t.dims;
+    const oh = axes.includes(2) ? 1 : kh, ow = axes.includes(3) ? 1 : kw;
+    // Summed in doubles, in the kernel's order, then rounded once.
+    const sums = new Float64Array(o * c * oh * ow);
     for (let j = 0; j < o * c; j++) {
-      let s = 0;
-      for (let q = 0; q < k; q++) s += v[j * k + q];
-      values[j] = s;
+      for (let y = 0; y < kh; y++) {
+        for (let x = 0; x < kw; x++) {
+          sums[(j * oh + (oh === 1 ? 0 : y)) * ow + (ow === 1 ? 0 : x)] += v[(j * kh + y) * kw + x];
+        }
+      }
     }
-    return { dims: [o, c, 1, 1], values };
+    return { dims: [o, c, oh, ow], values: Float32Array.from(sums) };
   }
 }
 
@@ -125,6 +162,11 @@ export function opNode(
 /** An encoded INT attribute. */
 export function intAttribute(name: string, v: number): Uint8Array {
   return lenField(5, [lenField(1, name), varintField(3, v), varintField(20, AttributeType.INT)]);
+}
+
+/** An encoded INTS attribute. */
+export function intsAttribute(name: string, v: number[]): Uint8Array {
+  return lenField(5, [lenField(1, name), ...v.map((x) => varintField(8, x)), varintField(20, AttributeType.INTS)]);
 }
 
 /** An encoded FLOAT attribute. */

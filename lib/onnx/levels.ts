@@ -11,7 +11,12 @@
 // The blank graph gives, for a 1×1 input of one colour, the value the feature maps take far inside a page of that
 // colour under given pooled vectors: on a constant map a k×k convolution is a 1×1 one with the kernel summed over
 // space (stride, padding and dilation only matter at the edges), so the model's graph up to the maps, with every Conv
-// kernel summed, run on one pixel, gives it exactly.
+// kernel summed, run on one pixel, gives it exactly. Near the page's border the whole image's convolutions pad with
+// zeros, and the maps there differ from that: the blank strips (a 1-row strip of the colour with kernels summed over
+// their height only, and a 1-column one) give what they take there, from each end of a strip (lib/onnx/page.ts
+// `STRIP`). A window's padded convolutions pad its sides inside the page with the blank graph's value of their input
+// (blank page of the page's commonest colour, as if the page went on), and only its sides on the page's border with
+// zeros: its maps near those sides then read like the page's and can count in the pools.
 //
 // Nodes are copied at the protobuf level (lib/onnx/_splice.ts): as the raw bytes of the model file.
 
@@ -105,6 +110,19 @@ export interface PageParts extends ModelParts {
   shared: Uint8Array[];
   window: LevelNodes;
   blank: LevelNodes;
+  /**
+   * The blank graph on a strip of blank page across a border ([rows, columns]): a 1-row strip (convolutions' kernels
+   * summed over their height, padding across kept) and a 1-column one. Their maps are the blank page's next to its
+   * left and right (top and bottom) border, where the whole image's convolutions pad with zeros
+   * (lib/onnx/page.ts `STRIP`).
+   */
+  strips: [LevelNodes, LevelNodes];
+  /**
+   * The window nodes (indices into `window.nodes`) that are padded convolutions outside the tail whose input the blank
+   * graph computes too, with their pads ([top, left, bottom, right]): in a page graph they pad a window's sides inside
+   * the page with blank page (lib/onnx/page.ts).
+   */
+  padded: { node: number; pads: number[] }[];
 }
 
 /** Ops the blank graph may hold: on a constant input each gives a constant output at any spatial size. */
@@ -269,9 +287,12 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     if (bad.length) throw new LevelGraphError(`the pooled maps depend on ops with edge effects: ${bad.join(", ")}`);
     return order;
   };
-  const encodeBlank = (i: number): Uint8Array[] => {
+  const encodeBlank = (i: number, over: "space" | "rows" | "columns"): Uint8Array[] => {
     try {
-      return g.nodes[i].opType === "Conv" ? raw.summedConv(i) : [raw.node(i)];
+      const op = g.nodes[i].opType;
+      if (op === "Conv") return raw.summedConv(i, over);
+      if (over !== "space" && op === "Resize") return raw.stripResize(i, over);
+      return [raw.node(i)];
     } catch (err) {
       if (err instanceof SpliceError) throw new LevelGraphError(err.message);
       throw err;
@@ -280,14 +301,25 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
   const levelMaps = (k: number) => pools.filter((p) => p.level === k).map((p) => p.map);
   const blankLevel = new Map<number, number>();
   for (let k = levels - 1; k >= 0; k--) for (const i of blankNodes(levelMaps(k))) blankLevel.set(i, k);
-  const pageBlank: LevelNodes = { nodes: [], level: [] };
-  for (const [i, k] of [...blankLevel].sort((a, b) => a[0] - b[0])) {
-    if (isStaticNode(i)) continue;
-    for (const n of encodeBlank(i)) {
-      pageBlank.nodes.push(n);
-      pageBlank.level.push(k);
+  const blankNodesOver = (over: "space" | "rows" | "columns"): LevelNodes => {
+    const out: LevelNodes = { nodes: [], level: [] };
+    for (const [i, k] of [...blankLevel].sort((a, b) => a[0] - b[0])) {
+      if (isStaticNode(i)) continue;
+      for (const n of encodeBlank(i, over)) {
+        out.nodes.push(n);
+        out.level.push(k);
+      }
     }
-  }
+    return out;
+  };
+  // Padded convolutions whose input has a blank value: the image's, or a tensor the blank graph computes.
+  const blankMade = new Set([...blankLevel.keys()].filter((i) => !isStaticNode(i)).flatMap((i) => g.nodes[i].outputs));
+  const padded = runtime.flatMap((i, node) => {
+    const n = g.nodes[i], pads = n.attributes.get("pads")?.ints ?? [];
+    const input = n.inputs[0];
+    if (n.opType !== "Conv" || tail.nodes.has(i) || !pads.some((v) => v > 0)) return [];
+    return input === graphInputs[0] || blankMade.has(input) ? [{ node, pads: pads.slice() }] : [];
+  });
   const page: PageParts = {
     ...raw.parts(g.nodes.map((_, i) => i)),
     shared: g.nodes.flatMap((_, i) => (isStaticNode(i) ? [raw.node(i)] : [])),
@@ -296,7 +328,9 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
       level: runtime.map(placed),
       tail: runtime.map((i) => tail.nodes.has(i)),
     },
-    blank: pageBlank,
+    blank: blankNodesOver("space"),
+    strips: [blankNodesOver("rows"), blankNodesOver("columns")],
+    padded,
   };
   const tailPart = tail.nodes.size
     ? { halo: tail.halo, cuts: tail.cuts, slots: TAIL_SLOTS }

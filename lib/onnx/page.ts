@@ -6,11 +6,23 @@
 //
 // The graph holds one copy of the model's runtime nodes per window (tensor names prefixed `w<i>:`; its tail's,
 // lib/onnx/tail.ts, one per tail slot `j` of the window, `w<i>.<j>:`), the nodes computable from weights once, and the
-// blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour).
+// blank graph's nodes once (prefixed `b:`, run on one pixel per blank colour), and the blank strips' (`bx:`, `by:`,
+// run on a strip per blank colour: `STRIP`).
 // Each pool becomes a weighted sum over the page: per window, its map (flattened to [1, C, h·w]) times a column of
 // weights — 1 ÷ page positions where the window counts the position, 0 elsewhere (workers/levels.ts `pageFeeds`) —
-// plus the blank maps ([colours, C]) weighted by each colour's uncovered positions ÷ page positions. The weights are
-// the graph's inputs, one per window and stride, so one graph serves every plan with that many windows.
+// plus the blank maps ([colours, C]) weighted by each colour's uncovered positions far from the page's border
+// ÷ page positions, plus the strips' maps weighted by the uncovered positions near the border at each of their
+// positions. The weights are the graph's inputs, one per window and stride, so one graph serves every plan with that
+// many windows. A window's padded convolutions (`PageParts.padded`) pad its sides inside the page with the blank
+// value of their input and its sides on the page's border with zeros, by pads given per window (`padValues`).
+//
+// What the blank strips and the blank padding bought, default vs full resolution on the third validation set's and
+// the test screenshots (`deno run -A bench/eval/budget_sweep.ts --set val3,test --shares 1`): the least IoU 0.956 →
+// 0.989 (rust-edition-guide phone@2 0.956 → 0.991, rust-embedded-book desktop@1 0.960 → 0.993), for 0.8 % more of
+// full resolution's FLOPs (the strips, 46 MFLOPs a colour; the padding, 0.5 % of a window). Either alone did worse
+// than neither on some pages (a scratch simulation of the estimators, iterated to the page graph's fixed point):
+// rust-embedded-book desktop@1 0.961 → 0.937 with the strips alone, rust-edition-guide phone@2 0.956 → 0.923 with
+// the padding alone.
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
@@ -35,10 +47,25 @@ export const pageNames = {
   /** Each blank colour's weight at `stride`: [1, colours]. */
   blankWeights: (stride: number) => `blank_weights:${stride}`,
   /**
+   * The weights of the blank strips' map positions at `stride` (`axis` 0: the 1-row strip, 1: the 1-column one):
+   * [1, colours · STRIP / stride], colour by colour (see {@link STRIP}).
+   */
+  stripWeights: (axis: number, stride: number) => `strip_weights:${axis ? "y" : "x"}:${stride}`,
+  /**
+   * What the blank strips' pixels are multiplied by: 1, and 0 (the model's zero input) over their last px as many as
+   * the page pads the image by on that axis: [1, 1, 1, STRIP] (the row strip) or [1, 1, STRIP, 1].
+   */
+  stripMask: (axis: number) => `strip_mask:${axis ? "y" : "x"}`,
+  /**
    * Window `i`'s pooling weights at `stride` as a kernel of `k` = [height, width] shifts them over its map: [kernel
    * positions, map positions] (see `convSum`).
    */
   shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
+  /**
+   * Window `i`'s pads of a convolution padding `pads` ({@link padKey}) on its sides inside the page (`inner`, with
+   * blank page) or on the page's border (with zeros, as the whole image): [8] as ONNX Pad reads them, as float.
+   */
+  pads: (inner: boolean, key: string, i: number) => `pads_${inner ? "inner" : "border"}:${key}:${i}`,
   /**
    * Where window `i`'s tail region `j` starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
    * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
@@ -61,6 +88,39 @@ export function convShifts(g: PageSource): { stride: number; kernel: number[] }[
   return [...seen.values()];
 }
 
+/** A convolution's pads ([top, left, bottom, right]) as a name. */
+export const padKey = (pads: number[]): string => pads.join("_");
+
+/** The distinct pads of the convolutions that pad windows with blank page ({@link padKey}). */
+export const padKeys = (g: PageSource): string[] => [...new Set(g.page.padded.map((p) => padKey(p.pads)))];
+
+/**
+ * The values of a page graph's pads inputs for windows whose sides ([top, left, bottom, right]) lie inside the page
+ * (true) or on its border: each side's pad is blank page inside, zeros on the border.
+ */
+export function padValues(g: PageSource, sides: boolean[][]): Record<string, number[]> {
+  const values: Record<string, number[]> = {};
+  for (const key of padKeys(g)) {
+    const [t, l, b, r] = key.split("_").map(Number);
+    sides.forEach((inside, i) => {
+      const side = (v: number, k: number, want: boolean) => (inside[k] === want ? v : 0);
+      for (const want of [true, false]) {
+        values[pageNames.pads(want, key, i)] = [
+          0,
+          0,
+          side(t, 0, want),
+          side(l, 1, want),
+          0,
+          0,
+          side(b, 2, want),
+          side(r, 3, want),
+        ];
+      }
+    });
+  }
+  return values;
+}
+
 /** The distinct strides of the maps the tail crops. */
 export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.map((c) => c.stride))];
 
@@ -78,7 +138,10 @@ export function pageShapes(
   for (const s of poolStrides(g)) {
     windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [mapPositions(d[2], d[3], s), 1]);
     shapes[pageNames.blankWeights(s)] = [1, colours];
+    for (const axis of [0, 1]) shapes[pageNames.stripWeights(axis, s)] = [1, (colours * STRIP) / s];
   }
+  shapes[pageNames.stripMask(0)] = [1, 1, 1, STRIP];
+  shapes[pageNames.stripMask(1)] = [1, 1, STRIP, 1];
   for (const { stride: s, kernel: [kh, kw] } of convShifts(g)) {
     windows.forEach((d, i) => {
       shapes[pageNames.shiftedWeights(s, [kh, kw], i)] = [kh * kw, mapPositions(d[2], d[3], s)];
@@ -90,6 +153,9 @@ export function pageShapes(
         shapes[pageNames.tailStarts(s, i, j)] = shapes[pageNames.tailEnds(s, i, j)] = [2];
       }
     });
+  }
+  for (const key of padKeys(g)) {
+    windows.forEach((_, i) => shapes[pageNames.pads(true, key, i)] = shapes[pageNames.pads(false, key, i)] = [8]);
   }
   windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
   return shapes;
@@ -118,23 +184,25 @@ export const TAIL_DUMMY = 16;
 
 /**
  * Px along a window's sides inside the page (not on the page's border) that its pools do not count (workers/levels.ts
- * `ownership`): there its maps see the zero padding past the window's edge, which the whole image has nowhere but past
- * its border, and read like a frame; counted instead at what the maps take far inside blank page. A multiple of the
- * largest pool stride (32). The default's windows fed the whole image's pooled vectors read 0.996–0.999 vs full
- * resolution on the third validation set's five pages that pooling over the page read 0.921–0.967 on (`deno run -A
- * bench/eval/squeeze.ts --halo none --edge-halos 96 <the five>`): the pools, not the windows' reach, lost them. Default
- * vs full resolution over the tuning, validation and test screenshots (`deno run -A bench/eval/budget_sweep.ts --set
- * tune,val,val2,val3,test --shares 1`), 0 → 32 px: of 107 images below 0.97 5 → 2, below 0.975 7 → 4, least 0.921 →
- * 0.935; but the test screenshots' least 0.988 → 0.983 (mean 0.996 → 0.994), and under budgets (the pages the default
- * fits) tuning and validation at 50 / 75 % 0.9343 / 0.9829 → 0.9328 / 0.9814 (`--set tune,val --shares 0.5,0.75`), test
- * at 50 % 0.841 → 0.837 (docs/EVAL.md): fewer pages far off, many a little further. Checked after on the fourth
- * validation set (66 images of pages no choice saw, half mdBook and rustdoc: `--set val4 --shares 1`, the 0 with this
- * constant set to 0): mean 0.9930 → 0.9949, least 0.943 → 0.972, below 0.97 4 → 0, below 0.98 7 → 2; its Debian pages
- * lose at most 0.006 (all ≥ 0.98). 16 or 24 px read as 32; the ring at the deepest stride alone did less (third
- * validation set's least 0.931, nomicon desktop@1 0.975 vs 0.987); counting the ring and the uncovered page within
- * 32–128 px at the nearest counted position instead read worse on the desktop pages (0.81–0.93).
+ * `ownership`), counted instead as blank page. While windows padded those sides with zeros, their maps there read like
+ * a frame, and 32 px left out did best: of 107 tuning, validation and test screenshots below 0.97 vs full resolution
+ * 5 → 2, least 0.921 → 0.935 (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,test --shares 1`); on
+ * the fourth validation set least 0.943 → 0.972. Since windows pad those sides with blank page (see the top of this
+ * file) their maps there read like the page's, and counting them does better: tuning, validation and second
+ * validation screenshots (`--set tune,val,val2 --shares 1`) mean 0.9987 / 0.9980 / 0.9973, least 0.995 / 0.990 /
+ * 0.978 at 32 px; 0.9991 / 0.9984 / 0.9975, least 0.996 / 0.992 / 0.979 at 0.
  */
-export const POOL_EDGE = 32;
+export const POOL_EDGE = 0;
+
+/**
+ * Px of the blank strips (lib/onnx/levels.ts `PageParts.strips`): each blank colour's 1-row strip this long, and its
+ * 1-column one. The whole image's convolutions pad with zeros past its border, so blank page near it does not take
+ * the value far inside blank page: its maps there are those of a strip's first half (the page's left or top border)
+ * or its last (right or bottom), at the same distance from the strip's end. Half a strip (256 px) reaches past where
+ * the detector's border shows in its pooled maps (about 96 px at stride 32, `.scratch`-measured); a multiple of the
+ * largest stride, so that the strip's maps align with the page's at both ends.
+ */
+export const STRIP = 256;
 
 /** `regions` filled up to the model's tail slots with `dummy` (a slot always runs). */
 export function slotted<T>(g: PageSource, regions: T[], dummy: T): T[] {
@@ -152,6 +220,8 @@ export const poolStrides = (g: PageSource): number[] => [...new Set(g.pools.map(
 
 /** The page graph's shared shape constants: a map flattened per channel, a vector as a map, a map's spatial axes. */
 const FLAT = "page:flat", VECTOR = "page:vector", HW = "page:hw";
+/** A Slice's start and end (and its axis, 0) of the first blank pixel. */
+const FIRST = ["page:zero", "page:one"];
 
 /**
  * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
@@ -172,10 +242,55 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const isTail = (j: number) => page.window.tail?.[j] ?? false;
   const windowMade = new Set(page.window.nodes.flatMap((b, j) => isTail(j) ? [] : nodeIo(b).outputs));
   const count = page.window.nodes.length;
+  // Padded convolutions pad a window's sides inside the page with blank page of the page's commonest colour (the
+  // first blank pixel) and its sides on the page's border with zeros: their input less the blank value, padded with
+  // zeros inside, plus the blank value, padded with zeros on the border; the convolution itself pads no more.
+  const padded = new Map(page.padded.map((p) => [p.node, padKey(p.pads)]));
+  const blankOf = (t: string) => (t === g.input ? pageNames.blank(g) : `b:${t}`);
+  const firstBlank = new Set<string>();
+  for (const j of padded.keys()) {
+    const t = nodeIo(page.window.nodes[j]).inputs[0];
+    if (!firstBlank.has(t)) {
+      firstBlank.add(t);
+      // [1, C, 1, 1]: its spatial mean (a blank map's extent is whatever upsampling its 1×1 input got).
+      const first = `${blankOf(t)}::first`, at = { key: [page.window.level[j], n, -1] };
+      entries.push(
+        { bytes: node("Slice", [blankOf(t), FIRST[0], FIRST[1], FIRST[0]], [`${first}:slice`]), ...at },
+        { bytes: node("ReduceMean", [`${first}:slice`], [first], spatialMeanKept), ...at },
+      );
+    }
+  }
+  for (const key of padKeys(g)) {
+    for (let i = 0; i < n; i++) {
+      for (const inner of [true, false]) {
+        entries.push({
+          bytes: node("Cast", [pageNames.pads(inner, key, i)], [`w${i}:${pageNames.pads(inner, key, i)}`], toInt64),
+          key: [0, i, -3],
+        });
+      }
+    }
+  }
+  const padCopies = new Set<string>();
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
     page.window.nodes.forEach((b, j) => {
-      if (!isTail(j)) entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] });
+      if (isTail(j)) return;
+      const key = padded.get(j), at = { key: [page.window.level[j], i, j] };
+      if (key === undefined) {
+        entries.push({ bytes: renamed(b, rename), ...at });
+        return;
+      }
+      const t = nodeIo(b).inputs[0], x = rename(t), v = `${blankOf(t)}::first`, out = `${x}::pad:${key}`;
+      if (!padCopies.has(out)) {
+        padCopies.add(out);
+        entries.push(
+          { bytes: node("Sub", [x, v], [`${out}:less`]), ...at },
+          { bytes: node("Pad", [`${out}:less`, `w${i}:${pageNames.pads(true, key, i)}`], [`${out}:inner`]), ...at },
+          { bytes: node("Add", [`${out}:inner`, v], [`${out}:blank`]), ...at },
+          { bytes: node("Pad", [`${out}:blank`, `w${i}:${pageNames.pads(false, key, i)}`], [out]), ...at },
+        );
+      }
+      entries.push({ bytes: unpadded(renamed(b, rename), out), ...at });
     });
     for (let k = 0; k < (g.tail.halo ? g.tail.slots : 0); k++) {
       const slot = pageNames.slot(i, k);
@@ -204,9 +319,25 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     }
   }
   page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
+  // The strips: each blank pixel expanded to a 1-row and a 1-column strip, through the blank graph summed one way.
+  page.strips.forEach((strip, axis) => {
+    const prefix = stripPrefix(axis), at = page.blank.nodes.length * (axis + 1);
+    const shape = `page:strip_shape:${axis}`;
+    entries.push(
+      { bytes: int64Constant(shape, axis ? [1, 1, STRIP, 1] : [1, 1, 1, STRIP]), key: [-1, 1, 3 + axis] },
+      { bytes: node("Expand", [pageNames.blank(g), shape], [`${prefix}${g.input}::strip`]), key: [0, n, at - 2] },
+      {
+        bytes: node("Mul", [`${prefix}${g.input}::strip`, pageNames.stripMask(axis)], [prefix + g.input]),
+        key: [0, n, at - 1],
+      },
+    );
+    strip.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep(prefix)), key: [strip.level[j], n, at + j] }));
+  });
   entries.push(
     { bytes: int64Constant(FLAT, [0, 0, -1]), key: [-1, 1, 0] },
     { bytes: int64Constant(VECTOR, [0, 0, 1, 1]), key: [-1, 1, 1] },
+    { bytes: int64Constant(FIRST[0], [0]), key: [-1, 1, 5] },
+    { bytes: int64Constant(FIRST[1], [1]), key: [-1, 1, 6] },
   );
   // Each pool's sum runs blank page first, then adds the windows one by one: a window's nodes and their cost are then
   // the same in every page graph (see lib/onnx/page_cost.ts), whatever the number of windows.
@@ -217,7 +348,22 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     entries.push(
       { bytes: node("ReduceMean", [b], [`${b}::rows`], spatialMean), ...at(0) },
       { bytes: node("MatMul", [pageNames.blankWeights(p.stride), `${b}::rows`], [`${b}::sum`]), ...at(0) },
-      { bytes: node("Reshape", [`${b}::sum`, VECTOR], [acc(0)]), ...at(0) },
+    );
+    // Each strip's map, [colours, C, …, STRIP / stride] (or […, 1]): its mean over the other axis (constant along it,
+    // but upsampled to whatever extent), as [colours · positions, C] rows weighted by the strip's weights.
+    const strips = [0, 1].map((axis) => {
+      const m = `${stripPrefix(axis)}${p.map}`;
+      entries.push(
+        { bytes: node("ReduceMean", [m], [`${m}::line`], lineMean(axis)), ...at(0) },
+        { bytes: node("Transpose", [`${m}::line`], [`${m}::lineT`], permLine), ...at(0) },
+        { bytes: node("Flatten", [`${m}::lineT`], [`${m}::rows`], [intAttribute("axis", 2)]), ...at(0) },
+        { bytes: node("MatMul", [pageNames.stripWeights(axis, p.stride), `${m}::rows`], [`${m}::sum`]), ...at(0) },
+      );
+      return `${m}::sum`;
+    });
+    entries.push(
+      { bytes: node("Sum", [`${b}::sum`, ...strips], [`${b}::sums`]), ...at(0) },
+      { bytes: node("Reshape", [`${b}::sums`, VECTOR], [acc(0)]), ...at(0) },
     );
     if (p.conv) convStatics(p, p.conv).forEach((bytes, k) => entries.push({ bytes, key: [-1, 2, 16 * j + k] }));
     for (let i = 0; i < n; i++) {
@@ -236,8 +382,18 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const inputs = [
     ...windows.map((i) => pageNames.input(g, i)),
     pageNames.blank(g),
-    ...poolStrides(g).flatMap((s) => [...windows.map((i) => pageNames.weights(s, i)), pageNames.blankWeights(s)]),
+    pageNames.stripMask(0),
+    pageNames.stripMask(1),
+    ...poolStrides(g).flatMap((s) => [
+      ...windows.map((i) => pageNames.weights(s, i)),
+      pageNames.blankWeights(s),
+      pageNames.stripWeights(0, s),
+      pageNames.stripWeights(1, s),
+    ]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
+    ...padKeys(g).flatMap((key) =>
+      windows.flatMap((i) => [pageNames.pads(true, key, i), pageNames.pads(false, key, i)])
+    ),
     ...cutStrides(g).flatMap((s) =>
       windows.flatMap((i) =>
         Array.from({ length: g.tail.slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
@@ -342,6 +498,23 @@ function renamed(bytes: Uint8Array, rename: (t: string) => string): Uint8Array {
   return lenField(1, fields);
 }
 
+/** A convolution node reading `input` first, its pads attribute dropped (no padding of its own). */
+function unpadded(bytes: Uint8Array, input: string): Uint8Array {
+  let first = true;
+  const fields = rawFields(payloadOf({ field: 1, raw: bytes })).flatMap((f) => {
+    if (f.field === 1 && first) {
+      first = false;
+      return [lenField(1, input)];
+    }
+    if (f.field === 5) {
+      const name = rawFields(payloadOf(f)).find((a) => a.field === 1);
+      if (name && decoder.decode(payloadOf(name)) === "pads") return [];
+    }
+    return [f.raw];
+  });
+  return lenField(1, fields);
+}
+
 /**
  * A blank map's value per colour and channel, [colours, C]: its mean over space (a blank map is constant over space,
  * but its extent is whatever upsampling a 1×1 input got on its way).
@@ -350,6 +523,29 @@ const spatialMean = [
   lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
   intAttribute("keepdims", 0),
 ];
+
+const spatialMeanKept = [
+  lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
+  intAttribute("keepdims", 1),
+];
+
+/** A strip map's mean over the axis it is constant along (`axis` 0: the row strip's height, 1: the column's width). */
+const lineMean = (axis: number) => [
+  lenField(5, [lenField(1, "axes"), varintField(8, axis ? 3 : 2), varintField(20, AttributeType.INTS)]),
+  intAttribute("keepdims", 0),
+];
+const permLine = [
+  lenField(5, [
+    lenField(1, "perm"),
+    varintField(8, 0),
+    varintField(8, 2),
+    varintField(8, 1),
+    varintField(20, AttributeType.INTS),
+  ]),
+];
+
+/** The prefix of a blank strip's tensors in a page graph (`axis` 0: the 1-row strip, 1: the 1-column one). */
+const stripPrefix = (axis: number) => (axis ? "by:" : "bx:");
 
 /** Attributes: a Transpose of a matrix, a Gemm's second operand transposed, a reduction to a scalar, a cast. */
 const perm10 = [

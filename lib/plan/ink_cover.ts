@@ -293,6 +293,7 @@ export function inkPooling(
   });
   return {
     page: { w: geo.padW, h: geo.padH },
+    size: { w: geo.width, h: geo.height },
     cell,
     counted,
     tails,

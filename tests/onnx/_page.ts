@@ -3,10 +3,13 @@
 import type { Window } from "../../lib/image/mod.ts";
 import type { LevelsInput } from "../../workers/protocol.ts";
 
-export type PageJob = Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "cell" | "cellColour" | "colours">;
+export type PageJob = Pick<
+  LevelsInput,
+  "windows" | "counted" | "tails" | "page" | "size" | "cell" | "cellColour" | "colours"
+>;
 
 /**
- * A job of windows over a `w`×`h` page (multiples of 32) of one blank colour; each window counts itself first and runs
+ * A job of windows over a `w`×`h` image and page (multiples of 32) of one blank colour; each window counts itself first and runs
  * its tail on all of itself (one region) unless `regions` says otherwise.
  */
 export function uniformJob(
@@ -21,6 +24,7 @@ export function uniformJob(
     counted: regions.counted ?? windows,
     tails: regions.tails ?? windows.map((w) => [w]),
     page: { w, h },
+    size: { w, h },
     cell: 32,
     cellColour: new Uint8Array((w / 32) * (h / 32)),
     colours: Uint8Array.from(colour),

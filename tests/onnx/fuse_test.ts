@@ -186,7 +186,7 @@ ortTest(
     const outs: Record<string, Tensor>[] = [];
     for (const source of [g, exec.levels!]) {
       const s = await rt.load(pageGraph(source, 1), 1);
-      outs.push(await s.runFeeds(pageFeeds(source, job, [input], blankPixels(job.colours, text.spec.input))));
+      outs.push(await s.runFeeds(pageFeeds(source, job, [input], blankPixels(job, text.spec.input))));
       await s.release();
     }
     // The pools' weighted sums carry the last bits further: 2.3e-5 measured, on probabilities thresholded at 0.3.

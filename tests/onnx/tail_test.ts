@@ -125,7 +125,7 @@ Deno.test({
     const s = await rt.load(pageGraph(g, 1, [...cuts, ...pooled.flatMap((p) => [p.name, first + p.map])]), 2);
     const run = async (...tails: (typeof win)[]) => {
       const j = uniformJob([win], 640, 480, [255, 255, 255, 255], { counted: [core], tails: [tails] });
-      return await s.runFeeds(pageFeeds(g, j, [input], blankPixels(j.colours, text.spec.input)));
+      return await s.runFeeds(pageFeeds(g, j, [input], blankPixels(j, text.spec.input)));
     };
     // The core in two halves, each with its own region (two of the tail's slots): the same again on each half.
     const halves = [{ ...core, w: core.w / 2 }, { ...core, x: core.x + core.w / 2, w: core.w / 2 }];
