@@ -108,9 +108,6 @@ export const SegmentResponse = z.object({
       tails: z.array(z.array(z.number().int())).optional().describe(
         "a window's tail regions [[H, W], ...] where not the whole window: the model's last layers run only there",
       ),
-      blank_sides: z.array(z.boolean()).optional().describe(
-        "a window's sides [top, left, bottom, right] inside the page, padded with blank page (priced), where any is",
-      ),
       gflops: z.number(),
     })),
     glimpses: z.array(Glimpse),

@@ -74,7 +74,6 @@ function planJson(r: SegmentResult) {
       model: e.model,
       shape: e.dims,
       ...(e.tails ? { tails: e.tails } : {}),
-      ...(e.blankSides ? { blank_sides: e.blankSides } : {}),
       gflops: toGflops(e.flops),
     })),
     glimpses: r.plan.glimpses ?? [],

@@ -7,6 +7,7 @@ import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import {
   convShifts,
   cutStrides,
+  insideSides,
   mapPositions,
   padValues,
   pageNames,
@@ -17,7 +18,7 @@ import {
   STRIP,
   TAIL_DUMMY,
 } from "../lib/onnx/page.ts";
-import { insideSides, type LevelsInput, type Tensor } from "./protocol.ts";
+import type { LevelsInput, Tensor } from "./protocol.ts";
 
 /** The blank graph's input: one pixel per blank colour of the job, in the model's format, [colours, C, 1, 1]. */
 export function blankPixels(job: Pick<LevelsInput, "colours">, fmt: InputFormat & { channels: number }): Tensor {

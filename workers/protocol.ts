@@ -74,17 +74,6 @@ export interface LevelsInput {
   cellColour: Uint8Array;
 }
 
-/**
- * Which sides of a levels job's window ([top, left, bottom, right]) lie inside its page, not on the page's border:
- * the page graph pads them with blank page (lib/onnx/page.ts `padValues`), the others with zeros.
- */
-export const insideSides = (w: Window, page: { w: number; h: number }): boolean[] => [
-  w.y > 0,
-  w.x > 0,
-  w.y + w.h < page.h,
-  w.x + w.w < page.w,
-];
-
 /** Planes a worker turns into a [1, P, H, W] input (lib/image/window.ts `planesTensor`). */
 export type PlanesModelInput = { kind: "planes" } & PlanesInput;
 

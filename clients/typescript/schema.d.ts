@@ -306,8 +306,6 @@ export interface components {
           shape: number[];
           /** @description a window's tail regions [[H, W], ...] where not the whole window: the model's last layers run only there */
           tails?: number[][];
-          /** @description a window's sides [top, left, bottom, right] inside the page, padded with blank page (priced), where any is */
-          blank_sides?: boolean[];
           gflops: number;
         }[];
         glimpses: {

@@ -84,11 +84,6 @@ export interface Execution {
    * the model's tail no region uses runs on a 16 px square, priced in `flops` but not listed.
    */
   tails?: number[][];
-  /**
-   * A level-by-level window's sides [top, left, bottom, right] that lie inside the page, where any does: its
-   * convolutions pad them with blank page (lib/onnx/page.ts), priced in `flops`.
-   */
-  blankSides?: boolean[];
   flops: number;
   macs: number;
 }

@@ -121,6 +121,14 @@ export function padValues(g: PageSource, sides: boolean[][]): Record<string, num
   return values;
 }
 
+/** Which sides of a window ([top, left, bottom, right]) lie inside a page (not on its border). */
+export const insideSides = (w: { x: number; y: number; w: number; h: number }, page: { w: number; h: number }) => [
+  w.y > 0,
+  w.x > 0,
+  w.y + w.h < page.h,
+  w.x + w.w < page.w,
+];
+
 /** The distinct strides of the maps the tail crops. */
 export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.map((c) => c.stride))];
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
 import { ModelRegistry } from "../../lib/models.ts";
-import { padValues, pageGraph, pageShapes, tailValues } from "../../lib/onnx/page.ts";
+import { pageGraph, pageShapes, tailValues } from "../../lib/onnx/page.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { decodeMaskRle } from "../../lib/image/mod.ts";
@@ -109,7 +109,7 @@ Deno.test({
       assert.equal(body.plan.mode, "adaptive");
       // The windows' runs at their shapes and the blank part on its colours: one run of the page graph of that many
       // windows, counted whole here.
-      type Run = { model: string; shape: number[]; tails?: number[][]; blank_sides?: boolean[] };
+      type Run = { model: string; shape: number[]; tails?: number[][] };
       const blanks = body.plan.executions.filter((e: Run) => e.model.endsWith(":blank"));
       const windows: Run[] = body.plan.executions.filter((e: Run) => !e.model.endsWith(":blank"));
       const runs = windows.map((e) => e.shape);
@@ -117,11 +117,8 @@ Deno.test({
       const tails = windows.map((e) => e.tails ?? [e.shape.slice(2)]);
       assert.ok(windows.some((e) => e.tails), "the tail runs on less than a window");
       const g = textModel.levels!.graphs;
-      // Sides inside the page pad with blank page, reported per window.
-      const sides = windows.map((e) => e.blank_sides ?? [false, false, false, false]);
-      assert.ok(windows.some((e) => e.blank_sides), "a window's side lies inside the page");
       const recount = CostCounter.fromBytes(pageGraph(g, runs.length))
-        .count(pageShapes(g, runs, blanks[0].shape[0], 3), { ...tailValues(g, tails), ...padValues(g, sides) }).flops;
+        .count(pageShapes(g, runs, blanks[0].shape[0], 3), tailValues(g, tails)).flops;
       assert.equal(blanks.length, 1);
       assert.equal(body.cost.flops, recount);
       assert.equal(Number(res.headers.get("x-cost-gflops")), body.cost.gflops);
