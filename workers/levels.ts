@@ -7,9 +7,7 @@ import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import {
   convShifts,
   cutStrides,
-  insideSides,
   mapPositions,
-  padValues,
   pageNames,
   type PageSource,
   POOL_EDGE,
@@ -77,8 +75,6 @@ export function pageFeeds(
     const mask = Float32Array.from({ length: STRIP }, (_, k) => (k < STRIP - pad ? 1 : 0));
     feeds[pageNames.stripMask(axis)] = { dims: axis ? [1, 1, STRIP, 1] : [1, 1, 1, STRIP], data: mask };
   }
-  const pads = padValues(g, job.windows.map((w) => insideSides(w, job.page)));
-  for (const [name, v] of Object.entries(pads)) feeds[name] = { dims: [v.length], data: Float32Array.from(v) };
   for (const s of cutStrides(g)) {
     job.windows.forEach((w, i) => {
       const dummy = { x: w.x, y: w.y, w: TAIL_DUMMY, h: TAIL_DUMMY };

@@ -8,7 +8,6 @@ import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, 
 import { resizeCHW, type RgbaImage } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { inputPixels } from "./layout.ts";
-import { insideSides } from "../onnx/page.ts";
 import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
 import type { Execution, ExecutorOptions, InferencePool, TensorCall, WindowCall, WindowOutput } from "./calls.ts";
 
@@ -324,12 +323,7 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
     const dims = [1, c, w.h, w.w], tails = call.levels!.tails[i].map((t) => [t.h, t.w]);
     if (w.h * w.w > maxExecPixels) tooLarge(m, dims, maxExecPixels);
     const whole = tails.length === 1 && tails[0][0] === w.h && tails[0][1] === w.w;
-    return {
-      model: id,
-      dims,
-      ...(whole ? {} : { tails }),
-      ...cost.window(dims, tails, insideSides(w, call.levels!.page)),
-    };
+    return { model: id, dims, ...(whole ? {} : { tails }), ...cost.window(dims, tails) };
   });
   const colours = call.levels!.colours.length / 4;
   parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });

@@ -14,9 +14,8 @@
 // kernel summed, run on one pixel, gives it exactly. Near the page's border the whole image's convolutions pad with
 // zeros, and the maps there differ from that: the blank strips (a 1-row strip of the colour with kernels summed over
 // their height only, and a 1-column one) give what they take there, from each end of a strip (lib/onnx/page.ts
-// `STRIP`). A window's padded convolutions pad its sides inside the page with the blank graph's value of their input
-// (blank page of the page's commonest colour, as if the page went on), and only its sides on the page's border with
-// zeros: its maps near those sides then read like the page's and can count in the pools.
+// `STRIP`). A window's convolutions pad all its sides with zeros, so its maps near its sides inside the page read like
+// a frame: the pools leave those out (lib/onnx/page.ts `POOL_EDGE`).
 //
 // Nodes are copied at the protobuf level (lib/onnx/_splice.ts): as the raw bytes of the model file.
 
@@ -117,12 +116,6 @@ export interface PageParts extends ModelParts {
    * (lib/onnx/page.ts `STRIP`).
    */
   strips: [LevelNodes, LevelNodes];
-  /**
-   * The window nodes (indices into `window.nodes`) that are padded convolutions outside the tail whose input the blank
-   * graph computes too, with their pads ([top, left, bottom, right]): in a page graph they pad a window's sides inside
-   * the page with blank page (lib/onnx/page.ts).
-   */
-  padded: { node: number; pads: number[] }[];
 }
 
 /** Ops the blank graph may hold: on a constant input each gives a constant output at any spatial size. */
@@ -312,14 +305,6 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     }
     return out;
   };
-  // Padded convolutions whose input has a blank value: the image's, or a tensor the blank graph computes.
-  const blankMade = new Set([...blankLevel.keys()].filter((i) => !isStaticNode(i)).flatMap((i) => g.nodes[i].outputs));
-  const padded = runtime.flatMap((i, node) => {
-    const n = g.nodes[i], pads = n.attributes.get("pads")?.ints ?? [];
-    const input = n.inputs[0];
-    if (n.opType !== "Conv" || tail.nodes.has(i) || !pads.some((v) => v > 0)) return [];
-    return input === graphInputs[0] || blankMade.has(input) ? [{ node, pads: pads.slice() }] : [];
-  });
   const page: PageParts = {
     ...raw.parts(g.nodes.map((_, i) => i)),
     shared: g.nodes.flatMap((_, i) => (isStaticNode(i) ? [raw.node(i)] : [])),
@@ -330,7 +315,6 @@ export function levelGraphs(bytes: Uint8Array): LevelGraphs | null {
     },
     blank: blankNodesOver("space"),
     strips: [blankNodesOver("rows"), blankNodesOver("columns")],
-    padded,
   };
   const tailPart = tail.nodes.size
     ? { halo: tail.halo, cuts: tail.cuts, slots: TAIL_SLOTS }

@@ -13,16 +13,14 @@
 // plus the blank maps ([colours, C]) weighted by each colour's uncovered positions far from the page's border
 // ÷ page positions, plus the strips' maps weighted by the uncovered positions near the border at each of their
 // positions. The weights are the graph's inputs, one per window and stride, so one graph serves every plan with that
-// many windows. A window's padded convolutions (`PageParts.padded`) pad its sides inside the page with the blank
-// value of their input and its sides on the page's border with zeros, by pads given per window (`padValues`).
+// many windows.
 //
-// What the blank strips and the blank padding bought, default vs full resolution on the third validation set's and
-// the test screenshots (`deno run -A bench/eval/budget_sweep.ts --set val3,test --shares 1`): the least IoU 0.956 →
-// 0.989 (rust-edition-guide phone@2 0.956 → 0.991, rust-embedded-book desktop@1 0.960 → 0.993), for 0.8 % more of
-// full resolution's FLOPs (the strips, 46 MFLOPs a colour; the padding, 0.5 % of a window). Either alone did worse
-// than neither on some pages (a scratch simulation of the estimators, iterated to the page graph's fixed point):
-// rust-embedded-book desktop@1 0.961 → 0.937 with the strips alone, rust-edition-guide phone@2 0.956 → 0.923 with
-// the padding alone.
+// What the blank strips bought, with `POOL_EDGE` 64 and the cover's larger windows (lib/plan/focus_options.ts
+// `windowPixels`), default vs full resolution (`deno run -A bench/eval/budget_sweep.ts --set val3|test|val4 --shares
+// 1`): the third validation set's least IoU 0.956 → 0.984, the fourth's 0.972 → 0.992, the test screenshots' 0.984 →
+// 0.979, for 0.9–1.4 points more of full resolution's price. Padding a window's sides inside the page with blank page
+// too (branch pooling-blank-pad) did better still, but onnxruntime ran the pads as ops of their own around every
+// padded convolution: the default took longer than full resolution natively.
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
@@ -62,11 +60,6 @@ export const pageNames = {
    */
   shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
   /**
-   * Window `i`'s pads of a convolution padding `pads` ({@link padKey}) on its sides inside the page (`inner`, with
-   * blank page) or on the page's border (with zeros, as the whole image): [8] as ONNX Pad reads them, as float.
-   */
-  pads: (inner: boolean, key: string, i: number) => `pads_${inner ? "inner" : "border"}:${key}:${i}`,
-  /**
    * Where window `i`'s tail region `j` starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
    * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
    */
@@ -87,47 +80,6 @@ export function convShifts(g: PageSource): { stride: number; kernel: number[] }[
   }
   return [...seen.values()];
 }
-
-/** A convolution's pads ([top, left, bottom, right]) as a name. */
-export const padKey = (pads: number[]): string => pads.join("_");
-
-/** The distinct pads of the convolutions that pad windows with blank page ({@link padKey}). */
-export const padKeys = (g: PageSource): string[] => [...new Set(g.page.padded.map((p) => padKey(p.pads)))];
-
-/**
- * The values of a page graph's pads inputs for windows whose sides ([top, left, bottom, right]) lie inside the page
- * (true) or on its border: each side's pad is blank page inside, zeros on the border.
- */
-export function padValues(g: PageSource, sides: boolean[][]): Record<string, number[]> {
-  const values: Record<string, number[]> = {};
-  for (const key of padKeys(g)) {
-    const [t, l, b, r] = key.split("_").map(Number);
-    sides.forEach((inside, i) => {
-      const side = (v: number, k: number, want: boolean) => (inside[k] === want ? v : 0);
-      for (const want of [true, false]) {
-        values[pageNames.pads(want, key, i)] = [
-          0,
-          0,
-          side(t, 0, want),
-          side(l, 1, want),
-          0,
-          0,
-          side(b, 2, want),
-          side(r, 3, want),
-        ];
-      }
-    });
-  }
-  return values;
-}
-
-/** Which sides of a window ([top, left, bottom, right]) lie inside a page (not on its border). */
-export const insideSides = (w: { x: number; y: number; w: number; h: number }, page: { w: number; h: number }) => [
-  w.y > 0,
-  w.x > 0,
-  w.y + w.h < page.h,
-  w.x + w.w < page.w,
-];
 
 /** The distinct strides of the maps the tail crops. */
 export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.map((c) => c.stride))];
@@ -162,9 +114,6 @@ export function pageShapes(
       }
     });
   }
-  for (const key of padKeys(g)) {
-    windows.forEach((_, i) => shapes[pageNames.pads(true, key, i)] = shapes[pageNames.pads(false, key, i)] = [8]);
-  }
   windows.forEach((d, i) => shapes[pageNames.input(g, i)] = d);
   return shapes;
 }
@@ -192,15 +141,15 @@ export const TAIL_DUMMY = 16;
 
 /**
  * Px along a window's sides inside the page (not on the page's border) that its pools do not count (workers/levels.ts
- * `ownership`), counted instead as blank page. While windows padded those sides with zeros, their maps there read like
- * a frame, and 32 px left out did best: of 107 tuning, validation and test screenshots below 0.97 vs full resolution
- * 5 → 2, least 0.921 → 0.935 (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,test --shares 1`); on
- * the fourth validation set least 0.943 → 0.972. Since windows pad those sides with blank page (see the top of this
- * file) their maps there read like the page's, and counting them does better: tuning, validation and second
- * validation screenshots (`--set tune,val,val2 --shares 1`) mean 0.9987 / 0.9980 / 0.9973, least 0.995 / 0.990 /
- * 0.978 at 32 px; 0.9991 / 0.9984 / 0.9975, least 0.996 / 0.992 / 0.979 at 0.
+ * `ownership`), counted instead as blank page: windows pad those sides with zeros, so their maps there read like a
+ * frame. Before the blank strips, 32 px did best (of 107 tuning, validation and test screenshots below 0.97 vs full
+ * resolution 5 → 2, least 0.921 → 0.935; the fourth validation set's least 0.943 → 0.972; 64 and 96 px did worse).
+ * With the strips the uncovered page near the border no longer reads as far-blank page, and what that error hid of
+ * the frame shows: with the strips and 32 / 64 / 96 px the third validation set's least IoU reads 0.933 / 0.958 /
+ * 0.943 at the cover's former window cost, 0.965 / 0.984 at its larger one (`deno run -A bench/eval/budget_sweep.ts
+ * --set val3 --shares 1`; branch pooling-blank-pad with its padding switched off, its scratch switches).
  */
-export const POOL_EDGE = 0;
+export const POOL_EDGE = 64;
 
 /**
  * Px of the blank strips (lib/onnx/levels.ts `PageParts.strips`): each blank colour's 1-row strip this long, and its
@@ -228,8 +177,6 @@ export const poolStrides = (g: PageSource): number[] => [...new Set(g.pools.map(
 
 /** The page graph's shared shape constants: a map flattened per channel, a vector as a map, a map's spatial axes. */
 const FLAT = "page:flat", VECTOR = "page:vector", HW = "page:hw";
-/** A Slice's start and end (and its axis, 0) of the first blank pixel. */
-const FIRST = ["page:zero", "page:one"];
 
 /**
  * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
@@ -250,55 +197,10 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const isTail = (j: number) => page.window.tail?.[j] ?? false;
   const windowMade = new Set(page.window.nodes.flatMap((b, j) => isTail(j) ? [] : nodeIo(b).outputs));
   const count = page.window.nodes.length;
-  // Padded convolutions pad a window's sides inside the page with blank page of the page's commonest colour (the
-  // first blank pixel) and its sides on the page's border with zeros: their input less the blank value, padded with
-  // zeros inside, plus the blank value, padded with zeros on the border; the convolution itself pads no more.
-  const padded = new Map(page.padded.map((p) => [p.node, padKey(p.pads)]));
-  const blankOf = (t: string) => (t === g.input ? pageNames.blank(g) : `b:${t}`);
-  const firstBlank = new Set<string>();
-  for (const j of padded.keys()) {
-    const t = nodeIo(page.window.nodes[j]).inputs[0];
-    if (!firstBlank.has(t)) {
-      firstBlank.add(t);
-      // [1, C, 1, 1]: its spatial mean (a blank map's extent is whatever upsampling its 1×1 input got).
-      const first = `${blankOf(t)}::first`, at = { key: [page.window.level[j], n, -1] };
-      entries.push(
-        { bytes: node("Slice", [blankOf(t), FIRST[0], FIRST[1], FIRST[0]], [`${first}:slice`]), ...at },
-        { bytes: node("ReduceMean", [`${first}:slice`], [first], spatialMeanKept), ...at },
-      );
-    }
-  }
-  for (const key of padKeys(g)) {
-    for (let i = 0; i < n; i++) {
-      for (const inner of [true, false]) {
-        entries.push({
-          bytes: node("Cast", [pageNames.pads(inner, key, i)], [`w${i}:${pageNames.pads(inner, key, i)}`], toInt64),
-          key: [0, i, -3],
-        });
-      }
-    }
-  }
-  const padCopies = new Set<string>();
   for (let i = 0; i < n; i++) {
     const rename = keep(`w${i}:`);
     page.window.nodes.forEach((b, j) => {
-      if (isTail(j)) return;
-      const key = padded.get(j), at = { key: [page.window.level[j], i, j] };
-      if (key === undefined) {
-        entries.push({ bytes: renamed(b, rename), ...at });
-        return;
-      }
-      const t = nodeIo(b).inputs[0], x = rename(t), v = `${blankOf(t)}::first`, out = `${x}::pad:${key}`;
-      if (!padCopies.has(out)) {
-        padCopies.add(out);
-        entries.push(
-          { bytes: node("Sub", [x, v], [`${out}:less`]), ...at },
-          { bytes: node("Pad", [`${out}:less`, `w${i}:${pageNames.pads(true, key, i)}`], [`${out}:inner`]), ...at },
-          { bytes: node("Add", [`${out}:inner`, v], [`${out}:blank`]), ...at },
-          { bytes: node("Pad", [`${out}:blank`, `w${i}:${pageNames.pads(false, key, i)}`], [out]), ...at },
-        );
-      }
-      entries.push({ bytes: unpadded(renamed(b, rename), out), ...at });
+      if (!isTail(j)) entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] });
     });
     for (let k = 0; k < (g.tail.halo ? g.tail.slots : 0); k++) {
       const slot = pageNames.slot(i, k);
@@ -344,8 +246,6 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   entries.push(
     { bytes: int64Constant(FLAT, [0, 0, -1]), key: [-1, 1, 0] },
     { bytes: int64Constant(VECTOR, [0, 0, 1, 1]), key: [-1, 1, 1] },
-    { bytes: int64Constant(FIRST[0], [0]), key: [-1, 1, 5] },
-    { bytes: int64Constant(FIRST[1], [1]), key: [-1, 1, 6] },
   );
   // Each pool's sum runs blank page first, then adds the windows one by one: a window's nodes and their cost are then
   // the same in every page graph (see lib/onnx/page_cost.ts), whatever the number of windows.
@@ -399,9 +299,6 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
       pageNames.stripWeights(1, s),
     ]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
-    ...padKeys(g).flatMap((key) =>
-      windows.flatMap((i) => [pageNames.pads(true, key, i), pageNames.pads(false, key, i)])
-    ),
     ...cutStrides(g).flatMap((s) =>
       windows.flatMap((i) =>
         Array.from({ length: g.tail.slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
@@ -506,23 +403,6 @@ function renamed(bytes: Uint8Array, rename: (t: string) => string): Uint8Array {
   return lenField(1, fields);
 }
 
-/** A convolution node reading `input` first, its pads attribute dropped (no padding of its own). */
-function unpadded(bytes: Uint8Array, input: string): Uint8Array {
-  let first = true;
-  const fields = rawFields(payloadOf({ field: 1, raw: bytes })).flatMap((f) => {
-    if (f.field === 1 && first) {
-      first = false;
-      return [lenField(1, input)];
-    }
-    if (f.field === 5) {
-      const name = rawFields(payloadOf(f)).find((a) => a.field === 1);
-      if (name && decoder.decode(payloadOf(name)) === "pads") return [];
-    }
-    return [f.raw];
-  });
-  return lenField(1, fields);
-}
-
 /**
  * A blank map's value per colour and channel, [colours, C]: its mean over space (a blank map is constant over space,
  * but its extent is whatever upsampling a 1×1 input got on its way).
@@ -530,11 +410,6 @@ function unpadded(bytes: Uint8Array, input: string): Uint8Array {
 const spatialMean = [
   lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
   intAttribute("keepdims", 0),
-];
-
-const spatialMeanKept = [
-  lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
-  intAttribute("keepdims", 1),
 ];
 
 /** A strip map's mean over the axis it is constant along (`axis` 0: the row strip's height, 1: the column's width). */

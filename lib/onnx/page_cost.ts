@@ -1,7 +1,7 @@
 // A page graph's price (lib/onnx/page.ts), counted from the graph itself.
 
 import { CostCounter } from "./counter.ts";
-import { padValues, pageGraph, pageShapes, type PageSource, tailValues } from "./page.ts";
+import { pageGraph, pageShapes, type PageSource, tailValues } from "./page.ts";
 
 /**
  * What a page graph computes, counted from its graph: a window's nodes (its copy of the model's, its share of the
@@ -26,16 +26,10 @@ export class PageCost {
 
   /**
    * One window's part, its model input of shape `dims` [1, C, H, W], its tail regions' sizes `tails` ([[H, W], ...];
-   * default: the whole window), which of its sides ([top, left, bottom, right]) lie inside the page (default: none;
-   * padded with blank page, they cost what that adds).
+   * default: the whole window).
    */
-  window(
-    dims: number[],
-    tails: number[][] = [dims.slice(2)],
-    sides: boolean[] = [false, false, false, false],
-  ): { flops: number; macs: number } {
-    const values = { ...tailValues(this.g, [tails]), ...padValues(this.g, [sides]) };
-    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), values);
+  window(dims: number[], tails: number[][] = [dims.slice(2)]): { flops: number; macs: number } {
+    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tails]));
     const none = this.blank(1, dims[1]);
     return { flops: one.flops - none.flops, macs: one.macs - none.macs };
   }

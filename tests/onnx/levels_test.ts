@@ -8,7 +8,6 @@ import { ModelRegistry } from "../../lib/models.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { levelGraphs, type PageParts } from "../../lib/onnx/levels.ts";
 import {
-  padValues,
   pageGraph,
   pageNames,
   pageShapes,
@@ -124,7 +123,7 @@ Deno.test("page weights: every page position once, by the window that counts it,
     colours: new Uint8Array(8),
     cellColour: new Uint8Array([0, 0, 1]),
   };
-  // No edge left out (as pageFeeds, POOL_EDGE 0); with 32 px left out the halo column 8 goes to the blank colour.
+  // No edge left out; with 32 px left out (pageFeeds leaves out POOL_EDGE) the halo column 8 goes to the blank colour.
   const own = ownership(job, 1, 0);
   assert.equal(own.positions, 48);
   assert.deepEqual(blankCounts(own, 1), [0, 12]);
@@ -134,7 +133,7 @@ Deno.test("page weights: every page position once, by the window that counts it,
     input: "x",
     output: "y",
     pools: [{ name: "v", map: "m", level: 0, channels: 1, stride: 1 }],
-    page: { padded: [] } as unknown as PageParts,
+    page: {} as PageParts,
     tail: { halo: 0, cuts: [], slots: 1 },
   };
   const blankInput = { dims: [2, 3, 1, 1], data: new Float32Array(6) };
@@ -150,17 +149,17 @@ Deno.test("page weights: every page position once, by the window that counts it,
     const sw = feeds[pageNames.stripWeights(axis, 1)].data, q = sw.length / 2;
     mean += sw.reduce((a, v, k) => a + v * (k < q ? 100 : 7), 0);
   }
-  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–8 (its core, then its
-  // halo's column 8); 9–11 go to colour 1 (7).
-  assert.equal(POOL_EDGE, 0);
-  assert.ok(Math.abs(mean - (16 * 1 + 20 * 2 + 12 * 7) / 48) < 1e-6, `${mean}`);
-  // Window 1's weights: its first column (page column 4) counts, and its halo's last (page column 8).
+  // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–7 (its halo's column 8
+  // lies within POOL_EDGE of its side inside the page); 8–11 go to colour 1 (7).
+  assert.ok(POOL_EDGE > 0);
+  assert.ok(Math.abs(mean - (16 * 1 + 16 * 2 + 16 * 7) / 48) < 1e-6, `${mean}`);
+  // Window 1's weights: its first column (page column 4) counts, its halo's last (page column 8) does not.
   assert.deepEqual([...feeds[pageNames.weights(1, 1)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
     1,
     1,
     1,
     1,
-    1,
+    0,
   ]);
   assert.deepEqual([...feeds[pageNames.weights(1, 0)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
     1,
@@ -227,15 +226,15 @@ withSessions(
     assert.ok(worst < 5e-3, `largest difference ${worst}`);
     assert.ok(flips < want.length * 1e-4, `${flips} pixels change sides`);
     // The price (a window's part plus the blank part) is the page graph counted whole, for one window and for two;
-    // a window costs the whole model plus the pools' weighted sums in place of their averages, the tail on its
-    // unused slots' 16 px squares (1.4 MFLOPs each) and its padded convolutions' blank padding (their input less the
-    // blank value, and back): 2.2 % more at 640².
+    // a window costs the whole model plus the pools' weighted sums in place of their averages and the tail on its
+    // unused slots' 16 px squares (1.4 MFLOPs each): under 3 % more at 640².
     const cost = text.levels!.cost;
     const counted = (windows: number[][], colours: number, tails = windows.map((d) => [d.slice(2)])) =>
-      CostCounter.fromBytes(pageGraph(g, windows.length)).count(pageShapes(g, windows, colours, 3), {
-        ...tailValues(g, tails),
-        ...padValues(g, windows.map(() => [false, false, false, false])),
-      }).flops;
+      CostCounter.fromBytes(pageGraph(g, windows.length)).count(
+        pageShapes(g, windows, colours, 3),
+        tailValues(g, tails),
+      )
+        .flops;
     assert.equal(cost.window(dims).flops + cost.blank(1, 3).flops, counted([dims], 1));
     const other = [1, 3, 320, 96];
     assert.equal(
@@ -279,32 +278,19 @@ function plainImage(width: number, height: number, colour: number[]): RgbaImage 
 }
 
 withSessions(
-  "levels: a window's sides inside the page see blank page past them, its sides on the border zeros",
+  "levels: a window's sides pad with zeros, inside the page too: its maps there read like a frame (POOL_EDGE)",
   async (s) => {
     const P = 960, colour = [250, 245, 240, 255], img = plainImage(P, P, colour);
-    // A window with every side inside the page, and one on the page's left and top border.
-    const windows = [{ x: 320, y: 320, w: 320, h: 320 }, { x: 0, y: 0, w: 256, h: 256 }];
-    const extra = [...g.pools.flatMap((p) => [mapName(p), `b:${p.map}`]), `w1:${g.pools[0].map}`];
-    const out = await s.page(img, uniformJob(windows, P, P, colour), extra);
-    // The tail's convolutions (lib/onnx/tail.ts) pad with zeros: their map (the last pool's) is left out.
-    for (const p of g.pools.filter((p) => !p.conv)) {
-      const m = out[mapName(p)], [, C, h, w] = m.dims, v = out[`b:${p.map}`], plane = v.dims[2] * v.dims[3];
-      for (let c = 0; c < C; c++) {
-        const blank = v.data[c * plane];
-        // Every position of the inside window, its edges too, reads as blank page far from any border.
-        for (const [y, x] of [[0, 0], [0, w >> 1], [h >> 1, w - 1], [h - 1, w - 1], [h >> 1, w >> 1]]) {
-          const got = m.data[(c * h + y) * w + x];
-          assert.ok(
-            Math.abs(got - blank) <= 1e-3 * (Math.abs(blank) + 1e-2),
-            `${p.map}[${c}] at ${y},${x}: ${got} vs ${blank}`,
-          );
-        }
-      }
-    }
-    // The border window's corner on the page's border is not blank page: the zeros past the border show there.
-    const p0 = g.pools[0], m = out[`w1:${p0.map}`], [, C, h, w] = m.dims, v = out[`b:${p0.map}`];
-    const off = Array.from({ length: C }, (_, c) => Math.abs(m.data[c * h * w] - v.data[c * v.dims[2] * v.dims[3]]));
-    assert.ok(Math.max(...off) > 1e-2, `${Math.max(...off)}`);
+    // A window with every side inside the page, on a page of one colour.
+    const windows = [{ x: 320, y: 320, w: 320, h: 320 }];
+    const p0 = g.pools[0];
+    const out = await s.page(img, uniformJob(windows, P, P, colour), [mapName(p0), `b:${p0.map}`]);
+    const m = out[mapName(p0)], [, C, h, w] = m.dims, v = out[`b:${p0.map}`], plane = v.dims[2] * v.dims[3];
+    const off = (y: number, x: number) =>
+      Math.max(...Array.from({ length: C }, (_, c) => Math.abs(m.data[(c * h + y) * w + x] - v.data[c * plane])));
+    // Its corner reads far from blank page (the zeros past its edge show there), further than its centre does.
+    // Measured 3.7 and 0.03.
+    assert.ok(off(0, 0) > 1 && off(0, 0) > 10 * off(h >> 1, w >> 1), `corner ${off(0, 0)}`);
   },
 );
 
