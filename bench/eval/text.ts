@@ -320,13 +320,10 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "through the graph with every kernel summed over space), or within " + `${STRIP / 2} px of the page's border, ` +
     "where the whole image's convolutions pad with zeros, at the maps of a " + `${STRIP} px strip of that colour ` +
     "at the same distance from its end (a 1-row and a 1-column strip through the graph with kernels summed one way: " +
-    "`STRIP`). A window's convolutions pad its sides inside the page with that blank page, as if the page went on, " +
-    "and only its sides on the page's border with zeros, so its maps read like the page's up to its edges (" +
-    (POOL_EDGE
-      ? `but for the outer ${POOL_EDGE} px of its sides inside the page, \`POOL_EDGE\``
-      : "all of them count") +
-    "; without the strips and that padding the least IoU of the third validation set's pages read 0.956). Its " +
-    "windows carry a " +
+    "`STRIP`). A window's convolutions pad all its sides with zeros, so its maps read like a frame near its sides " +
+    `inside the page: the outer ${POOL_EDGE} px of those count at the far-from-text value too (\`POOL_EDGE\`; ` +
+    "without the strips, at 32 px and with windows a third the per-window cost, the least IoU of the third " +
+    "validation set's pages read 0.956). Its windows carry a " +
     `${DEFAULT_FOCUS_OPTIONS.pageHalo} px halo (\`pageHalo\`, chosen on the tuning and validation pages; ` +
     `${DEFAULT_FOCUS_OPTIONS.crossedHalo} px on a side where the cover's cut runs through text, \`crossedHalo\`, ` +
     "chosen on the second validation pages), but only " +
@@ -344,7 +341,7 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "text); the pool of a map a tail convolution makes is summed from " +
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
     "FLOPs there). The price is what runs: the front on the windows, the " +
-    "tail on those regions, the pools' sums, the 1×1 runs. What is left is the page area near text that no " +
+    "tail on those regions, the pools' sums, the blank runs (a pixel and two strips per blank colour). What is left is the page area near text that no " +
     "window covers (or its windows' outer edge), counted at the far-from-text value.",
     "",
     "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
