@@ -1,7 +1,8 @@
 // Windows run level by level, the worker side of a `levels` job: the inputs of the model's page graph
 // (lib/onnx/page.ts). Its pools average over the page: every page position once (the windows' counted regions first,
 // then what their halos add but the outer `POOL_EDGE` px of their sides inside the page), and every other position at
-// the value the maps take far inside blank page of that position's colour (the blank graph on one pixel per colour).
+// the value the maps take far inside blank page of that position's colour (the blank graph on one pixel per colour),
+// or within half a blank strip of the page's border at that strip's maps (lib/onnx/page.ts `STRIP`).
 
 import { type InputFormat, windowsTensor } from "../lib/image/mod.ts";
 import {
