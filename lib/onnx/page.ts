@@ -24,7 +24,7 @@
 
 import { AttributeType, DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
-import { assemble, intAttribute, nodeIo, opNode as node } from "./_splice.ts";
+import { assemble, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";
 import type { PooledConv, PooledVector } from "./levels.ts";
 
 export {
@@ -275,33 +275,17 @@ function renamed(bytes: Uint8Array, rename: (t: string) => string): Uint8Array {
  * A blank map's value per colour and channel, [colours, C]: its mean over space (a blank map is constant over space,
  * but its extent is whatever upsampling a 1×1 input got on its way).
  */
-const spatialMean = [
-  lenField(5, [lenField(1, "axes"), varintField(8, 2), varintField(8, 3), varintField(20, AttributeType.INTS)]),
-  intAttribute("keepdims", 0),
-];
+const spatialMean = [intsAttribute("axes", [2, 3]), intAttribute("keepdims", 0)];
 
 /** A strip map's mean over the axis it is constant along (`axis` 0: the row strip's height, 1: the column's width). */
-const lineMean = (axis: number) => [
-  lenField(5, [lenField(1, "axes"), varintField(8, axis ? 3 : 2), varintField(20, AttributeType.INTS)]),
-  intAttribute("keepdims", 0),
-];
-const permLine = [
-  lenField(5, [
-    lenField(1, "perm"),
-    varintField(8, 0),
-    varintField(8, 2),
-    varintField(8, 1),
-    varintField(20, AttributeType.INTS),
-  ]),
-];
+const lineMean = (axis: number) => [intsAttribute("axes", [axis ? 3 : 2]), intAttribute("keepdims", 0)];
+const permLine = [intsAttribute("perm", [0, 2, 1])];
 
 /** The prefix of a blank strip's tensors in a page graph (`axis` 0: the 1-row strip, 1: the 1-column one). */
 const stripPrefix = (axis: number) => (axis ? "by:" : "bx:");
 
 /** Attributes: a Transpose of a matrix, a Gemm's second operand transposed, a reduction to a scalar, a cast. */
-const perm10 = [
-  lenField(5, [lenField(1, "perm"), varintField(8, 1), varintField(8, 0), varintField(20, AttributeType.INTS)]),
-];
+const perm10 = [intsAttribute("perm", [1, 0])];
 const transB = [intAttribute("transB", 1)];
 const noKeepDims = [intAttribute("keepdims", 0)];
 const toInt64 = [intAttribute("to", DataType.INT64)];
