@@ -8,7 +8,8 @@
 // `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a budget), and prints per
 // image and per share the IoU of the text class vs full resolution @ the cost as a share of full (with `--plans true`,
 // what the plan ran: "{2× 0.61/1.00 h96 [0.0/9.6]}" is two tiles at 0.61 across and 1 down with a 96 px halo, none of
-// the image at full resolution, 9.6 % of it unresolved), then the mean and least IoU and the mean cost per share. For
+// the image at full resolution, 9.6 % of it unresolved; EMPTY: no text where full resolution finds some), then the mean
+// and least IoU, the mean cost and how many such empty masks per share. For
 // tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`) reports the test
 // images.
 
@@ -74,7 +75,7 @@ async function textured(bytes: Uint8Array, amount: number): Promise<Uint8Array> 
   return new Uint8Array(await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer());
 }
 
-const ious = shares.map(() => [] as number[]), costs = shares.map(() => [] as number[]);
+const ious = shares.map(() => [] as number[]), costs = shares.map(() => [] as number[]), empties = shares.map(() => 0);
 const images = (await renderMissing()).filter((i) =>
   sets.includes(i.set) && kinds.includes(i.kind) && (!only.length || only.includes(i.name))
 );
@@ -87,8 +88,11 @@ for (const im of images) {
     const cut = await segmenter.segment({ task: "text", mode: "adaptive", bytes, budgetFlops }, planner);
     ious[k].push(iou(full.mask, cut.mask));
     costs[k].push(cut.cost.flops / full.cost.flops);
+    // The issue's line: no empty mask where full resolution finds text.
+    const empty = full.mask.includes(1) && !cut.mask.includes(1);
+    if (empty) empties[k]++;
     row.push(
-      `${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * costs[k].at(-1)!).toFixed(1)}%${
+      `${share}: ${ious[k].at(-1)!.toFixed(3)} @ ${(100 * costs[k].at(-1)!).toFixed(1)}%${empty ? " EMPTY" : ""}${
         plans ? " " + ran(cut.plan) : ""
       }`,
     );
@@ -97,7 +101,10 @@ for (const im of images) {
 }
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
 for (const [k, share] of shares.entries()) {
-  const cost = `mean cost ${(100 * mean(costs[k])).toFixed(1)}% of full`;
-  console.log(`${share}: mean IoU ${mean(ious[k]).toFixed(4)}, least ${Math.min(...ious[k]).toFixed(3)}, ${cost}`);
+  const cost = `mean cost ${(100 * mean(costs[k])).toFixed(1)}% of full`,
+    empty = `${empties[k]} empty where full finds text`;
+  console.log(
+    `${share}: mean IoU ${mean(ious[k]).toFixed(4)}, least ${Math.min(...ious[k]).toFixed(3)}, ${cost}, ${empty}`,
+  );
 }
 Deno.exit(0);
