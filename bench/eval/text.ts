@@ -317,8 +317,8 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "at a time: `lib/onnx/levels.ts` cuts the model in levels, and one run of its page graph (`lib/onnx/page.ts`: " +
     "every window in one ONNX graph) averages each level's maps over the page before the next level runs, the area no " +
     "window covers counted at the value the maps take far inside blank page of its colour (exact, from a 1×1 input " +
-    "through the graph with every kernel summed over space), or within " + `${STRIP / 2} px of the page's border, ` +
-    "where the whole image's convolutions pad with zeros, at the maps of a " + `${STRIP} px strip of that colour ` +
+    `through the graph with every kernel summed over space), or within ${STRIP / 2} px of the page's border, ` +
+    `where the whole image's convolutions pad with zeros, at the maps of a ${STRIP} px strip of that colour ` +
     "at the same distance from its end (a 1-row and a 1-column strip through the graph with kernels summed one way: " +
     "`STRIP`). A window's convolutions pad all its sides with zeros, so its maps read like a frame near its sides " +
     `inside the page: the outer ${POOL_EDGE} px of those count at the far-from-text value too (\`POOL_EDGE\`; ` +
@@ -341,8 +341,9 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "text); the pool of a map a tail convolution makes is summed from " +
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
     "FLOPs there). The price is what runs: the front on the windows, the " +
-    "tail on those regions, the pools' sums, the blank runs (a pixel and two strips per blank colour). What is left is the page area near text that no " +
-    "window covers (or its windows' outer edge), counted at the far-from-text value.",
+    "tail on those regions, the pools' sums, the blank runs (a pixel and two strips per blank colour). What is " +
+    "left is the page area near text that no window covers (or its windows' outer edge), counted at the " +
+    "far-from-text value.",
     "",
     "What sets the default's price on the screenshots (mean share of the page, `coverInk` in " +
     "`lib/plan/ink_cover.ts`): its " + registry.model(MODEL).spec.input.multiple + " px cells with ink " +

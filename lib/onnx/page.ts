@@ -27,20 +27,8 @@ import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
 import { assemble, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";
 import type { PooledConv, PooledVector } from "./levels.ts";
 
-export {
-  convShifts,
-  cutStrides,
-  mapPositions,
-  pageNames,
-  pageShapes,
-  type PageSource,
-  POOL_EDGE,
-  poolStrides,
-  slotted,
-  STRIP,
-  TAIL_DUMMY,
-  tailValues,
-} from "./page_inputs.ts";
+// The page graph's inputs (names, shapes, shared constants), for the workers, which may import this module only.
+export * from "./page_inputs.ts";
 import { convShifts, cutStrides, pageNames, type PageSource, poolStrides, STRIP } from "./page_inputs.ts";
 
 /** The page graph's shared shape constants: a map flattened per channel, a vector as a map, a map's spatial axes. */

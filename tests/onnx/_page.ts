@@ -9,8 +9,8 @@ export type PageJob = Pick<
 >;
 
 /**
- * A job of windows over a `w`×`h` image and page (multiples of 32) of one blank colour; each window counts itself first and runs
- * its tail on all of itself (one region) unless `regions` says otherwise.
+ * A job of windows over a `w`×`h` image and page (multiples of 32) of one blank colour; each window counts itself
+ * first and runs its tail on all of itself (one region) unless `regions` says otherwise.
  */
 export function uniformJob(
   windows: Window[],
