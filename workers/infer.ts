@@ -21,12 +21,13 @@ import { pageGraph, pageNames, type PageSource } from "../lib/onnx/page.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
-// Models run level by level: their page graphs (lib/onnx/page.ts), one per number of windows, each made and loaded the
-// first time a job has that many windows. Page graphs spin as the worker's sessions do (a spinning pool stops when its
-// run ends: workers/runtime_node.ts).
-const pageModels = new Map<string, { source: PageSource; sessions: Map<number, Promise<RuntimeSession>> }>();
-// Page graphs of this many windows or fewer are loaded at init (a job of up to 3 windows then finds its graph ready:
-// making and loading one takes about 120 ms for the text detector).
+// Models run level by level: their page graphs (lib/onnx/page.ts), one per number of windows and with or without a
+// blank part, each made and loaded the first time a job needs it. Page graphs spin as the worker's sessions do (a
+// spinning pool stops when its run ends: workers/runtime_node.ts).
+const pageModels = new Map<string, { source: PageSource; sessions: Map<string, Promise<RuntimeSession>> }>();
+// Page graphs of this many windows or fewer are loaded at init, and the one window's without a blank part (a window
+// over the whole page): a job of up to 3 windows then finds its graph ready (making and loading one takes about 120 ms
+// for the text detector).
 const PRELOAD_WINDOWS = 3;
 let threads = 1;
 // Set at init; after each job the runtime may give memory back (Runtime.settle).
@@ -71,7 +72,8 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
     sessions.set(m.id, await rt.load(m.bytes, msg.threads));
     if (m.levels) {
       pageModels.set(m.id, { source: m.levels, sessions: new Map() });
-      for (let n = 1; n <= PRELOAD_WINDOWS; n++) await pageSession(m.id, n);
+      for (let n = 1; n <= PRELOAD_WINDOWS; n++) await pageSession(m.id, n, true);
+      await pageSession(m.id, 1, false);
     }
   }
   post({ type: "ready", backend: rt.backend });
@@ -101,16 +103,17 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   post({ type: "result", job: msg.job, outputs, ms }, buffers);
 }
 
-/** Model `id`'s page graph of `n` windows, loaded. */
-function pageSession(id: string, n: number): Promise<RuntimeSession> {
+/** Model `id`'s page graph of `n` windows, with or without its `blank` part, loaded. */
+function pageSession(id: string, n: number, blank: boolean): Promise<RuntimeSession> {
   const m = pageModels.get(id);
   if (!m) throw new Error(`model ${id} is not cut in levels`);
-  let s = m.sessions.get(n);
+  const key = `${n}${blank ? "" : " without blank"}`;
+  let s = m.sessions.get(key);
   if (!s) {
-    s = runtime!.load(pageGraph(m.source, n), threads);
+    s = runtime!.load(pageGraph(m.source, n, [], blank), threads);
     // A failed load is not kept: the next job tries again.
-    s.catch(() => m.sessions.delete(n));
-    m.sessions.set(n, s);
+    s.catch(() => m.sessions.delete(key));
+    m.sessions.set(key, s);
   }
   return s;
 }
@@ -119,7 +122,7 @@ function pageSession(id: string, n: number): Promise<RuntimeSession> {
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
   const { source } = pageModels.get(msg.model) ?? {};
   if (!source) throw new Error(`model ${msg.model} is not cut in levels`);
-  const session = await pageSession(msg.model, input.windows.length);
+  const session = await pageSession(msg.model, input.windows.length, input.colours.length > 0);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
   // Every window's input at once, side by side in one buffer.

@@ -42,7 +42,9 @@ export function pageFeeds(
   inputs: Tensor[],
   blankInput: Tensor,
 ): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = { [pageNames.blank(g)]: blankInput };
+  // Without blank colours (windows that leave no page position to blank page) the graph has no blank part.
+  const blank = job.colours.length > 0;
+  const feeds: Record<string, Tensor> = blank ? { [pageNames.blank(g)]: blankInput } : {};
   inputs.forEach((t, i) => feeds[pageNames.input(g, i)] = t);
   const shifts = convShifts(g);
   for (const s of poolStrides(g)) {
@@ -59,6 +61,7 @@ export function pageFeeds(
         feeds[pageNames.shiftedWeights(s, kernel, i)] = shiftedWeights(weights, w.w / s, kernel);
       }
     });
+    if (!blank) continue;
     feeds[pageNames.blankWeights(s)] = {
       dims: [1, own.uncovered.length],
       data: Float32Array.from(own.uncovered, (u) => u * share),
@@ -72,7 +75,7 @@ export function pageFeeds(
   }
   // The strips end with the page's padding past the image (zero input): the row strip its last page.w − size.w px.
   const { page, size } = job;
-  for (const [axis, pad] of [[0, page.w - size.w], [1, page.h - size.h]]) {
+  for (const [axis, pad] of blank ? [[0, page.w - size.w], [1, page.h - size.h]] : []) {
     const mask = Float32Array.from({ length: STRIP }, (_, k) => (k < STRIP - pad ? 1 : 0));
     feeds[pageNames.stripMask(axis)] = { dims: axis ? [1, 1, STRIP, 1] : [1, 1, 1, STRIP], data: mask };
   }
@@ -187,6 +190,7 @@ export function ownership(
     const row = Math.floor((y * stride) / cell) * cols, sy = onStrip(y, gh);
     for (let x = 0; x < gw; x++) {
       if (seen[y * gw + x]) continue;
+      if (!colours) throw new RangeError("the windows leave page positions uncovered, and the job has no blank colour");
       const colour = cellColour[row + Math.floor((x * stride) / cell)], sx = onStrip(x, gw);
       if (sx >= 0) strips[0][colour * q + sx]++;
       if (sy >= 0) strips[1][colour * q + sy]++;

@@ -325,8 +325,9 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
     const whole = tails.length === 1 && tails[0][0] === w.h && tails[0][1] === w.w;
     return { model: id, dims, ...(whole ? {} : { tails }), ...cost.window(dims, tails) };
   });
+  // Without blank colours (no page position left to blank page) the page graph has no blank part.
   const colours = call.levels!.colours.length / 4;
-  parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });
+  if (colours) parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });
   const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0);
   return {
     call: ci,

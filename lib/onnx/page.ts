@@ -37,14 +37,17 @@ const FLAT = "page:flat", VECTOR = "page:vector", HW = "page:hw";
 /**
  * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
  * ({@link pageNames}); outputs each window's model output, and any of its tensors named in `extra` (a test's view).
+ * Without `blank` (a plan whose windows leave no page position to blank page: one window over the whole page), the
+ * graph has no blank part (no blank pixels, no strips, no inputs of theirs): each pool's sum starts at zero instead of
+ * at the blank part's, which is then exactly 0, so every output is the same, and each window's nodes are too.
  */
-export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8Array {
+export function pageGraph(g: PageSource, n: number, extra: string[] = [], blank = true): Uint8Array {
   const { page } = g;
   const shared = new Set<string>(page.shared.flatMap((b) => nodeIo(b).outputs));
   for (const p of g.pools) shared.add(p.name);
   const keep = (prefix: string) => (t: string) => t === "" || shared.has(t) ? t : prefix + t;
   // Nodes with a sort key: level, then windows before the blank graph and the pools, then their order in the file.
-  const entries: { bytes: Uint8Array; key: number[] }[] = [];
+  const entries: Entry[] = [];
   page.shared.forEach((b, j) => entries.push({ bytes: b, key: [-1, 0, j] }));
   // The tail's nodes, once per slot j of a window, read the maps it cuts cropped to that slot's region (`::tail`); what
   // they make is the slot's own (`w<i>.<j>:`).
@@ -84,21 +87,7 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
       }
     }
   }
-  page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
-  // The strips: each blank pixel expanded to a 1-row and a 1-column strip, through the blank graph summed one way.
-  page.strips.forEach((strip, axis) => {
-    const prefix = stripPrefix(axis), at = page.blank.nodes.length * (axis + 1);
-    const shape = `page:strip_shape:${axis}`;
-    entries.push(
-      { bytes: int64Constant(shape, axis ? [1, 1, STRIP, 1] : [1, 1, 1, STRIP]), key: [-1, 1, 3 + axis] },
-      { bytes: node("Expand", [pageNames.blank(g), shape], [`${prefix}${g.input}::strip`]), key: [0, n, at - 2] },
-      {
-        bytes: node("Mul", [`${prefix}${g.input}::strip`, pageNames.stripMask(axis)], [prefix + g.input]),
-        key: [0, n, at - 1],
-      },
-    );
-    strip.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep(prefix)), key: [strip.level[j], n, at + j] }));
-  });
+  if (blank) blankPart(g, n, entries, keep);
   entries.push(
     { bytes: int64Constant(FLAT, [0, 0, -1]), key: [-1, 1, 0] },
     { bytes: int64Constant(VECTOR, [0, 0, 1, 1]), key: [-1, 1, 1] },
@@ -108,27 +97,8 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   g.pools.forEach((p, j) => {
     const at = (q: number) => ({ key: [p.level, n + 1, g.pools.length * q + j] });
     const acc = (i: number) => (i === n ? p.name : `${p.name}::acc${i}`);
-    const b = `b:${p.map}`;
-    entries.push(
-      { bytes: node("ReduceMean", [b], [`${b}::rows`], spatialMean), ...at(0) },
-      { bytes: node("MatMul", [pageNames.blankWeights(p.stride), `${b}::rows`], [`${b}::sum`]), ...at(0) },
-    );
-    // Each strip's map, [colours, C, …, STRIP / stride] (or […, 1]): its mean over the other axis (constant along it,
-    // but upsampled to whatever extent), as [colours · positions, C] rows weighted by the strip's weights.
-    const strips = [0, 1].map((axis) => {
-      const m = `${stripPrefix(axis)}${p.map}`;
-      entries.push(
-        { bytes: node("ReduceMean", [m], [`${m}::line`], lineMean(axis)), ...at(0) },
-        { bytes: node("Transpose", [`${m}::line`], [`${m}::lineT`], permLine), ...at(0) },
-        { bytes: node("Flatten", [`${m}::lineT`], [`${m}::rows`], [intAttribute("axis", 2)]), ...at(0) },
-        { bytes: node("MatMul", [pageNames.stripWeights(axis, p.stride), `${m}::rows`], [`${m}::sum`]), ...at(0) },
-      );
-      return `${m}::sum`;
-    });
-    entries.push(
-      { bytes: node("Sum", [`${b}::sum`, ...strips], [`${b}::sums`]), ...at(0) },
-      { bytes: node("Reshape", [`${b}::sums`, VECTOR], [acc(0)]), ...at(0) },
-    );
+    if (blank) blankSum(p, acc(0)).forEach((bytes) => entries.push({ bytes, ...at(0) }));
+    else entries.push({ bytes: zeroVector(acc(0), p.channels), ...at(0) });
     if (p.conv) convStatics(p, p.conv).forEach((bytes, k) => entries.push({ bytes, key: [-1, 2, 16 * j + k] }));
     for (let i = 0; i < n; i++) {
       const m = `w${i}:${p.map}`, weights = pageNames.weights(p.stride, i);
@@ -145,14 +115,10 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
   const windows = Array.from({ length: n }, (_, i) => i);
   const inputs = [
     ...windows.map((i) => pageNames.input(g, i)),
-    pageNames.blank(g),
-    pageNames.stripMask(0),
-    pageNames.stripMask(1),
+    ...(blank ? [pageNames.blank(g), pageNames.stripMask(0), pageNames.stripMask(1)] : []),
     ...poolStrides(g).flatMap((s) => [
       ...windows.map((i) => pageNames.weights(s, i)),
-      pageNames.blankWeights(s),
-      pageNames.stripWeights(0, s),
-      pageNames.stripWeights(1, s),
+      ...(blank ? [pageNames.blankWeights(s), pageNames.stripWeights(0, s), pageNames.stripWeights(1, s)] : []),
     ]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
     ...cutStrides(g).flatMap((s) =>
@@ -168,6 +134,59 @@ export function pageGraph(g: PageSource, n: number, extra: string[] = []): Uint8
     ...extra,
   ];
   return assemble({ ...page, nodes }, { inputs, outputs });
+}
+
+type Entry = { bytes: Uint8Array; key: number[] };
+
+/**
+ * The blank part of a page graph of `n` windows: the blank graph on one pixel per blank colour, and the blank strips:
+ * each blank pixel expanded to a 1-row and a 1-column strip, through the blank graph summed one way.
+ */
+function blankPart(g: PageSource, n: number, entries: Entry[], keep: (prefix: string) => (t: string) => string) {
+  const { page } = g;
+  page.blank.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep("b:")), key: [page.blank.level[j], n, j] }));
+  page.strips.forEach((strip, axis) => {
+    const prefix = stripPrefix(axis), at = page.blank.nodes.length * (axis + 1);
+    const shape = `page:strip_shape:${axis}`;
+    entries.push(
+      { bytes: int64Constant(shape, axis ? [1, 1, STRIP, 1] : [1, 1, 1, STRIP]), key: [-1, 1, 3 + axis] },
+      { bytes: node("Expand", [pageNames.blank(g), shape], [`${prefix}${g.input}::strip`]), key: [0, n, at - 2] },
+      {
+        bytes: node("Mul", [`${prefix}${g.input}::strip`, pageNames.stripMask(axis)], [prefix + g.input]),
+        key: [0, n, at - 1],
+      },
+    );
+    strip.nodes.forEach((b, j) => entries.push({ bytes: renamed(b, keep(prefix)), key: [strip.level[j], n, at + j] }));
+  });
+}
+
+/**
+ * A pool's sum over the page's blank part, named `out` ([1, C, 1, 1]): the blank maps weighted by each colour's
+ * uncovered positions, and each strip's map by its positions' weights.
+ */
+function blankSum(p: PooledVector, out: string): Uint8Array[] {
+  const b = `b:${p.map}`;
+  const nodes = [
+    node("ReduceMean", [b], [`${b}::rows`], spatialMean),
+    node("MatMul", [pageNames.blankWeights(p.stride), `${b}::rows`], [`${b}::sum`]),
+  ];
+  // Each strip's map, [colours, C, …, STRIP / stride] (or […, 1]): its mean over the other axis (constant along it,
+  // but upsampled to whatever extent), as [colours · positions, C] rows weighted by the strip's weights.
+  const strips = [0, 1].map((axis) => {
+    const m = `${stripPrefix(axis)}${p.map}`;
+    nodes.push(
+      node("ReduceMean", [m], [`${m}::line`], lineMean(axis)),
+      node("Transpose", [`${m}::line`], [`${m}::lineT`], permLine),
+      node("Flatten", [`${m}::lineT`], [`${m}::rows`], [intAttribute("axis", 2)]),
+      node("MatMul", [pageNames.stripWeights(axis, p.stride), `${m}::rows`], [`${m}::sum`]),
+    );
+    return `${m}::sum`;
+  });
+  nodes.push(
+    node("Sum", [`${b}::sum`, ...strips], [`${b}::sums`]),
+    node("Reshape", [`${b}::sums`, VECTOR], [out]),
+  );
+  return nodes;
 }
 
 /**
@@ -225,7 +244,7 @@ function convSum(p: PooledVector, c: PooledConv, i: number, weights: string, out
  * The nodes in an order where each comes after the producers of its inputs: by key where that allows (the levels in
  * turn, so the runtime can free a level's maps early), each node as soon as its inputs exist otherwise.
  */
-function topological(entries: { bytes: Uint8Array; key: number[] }[]): Uint8Array[] {
+function topological(entries: Entry[]): Uint8Array[] {
   const cmp = (a: number[], b: number[]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
   const sorted = entries.slice().sort((a, b) => cmp(a.key, b.key)).map((e) => ({
     bytes: e.bytes,
@@ -280,12 +299,22 @@ const toInt64 = [intAttribute("to", DataType.INT64)];
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
 function int64Constant(name: string, values: number[]): Uint8Array {
-  const data = new BigInt64Array(values.map(BigInt));
-  const tensor = [
-    varintField(1, values.length),
-    varintField(2, DataType.INT64),
-    lenField(9, new Uint8Array(data.buffer)),
-  ];
+  return constantNode(
+    name,
+    [values.length],
+    DataType.INT64,
+    new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer),
+  );
+}
+
+/** A Constant node holding zeros as a pool's output, [1, `channels`, 1, 1] float. */
+function zeroVector(name: string, channels: number): Uint8Array {
+  return constantNode(name, [1, channels, 1, 1], DataType.FLOAT, new Uint8Array(4 * channels));
+}
+
+/** A Constant node of a tensor of shape `dims` and data type `type`, its little-endian bytes `raw`. */
+function constantNode(name: string, dims: number[], type: number, raw: Uint8Array): Uint8Array {
+  const tensor = [...dims.map((d) => varintField(1, d)), varintField(2, type), lenField(9, raw)];
   const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
   return lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
 }

@@ -18,8 +18,12 @@ export class PageCost {
     this.#one = CostCounter.fromBytes(pageGraph(g, 1));
   }
 
-  /** The blank part on `colours` pixels of a `channels`-channel input. */
+  /**
+   * The blank part on `colours` pixels of a `channels`-channel input; none without colours (the page graph without a
+   * blank part, for windows that leave no page position to blank page).
+   */
   blank(colours: number, channels: number): { flops: number; macs: number } {
+    if (!colours) return { flops: 0, macs: 0 };
     const { flops, macs } = this.#none.count(pageShapes(this.g, [], colours, channels));
     return { flops, macs };
   }

@@ -63,7 +63,7 @@ export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.m
 
 /**
  * The input shapes of a page graph of windows whose model inputs have shapes `windows` ([1, C, H, W] each), on
- * `colours` blank pixels of a `channels`-channel input.
+ * `colours` blank pixels of a `channels`-channel input (none: the graph without a blank part, lib/onnx/page.ts).
  */
 export function pageShapes(
   g: PageSource,
@@ -71,14 +71,19 @@ export function pageShapes(
   colours: number,
   channels: number,
 ): Record<string, number[]> {
-  const shapes: Record<string, number[]> = { [pageNames.blank(g)]: [colours, channels, 1, 1] };
+  const shapes: Record<string, number[]> = {};
   for (const s of poolStrides(g)) {
     windows.forEach((d, i) => shapes[pageNames.weights(s, i)] = [mapPositions(d[2], d[3], s), 1]);
-    shapes[pageNames.blankWeights(s)] = [1, colours];
-    for (const axis of [0, 1]) shapes[pageNames.stripWeights(axis, s)] = [1, (colours * STRIP) / s];
   }
-  shapes[pageNames.stripMask(0)] = [1, 1, 1, STRIP];
-  shapes[pageNames.stripMask(1)] = [1, 1, STRIP, 1];
+  if (colours) {
+    shapes[pageNames.blank(g)] = [colours, channels, 1, 1];
+    for (const s of poolStrides(g)) {
+      shapes[pageNames.blankWeights(s)] = [1, colours];
+      for (const axis of [0, 1]) shapes[pageNames.stripWeights(axis, s)] = [1, (colours * STRIP) / s];
+    }
+    shapes[pageNames.stripMask(0)] = [1, 1, 1, STRIP];
+    shapes[pageNames.stripMask(1)] = [1, 1, STRIP, 1];
+  }
   for (const { stride: s, kernel: [kh, kw] } of convShifts(g)) {
     windows.forEach((d, i) => {
       shapes[pageNames.shiftedWeights(s, [kh, kw], i)] = [kh * kw, mapPositions(d[2], d[3], s)];

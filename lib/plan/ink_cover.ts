@@ -297,6 +297,18 @@ export function inkPooling(
     cell,
     counted,
     tails,
-    ...blankColours(ink, o.inkRange, MAX_BLANK_COLOURS),
+    ...(coversPage(geo, windows) ? noBlank() : blankColours(ink, o.inkRange, MAX_BLANK_COLOURS)),
   };
 }
+
+/**
+ * Whether the windows leave no page position to blank page: one window over the whole page (its sides all on the
+ * page's border, so its pools count every position). The page graph then runs without its blank part (lib/onnx/
+ * page.ts): no blank colours.
+ */
+function coversPage(geo: FocusGeometry, windows: FocusWindow[]): boolean {
+  const [w] = windows.map((f) => f.window);
+  return windows.length === 1 && w.x === 0 && w.y === 0 && w.w === geo.padW && w.h === geo.padH;
+}
+
+const noBlank = () => ({ colours: new Uint8Array(0), cellColour: new Uint8Array(0) });

@@ -117,9 +117,11 @@ Deno.test({
       const tails = windows.map((e) => e.tails ?? [e.shape.slice(2)]);
       assert.ok(windows.some((e) => e.tails), "the tail runs on less than a window");
       const g = textModel.levels!.graphs;
-      const recount = CostCounter.fromBytes(pageGraph(g, runs.length))
-        .count(pageShapes(g, runs, blanks[0].shape[0], 3), tailValues(g, tails)).flops;
-      assert.equal(blanks.length, 1);
+      // A page graph has a blank part unless one window covers the whole page (then no blank run is reported).
+      const colours = blanks.length ? blanks[0].shape[0] : 0;
+      const recount = CostCounter.fromBytes(pageGraph(g, runs.length, [], colours > 0))
+        .count(pageShapes(g, runs, colours, 3), tailValues(g, tails)).flops;
+      assert.ok(blanks.length <= 1);
       assert.equal(body.cost.flops, recount);
       assert.equal(Number(res.headers.get("x-cost-gflops")), body.cost.gflops);
       assert.ok(body.plan.tiles.length >= 1);

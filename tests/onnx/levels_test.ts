@@ -53,7 +53,7 @@ function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
       const s: Sessions = {
         full: await rt.load(text.bytes, 2),
         async page(img, job, extra = []) {
-          const session = await rt.load(pageGraph(g, job.windows.length, extra), 2);
+          const session = await rt.load(pageGraph(g, job.windows.length, extra, job.colours.length > 0), 2);
           loaded.push(session);
           const inputs = job.windows.map((w) => ({
             dims: [1, 3, w.h, w.w],
@@ -225,6 +225,13 @@ withSessions(
     }
     assert.ok(worst < 5e-3, `largest difference ${worst}`);
     assert.ok(flips < want.length * 1e-4, `${flips} pixels change sides`);
+    // Such a window leaves no page position to blank page: the graph without its blank part (no blank colours) gives
+    // the same outputs, bit for bit.
+    const alone = { ...uniformJob(win, W, H, []), cellColour: new Uint8Array(0) };
+    assert.deepEqual((await s.page(img, alone))[pageNames.output(g, 0)].data, got);
+    // A blank colour's page position left uncovered cannot be counted without one.
+    const half = [{ x: 0, y: 0, w: W, h: H / 2 }];
+    await assert.rejects(() => s.page(img, { ...uniformJob(half, W, H, []), cellColour: new Uint8Array(0) }));
     // The price (a window's part plus the blank part) is the page graph counted whole, for one window and for two;
     // a window costs the whole model plus the pools' weighted sums in place of their averages and the tail on its
     // unused slots' 16 px squares (1.4 MFLOPs each): under 3 % more at 640².
@@ -236,6 +243,13 @@ withSessions(
       )
         .flops;
     assert.equal(cost.window(dims).flops + cost.blank(1, 3).flops, counted([dims], 1));
+    // Without its blank part, a window's part alone.
+    const bare = CostCounter.fromBytes(pageGraph(g, 1, [], false));
+    assert.equal(cost.blank(0, 3).flops, 0);
+    assert.equal(
+      cost.window(dims).flops,
+      bare.count(pageShapes(g, [dims], 0, 3), tailValues(g, [[dims.slice(2)]])).flops,
+    );
     const other = [1, 3, 320, 96];
     assert.equal(
       cost.window(dims).flops + cost.window(other).flops + cost.blank(2, 3).flops,

@@ -99,6 +99,28 @@ Deno.test("the tail's regions: a window's inked cells in few rectangles, the mas
   assert.deepEqual(outputCores(geo, windows), windows.map((f) => f.core));
 });
 
+Deno.test("a window over the whole page leaves nothing to blank page: no blank colours, no blank part in its price", () => {
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels, o = DEFAULT_FOCUS_OPTIONS;
+  const price = (image: RgbaImage) => {
+    const { geo, ink, windows } = coverInk(text, image, maxExec, o);
+    const levels = inkPooling(text, geo, ink, windows, o)!;
+    const flops = priceCalls([{ model: text, windows: windows.map((f) => f.window), levels }], maxExec).flops;
+    const parts = windows.map((f, i) =>
+      text.levels!.cost.window([1, 3, f.window.h, f.window.w], levels.tails[i].map((t) => [t.h, t.w])).flops
+    );
+    return { windows, colours: levels.colours.length / 4, flops, parts: parts.reduce((a, b) => a + b, 0) };
+  };
+  // Ink up to every border: one window over the page, priced at its part alone.
+  const full = price(stripedPage(640, 480, [{ x: 0, y: 0, w: 640, h: 480 }]));
+  assert.deepEqual(full.windows.map((f) => f.window), [{ x: 0, y: 0, w: 640, h: 480 }]);
+  assert.equal(full.colours, 0);
+  assert.equal(full.flops, full.parts);
+  // Ink in a corner: the rest of the page counts at its blank colour, and the blank part is priced.
+  const corner = price(stripedPage(1280, 960, [{ x: 0, y: 0, w: 320, h: 240 }]));
+  assert.equal(corner.colours, 1);
+  assert.ok(corner.flops > corner.parts);
+});
+
 Deno.test("the tail's regions are cut on the finer tail cells: a thin line of text is not a whole cell tall", () => {
   // Two lines of ink (2-px stripes): rows 72–81, columns 100–299 and rows 136–145, columns 100–163. On the cover's
   // 32 px cells they fill rows 64–95 and 128–159; on the tail's 8 px cells rows 72–87 and 136–151.
