@@ -24,7 +24,7 @@ import { coverInk, coverShare, type FocusWindow, inkPooling, outputCores } from 
 import type { Box } from "../../lib/plan/geometry.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
-import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
+import { pageGraph, pageNames, pageSlots } from "../../lib/onnx/page.ts";
 
 const halos = arg("--halo", "32,128") === "none" ? [] : arg("--halo", "32,128").split(",").map(Number);
 const CORE = Number(arg("--core", "320"));
@@ -61,7 +61,7 @@ const bpad = await ort.InferenceSession.create(`${dir}/bpad.onnx`, opts);
 const blankValues = await ort.InferenceSession.create(`${dir}/blank.onnx`, opts);
 const levels = model.levels!.graphs;
 // Page graphs by number of windows.
-const pageSessions = new Map<number, ort.InferenceSession>();
+const pageSessions = new Map<string, ort.InferenceSession>();
 const pooled = fed.inputNames.filter((n) => n !== taps.inputNames[0]);
 const fmt = model.spec.input;
 const threshold = model.spec.output.threshold ?? 0.5;
@@ -277,9 +277,12 @@ async function pageMaps(
   wins: FocusWindow[],
   pooling: NonNullable<ReturnType<typeof inkPooling>>,
 ): Promise<Float32Array[]> {
-  const n = wins.length;
-  if (!pageSessions.has(n)) pageSessions.set(n, await ort.InferenceSession.create(pageGraph(levels, n), opts));
-  const session = pageSessions.get(n)!;
+  const n = wins.length, slots = pageSlots(levels, pooling.tails), blank = pooling.colours.length > 0;
+  const key = `${slots.join(",")}:${blank}`;
+  if (!pageSessions.has(key)) {
+    pageSessions.set(key, await ort.InferenceSession.create(pageGraph(levels, n, [], blank, slots), opts));
+  }
+  const session = pageSessions.get(key)!;
   const inputs = wins.map(({ window: w }) => ({
     dims: [1, 3, w.h, w.w],
     data: windowsTensor(img, fmt, [w], w.h, w.w),
