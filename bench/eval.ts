@@ -114,7 +114,9 @@ if (textRows.length) {
   }
 }
 // What bounds the text wall-clock lines: the detector's time per FLOP in its tail and its front (./eval/layer_time.ts).
-const layers = textRows.length ? [await layerTime(1920, 1088, 1), await layerTime(1920, 1088, 2)] : [];
+const layers = textRows.length
+  ? [await layerTime(1920, 1088, 1), await layerTime(1920, 1088, 2), await layerTime(1920, 1088, 2, 7, "web")]
+  : [];
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
 const md: string[] = [

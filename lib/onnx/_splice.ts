@@ -191,11 +191,11 @@ export function nodeIo(node: Uint8Array): { opType: string; inputs: string[]; ou
   return out;
 }
 
-/** An encoded node (a GraphProto node field) of op Constant holding a float tensor, named `name` as is its output. */
-export function constantNode(name: string, dims: number[], values: Float32Array): Uint8Array {
+/** An encoded node (a GraphProto node field) of op Constant holding a float or int64 tensor, named `name` as is its output. */
+export function constantNode(name: string, dims: number[], values: Float32Array | BigInt64Array): Uint8Array {
   const tensor = [
     ...dims.map((d) => varintField(1, d)),
-    varintField(2, DataType.FLOAT),
+    varintField(2, values instanceof Float32Array ? DataType.FLOAT : DataType.INT64),
     lenField(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength)),
   ];
   const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];

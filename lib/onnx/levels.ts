@@ -38,17 +38,18 @@ export const TAIL_HALO = 8;
 /**
  * Regions a window's tail runs on, at most: the page graph holds this many copies of the tail per window (lib/onnx/
  * page.ts), each on its own crop of the maps, so that the tail runs near the window's ink only, in a few rectangles
- * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer runs the rest on a 16 px square. Mean
- * served cost ÷ full with 10, 16 and 24, the regions cut on 8 px cells, a 16 px tail halo (`deno run -A
- * bench/eval/squeeze.ts --set tune|val --halo none --edge-halos 0 --crossed-halo none`): tuning 0.791, 0.769, 0.763;
- * validation 0.635, 0.620, 0.616 (on 32 px cells, 3, 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819;
- * validation 0.706, 0.690, 0.682, 0.668, 0.655). Later, with the 8 px tail halo and the crossed halo (the same command
- * without `--crossed-halo none`), 16 → 24 → 32: tuning 0.731 → 0.719 → 0.713 (0.715 at 24 with lib/plan/ink_cover.ts
- * `TAIL_REGION_PIXELS` 1024), validation 0.599 → 0.590 → 0.584 (0.589); least IoU unchanged (0.990–0.991, 0.983). Each
- * slot is a copy of the tail in the page graph: on WASM 32 slots cost more time than they saved (the default's time
- * saving on 12 test laptop and desktop pages, two alternating runs each: 16 → 25.0 / 29.6 %, 32 → 21.9 / 23.1 %), 24
- * did not (22.4 / 24.5 % → 22.7 / 26.0 %); on the native backend 32 saved time (25.8 / 25.1 % → 29.7 / 26.7 %). Workers
- * start 0.1–0.5 s later with 32 (a scratch script for each).
+ * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer holds 4 or 12 slots where those hold its
+ * regions (lib/onnx/page.ts `slotsFor`), and runs the rest on a 16 px square. Mean served cost ÷ full with 10, 16 and
+ * 24, the regions cut on 8 px cells, a 16 px tail halo (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none
+ * --edge-halos 0 --crossed-halo none`): tuning 0.791, 0.769, 0.763; validation 0.635, 0.620, 0.616 (on 32 px cells, 3,
+ * 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819; validation 0.706, 0.690, 0.682, 0.668, 0.655).
+ * Later, with the 8 px tail halo and the crossed halo (the same command without `--crossed-halo none`), 16 → 24 → 32:
+ * tuning 0.731 → 0.719 → 0.713 (0.715 at 24 with lib/plan/ink_cover.ts `TAIL_REGION_PIXELS` 1024), validation 0.599 →
+ * 0.590 → 0.584 (0.589); least IoU unchanged (0.990–0.991, 0.983). Each slot is a copy of the tail in the page graph:
+ * on WASM 32 slots cost more time than they saved (the default's time saving on 12 test laptop and desktop pages, two
+ * alternating runs each: 16 → 25.0 / 29.6 %, 32 → 21.9 / 23.1 %), 24 did not (22.4 / 24.5 % → 22.7 / 26.0 %); on the
+ * native backend 32 saved time (25.8 / 25.1 % → 29.7 / 26.7 %). Workers start 0.1–0.5 s later with 32 (a scratch script
+ * for each).
  */
 export const TAIL_SLOTS = 24;
 

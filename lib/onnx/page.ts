@@ -22,9 +22,9 @@
 // too (branch pooling-blank-pad) did better still, but onnxruntime ran the pads as ops of their own around every
 // padded convolution: the default took longer than full resolution natively.
 
-import { AttributeType, DataType } from "./proto.ts";
-import { lenField, payloadOf, rawFields, varintField } from "./_wire.ts";
-import { assemble, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";
+import { DataType } from "./proto.ts";
+import { lenField, payloadOf, rawFields } from "./_wire.ts";
+import { assemble, constantNode, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";
 import type { PooledConv, PooledVector } from "./levels.ts";
 
 // The page graph's inputs (names, shapes, shared constants), for the workers, which may import this module only.
@@ -307,23 +307,9 @@ const noKeepDims = [intAttribute("keepdims", 0)];
 const toInt64 = [intAttribute("to", DataType.INT64)];
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
-function int64Constant(name: string, values: number[]): Uint8Array {
-  return constantNode(
-    name,
-    [values.length],
-    DataType.INT64,
-    new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer),
-  );
-}
+const int64Constant = (name: string, values: number[]) =>
+  constantNode(name, [values.length], BigInt64Array.from(values, BigInt));
 
-/** A Constant node holding zeros as a pool's output, [1, `channels`, 1, 1] float. */
-function zeroVector(name: string, channels: number): Uint8Array {
-  return constantNode(name, [1, channels, 1, 1], DataType.FLOAT, new Uint8Array(4 * channels));
-}
-
-/** A Constant node of a tensor of shape `dims` and data type `type`, its little-endian bytes `raw`. */
-function constantNode(name: string, dims: number[], type: number, raw: Uint8Array): Uint8Array {
-  const tensor = [...dims.map((d) => varintField(1, d)), varintField(2, type), lenField(9, raw)];
-  const value = [lenField(1, "value"), lenField(5, tensor), varintField(20, AttributeType.TENSOR)];
-  return lenField(1, [lenField(2, name), lenField(3, name), lenField(4, "Constant"), lenField(5, value)]);
-}
+/** A Constant node holding zeros as a pool's output, [1, `channels`, 1, 1]. */
+const zeroVector = (name: string, channels: number) =>
+  constantNode(name, [1, channels, 1, 1], new Float32Array(channels));
