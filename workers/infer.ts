@@ -30,7 +30,7 @@ const pageModels = new Map<string, { source: PageSource; sessions: Map<string, P
 // regions then finds its graph ready (making and loading one takes about 120 ms for the text detector).
 const PRELOAD_WINDOWS = 3;
 // Page graphs kept loaded per model (one per combination of windows' slots and blank part that jobs asked for).
-const PAGE_SESSIONS = 16;
+const PAGE_SESSIONS = 8;
 let threads = 1;
 // Set at init; after each job the runtime may give memory back (Runtime.settle).
 let runtime: Runtime | undefined;
