@@ -121,20 +121,26 @@ export function boundSentence(times: LayerTime[], front: number, tail: number): 
   if (!times.length) return "";
   const { width, height } = times[0], each = (f: (t: LayerTime, i: number) => string) => times.map(f).join(" / ");
   const bounds = times.map((t) => planBound(t, front, tail));
-  const where = each((t) => `${t.backend === "web" ? "WASM" : "native"} ${t.threads} thread(s)`);
+  const on = (t: LayerTime) =>
+    `${t.threads} ${t.backend === "web" ? "WASM" : "native"} thread${t.threads > 1 ? "s" : ""}`;
   const tailTime = each((t) => pct(t.tailTime));
   const time = each((_, i) => pct(bounds[i].time)), saving = each((_, i) => pct(bounds[i].saving));
-  const allow = bounds.every((b) => b.saving >= 0.9);
+  const within = times.filter((_, i) => bounds[i].saving >= 0.9).map(on);
+  const beyond = times.filter((_, i) => bounds[i].saving < 0.9).map(on);
   return ` What the plan's shape allows, with no overhead at all: the model's tail is ${pct(times[0].tailFlops)} of ` +
-    `its FLOPs at ${width}×${height} and ${tailTime} of its time on ${where} (\`bench/eval/layer_time.ts\`: the served ` +
-    "graph and its front alone, cut before the tail, timed in turn; the tail's share is what the front alone does not " +
-    `take), so a plan that runs the front on ${pct(front)} of the page and the tail on ${pct(tail)} (the ` +
+    `its FLOPs at ${width}×${height} and ${tailTime} of its time on ${each(on)} (\`bench/eval/layer_time.ts\`: the ` +
+    "served graph and its front alone, cut before the tail, timed in turn; the tail's share is what the front alone " +
+    `does not take), so a plan that runs the front on ${pct(front)} of the page and the tail on ${pct(tail)} (the ` +
     `screenshots' means above) spends at best ${time} of full resolution's time for ${pct(bounds[0].flops)} of its ` +
-    `FLOPs: ${saving} of the FLOP saving. ` +
-    (allow
-      ? "The 90% line is within the plan's shape: what the default loses below it is its overhead (the planner, the " +
-        "page graph's pools' sums, blank part and tail slots, the windows' smaller kernels)."
-      : "The 90% line needs a plan that saves as much of the front's FLOPs as of the tail's.");
+    `FLOPs: ${saving} of the FLOP saving.` +
+    (within.length
+      ? ` On ${within.join(" and ")} the 90% line is within the plan's shape: what the default loses below it there ` +
+        "is overhead (the planner, and in the page graph the pools' sums, the blank part and the tail's slots, many " +
+        "small kernels)."
+      : "") +
+    (beyond.length
+      ? ` On ${beyond.join(" and ")} it needs a plan that saves as much of the front's FLOPs as of the tail's.`
+      : "");
 }
 
 if (import.meta.main) {
