@@ -21,9 +21,9 @@ import { pageGraph, pageNames, pageSlots, type PageSource } from "../lib/onnx/pa
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
-// Models run level by level: their page graphs (lib/onnx/page.ts), one per number of windows and with or without a
-// blank part, each made and loaded the first time a job needs it. Page graphs spin as the worker's sessions do (a
-// spinning pool stops when its run ends: workers/runtime_node.ts).
+// Models run level by level: their page graphs (lib/onnx/page.ts), one per combination of the windows' tail slots
+// (`pageSlots`) and with or without a blank part, each made and loaded the first time a job needs it. Page graphs spin
+// as the worker's sessions do (a spinning pool stops when its run ends: workers/runtime_node.ts).
 const pageModels = new Map<string, { source: PageSource; sessions: Map<string, Promise<RuntimeSession>> }>();
 // Page graphs of this many windows or fewer are loaded at init (each window with all of the model's tail slots), and
 // the one window's without a blank part (a window over the whole page): a job of up to 3 windows with many tail

@@ -191,7 +191,10 @@ export function nodeIo(node: Uint8Array): { opType: string; inputs: string[]; ou
   return out;
 }
 
-/** An encoded node (a GraphProto node field) of op Constant holding a float or int64 tensor, named `name` as is its output. */
+/**
+ * An encoded node (a GraphProto node field) of op Constant holding a float or int64 tensor, named `name` as is its
+ * output.
+ */
 export function constantNode(name: string, dims: number[], values: Float32Array | BigInt64Array): Uint8Array {
   const tensor = [
     ...dims.map((d) => varintField(1, d)),

@@ -104,8 +104,8 @@ export function pageShapes(
 
 /**
  * Crops that give each window's tail regions their sizes `tails[i]` ([[H, W], ...], up to the window's slots,
- * {@link slotsFor}; the rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail inputs a cost count needs
- * (the crops' sizes decide the tail's shapes; where they lie does not).
+ * {@link slotsFor}; the rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail
+ * inputs a cost count needs (the crops' sizes decide the tail's shapes; where they lie does not).
  */
 export function tailValues(g: PageSource, tails: number[][][]): Record<string, number[]> {
   const values: Record<string, number[]> = {};
