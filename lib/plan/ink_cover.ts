@@ -307,8 +307,8 @@ export function inkPooling(
  * page.ts): no blank colours.
  */
 function coversPage(geo: FocusGeometry, windows: FocusWindow[]): boolean {
-  const [w] = windows.map((f) => f.window);
-  return windows.length === 1 && w.x === 0 && w.y === 0 && w.w === geo.padW && w.h === geo.padH;
+  const w = windows.length === 1 ? windows[0].window : undefined;
+  return !!w && w.x === 0 && w.y === 0 && w.w === geo.padW && w.h === geo.padH;
 }
 
 const noBlank = () => ({ colours: new Uint8Array(0), cellColour: new Uint8Array(0) });
