@@ -17,19 +17,19 @@ import {
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
 import { blankPixels, pageFeeds } from "./levels.ts";
-import { pageGraph, pageNames, pageSlots, type PageSource } from "../lib/onnx/page.ts";
+import { pageGraph, pageNames, type PageSource } from "../lib/onnx/page.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
-// Models run level by level: their page graphs (lib/onnx/page.ts), one per combination of the windows' tail slots
-// (`pageSlots`) and with or without a blank part, each made and loaded the first time a job needs it. Page graphs spin
-// as the worker's sessions do (a spinning pool stops when its run ends: workers/runtime_node.ts).
+// Models run level by level: their page graphs (lib/onnx/page.ts), one per number of windows, with or without a blank
+// part, each made and loaded the first time a job needs it. Page graphs spin as the worker's sessions do (a spinning
+// pool stops when its run ends: workers/runtime_node.ts).
 const pageModels = new Map<string, { source: PageSource; sessions: Map<string, Promise<RuntimeSession>> }>();
-// Page graphs of this many windows or fewer are loaded at init (each window with all of the model's tail slots), and
-// the one window's without a blank part (a window over the whole page): a job of up to 3 windows with many tail
-// regions then finds its graph ready (making and loading one takes about 120 ms for the text detector).
+// Page graphs of this many windows or fewer are loaded at init, and the one window's without a blank part (a window
+// over the whole page): a job of up to 3 windows then finds its graph ready (making and loading one takes about 120 ms for the text detector).
 const PRELOAD_WINDOWS = 3;
-// Page graphs kept loaded per model (one per combination of windows' slots and blank part that jobs asked for).
+// Page graphs kept loaded per model (one per number of windows and blank part that jobs asked for): each keeps an
+// activation arena of its own.
 const PAGE_SESSIONS = 8;
 let threads = 1;
 // Set at init; after each job the runtime may give memory back (Runtime.settle).
@@ -74,9 +74,8 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
     sessions.set(m.id, await rt.load(m.bytes, msg.threads));
     if (m.levels) {
       pageModels.set(m.id, { source: m.levels, sessions: new Map() });
-      const full = (n: number) => Array(n).fill(m.levels!.tail.slots);
-      for (let n = 1; n <= PRELOAD_WINDOWS; n++) await pageSession(m.id, full(n), true);
-      await pageSession(m.id, full(1), false);
+      for (let n = 1; n <= PRELOAD_WINDOWS; n++) await pageSession(m.id, n, true);
+      await pageSession(m.id, 1, false);
     }
   }
   post({ type: "ready", backend: rt.backend });
@@ -107,17 +106,16 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
 }
 
 /**
- * Model `id`'s page graph of windows with `slots` tail slots each (lib/onnx/page.ts `pageSlots`), with or without its
- * `blank` part, loaded. At most {@link PAGE_SESSIONS} stay loaded per model: the one used longest ago goes first.
+ * Model `id`'s page graph of `n` windows, with or without its `blank` part, loaded. At most {@link PAGE_SESSIONS} stay loaded per model: the one used longest ago goes first.
  */
-function pageSession(id: string, slots: number[], blank: boolean): Promise<RuntimeSession> {
+function pageSession(id: string, n: number, blank: boolean): Promise<RuntimeSession> {
   const m = pageModels.get(id);
   if (!m) throw new Error(`model ${id} is not cut in levels`);
-  const key = `${slots.join(",")}${blank ? "" : " without blank"}`;
+  const key = `${n}${blank ? "" : " without blank"}`;
   let s = m.sessions.get(key);
   if (s) m.sessions.delete(key);
   else {
-    s = runtime!.load(pageGraph(m.source, slots.length, [], blank, slots), threads);
+    s = runtime!.load(pageGraph(m.source, n, [], blank), threads);
     // A failed load is not kept: the next job tries again.
     s.catch(() => m.sessions.delete(key));
   }
@@ -135,7 +133,7 @@ function pageSession(id: string, slots: number[], blank: boolean): Promise<Runti
 async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: LevelsInput) {
   const { source } = pageModels.get(msg.model) ?? {};
   if (!source) throw new Error(`model ${msg.model} is not cut in levels`);
-  const session = await pageSession(msg.model, pageSlots(source, input.tails), input.colours.length > 0);
+  const session = await pageSession(msg.model, input.windows.length, input.colours.length > 0);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
   // Every window's input at once, side by side in one buffer.

@@ -24,7 +24,7 @@ import { coverInk, coverShare, type FocusWindow, inkPooling, outputCores } from 
 import type { Box } from "../../lib/plan/geometry.ts";
 import { paddedWholeCall } from "../../lib/plan/fixed.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
-import { pageGraph, pageNames, pageSlots } from "../../lib/onnx/page.ts";
+import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
 
 const halos = arg("--halo", "32,128") === "none" ? [] : arg("--halo", "32,128").split(",").map(Number);
 const CORE = Number(arg("--core", "320"));
@@ -277,10 +277,10 @@ async function pageMaps(
   wins: FocusWindow[],
   pooling: NonNullable<ReturnType<typeof inkPooling>>,
 ): Promise<Float32Array[]> {
-  const n = wins.length, slots = pageSlots(levels, pooling.tails), blank = pooling.colours.length > 0;
-  const key = `${slots.join(",")}:${blank}`;
+  const n = wins.length, blank = pooling.colours.length > 0;
+  const key = `${n}:${blank}`;
   if (!pageSessions.has(key)) {
-    pageSessions.set(key, await ort.InferenceSession.create(pageGraph(levels, n, [], blank, slots), opts));
+    pageSessions.set(key, await ort.InferenceSession.create(pageGraph(levels, n, [], blank), opts));
   }
   const session = pageSessions.get(key)!;
   const inputs = wins.map(({ window: w }) => ({

@@ -39,7 +39,7 @@ export const TAIL_HALO = 8;
  * Regions a window's tail runs on, at most: the page graph holds this many copies of the tail per window (lib/onnx/
  * page.ts), each on its own crop of the maps, so that the tail runs near the window's ink only, in a few rectangles
  * (lib/plan/ink_cover.ts), instead of on all of its core. A window with fewer runs the rest on a 16 px square (no
- * smaller page graphs for few regions: lib/onnx/page.ts `SLOT_STEPS`). Mean served cost ÷ full with 10, 16 and
+ * smaller page graphs for few regions: lib/onnx/page.ts `slotted`). Mean served cost ÷ full with 10, 16 and
  * 24, the regions cut on 8 px cells, a 16 px tail halo (`deno run -A bench/eval/squeeze.ts --set tune|val --halo none
  * --edge-halos 0 --crossed-halo none`): tuning 0.791, 0.769, 0.763; validation 0.635, 0.620, 0.616 (on 32 px cells, 3,
  * 6, 8, 10 and 16 slots: tuning 0.831, 0.828, 0.826, 0.826, 0.819; validation 0.706, 0.690, 0.682, 0.668, 0.655).

@@ -1,20 +1,21 @@
 // A page graph's price (lib/onnx/page.ts), counted from the graph itself.
 
 import { CostCounter } from "./counter.ts";
-import { pageGraph, pageShapes, type PageSource, slotsFor, tailValues } from "./page.ts";
+import { pageGraph, pageShapes, type PageSource, tailValues } from "./page.ts";
 
 /**
  * What a page graph computes, counted from its graph: a window's nodes (its copy of the model's, its tail's slots,
  * its share of the pools' sums) cost the same in a page graph of any number of windows, so a page graph's cost is
  * each window's plus its blank part's. Counted as differences of two graphs: the page graph of no window (the blank
- * part alone) and of one (with the window's slots).
+ * part alone) and of one.
  */
 export class PageCost {
   readonly #none: CostCounter;
-  readonly #one = new Map<number, CostCounter>();
+  readonly #one: CostCounter;
 
   constructor(readonly g: PageSource) {
     this.#none = CostCounter.fromBytes(pageGraph(g, 0));
+    this.#one = CostCounter.fromBytes(pageGraph(g, 1));
   }
 
   /**
@@ -32,10 +33,7 @@ export class PageCost {
    * default: the whole window).
    */
   window(dims: number[], tails: number[][] = [dims.slice(2)]): { flops: number; macs: number } {
-    const slots = slotsFor(this.g, tails.length);
-    let counter = this.#one.get(slots);
-    if (!counter) this.#one.set(slots, counter = CostCounter.fromBytes(pageGraph(this.g, 1, [], true, [slots])));
-    const one = counter.count(pageShapes(this.g, [dims], 1, dims[1], [slots]), tailValues(this.g, [tails]));
+    const one = this.#one.count(pageShapes(this.g, [dims], 1, dims[1]), tailValues(this.g, [tails]));
     const none = this.blank(1, dims[1]);
     return { flops: one.flops - none.flops, macs: one.macs - none.macs };
   }

@@ -62,16 +62,14 @@ export function convShifts(g: PageSource): { stride: number; kernel: number[] }[
 export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.map((c) => c.stride))];
 
 /**
- * The input shapes of a page graph of windows whose model inputs have shapes `windows` ([1, C, H, W] each), with
- * `slots` tail slots each, on `colours` blank pixels of a `channels`-channel input (none: the graph without a blank
- * part, lib/onnx/page.ts).
+ * The input shapes of a page graph of windows whose model inputs have shapes `windows` ([1, C, H, W] each), on
+ * `colours` blank pixels of a `channels`-channel input (none: the graph without a blank part, lib/onnx/page.ts).
  */
 export function pageShapes(
   g: PageSource,
   windows: number[][],
   colours: number,
   channels: number,
-  slots: number[] = windows.map(() => g.tail.slots),
 ): Record<string, number[]> {
   const shapes: Record<string, number[]> = {};
   for (const s of poolStrides(g)) {
@@ -93,7 +91,7 @@ export function pageShapes(
   }
   for (const s of cutStrides(g)) {
     windows.forEach((_, i) => {
-      for (let j = 0; j < slots[i]; j++) {
+      for (let j = 0; j < g.tail.slots; j++) {
         shapes[pageNames.tailStarts(s, i, j)] = shapes[pageNames.tailEnds(s, i, j)] = [2];
       }
     });
@@ -103,9 +101,9 @@ export function pageShapes(
 }
 
 /**
- * Crops that give each window's tail regions their sizes `tails[i]` ([[H, W], ...], up to the window's slots,
- * {@link slotsFor}; the rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail
- * inputs a cost count needs (the crops' sizes decide the tail's shapes; where they lie does not).
+ * Crops that give each window's tail regions their sizes `tails[i]` ([[H, W], ...], up to the model's tail slots; the
+ * rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail inputs a cost count needs
+ * (the crops' sizes decide the tail's shapes; where they lie does not).
  */
 export function tailValues(g: PageSource, tails: number[][][]): Record<string, number[]> {
   const values: Record<string, number[]> = {};
@@ -146,34 +144,17 @@ export const POOL_EDGE = 64;
 export const STRIP = 256;
 
 /**
- * The slots of a page graph's window with `regions` tail regions: the fewest of {@link SLOT_STEPS} that hold them, or
- * the model's tail slots. Each slot runs a copy of the tail, on a region or (unused) on a {@link TAIL_DUMMY} px square:
- * an unused slot cost 0.6 ms on WASM with 2 threads (24 of them on 16 px squares: 14.2 ms, 6.8 ms for one tail on
- * their squares side by side; 1.3 ms natively, `.scratch`-measured), and a page's second window often has few
- * regions. A page graph is made and loaded per combination of its windows' slots.
+ * `regions` filled up to the model's tail slots with `dummy`: a slot always runs, an unused one on a {@link TAIL_DUMMY}
+ * px square, 0.6 ms on WASM with 2 threads (24 of them: 14.2 ms; 1.3 ms natively, `.scratch`-measured). Windows with
+ * fewer slots, one page graph per combination (tried: 4, 12 or 24), saved that time, but each loaded graph keeps an
+ * activation arena of its own: 40 varied screenshots posted in turn to a native server (3 workers) took its RSS from
+ * 1.22 to 2.57 GB instead of 2.04 GB, and 8.9 s instead of 6.6 (the graphs' first loads).
  */
-export function slotsFor(g: PageSource, regions: number): number {
-  if (regions > g.tail.slots) {
-    throw new Error(`${regions} tail regions for a window, over the model's ${g.tail.slots} slots`);
-  }
-  return SLOT_STEPS.find((s) => s >= regions && s < g.tail.slots) ?? g.tail.slots;
-}
-
-/**
- * Slot counts a page graph's window may have below the model's tail slots (see {@link slotsFor}): none. Each step makes
- * more page graphs (one per combination of its windows' slots), and each loaded graph keeps its own activation arena:
- * 40 varied screenshots posted in turn to a native server (3 workers) took its RSS from 1.22 to 2.57 GB with [4, 12],
- * 1.24 to 2.04 GB without (1.25 to 1.85 GB before the page graph without a blank part), and 8.9 s instead of 6.6 (the
- * graphs' first loads), for 0.6 ms per unused slot on WASM with 2 threads.
- */
-export const SLOT_STEPS: number[] = [];
-
-/** Each window's slots in the page graph of windows with tail regions `tails` ({@link slotsFor}). */
-export const pageSlots = (g: PageSource, tails: unknown[][]): number[] => tails.map((t) => slotsFor(g, t.length));
-
-/** `regions` filled up to their window's slots with `dummy` (a slot always runs). */
 export function slotted<T>(g: PageSource, regions: T[], dummy: T): T[] {
-  return [...regions, ...Array.from({ length: slotsFor(g, regions.length) - regions.length }, () => dummy)];
+  if (regions.length > g.tail.slots) {
+    throw new Error(`${regions.length} tail regions for a window, over the model's ${g.tail.slots} slots`);
+  }
+  return [...regions, ...Array.from({ length: g.tail.slots - regions.length }, () => dummy)];
 }
 
 /** Positions of the map at `stride` of an h×w input: the length of a window's pooling weights there. */

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { samplePage, testServer } from "../_util.ts";
 import { ModelRegistry } from "../../lib/models.ts";
-import { pageGraph, pageShapes, pageSlots, tailValues } from "../../lib/onnx/page.ts";
+import { pageGraph, pageShapes, tailValues } from "../../lib/onnx/page.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { CostCounter } from "../../lib/onnx/mod.ts";
 import { decodeMaskRle } from "../../lib/image/mod.ts";
@@ -119,9 +119,8 @@ Deno.test({
       const g = textModel.levels!.graphs;
       // A page graph has a blank part unless one window covers the whole page (then no blank run is reported).
       const colours = blanks.length ? blanks[0].shape[0] : 0;
-      const slots = pageSlots(g, tails);
-      const recount = CostCounter.fromBytes(pageGraph(g, runs.length, [], colours > 0, slots))
-        .count(pageShapes(g, runs, colours, 3, slots), tailValues(g, tails)).flops;
+      const recount = CostCounter.fromBytes(pageGraph(g, runs.length, [], colours > 0))
+        .count(pageShapes(g, runs, colours, 3), tailValues(g, tails)).flops;
       assert.ok(blanks.length <= 1);
       assert.equal(body.cost.flops, recount);
       assert.equal(Number(res.headers.get("x-cost-gflops")), body.cost.gflops);

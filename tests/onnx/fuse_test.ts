@@ -6,7 +6,7 @@ import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { decodeModel } from "../../lib/onnx/mod.ts";
 import { foldElementwise } from "../../lib/onnx/fuse.ts";
-import { pageGraph, pageNames, pageSlots } from "../../lib/onnx/page.ts";
+import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
@@ -185,7 +185,7 @@ ortTest(
     const rt = nodeRuntime();
     const outs: Record<string, Tensor>[] = [];
     for (const source of [g, exec.levels!]) {
-      const s = await rt.load(pageGraph(source, 1, [], true, pageSlots(source, job.tails)), 1);
+      const s = await rt.load(pageGraph(source, 1), 1);
       outs.push(await s.runFeeds(pageFeeds(source, job, [input], blankPixels(job, text.spec.input))));
       await s.release();
     }

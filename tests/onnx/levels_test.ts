@@ -11,7 +11,6 @@ import {
   pageGraph,
   pageNames,
   pageShapes,
-  pageSlots,
   type PageSource,
   POOL_EDGE,
   STRIP,
@@ -54,8 +53,7 @@ function withSessions(name: string, fn: (s: Sessions) => Promise<void>) {
       const s: Sessions = {
         full: await rt.load(text.bytes, 2),
         async page(img, job, extra = []) {
-          const slots = pageSlots(g, job.tails);
-          const session = await rt.load(pageGraph(g, job.windows.length, extra, job.colours.length > 0, slots), 2);
+          const session = await rt.load(pageGraph(g, job.windows.length, extra, job.colours.length > 0), 2);
           loaded.push(session);
           const inputs = job.windows.map((w) => ({
             dims: [1, 3, w.h, w.w],
@@ -239,18 +237,18 @@ withSessions(
     // unused slots' 16 px squares (1.4 MFLOPs each): under 3 % more at 640².
     const cost = text.levels!.cost;
     const counted = (windows: number[][], colours: number, tails = windows.map((d) => [d.slice(2)])) =>
-      CostCounter.fromBytes(pageGraph(g, windows.length, [], true, pageSlots(g, tails))).count(
-        pageShapes(g, windows, colours, 3, pageSlots(g, tails)),
+      CostCounter.fromBytes(pageGraph(g, windows.length)).count(
+        pageShapes(g, windows, colours, 3),
         tailValues(g, tails),
       )
         .flops;
     assert.equal(cost.window(dims).flops + cost.blank(1, 3).flops, counted([dims], 1));
     // Without its blank part, a window's part alone.
-    const one = pageSlots(g, [[dims]]), bare = CostCounter.fromBytes(pageGraph(g, 1, [], false, one));
+    const bare = CostCounter.fromBytes(pageGraph(g, 1, [], false));
     assert.equal(cost.blank(0, 3).flops, 0);
     assert.equal(
       cost.window(dims).flops,
-      bare.count(pageShapes(g, [dims], 0, 3, one), tailValues(g, [[dims.slice(2)]])).flops,
+      bare.count(pageShapes(g, [dims], 0, 3), tailValues(g, [[dims.slice(2)]])).flops,
     );
     const other = [1, 3, 320, 96];
     assert.equal(

@@ -6,7 +6,7 @@ import { decodeImage, windowsTensor } from "../../lib/image/mod.ts";
 import { ModelRegistry } from "../../lib/models.ts";
 import { AttributeType, type OnnxAttribute, type OnnxGraph, type OnnxNode } from "../../lib/onnx/proto.ts";
 import { modelTail } from "../../lib/onnx/tail.ts";
-import { pageGraph, pageNames, slotsFor } from "../../lib/onnx/page.ts";
+import { pageGraph, pageNames } from "../../lib/onnx/page.ts";
 import { TAIL_HALO } from "../../lib/onnx/levels.ts";
 import { blankPixels, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
@@ -123,8 +123,8 @@ Deno.test({
     const first = pageNames.slot(0, 0), cuts = g.tail.cuts.map((c) => `${first}${c.name}::tail`);
     const pooled = g.pools.filter((p) => p.conv);
     const extra = [...cuts, ...pooled.flatMap((p) => [p.name, first + p.map])];
-    // Room for the most regions a run below feeds (the rest of a window's slots run on dummy squares).
-    const s = await rt.load(pageGraph(g, 1, extra, true, [slotsFor(g, 2)]), 2);
+    // The window's slots that no region below uses run on dummy squares.
+    const s = await rt.load(pageGraph(g, 1, extra), 2);
     const run = async (...tails: (typeof win)[]) => {
       const j = uniformJob([win], 640, 480, [255, 255, 255, 255], { counted: [core], tails: [tails] });
       return await s.runFeeds(pageFeeds(g, j, [input], blankPixels(j, text.spec.input)));
