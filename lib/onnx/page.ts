@@ -37,7 +37,8 @@ const FLAT = "page:flat", VECTOR = "page:vector", HW = "page:hw";
 /**
  * The page graph of `n` windows: inputs each window's image input, the blank pixels and the pooling weights
  * ({@link pageNames}); outputs each window's model output, and any of its tensors named in `extra` (a test's view).
- * Each window holds the model's tail slots, one copy of its tail each. Without `blank` (a plan whose windows leave no page position to blank page: one
+ * Each window holds `slots` copies of the model's tail (default: its tail slots; fewer only for counting a price,
+ * lib/onnx/page_cost.ts). Without `blank` (a plan whose windows leave no page position to blank page: one
  * window over the whole page), the graph has no blank part (no blank pixels, no strips, no inputs of theirs): each
  * pool's sum starts at zero instead of at the blank part's, which is then exactly 0, so every output is the same, and
  * each window's nodes are too.
@@ -47,6 +48,7 @@ export function pageGraph(
   n: number,
   extra: string[] = [],
   blank = true,
+  slots: number = g.tail.slots,
 ): Uint8Array {
   const { page } = g;
   const shared = new Set<string>(page.shared.flatMap((b) => nodeIo(b).outputs));
@@ -67,7 +69,7 @@ export function pageGraph(
     page.window.nodes.forEach((b, j) => {
       if (!isTail(j)) entries.push({ bytes: renamed(b, rename), key: [page.window.level[j], i, j] });
     });
-    for (let k = 0; k < (g.tail.halo ? g.tail.slots : 0); k++) {
+    for (let k = 0; k < (g.tail.halo ? slots : 0); k++) {
       const slot = pageNames.slot(i, k);
       const renameTail = (t: string) =>
         cut.has(t) ? `${slot}${t}::tail` : shared.has(t) || t === "" ? t : windowMade.has(t) ? rename(t) : slot + t;
@@ -129,14 +131,13 @@ export function pageGraph(
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
     ...cutStrides(g).flatMap((s) =>
       windows.flatMap((i) =>
-        Array.from({ length: g.tail.slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
+        Array.from({ length: slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
           .flat()
       )
     ),
   ];
-  const slots = g.tail.halo ? g.tail.slots : 1;
   const outputs = [
-    ...windows.flatMap((i) => Array.from({ length: slots }, (_, j) => pageNames.output(g, i, j))),
+    ...windows.flatMap((i) => Array.from({ length: g.tail.halo ? slots : 1 }, (_, j) => pageNames.output(g, i, j))),
     ...extra,
   ];
   return assemble({ ...page, nodes }, { inputs, outputs });
