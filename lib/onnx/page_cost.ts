@@ -18,9 +18,9 @@ type SlotPrice = { num: Price; den: number; fixed: Price };
  * the other slots at that price, read at construction from regions of several sizes and checked there against the
  * graph with all of the model's slots, which is counted instead where that check or a whole number fails. Counting
  * the all-slot graph (about 600 nodes for the text detector's 24 slots) at each new window's shapes, on every image a
- * server had not seen, took the planner's mean time on the main thread before the first run from 14.7 to 21.5 ms
- * (natively, the fourth validation set's 66 screenshots in turn: `.scratch/firstonly.ts`); a new window's count
- * itself 2.3–3.3 ms, 0.3–0.4 by slot (`.scratch/pricetime.ts`).
+ * server had not seen, made the planner's mean time on the main thread 19.7–23.7 ms instead of 11.5–11.6 (natively,
+ * the fourth validation set's screenshots each once: `deno run -A bench/eval/plan_time.ts`); a new window's count
+ * itself took 2.3–3.3 ms, 0.3–0.4 by slot (`.scratch/pricetime.ts`).
  */
 export class PageCost {
   readonly #none: CostCounter;
