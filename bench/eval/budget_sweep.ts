@@ -1,7 +1,7 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
 // screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
 // 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true] [--scout-halos
-// 256,192,128,96,64] [--scout-focus-share 0.3] [--whole-page true] [--only name,…] [--noise 20] [--plans true]` runs
+// 256,192,128,96,64] [--scout-focus-share 0.3] [--tail-grow 4] [--whole-page true] [--only name,…] [--noise 20] [--plans true]` runs
 // the `adaptive` plan (lib/plan/focus.ts, the default options but those given; an empty list is `''`; `--whole-page`:
 // lib/plan/ink_cover.ts `wholePage`) on each image of those kinds
 // (screenshot, photo) in the sets (only those named, and with a texture of ±noise on every channel where given) under
@@ -33,6 +33,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   aspect: Number(arg("--aspect", String(DEFAULT_FOCUS_OPTIONS.aspect))),
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
   tailGap: Number(arg("--tail-gap", String(DEFAULT_FOCUS_OPTIONS.tailGap))),
+  tailGrow: Number(arg("--tail-grow", String(DEFAULT_FOCUS_OPTIONS.tailGrow))),
   scout: arg("--scout", String(DEFAULT_FOCUS_OPTIONS.scout)) === "true",
   scoutHalos: numbers("--scout-halos", DEFAULT_FOCUS_OPTIONS.scoutHalos),
   scoutFocusShare: Number(arg("--scout-focus-share", String(DEFAULT_FOCUS_OPTIONS.scoutFocusShare))),

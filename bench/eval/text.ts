@@ -46,7 +46,7 @@ export interface TextImageResult {
   /**
    * What sets the default's price: shares of the padded page in cells with ink, and in the ink cover's windows with
    * no halo, a 32 px halo and the served page halo (lib/plan/ink_cover.ts `coverInk`), and in the served windows'
-   * tail regions (their parts grown by the tail's halo, inside the window).
+   * tail regions (their parts grown by `tailGrow`, inside the window).
    */
   floor: { ink: number; halo0: number; halo32: number; served: number; tail: number };
   /**
@@ -335,10 +335,12 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     `${DEFAULT_FOCUS_OPTIONS.tailLineRun * DEFAULT_FOCUS_OPTIONS.tailCell} px long or longer, a rule, a frame or ` +
     "the edge of a box, counts as none: `tailLineRun`; a gap of up to " +
     `${DEFAULT_FOCUS_OPTIONS.tailGap} px between ink in a row counts as ink, as the map runs on across it: ` +
-    "`tailGap`), each grown by " +
-    `${TAIL_HALO} px, on maps the graph crops, and gives ` +
-    "them bitwise what it gives on the whole window (the mask is written there only: a cell without ink holds no " +
-    "text); the pool of a map a tail convolution makes is summed from " +
+    `\`tailGap\`), each grown by ${DEFAULT_FOCUS_OPTIONS.tailGrow} px (\`tailGrow\`), on maps the graph crops: ` +
+    `there it gives what it gives on the whole window, but for the cells within ${
+      TAIL_HALO - DEFAULT_FOCUS_OPTIONS.tailGrow
+    } px of a region's edge, which read zeros past it (bitwise at a growth of ${TAIL_HALO} px, for ` +
+    "1.7 points more of full resolution's price on the test screenshots; the mask is written there only: a cell " +
+    "without ink holds no text); the pool of a map a tail convolution makes is summed from " +
     "the convolution's input (the pools' sums of a 640² window: " + pct(windowShares().sums) + " of the model's " +
     "FLOPs there). The price is what runs: the front on the windows, the " +
     "tail on those regions, the pools' sums, the blank runs (a pixel and two strips per blank colour). What is " +

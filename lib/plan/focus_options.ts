@@ -134,6 +134,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   tailCell: 8,
   tailLineRun: 8,
   tailGap: 48,
+  tailGrow: 4,
   aspect: 0.6,
   minSqueeze: 0.6,
   squeezeHalos: [32, 0],

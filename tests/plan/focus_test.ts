@@ -93,8 +93,12 @@ Deno.test("the tail's regions: a window's inked cells in few rectangles, the mas
   for (const p of parts) assert.ok(p.y + p.h <= 160 || p.y >= 224, `${JSON.stringify(p)} spans the blank band`);
   const levels = inkPooling(text, geo, ink, windows, o)!;
   assert.deepEqual(outputCores(geo, windows, levels), parts);
-  const h = text.levels!.graphs.tail.halo;
-  assert.deepEqual(levels.tails.flat().map((r) => [r.w, r.h]), parts.map((p) => [p.w + 2 * h, p.h + 2 * h]));
+  // Each region grown by `tailGrow` on every side, inside its window; grown by the tail's halo where asked.
+  const grown = (g: number) => parts.map((p) => [p.w + 2 * g, p.h + 2 * g]);
+  assert.deepEqual(levels.tails.flat().map((r) => [r.w, r.h]), grown(o.tailGrow));
+  const h = text.levels!.graphs.tail.halo, exact = { ...o, tailGrow: h };
+  assert.deepEqual(inkPooling(text, geo, ink, windows, exact)!.tails.flat().map((r) => [r.w, r.h]), grown(h));
+  assert.throws(() => inkPooling(text, geo, ink, windows, { ...o, tailGrow: 6 }), /not a multiple/);
   // Without level-by-level pooling each window writes its whole core.
   assert.deepEqual(outputCores(geo, windows), windows.map((f) => f.core));
 });
