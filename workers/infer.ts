@@ -26,7 +26,8 @@ const formats = new Map<string, WorkerModel["input"]>();
 // pool stops when its run ends: workers/runtime_node.ts).
 const pageModels = new Map<string, { source: PageSource; sessions: Map<string, Promise<RuntimeSession>> }>();
 // Page graphs of this many windows or fewer are loaded at init, and the one window's without a blank part (a window
-// over the whole page): a job of up to 3 windows then finds its graph ready (making and loading one takes about 120 ms for the text detector).
+// over the whole page): a job of up to 3 windows then finds its graph ready (making and loading one takes about 120 ms
+// for the text detector).
 const PRELOAD_WINDOWS = 3;
 // Page graphs kept loaded per model (one per number of windows and blank part that jobs asked for): each keeps an
 // activation arena of its own.
@@ -106,7 +107,8 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
 }
 
 /**
- * Model `id`'s page graph of `n` windows, with or without its `blank` part, loaded. At most {@link PAGE_SESSIONS} stay loaded per model: the one used longest ago goes first.
+ * Model `id`'s page graph of `n` windows, with or without its `blank` part, loaded. At most {@link PAGE_SESSIONS} stay
+ * loaded per model: the one used longest ago goes first.
  */
 function pageSession(id: string, n: number, blank: boolean): Promise<RuntimeSession> {
   const m = pageModels.get(id);

@@ -28,7 +28,6 @@ export class PageCost {
   readonly #all: CostCounter;
   /** One window with one tail slot (where the model has a tail). */
   readonly #one?: CostCounter;
-  readonly #oneInputs = new Set<string>();
   /** A slot's price: num ÷ den per pixel of its region, plus `fixed` (flops, macs); null: counted on `#all`. */
   readonly #perPixel: SlotPrice | null = null;
 
@@ -37,7 +36,6 @@ export class PageCost {
     this.#all = CostCounter.fromBytes(pageGraph(g, 1, [], false));
     if (!g.tail.halo) return;
     this.#one = CostCounter.fromBytes(pageGraph(g, 1, [], false, 1));
-    for (const { name } of this.#one.inputs) this.#oneInputs.add(name);
     this.#perPixel = this.#slotPrice();
   }
 
@@ -91,10 +89,10 @@ export class PageCost {
 
   /** The one-slot window graph at `dims`, its slot on a region of `size` [H, W] px. */
   #oneSlot(dims: number[], size: number[]): Price {
-    const shapes = pageShapes(this.g, [dims], 0, dims[1]), values = tailValues(this.g, [[size]]);
-    for (const name of Object.keys(shapes)) if (!this.#oneInputs.has(name)) delete shapes[name];
-    for (const name of Object.keys(values)) if (!this.#oneInputs.has(name)) delete values[name];
-    const { flops, macs } = this.#one!.count(shapes, values);
+    const { flops, macs } = this.#one!.count(
+      pageShapes(this.g, [dims], 0, dims[1], 1),
+      tailValues(this.g, [[size]], 1),
+    );
     return { flops, macs };
   }
 

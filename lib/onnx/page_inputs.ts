@@ -63,13 +63,15 @@ export const cutStrides = (g: PageSource): number[] => [...new Set(g.tail.cuts.m
 
 /**
  * The input shapes of a page graph of windows whose model inputs have shapes `windows` ([1, C, H, W] each), on
- * `colours` blank pixels of a `channels`-channel input (none: the graph without a blank part, lib/onnx/page.ts).
+ * `colours` blank pixels of a `channels`-channel input (none: the graph without a blank part, lib/onnx/page.ts), with
+ * `slots` tail slots a window (as lib/onnx/page.ts `pageGraph`'s).
  */
 export function pageShapes(
   g: PageSource,
   windows: number[][],
   colours: number,
   channels: number,
+  slots = g.tail.slots,
 ): Record<string, number[]> {
   const shapes: Record<string, number[]> = {};
   for (const s of poolStrides(g)) {
@@ -91,7 +93,7 @@ export function pageShapes(
   }
   for (const s of cutStrides(g)) {
     windows.forEach((_, i) => {
-      for (let j = 0; j < g.tail.slots; j++) {
+      for (let j = 0; j < slots; j++) {
         shapes[pageNames.tailStarts(s, i, j)] = shapes[pageNames.tailEnds(s, i, j)] = [2];
       }
     });
@@ -101,15 +103,15 @@ export function pageShapes(
 }
 
 /**
- * Crops that give each window's tail regions their sizes `tails[i]` ([[H, W], ...], up to the model's tail slots; the
- * rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail inputs a cost count needs
- * (the crops' sizes decide the tail's shapes; where they lie does not).
+ * Crops that give each window's tail regions their sizes `tails[i]` ([[H, W], ...], up to its `slots`, the model's
+ * tail slots by default; the rest at {@link TAIL_DUMMY}), from the window's corner: the values of a page graph's tail
+ * inputs a cost count needs (the crops' sizes decide the tail's shapes; where they lie does not).
  */
-export function tailValues(g: PageSource, tails: number[][][]): Record<string, number[]> {
+export function tailValues(g: PageSource, tails: number[][][], slots = g.tail.slots): Record<string, number[]> {
   const values: Record<string, number[]> = {};
   for (const s of cutStrides(g)) {
     tails.forEach((sizes, i) => {
-      slotted(g, sizes, [TAIL_DUMMY, TAIL_DUMMY]).forEach(([h, w], j) => {
+      slotted(g, sizes, [TAIL_DUMMY, TAIL_DUMMY], slots).forEach(([h, w], j) => {
         values[pageNames.tailStarts(s, i, j)] = [0, 0];
         values[pageNames.tailEnds(s, i, j)] = [h / s, w / s];
       });
@@ -144,17 +146,17 @@ export const POOL_EDGE = 64;
 export const STRIP = 256;
 
 /**
- * `regions` filled up to the model's tail slots with `dummy`: a slot always runs, an unused one on a {@link TAIL_DUMMY}
+ * `regions` filled up to `slots` (the model's tail slots by default) with `dummy`: a slot always runs, an unused one on a {@link TAIL_DUMMY}
  * px square, 0.6 ms on WASM with 2 threads (24 of them: 14.2 ms; 1.3 ms natively, `.scratch`-measured). Windows with
  * fewer slots, one page graph per combination (tried: 4, 12 or 24), saved that time, but each loaded graph keeps an
  * activation arena of its own: 40 varied screenshots posted in turn to a native server (3 workers) took its RSS from
  * 1.22 to 2.57 GB instead of 2.04 GB, and 8.9 s instead of 6.6 (the graphs' first loads).
  */
-export function slotted<T>(g: PageSource, regions: T[], dummy: T): T[] {
-  if (regions.length > g.tail.slots) {
-    throw new Error(`${regions.length} tail regions for a window, over the model's ${g.tail.slots} slots`);
+export function slotted<T>(g: PageSource, regions: T[], dummy: T, slots = g.tail.slots): T[] {
+  if (regions.length > slots) {
+    throw new Error(`${regions.length} tail regions for a window, over the model's ${slots} slots`);
   }
-  return [...regions, ...Array.from({ length: g.tail.slots - regions.length }, () => dummy)];
+  return [...regions, ...Array.from({ length: slots - regions.length }, () => dummy)];
 }
 
 /** Positions of the map at `stride` of an h×w input: the length of a window's pooling weights there. */
