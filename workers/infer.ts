@@ -16,7 +16,7 @@ import {
   type WorkerModel,
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
-import { blankPixels, pageFeeds } from "./levels.ts";
+import { blankPixels, FeedArena, pageFeeds } from "./levels.ts";
 import { pageGraph, pageNames, type PageSource } from "../lib/onnx/page.ts";
 
 const sessions = new Map<string, RuntimeSession>();
@@ -44,9 +44,19 @@ const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 let scratchCap = 0; // floats
 let scratch: Float32Array | null = null;
 
-// A worker left idle as long as its runtime's arenas are kept (ARENA_LIMITS.idleMs) gives the buffer and its isolate's
-// garbage back too (lib/libc.ts idleRelease).
-const idle = idleRelease(ARENA_LIMITS.idleMs, () => scratch = null);
+// A page graph job's pooling weights (workers/levels.ts pageFeeds: 3–8 MB on a screenshot, most of it one window's
+// weights shifted to each position of a 3×3 kernel at stride 4) live in a second buffer reused the same way, up to the
+// same cap. New arrays per job cost their page faults, and the collections their external memory set off, in the
+// job's time: pageFeeds took 1.3–24 ms with them, 1.2–5.3 ms so, on the default plan of three test screenshots
+// natively in the server's layout (`.scratch/phases.ts native 6 …` with a timing print in runLevelsJob).
+let feedArena: FeedArena | null = null;
+
+// A worker left idle as long as its runtime's arenas are kept (ARENA_LIMITS.idleMs) gives the buffers and its
+// isolate's garbage back too (lib/libc.ts idleRelease).
+const idle = idleRelease(ARENA_LIMITS.idleMs, () => {
+  scratch = null;
+  feedArena?.release();
+});
 
 function inputBuffer(length: number): Float32Array | undefined {
   if (length > scratchCap) return undefined;
@@ -68,6 +78,7 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   // Before the runtime starts its threads: they inherit it.
   niceThisThread(WORKER_NICE);
   scratchCap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
+  feedArena = new FeedArena(scratchCap);
   const rt = runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
   threads = msg.threads;
   for (const m of msg.models) {
@@ -147,7 +158,7 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
     const into = buffer.subarray(at, at += sizes[i]);
     return { dims: [1, c, win.h, win.w], data: windowsTensor(input.image, fmt, [win], win.h, win.w, into) };
   });
-  const feeds = pageFeeds(source, input, inputs, blankPixels(input, { ...fmt, channels: c }));
+  const feeds = pageFeeds(source, input, inputs, blankPixels(input, { ...fmt, channels: c }), feedArena?.job());
   const t0 = performance.now();
   const out = await session.runFeeds(feeds);
   const ms = performance.now() - t0;

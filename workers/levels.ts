@@ -19,6 +19,52 @@ import {
 } from "../lib/onnx/page.ts";
 import type { LevelsInput, Tensor } from "./protocol.ts";
 
+/** Gives a zeroed array of `length` floats (where a job's large feeds live: {@link FeedArena}). */
+export type ZeroedAlloc = (length: number) => Float32Array;
+
+const zeroed: ZeroedAlloc = (length) => new Float32Array(length);
+
+/**
+ * One buffer that a worker's jobs take their large feeds from in turn ({@link FeedArena.job}), reused job after job,
+ * up to `cap` floats: what a new array per job costs, its page faults and the collections its external memory sets
+ * off, lands in the job's time (workers/infer.ts `feedArena`).
+ *
+ * @example
+ * ```ts
+ * import { FeedArena } from "./levels.ts";
+ * const arena = new FeedArena(1 << 20);
+ * const take = arena.job(); // the previous job's arrays are done with
+ * take(4); // Float32Array(4) [0, 0, 0, 0]
+ * ```
+ */
+export class FeedArena {
+  #buffer: Float32Array | null = null;
+
+  constructor(readonly cap: number) {}
+
+  /**
+   * Zeroed arrays for one job, carved in turn from the buffer. Where it runs out, a new one twice what the job has
+   * taken replaces it (arrays carved before keep the old one alive until they are dropped); an array over the cap
+   * gets its own.
+   */
+  job(): ZeroedAlloc {
+    let at = 0;
+    return (length) => {
+      if (length > this.cap) return new Float32Array(length);
+      if (!this.#buffer || at + length > this.#buffer.length) {
+        this.#buffer = new Float32Array(Math.min(this.cap, Math.max(2 * (at + length), 2 ** 20)));
+        at = 0;
+      }
+      return this.#buffer.subarray(at, at += length).fill(0);
+    };
+  }
+
+  /** Drops the buffer (an idle worker gives its memory back); the next job makes a new one. */
+  release() {
+    this.#buffer = null;
+  }
+}
+
 /** The blank graph's input: one pixel per blank colour of the job, in the model's format, [colours, C, 1, 1]. */
 export function blankPixels(job: Pick<LevelsInput, "colours">, fmt: InputFormat & { channels: number }): Tensor {
   const n = job.colours.length / 4;
@@ -41,6 +87,7 @@ export function pageFeeds(
   job: Pick<LevelsInput, "windows" | "counted" | "tails" | "page" | "size" | "cell" | "colours" | "cellColour">,
   inputs: Tensor[],
   blankInput: Tensor,
+  alloc: ZeroedAlloc = zeroed,
 ): Record<string, Tensor> {
   // Without blank colours (windows that leave no page position to blank page) the graph has no blank part.
   const blank = job.colours.length > 0;
@@ -54,11 +101,11 @@ export function pageFeeds(
     }
     const kernels = shifts.filter((c) => c.stride === s).map((c) => c.kernel);
     job.windows.forEach((w, i) => {
-      const weights = new Float32Array(mapPositions(w.h, w.w, s)), runs = own.owned[i];
+      const weights = alloc(mapPositions(w.h, w.w, s)), runs = own.owned[i];
       for (let j = 0; j < runs.length; j += 2) weights.fill(share, runs[j], runs[j + 1]);
       feeds[pageNames.weights(s, i)] = { dims: [weights.length, 1], data: weights };
       for (const kernel of kernels) {
-        feeds[pageNames.shiftedWeights(s, kernel, i)] = shiftedWeights(weights, w.w / s, kernel);
+        feeds[pageNames.shiftedWeights(s, kernel, i)] = shiftedWeights(weights, w.w / s, kernel, alloc);
       }
     });
     if (!blank) continue;
@@ -98,9 +145,14 @@ export function pageFeeds(
  * (lib/onnx/page.ts `convSum`). Row by row copies: 3.3 ms for a 272×400 map written position by position, kernel
  * positions innermost.
  */
-export function shiftedWeights(weights: Float32Array, width: number, [kh, kw]: number[]): Tensor {
+export function shiftedWeights(
+  weights: Float32Array,
+  width: number,
+  [kh, kw]: number[],
+  alloc: ZeroedAlloc = zeroed,
+): Tensor {
   const height = weights.length / width, plane = height * width, ph = (kh - 1) / 2, pw = (kw - 1) / 2;
-  const data = new Float32Array(kh * kw * plane);
+  const data = alloc(kh * kw * plane);
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
       // Source columns whose shifted column x + kx − pw lies on the map.

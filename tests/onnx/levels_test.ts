@@ -19,7 +19,7 @@ import {
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { blankPixels, type Ownership, ownership, pageFeeds } from "../../workers/levels.ts";
+import { blankPixels, FeedArena, type Ownership, ownership, pageFeeds } from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
@@ -413,3 +413,46 @@ withSessions(
     assert.ok(masks[0] > masks[1] + 0.03, `over the page ${masks[0]}, alone ${masks[1]}`);
   },
 );
+
+Deno.test("feed arena: each job's arrays zeroed, earlier ones kept when it grows, large ones apart", () => {
+  const arena = new FeedArena(1 << 21);
+  const first = arena.job();
+  const a = first(1000).fill(7);
+  // More than the first buffer (2²⁰ floats) holds: a new buffer, `a` untouched.
+  const b = first(1 << 20).fill(9);
+  assert.ok(a.every((v) => v === 7) && b.every((v) => v === 9));
+  assert.notEqual(a.buffer, b.buffer);
+  // The next job reuses the buffer, zeroed.
+  const c = arena.job()(1 << 20);
+  assert.equal(c.buffer, b.buffer);
+  assert.ok(c.every((v) => v === 0));
+  // Over the cap: an array of its own.
+  const big = arena.job()((1 << 21) + 1);
+  assert.notEqual(big.buffer, b.buffer);
+  arena.release();
+  assert.notEqual(arena.job()(4).buffer, b.buffer);
+});
+
+Deno.test("feed arena: a page graph's feeds from it equal new arrays, job after job", async () => {
+  const o = DEFAULT_FOCUS_OPTIONS;
+  const jobs = [];
+  for (const [w, h] of [[1280, 960], [640, 480], [1280, 960]]) {
+    const lines = [0, 1, 2, 3].map((i) => ({ text: `Feeds of page ${w}, line ${i}`, x: 40, y: 60 + 40 * i, size: 20 }));
+    const img = await decodeImage(new Uint8Array(await (await textImage(w, h, lines)).image.encode()));
+    const { geo, ink, windows } = coverInk(text, img, 1 << 30, o);
+    jobs.push({ ...inkPooling(text, geo, ink, windows, o)!, windows: windows.map((f) => f.window) });
+  }
+  const arena = new FeedArena(1 << 24);
+  for (const job of jobs) {
+    // A job before it left garbage in every float the next one takes.
+    arena.job()(1 << 22).fill(NaN);
+    const inputs = job.windows.map((w) => ({ dims: [1, 3, w.h, w.w], data: new Float32Array(3 * w.h * w.w) }));
+    const want = pageFeeds(g, job, inputs, blankPixels(job, fmt));
+    const got = pageFeeds(g, job, inputs, blankPixels(job, fmt), arena.job());
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+    for (const [name, t] of Object.entries(want)) {
+      assert.deepEqual(got[name].dims, t.dims, name);
+      assert.deepEqual(got[name].data, t.data, name);
+    }
+  }
+});
