@@ -98,7 +98,10 @@ export interface InitMessage {
    * pool asks for it only when it has a single worker.
    */
   spin: boolean;
-  /** The most memory this worker keeps for reuse as model input: its share of {@link INPUT_BUFFERS_BYTES}. */
+  /**
+   * The most memory this worker keeps for reuse as model input: its share of {@link INPUT_BUFFERS_BYTES}. A page graph
+   * job's large feeds (workers/levels.ts `FeedArena`) have a buffer of their own under the same cap.
+   */
   inputBufferBytes: number;
   models: WorkerModel[];
 }
@@ -183,7 +186,8 @@ export const WORKER_NICE = 10;
  * to its share (an equal one; with a lone worker, all of it there and what the others' jobs need beside it:
  * lib/exec/pool.ts), so inputs up to the default MAX_EXEC_PIXELS (2048², 3 channels: 48 MiB, the largest one execution
  * or one page graph's windows may take) are built without page faults where large jobs run, and the pool's idle
- * footprint stays bounded whatever the worker count. At 32 MiB, a 1170×2532 screenshot's input (36 MB) was built in
+ * footprint stays bounded whatever the worker count. A page graph's pooling weights take a second buffer under the same
+ * cap, grown only as its jobs need (3–8 MB on a screenshot: workers/infer.ts). At 32 MiB, a 1170×2532 screenshot's input (36 MB) was built in
  * fresh memory: its windows' inputs took 29–41 ms to build instead of 10–22 (`fixed` alike), natively, in the lone
  * worker (a scratch timing of the worker's levels job).
  */
