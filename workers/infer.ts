@@ -41,28 +41,21 @@ const testHooks = Deno.env.get("THRIFTSEG_TEST_HOOKS") === "1";
 // run() resolves). A new 4.9 MB array per 640² job cost 13–19 ms of page faults on this class of machine, more than
 // filling it. Batches above the worker's share of INPUT_BUFFERS_BYTES (set at init) get their own array, so an extreme
 // request does not pin its memory.
-let scratchCap = 0; // floats
-let scratch: Float32Array | null = null;
+let inputs = new FeedArena(0, 1);
 
 // A page graph job's pooling weights (workers/levels.ts pageFeeds: 3–8 MB on a screenshot, most of it one window's
 // weights shifted to each position of a 3×3 kernel at stride 4) live in a second buffer reused the same way, up to the
 // same cap. New arrays per job cost their page faults, and the collections their external memory set off, in the
 // job's time: pageFeeds took 1.3–24 ms with them, 1.2–5.3 ms so, on the default plan of three test screenshots
 // natively in the server's layout (`.scratch/phases.ts native 6 …` with a timing print in runLevelsJob).
-let feedArena: FeedArena | null = null;
+let feeds = new FeedArena(0);
 
 // A worker left idle as long as its runtime's arenas are kept (ARENA_LIMITS.idleMs) gives the buffers and its
 // isolate's garbage back too (lib/libc.ts idleRelease).
 const idle = idleRelease(ARENA_LIMITS.idleMs, () => {
-  scratch = null;
-  feedArena?.release();
+  inputs.release();
+  feeds.release();
 });
-
-function inputBuffer(length: number): Float32Array | undefined {
-  if (length > scratchCap) return undefined;
-  if (!scratch || scratch.length < length) scratch = new Float32Array(Math.min(scratchCap, Math.max(length, 2 ** 20)));
-  return scratch;
-}
 
 // Typed view of the worker global (the default lib types `self` as Window).
 const scope = self as unknown as {
@@ -77,8 +70,8 @@ function post(msg: FromWorker, transfer: Transferable[] = []) {
 async function init(msg: Extract<ToWorker, { type: "init" }>) {
   // Before the runtime starts its threads: they inherit it.
   niceThisThread(WORKER_NICE);
-  scratchCap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
-  feedArena = new FeedArena(scratchCap);
+  const cap = Math.floor(msg.inputBufferBytes / Float32Array.BYTES_PER_ELEMENT);
+  [inputs, feeds] = [new FeedArena(cap, 1), new FeedArena(cap)];
   const rt = runtime = await createRuntime(msg.backend, msg.threads, msg.spin);
   threads = msg.threads;
   for (const m of msg.models) {
@@ -100,7 +93,7 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   const { input } = msg;
   if (input.kind === "levels") return await runLevelsJob(msg, input);
   const [n, c, h, w] = msg.dims;
-  const into = input.kind === "tensor" ? undefined : inputBuffer(n * c * h * w);
+  const into = input.kind === "tensor" ? undefined : inputs.job()(n * c * h * w, false);
   const data = input.kind === "tensor"
     ? input.data
     : input.kind === "planes"
@@ -152,15 +145,15 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
   // Every window's input at once, side by side in one buffer.
   const sizes = input.windows.map((w) => c * w.h * w.w);
   const total = sizes.reduce((a, b) => a + b, 0);
-  const buffer = inputBuffer(total) ?? new Float32Array(total);
+  const buffer = inputs.job()(total, false);
   let at = 0;
-  const inputs = input.windows.map((win, i) => {
+  const windows = input.windows.map((win, i) => {
     const into = buffer.subarray(at, at += sizes[i]);
     return { dims: [1, c, win.h, win.w], data: windowsTensor(input.image, fmt, [win], win.h, win.w, into) };
   });
-  const feeds = pageFeeds(source, input, inputs, blankPixels(input, { ...fmt, channels: c }), feedArena?.job());
+  const jobFeeds = pageFeeds(source, input, windows, blankPixels(input, { ...fmt, channels: c }), feeds.job());
   const t0 = performance.now();
-  const out = await session.runFeeds(feeds);
+  const out = await session.runFeeds(jobFeeds);
   const ms = performance.now() - t0;
   const outputs: Record<string, Tensor> = {};
   input.tails.forEach((regions, i) =>

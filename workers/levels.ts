@@ -25,9 +25,10 @@ export type ZeroedAlloc = (length: number) => Float32Array;
 const zeroed: ZeroedAlloc = (length) => new Float32Array(length);
 
 /**
- * One buffer that a worker's jobs take their large feeds from in turn ({@link FeedArena.job}), reused job after job,
+ * One buffer that a worker's jobs take their large arrays from in turn ({@link FeedArena.job}), reused job after job,
  * up to `cap` floats: what a new array per job costs, its page faults and the collections its external memory sets
- * off, lands in the job's time (workers/infer.ts `feedArena`).
+ * off, lands in the job's time (workers/infer.ts: the model inputs' buffer and the page graphs' feeds'). It grows to
+ * `slack` times what a job has taken when that runs out (2 where a job takes several arrays, 1 where it takes one).
  *
  * @example
  * ```ts
@@ -40,22 +41,23 @@ const zeroed: ZeroedAlloc = (length) => new Float32Array(length);
 export class FeedArena {
   #buffer: Float32Array | null = null;
 
-  constructor(readonly cap: number) {}
+  constructor(readonly cap: number, readonly slack = 2) {}
 
   /**
-   * Zeroed arrays for one job, carved in turn from the buffer. Where it runs out, a new one twice what the job has
-   * taken replaces it (arrays carved before keep the old one alive until they are dropped); an array over the cap
-   * gets its own.
+   * Arrays for one job, carved in turn from the buffer, zeroed unless `zero` is false (what the caller overwrites
+   * whole). Where it runs out, a larger one replaces it (arrays carved before keep the old one alive until they are
+   * dropped); an array over the cap gets its own.
    */
-  job(): ZeroedAlloc {
+  job(): (length: number, zero?: boolean) => Float32Array {
     let at = 0;
-    return (length) => {
+    return (length, zero = true) => {
       if (length > this.cap) return new Float32Array(length);
       if (!this.#buffer || at + length > this.#buffer.length) {
-        this.#buffer = new Float32Array(Math.min(this.cap, Math.max(2 * (at + length), 2 ** 20)));
+        this.#buffer = new Float32Array(Math.min(this.cap, Math.max(this.slack * (at + length), 2 ** 20)));
         at = 0;
       }
-      return this.#buffer.subarray(at, at += length).fill(0);
+      const view = this.#buffer.subarray(at, at += length);
+      return zero ? view.fill(0) : view;
     };
   }
 

@@ -1,7 +1,7 @@
 // A page graph's price (lib/onnx/page.ts), counted from the graph itself.
 
 import { CostCounter } from "./counter.ts";
-import { pageGraph, pageNames, pageShapes, type PageSource, TAIL_DUMMY, tailValues } from "./page.ts";
+import { pageGraph, pageNames, pageShapes, type PageSource, slotted, TAIL_DUMMY, tailValues } from "./page.ts";
 
 type Price = { flops: number; macs: number };
 type SlotPrice = { num: Price; den: number; fixed: Price };
@@ -74,13 +74,10 @@ export class PageCost {
    * slots where that is not a whole number.
    */
   #bySlot(dims: number[], tails: number[][], per: SlotPrice): Price {
-    const { g } = this;
-    if (tails.length > g.tail.slots) {
-      throw new Error(`${tails.length} tail regions for a window, over the model's ${g.tail.slots} slots`);
-    }
-    const base = this.#oneSlot(dims, [TAIL_DUMMY, TAIL_DUMMY]), dummy = TAIL_DUMMY * TAIL_DUMMY;
-    const area = tails.reduce((s, [h, w]) => s + h * w, 0) + (g.tail.slots - tails.length - 1) * dummy;
-    const others = g.tail.slots - 1;
+    const dummy: number[] = [TAIL_DUMMY, TAIL_DUMMY], base = this.#oneSlot(dims, dummy);
+    // Every slot's region (`slotted` refuses more regions than slots), less the one the base counted.
+    const area = slotted(this.g, tails, dummy).reduce((s, [h, w]) => s + h * w, 0) - TAIL_DUMMY * TAIL_DUMMY;
+    const others = this.g.tail.slots - 1;
     const flops = (per.num.flops * area) / per.den + others * per.fixed.flops;
     const macs = (per.num.macs * area) / per.den + others * per.fixed.macs;
     if (!Number.isSafeInteger(flops) || !Number.isSafeInteger(macs)) return this.#counted(dims, tails);

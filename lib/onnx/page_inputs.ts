@@ -146,11 +146,12 @@ export const POOL_EDGE = 64;
 export const STRIP = 256;
 
 /**
- * `regions` filled up to `slots` (the model's tail slots by default) with `dummy`: a slot always runs, an unused one on a {@link TAIL_DUMMY}
- * px square, 0.6 ms on WASM with 2 threads (24 of them: 14.2 ms; 1.3 ms natively, `.scratch`-measured). Windows with
- * fewer slots, one page graph per combination (tried: 4, 12 or 24), saved that time, but each loaded graph keeps an
- * activation arena of its own: 40 varied screenshots posted in turn to a native server (3 workers) took its RSS from
- * 1.22 to 2.57 GB instead of 2.04 GB, and 8.9 s instead of 6.6 (the graphs' first loads).
+ * `regions` filled up to `slots` (the model's tail slots by default) with `dummy`: a slot always runs, an unused one
+ * on a {@link TAIL_DUMMY} px square, 0.6 ms on WASM with 2 threads (24 of them: 14.2 ms; 1.3 ms natively,
+ * `.scratch`-measured). Windows with fewer slots, one page graph per combination (tried: 4, 12 or 24), saved that
+ * time, but each loaded graph keeps an activation arena of its own: 40 varied screenshots posted in turn to a native
+ * server (3 workers) took its RSS from 1.22 to 2.57 GB instead of 2.04 GB, and 8.9 s instead of 6.6 (the graphs' first
+ * loads).
  */
 export function slotted<T>(g: PageSource, regions: T[], dummy: T, slots = g.tail.slots): T[] {
   if (regions.length > slots) {
