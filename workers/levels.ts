@@ -17,7 +17,7 @@ import {
   STRIP,
   TAIL_DUMMY,
 } from "../lib/onnx/page.ts";
-import type { LevelsInput, Tensor } from "./protocol.ts";
+import type { Feed, LevelsInput, Tensor } from "./protocol.ts";
 
 /** Gives a zeroed array of `length` floats (where a job's large feeds live: {@link FeedArena}). */
 export type ZeroedAlloc = (length: number) => Float32Array;
@@ -90,10 +90,10 @@ export function pageFeeds(
   inputs: Tensor[],
   blankInput: Tensor,
   alloc: ZeroedAlloc = zeroed,
-): Record<string, Tensor> {
+): Record<string, Feed> {
   // Without blank colours (windows that leave no page position to blank page) the graph has no blank part.
   const blank = job.colours.length > 0;
-  const feeds: Record<string, Tensor> = blank ? { [pageNames.blank(g)]: blankInput } : {};
+  const feeds: Record<string, Feed> = blank ? { [pageNames.blank(g)]: blankInput } : {};
   inputs.forEach((t, i) => feeds[pageNames.input(g, i)] = t);
   const shifts = convShifts(g);
   for (const s of poolStrides(g)) {
@@ -133,8 +133,11 @@ export function pageFeeds(
       const dummy = { x: w.x, y: w.y, w: TAIL_DUMMY, h: TAIL_DUMMY };
       slotted(g, job.tails[i], dummy).forEach((t, j) => {
         const y = (t.y - w.y) / s, x = (t.x - w.x) / s;
-        feeds[pageNames.tailStarts(s, i, j)] = { dims: [2], data: Float32Array.of(y, x) };
-        feeds[pageNames.tailEnds(s, i, j)] = { dims: [2], data: Float32Array.of(y + t.h / s, x + t.w / s) };
+        feeds[pageNames.tailStarts(s, i, j)] = { dims: [2], data: BigInt64Array.of(BigInt(y), BigInt(x)) };
+        feeds[pageNames.tailEnds(s, i, j)] = {
+          dims: [2],
+          data: BigInt64Array.of(BigInt(y + t.h / s), BigInt(x + t.w / s)),
+        };
       });
     });
   }

@@ -17,6 +17,9 @@ export interface Tensor {
   data: Float32Array;
 }
 
+/** A model input: a float32 tensor, or an int64 one (a page graph's crop positions, lib/onnx/page.ts). */
+export type Feed = Tensor | { dims: number[]; data: BigInt64Array };
+
 /** An image shared with the workers without copying: its RGBA bytes live in a SharedArrayBuffer. */
 export type SharedImage = RgbaImage;
 

@@ -2,14 +2,14 @@
 // on one float32 NCHW tensor, get every output by name. workers/runtime_web.ts (onnxruntime-web: WASM-SIMD, WebGPU)
 // and workers/runtime_node.ts (onnxruntime-node: native CPU) implement it, so workers/infer.ts is only protocol.
 
-import type { Backend, Tensor } from "./protocol.ts";
+import type { Backend, Feed, Tensor } from "./protocol.ts";
 
 /** One loaded model. */
 export interface RuntimeSession {
   /** Runs the model on `data` of shape `dims`; every output of the graph by name (float32, owned by the caller). */
   run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>>;
   /** Runs the model on named inputs (a graph with several: lib/onnx/page.ts); outputs as {@link run}. */
-  runFeeds(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  runFeeds(feeds: Record<string, Feed>): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }
 

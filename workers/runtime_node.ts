@@ -2,7 +2,7 @@
 // Deno loads its N-API addon inside the worker; that needs `--allow-ffi`.
 
 import * as ort from "onnxruntime-node";
-import { ARENA_LIMITS, type Tensor } from "./protocol.ts";
+import { ARENA_LIMITS, type Feed, type Tensor } from "./protocol.ts";
 import type { Runtime, RuntimeSession } from "./runtime.ts";
 import { trimMalloc } from "../lib/libc.ts";
 
@@ -141,13 +141,13 @@ class RecreatableSession implements RuntimeSession {
     return this.runFeeds({ [this.session.inputNames[0]]: { data, dims } });
   }
 
-  async runFeeds(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+  async runFeeds(feeds: Record<string, Feed>): Promise<Record<string, Tensor>> {
     await this.keeper.busy;
     // A failed recreation fails the run: the pool answers 503 and replaces the worker.
     if (this.#broken) throw this.#broken;
     const session = this.session;
     const inputs: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
+    for (const [name, t] of Object.entries(feeds)) inputs[name] = feedTensor(t);
     const out = await session.run(inputs);
     const outputs: Record<string, Tensor> = {};
     for (const name of session.outputNames) {
@@ -178,3 +178,7 @@ class RecreatableSession implements RuntimeSession {
     if (!this.#broken) await this.session.release();
   }
 }
+
+/** A feed as onnxruntime's tensor: float32, or int64 (BigInt64Array data). */
+const feedTensor = (t: Feed) =>
+  t.data instanceof BigInt64Array ? new ort.Tensor("int64", t.data, t.dims) : new ort.Tensor("float32", t.data, t.dims);

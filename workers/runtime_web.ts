@@ -3,7 +3,7 @@
 // onnxruntime-web fetch its own modules fail inside Deno module workers on blob:/base-null URLs.
 
 import type * as OrtModule from "onnxruntime-web";
-import type { Backend, Tensor } from "./protocol.ts";
+import type { Backend, Feed, Tensor } from "./protocol.ts";
 import type { Runtime, RuntimeSession } from "./runtime.ts";
 
 // Spinning off: with several workers' WASM thread pools on the same cores, a busy-waiting thread steals the core
@@ -77,9 +77,13 @@ async function importWebGpuBuild(): Promise<typeof OrtModule> {
 
 function webSession(ort: typeof OrtModule, session: OrtModule.InferenceSession): RuntimeSession {
   const inputName = session.inputNames[0];
-  const runFeeds = async (feeds: Record<string, Tensor>) => {
+  const runFeeds = async (feeds: Record<string, Feed>) => {
     const inputs: Record<string, OrtModule.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
+    for (const [name, t] of Object.entries(feeds)) {
+      inputs[name] = t.data instanceof BigInt64Array
+        ? new ort.Tensor("int64", t.data, t.dims)
+        : new ort.Tensor("float32", t.data, t.dims);
+    }
     const out = await session.run(inputs);
     for (const t of Object.values(inputs)) t.dispose?.();
     const outputs: Record<string, Tensor> = {};

@@ -214,16 +214,20 @@ export interface ModelParts {
   inits: Uint8Array[];
 }
 
-/** A model of `parts` with a graph of the encoded `nodes` (in order) and these inputs and outputs (float tensors). */
+/**
+ * A model of `parts` with a graph of the encoded `nodes` (in order) and these inputs and outputs (float tensors, but
+ * the inputs named in `int64`).
+ */
 export function assemble(
   parts: ModelParts & { nodes: Uint8Array[] },
-  io: { inputs: string[]; outputs: string[] },
+  io: { inputs: string[]; outputs: string[]; int64?: Set<string> },
 ): Uint8Array {
+  const type = (t: string) => io.int64?.has(t) ? DataType.INT64 : DataType.FLOAT;
   const graph = [
     ...parts.nodes,
     ...parts.graphName,
     ...parts.inits,
-    ...io.inputs.map((t) => lenField(11, valueInfo(t))),
+    ...io.inputs.map((t) => lenField(11, valueInfo(t, type(t)))),
     ...io.outputs.map((t) => lenField(12, valueInfo(t))),
   ];
   return concatBytes([...parts.header, lenField(7, graph)]);
@@ -237,7 +241,7 @@ function attrName(f: RawField): string {
   return name ? new TextDecoder().decode(payloadOf(name)) : "";
 }
 
-/** A float tensor of any shape (the runtime infers shapes from the graph). */
-function valueInfo(name: string): Uint8Array[] {
-  return [lenField(1, name), lenField(2, [lenField(1, [varintField(1, DataType.FLOAT)])])];
+/** A tensor of any shape (the runtime infers shapes from the graph), float unless `type` says otherwise. */
+function valueInfo(name: string, type: number = DataType.FLOAT): Uint8Array[] {
+  return [lenField(1, name), lenField(2, [lenField(1, [varintField(1, type)])])];
 }

@@ -22,7 +22,6 @@
 // too (branch pooling-blank-pad) did better still, but onnxruntime ran the pads as ops of their own around every
 // padded convolution: the default took longer than full resolution natively.
 
-import { DataType } from "./proto.ts";
 import { lenField, payloadOf, rawFields } from "./_wire.ts";
 import { assemble, constantNode, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";
 import type { PooledConv, PooledVector } from "./levels.ts";
@@ -78,17 +77,8 @@ export function pageGraph(
           entries.push({ bytes: renamed(b, renameTail), key: [page.window.level[j], i, (k + 1) * count + j] });
         }
       });
-      for (const s of cutStrides(g)) {
-        entries.push(
-          {
-            bytes: node("Cast", [pageNames.tailStarts(s, i, k)], [`${slot}tail_starts:${s}`], toInt64),
-            key: [0, i, -2],
-          },
-          { bytes: node("Cast", [pageNames.tailEnds(s, i, k)], [`${slot}tail_ends:${s}`], toInt64), key: [0, i, -2] },
-        );
-      }
       for (const [t, s] of cut) {
-        const crop = node("Slice", [`w${i}:${t}`, `${slot}tail_starts:${s}`, `${slot}tail_ends:${s}`, HW], [
+        const crop = node("Slice", [`w${i}:${t}`, pageNames.tailStarts(s, i, k), pageNames.tailEnds(s, i, k), HW], [
           `${slot}${t}::tail`,
         ]);
         entries.push({ bytes: crop, key: [0, i, -1] });
@@ -121,6 +111,13 @@ export function pageGraph(
   });
   const nodes = topological(entries);
   const windows = Array.from({ length: n }, (_, i) => i);
+  // The crops' positions, int64 as Slice reads them: a Cast of float positions was two more nodes a slot, 48 a window
+  // (0.6–1.4 ms of a 1920×1088 page graph's kernels natively, `.scratch/pageprof2.ts`).
+  const crops = cutStrides(g).flatMap((s) =>
+    windows.flatMap((i) =>
+      Array.from({ length: slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)]).flat()
+    )
+  );
   const inputs = [
     ...windows.map((i) => pageNames.input(g, i)),
     ...(blank ? [pageNames.blank(g), pageNames.stripMask(0), pageNames.stripMask(1)] : []),
@@ -129,18 +126,13 @@ export function pageGraph(
       ...(blank ? [pageNames.blankWeights(s), pageNames.stripWeights(0, s), pageNames.stripWeights(1, s)] : []),
     ]),
     ...convShifts(g).flatMap(({ stride, kernel }) => windows.map((i) => pageNames.shiftedWeights(stride, kernel, i))),
-    ...cutStrides(g).flatMap((s) =>
-      windows.flatMap((i) =>
-        Array.from({ length: slots }, (_, j) => [pageNames.tailStarts(s, i, j), pageNames.tailEnds(s, i, j)])
-          .flat()
-      )
-    ),
+    ...crops,
   ];
   const outputs = [
     ...windows.flatMap((i) => Array.from({ length: g.tail.halo ? slots : 1 }, (_, j) => pageNames.output(g, i, j))),
     ...extra,
   ];
-  return assemble({ ...page, nodes }, { inputs, outputs });
+  return assemble({ ...page, nodes }, { inputs, outputs, int64: new Set(crops) });
 }
 
 type Entry = { bytes: Uint8Array; key: number[] };
@@ -298,11 +290,10 @@ const permLine = [intsAttribute("perm", [0, 2, 1])];
 /** The prefix of a blank strip's tensors in a page graph (`axis` 0: the 1-row strip, 1: the 1-column one). */
 const stripPrefix = (axis: number) => (axis ? "by:" : "bx:");
 
-/** Attributes: a Transpose of a matrix, a Gemm's second operand transposed, a reduction to a scalar, a cast. */
+/** Attributes: a Transpose of a matrix, a Gemm's second operand transposed, a reduction to a scalar. */
 const perm10 = [intsAttribute("perm", [1, 0])];
 const transB = [intAttribute("transB", 1)];
 const noKeepDims = [intAttribute("keepdims", 0)];
-const toInt64 = [intAttribute("to", DataType.INT64)];
 
 /** A Constant node holding a 1-D int64 tensor (a Reshape's target shape). */
 const int64Constant = (name: string, values: number[]) =>

@@ -37,8 +37,8 @@ export const pageNames = {
    */
   shiftedWeights: (stride: number, k: number[], i: number) => `shifted_weights:${stride}:${k[0]}x${k[1]}:${i}`,
   /**
-   * Where window `i`'s tail region `j` starts and ends in its maps at `stride` ([y, x] in map positions, as float: the
-   * graph casts them), for the crops of the maps its tail reads (lib/onnx/tail.ts).
+   * Where window `i`'s tail region `j` starts and ends in its maps at `stride` ([y, x] in map positions, int64), for
+   * the crops of the maps its tail reads (lib/onnx/tail.ts).
    */
   tailStarts: (stride: number, i: number, j: number) => `tail_starts:${stride}:${i}:${j}`,
   tailEnds: (stride: number, i: number, j: number) => `tail_ends:${stride}:${i}:${j}`,

@@ -137,16 +137,16 @@ Deno.test("page weights: every page position once, by the window that counts it,
     tail: { halo: 0, cuts: [], slots: 1 },
   };
   const blankInput = { dims: [2, 3, 1, 1], data: new Float32Array(6) };
-  const feeds = pageFeeds(src, job, [], blankInput);
+  const feeds = pageFeeds(src, job, [], blankInput), data = (name: string) => feeds[name].data as Float32Array;
   // Each window's value at a position is its index + 1; blank colours 0 and 1 are 100 and 7.
   let mean = 0;
-  for (const i of [0, 1]) mean += (i + 1) * feeds[pageNames.weights(1, i)].data.reduce((a, b) => a + b, 0);
+  for (const i of [0, 1]) mean += (i + 1) * data(pageNames.weights(1, i)).reduce((a, b) => a + b, 0);
   const bw = feeds[pageNames.blankWeights(1)];
   assert.deepEqual(bw.dims, [1, 2]);
-  mean += 100 * bw.data[0] + 7 * bw.data[1];
+  mean += 100 * data(pageNames.blankWeights(1))[0] + 7 * data(pageNames.blankWeights(1))[1];
   // Near the page's border the blank colours count at their strips' positions (here, a page without a border effect).
   for (const axis of [0, 1]) {
-    const sw = feeds[pageNames.stripWeights(axis, 1)].data, q = sw.length / 2;
+    const sw = data(pageNames.stripWeights(axis, 1)), q = sw.length / 2;
     mean += sw.reduce((a, v, k) => a + v * (k < q ? 100 : 7), 0);
   }
   // Window 0 counts columns 0–3 (its halo's column 4 is window 1's core), window 1 columns 4–7 (its halo's column 8
@@ -154,14 +154,14 @@ Deno.test("page weights: every page position once, by the window that counts it,
   assert.ok(POOL_EDGE > 0);
   assert.ok(Math.abs(mean - (16 * 1 + 16 * 2 + 16 * 7) / 48) < 1e-6, `${mean}`);
   // Window 1's weights: its first column (page column 4) counts, its halo's last (page column 8) does not.
-  assert.deepEqual([...feeds[pageNames.weights(1, 1)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
+  assert.deepEqual([...data(pageNames.weights(1, 1)).slice(0, 5)].map((v) => Math.round(v * 48)), [
     1,
     1,
     1,
     1,
     0,
   ]);
-  assert.deepEqual([...feeds[pageNames.weights(1, 0)].data.slice(0, 5)].map((v) => Math.round(v * 48)), [
+  assert.deepEqual([...data(pageNames.weights(1, 0)).slice(0, 5)].map((v) => Math.round(v * 48)), [
     1,
     1,
     1,
