@@ -141,9 +141,9 @@ Deno.test("page weights: every page position once, by the window that counts it,
   // Each window's value at a position is its index + 1; blank colours 0 and 1 are 100 and 7.
   let mean = 0;
   for (const i of [0, 1]) mean += (i + 1) * data(pageNames.weights(1, i)).reduce((a, b) => a + b, 0);
-  const bw = feeds[pageNames.blankWeights(1)];
-  assert.deepEqual(bw.dims, [1, 2]);
-  mean += 100 * data(pageNames.blankWeights(1))[0] + 7 * data(pageNames.blankWeights(1))[1];
+  const bw = data(pageNames.blankWeights(1));
+  assert.deepEqual(feeds[pageNames.blankWeights(1)].dims, [1, 2]);
+  mean += 100 * bw[0] + 7 * bw[1];
   // Near the page's border the blank colours count at their strips' positions (here, a page without a border effect).
   for (const axis of [0, 1]) {
     const sw = data(pageNames.stripWeights(axis, 1)), q = sw.length / 2;
