@@ -75,10 +75,15 @@ export function windowsTensor(
 ): Float32Array {
   const plan = channelPlan(fmt);
   const item = plan.c * inH * inW;
-  const out = zeroed(windows.length * item, into, "windowsTensor");
+  // `into` is zeroed only where no pixel of the image is written (what lies past its border): zeroing all of it first
+  // cost 0.2–0.8 ms more on a test screenshot's windows (5.56 instead of 5.01 ms on a 1920×1080 page's two, 9.27
+  // instead of 8.47 on a 1170×2532 one; `.scratch/wtbench.ts`, medians of 41 interleaved, into a reused buffer).
+  const out = into ? sized(windows.length * item, into, "windowsTensor") : new Float32Array(windows.length * item);
   windows.forEach((win, b) => {
     if (win.w === inW && win.h === inH) {
-      fill(img, plan, fmt.background, win, out.subarray(b * item, (b + 1) * item));
+      const dst = out.subarray(b * item, (b + 1) * item);
+      if (into) clearOutside(img, win, plan.c, dst);
+      fill(img, plan, fmt.background, win, dst);
     } else {
       const full = new Float32Array(plan.c * win.h * win.w);
       fill(img, plan, fmt.background, win, full);
@@ -88,11 +93,36 @@ export function windowsTensor(
   return out;
 }
 
+/** The first `n` values of `into` (whatever they hold). */
+function sized(n: number, into: Float32Array, who: string): Float32Array {
+  if (into.length < n) throw new RangeError(`${who}: \`into\` is shorter than the ${n} values it needs`);
+  return into.subarray(0, n);
+}
+
 /** `n` zeros: the start of `into` (whatever it held) when given, else a new array. */
 function zeroed(n: number, into: Float32Array | undefined, who: string): Float32Array {
-  if (!into) return new Float32Array(n);
-  if (into.length < n) throw new RangeError(`${who}: \`into\` is shorter than the ${n} values it needs`);
-  return into.subarray(0, n).fill(0);
+  return into ? sized(n, into, who).fill(0) : new Float32Array(n);
+}
+
+/** Zeroes the positions of window `win`'s `c` planes in `dst` that lie past the image's border (`fill` writes the rest). */
+function clearOutside(img: RgbaImage, win: Window, c: number, dst: Float32Array) {
+  const x0 = Math.max(0, win.x) - win.x, x1 = Math.min(img.width, win.x + win.w) - win.x;
+  const y0 = Math.max(0, win.y) - win.y, y1 = Math.min(img.height, win.y + win.h) - win.y;
+  if (x1 <= x0 || y1 <= y0) {
+    dst.fill(0);
+    return;
+  }
+  const plane = win.w * win.h;
+  for (let k = 0; k < c; k++) {
+    const at = k * plane;
+    dst.fill(0, at, at + y0 * win.w);
+    dst.fill(0, at + y1 * win.w, at + plane);
+    if (x0 === 0 && x1 === win.w) continue;
+    for (let y = y0; y < y1; y++) {
+      dst.fill(0, at + y * win.w, at + y * win.w + x0);
+      dst.fill(0, at + y * win.w + x1, at + (y + 1) * win.w);
+    }
+  }
 }
 
 // Pixels are read as one little-endian 32-bit word each (r in the low byte, alpha in the high): one load per pixel

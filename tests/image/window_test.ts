@@ -61,15 +61,28 @@ Deno.test("windowsTensor: a window wholly outside the image is zeros; 2 channels
 });
 
 Deno.test("windowsTensor into a reused buffer: same values whatever it held, written at its start, too short refused", () => {
-  const win = { x: -5, y: -3, w: 16, h: 12 };
+  // Past the top and left border; inside; past the right and bottom; across the whole image and past every side;
+  // outside it: `into` is zeroed only past the image's border.
+  const wins = [
+    { x: -5, y: -3, w: 16, h: 12 },
+    { x: 4, y: 2, w: 16, h: 12 },
+    { x: 30, y: 15, w: 16, h: 12 },
+    { x: -2, y: -1, w: 48, h: 32 },
+    { x: 100, y: 100, w: 16, h: 12 },
+  ];
   for (const fmt of FORMATS) {
-    const want = windowsTensor(img, fmt, [win], 12, 16);
-    const into = new Float32Array(want.length + 100).fill(Number.NaN);
-    const got = windowsTensor(img, fmt, [win], 12, 16, into);
-    assert.equal(got.buffer, into.buffer);
-    assert.equal(got.byteOffset, 0);
-    assert.deepEqual(got, want);
-    assert.throws(() => windowsTensor(img, fmt, [win], 12, 16, new Float32Array(want.length - 1)), RangeError);
+    for (const win of wins) {
+      const want = windowsTensor(img, fmt, [win], win.h, win.w);
+      const into = new Float32Array(want.length + 100).fill(Number.NaN);
+      const got = windowsTensor(img, fmt, [win], win.h, win.w, into);
+      assert.equal(got.buffer, into.buffer);
+      assert.equal(got.byteOffset, 0);
+      assert.deepEqual(got, want, JSON.stringify(win));
+    }
+    // A batch of windows of one size, each in its place.
+    const batch = wins.filter((w) => w.w === 16), want = windowsTensor(img, fmt, batch, 12, 16);
+    assert.deepEqual(windowsTensor(img, fmt, batch, 12, 16, new Float32Array(want.length).fill(Number.NaN)), want);
+    assert.throws(() => windowsTensor(img, fmt, [wins[0]], 12, 16, new Float32Array(16 * 12 - 1)), RangeError);
   }
 });
 
