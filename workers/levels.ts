@@ -133,16 +133,16 @@ export function pageFeeds(
       const dummy = { x: w.x, y: w.y, w: TAIL_DUMMY, h: TAIL_DUMMY };
       slotted(g, job.tails[i], dummy).forEach((t, j) => {
         const y = (t.y - w.y) / s, x = (t.x - w.x) / s;
-        feeds[pageNames.tailStarts(s, i, j)] = { dims: [2], data: BigInt64Array.of(BigInt(y), BigInt(x)) };
-        feeds[pageNames.tailEnds(s, i, j)] = {
-          dims: [2],
-          data: BigInt64Array.of(BigInt(y + t.h / s), BigInt(x + t.w / s)),
-        };
+        feeds[pageNames.tailStarts(s, i, j)] = position(y, x);
+        feeds[pageNames.tailEnds(s, i, j)] = position(y + t.h / s, x + t.w / s);
       });
     });
   }
   return feeds;
 }
+
+/** A crop's [y, x] position in map positions, as the page graph's Slice reads it (int64). */
+const position = (y: number, x: number): Feed => ({ dims: [2], data: BigInt64Array.of(BigInt(y), BigInt(x)) });
 
 /**
  * A window's pooling weights (its map's positions, `width` per row) shifted to each position k of a `kernel` over the

@@ -190,8 +190,8 @@ export const WORKER_NICE = 10;
  * lib/exec/pool.ts), so inputs up to the default MAX_EXEC_PIXELS (2048², 3 channels: 48 MiB, the largest one execution
  * or one page graph's windows may take) are built without page faults where large jobs run, and the pool's idle
  * footprint stays bounded whatever the worker count. A page graph's pooling weights take a second buffer under the same
- * cap, grown only as its jobs need (3–8 MB on a screenshot: workers/infer.ts). At 32 MiB, a 1170×2532 screenshot's input (36 MB) was built in
- * fresh memory: its windows' inputs took 29–41 ms to build instead of 10–22 (`fixed` alike), natively, in the lone
- * worker (a scratch timing of the worker's levels job).
+ * cap, grown only as its jobs need (3–8 MB on a screenshot: workers/infer.ts). At 32 MiB, a 1170×2532 screenshot's
+ * input (36 MB) was built in fresh memory: its windows' inputs took 29–41 ms to build instead of 10–22 (`fixed` alike),
+ * natively, in the lone worker (a scratch timing of the worker's levels job).
  */
 export const INPUT_BUFFERS_BYTES = 48 * 2 ** 20;

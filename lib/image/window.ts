@@ -104,7 +104,7 @@ function zeroed(n: number, into: Float32Array | undefined, who: string): Float32
   return into ? sized(n, into, who).fill(0) : new Float32Array(n);
 }
 
-/** Zeroes the positions of window `win`'s `c` planes in `dst` that lie past the image's border (`fill` writes the rest). */
+/** Zeroes the positions of window `win`'s `c` planes in `dst` past the image's border (`fill` writes the rest). */
 function clearOutside(img: RgbaImage, win: Window, c: number, dst: Float32Array) {
   const x0 = Math.max(0, win.x) - win.x, x1 = Math.min(img.width, win.x + win.w) - win.x;
   const y0 = Math.max(0, win.y) - win.y, y1 = Math.min(img.height, win.y + win.h) - win.y;
