@@ -376,7 +376,9 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both). On a photo (ink everywhere: the ink cover saves nothing) the ` +
     "¼ glance scouts first, focus windows run at full resolution where it marks text (with as wide a halo as fits, " +
     "of " + DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px; where it is sure of some text, on at most " +
-    `${DEFAULT_FOCUS_OPTIONS.scoutFocusShare} of what the budget leaves), and the largest glance that fits ` +
+    `${DEFAULT_FOCUS_OPTIONS.scoutFocusShare} of what the budget leaves, or up to ` +
+    `${DEFAULT_FOCUS_OPTIONS.scoutCompleteShare} where that covers all it marks at the model's halo), and the ` +
+    "largest glance that fits " +
     "beside them shows the rest (`scout`). Where the model's full-resolution mask rests on text only a few pixels " +
     "tall (the photos' silkscreen), no glance reproduces it.",
     "",

@@ -224,8 +224,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const cap = Math.min(exec.left, wholeFlops - glance.flops - 1);
     // Whether the scout is sure of no text (what it marks, it is unsure of): the budget then goes to a larger glance
     // beside the focus windows on what it is unsure of. Where it is sure of some, its focus windows take at most
-    // `scoutFocusShare` of what is left (the widest halo that fits, else the most unsure cells at the model's halo),
-    // and the larger glance the rest: a ¼ glance misses a page's small text, which the larger glance sees.
+    // `scoutFocusShare` of what is left (the widest halo that fits; else every cell it marked at the model's halo, up
+    // to `scoutCompleteShare`; else the most unsure cells at the model's halo), and the larger glance the rest: a ¼
+    // glance misses a page's small text, which the larger glance sees.
     const blind = scouting && !cells.marked.some((n, c) => n > cells.unsure[c]), sure = scouting && !blind;
     const focusCap = sure ? cap * o.scoutFocusShare : cap, wantedGrid = { ...ink, on: wanted };
     let focus: FocusWindow[] = [], focusHalo = halo;
@@ -237,6 +238,11 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
         [focus, focusHalo] = [all, h];
         break;
       }
+    }
+    // None fitting: the same at the model's halo, where that covers every cell it marked within `scoutCompleteShare`.
+    if (!focus.length && sure) {
+      const all = geo.cover(wantedGrid);
+      if (all.length && exec.price(focusCalls(model, all)).flops <= cap * o.scoutCompleteShare) focus = all;
     }
     if (!focus.length) focus = chooseFocus(exec, model, geo, wantedGrid, cells.unsure, focusCap);
     const focusCall = focusCalls(model, focus);

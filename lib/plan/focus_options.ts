@@ -109,6 +109,18 @@ export interface FocusOptions extends InkCoverOptions {
    * 0.811 / 0.696; without the scout (one glance as large as the budget allows): 0.708 / 0.672 / 0.576, 0.850 / 0.701.
    */
   scoutFocusShare: number;
+  /**
+   * Share of what the budget leaves after the scout that its focus windows may take where no halo of `scoutHalos` fits
+   * `scoutFocusShare` but windows at the model's halo over every cell it marked fit this: a sign covered whole at full
+   * resolution reads better than its most unsure blocks beside a larger glance. Mean IoU vs full resolution at 25 / 50
+   * / 75 % on the tuning and validation photos (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val
+   * --shares 0.25,0.5,0.75 --scout-complete-share S`): 0.3 (as `scoutFocusShare`: no such step) 0.542 / 0.673 /
+   * 0.781; 0.45, 0.6 and 0.8 alike 0.547 / 0.724 / 0.781 (at 50 %, three scenes 0.515 / 0.891 / 0.888 → 0.961 / 0.935
+   * / 0.956, each at its 75 % IoU). Unchanged at 0.6: the textured tuning screenshot (`scoutFocusShare`'s command),
+   * 0.850 / 0.701, and the test photos, 0.051 / 0.059 at 50 % (a circuit board's silkscreen, which the scout does not
+   * mark).
+   */
+  scoutCompleteShare: number;
 }
 
 /**
@@ -142,4 +154,5 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   scout: true,
   scoutHalos: [256, 192, 128, 96, 64],
   scoutFocusShare: 0.3,
+  scoutCompleteShare: 0.6,
 };

@@ -373,6 +373,20 @@ Deno.test("budget, ink everywhere (a photo): the ¼ glance scouts, focus where i
   assert.deepEqual(c.outcome.tiles.filter((t) => t.scale === 1).map((t) => t.halo), [96]);
   assert.ok(c.outcome.tiles[0].scale > 0.25, "a glance larger than the scout");
   assert.ok(c.exec.flops <= budget96);
+  // Where no halo of the scout's fits its share, but the corner's window at the model's halo (32 px: 192² px) fits
+  // `scoutCompleteShare` of what is left: that window, over every cell it marked, above the plain share.
+  const complete = DEFAULT_FOCUS_OPTIONS.scoutCompleteShare, budget32 = quarter + Math.ceil(at(192) / complete) + 1;
+  assert.ok(share * (budget32 - quarter) < at(192), "the plain share would not hold the corner at 32 px");
+  const whole = new ConstantPool(0.8, true);
+  const w = await plan(whole, image, budget32);
+  assert.deepEqual(fullRes(whole).map((j) => j.dims), [[1, 3, 192, 192]], "the corner in one window");
+  assert.deepEqual(w.outcome.tiles.filter((t) => t.scale === 1).map((t) => t.halo), [32]);
+  assert.ok(w.exec.flops <= budget32);
+  // With that share at the plain one: the most unsure of its cells only.
+  const part = new ConstantPool(0.8, true);
+  await plan(part, image, budget32, { scoutCompleteShare: share });
+  const partFlops = fullRes(part).reduce((s, j) => s + text.counter.count(j.dims).flops, 0);
+  assert.ok(partFlops <= share * (budget32 - quarter) && partFlops < at(192), `${fullRes(part).map((j) => j.dims)}`);
   // Unsure in that corner only (0.35): blind still; its corner at the model's halo, and the larger glance beside it.
   const unsure = new ConstantPool(0.35, true);
   const u = await plan(unsure, image, budget);
