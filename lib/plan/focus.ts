@@ -240,11 +240,9 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       }
     }
     // None fitting: the same at the model's halo, where that covers every cell it marked within `scoutCompleteShare`.
-    if (!focus.length && sure) {
-      const all = geo.cover(wantedGrid);
-      if (all.length && exec.price(focusCalls(model, all)).flops <= cap * o.scoutCompleteShare) focus = all;
-    }
-    if (!focus.length) focus = chooseFocus(exec, model, geo, wantedGrid, cells.unsure, focusCap);
+    const all = focus.length ? [] : geo.cover(wantedGrid);
+    if (sure && all.length && exec.price(focusCalls(model, all)).flops <= cap * o.scoutCompleteShare) focus = all;
+    if (!focus.length) focus = chooseFocus(exec, model, geo, wantedGrid, cells.unsure, focusCap, all);
     const focusCall = focusCalls(model, focus);
     // The largest glance of the whole image that fits beside the focus windows (larger than the scout) shows the rest.
     const focusFlops = focus.length ? exec.price(focusCall).flops : 0;

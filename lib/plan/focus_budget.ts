@@ -301,8 +301,8 @@ export function stretchSqueezed(squeezed: SqueezedCover, outs: WindowOutput[], w
 }
 
 /**
- * The focus windows under a cap on their FLOPs: all wanted cells when they fit, else the 4×4-cell blocks where the
- * glance is least sure (most unsure pixels), as many as fit, in that order.
+ * The focus windows under a cap on their FLOPs: all wanted cells when they fit (`all`: their cover, where the caller
+ * has it), else the 4×4-cell blocks where the glance is least sure (most unsure pixels), as many as fit, in that order.
  */
 export function chooseFocus(
   exec: PlanContext["exec"],
@@ -311,9 +311,9 @@ export function chooseFocus(
   wanted: CellGrid,
   unsure: Uint32Array,
   cap: number,
+  all: FocusWindow[] = geo.cover(wanted),
 ): FocusWindow[] {
   const price = (w: FocusWindow[]) => exec.price(focusCalls(model, w)).flops;
-  const all = geo.cover(wanted);
   if (price(all) <= cap) return all;
   const B = 4, bcols = Math.ceil(wanted.cols / B), brows = Math.ceil(wanted.rows / B);
   const value = new Float64Array(bcols * brows);
