@@ -121,7 +121,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "decode pool: the main thread stays responsive (< 100 ms lag) while a heavy JPEG decodes",
+  name:
+    "decode pool: the main thread stays responsive (< 100 ms lag, or a quarter of an inline decode's) while a heavy JPEG decodes",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -133,10 +134,16 @@ Deno.test({
         const img = await pool.decode(jpeg, {}, "image/jpeg");
         assert.equal(img.width, 4000);
       });
-      assert.ok(off < 100, `event-loop lag ${off.toFixed(0)} ms with the decode off the main thread`);
       // The same decode on the main thread stalls it: the measurement can fail.
       const on = await lagDuring(() => decodeImage(jpeg, {}, "image/jpeg"));
       assert.ok(on > 300, `event-loop lag ${on.toFixed(0)} ms with the decode on the main thread`);
+      // On a machine other processes load (tests run beside a benchmark), the lag off the main thread read 164 ms once;
+      // a decode that blocked the main thread would lag as long as the inline one.
+      const bound = Math.max(100, on / 4);
+      assert.ok(
+        off < bound,
+        `event-loop lag ${off.toFixed(0)} ms with the decode off the main thread (bound ${bound})`,
+      );
     } finally {
       pool.close();
     }
