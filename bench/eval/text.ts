@@ -377,7 +377,8 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "¼ glance scouts first, focus windows run at full resolution where it marks text (with as wide a halo as fits, " +
     "of " + DEFAULT_FOCUS_OPTIONS.scoutHalos.join(", ") + " px; where it is sure of some text, on at most " +
     `${DEFAULT_FOCUS_OPTIONS.scoutFocusShare} of what the budget leaves, or up to ` +
-    `${DEFAULT_FOCUS_OPTIONS.scoutCompleteShare} where that covers all it marks at the model's halo), and the ` +
+    `${DEFAULT_FOCUS_OPTIONS.scoutCompleteShare} where no halo fits that but one, the model's too, covers all it ` +
+    "marks within this), and the " +
     "largest glance that fits " +
     "beside them shows the rest (`scout`). Where the model's full-resolution mask rests on text only a few pixels " +
     "tall (the photos' silkscreen), no glance reproduces it.",

@@ -224,25 +224,39 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const cap = Math.min(exec.left, wholeFlops - glance.flops - 1);
     // Whether the scout is sure of no text (what it marks, it is unsure of): the budget then goes to a larger glance
     // beside the focus windows on what it is unsure of. Where it is sure of some, its focus windows take at most
-    // `scoutFocusShare` of what is left (the widest halo that fits; else every cell it marked at the model's halo, up
-    // to `scoutCompleteShare`; else the most unsure cells at the model's halo), and the larger glance the rest: a ¼
-    // glance misses a page's small text, which the larger glance sees.
+    // `scoutFocusShare` of what is left (the widest halo that fits; else the widest, the model's halo too, whose windows
+    // over every cell it marked fit `scoutCompleteShare`; else the most unsure cells at the model's halo), and the
+    // larger glance the rest: a ¼ glance misses a page's small text, which the larger glance sees.
     const blind = scouting && !cells.marked.some((n, c) => n > cells.unsure[c]), sure = scouting && !blind;
     const focusCap = sure ? cap * o.scoutFocusShare : cap, wantedGrid = { ...ink, on: wanted };
     let focus: FocusWindow[] = [], focusHalo = halo;
-    // A sure scout's focus windows over every cell it marked, with the widest halo that fits (tried first: the cut of
-    // the most unsure cells at the model's halo is the dearer search, and a wider cover that fits makes it moot).
-    for (const h of sure ? o.scoutHalos : []) {
-      const all = new FocusGeometry(width, height, cell, h, m, maxExec, geo.windowPixels).cover(wantedGrid);
-      if (all.length && exec.price(focusCalls(model, all)).flops <= focusCap) {
-        [focus, focusHalo] = [all, h];
-        break;
+    // Windows over every cell it marked at halo h, and their price, each cut once.
+    const covers = new Map<number, { windows: FocusWindow[]; flops: number }>();
+    const coverAt = (h: number) => {
+      let c = covers.get(h);
+      if (!c) {
+        const at = h === halo ? geo : new FocusGeometry(width, height, cell, h, m, maxExec, geo.windowPixels);
+        const windows = at.cover(wantedGrid);
+        c = { windows, flops: windows.length ? exec.price(focusCalls(model, windows)).flops : 0 };
+        covers.set(h, c);
+      }
+      return c;
+    };
+    // A sure scout's covers, the widest halo first, at each share in turn (before `chooseFocus`: the cut of the most
+    // unsure cells is the dearer search, and a cover that fits makes it moot).
+    const tries: [number[], number][] = sure
+      ? [[o.scoutHalos, focusCap], [[...new Set([...o.scoutHalos, halo])], cap * o.scoutCompleteShare]]
+      : [];
+    search: for (const [halos, limit] of tries) {
+      for (const h of halos) {
+        const { windows, flops } = coverAt(h);
+        if (windows.length && flops <= limit) {
+          [focus, focusHalo] = [windows, h];
+          break search;
+        }
       }
     }
-    // None fitting: the same at the model's halo, where that covers every cell it marked within `scoutCompleteShare`.
-    const all = focus.length ? [] : geo.cover(wantedGrid);
-    if (sure && all.length && exec.price(focusCalls(model, all)).flops <= cap * o.scoutCompleteShare) focus = all;
-    if (!focus.length) focus = chooseFocus(exec, model, geo, wantedGrid, cells.unsure, focusCap, all);
+    if (!focus.length) focus = chooseFocus(exec, model, geo, wantedGrid, cells.unsure, focusCap, coverAt(halo).windows);
     const focusCall = focusCalls(model, focus);
     // The largest glance of the whole image that fits beside the focus windows (larger than the scout) shows the rest.
     const focusFlops = focus.length ? exec.price(focusCall).flops : 0;

@@ -110,15 +110,16 @@ export interface FocusOptions extends InkCoverOptions {
    */
   scoutFocusShare: number;
   /**
-   * Share of what the budget leaves after the scout that its focus windows may take where no halo of `scoutHalos` fits
-   * `scoutFocusShare` but windows at the model's halo over every cell it marked fit this: a sign covered whole at full
-   * resolution reads better than its most unsure blocks beside a larger glance. Mean IoU vs full resolution at 25 / 50
-   * / 75 % on the tuning and validation photos (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val
-   * --shares 0.25,0.5,0.75 --scout-complete-share S`): 0.3 (as `scoutFocusShare`: no such step) 0.542 / 0.673 /
-   * 0.781; 0.45, 0.6 and 0.8 alike 0.547 / 0.724 / 0.781 (at 50 %, three scenes 0.515 / 0.891 / 0.888 → 0.961 / 0.935
-   * / 0.956, each at its 75 % IoU). Unchanged at 0.6: the textured tuning screenshot (`scoutFocusShare`'s command),
-   * 0.850 / 0.701, and the test photos, 0.051 / 0.059 at 50 % (a circuit board's silkscreen, which the scout does not
-   * mark).
+   * Share of what the budget leaves after the scout that its focus windows over every cell it marked may take where no
+   * halo of `scoutHalos` fits `scoutFocusShare`: at the widest of those halos or the model's that fits this. A sign
+   * covered whole at full resolution reads better than its most unsure blocks beside a larger glance. Mean IoU vs full
+   * resolution at 25 / 50 / 75 % on the tuning and validation photos (`deno run -A bench/eval/budget_sweep.ts --kind
+   * photo --set tune,val --shares 0.25,0.5,0.75 --scout-complete-share S`): 0.3 (as `scoutFocusShare`: no such step)
+   * 0.542 / 0.673 / 0.781; at the model's halo only, 0.45, 0.6 and 0.8 alike 0.547 / 0.724 / 0.781 (at 50 %, three
+   * scenes 0.515 / 0.891 / 0.888 → 0.961 / 0.935 / 0.956); at the widest halo that fits, 0.6: 0.547 / 0.726 / 0.783
+   * (those scenes 0.965 / 0.942 / 0.966, and at 75 % two of them 0.935 / 0.956 → 0.946 / 0.969). Unchanged at 0.6:
+   * the textured tuning screenshot (`scoutFocusShare`'s command), 0.850 / 0.701, and the test photos, 0.051 / 0.059 at
+   * 50 % (a circuit board's silkscreen, which the scout does not mark).
    */
   scoutCompleteShare: number;
 }
