@@ -13,6 +13,16 @@ export interface RuntimeSession {
   release(): Promise<void>;
 }
 
+/** The Tensor constructor both onnxruntime packages export, as far as a {@link Feed} needs it. */
+type TensorOf<T> = {
+  new (type: "int64", data: BigInt64Array, dims: readonly number[]): T;
+  new (type: "float32", data: Float32Array, dims: readonly number[]): T;
+};
+
+/** A feed as a tensor of the runtime whose Tensor constructor is `Tensor`: float32, or int64 (BigInt64Array data). */
+export const feedTensor = <T>(Tensor: TensorOf<T>, t: Feed): T =>
+  t.data instanceof BigInt64Array ? new Tensor("int64", t.data, t.dims) : new Tensor("float32", t.data, t.dims);
+
 /** A runtime a worker creates once at init. */
 export interface Runtime {
   /** The backend the sessions really run on (a WebGPU runtime that cannot host a model reports `wasm-simd`). */

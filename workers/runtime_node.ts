@@ -3,7 +3,7 @@
 
 import * as ort from "onnxruntime-node";
 import { ARENA_LIMITS, type Feed, type Tensor } from "./protocol.ts";
-import type { Runtime, RuntimeSession } from "./runtime.ts";
+import { feedTensor, type Runtime, type RuntimeSession } from "./runtime.ts";
 import { trimMalloc } from "../lib/libc.ts";
 
 /**
@@ -147,7 +147,7 @@ class RecreatableSession implements RuntimeSession {
     if (this.#broken) throw this.#broken;
     const session = this.session;
     const inputs: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) inputs[name] = feedTensor(t);
+    for (const [name, t] of Object.entries(feeds)) inputs[name] = feedTensor(ort.Tensor, t);
     const out = await session.run(inputs);
     const outputs: Record<string, Tensor> = {};
     for (const name of session.outputNames) {
@@ -178,7 +178,3 @@ class RecreatableSession implements RuntimeSession {
     if (!this.#broken) await this.session.release();
   }
 }
-
-/** A feed as onnxruntime's tensor: float32, or int64 (BigInt64Array data). */
-const feedTensor = (t: Feed) =>
-  t.data instanceof BigInt64Array ? new ort.Tensor("int64", t.data, t.dims) : new ort.Tensor("float32", t.data, t.dims);

@@ -4,7 +4,7 @@
 
 import type * as OrtModule from "onnxruntime-web";
 import type { Backend, Feed, Tensor } from "./protocol.ts";
-import type { Runtime, RuntimeSession } from "./runtime.ts";
+import { feedTensor, type Runtime, type RuntimeSession } from "./runtime.ts";
 
 // Spinning off: with several workers' WASM thread pools on the same cores, a busy-waiting thread steals the core
 // another session is about to use.
@@ -79,11 +79,7 @@ function webSession(ort: typeof OrtModule, session: OrtModule.InferenceSession):
   const inputName = session.inputNames[0];
   const runFeeds = async (feeds: Record<string, Feed>) => {
     const inputs: Record<string, OrtModule.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) {
-      inputs[name] = t.data instanceof BigInt64Array
-        ? new ort.Tensor("int64", t.data, t.dims)
-        : new ort.Tensor("float32", t.data, t.dims);
-    }
+    for (const [name, t] of Object.entries(feeds)) inputs[name] = feedTensor(ort.Tensor, t);
     const out = await session.run(inputs);
     for (const t of Object.values(inputs)) t.dispose?.();
     const outputs: Record<string, Tensor> = {};
