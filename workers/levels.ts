@@ -217,16 +217,20 @@ export function ownership(
       const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);
       const x1 = Math.min(w, (r.x + r.w - win.x) / stride), y1 = Math.min(h, (r.y + r.h - win.y) / stride);
       for (let y = y0; y < y1; y++) {
-        let start = -1;
-        for (let x = x0; x <= x1; x++) {
-          const at = (y + oy) * gw + x + ox;
-          const take = x < x1 && !seen[at];
-          if (take) seen[at] = 1;
-          if (take && start < 0) start = x;
-          if (!take && start >= 0) {
-            runs[k].push(y * w + start, y * w + x);
-            start = -1;
-          }
+        // The row's runs of unseen positions, found by the typed array's own search (bounded by the row's view: an
+        // unbounded search reads on to the page's end). With the blank part's count cell by cell below, all four
+        // strides of a test screenshot's job took 0.54 instead of 0.92 ms (position by position, the reference in
+        // tests/onnx/levels_test.ts), its page graph's feeds 1.09 instead of 1.47 ms (scratch `.scratch/feedbench.ts`
+        // on the jobs of the 20 test screenshots, medians, warm; the same feeds).
+        const line = seen.subarray((y + oy) * gw + ox + x0, (y + oy) * gw + ox + x1);
+        for (let x = 0; x < line.length;) {
+          const start = line.indexOf(0, x);
+          if (start < 0) break;
+          let end = line.indexOf(1, start);
+          if (end < 0) end = line.length;
+          line.fill(1, start, end);
+          runs[k].push(y * w + x0 + start, y * w + x0 + end);
+          x = end;
         }
       }
     });
@@ -243,16 +247,36 @@ export function ownership(
     const d = Math.min(i, n - 1 - i);
     return d >= q / 2 ? -1 : i === d ? d : q - 1 - d;
   };
+  // Positions per cell along a row (0: not a whole number, every position alone), and the columns within half a strip
+  // of either side (onStrip not -1 there).
+  const perCell = cell % stride ? 0 : cell / stride, near = Math.min(gw, q / 2);
+  const uncoveredAt = (row: number, sy: number, x: number) => {
+    const colour = cellColour[row + Math.floor((x * stride) / cell)], sx = onStrip(x, gw);
+    if (sx >= 0) strips[0][colour * q + sx]++;
+    if (sy >= 0) strips[1][colour * q + sy]++;
+    if (sx < 0 && sy < 0) uncovered[colour]++;
+    else if (sx >= 0 && sy >= 0) uncovered[colour]--;
+  };
   for (let y = 0; y < gh; y++) {
-    const row = Math.floor((y * stride) / cell) * cols, sy = onStrip(y, gh);
-    for (let x = 0; x < gw; x++) {
-      if (seen[y * gw + x]) continue;
+    const row = Math.floor((y * stride) / cell) * cols, sy = onStrip(y, gh), line = seen.subarray(y * gw, y * gw + gw);
+    // Each run of unseen positions of the row: position by position near its sides or on a strip's row (the strips
+    // count them), else cell by cell (all of a cell's positions count at its colour).
+    for (let x = 0; x < gw;) {
+      const start = line.indexOf(0, x);
+      if (start < 0) break;
+      let end = line.indexOf(1, start);
+      if (end < 0) end = gw;
       if (!colours) throw new RangeError("the windows leave page positions uncovered, and the job has no blank colour");
-      const colour = cellColour[row + Math.floor((x * stride) / cell)], sx = onStrip(x, gw);
-      if (sx >= 0) strips[0][colour * q + sx]++;
-      if (sy >= 0) strips[1][colour * q + sy]++;
-      if (sx < 0 && sy < 0) uncovered[colour]++;
-      else if (sx >= 0 && sy >= 0) uncovered[colour]--;
+      for (let p = start; p < end;) {
+        if (sy >= 0 || !perCell || p < near || p >= gw - near) {
+          uncoveredAt(row, sy, p++);
+          continue;
+        }
+        const stop = Math.min(end, gw - near, (Math.floor(p / perCell) + 1) * perCell);
+        uncovered[cellColour[row + Math.floor(p / perCell)]] += stop - p;
+        p = stop;
+      }
+      x = end;
     }
   }
   const owned = runs.map((l) => Int32Array.from(l));
