@@ -16,8 +16,14 @@ export interface RecordedJob {
 export class RecordingPool implements InferencePool {
   readonly backend = "recording";
   readonly jobs: RecordedJob[] = [];
+  /** The windows handed to it ahead of their jobs (`prepare`), with their key. */
+  readonly prepared: { key: string; windows: { x: number; y: number; w: number; h: number }[] }[] = [];
 
   constructor(readonly channels = 1) {}
+
+  prepare({ key, windows }: { key: string; windows: { x: number; y: number; w: number; h: number }[] }): void {
+    this.prepared.push({ key, windows });
+  }
 
   run(model: string, dims: number[], input: Float32Array | ModelInput): Promise<{
     outputs: Record<string, Tensor>;

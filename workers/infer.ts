@@ -86,12 +86,41 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
   post({ type: "ready", backend: rt.backend });
 }
 
+/**
+ * The model input a {@link prepare} message built (in `inputs`), for the `levels` job of the same key and windows; any
+ * other job takes the buffer and drops it.
+ */
+let prepared:
+  | { key: string; model: string; windows: string; tensors: { dims: number[]; data: Float32Array }[] }
+  | null = null;
+
+/** Every window's model input side by side in one buffer of `inputs`, one tensor each. */
+function windowInputs(model: string, image: LevelsInput["image"], wins: LevelsInput["windows"], c: number) {
+  const fmt = formats.get(model)!;
+  const sizes = wins.map((w) => c * w.h * w.w);
+  const buffer = inputs.job()(sizes.reduce((a, b) => a + b, 0), false);
+  let at = 0;
+  return wins.map((win, i) => {
+    const into = buffer.subarray(at, at += sizes[i]);
+    return { dims: [1, c, win.h, win.w], data: windowsTensor(image, fmt, [win], win.h, win.w, into) };
+  });
+}
+
+function prepare(msg: Extract<ToWorker, { type: "prepare" }>) {
+  idle.touch();
+  const fmt = formats.get(msg.model);
+  if (!fmt || !pageModels.has(msg.model)) return;
+  const tensors = windowInputs(msg.model, msg.image, msg.windows, fmt.channels);
+  prepared = { key: msg.key, model: msg.model, windows: JSON.stringify(msg.windows), tensors };
+}
+
 async function run(msg: Extract<ToWorker, { type: "run" }>) {
   idle.touch();
   const session = sessions.get(msg.model);
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
   const { input } = msg;
   if (input.kind === "levels") return await runLevelsJob(msg, input);
+  prepared = null;
   const [n, c, h, w] = msg.dims;
   const into = input.kind === "tensor" ? undefined : inputs.job()(n * c * h * w, false);
   const data = input.kind === "tensor"
@@ -142,15 +171,12 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
   const session = await pageSession(msg.model, input.windows.length, input.colours.length > 0);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
-  // Every window's input at once, side by side in one buffer.
-  const sizes = input.windows.map((w) => c * w.h * w.w);
-  const total = sizes.reduce((a, b) => a + b, 0);
-  const buffer = inputs.job()(total, false);
-  let at = 0;
-  const windows = input.windows.map((win, i) => {
-    const into = buffer.subarray(at, at += sizes[i]);
-    return { dims: [1, c, win.h, win.w], data: windowsTensor(input.image, fmt, [win], win.h, win.w, into) };
-  });
+  const ready = prepared;
+  prepared = null;
+  const windows = ready && ready.key === input.key && ready.model === msg.model &&
+      ready.windows === JSON.stringify(input.windows)
+    ? ready.tensors
+    : windowInputs(msg.model, input.image, input.windows, c);
   const jobFeeds = pageFeeds(source, input, windows, blankPixels(input, { ...fmt, channels: c }), feeds.job());
   const t0 = performance.now();
   const out = await session.runFeeds(jobFeeds);
@@ -167,6 +193,13 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
   if (msg.type === "init") {
     init(msg).catch((err) => post({ type: "fail", job: null, message: String(err?.message ?? err) }));
+  } else if (msg.type === "prepare") {
+    // A hint: whatever goes wrong here, the job builds its own input.
+    try {
+      prepare(msg);
+    } catch {
+      prepared = null;
+    }
   } else if (msg.type === "run") {
     if (testHooks && msg.model === CRASH_MODEL) {
       // An uncaught error kills the worker the way a real fault would.

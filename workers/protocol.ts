@@ -55,6 +55,8 @@ export interface LevelsInput {
   kind: "levels";
   image: SharedImage;
   windows: Window[];
+  /** The request's key of a {@link PrepareMessage} sent for these windows, if any. */
+  key?: string;
   /** Per window, the page region it counts first (its core, in whole cells); what halos add is counted after. */
   counted: Window[];
   /**
@@ -118,8 +120,21 @@ export interface RunMessage {
   input: ModelInput;
 }
 
+/**
+ * main → worker: the windows of a `levels` job about to be sent (the same `key`), while the planner still cuts their
+ * tail regions: the worker builds their model input now, for the job to find ready. A hint: a worker that runs another
+ * job first drops it, and a job with another key builds its own.
+ */
+export interface PrepareMessage {
+  type: "prepare";
+  model: string;
+  key: string;
+  image: SharedImage;
+  windows: Window[];
+}
+
 /** Any message the main thread sends. */
-export type ToWorker = InitMessage | RunMessage;
+export type ToWorker = InitMessage | RunMessage | PrepareMessage;
 
 /** Model id that makes a worker throw while holding a job (only with THRIFTSEG_TEST_HOOKS=1). */
 export const CRASH_MODEL = "__crash__";

@@ -3,7 +3,7 @@
 
 import type { RgbaImage, SummaryKind, Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
-import type { LevelsInput, ModelInput, PlanesModelInput, Tensor } from "../../workers/protocol.ts";
+import type { LevelsInput, ModelInput, PlanesModelInput, PrepareMessage, Tensor } from "../../workers/protocol.ts";
 
 /** What the executor needs from a worker pool (lib/exec/pool.ts `WorkerPool`). */
 export interface InferencePool {
@@ -21,6 +21,8 @@ export interface InferencePool {
   expectedWaitMs?(priority?: number): number;
   /** Expected time (ms) to run `flops` more at this priority; absent or 0 when unknown. */
   estimateMs?(flops: number, priority?: number): number;
+  /** Hands a free worker a `levels` job's windows ahead of the job (lib/exec/pool.ts `prepare`). */
+  prepare?(message: Omit<PrepareMessage, "type">, dims: number[], flops: number): void;
 }
 
 /** A model on windows of the request's image (each cut with zero padding outside it, then scaled by `scale`). */

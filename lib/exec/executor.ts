@@ -5,7 +5,7 @@
 // window its output. A request's cost is the sum of what the executor ran; nothing else computes it.
 
 import { BudgetExceededError, DeadlineUnreachableError, ExecutionTooLargeError, OverloadedError } from "../errors.ts";
-import { resizeCHW, type RgbaImage } from "../image/mod.ts";
+import { resizeCHW, type RgbaImage, type Window } from "../image/mod.ts";
 import type { LoadedModel } from "../models.ts";
 import { inputPixels } from "./layout.ts";
 import type { ModelInput, SharedImage, Tensor } from "../../workers/protocol.ts";
@@ -63,6 +63,8 @@ export class Executor {
   #derived = new WeakMap<RgbaImage, SharedImage>();
   /** Jobs of older requests run first: the pool orders by this. */
   readonly #priority = performance.now();
+  /** This request's key for the workers' prepared inputs ({@link prepare}). */
+  readonly #key = crypto.randomUUID();
   #admitted = false;
   /** The buffers of every output the workers sent back: freed at once by {@link releaseOutputs}. */
   #outputs = new Set<ArrayBuffer>();
@@ -88,6 +90,18 @@ export class Executor {
     if (after <= this.budget) return true;
     if (after <= (this.options.budgetFlops ?? Infinity)) this.ceilingBound = true;
     return false;
+  }
+
+  /**
+   * Hands a free worker the windows of a level-by-level call this request is about to run (`flops`: about what it
+   * costs), for it to build their model input while the planner finishes the call (lib/exec/pool.ts `prepare`). Costs
+   * nothing and changes no result: the call's job uses that input only for the same windows of this request.
+   */
+  prepare(model: LoadedModel, windows: Window[], flops: number): void {
+    if (!this.pool.prepare || !model.levels || !windows.length) return;
+    const pixels = windows.reduce((s, w) => s + w.h * w.w, 0);
+    const message = { model: model.spec.id, key: this.#key, image: this.#sharedImage(), windows };
+    this.pool.prepare(message, [1, model.spec.input.channels, 1, pixels], flops);
   }
 
   /** Exact cost of running these calls now, batched as {@link run} would batch them. */
@@ -132,6 +146,7 @@ export class Executor {
         kind: "levels",
         image: this.#sharedImage(call.image),
         windows: call.windows,
+        ...(call.image ? {} : { key: this.#key }),
         ...call.levels,
       }
       : {

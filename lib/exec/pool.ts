@@ -5,7 +5,7 @@
 
 import { TimeoutError, UnavailableError } from "../errors.ts";
 import { inputPixels, WorkerLayout } from "./layout.ts";
-import type { Backend, FromWorker, ModelInput, ToWorker } from "../../workers/protocol.ts";
+import type { Backend, FromWorker, ModelInput, PrepareMessage, ToWorker } from "../../workers/protocol.ts";
 import type { PoolStats, RunOptions, RunResult, WorkerPoolOptions } from "./pool_api.ts";
 import { RecycleSchedule } from "./recycle.ts";
 
@@ -161,6 +161,18 @@ export class WorkerPool {
         });
       }
     });
+  }
+
+  /**
+   * Sends `message` (a `levels` job's windows, ahead of the job: workers/protocol.ts PrepareMessage) to the worker that
+   * would start a job of this shape now, if one is free; the job with the same key later finds their input built
+   * there. Nothing when every worker is busy or jobs wait: the job builds its own then, and no worker spends time on a
+   * hint under load.
+   */
+  prepare(message: Omit<PrepareMessage, "type">, dims: number[], flops: number): void {
+    if (this.#closed || this.#queue.length) return;
+    const index = this.#layout.pick({ dims, flops }, 1, this.#slots);
+    if (index >= 0) this.#slots[index].worker.postMessage({ type: "prepare", ...message } satisfies ToWorker);
   }
 
   /** Measured throughput of one worker, FLOPs per ms (0 before the first measured job). */

@@ -91,7 +91,22 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // under a budget (a glance on the ink cover's windows, focus windows) pools over each window: it uses the cover at
     // the model's halo, made when needed.
     const maxExec = ctx.options.maxExecPixels;
-    const paged = coverInk(model, image, maxExec, o);
+    let whole: WindowCall | null = null;
+    try {
+      whole = wholeImageCall(model, width, height, ctx.options.maxExecPixels);
+    } catch {
+      // Too large for one execution: only windowed plans.
+    }
+    const wholeFlops = whole ? exec.price([whole]).flops : Infinity;
+    // The cover's windows first: where the plan without a budget will run them (the whole image fits what is left,
+    // and they cover less of the page), a free worker builds their model input while their tail regions are cut here
+    // (Executor.prepare; its job finds it ready).
+    const bare = coverInk(model, image, maxExec, o, undefined, false);
+    const bareArea = bare.windows.reduce((s, f) => s + f.window.w * f.window.h, 0);
+    if (o.unbudgeted === "ink" && exec.flops + wholeFlops <= exec.budget && bareArea < area) {
+      exec.prepare(model, bare.windows.map((f) => f.window), wholeFlops);
+    }
+    const paged = coverInk(model, image, maxExec, o, bare.ink);
     const pooling = inkPooling(model, paged.geo, paged.ink, paged.windows, o);
     let aloneCover: typeof paged | undefined;
     const alone = () =>
@@ -101,13 +116,6 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const inkPlan = pooling ? paged : alone();
 
     // Candidates, priced exactly before anything runs.
-    let whole: WindowCall | null = null;
-    try {
-      whole = wholeImageCall(model, width, height, ctx.options.maxExecPixels);
-    } catch {
-      // Too large for one execution: only windowed plans.
-    }
-    const wholeFlops = whole ? exec.price([whole]).flops : Infinity;
     const inkCalls = focusCalls(model, inkPlan.windows, pooling);
     const inkFlops = exec.price(inkCalls).flops;
     const wholeBox = { x: 0, y: 0, w: width, h: height };

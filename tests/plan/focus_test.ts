@@ -27,6 +27,9 @@ import { RecordingPool, startPool } from "../_pool.ts";
 import { stripedPage, textImage } from "../_util.ts";
 import { iou } from "../../bench/_bench.ts";
 
+/** What a pool's `prepare` is handed (lib/exec/pool.ts). */
+type PrepareArgs = Parameters<NonNullable<InferencePool["prepare"]>>;
+
 const registry = await ModelRegistry.load();
 const text = registry.model("text-ppocrv4-det");
 const task = registry.task("text");
@@ -221,6 +224,8 @@ Deno.test("no budget: only the ink runs, on haloed windows aligned to the model'
   const job = pool.jobs[0].input as LevelsInput;
   assert.equal(job.kind, "levels");
   assert.deepEqual(job.page, { w: 1280, h: 736 });
+  // Its windows went to the pool ahead of it, under its key (a worker builds their input meanwhile).
+  assert.deepEqual(pool.prepared, [{ key: job.key, windows: job.windows }]);
   for (const win of job.windows) assert.deepEqual([win.w % 32, win.h % 32], [0, 0]);
   assert.deepEqual(job.colours, Uint8Array.of(255, 255, 255, 255), "one blank colour: the white page");
   // Each window counts its core in whole cells first; cores do not overlap.
@@ -424,6 +429,7 @@ Deno.test("budget below the complete plan: the ink cover at the largest narrower
   assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
   assert.equal(pool.jobs.length, 1, "no glance: one job");
   assert.equal((pool.jobs[0].input as LevelsInput).kind, "levels");
+  assert.deepEqual(pool.prepared, [], "under a budget below the whole image, no window is handed ahead");
   const ran = outcome.tiles.filter((t) => t.model !== null);
   assert.ok(ran.length >= 1 && ran.every((t) => t.scale === 1 && t.halo === 32), JSON.stringify(ran));
   assert.equal(Math.max(...ran.map((t) => t.x + t.w)), 256, "the cores cover the ink");
@@ -664,6 +670,38 @@ Deno.test({
       );
       assert.ok(iou(ad.mask, full.mask) > 0.91, `IoU vs full resolution ${iou(ad.mask, full.mask)}`);
       assert.ok(iou(ad.mask, full.mask) > iou(alone.mask, full.mask));
+      // The cover's windows go to a free worker ahead of their job (Executor.prepare), which finds their input built
+      // there: the same mask as a pool that takes no such hint. The job does take it: an input built from a blank page
+      // for its windows is what it ran then; one built for other windows it does not take.
+      const hinted = (alter?: (m: PrepareArgs[0]) => PrepareArgs[0]): InferencePool => ({
+        backend: pool.backend,
+        workers: pool.workers,
+        run: (...args) => pool.run(...args),
+        ...(alter ? { prepare: (m, dims, flops) => pool.prepare(alter(m), dims, flops) } : {}),
+      });
+      const blankPage = {
+        width: 1024,
+        height: 768,
+        data: new Uint8Array(new SharedArrayBuffer(4 * 1024 * 768)).fill(255),
+      };
+      const masks = [];
+      for (const alter of [undefined, (m: PrepareArgs[0]) => m, (m: PrepareArgs[0]) => ({ ...m, image: blankPage })]) {
+        masks.push(
+          (await new Segmenter(registry, hinted(alter)).segment({ task: "text", mode: "adaptive", bytes })).mask,
+        );
+      }
+      const shifted = (m: PrepareArgs[0]) => ({
+        ...m,
+        image: blankPage,
+        windows: m.windows.map((w) => ({ ...w, x: w.x + 32 })),
+      });
+      masks.push(
+        (await new Segmenter(registry, hinted(shifted)).segment({ task: "text", mode: "adaptive", bytes })).mask,
+      );
+      assert.deepEqual(masks[0], ad.mask);
+      assert.deepEqual(masks[1], masks[0], "a prepared input: the same mask");
+      assert.notDeepEqual(masks[2], masks[0], "the job ran the input prepared for its windows");
+      assert.deepEqual(masks[3], masks[0], "an input prepared for other windows is not used");
       // One window over the whole page: its averages are the whole image's, so the tail's regions read what full
       // resolution does there, and the mask is written there only. Dearer than the cover (the blank half runs too),
       // cheaper than full resolution (the tail skips it).
