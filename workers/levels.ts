@@ -216,6 +216,25 @@ export function ownership(
       const r = boxes[k], w = win.w / stride, h = win.h / stride, ox = win.x / stride, oy = win.y / stride;
       const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);
       const x1 = Math.min(w, (r.x + r.w - win.x) / stride), y1 = Math.min(h, (r.y + r.h - win.y) / stride);
+      if (![ox, oy, x0, y0, x1, y1].every(Number.isInteger)) {
+        // A window off this stride's grid (a budget's cover at a 16 px halo, at stride 32): position by position, as
+        // first written, its positions never marked seen (fractional indices), so it counts all of its region.
+        // Unchanged here: the budget plans were measured so.
+        for (let y = y0; y < y1; y++) {
+          let start = -1;
+          for (let x = x0; x <= x1; x++) {
+            const at = (y + oy) * gw + x + ox;
+            const take = x < x1 && !seen[at];
+            if (take) seen[at] = 1;
+            if (take && start < 0) start = x;
+            if (!take && start >= 0) {
+              runs[k].push(y * w + start, y * w + x);
+              start = -1;
+            }
+          }
+        }
+        return;
+      }
       for (let y = y0; y < y1; y++) {
         // The row's runs of unseen positions, found by the typed array's own search (bounded by the row's view: an
         // unbounded search reads on to the page's end). With the blank part's count cell by cell below, all four

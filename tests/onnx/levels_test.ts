@@ -255,13 +255,20 @@ function ownershipByPosition(job: Parameters<typeof ownership>[0], stride: numbe
 }
 
 Deno.test("page weights: ownership equals the position-by-position reference on random pages and windows", () => {
+  // A 32-bit xorshift: every bit of it varies (a float LCG past 2^53 loses its low bits, and with them rand(2)).
   let seed = 7;
-  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
   for (let trial = 0; trial < 200; trial++) {
-    const unit = 32, cell = [16, 32, 64][rand(3)];
-    const page = { w: unit * (1 + rand(40)), h: unit * (1 + rand(40)) };
+    // Windows on a 32 px grid, and on a 16 px one (a budget's cover at a 16 px halo: off the grid of stride 32).
+    const unit = [32, 16][rand(2)], cell = [16, 32, 64][rand(3)];
+    const page = { w: 32 * (1 + rand(40)), h: 32 * (1 + rand(40)) };
     const windows = [], counted = [];
-    for (let k = rand(4); k > 0; k--) {
+    for (let k = rand(13); k > 0; k--) {
       const w = unit * (1 + rand(page.w / unit)), h = unit * (1 + rand(page.h / unit));
       const win = { x: unit * rand(page.w / unit - w / unit + 1), y: unit * rand(page.h / unit - h / unit + 1), w, h };
       const cw = unit * rand(w / unit + 1), ch = unit * rand(h / unit + 1);
