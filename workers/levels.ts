@@ -187,6 +187,72 @@ export interface Ownership {
   positions: number;
 }
 
+/** A window's region on its map at one stride: [x0, x1) × [y0, y1), `w` positions per row, at (`ox`, `oy`) on the page. */
+export interface MapRegion {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  w: number;
+  ox: number;
+  oy: number;
+}
+
+/**
+ * The regions `ownership` counts at `stride`, in order: each window's counted region, then each window's halo but the
+ * outer `edge` px of its sides inside the page (rounded up to whole positions of the map).
+ */
+export function countedRegions(
+  job: Pick<LevelsInput, "windows" | "counted" | "page">,
+  stride: number,
+  edge = POOL_EDGE,
+): { k: number; region: MapRegion }[] {
+  const { windows, counted, page } = job;
+  // Windows lie on the page's grid of the model's largest stride, so a whole number of positions stays on it.
+  const e = Math.ceil(edge / stride) * stride;
+  // What each window's halo adds: the window less `e` on its sides inside the page.
+  const inner = windows.map((w) => {
+    const x0 = w.x > 0 ? w.x + e : w.x, y0 = w.y > 0 ? w.y + e : w.y;
+    const x1 = w.x + w.w < page.w ? w.x + w.w - e : w.x + w.w;
+    const y1 = w.y + w.h < page.h ? w.y + w.h - e : w.y + w.h;
+    return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
+  });
+  return [counted, inner].flatMap((boxes) =>
+    windows.map((win, k) => {
+      const r = boxes[k], w = win.w / stride, h = win.h / stride, ox = win.x / stride, oy = win.y / stride;
+      const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);
+      const x1 = Math.min(w, (r.x + r.w - win.x) / stride), y1 = Math.min(h, (r.y + r.h - win.y) / stride);
+      return { k, region: { x0, y0, x1, y1, w, ox, oy } };
+    })
+  );
+}
+
+/**
+ * A window's runs of the page positions `seen` does not have yet over its region [x0, x1) × [y0, y1) (its map's
+ * positions; `w` per row, at `ox`, `oy` on the page's grid of `gw` per row), position by position, into `runs`; each
+ * marked seen. What `ownership` did first, and still does for a window off the stride's grid.
+ */
+export function runsByPosition(
+  seen: Uint8Array,
+  gw: number,
+  { x0, y0, x1, y1, w, ox, oy }: MapRegion,
+  runs: number[],
+): void {
+  for (let y = y0; y < y1; y++) {
+    let start = -1;
+    for (let x = x0; x <= x1; x++) {
+      const at = (y + oy) * gw + x + ox;
+      const take = x < x1 && !seen[at];
+      if (take) seen[at] = 1;
+      if (take && start < 0) start = x;
+      if (!take && start >= 0) {
+        runs.push(y * w + start, y * w + x);
+        start = -1;
+      }
+    }
+  }
+}
+
 /**
  * Every page position at `stride` once: each window's counted region first, then what its halo adds but the outer
  * `edge` px of its sides inside the page ({@link POOL_EDGE}, rounded up to whole positions of the map); the rest by the
@@ -197,43 +263,20 @@ export function ownership(
   stride: number,
   edge = POOL_EDGE,
 ): Ownership {
-  const { windows, counted, page, cell, cellColour } = job;
-  // Windows lie on the page's grid of the model's largest stride, so a whole number of positions stays on it.
-  const e = Math.ceil(edge / stride) * stride;
+  const { windows, page, cell, cellColour } = job;
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
   // Runs of consecutive unseen positions (parts of a region's rows), so that the sums read each run straight through.
   const runs: number[][] = windows.map(() => []);
-  // What each window's halo adds: the window less `e` on its sides inside the page.
-  const inner = windows.map((w) => {
-    const x0 = w.x > 0 ? w.x + e : w.x, y0 = w.y > 0 ? w.y + e : w.y;
-    const x1 = w.x + w.w < page.w ? w.x + w.w - e : w.x + w.w;
-    const y1 = w.y + w.h < page.h ? w.y + w.h - e : w.y + w.h;
-    return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
-  });
-  for (const boxes of [counted, inner]) {
-    windows.forEach((win, k) => {
-      const r = boxes[k], w = win.w / stride, h = win.h / stride, ox = win.x / stride, oy = win.y / stride;
-      const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);
-      const x1 = Math.min(w, (r.x + r.w - win.x) / stride), y1 = Math.min(h, (r.y + r.h - win.y) / stride);
+  for (const { k, region } of countedRegions(job, stride, edge)) {
+    {
+      const { x0, y0, x1, y1, w, ox, oy } = region;
       if (![ox, oy, x0, y0, x1, y1].every(Number.isInteger)) {
         // A window off this stride's grid (a budget's cover at a 16 px halo, at stride 32): position by position, as
         // first written, its positions never marked seen (fractional indices), so it counts all of its region.
         // Unchanged here: the budget plans were measured so.
-        for (let y = y0; y < y1; y++) {
-          let start = -1;
-          for (let x = x0; x <= x1; x++) {
-            const at = (y + oy) * gw + x + ox;
-            const take = x < x1 && !seen[at];
-            if (take) seen[at] = 1;
-            if (take && start < 0) start = x;
-            if (!take && start >= 0) {
-              runs[k].push(y * w + start, y * w + x);
-              start = -1;
-            }
-          }
-        }
-        return;
+        runsByPosition(seen, gw, region, runs[k]);
+        continue;
       }
       for (let y = y0; y < y1; y++) {
         // The row's runs of unseen positions, found by the typed array's own search (bounded by the row's view: an
@@ -252,7 +295,7 @@ export function ownership(
           x = end;
         }
       }
-    });
+    }
   }
   const cols = Math.ceil(page.w / cell), colours = job.colours.length / 4;
   const uncovered = new Float64Array(colours);

@@ -19,7 +19,15 @@ import {
 import { lenField, varintField, WireReader } from "../../lib/onnx/_wire.ts";
 import { DEFAULT_FOCUS_OPTIONS } from "../../lib/plan/focus.ts";
 import { coverInk, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { blankPixels, FeedArena, type Ownership, ownership, pageFeeds } from "../../workers/levels.ts";
+import {
+  blankPixels,
+  countedRegions,
+  FeedArena,
+  type Ownership,
+  ownership,
+  pageFeeds,
+  runsByPosition,
+} from "../../workers/levels.ts";
 import { nodeRuntime } from "../../workers/runtime_node.ts";
 import type { Tensor } from "../../workers/protocol.ts";
 import type { RuntimeSession } from "../../workers/runtime.ts";
@@ -202,37 +210,11 @@ Deno.test("page weights: a halo's outer edge px inside the page count at the bla
  * whole cells at once far from the page's border) must equal on any job.
  */
 function ownershipByPosition(job: Parameters<typeof ownership>[0], stride: number, edge = POOL_EDGE): Ownership {
-  const { windows, counted, page, cell, cellColour } = job;
-  const e = Math.ceil(edge / stride) * stride;
+  const { windows, page, cell, cellColour } = job;
   const gw = Math.round(page.w / stride), gh = Math.round(page.h / stride);
   const seen = new Uint8Array(gw * gh);
   const runs: number[][] = windows.map(() => []);
-  const inner = windows.map((w) => {
-    const x0 = w.x > 0 ? w.x + e : w.x, y0 = w.y > 0 ? w.y + e : w.y;
-    const x1 = w.x + w.w < page.w ? w.x + w.w - e : w.x + w.w;
-    const y1 = w.y + w.h < page.h ? w.y + w.h - e : w.y + w.h;
-    return { x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
-  });
-  for (const boxes of [counted, inner]) {
-    windows.forEach((win, k) => {
-      const r = boxes[k], w = win.w / stride, h = win.h / stride, ox = win.x / stride, oy = win.y / stride;
-      const x0 = Math.max(0, (r.x - win.x) / stride), y0 = Math.max(0, (r.y - win.y) / stride);
-      const x1 = Math.min(w, (r.x + r.w - win.x) / stride), y1 = Math.min(h, (r.y + r.h - win.y) / stride);
-      for (let y = y0; y < y1; y++) {
-        let start = -1;
-        for (let x = x0; x <= x1; x++) {
-          const at = (y + oy) * gw + x + ox;
-          const take = x < x1 && !seen[at];
-          if (take) seen[at] = 1;
-          if (take && start < 0) start = x;
-          if (!take && start >= 0) {
-            runs[k].push(y * w + start, y * w + x);
-            start = -1;
-          }
-        }
-      }
-    });
-  }
+  for (const { k, region } of countedRegions(job, stride, edge)) runsByPosition(seen, gw, region, runs[k]);
   const cols = Math.ceil(page.w / cell), colours = job.colours.length / 4, q = STRIP / stride;
   const uncovered = new Float64Array(colours);
   const strips: [Float64Array, Float64Array] = [new Float64Array(colours * q), new Float64Array(colours * q)];
