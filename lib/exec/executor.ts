@@ -99,9 +99,8 @@ export class Executor {
    */
   prepare(model: LoadedModel, windows: Window[], flops: number): void {
     if (!this.pool.prepare || !model.levels || !windows.length) return;
-    const pixels = windows.reduce((s, w) => s + w.h * w.w, 0);
     const message = { model: model.spec.id, key: this.#key, image: this.#sharedImage(), windows };
-    this.pool.prepare(message, [1, model.spec.input.channels, 1, pixels], flops);
+    this.pool.prepare(message, levelsDims(model, windows), flops);
   }
 
   /** Exact cost of running these calls now, batched as {@link run} would batch them. */
@@ -324,6 +323,12 @@ function batchCalls(calls: (WindowCall | TensorCall)[], maxExecPixels: number): 
   return out;
 }
 
+/** A level-by-level job's shape as the pool sees it: its windows' pixels in a row. */
+const levelsDims = (
+  m: LoadedModel,
+  windows: Window[],
+) => [1, m.spec.input.channels, 1, windows.reduce((s, w) => s + w.h * w.w, 0)];
+
 /**
  * A level-by-level call as one job: one run of the model's page graph (lib/onnx/page.ts). Its cost, counted from that
  * graph: each window's part (the whole model's nodes at its shape, and its share of the pools' sums), plus the blank
@@ -343,10 +348,9 @@ function levelsBatch(call: WindowCall, ci: number, maxExecPixels: number): Batch
   // Without blank colours (no page position left to blank page) the page graph has no blank part.
   const colours = call.levels!.colours.length / 4;
   if (colours) parts.push({ model: `${id}:blank`, dims: [colours, c, 1, 1], ...cost.blank(colours, c) });
-  const pixels = call.windows.reduce((s, w) => s + w.h * w.w, 0);
   return {
     call: ci,
-    dims: [1, c, 1, pixels],
+    dims: levelsDims(m, call.windows),
     items: call.windows.map((_, i) => i),
     flops: parts.reduce((s, p) => s + p.flops, 0),
     macs: parts.reduce((s, p) => s + p.macs, 0),

@@ -163,12 +163,7 @@ export class WorkerPool {
     });
   }
 
-  /**
-   * Sends `message` (a `levels` job's windows, ahead of the job: workers/protocol.ts PrepareMessage) to the worker that
-   * would start a job of this shape now, if one is free; the job with the same key later finds their input built
-   * there. Nothing when every worker is busy or jobs wait: the job builds its own then, and no worker spends time on a
-   * hint under load.
-   */
+  /** A `levels` job's windows ahead of it (PrepareMessage) to the worker that would start it now; none under load. */
   prepare(message: Omit<PrepareMessage, "type">, dims: number[], flops: number): void {
     if (this.#closed || this.#queue.length) return;
     const index = this.#layout.pick({ dims, flops }, 1, this.#slots);

@@ -26,7 +26,7 @@ import {
   largestGlance,
   scaledCall,
 } from "./glance.ts";
-import { coverInk, FocusGeometry, type FocusWindow, inkPooling, outputCores } from "./ink_cover.ts";
+import { coverInk, FocusGeometry, type FocusWindow, inkPooling, outputCores, withTailParts } from "./ink_cover.ts";
 import { DEFAULT_FOCUS_OPTIONS, type FocusOptions } from "./focus_options.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
@@ -106,7 +106,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     if (o.unbudgeted === "ink" && exec.flops + wholeFlops <= exec.budget && bareArea < area) {
       exec.prepare(model, bare.windows.map((f) => f.window), wholeFlops);
     }
-    const paged = coverInk(model, image, maxExec, o, bare.ink);
+    const paged = withTailParts(model, image, o, bare);
     const pooling = inkPooling(model, paged.geo, paged.ink, paged.windows, o);
     let aloneCover: typeof paged | undefined;
     const alone = () =>

@@ -233,13 +233,23 @@ export function coverInk(
   const crossed = paged && o.crossedHalo !== undefined ? Math.max(halo, o.crossedHalo) : undefined;
   const geo = new FocusGeometry(image.width, image.height, cell, halo, m, maxExecPixels, o.windowPixels, crossed);
   ink ??= inkCells(image, cell, o.inkRange, model.spec.input.background, undefined, BACKGROUND_PATTERN);
-  const tail = paged ? model.levels!.graphs.tail : undefined;
   const windows = paged && o.wholePage
     ? [geo.window({ col: 0, row: 0, cols: ink.cols, rows: ink.rows })]
     : geo.cover(ink);
-  if (!tail?.halo || !withParts) return { geo, ink, windows };
-  const parts = tailRegions(model, image, o, ink, cell, tail);
-  return { geo, ink, windows: windows.map((f) => ({ ...f, parts: parts(f) })) };
+  return withParts ? withTailParts(model, image, o, { geo, ink, windows }) : { geo, ink, windows };
+}
+
+/** A cover of `coverInk` made without its tail's regions, with them (each window's, where the model has a tail). */
+export function withTailParts<C extends { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] }>(
+  model: LoadedModel,
+  image: RgbaImage,
+  o: InkCoverOptions,
+  cover: C,
+): C {
+  const tail = poolsOverPage(model, o) ? model.levels!.graphs.tail : undefined;
+  if (!tail?.halo) return cover;
+  const parts = tailRegions(model, image, o, cover.ink, cover.geo.cell, tail);
+  return { ...cover, windows: cover.windows.map((f) => ({ ...f, parts: parts(f) })) };
 }
 
 /**
