@@ -269,31 +269,29 @@ export function ownership(
   // Runs of consecutive unseen positions (parts of a region's rows), so that the sums read each run straight through.
   const runs: number[][] = windows.map(() => []);
   for (const { k, region } of countedRegions(job, stride, edge)) {
-    {
-      const { x0, y0, x1, y1, w, ox, oy } = region;
-      if (![ox, oy, x0, y0, x1, y1].every(Number.isInteger)) {
-        // A window off this stride's grid (a budget's cover at a 16 px halo, at stride 32): position by position, as
-        // first written, its positions never marked seen (fractional indices), so it counts all of its region.
-        // Unchanged here: the budget plans were measured so.
-        runsByPosition(seen, gw, region, runs[k]);
-        continue;
-      }
-      for (let y = y0; y < y1; y++) {
-        // The row's runs of unseen positions, found by the typed array's own search (bounded by the row's view: an
-        // unbounded search reads on to the page's end). With the blank part's count cell by cell below, all four
-        // strides of a test screenshot's job took 0.54 instead of 0.92 ms (position by position, the reference in
-        // tests/onnx/levels_test.ts), its page graph's feeds 1.09 instead of 1.47 ms (scratch `.scratch/feedbench.ts`
-        // on the jobs of the 20 test screenshots, medians, warm; the same feeds).
-        const line = seen.subarray((y + oy) * gw + ox + x0, (y + oy) * gw + ox + x1);
-        for (let x = 0; x < line.length;) {
-          const start = line.indexOf(0, x);
-          if (start < 0) break;
-          let end = line.indexOf(1, start);
-          if (end < 0) end = line.length;
-          line.fill(1, start, end);
-          runs[k].push(y * w + x0 + start, y * w + x0 + end);
-          x = end;
-        }
+    const { x0, y0, x1, y1, w, ox, oy } = region;
+    if (![ox, oy, x0, y0, x1, y1].every(Number.isInteger)) {
+      // A window off this stride's grid (a budget's cover at a 16 px halo, at stride 32): position by position, as
+      // first written, where a fractional index never marks a position seen (overlaps then count twice). Unchanged
+      // here: the budget plans were measured so.
+      runsByPosition(seen, gw, region, runs[k]);
+      continue;
+    }
+    for (let y = y0; y < y1; y++) {
+      // The row's runs of unseen positions, found by the typed array's own search (bounded by the row's view: an
+      // unbounded search reads on to the page's end). With the blank part's count cell by cell below, all four
+      // strides of a test screenshot's job took 0.54 instead of 0.92 ms (position by position, the reference in
+      // tests/onnx/levels_test.ts), its page graph's feeds 1.09 instead of 1.47 ms (scratch `.scratch/feedbench.ts`
+      // on the jobs of the 20 test screenshots, medians, warm; the same feeds).
+      const line = seen.subarray((y + oy) * gw + ox + x0, (y + oy) * gw + ox + x1);
+      for (let x = 0; x < line.length;) {
+        const start = line.indexOf(0, x);
+        if (start < 0) break;
+        let end = line.indexOf(1, start);
+        if (end < 0) end = line.length;
+        line.fill(1, start, end);
+        runs[k].push(y * w + x0 + start, y * w + x0 + end);
+        x = end;
       }
     }
   }
