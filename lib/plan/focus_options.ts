@@ -23,7 +23,8 @@ export interface FocusOptions extends InkCoverOptions {
    * multiple). Spending what the budget leaves on the chosen cover's windows, each in turn widened to the next halo
    * (most ink first; a temporary patch): every screenshot set (`--set tune,val,val2,val3,val4,test --shares
    * 0.5,0.75`) 0.9278 / 0.9889 → 0.9287 / 0.9894 but seven pages lower at 50 % (one 0.933 → 0.900) and least 0.911
-   * → 0.883 at 75 %; widened to halos on the 32 px grid only: 0.9287 / 0.9898, least 0.912 at 75 %, still seven pages lower at 50 % (that one 0.933 → 0.910): not kept.
+   * → 0.883 at 75 %; widened to halos on the 32 px grid only: 0.9287 / 0.9898, least 0.912 at 75 %, still seven
+   * pages lower at 50 % (that one 0.933 → 0.910): not kept.
    */
   budgetHalos: number[];
   /**
