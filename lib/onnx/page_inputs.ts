@@ -120,7 +120,10 @@ export function tailValues(g: PageSource, tails: number[][][], slots = g.tail.sl
   return values;
 }
 
-/** Px on a side of the square at a window's corner a tail slot no region uses runs on. */
+/**
+ * Px on a side of the square at a window's corner a tail slot no region uses runs on. Not 0: onnxruntime refuses a
+ * convolution on an empty map ("Invalid input shape: {0,0}", WASM, tried with the counter's empty-output check relaxed).
+ */
 export const TAIL_DUMMY = 16;
 
 /**

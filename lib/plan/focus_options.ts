@@ -126,6 +126,16 @@ export interface FocusOptions extends InkCoverOptions {
    * (those scenes 0.965 / 0.942 / 0.966, and at 75 % two of them 0.935 / 0.956 → 0.946 / 0.969). Unchanged at 0.6:
    * the textured tuning screenshot (`scoutFocusShare`'s command), 0.850 / 0.701, and the test photos, 0.051 / 0.059 at
    * 50 % (a circuit board's silkscreen, which the scout does not mark).
+   *
+   * Where the scout is blind (it marks nothing it is sure of: the boards, text_defocus, text_motion, a scene), measured
+   * and not kept (`… --kind photo --set tune,val,test --shares 0.25,0.5,0.75`, 13 photos, against 0.4665 / 0.6225 /
+   * 0.7023 mean IoU): the larger glance first, on what is left less a reserve of 0.3 / 0.5 of it, then focus windows
+   * with the reserve on the cells it ranks highest (its highest probability per cell; a scratch patch of focus.ts):
+   * 0.4165 / 0.6112 / 0.6655 and 0.3725 / 0.6048 / 0.6277 (text_defocus 0.698 → 0.590 at 50 %, the boards no better:
+   * at a board the larger glance's probabilities hold little of the text in their top cells, and full-resolution
+   * windows pooling alone drift from the whole image's mask there). A lower threshold for the vertically shrunk glance
+   * on photos (0.5 / 0.3 / 0.15) moved the mean by under 0.01 (test boards 0.051 → 0.059–0.071 at 50 %); the glance
+   * shrunk both ways alike (`--aspect 1` / `0.8`): 0.5868 / 0.6245 at 50 %.
    */
   scoutCompleteShare: number;
 }
@@ -142,7 +152,13 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   // Three 256² windows' worth: fewer windows, so fewer sides inside the page, whose frame the pools leave out
   // (lib/onnx/page.ts `POOL_EDGE`). Default vs full resolution (`deno run -A bench/eval/budget_sweep.ts --set
   // val3|test|val4 --shares 1`), 256² → 3 · 256² without the blank strips: least IoU 0.956 / 0.984 / 0.972 → 0.963 /
-  // 0.985 / 0.984, mean cost 64.8 / 65.8 / 67.7 → 65.9 / 66.4 / 68.6 %; with them, see lib/onnx/page.ts.
+  // 0.985 / 0.984, mean cost 64.8 / 65.8 / 67.7 → 65.9 / 66.4 / 68.6 %; with them, see lib/onnx/page.ts. Measured
+  // and not kept, with the strips (`… --set val3,val4,test --shares 1 --plans true --window-pixels P`, then `--set
+  // tune,val,val2,val5`): 6 · 256² cut 163 → 142 windows on those 122 screenshots, mean IoU 0.9975 → 0.9982, least
+  // 0.975 unchanged, mean cost 65.8 → 66.7 %; 12 · 256² 126 windows, 0.9988, least 0.988, 68.0 % (the other four sets:
+  // least 0.986 → 0.991, cost 64.6 → 67.4 %): 2–3 points of the 70 % line for a least IoU already past 0.97. What
+  // fewer windows save in time could not be told apart from the machine's noise (the same plan read up to 40 % apart
+  // between runs of one process, a scratch script's paired runs).
   windowPixels: 3 * 256 * 256,
   unbudgeted: "ink",
   budgetHalos: [64, 32, 16, 0],
