@@ -154,7 +154,12 @@ export const STRIP = 256;
  * `.scratch`-measured). Windows with fewer slots, one page graph per combination (tried: 4, 12 or 24), saved that
  * time, but each loaded graph keeps an activation arena of its own: 40 varied screenshots posted in turn to a native
  * server (3 workers) took its RSS from 1.22 to 2.57 GB instead of 2.04 GB, and 8.9 s instead of 6.6 (the graphs' first
- * loads).
+ * loads). One packed tail per window (every region on one canvas, a single copy of the tail) would save at most what
+ * the slots cost beyond their area: measured again on a 1376×768 window on WASM with 2 threads, 22 line regions in 24
+ * slots vs one slot on a region of the same area read −2 to +7 ms of 240–365 ms, 24 dummy slots vs one +4 to +10 ms
+ * (natively the former −1 and +3 ms of 110–130 ms; six runs and two, `.scratch/packspike.ts`): 1–3 % of its time, not
+ * worth the packing's waste and price rules. What bounds the default's time is the tail's lower time per FLOP (there
+ * 38–43 % of the window's WASM time for 47.6 % of its FLOPs).
  */
 export function slotted<T>(g: PageSource, regions: T[], dummy: T, slots = g.tail.slots): T[] {
   if (regions.length > slots) {
