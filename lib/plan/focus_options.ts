@@ -127,7 +127,7 @@ export interface FocusOptions extends InkCoverOptions {
    * the textured tuning screenshot (`scoutFocusShare`'s command), 0.850 / 0.701, and the test photos, 0.051 / 0.059 at
    * 50 % (a circuit board's silkscreen, which the scout does not mark).
    *
-   * Where the scout is blind (it marks nothing it is sure of: the boards, text_defocus, text_motion, a scene), measured
+   * Where the scout is blind (it marks nothing it is sure of: the boards, text_defocus and a scene among them), measured
    * and not kept (`… --kind photo --set tune,val,test --shares 0.25,0.5,0.75`, 13 photos, against 0.4665 / 0.6225 /
    * 0.7023 mean IoU): the larger glance first, on what is left less a reserve of 0.3 / 0.5 of it, then focus windows
    * with the reserve on the cells it ranks highest (its highest probability per cell; a scratch patch of focus.ts):
@@ -135,7 +135,8 @@ export interface FocusOptions extends InkCoverOptions {
    * at a board the larger glance's probabilities hold little of the text in their top cells, and full-resolution
    * windows pooling alone drift from the whole image's mask there). A lower threshold for the vertically shrunk glance
    * on photos (0.5 / 0.3 / 0.15) moved the mean by under 0.01 (test boards 0.051 → 0.059–0.071 at 50 %); the glance
-   * shrunk both ways alike (`--aspect 1` / `0.8`): 0.5868 / 0.6245 at 50 %.
+   * shrunk both ways alike (`--aspect 1` / `0.8`): 0.4138 / 0.5868 / 0.6692 and 0.4576 / 0.6245 / 0.6868, four to
+   * seven photos lower at each share.
    */
   scoutCompleteShare: number;
 }
