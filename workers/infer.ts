@@ -87,8 +87,9 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
 }
 
 /**
- * The model input a {@link prepare} message built (in `inputs`), for the `levels` job of the same key and windows; any
- * other job takes the buffer and drops it.
+ * The model input a {@link prepare} message built (in `inputs`), for the `levels` job of the same key and windows, or
+ * the `windows` job of that key on the one window it was built for (a cover of one window over the whole page, where
+ * the planner ran the whole image instead); any other job takes the buffer and drops it.
  */
 let prepared:
   | { key: string; model: string; windows: string; tensors: { dims: number[]; data: Float32Array }[] }
@@ -120,14 +121,19 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
   const { input } = msg;
   if (input.kind === "levels") return await runLevelsJob(msg, input);
+  const p = prepared;
+  const ready = input.kind === "windows" && p && p.key === input.key && p.model === msg.model &&
+      p.windows === JSON.stringify(input.windows) && p.tensors[0].dims.join() === msg.dims.join()
+    ? p.tensors[0].data
+    : null;
   prepared = null;
   const [n, c, h, w] = msg.dims;
-  const into = input.kind === "tensor" ? undefined : inputs.job()(n * c * h * w, false);
+  const into = input.kind === "tensor" || ready ? undefined : inputs.job()(n * c * h * w, false);
   const data = input.kind === "tensor"
     ? input.data
     : input.kind === "planes"
     ? planesTensor(input, h, w, into)
-    : windowsTensor(input.image, formats.get(msg.model)!, input.windows, h, w, into);
+    : ready ?? windowsTensor(input.image, formats.get(msg.model)!, input.windows, h, w, into);
   const t0 = performance.now();
   let outputs: Record<string, Tensor> = await session.run(data, msg.dims);
   const ms = performance.now() - t0;

@@ -35,6 +35,8 @@ export type ModelInput =
     kind: "windows";
     image: SharedImage;
     windows: Window[];
+    /** The request's key of a {@link PrepareMessage} sent for these windows, if any (one window: the whole page). */
+    key?: string;
     /**
      * Return, instead of the first output's class scores, their per-pixel summary at the windows' size as the output
      * `summary` (lib/image `summariseBatch`: [N, 3, h, w] top probability, class, entropy for "all"; [N, 1, h, w] the

@@ -152,6 +152,7 @@ export class Executor {
         kind: "windows",
         image: this.#sharedImage(call.image),
         windows: b.items.map((i) => call.windows[i]),
+        ...(call.image ? {} : { key: this.#key }),
         ...(call.summary ? { summary: call.summary } : {}),
       };
     return this.pool.run(call.model.spec.id, b.dims, input, this.#timeout(), {

@@ -98,12 +98,17 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       // Too large for one execution: only windowed plans.
     }
     const wholeFlops = whole ? exec.price([whole]).flops : Infinity;
-    // The cover's windows first: where the plan without a budget will run them (the whole image fits what is left,
-    // and they cover less of the page), a free worker builds their model input while their tail regions are cut here
-    // (Executor.prepare; its job finds it ready).
+    // The cover's windows first: where the plan without a budget may run them (the whole image fits what is left, and
+    // they cover less of the page, or are one window over the whole page, the whole image's own input), a free worker
+    // builds their model input while their tail regions are cut here (Executor.prepare; its job finds it ready, and so
+    // does the whole image's where that runs instead). One window over the whole page is a dense page's cover: 7 of
+    // the 20 test screenshots' default jobs, which built their input after the plan before (native, 2.9–13.5 ms each,
+    // timed in the worker by a scratch patch).
     const bare = coverInk(model, image, maxExec, o, undefined, false);
     const bareArea = bare.windows.reduce((s, f) => s + f.window.w * f.window.h, 0);
-    if (o.unbudgeted === "ink" && exec.flops + wholeFlops <= exec.budget && bareArea < area) {
+    const [only] = bare.windows.length === 1 ? bare.windows : [], page = whole?.windows[0];
+    const wholePage = !!only && !!page && JSON.stringify(only.window) === JSON.stringify(page);
+    if (o.unbudgeted === "ink" && exec.flops + wholeFlops <= exec.budget && (bareArea < area || wholePage)) {
       exec.prepare(model, bare.windows.map((f) => f.window), wholeFlops);
     }
     const paged = withTailParts(model, image, o, bare);
@@ -142,22 +147,29 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       return { glances, inkCover, minFlops: Math.min(glances[1].flops, quarterInk, inkFlops, wholeFlops) };
     };
 
-    const canvas = new MaskCanvas(width, height, threshold);
+    // The mask's memory is taken once the model runs (`whilePricing`), not before it starts: a new array of the
+    // image's size is paid in page faults on the main thread (WASM server, the test screenshots: 1.7 ms per request).
+    let canvasMemo: MaskCanvas | undefined;
+    const canvas = () => canvasMemo ??= new MaskCanvas(width, height, threshold);
     const finish = (tiles: PlannedTile[], coverage: Coverage, minFlops: number) => ({
       mode: "adaptive" as const,
-      mask: canvas.mask,
+      mask: canvas().mask,
       tiles,
       minFlops,
       coverage: { full_res_share: round(coverage.full_res_share), unresolved_share: round(coverage.unresolved_share) },
-      stitchMs: canvas.writeMs,
+      stitchMs: canvas().writeMs,
     });
     const fullShare = (windows: FocusWindow[]) => windows.reduce((s, f) => s + f.core.w * f.core.h, 0) / area;
     // The cheapest plan's price is worked out while the model runs: on an image of a new size it prices several
-    // shapes never seen (about 1 ms each, lib/onnx/counter.ts), on the request's path before.
+    // shapes never seen (about 1 ms each, lib/onnx/counter.ts), on the request's path before. The pool sends a
+    // request's jobs once the code that queued them is done (lib/exec/pool.ts `run`): this waits for that first, or the
+    // pricing and the mask's memory would run before the job starts instead of beside it.
     const whilePricing = async (running: Promise<WindowOutput[][]>) => {
+      await null;
       let minFlops: number;
       try {
         minFlops = budgeted().minFlops;
+        canvas();
       } catch (err) {
         await running.catch(() => {});
         throw err;
@@ -181,13 +193,13 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
       );
       if (windows) {
         const cores = outputCores(cover!.geo, windows, cover!.calls[0]?.levels);
-        outs.forEach((out, i) => canvas.write(out, cores[i]));
+        outs.forEach((out, i) => canvas().write(out, cores[i]));
         return finish(reportTiles(model, width, height, null, windows, cover!.geo.halo), {
           full_res_share: fullShare(windows),
           unresolved_share: 0,
         }, minFlops);
       }
-      canvas.write(outs[0], wholeBox);
+      canvas().write(outs[0], wholeBox);
       return finish([{ ...wholeBox, model: model.spec.id, scale: 1, halo: 0 }], {
         full_res_share: 1,
         unresolved_share: 0,
@@ -200,7 +212,7 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     if (squeezed) {
       const { outs, minFlops } = await whilePricing(exec.run(squeezed.calls));
       const { probability, seen, ran } = stretchSqueezed(squeezed, outs, width, o.low);
-      canvas.write({ window: wholeBox, c: 1, data: probability }, wholeBox);
+      canvas().write({ window: wholeBox, c: 1, data: probability }, wholeBox);
       // All it saw as text or unsure ran below full resolution: what a glance would report unresolved.
       return finish(
         reportTiles(model, width, height, ran, [], 0),
@@ -281,14 +293,16 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     const calls = [...(shown !== glance ? [shown.call] : []), ...focusCall];
     const ran = calls.length ? await exec.run(calls) : [];
     const [shownOuts, focusOuts] = shown !== glance ? ran : [outs, ran[0]];
-    shownOuts.forEach((out, i) => canvas.write(out, shown.cores[i], shown.scaleY < 1 ? o.shrunkThreshold : threshold));
+    shownOuts.forEach((out, i) =>
+      canvas().write(out, shown.cores[i], shown.scaleY < 1 ? o.shrunkThreshold : threshold)
+    );
     if (shown !== glance) {
       // What either glance saw as text or unsure.
       const seen = glanceCells(shownOuts, shown.cores, width, height, cell, o.low, o.high);
       for (let c = 0; c < seen.marked.length; c++) seen.marked[c] = Math.max(seen.marked[c], cells.marked[c]);
       cells = seen;
     }
-    focusOuts?.forEach((out, i) => canvas.write(out, focus[i].core));
+    focusOuts?.forEach((out, i) => canvas().write(out, focus[i].core));
     // What a glance saw as text or unsure (in cells with ink) and no focus window resolved.
     const covered = new Uint8Array(wanted.length);
     for (const f of focus) {

@@ -282,6 +282,26 @@ Deno.test("never dearer than full resolution: ink everywhere runs the whole imag
   wholeImageCall(text, 700, 500, 1 << 22); // fits one execution
 });
 
+Deno.test("one window over the whole page goes to a worker ahead too; the whole image's job takes it instead", async () => {
+  // A dense page: its cover is one window, the whole page, and that cover runs (its tail skips the blank band).
+  const dense = stripedPage(448, 416, [{ x: 16, y: 16, w: 416, h: 160 }, { x: 16, y: 240, w: 416, h: 160 }]);
+  const pool = new RecordingPool();
+  const { exec } = await plan(pool, dense);
+  assert.ok(exec.flops < wholeFlops(dense));
+  const job = pool.jobs[0].input as LevelsInput;
+  assert.equal(job.kind, "levels");
+  assert.deepEqual(job.windows, [{ x: 0, y: 0, w: 448, h: 416 }]);
+  assert.deepEqual(pool.prepared, [{ key: job.key, windows: job.windows }]);
+  // Ink everywhere: the same one window, but the whole image runs (never dearer), on that window, under that key.
+  const inked = stripedPage(320, 320, [{ x: 0, y: 0, w: 320, h: 320 }]);
+  const again = new RecordingPool();
+  await plan(again, inked);
+  const whole = again.jobs[0].input as ModelInput & { kind: "windows"; key?: string; windows: unknown[] };
+  assert.equal(whole.kind, "windows");
+  assert.deepEqual(again.prepared, [{ key: whole.key, windows: whole.windows }]);
+  assert.ok(whole.key);
+});
+
 Deno.test("glance path: full height while the width shrinks to the aspect, then both, down to ¼", () => {
   const { aspect } = DEFAULT_FOCUS_OPTIONS;
   const path = glancePath(32, aspect);
@@ -702,6 +722,31 @@ Deno.test({
       assert.deepEqual(masks[1], masks[0], "a prepared input: the same mask");
       assert.notDeepEqual(masks[2], masks[0], "the job ran the input prepared for its windows");
       assert.deepEqual(masks[3], masks[0], "an input prepared for other windows is not used");
+      // The whole image's job takes the input prepared for the one window over the whole page (ink everywhere: the
+      // plan runs the whole image instead of that window), and none built for other windows.
+      // Text on a coarse texture that puts ink in every cell (channels 176 and 240 side by side).
+      const { image: inkedPage } = await textImage(320, 320, [
+        { text: "ink in every cell", x: 10, y: 60, size: 28 },
+        { text: "of this small page", x: 10, y: 180, size: 28 },
+      ]);
+      for (let y = 1; y <= 320; y++) {
+        for (let x = 1; x <= 320; x++) {
+          if ((x + y) % 2 && inkedPage.getPixelAt(x, y) === 0xf4f1eaff) inkedPage.setPixelAt(x, y, 0xb0b0b0ff);
+        }
+      }
+      const inkedBytes = new Uint8Array(await inkedPage.encode());
+      const inked = [];
+      for (const alter of [undefined, (m: PrepareArgs[0]) => ({ ...m, image: blankPage }), shifted]) {
+        const r = await new Segmenter(registry, hinted(alter)).segment({
+          task: "text",
+          mode: "adaptive",
+          bytes: inkedBytes,
+        });
+        assert.equal(r.plan.coverage?.full_res_share, 1, "the whole image ran");
+        inked.push(r.mask);
+      }
+      assert.notDeepEqual(inked[1], inked[0], "the whole image's job ran the input prepared for its window");
+      assert.deepEqual(inked[2], inked[0], "an input prepared for other windows is not used");
       // One window over the whole page: its averages are the whole image's, so the tail's regions read what full
       // resolution does there, and the mask is written there only. Dearer than the cover (the blank half runs too),
       // cheaper than full resolution (the tail skips it).
