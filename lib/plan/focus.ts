@@ -148,7 +148,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     };
 
     // The mask's memory is taken once the model runs (`whilePricing`), not before it starts: a new array of the
-    // image's size is paid in page faults on the main thread (WASM server, the test screenshots: 1.7 ms per request).
+    // image's size is paid in page faults on the main thread (WASM server, the test screenshots: 1.7 ms per request,
+    // timed by a scratch patch).
     let canvasMemo: MaskCanvas | undefined;
     const canvas = () => canvasMemo ??= new MaskCanvas(width, height, threshold);
     const finish = (tiles: PlannedTile[], coverage: Coverage, minFlops: number) => ({

@@ -724,7 +724,7 @@ Deno.test({
       assert.deepEqual(masks[3], masks[0], "an input prepared for other windows is not used");
       // The whole image's job takes the input prepared for the one window over the whole page (ink everywhere: the
       // plan runs the whole image instead of that window), and none built for other windows.
-      // Text on a coarse texture that puts ink in every cell (channels 176 and 240 side by side).
+      // Text on a coarse texture that puts ink in every cell (every other pixel of the page's colour made grey 176).
       const { image: inkedPage } = await textImage(320, 320, [
         { text: "ink in every cell", x: 10, y: 60, size: 28 },
         { text: "of this small page", x: 10, y: 180, size: 28 },
