@@ -107,6 +107,13 @@ function windowInputs(model: string, image: LevelsInput["image"], wins: LevelsIn
   });
 }
 
+/** The prepared input where it was built for this job's key, model and windows (null else); the job takes it. */
+function takePrepared(model: string, job: { key?: string; windows: unknown[] }) {
+  const p = prepared;
+  prepared = null;
+  return p && p.key === job.key && p.model === model && p.windows === JSON.stringify(job.windows) ? p : null;
+}
+
 function prepare(msg: Extract<ToWorker, { type: "prepare" }>) {
   idle.touch();
   const fmt = formats.get(msg.model);
@@ -121,12 +128,10 @@ async function run(msg: Extract<ToWorker, { type: "run" }>) {
   if (!session) throw new Error(`model ${msg.model} is not loaded in this worker`);
   const { input } = msg;
   if (input.kind === "levels") return await runLevelsJob(msg, input);
-  const p = prepared;
-  const ready = input.kind === "windows" && p && p.key === input.key && p.model === msg.model &&
-      p.windows === JSON.stringify(input.windows) && p.tensors[0].dims.join() === msg.dims.join()
-    ? p.tensors[0].data
-    : null;
+  // Any job takes the prepared buffer; a `windows` one may use it.
+  const mine = input.kind === "windows" ? takePrepared(msg.model, input) : null;
   prepared = null;
+  const ready = mine && mine.tensors[0].dims.join() === msg.dims.join() ? mine.tensors[0].data : null;
   const [n, c, h, w] = msg.dims;
   const into = input.kind === "tensor" || ready ? undefined : inputs.job()(n * c * h * w, false);
   const data = input.kind === "tensor"
@@ -177,12 +182,7 @@ async function runLevelsJob(msg: Extract<ToWorker, { type: "run" }>, input: Leve
   const session = await pageSession(msg.model, input.windows.length, input.colours.length > 0);
   const fmt = formats.get(msg.model)!;
   const c = msg.dims[1];
-  const ready = prepared;
-  prepared = null;
-  const windows = ready && ready.key === input.key && ready.model === msg.model &&
-      ready.windows === JSON.stringify(input.windows)
-    ? ready.tensors
-    : windowInputs(msg.model, input.image, input.windows, c);
+  const windows = takePrepared(msg.model, input)?.tensors ?? windowInputs(msg.model, input.image, input.windows, c);
   const jobFeeds = pageFeeds(source, input, windows, blankPixels(input, { ...fmt, channels: c }), feeds.job());
   const t0 = performance.now();
   const out = await session.runFeeds(jobFeeds);

@@ -26,7 +26,15 @@ import {
   largestGlance,
   scaledCall,
 } from "./glance.ts";
-import { coverInk, FocusGeometry, type FocusWindow, inkPooling, outputCores, withTailParts } from "./ink_cover.ts";
+import {
+  coverInk,
+  coversPage,
+  FocusGeometry,
+  type FocusWindow,
+  inkPooling,
+  outputCores,
+  withTailParts,
+} from "./ink_cover.ts";
 import { DEFAULT_FOCUS_OPTIONS, type FocusOptions } from "./focus_options.ts";
 import type { Coverage, PlanContext, PlannedTile, Planner } from "./types.ts";
 
@@ -106,9 +114,8 @@ export function focusPlanner(model: LoadedModel, options: Partial<FocusOptions> 
     // timed in the worker by a scratch patch).
     const bare = coverInk(model, image, maxExec, o, undefined, false);
     const bareArea = bare.windows.reduce((s, f) => s + f.window.w * f.window.h, 0);
-    const [only] = bare.windows.length === 1 ? bare.windows : [], page = whole?.windows[0];
-    const wholePage = !!only && !!page && JSON.stringify(only.window) === JSON.stringify(page);
-    if (o.unbudgeted === "ink" && exec.flops + wholeFlops <= exec.budget && (bareArea < area || wholePage)) {
+    const runsCover = bareArea < area || coversPage(bare.geo, bare.windows);
+    if (o.unbudgeted === "ink" && exec.flops + wholeFlops <= exec.budget && runsCover) {
       exec.prepare(model, bare.windows.map((f) => f.window), wholeFlops);
     }
     const paged = withTailParts(model, image, o, bare);

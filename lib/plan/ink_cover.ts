@@ -332,7 +332,7 @@ export function inkPooling(
  * page's border, so its pools count every position). The page graph then runs without its blank part (lib/onnx/
  * page.ts): no blank colours.
  */
-function coversPage(geo: FocusGeometry, windows: FocusWindow[]): boolean {
+export function coversPage(geo: FocusGeometry, windows: FocusWindow[]): boolean {
   const w = windows.length === 1 ? windows[0].window : undefined;
   return !!w && w.x === 0 && w.y === 0 && w.w === geo.padW && w.h === geo.padH;
 }
