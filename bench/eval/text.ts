@@ -16,7 +16,7 @@ import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/i
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { POOL_EDGE, STRIP, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
-import { boundSentence, type LayerTime } from "./layer_time.ts";
+import { boundSentence, type LayerTime, type ModelShares } from "./layer_time.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
@@ -265,6 +265,18 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
       `the planner ${plan.toFixed(1)} ms per image before the model runs (${pct(share)} of full resolution's time)`,
     ];
   });
+  // Per backend, where every image's clock ran, the share of full resolution's time a plan could save at all: all of
+  // it but decoding the image.
+  const modelShares: ModelShares = Object.fromEntries(
+    (["wasm", "native"] as const).flatMap((backend) =>
+      results.length && results.every((r) => r.clocks[backend]?.phases)
+        ? [[
+          backend === "wasm" ? "web" : "node",
+          mean(results.map((r) => 1 - r.clocks[backend]!.phases.full.decode / r.clocks[backend]!.fullMs)),
+        ]]
+        : []
+    ),
+  );
   const perFlop = rates.length
     ? ` Where the default ran windows (${windowed.length} images), its time per FLOP is, on the mean, ` +
       `${rates.join(" and ")} full resolution's` +
@@ -389,7 +401,7 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "minutes (two-thread native speed comes in phases on this machine: `bench/eval/clock.ts`), per image the " +
     "median of the three; saving = mean over images of 1 − default ÷ full. Each backend runs in the server's " +
     "default layout there: the first line on WASM-SIMD, the last on onnxruntime-node." + perFlop +
-    boundSentence(layers, mean(shots.map((r) => r.floor.served)), mean(shots.map((r) => r.floor.tail))),
+    boundSentence(layers, mean(shots.map((r) => r.floor.served)), mean(shots.map((r) => r.floor.tail)), modelShares),
     "",
     "Targets:",
     "",
