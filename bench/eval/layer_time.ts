@@ -19,23 +19,10 @@ import { registry } from "./_common.ts";
 import { assemble, constantNode, nodeIo, opNode as node } from "../../lib/onnx/_splice.ts";
 import { type PageSource, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { option as arg } from "../_bench.ts";
+import { type LayerTime, pct, planBound } from "./bound.ts";
 import { nativeSessionOptions } from "../../workers/runtime_node.ts";
 
 const MODEL = "text-ppocrv4-det";
-
-/** Where one run of the detector's served graph spends its time: its tail's and front's shares of time and FLOPs. */
-export interface LayerTime {
-  width: number;
-  height: number;
-  threads: number;
-  backend: "node" | "web";
-  /** Median wall-clock per run of the whole graph and of its front alone, ms. */
-  wholeMs: number;
-  frontMs: number;
-  /** The tail's share of the time (the whole's less the front's) and of the FLOPs (the front: the rest of each). */
-  tailTime: number;
-  tailFlops: number;
-}
 
 /**
  * The served graph cut before its tail: every node but the tail's (and but the pools of maps the tail makes), its
@@ -99,79 +86,6 @@ export async function layerTime(
   const { cost } = model.levels!, flops = model.counter.count(dims).flops;
   const tailFlops = (cost.window(dims).flops - cost.window(dims, [[TAIL_DUMMY, TAIL_DUMMY]]).flops) / flops;
   return { width, height, threads, backend, wholeMs, frontMs, tailTime: 1 - frontMs / wholeMs, tailFlops };
-}
-
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-
-/**
- * What a plan that runs the front on `front` of the page and the tail on `tail` spends at best, at each part's own time
- * per FLOP and no overhead: its FLOPs and time as shares of full resolution's, and its time saving as a share of its
- * FLOP saving.
- */
-export function planBound(t: LayerTime, front: number, tail: number) {
-  const flops = (1 - t.tailFlops) * front + t.tailFlops * tail, time = (1 - t.tailTime) * front + t.tailTime * tail;
-  return { flops, time, saving: (1 - time) / (1 - flops) };
-}
-
-/**
- * Per backend of {@link LayerTime} (`web`: the WASM server, `node`: the native one), the share of a full-resolution
- * request's wall-clock a plan could save at all, where the wall-clock lines measured it: all but decoding the image,
- * which every plan pays alike (a generous bound: the planner, the model's input and the response count as savable).
- */
-export type ModelShares = Partial<Record<LayerTime["backend"], number>>;
-
-/**
- * docs/EVAL.md's sentence on what bounds the wall-clock target for a plan that runs the front on `front` of the page and
- * the tail on `tail`, from one {@link layerTime} per thread count; with `shares`, end to end as well, at the thread
- * count the server runs a lone request on there (`threads`).
- */
-export function boundSentence(
-  times: LayerTime[],
-  front: number,
-  tail: number,
-  shares: ModelShares = {},
-  threads = 2,
-): string {
-  if (!times.length) return "";
-  const { width, height } = times[0], each = (f: (t: LayerTime, i: number) => string) => times.map(f).join(" / ");
-  const bounds = times.map((t) => planBound(t, front, tail));
-  const on = (t: LayerTime) =>
-    `${t.threads} ${t.backend === "web" ? "WASM" : "native"} thread${t.threads > 1 ? "s" : ""}`;
-  const tailTime = each((t) => pct(t.tailTime));
-  const time = each((_, i) => pct(bounds[i].time)), saving = each((_, i) => pct(bounds[i].saving));
-  // End to end: what a plan can save of full resolution's time saves at best the shape's share; the decode nothing.
-  const served = times.flatMap((t, i) =>
-    t.threads === threads && shares[t.backend] !== undefined
-      ? [{ t, share: shares[t.backend]!, saving: bounds[i].saving * shares[t.backend]! }]
-      : []
-  );
-  const endToEnd = served.length
-    ? " End to end, every plan also pays for decoding the image: the rest of a request is " +
-      `${served.map((e) => pct(e.share)).join(" / ")} of full resolution's time on ${
-        served.map((e) => on(e.t)).join(" / ")
-      } (the wall-clock lines' runs, mean over images), so there the plan's shape allows at best ${
-        served.map((e) => pct(e.saving)).join(" / ")
-      } of the FLOP saving` +
-      (served.every((e) => e.saving < 0.9) ? ": the 90% line is out of its reach on both, overhead or not." : ".")
-    : "";
-  const beyondEnd = new Set(served.filter((e) => e.saving < 0.9).map((e) => e.t));
-  const within = times.filter((t, i) => bounds[i].saving >= 0.9 && !beyondEnd.has(t)).map(on);
-  const beyond = times.filter((_, i) => bounds[i].saving < 0.9).map(on);
-  return ` What the plan's shape allows, with no overhead at all: the model's tail is ${pct(times[0].tailFlops)} of ` +
-    `its FLOPs at ${width}×${height} and ${tailTime} of its time on ${each(on)} (\`bench/eval/layer_time.ts\`: the ` +
-    "served graph and its front alone, cut before the tail, timed in turn; the tail's share is what the front alone " +
-    `does not take), so a plan that runs the front on ${pct(front)} of the page and the tail on ${pct(tail)} (the ` +
-    `screenshots' means above) spends at best ${time} of full resolution's time for ${pct(bounds[0].flops)} of its ` +
-    `FLOPs: ${saving} of the FLOP saving.` +
-    (within.length
-      ? ` On ${within.join(" and ")} the 90% line is within the plan's shape: what the default loses below it there ` +
-        "is overhead (the planner, and in the page graph the pools' sums, the blank part and the tail's slots, many " +
-        "small kernels)."
-      : "") +
-    (beyond.length
-      ? ` On ${beyond.join(" and ")} it needs a plan that saves as much of the front's FLOPs as of the tail's.`
-      : "") +
-    endToEnd;
 }
 
 if (import.meta.main) {

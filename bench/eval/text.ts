@@ -16,7 +16,7 @@ import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/i
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { POOL_EDGE, STRIP, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
-import { boundSentence, type LayerTime, type ModelShares } from "./layer_time.ts";
+import { boundSentence, type LayerTime, type ModelShares } from "./bound.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
