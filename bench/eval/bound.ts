@@ -34,18 +34,18 @@ export function planBound(t: LayerTime, front: number, tail: number) {
  * request's wall-clock a plan could save at all, where the wall-clock lines measured it: all but decoding the image,
  * which every plan pays alike (a generous bound: the planner, the model's input and the response count as savable).
  */
-export type ModelShares = Partial<Record<LayerTime["backend"], number>>;
+export type SavableShares = Partial<Record<LayerTime["backend"], number>>;
 
 /**
  * docs/EVAL.md's sentence on what bounds the wall-clock target for a plan that runs the front on `front` of the page and
- * the tail on `tail`, from one {@link layerTime} per thread count; with `shares`, end to end as well, at the thread
+ * the tail on `tail`, from one `layerTime` (./layer_time.ts) per thread count; with `shares`, end to end as well, at the thread
  * count the server runs a lone request on there (`threads`).
  */
 export function boundSentence(
   times: LayerTime[],
   front: number,
   tail: number,
-  shares: ModelShares = {},
+  shares: SavableShares = {},
   threads = 2,
 ): string {
   if (!times.length) return "";

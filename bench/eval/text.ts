@@ -16,7 +16,7 @@ import { coverInk, coverShare, CROSSED_HALO, inkPooling } from "../../lib/plan/i
 import { TAIL_HALO, TAIL_SLOTS } from "../../lib/onnx/levels.ts";
 import { POOL_EDGE, STRIP, TAIL_DUMMY } from "../../lib/onnx/page.ts";
 import { type EvalImage, renderMissing, type TextSet } from "./render_pages.ts";
-import { boundSentence, type LayerTime, type ModelShares } from "./bound.ts";
+import { boundSentence, type LayerTime, pct, type SavableShares } from "./bound.ts";
 import { iou, median, medianPhases } from "../_bench.ts";
 
 const MODEL = "text-ppocrv4-det";
@@ -206,7 +206,6 @@ async function clock(seg: Segmenter, bytes: Uint8Array, warmup = 0): Promise<Omi
 }
 
 const f = (v: number | null | undefined, d = 3) => (v == null ? "—" : v.toFixed(d));
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 
 /** The report's `text` section. */
@@ -267,7 +266,7 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
   });
   // Per backend, where every image's clock ran, the share of full resolution's time a plan could save at all: all of
   // it but decoding the image.
-  const modelShares: ModelShares = Object.fromEntries(
+  const savable: SavableShares = Object.fromEntries(
     (["wasm", "native"] as const).flatMap((backend) =>
       results.length && results.every((r) => r.clocks[backend]?.phases)
         ? [[
@@ -401,7 +400,7 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "minutes (two-thread native speed comes in phases on this machine: `bench/eval/clock.ts`), per image the " +
     "median of the three; saving = mean over images of 1 − default ÷ full. Each backend runs in the server's " +
     "default layout there: the first line on WASM-SIMD, the last on onnxruntime-node." + perFlop +
-    boundSentence(layers, mean(shots.map((r) => r.floor.served)), mean(shots.map((r) => r.floor.tail)), modelShares),
+    boundSentence(layers, mean(shots.map((r) => r.floor.served)), mean(shots.map((r) => r.floor.tail)), savable),
     "",
     "Targets:",
     "",
