@@ -38,8 +38,8 @@ export type SavableShares = Partial<Record<LayerTime["backend"], number>>;
 
 /**
  * docs/EVAL.md's sentence on what bounds the wall-clock target for a plan that runs the front on `front` of the page and
- * the tail on `tail`, from one `layerTime` (./layer_time.ts) per thread count; with `shares`, end to end as well, at the thread
- * count the server runs a lone request on there (`threads`).
+ * the tail on `tail`, from one `layerTime` (./layer_time.ts) per thread count; with `shares`, end to end as well, at
+ * the thread count the server runs a lone request on there (`threads`).
  */
 export function boundSentence(
   times: LayerTime[],
