@@ -37,9 +37,9 @@ export function planBound(t: LayerTime, front: number, tail: number) {
 export type SavableShares = Partial<Record<LayerTime["backend"], number>>;
 
 /**
- * docs/EVAL.md's sentence on what bounds the wall-clock target for a plan that runs the front on `front` of the page and
- * the tail on `tail`, from one `layerTime` (./layer_time.ts) per thread count; with `shares`, end to end as well, at
- * the thread count the server runs a lone request on there (`threads`).
+ * docs/EVAL.md's sentence on what bounds the wall-clock target for a plan that runs the front on `front` of the page
+ * and the tail on `tail`, from one `layerTime` (./layer_time.ts) per thread count; with `shares`, end to end as well,
+ * at the thread count the server runs a lone request on there (`threads`).
  */
 export function boundSentence(
   times: LayerTime[],
@@ -56,11 +56,11 @@ export function boundSentence(
   const tailTime = each((t) => pct(t.tailTime));
   const time = each((_, i) => pct(bounds[i].time)), saving = each((_, i) => pct(bounds[i].saving));
   // End to end: what a plan can save of full resolution's time saves at best the shape's share; the decode nothing.
-  const served = times.flatMap((t, i) =>
-    t.threads === threads && shares[t.backend] !== undefined
-      ? [{ t, share: shares[t.backend]!, saving: bounds[i].saving * shares[t.backend]! }]
-      : []
-  );
+  const served = times.flatMap((t, i) => {
+    const share = shares[t.backend];
+    return t.threads === threads && share !== undefined ? [{ t, share, saving: bounds[i].saving * share }] : [];
+  });
+  const short = served.filter((e) => e.saving < 0.9);
   const endToEnd = served.length
     ? " End to end, every plan also pays for decoding the image: the rest of a request is " +
       `${served.map((e) => pct(e.share)).join(" / ")} of full resolution's time on ${
@@ -68,13 +68,11 @@ export function boundSentence(
       } (the wall-clock lines' runs, mean over images), so there the plan's shape allows at best ${
         served.map((e) => pct(e.saving)).join(" / ")
       } of the FLOP saving` +
-      (served.some((e) => e.saving < 0.9)
-        ? `: the 90% line is out of its reach on ${
-          served.filter((e) => e.saving < 0.9).map((e) => on(e.t)).join(" and ")
-        }, overhead or not.`
+      (short.length
+        ? `: the 90% line is out of its reach on ${short.map((e) => on(e.t)).join(" and ")}, overhead or not.`
         : ".")
     : "";
-  const beyondEnd = new Set(served.filter((e) => e.saving < 0.9).map((e) => e.t));
+  const beyondEnd = new Set(short.map((e) => e.t));
   const within = times.filter((t, i) => bounds[i].saving >= 0.9 && !beyondEnd.has(t)).map(on);
   const beyond = times.filter((_, i) => bounds[i].saving < 0.9).map(on);
   return ` What the plan's shape allows, with no overhead at all: the model's tail is ${pct(times[0].tailFlops)} of ` +

@@ -33,7 +33,7 @@ Deno.test("boundSentence: end to end, the decode scales the shape's bound at the
   );
   assert.match(
     both,
-    /allows at best 76\.5% \/ 81\.6% of the FLOP saving: the 90% line is out of its reach on 2 native threads and 2 WASM threads, overhead/,
+    /at best 76\.5% \/ 81\.6% of the FLOP saving: the 90% line is out of its reach on 2 native threads and 2 WASM/,
   );
   // A shape within the line (115 %) that the decode puts beyond it (× 0.7: 80.5 %) is not called overhead-bound there;
   // one the decode leaves within it (× 0.8: 92 %) still is.
