@@ -241,8 +241,7 @@ function squeezedAt(
   // The squeezed cover costs a little more than its share of the width (halos keep their px, ink rounds up to whole
   // cells): the first width tried is 0.97 of the cap's share of the unsqueezed cover's price (at 1, the first try
   // missed by 0.2–3.5 % in 27 of the 30 squeezed plans of the tuning and validation pages at 50 and 75 %, each then a
-  // second squeeze and cover: 30–40 ms more on a 1170×2532 page); after a miss, that width scaled by how far the price
-  // missed, by 4 % at least.
+  // second squeeze and cover: 30–40 ms more on a 1170×2532 page); after a miss, `narrowerSqueeze`.
   for (let k = 0, f = Math.min(1, (0.97 * cap) / coverFlops); k < 3 && f >= o.minSqueeze; k++) {
     const width = Math.round(image.width * f);
     if (width >= image.width) {
@@ -256,9 +255,34 @@ function squeezedAt(
     const calls = focusCalls(model, windows, levels).map((c) => ({ ...c, image: squeezed }));
     const flops = exec.price(calls).flops;
     if (flops <= cap && exec.fits(flops)) return { image: squeezed, windows, calls, geo };
-    f *= Math.min(0.96, (0.99 * cap) / flops);
+    f = narrowerSqueeze(f, width, image.width, flops, cap, model.spec.input.multiple);
   }
   return null;
+}
+
+/**
+ * The share of the image's width (`imageWidth`) a squeezed cover tries after one at `f` (`width` px) priced `flops`
+ * over `cap`: `f` scaled by how far the price missed, by 4 % at least, and `multiple` px (the model's input multiple)
+ * narrower at least. The windows run padded to that multiple, so a smaller step may cost as much (ink cells and tail
+ * regions move too): on a 563×398 validation page at half its price, 370 px missed by 2.3 % and 355 px by 5.6 %, the
+ * next try fell below `minSqueeze` and the plan glanced (IoU 0.749 vs full resolution); with this step 338 px fits
+ * (0.863; `deno run -A bench/eval/budget_sweep.ts --set val5 --shares 0.5 --only libxslt1-dev-internals-563x398@1`).
+ *
+ * @example
+ * ```ts
+ * import { narrowerSqueeze } from "./focus_budget.ts";
+ * narrowerSqueeze(0.657, 370, 563, 1.023, 1, 32); // (370 − 32) / 563 ≈ 0.600, not 0.657 · 0.96 ≈ 0.631
+ * ```
+ */
+export function narrowerSqueeze(
+  f: number,
+  width: number,
+  imageWidth: number,
+  flops: number,
+  cap: number,
+  multiple: number,
+): number {
+  return Math.min(f * Math.min(0.96, (0.99 * cap) / flops), (width - multiple) / imageWidth);
 }
 
 /**

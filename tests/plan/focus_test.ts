@@ -18,7 +18,7 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { coverFloor } from "../../lib/plan/focus_budget.ts";
+import { coverFloor, narrowerSqueeze } from "../../lib/plan/focus_budget.ts";
 import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
@@ -519,6 +519,15 @@ Deno.test("budget: where the default cover squeezed is narrower than minSqueeze,
   const glanced = new ConstantPool(0.8);
   await plan(glanced, image, budget, { ...options, squeezeHalos: [] });
   assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
+});
+
+Deno.test("narrowerSqueeze: after a miss, the next squeezed width is one model multiple narrower at least", () => {
+  // A miss by 2.3 %: 4 % narrower is 355 px of 563, which pads to the same 32 px multiple; one multiple narrower, 338.
+  assert.equal(Math.round(563 * narrowerSqueeze(0.657, 370, 563, 1.023, 1, 32)), 338);
+  // A miss by far: scaled by how far it missed (0.99 · 1 / 1.5).
+  assert.ok(Math.abs(narrowerSqueeze(0.9, 1152, 1280, 1.5, 1, 32) - 0.9 * 0.66) < 1e-12);
+  // A small miss on a wide page: 4 % narrower, more than one multiple.
+  assert.ok(Math.abs(narrowerSqueeze(0.9, 2106, 2340, 1.01, 1, 32) - 0.9 * 0.96) < 1e-12);
 });
 
 Deno.test("coverFloor: never above the price of the cover it bounds, without cutting the tail's regions", () => {
