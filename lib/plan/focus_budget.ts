@@ -255,23 +255,24 @@ function squeezedAt(
     const calls = focusCalls(model, windows, levels).map((c) => ({ ...c, image: squeezed }));
     const flops = exec.price(calls).flops;
     if (flops <= cap && exec.fits(flops)) return { image: squeezed, windows, calls, geo };
-    f = narrowerSqueeze(f, width, image.width, flops, cap, model.spec.input.multiple);
+    f = narrowerSqueeze(f, width, image.width, flops, cap, o.minSqueeze);
   }
   return null;
 }
 
 /**
  * The share of the image's width (`imageWidth`) a squeezed cover tries after one at `f` (`width` px) priced `flops`
- * over `cap`: `f` scaled by how far the price missed, by 4 % at least, and `multiple` px (the model's input multiple)
- * narrower at least. The windows run padded to that multiple, so a smaller step may cost as much (ink cells and tail
- * regions move too): on a 563×398 validation page at half its price, 370 px missed by 2.3 % and 355 px by 5.6 %, the
- * next try fell below `minSqueeze` and the plan glanced (IoU 0.749 vs full resolution); with this step 338 px fits
- * (0.863; `deno run -A bench/eval/budget_sweep.ts --set val5 --shares 0.5 --only libxslt1-dev-internals-563x398@1`).
+ * over `cap`: `f` scaled by how far the price missed, by 4 % at least, but not below `least` (the narrowest share
+ * allowed, `minSqueeze`) while `width` is wider than that: the last try before a glance is the narrowest squeeze
+ * allowed. The price does not always fall with the width (the windows run padded to the model's input multiple, and
+ * ink cells and tail regions move): on a 563×398 validation page at half its price, 370 px missed by 2.3 % and 355 px
+ * by 5.6 %, the next try (333 px) fell below `minSqueeze` and the plan glanced (IoU 0.749 vs full resolution); 338 px
+ * fits (0.863; `deno run -A bench/eval/budget_sweep.ts --set val5 --shares 0.5 --only libxslt1-dev-internals-563x398@1`).
  *
  * @example
  * ```ts
  * import { narrowerSqueeze } from "./focus_budget.ts";
- * narrowerSqueeze(0.657, 370, 563, 1.023, 1, 32); // (370 − 32) / 563 ≈ 0.600, not 0.657 · 0.96 ≈ 0.631
+ * narrowerSqueeze(0.63, 355, 563, 1.056, 1, 0.6); // 338 / 563: 0.63 · 0.99 / 1.056 ≈ 0.591 is below 0.6
  * ```
  */
 export function narrowerSqueeze(
@@ -280,9 +281,10 @@ export function narrowerSqueeze(
   imageWidth: number,
   flops: number,
   cap: number,
-  multiple: number,
+  least: number,
 ): number {
-  return Math.min(f * Math.min(0.96, (0.99 * cap) / flops), (width - multiple) / imageWidth);
+  const next = f * Math.min(0.96, (0.99 * cap) / flops), narrowest = Math.ceil(imageWidth * least);
+  return next < least && width > narrowest ? narrowest / imageWidth : next;
 }
 
 /**

@@ -521,13 +521,14 @@ Deno.test("budget: where the default cover squeezed is narrower than minSqueeze,
   assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
 });
 
-Deno.test("narrowerSqueeze: after a miss, the next squeezed width is one model multiple narrower at least", () => {
-  // A miss by 2.3 %: 4 % narrower is 355 px of 563, which pads to the same 32 px multiple; one multiple narrower, 338.
-  assert.equal(Math.round(563 * narrowerSqueeze(0.657, 370, 563, 1.023, 1, 32)), 338);
-  // A miss by far: scaled by how far it missed (0.99 · 1 / 1.5).
-  assert.ok(Math.abs(narrowerSqueeze(0.9, 1152, 1280, 1.5, 1, 32) - 0.9 * 0.66) < 1e-12);
-  // A small miss on a wide page: 4 % narrower, more than one multiple.
-  assert.ok(Math.abs(narrowerSqueeze(0.9, 2106, 2340, 1.01, 1, 32) - 0.9 * 0.96) < 1e-12);
+Deno.test("narrowerSqueeze: the width scaled by the miss, the narrowest allowed before a glance", () => {
+  // A miss by 5.6 % at 355 px of 563: scaled, 333 px, below 0.6 of the width; the narrowest allowed instead, 338.
+  assert.equal(Math.round(563 * narrowerSqueeze(0.63, 355, 563, 1.056, 1, 0.6)), 338);
+  // Already at the narrowest allowed: below it, and the search ends.
+  assert.ok(narrowerSqueeze(338 / 563, 338, 563, 1.02, 1, 0.6) < 0.6);
+  // A miss by far: scaled by how far it missed (0.99 · 1 / 1.5); a small miss: 4 % narrower.
+  assert.ok(Math.abs(narrowerSqueeze(0.9, 1152, 1280, 1.5, 1, 0.5) - 0.9 * 0.66) < 1e-12);
+  assert.ok(Math.abs(narrowerSqueeze(0.9, 1152, 1280, 1.01, 1, 0.6) - 0.9 * 0.96) < 1e-12);
 });
 
 Deno.test("coverFloor: never above the price of the cover it bounds, without cutting the tail's regions", () => {
