@@ -268,6 +268,8 @@ function squeezedAt(
  * ink cells and tail regions move): on a 563×398 validation page at half its price, 370 px missed by 2.3 % and 355 px
  * by 5.6 %, the next try (333 px) fell below `minSqueeze` and the plan glanced (IoU 0.749 vs full resolution); 338 px
  * fits (0.863; `deno run -A bench/eval/budget_sweep.ts --set val5 --shares 0.5 --only libxslt1-dev-internals-563x398@1`).
+ * Where even that misses, the plan glances after one more squeeze and cover than before (at most three in all, as
+ * before: 30–40 ms each on a 1170×2532 page).
  *
  * @example
  * ```ts
