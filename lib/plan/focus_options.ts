@@ -25,6 +25,16 @@ export interface FocusOptions extends InkCoverOptions {
    * 0.5,0.75`) 0.9278 / 0.9889 → 0.9287 / 0.9894 but seven pages lower at 50 % (one 0.933 → 0.900) and least 0.911
    * → 0.883 at 75 %; widened to halos on the 32 px grid only: 0.9287 / 0.9898, least 0.912 at 75 %, still seven
    * pages lower at 50 % (that one 0.933 → 0.910): not kept.
+   *
+   * Since the squeezed cover (`minSqueeze`) is what runs where no narrower cover fits, measured at 50 % and not kept
+   * (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2|val3,val4,val5|test --shares 0.5 --plans true
+   * [--budget-halos 64,32,16]`): without 0 (those pages squeeze instead) 0.9388 / 0.9203 / 0.9268 → 0.9375 / 0.9203 /
+   * 0.9244; a least halo of 16 px on every window's top and bottom at every budget halo (a scratch patch: a cover at 0
+   * cut into windows one 32 px cell tall loses whole runs of a line whose top and bottom the window ends at) 0.9381 /
+   * 0.9202 / 0.9244: the same pages squeeze, no page whose cover still fits changed, and three squeezed at 0 moved by
+   * −0.011 to +0.003. Of the 20 pages whose plan changed without 0, the squeeze read better on 6 (a 1280×720 page at
+   * 1.5×: 0.779 → 0.913, its cover at 0 13 windows) and worse on 14 (a 1024×700 page: 0.935 → 0.875, 4 windows);
+   * neither the cover's window count nor its full-resolution share told them apart.
    */
   budgetHalos: number[];
   /**
