@@ -18,7 +18,7 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { coverFloor, narrowerSqueeze } from "../../lib/plan/focus_budget.ts";
+import { coverFloor, narrowerSqueeze, widerSqueeze } from "../../lib/plan/focus_budget.ts";
 import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
@@ -529,6 +529,17 @@ Deno.test("narrowerSqueeze: the width scaled by the miss, the narrowest allowed 
   // A miss by far: scaled by how far it missed (0.99 · 1 / 1.5); a small miss: 4 % narrower.
   assert.ok(Math.abs(narrowerSqueeze(0.9, 1152, 1280, 1.5, 1, 0.5) - 0.9 * 0.66) < 1e-12);
   assert.ok(Math.abs(narrowerSqueeze(0.9, 1152, 1280, 1.01, 1, 0.6) - 0.9 * 0.96) < 1e-12);
+});
+
+Deno.test("widerSqueeze: a fitting width widened by what the budget leaves, once, below the image's width", () => {
+  // 10 % of the budget left: 0.99 of it buys 10 % more width.
+  assert.equal(widerSqueeze(600, 1000, 0.9, 1), 660);
+  // Less than 4 px to gain: no second try.
+  assert.equal(widerSqueeze(600, 1000, 0.99, 1), null);
+  assert.equal(widerSqueeze(600, 1000, 0.985, 1), null);
+  assert.equal(widerSqueeze(600, 1000, 0.98, 1), 606);
+  // Never the image's own width (that is the unsqueezed cover, which did not fit).
+  assert.equal(widerSqueeze(900, 1000, 0.5, 1), 999);
 });
 
 Deno.test("coverFloor: never above the price of the cover it bounds, without cutting the tail's regions", () => {
