@@ -271,7 +271,7 @@ function squeezedAt(
 
 /**
  * The width (px) a squeezed cover `width` px wide that fits the budget at `flops` of `cap` tries once more: scaled by
- * 0.99 of what the budget leaves, below the image's width (`imageWidth`); null where that is not at least 4 px wider.
+ * 0.99 of what the budget leaves, below the image's width (`imageWidth`); null where that is not more than 4 px wider.
  * What the first fitting width leaves unspent buys squeezed pages more of their width: at 50 % of full resolution's
  * price, mean IoU vs full resolution without and with this step (`deno run -A bench/eval/budget_sweep.ts --set
  * tune,val,val2|val3,val4,val5|test --shares 0.5 --plans true`): 0.9388 / 0.9203 / 0.9268 → 0.9398 / 0.9206 / 0.9271;
