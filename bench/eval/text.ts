@@ -379,7 +379,7 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "cost that fits there (of " + DEFAULT_FOCUS_OPTIONS.budgetWindowPixels.join(", ") + " px: smaller windows skip " +
     "the blank between blocks of text, `budgetWindowPixels`), where one does; else the default cover of the " +
     "image squeezed across, its full height kept, at the widest width that fits, while that width is at least " +
-    `${DEFAULT_FOCUS_OPTIONS.minSqueeze} of the image's (\`squeezedCover\` in \`lib/plan/focus_budget.ts\`: the ` +
+    `${DEFAULT_FOCUS_OPTIONS.minSqueeze} of the image's (\`squeezedCover\` in \`lib/plan/squeeze.ts\`: the ` +
     "model's map stretched back across), else the same at a narrower halo (of " +
     DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(", ") + " px, `squeezeHalos`); else one glance at the " +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +

@@ -45,7 +45,7 @@ export interface WindowCall {
    */
   levels?: LevelPooling;
   /**
-   * The image the windows are of, when not the request's: one the planner derived from it (lib/plan/focus_budget.ts
+   * The image the windows are of, when not the request's: one the planner derived from it (lib/plan/squeeze.ts
    * `squeezedCover`: the image squeezed across). Its pixels go to the workers once per request, shared.
    */
   image?: RgbaImage;

@@ -16,7 +16,8 @@ import type { LoadedModel } from "../models.ts";
 import { MaskCanvas } from "./canvas.ts";
 import { wholeImageCall } from "./fixed.ts";
 import { type Box, tileGrid } from "./geometry.ts";
-import { chooseFocus, focusCalls, glanceCells, narrowerCover, squeezedCover, stretchSqueezed } from "./focus_budget.ts";
+import { chooseFocus, focusCalls, glanceCells, narrowerCover } from "./focus_budget.ts";
+import { squeezedCover, stretchSqueezed } from "./squeeze.ts";
 import {
   type Glance,
   glanceCall,

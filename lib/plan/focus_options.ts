@@ -59,7 +59,7 @@ export interface FocusOptions extends InkCoverOptions {
   aspect: number;
   /**
    * Under a budget no narrower cover fits, the default cover of the image squeezed across (full height) runs instead
-   * of a glance while its width keeps at least this share of the image's (lib/plan/focus_budget.ts `squeezedCover`);
+   * of a glance while its width keeps at least this share of the image's (lib/plan/squeeze.ts `squeezedCover`);
    * 1: never. It pools over the page as the default does, where a glance on the ink cover's windows pools over each,
    * and keeps the lines' height, which the text detector's map needs more than the characters' width. Mean IoU vs full
    * resolution at 50 / 75 % of its price (`deno run -A bench/eval/budget_sweep.ts --set tune,val|val2 --min-squeeze

@@ -18,7 +18,8 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { coverFloor, narrowerSqueeze, widerSqueeze } from "../../lib/plan/focus_budget.ts";
+import { coverFloor } from "../../lib/plan/focus_budget.ts";
+import { narrowerSqueeze, widerSqueeze } from "../../lib/plan/squeeze.ts";
 import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
 
