@@ -1,5 +1,14 @@
 // Under a budget no narrower cover fits (lib/plan/focus_budget.ts): the default cover of the image squeezed across, its
 // full height kept, and its map stretched back across the image.
+//
+// What a squeezed page loses is where its thin text kernels sit, not how sure they are: thresholding the stretched map
+// at 0.2 / 0.25 / 0.35 / 0.4 instead of the model's 0.3 moved the mean IoU vs full resolution at 50 % by 0.0001 at
+// most (tuning + validation 0.9398, test 0.9271; `deno run -A bench/eval/budget_sweep.ts --set tune,val,val2|test
+// --shares 0.5` with a scratch patch of focus.ts). The kernels' edges move by a pixel either way along each line, and
+// on two of fourteen squeezed phone pages every kernel sits one pixel higher than at full resolution (IoU 0.784 →
+// 0.886 and 0.816 → 0.871 with the mask moved down by one): the model run plainly on the squeezed image places them so
+// too (`fixed` on it, a scratch script), and the full-resolution kernels' offset from their line's ink varies by page
+// (−0.5 to +1 px, median per page), so nothing in the page tells the squeezed run's offset.
 
 import type { WindowCall, WindowOutput } from "../exec/mod.ts";
 import { type RgbaImage, squeezeWidth, stretchRows } from "../image/mod.ts";
