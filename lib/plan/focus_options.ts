@@ -152,8 +152,9 @@ export interface FocusOptions extends InkCoverOptions {
    * glance's path at that aspect; `… --set tune,val,val2,val3,val4,val5,test --shares 0.75,0.5,0.25`, 13 photos,
    * against 0.7023 / 0.6228 / 0.4665): 1 → 0.6693 / 0.6063 / 0.3987, 0.8 → 0.6869 / 0.6332 / 0.4374 (at 50 % the
    * test boards 0.051 / 0.059 → 0.097 / 0.119, at 25 % text_defocus 0.549 → 0.176: no aspect is better at every share).
-   * Nor does a lower threshold where the plan's mask would be empty: where full resolution finds text and the plan
-   * none (text_motion at every share, the tuning board at 25 %), the glance's highest probability is below 0.0001.
+   * Nor does writing the glance's pixels above half its highest probability where the plan's mask would be empty:
+   * where full resolution finds text and the plan none, text_motion at 50 and 25 % and the tuning board at 25 %, that
+   * highest probability is below 0.0001; the board at 50 % (0.079) reads 0.003.
    */
   scoutCompleteShare: number;
 }
