@@ -21,6 +21,11 @@
 // 0.979, for 0.9–1.4 points more of full resolution's price. Padding a window's sides inside the page with blank page
 // too (branch pooling-blank-pad) did better still, but onnxruntime ran the pads as ops of their own around every
 // padded convolution: the default took longer than full resolution natively.
+//
+// What the blank part costs: natively on 2 threads, the served (folded) page graph's blank part alone took 3.0 ms on
+// one colour, 3.9 on two, and a 768×1344 window's page graph 67.2 ms with it, 63.9 without (medians of 6 runs, random
+// feeds; a scratch script). It cannot be kept from one request for the next: its maps read the page's pooled vectors,
+// level after level (the squeeze-excitation blocks), so they depend on the windows too, not on the colour alone.
 
 import { lenField, payloadOf, rawFields } from "./_wire.ts";
 import { assemble, constantNode, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";
