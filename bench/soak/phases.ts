@@ -147,6 +147,8 @@ export async function hostilePhase(count: number, heavyRepeat: number): Promise<
 
 /** Results of phase (b). */
 export interface OverloadResult {
+  /** Requests the unloaded latencies come from (older reports: absent, 20). */
+  unloadedRequests?: number;
   unloadedP50: number;
   unloadedP99: number;
   capacityRps: number;
@@ -160,13 +162,19 @@ export interface OverloadResult {
   recoverySeconds: number;
 }
 
+/** Requests the unloaded latencies of phase (b) are measured on, one at a time. */
+const UNLOADED_SAMPLES = 100;
+
 /** (b): closed-loop capacity, then open-loop arrivals at 3× it for `seconds`, then time to recover. */
 export async function overloadPhase(seconds: number, capacitySeconds: number): Promise<OverloadResult> {
   const server = new ServerProc(freePort(), baseEnv(await dataDir()));
   await server.ready();
   for (let i = 0; i < 3; i++) await send(server.url, digits());
+  // 100 requests: of 20, the p99's index picked their slowest (a p95 at best), and the admitted p99 (of about 500 in
+  // the quick run) was compared with it, not with a p99: the line flapped, not met in 2 of 4 CI runs (60 vs 28 ms and
+  // 80 vs 37 ms), met in the other two.
   const unloaded: number[] = [];
-  for (let i = 0; i < 20; i++) unloaded.push((await send(server.url, digits())).ms);
+  for (let i = 0; i < UNLOADED_SAMPLES; i++) unloaded.push((await send(server.url, digits())).ms);
   const unloadedP99 = percentile(unloaded, 99);
   // Capacity: 4 clients back to back.
   let done = 0;
@@ -204,6 +212,7 @@ export async function overloadPhase(seconds: number, capacitySeconds: number): P
   await server.stop();
   const admitted = outcomes.filter((o) => o.status === 200).map((o) => o.ms);
   return {
+    unloadedRequests: unloaded.length,
     unloadedP50: percentile(unloaded, 50),
     unloadedP99,
     capacityRps,

@@ -181,11 +181,11 @@ export function render(r: SoakResults): string {
     p();
     p("## (b) Overload");
     p();
-    p(`Digits scene (256×256, adaptive). Unloaded: p50 ${f(o.unloadedP50, 0)} ms, p99 ${
-      f(o.unloadedP99, 0)
-    } ms. Capacity (4 clients back to back): ${f(o.capacityRps)} req/s. Open-loop arrivals at ${
-      f(o.offeredRps)
-    } req/s for ${o.seconds} s: ${
+    p(`Digits scene (256×256, adaptive). Unloaded (${o.unloadedRequests ?? 20} requests one at a time): p50 ${
+      f(o.unloadedP50, 0)
+    } ms, p99 ${f(o.unloadedP99, 0)} ms. Capacity (4 clients back to back): ${
+      f(o.capacityRps)
+    } req/s. Open-loop arrivals at ${f(o.offeredRps)} req/s for ${o.seconds} s: ${
       statuses(o.statuses)
     }; ${o.missingRetryAfter} 503s without Retry-After. Admitted: p50 ${f(o.admittedP50, 0)} ms, p99 ${
       f(o.admittedP99, 0)
