@@ -22,10 +22,13 @@
 // too (branch pooling-blank-pad) did better still, but onnxruntime ran the pads as ops of their own around every
 // padded convolution: the default took longer than full resolution natively.
 //
-// What the blank part costs: natively on 2 threads, the served (folded) page graph's blank part alone took 3.0 ms on
-// one colour, 3.9 on two, and a 768×1344 window's page graph 67.2 ms with it, 63.9 without (medians of 6 runs, random
-// feeds; a scratch script). It cannot be kept from one request for the next: its maps read the page's pooled vectors,
-// level after level (the squeeze-excitation blocks), so they depend on the windows too, not on the colour alone.
+// What the blank part costs (the served, folded page graph; medians of 6 runs on random feeds, a scratch script):
+// alone, natively on 2 threads 3.2 / 3.8 / 4.3 ms on one / two / three colours, on 2 WASM threads 8.0 / 14.5 / 17.6 ms;
+// a 768×1344 window's page graph natively 67.2 ms with it (two colours), 63.9 without. The default's test screenshots
+// run it on one colour (10 of 20), two (2) or not at all (8: one window over the whole page). It cannot be kept from
+// one request for the next: its maps read the page's pooled vectors, level after level (the squeeze-excitation blocks),
+// so they depend on the windows too, not on the colour alone. Without it and with six slots on real regions, that
+// window's page graph took 0.96× (native) and 1.05× (WASM) the whole model's time per FLOP at the same size.
 
 import { lenField, payloadOf, rawFields } from "./_wire.ts";
 import { assemble, constantNode, intAttribute, intsAttribute, nodeIo, opNode as node } from "./_splice.ts";

@@ -123,18 +123,19 @@ export function tailValues(g: PageSource, tails: number[][][], slots = g.tail.sl
 /**
  * Px on a side of the square at a window's corner a tail slot no region uses runs on. Not 0: onnxruntime refuses a
  * convolution on an empty map ("Invalid input shape: {0,0}", WASM, tried with the counter's empty-output check
- * relaxed). 4 px (one cell of the stride-4 maps) instead did not read faster: the default's mean model time on the 20 test
- * screenshots in the server's native layout, 4 / 16 / 4 / 16 px in turn, 118.7 / 117.4 / 126.6 / 143.3 ms (five
+ * relaxed). 4 px (one cell of the stride-4 maps) instead did not read faster: the default's mean model time on the 20
+ * test screenshots in the server's native layout, 4 / 16 / 4 / 16 px in turn, 118.7 / 117.4 / 126.6 / 143.3 ms (five
  * pages in its WASM layout: 301.2 vs 302.0 ms; a scratch script over `timings.model`).
  *
  * What an unused slot costs: natively on 2 threads, a one-window page graph (the served, folded one) at 768×1344 with
  * six regions ran in 63.4 ms with 24 slots and 58.3 with 6 (medians of 6 runs, random feeds, no blank part; a scratch
- * script), about 0.28 ms a slot, its dozen small nodes. Not running them did not pay: each slot behind an If node on
- * a bool input (the window has a region for it; a scratch patch) took an unused slot 16 µs, but a used one ran slower
- * inside the If's subgraph (valgrind-mc-manual-desktop@1's two largest regions 11.3 → 12.7 and 9.3 → 10.8 ms, small
- * ones up to 1.7×, onnxruntime's profiler), and the default's model time per FLOP of full resolution's on four test
- * pages stayed where it was: native 1.125 / 1.148 gated vs 1.126 / 1.070 not, WASM 1.123 / 1.135 vs 1.095 / 1.153 (two
- * alternating runs each, the server's layouts, medians of 6 / 4 runs per page).
+ * script), about 0.28 ms a slot, its dozen small nodes (on 2 WASM threads 221.6 and 216.0 ms: 0.31 ms). Not running
+ * them did not pay: each slot behind an If node on a bool input (the window has a region for it; a scratch patch) took
+ * an unused slot 16 µs, but a used one ran slower inside the If's subgraph (valgrind-mc-manual-desktop@1's two largest
+ * regions 11.3 → 12.7 and 9.3 → 10.8 ms, small ones up to 1.7×, onnxruntime's profiler), and the default's model time
+ * per FLOP of full resolution's on four test pages stayed where it was: native 1.125 / 1.148 gated vs 1.126 / 1.070
+ * not, WASM 1.123 / 1.135 vs 1.095 / 1.153 (two alternating runs each, the server's layouts, medians of 6 / 4 runs per
+ * page).
  */
 export const TAIL_DUMMY = 16;
 
