@@ -7,15 +7,14 @@ import { feedTensor, type Runtime, type RuntimeSession } from "./runtime.ts";
 import { trimMalloc } from "../lib/libc.ts";
 
 /**
- * The native runtime. Each session gets its own intra-op thread pool of `threads` threads; one inter-op thread
- * (the text and zoo graphs are chains, so parallel branches buy nothing; the page graphs, lib/onnx/page.ts, branch
- * per window and tail slot, but ran slower in parallel mode: the text default's model time on four test pages in the
+ * The native runtime. Each session gets its own intra-op thread pool of `threads` threads; one inter-op thread (the
+ * text and zoo graphs are chains, so parallel branches buy nothing; the page graphs, lib/onnx/page.ts, branch per
+ * window and tail slot, but ran slower in parallel mode: the text default's model time on four test pages in the
  * server's layout, 72–142 ms sequential, 96–203 ms with 2 inter-op threads of 1 intra-op thread, 146–264 ms with 2 of
- * 2; medians of 6 runs, a scratch patch). Pool threads spin between operators only
- * with `spin` (a lone worker): a thread that busy-waits steals the core another worker's session is about to use.
- * Memory patterns are off: they
- * plan one block per input shape, and with the many shapes adaptive plans produce they made the arena grow faster and
- * the second run of every new shape slow, for no gain on a warm shape (measured: 640² PP-OCRv4 within noise).
+ * 2; medians of 6 runs, a scratch patch). Pool threads spin between operators only with `spin` (a lone worker): a
+ * thread that busy-waits steals the core another worker's session is about to use. Memory patterns are off: they plan
+ * one block per input shape, and with the many shapes adaptive plans produce they made the arena grow faster and the
+ * second run of every new shape slow, for no gain on a warm shape (measured: 640² PP-OCRv4 within noise).
  *
  * @example
  * ```ts ignore

@@ -178,9 +178,9 @@ export class FocusGeometry {
   }
 
   /**
-   * What the XY cut minimises: input pixels of the rectangle's window plus the per-window cost. Its window's size alone
-   * (the XY cuts price thousands of rectangles per request; building each window took about 12 ms of a 100 ms budget
-   * plan on a 1170×2532 page, `.scratch/budmed.ts`). Measured and not kept: pricing each side at `crossedHalo` where
+   * What the XY cut minimises: input pixels of the rectangle's window plus the per-window cost. Only the window's size
+   * is computed, not the window (the XY cuts price thousands of rectangles per request; building each window took
+   * about 12 ms of a 100 ms budget plan on a 1170×2532 page, `.scratch/budmed.ts`). Measured and not kept: pricing each side at `crossedHalo` where
    * text crosses it (from prefix sums of the grid's adjacent on-cells; a scratch patch). Under a budget, at 0 px (`deno
    * run -A bench/eval/budget_sweep.ts --set tune,val,val2|val3,val4,val5|test --shares 0.5 --plans true`): 0.9398 /
    * 0.9206 / 0.9271 → 0.9408 / 0.9204 / 0.9272, least 0.779 → 0.744 on the second three sets, where 7 pages that
