@@ -145,6 +145,22 @@ Deno.test("the tail's regions are cut on the finer tail cells: a thin line of te
   const dense = stripedPage(256, 256, [{ x: 0, y: 0, w: 256, h: 256 }]);
   const [photo] = coverInk(text, dense, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o).windows;
   assert.deepEqual(photo.parts, [photo.core]);
+  // Nor one window over the whole page with ink in nearly every cell (`PHOTO_INK`: 15 of 16 rows of cells, a blank
+  // row across), which the cut would part in two; with two blank rows (14 of 16) it does.
+  const banded = (blankRows: number) =>
+    coverInk(
+      text,
+      stripedPage(512, 512, [
+        { x: 0, y: 0, w: 512, h: 224 },
+        { x: 0, y: 224 + 32 * blankRows, w: 512, h: 288 - 32 * blankRows },
+      ]),
+      DEFAULT_PLANNER_OPTIONS.maxExecPixels,
+      o,
+    ).windows;
+  const [one] = banded(1), [two] = banded(2);
+  assert.deepEqual(one.core, { x: 0, y: 0, w: 512, h: 512 });
+  assert.deepEqual(one.parts, [one.core]);
+  assert.deepEqual(two.parts, [{ x: 0, y: 0, w: 512, h: 224 }, { x: 0, y: 288, w: 512, h: 224 }]);
 });
 
 Deno.test("the tail's regions bridge a short gap in a line (an icon and its label): the mask is written across it", () => {
