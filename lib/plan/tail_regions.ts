@@ -30,9 +30,11 @@ export function tailRegions(
   const grown = (parts: FocusWindow["window"][]) => parts.reduce((s, p) => s + grownArea(p.w, p.h, tail.halo), 0);
   const cut = (r: CellRect) => {
     // Ink in every cell of the window (a photo): no cut can pay, and exploring them all took 4–5 ms on a 720×477
-    // photo. Nor where one window holds the whole page and ink fills nearly all of it (`PHOTO_INK`).
+    // photo. Nor where one window holds the whole page, ink fills nearly all of it (`PHOTO_INK`) and no row or column
+    // of cells across it is blank (a band a cut would drop).
     const inked = inkedCells(ink, r), all = r.cols * r.rows;
-    if (inked === all || (inked >= PHOTO_INK * all && r.cols === ink.cols && r.rows === ink.rows)) {
+    const photo = inked >= PHOTO_INK * all && r.cols === ink.cols && r.rows === ink.rows && !blankLine(ink);
+    if (inked === all || photo) {
       return [{ x: r.col * cell, y: r.row * cell, w: r.cols * cell, h: r.rows * cell }];
     }
     const coarse = tailParts(ink, r, 1, tail.halo, tail.slots);
@@ -69,7 +71,9 @@ export function tailRegions(
  * (`deno run -A bench/eval/budget_sweep.ts --kind photo --set tune,val,test --shares 1,0.75,0.5,0.25`: no other plan
  * changed). A window over a whole screenshot (a dense page) has at most 0.796 with ink, squeezed across to any width
  * the budget's squeezed cover takes (`FocusOptions.minSqueeze`) 0.839 (every evaluation image; `.scratch/inkshare.ts`,
- * `.scratch/sqshare.ts`).
+ * `.scratch/sqshare.ts`); a page of dense text blocks with a blank band between them can have more, and its tail's cut
+ * drops the band: where a whole row or column of cells is blank, the window is cut as any other. None of the photos
+ * has such a line.
  */
 const PHOTO_INK = 0.88;
 
@@ -170,6 +174,17 @@ export function tailGrid(model: LoadedModel, image: RgbaImage, o: InkCoverOption
 
 /** Px of a w×h rectangle grown by `halo` on every side. */
 const grownArea = (w: number, h: number, halo: number) => (w + 2 * halo) * (h + 2 * halo);
+
+/** Whether a whole row or column of `grid`'s cells is blank. */
+function blankLine({ cols, rows, on }: CellGrid): boolean {
+  const rowInk = new Uint8Array(rows), colInk = new Uint8Array(cols);
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) {
+      if (on[y * cols + x]) rowInk[y] = colInk[x] = 1;
+    }
+  }
+  return rowInk.includes(0) || colInk.includes(0);
+}
 
 /** How many cells of `rect` hold ink. */
 export function inkedCells(ink: CellGrid, rect: CellRect): number {

@@ -145,22 +145,19 @@ Deno.test("the tail's regions are cut on the finer tail cells: a thin line of te
   const dense = stripedPage(256, 256, [{ x: 0, y: 0, w: 256, h: 256 }]);
   const [photo] = coverInk(text, dense, DEFAULT_PLANNER_OPTIONS.maxExecPixels, o).windows;
   assert.deepEqual(photo.parts, [photo.core]);
-  // Nor one window over the whole page with ink in nearly every cell (`PHOTO_INK`: 15 of 16 rows of cells, a blank
-  // row across), which the cut would part in two; with two blank rows (14 of 16) it does.
-  const banded = (blankRows: number) =>
-    coverInk(
-      text,
-      stripedPage(512, 512, [
-        { x: 0, y: 0, w: 512, h: 224 },
-        { x: 0, y: 224 + 32 * blankRows, w: 512, h: 288 - 32 * blankRows },
-      ]),
-      DEFAULT_PLANNER_OPTIONS.maxExecPixels,
-      o,
-    ).windows;
-  const [one] = banded(1), [two] = banded(2);
-  assert.deepEqual(one.core, { x: 0, y: 0, w: 512, h: 512 });
-  assert.deepEqual(one.parts, [one.core]);
-  assert.deepEqual(two.parts, [{ x: 0, y: 0, w: 512, h: 224 }, { x: 0, y: 288, w: 512, h: 224 }]);
+  // Nor one window over the whole page with ink in nearly every cell (`PHOTO_INK`): 247 of 256, a blank corner of 3×3
+  // cells the cut would drop. A blank row of cells across it (a band), the cut drops.
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
+  const corner = stripedPage(512, 512, [{ x: 96, y: 0, w: 416, h: 96 }, { x: 0, y: 96, w: 512, h: 416 }]);
+  const [uncut] = coverInk(text, corner, maxExec, o).windows;
+  assert.deepEqual(uncut.core, { x: 0, y: 0, w: 512, h: 512 });
+  assert.deepEqual(uncut.parts, [uncut.core]);
+  assert.deepEqual(coverInk(text, corner, maxExec, { ...o, tailCell: 32 }).windows[0].parts, [uncut.core]);
+  const band = stripedPage(512, 512, [{ x: 0, y: 0, w: 512, h: 224 }, { x: 0, y: 256, w: 512, h: 256 }]);
+  assert.deepEqual(coverInk(text, band, maxExec, o).windows[0].parts, [
+    { x: 0, y: 0, w: 512, h: 224 },
+    { x: 0, y: 256, w: 512, h: 256 },
+  ]);
 });
 
 Deno.test("the tail's regions bridge a short gap in a line (an icon and its label): the mask is written across it", () => {
