@@ -10,6 +10,10 @@ import { PageCost } from "./onnx/page_cost.ts";
 import type { WorkerModel } from "../workers/protocol.ts";
 import { NotFoundError } from "./errors.ts";
 
+// How many windows a page graph may have and be ready in every worker (lib/onnx/page_inputs.ts): for the planners,
+// which import no lib/onnx/ module.
+export { PRELOADED_WINDOWS } from "./onnx/page_inputs.ts";
+
 const InputSpec = z.object({
   channels: z.number().int().min(1),
   multiple: z.number().int().min(1).default(1),

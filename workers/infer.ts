@@ -17,18 +17,15 @@ import {
 } from "./protocol.ts";
 import { createRuntime, type Runtime, type RuntimeSession } from "./runtime.ts";
 import { blankPixels, FeedArena, pageFeeds } from "./levels.ts";
-import { pageGraph, pageNames, type PageSource } from "../lib/onnx/page.ts";
+import { pageGraph, pageNames, type PageSource, PRELOADED_WINDOWS } from "../lib/onnx/page.ts";
 
 const sessions = new Map<string, RuntimeSession>();
 const formats = new Map<string, WorkerModel["input"]>();
 // Models run level by level: their page graphs (lib/onnx/page.ts), one per number of windows, with or without a blank
-// part, each made and loaded the first time a job needs it. Page graphs spin as the worker's sessions do (a spinning
-// pool stops when its run ends: workers/runtime_node.ts).
+// part, made and loaded at init up to PRELOADED_WINDOWS windows (lib/onnx/page_inputs.ts), others the first time a job
+// needs them. Page graphs spin as the worker's sessions do (a spinning pool stops when its run ends:
+// workers/runtime_node.ts).
 const pageModels = new Map<string, { source: PageSource; sessions: Map<string, Promise<RuntimeSession>> }>();
-// Page graphs of this many windows or fewer are loaded at init, and the one window's without a blank part (a window
-// over the whole page): a job of up to 3 windows then finds its graph ready (making and loading one takes about 120 ms
-// for the text detector).
-const PRELOAD_WINDOWS = 3;
 // Page graphs kept loaded per model (one per number of windows and blank part that jobs asked for): each keeps an
 // activation arena of its own.
 const PAGE_SESSIONS = 8;
@@ -79,7 +76,7 @@ async function init(msg: Extract<ToWorker, { type: "init" }>) {
     sessions.set(m.id, await rt.load(m.bytes, msg.threads));
     if (m.levels) {
       pageModels.set(m.id, { source: m.levels, sessions: new Map() });
-      for (let n = 1; n <= PRELOAD_WINDOWS; n++) await pageSession(m.id, n, true);
+      for (let n = 1; n <= PRELOADED_WINDOWS; n++) await pageSession(m.id, n, true);
       await pageSession(m.id, 1, false);
     }
   }

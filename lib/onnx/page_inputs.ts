@@ -121,6 +121,15 @@ export function tailValues(g: PageSource, tails: number[][][], slots = g.tail.sl
 }
 
 /**
+ * Page graphs of this many windows or fewer (with their blank part; one window also without) are made and loaded when
+ * a worker starts (workers/infer.ts), so a job of up to this many windows finds its graph ready. Making and loading
+ * one takes longer the more windows it has: natively 125 ms (1 window), 329 (4), 848 (8), 1864 (13), and the graph
+ * itself 70–260 ms more (`.scratch/pagecreate.ts`). The default's covers have at most 3 (every evaluation screenshot);
+ * the budget's narrower and squeezed covers are kept to this many (lib/plan/focus_budget.ts `pricedCover`).
+ */
+export const PRELOADED_WINDOWS = 3;
+
+/**
  * Px on a side of the square at a window's corner a tail slot no region uses runs on. Not 0: onnxruntime refuses a
  * convolution on an empty map ("Invalid input shape: {0,0}", WASM, tried with the counter's empty-output check
  * relaxed). 4 px (one cell of the stride-4 maps) instead did not read faster: the default's mean model time on the 20

@@ -4,7 +4,7 @@
 
 import type { LevelPooling, WindowCall, WindowOutput } from "../exec/mod.ts";
 import type { RgbaImage } from "../image/mod.ts";
-import type { LoadedModel } from "../models.ts";
+import { type LoadedModel, PRELOADED_WINDOWS } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import type { Box } from "./geometry.ts";
 import {
@@ -158,7 +158,11 @@ export function narrowerCover(
   const halos = o.budgetHalos.filter((h) => h < o.pageHalo).sort((a, b) => b - a);
   const tried = new Map<string, NarrowerCover | null>();
   const price = (calls: WindowCall[]) => exec.price(calls).flops, cap = Math.min(exec.left, wholeFlops - 1);
-  const fitting = (pageHalo: number, windowPixels: number) => {
+  // Per halo, the largest per-window cost whose cover had too many windows: a smaller one's has as many or more.
+  const crowded = new Map<number, number>();
+  const fitting = (pageHalo: number, windowPixels: number): NarrowerCover | null => {
+    const crowd = crowded.get(pageHalo) ?? 0;
+    if (windowPixels <= crowd) return fitting(pageHalo, 4 * crowd);
     const key = `${pageHalo}:${windowPixels}`;
     if (tried.has(key)) return tried.get(key)!;
     const cut = atHalo(o, pageHalo, windowPixels);
@@ -172,7 +176,21 @@ export function narrowerCover(
       return null;
     }
     const cover = pricedCover(model, image, maxExec, cut, ink, exec);
-    const plan = cover && cover.flops < wholeFlops && exec.fits(cover.flops) ? cover : null;
+    // No more windows than the page graphs a worker keeps ready (`PRELOADED_WINDOWS`): else the same cover cut with a
+    // larger per-window cost, so fewer, larger windows. A cover of 5 to 17 small windows made its page graph when it
+    // first ran, 0.6–4.2 s more than its later runs on the test screenshots at 50 and 75 % natively (`deno run -A
+    // bench/eval/budget_clock.ts`), again in each worker, and again whenever the worker's other page graphs had pushed
+    // it out (workers/infer.ts keeps 8). There, with this, the first runs at 50 % took 226 ms on the mean instead of
+    // 813 (later runs 203 instead of 190: more pages squeeze), and the mean IoU vs full resolution at 50 % fell from
+    // 0.9382 to 0.9363 on the tuning, validation, second validation and test pages (test 0.927 → 0.924; `deno run -A
+    // bench/eval/budget_sweep.ts --set tune,val,val2,test --shares 0.5`).
+    const many = cover !== null && cover.windows.length > PRELOADED_WINDOWS;
+    if (many) crowded.set(pageHalo, windowPixels);
+    const plan: NarrowerCover | null = many
+      ? (windowPixels < maxExec ? fitting(pageHalo, 4 * windowPixels) : null)
+      : cover && cover.flops < wholeFlops && exec.fits(cover.flops)
+      ? cover
+      : null;
     tried.set(key, plan);
     return plan;
   };

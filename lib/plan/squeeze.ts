@@ -12,7 +12,7 @@
 
 import type { WindowCall, WindowOutput } from "../exec/mod.ts";
 import { type RgbaImage, squeezeWidth, stretchRows } from "../image/mod.ts";
-import type { LoadedModel } from "../models.ts";
+import { type LoadedModel, PRELOADED_WINDOWS } from "../models.ts";
 import type { CellGrid } from "./cover.ts";
 import { atHalo, focusCalls, pricedCover } from "./focus_budget.ts";
 import {
@@ -73,6 +73,8 @@ function squeezedAt(
   const at = (width: number): { plan: SqueezedCover; flops: number } | null => {
     const squeezed = squeezeWidth(image, width, true);
     const { geo, ink, windows } = coverInk(model, squeezed, maxExec, o);
+    // No more windows than the page graphs a worker keeps ready, as a narrower cover (focus_budget.ts `pricedCover`).
+    if (windows.length > PRELOADED_WINDOWS) return null;
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels || !windows.length) return null;
     const calls = focusCalls(model, windows, levels).map((c) => ({ ...c, image: squeezed }));

@@ -18,7 +18,8 @@ import {
   wholeImageCall,
 } from "../../lib/plan/mod.ts";
 import { coverInk, CROSSED_HALO, inkPooling, outputCores } from "../../lib/plan/ink_cover.ts";
-import { coverFloor } from "../../lib/plan/focus_budget.ts";
+import { atHalo, coverFloor } from "../../lib/plan/focus_budget.ts";
+import { PRELOADED_WINDOWS } from "../../lib/onnx/page_inputs.ts";
 import { narrowerSqueeze, widerSqueeze } from "../../lib/plan/squeeze.ts";
 import { crossedSides } from "../../lib/plan/cover.ts";
 import { Segmenter } from "../../lib/segment.ts";
@@ -585,6 +586,31 @@ Deno.test("coverFloor: never above the price of the cover it bounds, without cut
     }
   }
   assert.ok(tight > 50, `the floor is near the price (${tight} of 72 above 0.6 of it)`);
+});
+
+Deno.test("a budget's cover has no more windows than the page graphs a worker keeps ready", async () => {
+  // Five blocks of text 256 px apart in a row: cut with small windows, one window each; under a budget below the
+  // default's price (half of it: there five windows at 32 px would fit), the narrower cover that runs has fewer, larger
+  // windows.
+  const maxExec = DEFAULT_PLANNER_OPTIONS.maxExecPixels;
+  const image = stripedPage(
+    2048,
+    512,
+    Array.from({ length: 5 }, (_, i) => ({ x: 64 + 384 * i, y: 192, w: 128, h: 64 })),
+  );
+  const small = Math.min(...DEFAULT_FOCUS_OPTIONS.budgetWindowPixels);
+  assert.equal(coverInk(text, image, maxExec, atHalo(DEFAULT_FOCUS_OPTIONS, 0, small)).windows.length, 5);
+  const plan = (budgetFlops?: number) => {
+    const exec = new Executor(new RecordingPool(), image, { budgetFlops, maxExecPixels: maxExec, timeoutMs: 1000 });
+    return focusPlanner(text)({ registry, task, image, exec, options: DEFAULT_PLANNER_OPTIONS, budgetFlops })
+      .then((outcome) => ({ exec, windows: outcome.tiles.filter((t) => t.model !== null && t.scale === 1) }));
+  };
+  const unbudgeted = await plan();
+  const budget = Math.floor(0.5 * unbudgeted.exec.flops);
+  const { exec, windows } = await plan(budget);
+  assert.ok(exec.flops <= budget, `spent ${exec.flops} over ${budget}`);
+  assert.equal(PRELOADED_WINDOWS, 3);
+  assert.ok(windows.length >= 1 && windows.length <= PRELOADED_WINDOWS, JSON.stringify(windows));
 });
 
 Deno.test("budget: smaller windows skip the blank between blocks of text, so a wider halo fits", async () => {
