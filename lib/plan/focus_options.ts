@@ -45,7 +45,10 @@ export interface FocusOptions extends InkCoverOptions {
    * IoU vs full resolution at 50 / 75 % of its price, [65536] → [65536, 16384, 4096] (`deno run -A
    * bench/eval/budget_sweep.ts --set tune,val|val2 --budget-window-pixels 65536`, then without the option): tuning +
    * validation pages 0.9143 / 0.9765 → 0.9191 / 0.9785; second validation pages 0.9199 / 0.9779 → 0.9223 / 0.9806;
-   * least IoU unchanged on both. Adding 1024 changed nothing on the tuning and validation pages.
+   * least IoU unchanged on both. Adding 1024 changed nothing on the tuning and validation pages. Those gains came
+   * partly from covers of more windows than a worker keeps page graphs ready for, which a cover may no longer have
+   * (lib/plan/focus_budget.ts `narrowerCover`: at 50 %, 0.9382 → 0.9363 over the tuning, validation, second
+   * validation and test pages).
    */
   budgetWindowPixels: number[];
   /**
