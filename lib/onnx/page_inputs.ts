@@ -125,7 +125,7 @@ export function tailValues(g: PageSource, tails: number[][][], slots = g.tail.sl
  * a worker starts (workers/infer.ts), so a job of up to this many windows finds its graph ready. Making and loading
  * one takes longer the more windows it has: natively 125 ms (1 window), 329 (4), 848 (8), 1864 (13), and the graph
  * itself 70–260 ms more (`.scratch/pagecreate.ts`). The default's covers have at most 3 (every evaluation screenshot);
- * the budget's narrower and squeezed covers are kept to this many (lib/plan/focus_budget.ts `pricedCover`).
+ * the budget's narrower and squeezed covers are kept to this many (lib/plan/focus_budget.ts `narrowerCover`).
  */
 export const PRELOADED_WINDOWS = 3;
 

@@ -73,7 +73,7 @@ function squeezedAt(
   const at = (width: number): { plan: SqueezedCover; flops: number } | null => {
     const squeezed = squeezeWidth(image, width, true);
     const { geo, ink, windows } = coverInk(model, squeezed, maxExec, o);
-    // No more windows than the page graphs a worker keeps ready, as a narrower cover (focus_budget.ts `pricedCover`).
+    // No more windows than the page graphs a worker keeps ready, as a narrower cover (focus_budget.ts `narrowerCover`).
     if (windows.length > PRELOADED_WINDOWS) return null;
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels || !windows.length) return null;
