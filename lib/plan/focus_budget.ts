@@ -16,6 +16,7 @@ import {
   inkedCells,
   inkPooling,
   tailGrid,
+  withTailParts,
 } from "./ink_cover.ts";
 import type { PlanContext } from "./types.ts";
 
@@ -63,10 +64,10 @@ const tailRates = new WeakMap<LoadedModel, { rate: number; free: number }>();
 /**
  * A floor under the price of `coverInk`'s level-by-level plan (lib/plan/ink_cover.ts) at options `o` (`price`: an
  * executor's), without cutting the tail's regions (most of coverInk's time on a large page): the windows with every
- * tail slot left unused, plus
- * the tail on each window's inked cells of the tail's grid, less the squares the slots run on anyway. Each region of
- * a window holds its inked cells and runs in a slot of its own, so no cut costs less. Infinity where the windows do
- * not pool over the page (the plan is then not level by level).
+ * tail slot left unused, plus the tail on each window's inked cells of the tail's grid, less the squares the slots run
+ * on anyway. Each region of a window holds its inked cells and runs in a slot of its own, so no cut costs less.
+ * Infinity where the windows do not pool over the page (the plan is then not level by level). `cover`: that cover
+ * without its tail's regions, where the caller has cut it.
  */
 export function coverFloor(
   model: LoadedModel,
@@ -75,8 +76,9 @@ export function coverFloor(
   o: InkCoverOptions,
   ink: CellGrid,
   price: (calls: WindowCall[]) => number,
+  cover: BareCover = coverInk(model, image, maxExecPixels, o, ink, false),
 ): number {
-  const { geo, windows } = coverInk(model, image, maxExecPixels, o, ink, false);
+  const { geo, windows } = cover;
   const levels = inkPooling(model, geo, ink, windows, o);
   if (!levels || !model.levels) return Infinity;
   const bare = price([{
@@ -110,6 +112,9 @@ export function coverFloor(
   return bare + rates.rate * extra;
 }
 
+/** A cover's windows without their tail's regions (`coverInk(…, false)`) and the geometry they were cut on. */
+type BareCover = { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] };
+
 /** A narrower cover's windows, their call and the geometry they were cut on. */
 type NarrowerCover = { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry };
 
@@ -124,7 +129,10 @@ export const atHalo = <T extends InkCoverOptions>(o: T, pageHalo: number, window
   crossedHalo: undefined,
 });
 
-/** The level-by-level cover of `ink` at options `o` and its price; null where its windows do not pool over the page. */
+/**
+ * The level-by-level cover of `ink` at options `o` and its price; null where its windows do not pool over the page.
+ * `bare`: that cover without its tail's regions, where the caller has cut it (its regions are cut here).
+ */
 export function pricedCover(
   model: LoadedModel,
   image: RgbaImage,
@@ -132,8 +140,9 @@ export function pricedCover(
   o: InkCoverOptions,
   ink: CellGrid,
   exec: PlanContext["exec"],
+  bare?: BareCover,
 ): NarrowerCover & { flops: number } | null {
-  const { geo, windows } = coverInk(model, image, maxExec, o, ink);
+  const { geo, windows } = bare ? withTailParts(model, image, o, bare) : coverInk(model, image, maxExec, o, ink);
   const levels = inkPooling(model, geo, ink, windows, o);
   if (!levels) return null;
   const calls = focusCalls(model, windows, levels);
@@ -171,11 +180,11 @@ export function narrowerCover(
     // validation screenshots, mean at 50 / 75 % of full, without and with the floor, two interleaved runs each:
     // 62.4 and 59.3 / 34.2 and 31.5 ms → 36.4 and 53.4 / 31.7 and 33.1 ms (`.scratch/sqtries.ts`). The floor was below
     // the price on all 1065 covers of every screenshot at five halos and three window sizes (`.scratch/floorcheck.ts`).
-    if (coverFloor(model, image, maxExec, cut, ink, price) > cap) {
+    const bare = coverInk(model, image, maxExec, cut, ink, false);
+    if (coverFloor(model, image, maxExec, cut, ink, price, bare) > cap) {
       tried.set(key, null);
       return null;
     }
-    const cover = pricedCover(model, image, maxExec, cut, ink, exec);
     // No more windows than the page graphs a worker keeps ready (`PRELOADED_WINDOWS`): else the same cover cut with a
     // larger per-window cost, so fewer, larger windows. A cover of 5 to 17 small windows made its page graph when it
     // first ran, 0.6–4.2 s more than its later runs on the test screenshots at 50 and 75 % natively (`deno run -A
@@ -184,8 +193,10 @@ export function narrowerCover(
     // 813 (later runs 203 instead of 190: more pages squeeze), and the mean IoU vs full resolution at 50 % fell from
     // 0.9382 to 0.9363 on the tuning, validation, second validation and test pages (test 0.927 → 0.924; `deno run -A
     // bench/eval/budget_sweep.ts --set tune,val,val2,test --shares 0.5`).
-    const many = cover !== null && cover.windows.length > PRELOADED_WINDOWS;
+    // (Counted before the tail's regions are cut: a cover of too many windows never runs.)
+    const many = bare.windows.length > PRELOADED_WINDOWS;
     if (many) crowded.set(pageHalo, windowPixels);
+    const cover = many ? null : pricedCover(model, image, maxExec, cut, ink, exec, bare);
     const plan: NarrowerCover | null = many
       ? (windowPixels < maxExec ? fitting(pageHalo, 4 * windowPixels) : null)
       : cover && cover.flops < wholeFlops && exec.fits(cover.flops)

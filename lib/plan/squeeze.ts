@@ -22,6 +22,7 @@ import {
   type InkCoverOptions,
   inkPooling,
   outputCores,
+  withTailParts,
 } from "./ink_cover.ts";
 import type { PlanContext } from "./types.ts";
 
@@ -72,9 +73,11 @@ function squeezedAt(
   const cap = Math.min(exec.left, wholeFlops - 1);
   const at = (width: number): { plan: SqueezedCover; flops: number } | null => {
     const squeezed = squeezeWidth(image, width, true);
-    const { geo, ink, windows } = coverInk(model, squeezed, maxExec, o);
-    // No more windows than the page graphs a worker keeps ready, as a narrower cover (focus_budget.ts `narrowerCover`).
-    if (windows.length > PRELOADED_WINDOWS) return null;
+    // No more windows than the page graphs a worker keeps ready, as a narrower cover (focus_budget.ts `narrowerCover`):
+    // counted before the tail's regions are cut.
+    const bare = coverInk(model, squeezed, maxExec, o, undefined, false);
+    if (bare.windows.length > PRELOADED_WINDOWS) return null;
+    const { geo, ink, windows } = withTailParts(model, squeezed, o, bare);
     const levels = inkPooling(model, geo, ink, windows, o);
     if (!levels || !windows.length) return null;
     const calls = focusCalls(model, windows, levels).map((c) => ({ ...c, image: squeezed }));
