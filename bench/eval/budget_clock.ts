@@ -1,17 +1,18 @@
 // The text detector's wall-clock under `X-Budget-GFLOPs`, as a server answers it: `deno run -A
-// bench/eval/budget_clock.ts [--set test] [--backend native|wasm] [--shares 1,0.75,0.5,0.25] [--runs 3]` sends each
-// screenshot of the sets, in turn, at full resolution (`fixed`) and with budgets at those shares of its price (at 1:
-// the default, no budget) to a Segmenter in the server's layout (`serverSegmenter`), `--runs` times after a first
-// round, and prints per image and share the median wall-clock of `segment()` (decode, plan, inference, stitch; no
-// HTTP), the first round's (each plan's first run in this process: the workers make and load the page graph its
-// windows need, lib/onnx/page.ts), the planner's time and how many windows ran at full resolution; then the means, and
-// the process's RSS. docs/EVAL.md's wall-clock lines time the default only; this shows what a budget's plan costs in
-// time.
+// bench/eval/budget_clock.ts [--set test] [--kind screenshot|photo] [--backend native|wasm] [--shares
+// 1,0.75,0.5,0.25] [--runs 3]` sends each image of that kind in the sets, in turn, at full resolution (`fixed`) and
+// with budgets at those shares of its price (at 1: the default, no budget) to a Segmenter in the server's layout
+// (`serverSegmenter`), `--runs` times after a first round, and prints per image and share the median wall-clock of
+// `segment()` (decode, plan, inference, stitch; no HTTP), the first round's (each plan's first run in this process: the
+// workers make and load the page graph its windows need, lib/onnx/page.ts), the planner's time and how many windows
+// ran at full resolution; then the means, and the process's RSS. docs/EVAL.md's wall-clock lines time the default
+// only; this shows what a budget's plan costs in time, and what the default's planning costs on photos.
 import { serverSegmenter } from "./_common.ts";
 import { evalImages } from "./render_pages.ts";
 import { median, option } from "../_bench.ts";
 
 const sets = option("--set", "test").split(",");
+const kind = option("--kind", "screenshot");
 const backend = option("--backend", "native") as "native" | "wasm";
 const shares = option("--shares", "1,0.75,0.5,0.25").split(",").map(Number);
 const runs = Number(option("--runs", "3"));
@@ -21,7 +22,7 @@ if (!served) {
   Deno.exit(0);
 }
 const { segmenter } = served;
-const images = evalImages().filter((i) => sets.includes(i.set) && i.kind === "screenshot");
+const images = evalImages().filter((i) => sets.includes(i.set) && i.kind === kind);
 // Per share (0: fixed): per image, the first round's ms and the later rounds' medians.
 const columns = [0, ...shares];
 const first = columns.map(() => [] as number[]), warm = columns.map(() => [] as number[]);
