@@ -167,31 +167,41 @@ export interface FailMessage {
 export type FromWorker = ReadyMessage | ResultMessage | FailMessage;
 
 /**
- * Memory bounds of the native runtime (measured by `deno task soak`, docs/RELIABILITY.md). Each session's CPU arena
- * keeps the peak of every input shape it has run and never gives it back: onnxruntime-node does not pass run options'
- * `memory.enable_memory_arena_shrinkage` through, and without the arena every run pays fresh allocations (3–4× the
- * model time). A fresh session does give it back (release + create: about 20 + 50 ms for PP-OCRv4), so the sessions
- * a worker used are recreated once it has been idle a while with the process above its baseline, or at once when the
- * process passes a hard limit. The first run of a recreated session pays the arena's growth again (about 2–3× a warm
- * run; `deno task bench` showed it at 1920×1080 when the idle time was 5 s and rounds were 40 s apart): hence a long
- * idle time, one a steady or bursty client does not hit.
+ * Memory bounds of the native runtime (measured by `deno task soak`, docs/RELIABILITY.md). A worker's sessions share
+ * one CPU arena (workers/ort_arena.ts), which keeps the peak of the largest input they have run and never gives it
+ * back: onnxruntime-node does not pass run options' `memory.enable_memory_arena_shrinkage` through, and without the
+ * arena every run pays fresh allocations (3–4× the model time). A new arena with its sessions recreated does give it
+ * back (release + create: about 20 + 50 ms for PP-OCRv4), so that is done once a worker has been idle a while with the
+ * process above its baseline, or at once when the process passes a hard limit. The first run of a recreated session
+ * pays the arena's growth again (about 2–3× a warm run; `deno task bench` showed it at 1920×1080 when the idle time was
+ * 5 s and rounds were 40 s apart): hence a long idle time, one a steady or bursty client does not hit.
  */
 export const ARENA_LIMITS = {
-  /** Idle time of a worker after which the sessions it used are recreated (when over `idleAboveRatio`), ms. */
+  /** Idle time of a worker after which its arena is given back (when over `idleAboveRatio`), ms. */
   idleMs: 60_000,
   /** Recreate on idle only when the process RSS is above this multiple of its RSS at this runtime's first run. */
   idleAboveRatio: 1.25,
   /**
-   * Process RSS past which the sessions a worker used are recreated right after the job, MiB. The text default's
-   * page graphs (lib/onnx/page.ts) keep arenas of their own beside the whole model's. An arena keeps the peak of
-   * the largest shape it ran, not of every shape: the server's native pool running fixed and default on all 42 text
-   * eval pages (phone 1170×2532 to desktop 2400×1350) in turn levels off at 2.4 GB RSS (peak 2.53 GB; 2.3 / 2.47 GB when
-   * the default ran level segments instead of page graphs) with no limit (.scratch/rssgrow.ts).
-   * Under the limit's old 2048 the large pages' peaks crossed it, every job recreated its sessions, and each next run
-   * grew its arenas again: a 2400×1350 page took 2.7× a 1920×1080 one instead of 1.7×, and the default plan's time
-   * jumped run to run.
+   * Process RSS past which a worker's arena is given back right after the job, MiB. An arena keeps the peak of the
+   * largest shape it ran, not of every shape: the server's native pool running fixed and default on all 42 text eval
+   * pages (phone 1170×2532 to desktop 2400×1350) in turn levelled off at 2.4 GB RSS with no limit, when each session
+   * had an arena of its own (.scratch/rssgrow.ts). Under the limit's old 2048 the large pages' peaks crossed it, every
+   * job recreated its sessions, and each next run grew its arenas again: a 2400×1350 page took 2.7× a 1920×1080 one
+   * instead of 1.7×, and the default plan's time jumped run to run. Budgets then added the page graphs of other
+   * window counts, each with its own arena: fixed, the default and budgets of 75, 50 and 25 % on the 20 test
+   * screenshots, three times over (`deno run -A bench/eval/mixed_rss.ts`), swung between 2.4 and 3.1 GB (peak 3.2) as
+   * this limit recreated the sessions, the fixed and default requests took 430 and 364 ms on the mean, 5 of 200 took
+   * over 1 s (up to 2.2 s), p95 698 ms. With one arena per worker: 2.49 GB throughout (peak 2.63), 349 and 271 ms, none
+   * over 1 s, p95 530 ms.
    */
   hardMb: 3072,
+  /**
+   * Growth of the process RSS since a worker last gave its arena back before it does so again past `hardMb`, MiB.
+   * Memory other than the arenas (a large upload's buffers, another pool in the same process) can keep the process past
+   * the limit: without this, every job then recreated all of the worker's sessions, for nothing. The test suite's
+   * process is such a one (over 4 GB): its server tests ran 2–30× slower with the arena given back after every job.
+   */
+  regrowMb: 512,
 };
 
 /**

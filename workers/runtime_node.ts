@@ -5,6 +5,7 @@ import * as ort from "onnxruntime-node";
 import { ARENA_LIMITS, type Feed, type Tensor } from "./protocol.ts";
 import { feedTensor, type Runtime, type RuntimeSession } from "./runtime.ts";
 import { trimMalloc } from "../lib/libc.ts";
+import { freshArena } from "./ort_arena.ts";
 
 /**
  * The native runtime. Each session gets its own intra-op thread pool of `threads` threads; one inter-op thread (the
@@ -44,7 +45,7 @@ export const nativeSessionOptions = (threads: number): ort.InferenceSession.Sess
   enableMemPattern: false,
 });
 
-const create = (bytes: Uint8Array, threads: number, spin: boolean) =>
+const create = (bytes: Uint8Array, threads: number, spin: boolean, shared: boolean) =>
   ort.InferenceSession.create(bytes, {
     ...nativeSessionOptions(threads),
     // A spinning pool stops spinning when its run ends (force_spinning_stop): spinning between one run's operators is
@@ -52,22 +53,41 @@ const create = (bytes: Uint8Array, threads: number, spin: boolean) =>
     // (measured when a level-by-level job ran one session per level, back to back). Measured over HTTP, native, 4 text pages, c=1, interleaved
     // (a scratch script): fixed −1 to −5 %, the default plan −1 to −8 %.
     extra: {
-      session: spin
-        ? { "intra_op.allow_spinning": "1", "force_spinning_stop": "1" }
-        : { "intra_op.allow_spinning": "0" },
+      // With `shared`, the session takes the arena registered last (./ort_arena.ts) instead of one of its own.
+      session: {
+        ...(spin ? { "intra_op.allow_spinning": "1", "force_spinning_stop": "1" } : { "intra_op.allow_spinning": "0" }),
+        ...(shared ? { use_env_allocators: "1" } : {}),
+      },
     },
   });
 
 const rssMb = () => Deno.memoryUsage().rss / 2 ** 20;
 
-/** Watches a worker's runs and gives the arenas of the sessions it used back (see {@link ARENA_LIMITS}). */
+/**
+ * Watches a worker's runs and gives their arena memory back (see {@link ARENA_LIMITS}). The worker's sessions share one
+ * arena (`shared`, ./ort_arena.ts): giving it back registers a new one and recreates every session of the worker, for
+ * a session not recreated would keep the old arena, and all it grew to, alive. Where sessions cannot share one, each
+ * keeps its own, and the sessions used since the last trim are recreated.
+ */
 class ArenaKeeper {
   #used = new Set<RecreatableSession>();
+  #sessions = new Set<RecreatableSession>();
   #idle?: ReturnType<typeof setTimeout>;
   #baselineMb = 0;
+  /** The process RSS after this worker last gave its arena back, MiB (none yet: -Infinity). */
+  #trimmedMb = -Infinity;
   #trimming: Promise<void> | null = null;
+  readonly shared: boolean;
 
-  constructor(readonly limits: typeof ARENA_LIMITS) {}
+  constructor(readonly limits: typeof ARENA_LIMITS) {
+    this.shared = freshArena();
+  }
+
+  /** Notes a session made (`live`) or released. */
+  track(session: RecreatableSession, live: boolean): void {
+    if (live) this.#sessions.add(session);
+    else this.#sessions.delete(session), this.#used.delete(session);
+  }
 
   /** Called after every run: notes the session as used and re-arms the idle timer. */
   ran(session: RecreatableSession): void {
@@ -83,26 +103,30 @@ class ArenaKeeper {
   }
 
   /**
-   * Called after every job: past the hard limit, the sessions it used are recreated now. Per job, not per run: a
-   * level-by-level job runs several sessions in turn, and recreating them between its runs would make each of its
-   * next runs grow its arena again.
+   * Called after every job: past the hard limit, and grown by `regrowMb` since this worker last gave its arena back,
+   * the arena is given back now. Per job, not per run: a level-by-level job runs several sessions in turn, and
+   * recreating them between its runs would make each of its next runs grow its arena again.
    */
   settle(): void {
-    if (rssMb() > this.limits.hardMb) {
+    const rss = rssMb();
+    if (rss > this.limits.hardMb && rss > this.#trimmedMb + this.limits.regrowMb) {
       clearTimeout(this.#idle);
       this.trim();
     }
   }
 
-  /** Recreates the sessions used since the last trim, then hands freed heap pages back to the system. */
+  /** Recreates the sessions (above), then hands freed heap pages back to the system. */
   trim(): Promise<void> {
     this.#trimming ??= (async () => {
-      const used = [...this.#used];
+      const sessions = [...(this.shared ? this.#sessions : this.#used)];
       this.#used.clear();
-      for (const s of used) await s.recreate();
+      // Where it fails, the sessions recreated take the arena registered last, or arenas of their own.
+      if (this.shared) freshArena();
+      for (const s of sessions) await s.recreate();
       // Released sessions free their arenas, but glibc keeps freed heap pages mapped: give them back too (measured:
       // −380 MB after the soak's extreme-aspect inputs).
       trimMalloc();
+      this.#trimmedMb = rssMb();
     })().finally(() => this.#trimming = null);
     return this.#trimming;
   }
@@ -121,6 +145,7 @@ class ArenaKeeper {
 /** A session that can be recreated in place; runs wait for a recreation under way. */
 class RecreatableSession implements RuntimeSession {
   #broken: Error | null = null;
+  #released = false;
 
   private constructor(
     private session: ort.InferenceSession,
@@ -136,7 +161,15 @@ class RecreatableSession implements RuntimeSession {
     keeper: ArenaKeeper,
     spin: boolean,
   ): Promise<RecreatableSession> {
-    return new RecreatableSession(await create(bytes, threads, spin), bytes, threads, keeper, spin);
+    const session = new RecreatableSession(
+      await create(bytes, threads, spin, keeper.shared),
+      bytes,
+      threads,
+      keeper,
+      spin,
+    );
+    keeper.track(session, true);
+    return session;
   }
 
   run(data: Float32Array, dims: number[]): Promise<Record<string, Tensor>> {
@@ -165,10 +198,10 @@ class RecreatableSession implements RuntimeSession {
 
   /** Releases the session (and its arena) and creates it again from the same bytes. */
   async recreate(): Promise<void> {
-    if (this.#broken) return;
+    if (this.#broken || this.#released) return;
     try {
       await this.session.release();
-      this.session = await create(this.bytes, this.threads, this.spin);
+      this.session = await create(this.bytes, this.threads, this.spin, this.keeper.shared);
     } catch (err) {
       this.#broken = err instanceof Error ? err : new Error(String(err));
     }
@@ -177,6 +210,8 @@ class RecreatableSession implements RuntimeSession {
   async release(): Promise<void> {
     this.keeper.stop();
     await this.keeper.busy;
+    this.#released = true;
+    this.keeper.track(this, false);
     if (!this.#broken) await this.session.release();
   }
 }
