@@ -7,7 +7,8 @@
 // (`session.use_env_allocators`), holds one arena per registration instead: four PP-OCRv4 sessions each run at
 // 1920×1088 in one thread took 1,486 MB of RSS with arenas of their own and 549 MB with one shared arena, at the same
 // speed (`.scratch/arena_t3.ts`, a scratch script). Registering again replaces the env's arena: the sessions made after
-// take the new one, and the old one is freed with the last session made on it.
+// take the new one, and the old one is freed with the last session made on it (RSS back to where it was before the
+// first, `.scratch/arena_t4.ts`).
 //
 // Where this cannot be done (another OS, a library without the soname below), sessions keep arenas of their own.
 
@@ -79,9 +80,11 @@ function open(): Shared | null {
     });
     shared = {
       register() {
-        // None registered yet is no error here.
+        // Arena options null: onnxruntime's defaults. onnxruntime 1.30 replaces an arena registered before, under the
+        // env's lock (environment.cc), so no session is made between the two; a version that refuses instead has the
+        // old one unregistered first.
+        if (!failed(register.call(env, info, null))) return;
         failed(unregister.call(env, info));
-        // Arena options null: onnxruntime's defaults.
         const error = failed(register.call(env, info, null));
         if (error) throw new Error(error);
       },
