@@ -95,7 +95,9 @@ class ArenaKeeper {
     clearTimeout(this.#idle);
     this.#baselineMb ||= rssMb();
     this.#idle = setTimeout(() => {
-      if (rssMb() > this.#baselineMb * this.limits.idleAboveRatio) this.trim();
+      // A shared arena may hold other workers' growth too (their sessions made while it was the one registered): the
+      // worker gives it back whenever it ran since, or the first worker's trim would keep the others below the ratio.
+      if (this.shared || rssMb() > this.#baselineMb * this.limits.idleAboveRatio) this.trim();
       else this.#used.clear();
     }, this.limits.idleMs);
     // An idle timer must not keep a worker (or a test) alive on its own.
