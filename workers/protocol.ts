@@ -195,10 +195,11 @@ export const ARENA_LIMITS = {
    * job recreated its sessions, and each next run grew its arenas again: a 2400×1350 page took 2.7× a 1920×1080 one
    * instead of 1.7×, and the default plan's time jumped run to run. Budgets then added the page graphs of other
    * window counts, each with its own arena: fixed, the default and budgets of 75, 50 and 25 % on the 20 test
-   * screenshots, three times over (`deno run -A bench/eval/mixed_rss.ts`), swung between 2.4 and 3.1 GB (peak 3.2) as
-   * this limit recreated the sessions, the fixed and default requests took 430 and 364 ms on the mean, 5 of 200 took
-   * over 1 s (up to 2.2 s), p95 698 ms. With one arena per worker: 2.49 GB throughout (peak 2.63), 349 and 271 ms, none
-   * over 1 s, p95 530 ms.
+   * screenshots, three times over (`deno run -A bench/eval/mixed_rss.ts`), swung between 2.4 and 3.1 GB (peak 3.2–3.3)
+   * as this limit recreated the sessions: in two runs minutes apart, 5 and 4 of the last 200 requests took over 1 s
+   * (up to 2.4 s), p95 698 and 831 ms. With one arena per worker, run beside each: 2.5 GB throughout (peak 2.6), none
+   * over 1 s, p95 530 and 732 ms (the mean of fixed 430 → 349 and 566 → 470 ms, of the default 364 → 271 and 413 →
+   * 413 ms: the machine's speed moved between the pairs).
    */
   hardMb: 3072,
   /**
