@@ -36,6 +36,9 @@ const LOG_ERROR = 3;
 type Shared = { register(): void };
 let shared: Shared | null | undefined;
 
+const fallback = (err: unknown) =>
+  console.warn(`native sessions keep arenas of their own: ${err instanceof Error ? err.message : err}`);
+
 /** The onnxruntime library onnxruntime-node loaded, its env and the CPU memory info; null where not reachable. */
 function open(): Shared | null {
   if (shared !== undefined) return shared;
@@ -90,7 +93,7 @@ function open(): Shared | null {
       },
     };
   } catch (err) {
-    console.warn(`native sessions keep arenas of their own: ${err instanceof Error ? err.message : err}`);
+    fallback(err);
     shared = null;
   }
   return shared;
@@ -107,7 +110,7 @@ export function freshArena(): boolean {
     s.register();
     return true;
   } catch (err) {
-    console.warn(`native sessions keep arenas of their own: ${err instanceof Error ? err.message : err}`);
+    fallback(err);
     return false;
   }
 }

@@ -12,6 +12,7 @@ import {
   CROSSED_HALO,
   type FocusGeometry,
   type FocusWindow,
+  type InkCover,
   type InkCoverOptions,
   inkedCells,
   inkPooling,
@@ -76,7 +77,7 @@ export function coverFloor(
   o: InkCoverOptions,
   ink: CellGrid,
   price: (calls: WindowCall[]) => number,
-  cover: BareCover = coverInk(model, image, maxExecPixels, o, ink, false),
+  cover: InkCover = coverInk(model, image, maxExecPixels, o, ink, false),
 ): number {
   const { geo, windows } = cover;
   const levels = inkPooling(model, geo, ink, windows, o);
@@ -112,9 +113,6 @@ export function coverFloor(
   return bare + rates.rate * extra;
 }
 
-/** A cover's windows without their tail's regions (`coverInk(…, false)`) and the geometry they were cut on. */
-type BareCover = { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] };
-
 /** A narrower cover's windows, their call and the geometry they were cut on. */
 type NarrowerCover = { windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry };
 
@@ -140,7 +138,7 @@ export function pricedCover(
   o: InkCoverOptions,
   ink: CellGrid,
   exec: PlanContext["exec"],
-  bare?: BareCover,
+  bare?: InkCover,
 ): NarrowerCover & { flops: number } | null {
   const { geo, windows } = bare ? withTailParts(model, image, o, bare) : coverInk(model, image, maxExec, o, ink);
   const levels = inkPooling(model, geo, ink, windows, o);

@@ -218,6 +218,9 @@ export class FocusGeometry {
  */
 export const CROSSED_HALO = 32;
 
+/** An ink cover: its windows, the geometry they were cut on, and the image's ink grid. */
+export type InkCover = { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] };
+
 /**
  * The full-resolution windows the plan without a budget runs: the cells with ink (`inkCells`), covered by few haloed
  * windows, each with the regions its tail runs on (without them when not `withParts`). Also what
@@ -230,7 +233,7 @@ export function coverInk(
   o: InkCoverOptions,
   ink?: CellGrid,
   withParts = true,
-): { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] } {
+): InkCover {
   const m = model.spec.input.multiple;
   const paged = poolsOverPage(model, o);
   const halo = paged ? o.pageHalo : o.halo ?? roundUp(model.spec.tile?.halo ?? m, m);
@@ -245,7 +248,7 @@ export function coverInk(
 }
 
 /** A cover of `coverInk` made without its tail's regions, with them (each window's, where the model has a tail). */
-export function withTailParts<C extends { geo: FocusGeometry; ink: CellGrid; windows: FocusWindow[] }>(
+export function withTailParts<C extends InkCover>(
   model: LoadedModel,
   image: RgbaImage,
   o: InkCoverOptions,
