@@ -1,16 +1,17 @@
 // What the text detector's budget options buy: `deno run -A bench/eval/budget_sweep.ts [--set tune,val] [--kind
 // screenshot] [--shares 0.5,0.75] [--budget-halos 64,32,16,0] [--budget-window-pixels 65536,16384,4096] [--min-squeeze
-// 0.6] [--squeeze-halos 32,0] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true] [--scout-halos
-// 256,192,128,96,64] [--scout-focus-share 0.3] [--scout-complete-share 0.6] [--tail-grow 4] [--whole-page true]
-// [--window-pixels 196608] [--only name,…] [--noise 20] [--plans true]` runs the `adaptive` plan (lib/plan/focus.ts,
-// the default options but those given; an empty list is `''`; `--whole-page`: lib/plan/ink_cover.ts `wholePage`) on
-// each image of those kinds (screenshot, photo) in the sets (only those named, and with a texture of ±noise on every
-// channel where given) under `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the plan without a
-// budget), and prints per image and per share the IoU of the text class vs full resolution @ the cost as a share of
-// full (with `--plans true`, what the plan ran: "{2× 0.61/1.00 h96 [0.0/9.6]}" is two tiles at 0.61 across and 1 down
-// with a 96 px halo, none of the image at full resolution, 9.6 % of it unresolved; EMPTY: no text where full resolution
-// finds some), then the mean and least IoU, the mean cost and how many such empty masks per share. For tuning the
-// budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`) reports the test images.
+// 0.6] [--squeeze-halos 32,0] [--squeeze-gain 1.05] [--aspect 0.6] [--page-halo 96] [--tail-gap 48] [--scout true]
+// [--scout-halos 256,192,128,96,64] [--scout-focus-share 0.3] [--scout-complete-share 0.6] [--tail-grow 4]
+// [--whole-page true] [--window-pixels 196608] [--only name,…] [--noise 20] [--plans true]` runs the `adaptive` plan
+// (lib/plan/focus.ts, the default options but those given; an empty list is `''`; `--whole-page`: lib/plan/ink_cover.ts
+// `wholePage`) on each image of those kinds (screenshot, photo) in the sets (only those named, and with a texture of
+// ±noise on every channel where given) under `X-Budget-GFLOPs` at those shares of its full-resolution price (at 1: the
+// plan without a budget), and prints per image and per share the IoU of the text class vs full resolution @ the cost as
+// a share of full (with `--plans true`, what the plan ran: "{2× 0.61/1.00 h96 [0.0/9.6]}" is two tiles at 0.61 across
+// and 1 down with a 96 px halo, none of the image at full resolution, 9.6 % of it unresolved; EMPTY: no text where full
+// resolution finds some), then the mean and least IoU, the mean cost and how many such empty masks per share. For
+// tuning the budget's options on the tuning and validation images; docs/EVAL.md (`deno task eval`) reports the test
+// images.
 
 import { registry, segmenter } from "./_common.ts";
 import { renderMissing } from "./render_pages.ts";
@@ -29,6 +30,7 @@ const planner = focusPlanner(registry.model("text-ppocrv4-det"), {
   budgetWindowPixels: numbers("--budget-window-pixels", DEFAULT_FOCUS_OPTIONS.budgetWindowPixels),
   minSqueeze: Number(arg("--min-squeeze", String(DEFAULT_FOCUS_OPTIONS.minSqueeze))),
   squeezeHalos: numbers("--squeeze-halos", DEFAULT_FOCUS_OPTIONS.squeezeHalos),
+  squeezeGain: Number(arg("--squeeze-gain", String(DEFAULT_FOCUS_OPTIONS.squeezeGain))),
   aspect: Number(arg("--aspect", String(DEFAULT_FOCUS_OPTIONS.aspect))),
   pageHalo: Number(arg("--page-halo", String(DEFAULT_FOCUS_OPTIONS.pageHalo))),
   tailGap: Number(arg("--tail-gap", String(DEFAULT_FOCUS_OPTIONS.tailGap))),

@@ -83,9 +83,29 @@ export interface FocusOptions extends InkCoverOptions {
    * bench/eval/budget_sweep.ts --set tune,val|val2 --shares 0.25,0.5,0.75 --squeeze-halos ''`, then without the
    * option): tuning + validation pages 0.9309 / 0.826 → 0.9343 / 0.857; second validation pages 0.9323 / 0.826 →
    * 0.9338 / 0.837 (five pages that glanced gain 0.013–0.031, one loses 0.001). At 25 %: 0.8137 → 0.8292 and 0.8212 →
-   * 0.8251; 75 % unchanged. [64, 32, 16, 0] at 50 %: 0.9339 / 0.857 and 0.9338 / 0.837.
+   * 0.8251; 75 % unchanged. [64, 32, 16, 0] at 50 %: 0.9339 / 0.857 and 0.9338 / 0.837. (Measured when these halos
+   * ran only where the page halo's squeeze was narrower than `minSqueeze`; now also where they squeeze wider:
+   * `squeezeGain`.)
    */
   squeezeHalos: number[];
+  /**
+   * How many times as wide as the widest before it (the page halo's first, then `squeezeHalos` in turn) a narrower
+   * halo's first fitting squeeze must be for its cover to run instead (lib/plan/squeeze.ts `squeezedCover`); Infinity:
+   * a narrower halo only where the wider ones fit no squeeze at all. A squeezed page loses more to its width than to
+   * its halo: at half its price a dense page squeezed to 0.74 of its width at the page halo reads 0.918 vs full
+   * resolution, at 0 px to 0.97 (two windows) 0.962. Mean IoU vs full resolution at 50 % of its price on the 209
+   * tuning and validation screenshots (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,val4,val5
+   * --shares 0.5 --plans true --squeeze-gain G`): Infinity 0.9218; 1.05: 0.9275, 43 pages better by over 0.002, 3
+   * worse (by up to 0.011). Scratch patches of squeeze.ts, not kept: each halo's squeeze widened before they are
+   * compared, at 1 (the widest squeeze) 0.9278 with 14 pages worse (mostly where the narrower halo gained a few % of
+   * width), at 1.05 0.9277 (44 better, 1 worse), [64, 32, 16, 0] at 1 0.9281, but 40 ms more planning on the mean
+   * test and fourth validation screenshot at 50 % (52 → 92 ms natively, `.scratch/budplantime.ts`) where this takes
+   * 25 (46 → 71); the covers' unsqueezed prices compared instead of the squeezes' widths (no more planning) 0.9264 (42
+   * better, 8 worse): a halo's px do not squeeze, so the price ratio misjudges the width. At 25 / 75 % (tuning,
+   * validation and second validation pages, the widest squeeze): 0.8280 / 0.9880 → 0.8287 / 0.9885. Chosen on those;
+   * then on the test screenshots at 50 %: 0.9235 → 0.9302, 6 better, none worse.
+   */
+  squeezeGain: number;
   /**
    * Threshold of a glance that ran vertically shrunk (its map, scaled back, blurs across each text line's height):
    * 0.5 instead of 0.7 read 0.755 / 0.847 at 25 / 50 % on the tuning pages before glances ran on ink windows, 0.6 /
@@ -195,6 +215,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
   aspect: 0.6,
   minSqueeze: 0.6,
   squeezeHalos: [32, 0],
+  squeezeGain: 1.05,
   shrunkThreshold: 0.7,
   scout: true,
   scoutHalos: [256, 192, 128, 96, 64],

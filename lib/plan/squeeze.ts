@@ -30,36 +30,42 @@ import type { PlanContext } from "./types.ts";
 export type SqueezedCover = { image: RgbaImage; windows: FocusWindow[]; calls: WindowCall[]; geo: FocusGeometry };
 
 /**
- * Where no narrower cover fits the budget: the default cover (page halo, pooling over the page) of the image squeezed
- * across, its full height kept, at the widest width that fits the budget and costs less than the whole image once;
- * where that width is below `o.minSqueeze` of the image's, the same at each of `o.squeezeHalos` in turn (the cover of
- * `ink`, the image's ink grid, priced at that halo first); null where none fits.
+ * Where no narrower cover fits the budget: the default cover (pooling over the page) of the image squeezed across, its
+ * full height kept, at the widest width that fits the budget and costs less than the whole image once, while that width
+ * keeps `o.minSqueeze` of the image's; null where none fits. The cover is the one at the page halo or at one of
+ * `o.squeezeHalos` (the cover of `ink`, the image's ink grid, priced at that halo first): a narrower halo's where its
+ * first fitting squeeze is at least `o.squeezeGain` times as wide as the widest before it (the page halo's first, then
+ * those halos in turn). Only the cover chosen is then widened by what the budget leaves (`widerSqueeze`).
  */
 export function squeezedCover(
   model: LoadedModel,
   image: RgbaImage,
   maxExec: number,
-  o: InkCoverOptions & { minSqueeze: number; squeezeHalos: number[] },
+  o: InkCoverOptions & { minSqueeze: number; squeezeHalos: number[]; squeezeGain: number },
   ink: CellGrid,
   exec: PlanContext["exec"],
   wholeFlops: number,
   coverFlops: number,
 ): SqueezedCover | null {
-  const first = squeezedAt(model, image, maxExec, o, exec, wholeFlops, coverFlops);
-  if (first) return first;
+  let best = squeezedAt(model, image, maxExec, o, exec, wholeFlops, coverFlops);
   for (const pageHalo of o.squeezeHalos.filter((h) => h < o.pageHalo)) {
+    // As wide already as a narrower halo's squeeze could usefully be: none is tried (nor priced).
+    if (best && best.width * o.squeezeGain >= image.width) break;
     const cut = atHalo(o, pageHalo), cover = pricedCover(model, image, maxExec, cut, ink, exec);
-    const plan = cover && squeezedAt(model, image, maxExec, cut, exec, wholeFlops, cover.flops);
-    if (plan) return plan;
+    const fit = cover && squeezedAt(model, image, maxExec, cut, exec, wholeFlops, cover.flops);
+    if (fit && (!best || fit.width >= best.width * o.squeezeGain)) best = fit;
   }
-  return null;
+  return best?.widen() ?? null;
 }
 
+/** The width (px) of a squeezed cover that fits the budget, and that cover widened by what the budget leaves. */
+type SqueezeFit = { width: number; widen: () => SqueezedCover };
+
 /**
- * The cover at options `o` of the image squeezed across to the widest width that fits (see squeezedCover), while that
+ * The cover at options `o` of the image squeezed across to the first width that fits (see squeezedCover), while that
  * width keeps `o.minSqueeze` of the image's. The cover's price falls about as the width does, so the first width tried
- * is the budget's share of the unsqueezed cover's price (`coverFlops`), then a few narrower ones; the first that fits
- * is then widened once by what the budget leaves (`widerSqueeze`).
+ * is the budget's share of the unsqueezed cover's price (`coverFlops`), then a few narrower ones; `widen` tries once
+ * more, wider by what the budget leaves (`widerSqueeze`).
  */
 function squeezedAt(
   model: LoadedModel,
@@ -69,7 +75,7 @@ function squeezedAt(
   exec: PlanContext["exec"],
   wholeFlops: number,
   coverFlops: number,
-): SqueezedCover | null {
+): SqueezeFit | null {
   const cap = Math.min(exec.left, wholeFlops - 1);
   const at = (width: number): { plan: SqueezedCover; flops: number } | null => {
     const squeezed = squeezeWidth(image, width, true);
@@ -97,8 +103,11 @@ function squeezedAt(
     const got = at(width);
     if (!got) return null;
     if (fits(got.flops)) {
-      const wider = widerSqueeze(width, image.width, got.flops, cap), more = wider ? at(wider) : null;
-      return more && fits(more.flops) ? more.plan : got.plan;
+      const widen = () => {
+        const wider = widerSqueeze(width, image.width, got.flops, cap), more = wider ? at(wider) : null;
+        return more && fits(more.flops) ? more.plan : got.plan;
+      };
+      return { width, widen };
     }
     f = narrowerSqueeze(f, width, image.width, got.flops, cap, o.minSqueeze);
   }

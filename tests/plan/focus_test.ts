@@ -536,6 +536,24 @@ Deno.test("budget: where the default cover squeezed is narrower than minSqueeze,
   assert.ok(glanced.jobs.every((j) => (j.input as LevelsInput).kind !== "levels"), "a glance");
 });
 
+Deno.test("budget: a narrower halo's squeeze runs where it is squeezeGain times as wide as the page halo's", async () => {
+  // Ink on the left half, the narrower covers off: at the page halo and at 0 px the squeezed cover fits, the latter
+  // wider (its windows are narrower by the halo: its cover costs 0.92 times as much).
+  const image = stripedPage(1280, 960, [{ x: 0, y: 0, w: 640, h: 960 }]);
+  const options = { budgetHalos: [], minSqueeze: 0.6, squeezeHalos: [0] };
+  const narrow = await squeezedPlan(image, 0.8, { ...options, squeezeGain: Infinity });
+  const wide = await squeezedPlan(image, 0.8, { ...options, squeezeGain: 1.05 });
+  const halos = (o: typeof wide) => o.outcome.tiles.filter((t) => t.model !== null).map((t) => t.halo);
+  assert.ok(halos(narrow).every((h) => h > 0), JSON.stringify(halos(narrow)));
+  assert.ok(halos(wide).every((h) => h === 0), JSON.stringify(halos(wide)));
+  const [w0, w1] = [narrow.job.image.width, wide.job.image.width];
+  assert.ok(w1 >= 1.05 * w0, `${w1} vs ${w0}`);
+  // Where the narrower halo's cover is not that much cheaper, the page halo's squeeze runs.
+  const kept = await squeezedPlan(image, 0.8, { ...options, squeezeGain: 1.5 });
+  assert.equal(kept.job.image.width, w0);
+  assert.ok(halos(kept).every((h) => h > 0));
+});
+
 Deno.test("narrowerSqueeze: the width scaled by the miss, the narrowest allowed before a glance", () => {
   // A miss by 5.6 % at 355 px of 563: scaled, 333 px, below 0.6 of the width; the narrowest allowed instead, 338.
   assert.equal(Math.round(563 * narrowerSqueeze(0.63, 355, 563, 1.056, 1, 0.6)), 338);
