@@ -381,9 +381,9 @@ export function textSection(results: TextImageResult[], layers: LayerTime[] = []
     "image squeezed across, its full height kept, at the widest width that fits, while that width is at least " +
     `${DEFAULT_FOCUS_OPTIONS.minSqueeze} of the image's (\`squeezedCover\` in \`lib/plan/squeeze.ts\`: the ` +
     "model's map stretched back across), at a narrower halo (of " +
-    DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(", ") + " px, `squeezeHalos`) where its cover costs at most " +
-    `1/${DEFAULT_FOCUS_OPTIONS.squeezeGain} of the wider one's (a squeeze that much wider: a squeezed page loses ` +
-    "more to its width than to its halo, `squeezeGain`) or where the wider one does not fit; else one glance at the " +
+    DEFAULT_FOCUS_OPTIONS.squeezeHalos.join(", ") + " px, `squeezeHalos`) where its first squeeze that fits is at " +
+    `least ${DEFAULT_FOCUS_OPTIONS.squeezeGain} times as wide as the wider halo's (a squeezed page loses more to ` +
+    "its width than to its halo, `squeezeGain`) or where the wider one fits none; else one glance at the " +
     "largest resolution the budget allows, narrower before shorter (`glancePath` in `lib/plan/glance.ts`: full " +
     "height while the width shrinks to " +
     `${DEFAULT_FOCUS_OPTIONS.aspect} of it, then both). On a photo (ink everywhere: the ink cover saves nothing) the ` +
