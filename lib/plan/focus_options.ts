@@ -96,7 +96,7 @@ export interface FocusOptions extends InkCoverOptions {
    * resolution, at 0 px to 0.97 (two windows) 0.962. Mean IoU vs full resolution at 50 % of its price on the 209
    * tuning and validation screenshots (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,val4,val5
    * --shares 0.5 --plans true --squeeze-gain G`): Infinity 0.9218; 1.05: 0.9275, 43 pages better by over 0.002, 3
-   * worse (by up to 0.011). Scratch patches of squeeze.ts, not kept: each halo's squeeze widened before they are
+   * worse (by up to 0.008). Scratch patches of squeeze.ts, not kept: each halo's squeeze widened before they are
    * compared, at 1 (the widest squeeze) 0.9278 with 14 pages worse (mostly where the narrower halo gained a few % of
    * width), at 1.05 0.9277 (44 better, 1 worse), [64, 32, 16, 0] at 1 0.9281, but 40 ms more planning on the mean
    * test and fourth validation screenshot at 50 % (52 → 92 ms natively, `.scratch/budplantime.ts`) where this takes

@@ -548,7 +548,7 @@ Deno.test("budget: a narrower halo's squeeze runs where it is squeezeGain times 
   assert.ok(halos(wide).every((h) => h === 0), JSON.stringify(halos(wide)));
   const [w0, w1] = [narrow.job.image.width, wide.job.image.width];
   assert.ok(w1 >= 1.05 * w0, `${w1} vs ${w0}`);
-  // Where the narrower halo's cover is not that much cheaper, the page halo's squeeze runs.
+  // Where the narrower halo's squeeze is not 1.5 times as wide, the page halo's runs.
   const kept = await squeezedPlan(image, 0.8, { ...options, squeezeGain: 1.5 });
   assert.equal(kept.job.image.width, w0);
   assert.ok(halos(kept).every((h) => h > 0));
