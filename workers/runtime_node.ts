@@ -85,8 +85,12 @@ class ArenaKeeper {
 
   /** Notes a session made (`live`) or released. */
   track(session: RecreatableSession, live: boolean): void {
-    if (live) this.#sessions.add(session);
-    else this.#sessions.delete(session), this.#used.delete(session);
+    if (live) {
+      this.#sessions.add(session);
+    } else {
+      this.#sessions.delete(session);
+      this.#used.delete(session);
+    }
   }
 
   /** Called after every run: notes the session as used and re-arms the idle timer. */

@@ -9,6 +9,7 @@ import { loadConfig, type PoolLayout, poolLayout } from "../../lib/config.ts";
 import { Segmenter } from "../../lib/segment.ts";
 import { DecodePool } from "../../lib/image/decode_pool.ts";
 import { DEFAULT_PLANNER_OPTIONS } from "../../lib/plan/mod.ts";
+import { option } from "../_bench.ts";
 
 export const ROOT = new URL("../../", import.meta.url);
 // As the server does at start (main.ts), so wall-clock figures match what it serves.
@@ -68,6 +69,20 @@ export async function serverSegmenter(backend: ClockBackend): Promise<
     await served.close();
   };
   return { segmenter, layout, label: layoutLabel(layout), close };
+}
+
+/**
+ * For a command-line script: {@link serverSegmenter} on the backend its `--backend` option names (native unless it
+ * says wasm); where that does not load, a line saying so, and the script ends (exit 0).
+ */
+export async function servedByOption(): Promise<NonNullable<Awaited<ReturnType<typeof serverSegmenter>>>> {
+  const backend = option("--backend", "native") as ClockBackend;
+  const served = await serverSegmenter(backend);
+  if (!served) {
+    console.log(`${backend}: not available here`);
+    Deno.exit(0);
+  }
+  return served;
 }
 
 /** A pool layout in words, e.g. "2 workers × 1 thread + a lone worker × 2". */

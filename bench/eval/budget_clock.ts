@@ -7,20 +7,15 @@
 // workers make and load the page graph its windows need, lib/onnx/page.ts), the planner's time and how many windows
 // ran at full resolution; then the means, and the process's RSS. docs/EVAL.md's wall-clock lines time the default
 // only; this shows what a budget's plan costs in time, and what the default's planning costs on photos.
-import { serverSegmenter } from "./_common.ts";
+import { servedByOption } from "./_common.ts";
 import { evalImages } from "./render_pages.ts";
 import { median, option } from "../_bench.ts";
 
 const sets = option("--set", "test").split(",");
 const kind = option("--kind", "screenshot");
-const backend = option("--backend", "native") as "native" | "wasm";
 const shares = option("--shares", "1,0.75,0.5,0.25").split(",").map(Number);
 const runs = Number(option("--runs", "3"));
-const served = await serverSegmenter(backend);
-if (!served) {
-  console.log(`${backend}: not available here`);
-  Deno.exit(0);
-}
+const served = await servedByOption();
 const { segmenter } = served;
 const images = evalImages().filter((i) => sets.includes(i.set) && i.kind === kind);
 // Per share (0: fixed): per image, the first round's ms and the later rounds' medians.

@@ -6,18 +6,13 @@
 // the first, their median and 95th percentile, and how many took over a second. On the native backend every page
 // size and plan grows onnxruntime's arenas (workers/ort_arena.ts): this is the mix the arena limit
 // (workers/protocol.ts `ARENA_LIMITS`) must hold without recreating sessions over and over.
-import { serverSegmenter } from "./_common.ts";
+import { servedByOption } from "./_common.ts";
 import { evalImages } from "./render_pages.ts";
 import { median, option } from "../_bench.ts";
 
 const sets = option("--set", "test").split(",");
-const backend = option("--backend", "native") as "native" | "wasm";
 const passes = Number(option("--passes", "3"));
-const served = await serverSegmenter(backend);
-if (!served) {
-  console.log(`${backend}: not available here`);
-  Deno.exit(0);
-}
+const served = await servedByOption();
 const { segmenter } = served;
 const rssMb = () => Deno.memoryUsage().rss / 2 ** 20;
 console.log(`${served.label}: RSS after start ${rssMb().toFixed(0)} MB`);

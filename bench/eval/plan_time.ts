@@ -6,17 +6,12 @@
 // fourth validation set's 66 screenshots read a mean of 19.7 and 23.7 ms natively (medians 15.3, 20.3) in two runs,
 // after it 11.6 and 11.5 ms (9.3, 10.1).
 
-import { serverSegmenter } from "./_common.ts";
+import { servedByOption } from "./_common.ts";
 import { evalImages } from "./render_pages.ts";
 import { median, option } from "../_bench.ts";
 
 const sets = option("--set", "val4").split(",");
-const backend = option("--backend", "native") as "native" | "wasm";
-const served = await serverSegmenter(backend);
-if (!served) {
-  console.log(`${backend}: not available here`);
-  Deno.exit(0);
-}
+const served = await servedByOption();
 const plan: number[] = [];
 for (const img of evalImages().filter((i) => sets.includes(i.set) && i.kind === "screenshot")) {
   const bytes = await Deno.readFile(img.path);
