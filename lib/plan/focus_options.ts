@@ -93,17 +93,18 @@ export interface FocusOptions extends InkCoverOptions {
    * halo's first fitting squeeze must be for its cover to run instead (lib/plan/squeeze.ts `squeezedCover`); Infinity:
    * a narrower halo only where the wider ones fit no squeeze at all. A squeezed page loses more to its width than to
    * its halo: at half its price a dense page squeezed to 0.74 of its width at the page halo reads 0.918 vs full
-   * resolution, at 0 px to 0.97 (two windows) 0.962. Mean IoU vs full resolution at 50 % of its price on the 209
-   * tuning and validation screenshots (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,val4,val5
-   * --shares 0.5 --plans true --squeeze-gain G`): Infinity 0.9218; 1.05: 0.9275, 43 pages better by over 0.002, 3
-   * worse (by up to 0.008). Scratch patches of squeeze.ts, not kept: each halo's squeeze widened before they are
-   * compared, at 1 (the widest squeeze) 0.9278 with 14 pages worse (mostly where the narrower halo gained a few % of
-   * width), at 1.05 0.9277 (44 better, 1 worse), [64, 32, 16, 0] at 1 0.9281, but 40 ms more planning on the mean
-   * test and fourth validation screenshot at 50 % (52 → 92 ms natively, `.scratch/budplantime.ts`) where this takes
-   * 25 (46 → 71); the covers' unsqueezed prices compared instead of the squeezes' widths (no more planning) 0.9264 (42
-   * better, 8 worse): a halo's px do not squeeze, so the price ratio misjudges the width. At 25 / 75 % (tuning,
-   * validation and second validation pages, the widest squeeze): 0.8280 / 0.9880 → 0.8287 / 0.9885. Chosen on those;
-   * then on the test screenshots at 50 %: 0.9235 → 0.9302, 6 better, none worse.
+   * resolution, at 0 px to 0.97 (two windows) 0.962. Mean IoU vs full resolution at 50 % of its price on the 209 tuning
+   * and validation screenshots (`deno run -A bench/eval/budget_sweep.ts --set tune,val,val2,val3,val4,val5 --shares 0.5
+   * --plans true --squeeze-gain G`): Infinity 0.9218; 1.05: 0.9275, 43 pages better by over 0.002, 3 worse (by up to
+   * 0.008). Scratch patches of squeeze.ts, not kept: each halo's squeeze widened before they are compared, at 1 (the
+   * widest squeeze) 0.9278 with 14 pages worse (mostly where the narrower halo gained a few % of width), at 1.05 0.9277
+   * (44 better, 1 worse), [64, 32, 16, 0] at 1 0.9281, but 40 ms more planning on the mean test and fourth validation
+   * screenshot at 50 % (52 → 92 ms natively, scratch `.scratch/budplantime.ts`) where this takes about 30 (`deno run -A
+   * bench/eval/plan_time.ts --set test,val4 --share 0.5 [--squeeze-gain Infinity]`, two runs each: mean 46.9 / 42.4 →
+   * 77.7 / 72.4 ms, largest 131 / 112 → 211 / 176); the covers' unsqueezed prices compared instead of the squeezes'
+   * widths (no more planning) 0.9264 (42 better, 8 worse): a halo's px do not squeeze, so the price ratio misjudges the
+   * width. At 25 / 75 % (tuning, validation and second validation pages, the widest squeeze): 0.8280 / 0.9880 → 0.8287
+   * / 0.9885. Chosen on those; then on the test screenshots at 50 %: 0.9235 → 0.9302, 6 better, none worse.
    */
   squeezeGain: number;
   /**
