@@ -11,7 +11,7 @@ export interface CellGrid {
   on: Uint8Array;
   /**
    * inkCells: each blank cell's colour, RGB, the middle of its range per channel (to ±range/2); a cell with ink holds
-   * what its pixels up to the first ink gave.
+   * the middle of what was read of it (its whole range, or its pixels up to the first ink).
    */
   colour?: Uint8Array;
 }

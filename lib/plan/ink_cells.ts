@@ -4,6 +4,7 @@
 
 import { pixelWords, type RgbaImage } from "../image/mod.ts";
 import type { CellGrid } from "./cover.ts";
+import { type InkScan, inkScan, SCAN_CELL } from "./ink_scan.ts";
 
 /**
  * The lowest and highest R, G and B (alpha composited over `background`) of `n` pixel words of `px` from `start`,
@@ -57,8 +58,9 @@ export const BACKGROUND_PATTERN = { range: 32, share: 0.1 };
 
 /**
  * The cells of `image` that hold any ink: the largest max − min of R, G or B (alpha composited over `background`)
- * inside the cell exceeds `range` (0–255). A blank cell holds no stroke, so no text: no model needs to look at it. A
- * cell is read only until its rows so far show ink. With `within` (a coarser grid of the same image, its cell a multiple
+ * inside the cell exceeds `range` (0–255). A blank cell holds no stroke, so no text: no model needs to look at it. On an
+ * opaque image whose cell is a multiple of {@link SCAN_CELL}, the ranges come from its ink scan (./ink_scan.ts); else
+ * a cell is read only until its rows so far show ink. With `within` (a coarser grid of the same image, its cell a multiple
  * of `cell`), the cells inside its blank cells are not read (they count blank) and the grid has no colours. With
  * `pattern` ({@link BACKGROUND_PATTERN}), a faint pattern many cells share counts blank too.
  *
@@ -79,25 +81,69 @@ export function inkCells(
   pattern?: { range: number; share: number },
 ): CellGrid {
   const { width, height } = image;
-  const px = pixelWords(image.data);
   const cols = Math.ceil(width / cell), rows = Math.ceil(height / cell);
   const lo = new Uint8Array(cols * rows * 3).fill(255), hi = new Uint8Array(cols * rows * 3);
-  // Cells whose rows so far already show ink: the rest of their rows is not read (a photo's every cell after a row or
-  // two, a text line's cells from their first stroke): 3.7–4.9 → 0.1–0.2 ms on a 720×477 photo, 6.4 → 3.1 ms on a
-  // 1170×2532 screenshot, on the main thread of every text request (the same cells, and the same colours of the blank
-  // ones, on 438 images and grids checked side by side).
-  const inked = new Uint8Array(cols * rows);
-  // A cell is read to its end while it may still be a faint pattern's.
-  const stop = Math.max(range, pattern?.range ?? 0);
+  // Cells not to read: those inside `within`'s blank cells. Marked as if they showed ink, they keep lo > hi, so stay
+  // off.
+  const skip = new Uint8Array(cols * rows);
   if (within) {
-    // A cell of a blank coarse cell is blank: marked as if it showed ink (not read), it keeps lo > hi, so stays off.
     const k = within.cell / cell;
     if (!Number.isInteger(k)) throw new Error(`inkCells: ${within.cell} px cells are not made of ${cell} px cells`);
     for (let y = 0; y < rows; y++) {
       const parent = Math.floor(y / k) * within.cols;
-      for (let x = 0; x < cols; x++) if (!within.on[parent + Math.floor(x / k)]) inked[y * cols + x] = 1;
+      for (let x = 0; x < cols; x++) if (!within.on[parent + Math.floor(x / k)]) skip[y * cols + x] = 1;
     }
   }
+  const scan = cell % SCAN_CELL === 0 ? inkScan(image, range) : null;
+  if (scan) scanRanges(scan, cell / SCAN_CELL, cols, skip, lo, hi);
+  // A cell is read to its end while it may still be a faint pattern's.
+  else readRanges(image, cell, Math.max(range, pattern?.range ?? 0), background, skip, lo, hi);
+  const on = new Uint8Array(cols * rows), colour = new Uint8Array(cols * rows * 3);
+  // The faint cells by their lowest and highest R, G and B (six bytes, one number).
+  const faint = new Map<number, number[]>();
+  for (let c = 0; c < cols * rows; c++) {
+    let spread = 0;
+    for (let k = 0; k < 3; k++) {
+      spread = Math.max(spread, hi[3 * c + k] - lo[3 * c + k]);
+      colour[3 * c + k] = (hi[3 * c + k] + lo[3 * c + k]) >> 1;
+    }
+    if (spread <= range) continue;
+    on[c] = 1;
+    if (pattern && spread <= pattern.range) {
+      const key = ((lo[3 * c] << 16) | (lo[3 * c + 1] << 8) | lo[3 * c + 2]) * 2 ** 24 +
+        ((hi[3 * c] << 16) | (hi[3 * c + 1] << 8) | hi[3 * c + 2]);
+      const cells = faint.get(key);
+      if (cells) cells.push(c);
+      else faint.set(key, [c]);
+    }
+  }
+  const shared = (pattern?.share ?? Infinity) * cols * rows;
+  for (const cells of faint.values()) if (cells.length >= shared) { for (const c of cells) on[c] = 0; }
+  return within ? { cols, rows, cell, on } : { cols, rows, cell, on, colour };
+}
+
+/**
+ * Each cell's lowest and highest R, G and B (alpha composited over `background`) into `lo` and `hi` (3 bytes per cell),
+ * read pixel by pixel: a cell only until its spread passes `stop` (its ranges then hold what was read so far), none of
+ * the cells marked in `skip`.
+ */
+function readRanges(
+  image: RgbaImage,
+  cell: number,
+  stop: number,
+  background: number,
+  skip: Uint8Array,
+  lo: Uint8Array,
+  hi: Uint8Array,
+): void {
+  const { width, height } = image;
+  const px = pixelWords(image.data);
+  const cols = Math.ceil(width / cell);
+  // Cells whose rows so far already show ink: the rest of their rows is not read (a photo's every cell after a row or
+  // two, a text line's cells from their first stroke): 3.7–4.9 → 0.1–0.2 ms on a 720×477 photo, 6.4 → 3.1 ms on a
+  // 1170×2532 screenshot, on the main thread of every text request (the same cells, and the same colours of the blank
+  // ones, on 438 images and grids checked side by side).
+  const inked = skip.slice();
   // One word per pixel, each cell's part of a row in registers, a run of equal pixels read once: on the main thread
   // of every text request, 4.8 ms on a 1920×1080 screenshot instead of 17.5 for the per-byte loop it replaced (same
   // cells and colours on random images with and without alpha, checked side by side when it was written).
@@ -140,28 +186,29 @@ export function inkCells(
       if (hi[c] - lo[c] > stop || hi[c + 1] - lo[c + 1] > stop || hi[c + 2] - lo[c + 2] > stop) inked[crow + cx] = 1;
     }
   }
-  const on = new Uint8Array(cols * rows), colour = new Uint8Array(cols * rows * 3);
-  // The faint cells by their lowest and highest R, G and B (six bytes, one number).
-  const faint = new Map<number, number[]>();
-  for (let c = 0; c < cols * rows; c++) {
-    let spread = 0;
-    for (let k = 0; k < 3; k++) {
-      spread = Math.max(spread, hi[3 * c + k] - lo[3 * c + k]);
-      colour[3 * c + k] = (hi[3 * c + k] + lo[3 * c + k]) >> 1;
-    }
-    if (spread <= range) continue;
-    on[c] = 1;
-    if (pattern && spread <= pattern.range) {
-      const key = ((lo[3 * c] << 16) | (lo[3 * c + 1] << 8) | lo[3 * c + 2]) * 2 ** 24 +
-        ((hi[3 * c] << 16) | (hi[3 * c + 1] << 8) | hi[3 * c + 2]);
-      const cells = faint.get(key);
-      if (cells) cells.push(c);
-      else faint.set(key, [c]);
+}
+
+/**
+ * Each cell's lowest and highest R, G and B into `lo` and `hi` (3 bytes per cell), from the ink scan: a cell of `k` × `k`
+ * scan cells (fewer where the image ends) takes their lowest and highest; none of the cells marked in `skip`.
+ */
+function scanRanges(scan: InkScan, k: number, cols: number, skip: Uint8Array, lo: Uint8Array, hi: Uint8Array): void {
+  for (let y = 0; y < scan.rows; y++) {
+    const crow = ((y / k) | 0) * cols;
+    for (let x = 0, at = y * scan.cols; x < scan.cols; x++, at++) {
+      const c = crow + ((x / k) | 0);
+      if (skip[c]) continue;
+      const a = scan.lo[at], b = scan.hi[at], i = 3 * c;
+      const r0 = a & 255, g0 = (a >>> 8) & 255, b0 = (a >>> 16) & 255;
+      const r1 = b & 255, g1 = (b >>> 8) & 255, b1 = (b >>> 16) & 255;
+      if (r0 < lo[i]) lo[i] = r0;
+      if (g0 < lo[i + 1]) lo[i + 1] = g0;
+      if (b0 < lo[i + 2]) lo[i + 2] = b0;
+      if (r1 > hi[i]) hi[i] = r1;
+      if (g1 > hi[i + 1]) hi[i + 1] = g1;
+      if (b1 > hi[i + 2]) hi[i + 2] = b1;
     }
   }
-  const shared = (pattern?.share ?? Infinity) * cols * rows;
-  for (const cells of faint.values()) if (cells.length >= shared) { for (const c of cells) on[c] = 0; }
-  return within ? { cols, rows, cell, on } : { cols, rows, cell, on, colour };
 }
 
 /**
@@ -194,11 +241,17 @@ export function withoutLines(image: RgbaImage, grid: CellGrid, range: number, ru
     spanRange(px, start, step, n, background, span);
     return span[3] - span[0] <= range && span[4] - span[1] <= range && span[5] - span[2] <= range;
   };
-  // Per on-cell: 1 when its rows are flat (horizontal structure), 2 when its columns are (vertical).
+  // Per on-cell: 1 when its rows are flat (horizontal structure), 2 when its columns are (vertical); the ink scan's
+  // flags (./ink_scan.ts) where it read the image at these cells and range.
+  const scan = cell === SCAN_CELL ? inkScan(image, range) : null;
   const kind = new Uint8Array(cols * rows);
   for (let cy = 0; cy < rows; cy++) {
     for (let cx = 0; cx < cols; cx++) {
       if (!grid.on[cy * cols + cx]) continue;
+      if (scan) {
+        kind[cy * cols + cx] = scan.flags[cy * cols + cx];
+        continue;
+      }
       const x0 = cx * cell, y0 = cy * cell, w = Math.min(cell, width - x0), h = Math.min(cell, height - y0);
       let across = true, down = true;
       for (let y = 0; y < h && across; y++) across = flat((y0 + y) * width + x0, 1, w);
