@@ -177,12 +177,7 @@ function readRanges(
         if (b > b1) b1 = b;
       }
       const c = 3 * (crow + cx);
-      if (r0 < lo[c]) lo[c] = r0;
-      if (g0 < lo[c + 1]) lo[c + 1] = g0;
-      if (b0 < lo[c + 2]) lo[c + 2] = b0;
-      if (r1 > hi[c]) hi[c] = r1;
-      if (g1 > hi[c + 1]) hi[c + 1] = g1;
-      if (b1 > hi[c + 2]) hi[c + 2] = b1;
+      widen(lo, hi, c, r0, g0, b0, r1, g1, b1);
       if (hi[c] - lo[c] > stop || hi[c + 1] - lo[c + 1] > stop || hi[c + 2] - lo[c + 2] > stop) inked[crow + cx] = 1;
     }
   }
@@ -198,17 +193,30 @@ function scanRanges(scan: InkScan, k: number, cols: number, skip: Uint8Array, lo
     for (let x = 0, at = y * scan.cols; x < scan.cols; x++, at++) {
       const c = crow + ((x / k) | 0);
       if (skip[c]) continue;
-      const a = scan.lo[at], b = scan.hi[at], i = 3 * c;
-      const r0 = a & 255, g0 = (a >>> 8) & 255, b0 = (a >>> 16) & 255;
-      const r1 = b & 255, g1 = (b >>> 8) & 255, b1 = (b >>> 16) & 255;
-      if (r0 < lo[i]) lo[i] = r0;
-      if (g0 < lo[i + 1]) lo[i + 1] = g0;
-      if (b0 < lo[i + 2]) lo[i + 2] = b0;
-      if (r1 > hi[i]) hi[i] = r1;
-      if (g1 > hi[i + 1]) hi[i + 1] = g1;
-      if (b1 > hi[i + 2]) hi[i + 2] = b1;
+      const a = scan.lo[at], b = scan.hi[at];
+      widen(lo, hi, 3 * c, a & 255, (a >>> 8) & 255, (a >>> 16) & 255, b & 255, (b >>> 8) & 255, (b >>> 16) & 255);
     }
   }
+}
+
+/** The cell at byte `c` of `lo` and `hi`: its lowest R, G and B lowered to r0, g0, b0, its highest raised to r1, g1, b1. */
+function widen(
+  lo: Uint8Array,
+  hi: Uint8Array,
+  c: number,
+  r0: number,
+  g0: number,
+  b0: number,
+  r1: number,
+  g1: number,
+  b1: number,
+): void {
+  if (r0 < lo[c]) lo[c] = r0;
+  if (g0 < lo[c + 1]) lo[c + 1] = g0;
+  if (b0 < lo[c + 2]) lo[c + 2] = b0;
+  if (r1 > hi[c]) hi[c] = r1;
+  if (g1 > hi[c + 1]) hi[c + 1] = g1;
+  if (b1 > hi[c + 2]) hi[c + 2] = b1;
 }
 
 /**
