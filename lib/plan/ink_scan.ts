@@ -5,8 +5,9 @@
 // of every text request: the 32 px and 8 px ink grids and the tail's line test took 5.1–5.4 ms on the mean evaluation
 // image, 2.1 ms from the scan (the same grids on all 242 images and on each squeezed to 0.7 of its width; warm,
 // medians of 7, scratch `.scratch/inkeq.ts`, two runs). The default plan's planning on the test and fourth validation
-// screenshots, each once, natively: mean 14.1 / 13.6 → 11.1 / 10.4 ms, median 12.5 / 12.0 → 9.2 / 8.7 (`deno run -A
-// bench/eval/plan_time.ts --set test,val4`, two runs each). Pure: no models, no workers.
+// screenshots, each once, natively: mean 15.0 / 14.7 / 14.2 → 11.5 / 12.4 / 10.0 ms, median 12.7 / 12.7 / 12.2 → 10.0 /
+// 10.9 / 7.8 (`deno run -A bench/eval/plan_time.ts --set test,val4`, three runs each, alternating). Pure: no models,
+// no workers.
 
 import { pixelWords, type RgbaImage } from "../image/mod.ts";
 import { band, memory } from "./ink_scan.wasm";
