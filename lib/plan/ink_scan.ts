@@ -79,10 +79,11 @@ function read(image: RgbaImage, range: number): InkScan | null {
       if (padded > width) words.fill(px[from + width - 1], k * padded + width, (k + 1) * padded);
     }
     band(stride, n, cols, range, outAt);
+    // A pixel that is not opaque: the JavaScript reads take the image, from the band it shows up in on.
+    for (let c = 0; c < cols; c++) if (bandLo[c] >>> 24 !== 255) return null;
     lo.set(bandLo, r * cols);
     hi.set(bandHi, r * cols);
     flags.set(bandFlags, r * cols);
   }
-  for (let c = 0; c < lo.length; c++) if (lo[c] >>> 24 !== 255) return null;
   return { cols, rows, range, lo, hi, flags };
 }
